@@ -1,0 +1,189 @@
+// Command ciwarden is the CI/CD server: `ciwarden serve` runs it,
+// `ciwarden admin token create` mints a token, `ciwarden routes` prints the
+// route table.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/accounts"
+	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/server"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+const usage = `ciwarden: a self-hosted CI/CD server built around the CI/CD job token.
+
+Usage:
+  ciwarden serve [flags]                       run the server
+  ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD]
+  ciwarden routes                              print the API route table
+  ciwarden version
+
+Run "ciwarden serve -h" for the server's flags.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stderr)
+	case "admin":
+		err = admin(args[1:], stdout, stderr)
+	case "routes":
+		printRoutes(stdout)
+	case "version":
+		fmt.Fprintln(stdout, "ciwarden", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "ciwarden: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ciwarden: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// envDefault returns the environment's value for name, or def.
+func envDefault(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// storageFlags are shared by every command that opens the database; each
+// flag also reads CIWARDEN_<NAME>.
+func storageFlags(fs *flag.FlagSet, cfg *server.Config) {
+	fs.StringVar(&cfg.DataDir, "data-dir", envDefault("CIWARDEN_DATA_DIR", "./ciwarden-data"), "data directory (env CIWARDEN_DATA_DIR)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", envDefault("CIWARDEN_DATABASE_URL", ""),
+		"database: postgres://... or sqlite://PATH (env CIWARDEN_DATABASE_URL; default: SQLite in the data dir)")
+}
+
+func serve(args []string, stderr io.Writer) error {
+	var cfg server.Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Listen, "listen", envDefault("CIWARDEN_LISTEN", "127.0.0.1:8080"), "address to listen on (env CIWARDEN_LISTEN)")
+	fs.StringVar(&cfg.ExternalURL, "external-url", envDefault("CIWARDEN_EXTERNAL_URL", ""),
+		"URL users and jobs reach the server at (env CIWARDEN_EXTERNAL_URL; default http://<listen>)")
+	storageFlags(fs, &cfg)
+	logLevel := fs.String("log-level", envDefault("CIWARDEN_LOG_LEVEL", "info"), "debug, info, warn or error (env CIWARDEN_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	cfg.InitialRootToken = os.Getenv("CIWARDEN_INITIAL_ROOT_TOKEN")
+	log := server.NewLogger(stderr, level)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.New(ctx, cfg, log, stderr)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func admin(args []string, stdout, stderr io.Writer) error {
+	if len(args) < 2 || args[0] != "token" || args[1] != "create" {
+		return errors.New("usage: ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD]")
+	}
+	var cfg server.Config
+	fs := flag.NewFlagSet("admin token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	storageFlags(fs, &cfg)
+	user := fs.String("user", "", "username to create the token for (required)")
+	scopes := fs.String("scopes", "api", "comma-separated scopes: api, read_api")
+	expires := fs.String("expires", "", "expiry date YYYY-MM-DD (default: none)")
+	name := fs.String("name", "admin-cli", "token name")
+	if err := fs.Parse(args[2:]); err != nil {
+		return err
+	}
+	if *user == "" {
+		return errors.New("admin token create: --user is required")
+	}
+	in := accounts.NewToken{Name: *name, Scopes: strings.Split(*scopes, ",")}
+	if *expires != "" {
+		t, err := time.Parse(time.DateOnly, *expires)
+		if err != nil {
+			return fmt.Errorf("--expires %q: use YYYY-MM-DD", *expires)
+		}
+		in.ExpiresAt = &t
+	}
+	if err := cfg.Normalize(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	u, err := st.UserByUsername(ctx, *user)
+	if errors.Is(err, model.ErrNotFound) {
+		return fmt.Errorf("no user %q", *user)
+	}
+	if err != nil {
+		return err
+	}
+	acc := &accounts.Service{Store: st, Now: func() time.Time { return time.Now().UTC() }}
+	_, secret, err := acc.CreateToken(ctx, u.ID, in)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+// printRoutes prints the route table: which credentials each endpoint
+// accepts and in which transports, its target and the permission it needs.
+func printRoutes(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "METHOD\tPATH\tPAT\tJOB TOKEN\tJOB POLICY\tTARGET\tPERMISSION")
+	for _, r := range (&api.API{}).Routes() {
+		policy := r.Accepts.JobPolicy
+		if policy == "" {
+			policy = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", r.Method, api.Prefix, r.Path, r.Accepts.PAT, r.Accepts.JobToken, policy, r.Target, r.Action.Name)
+	}
+	tw.Flush()
+}

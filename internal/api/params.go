@@ -1,0 +1,275 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxParamsBody bounds a request body parsed as parameters.
+const maxParamsBody = 1 << 20
+
+// Params are a request's parameters from the JSON body, a form body and
+// the query string, looked up in that order as GitLab merges them. Typed
+// getters record the first type error; handlers check Err once.
+type Params struct {
+	json  map[string]any
+	form  url.Values
+	query url.Values
+	err   error
+}
+
+// parseParams reads the body (bounded) as JSON or a form. A malformed body
+// is a 400; an oversized one a 413.
+func parseParams(w http.ResponseWriter, r *http.Request) (*Params, error) {
+	p := &Params{query: r.URL.Query()}
+	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return p, nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	r.Body = http.MaxBytesReader(w, r.Body, maxParamsBody)
+	switch ct {
+	case "application/json":
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
+			return p, nil
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			return nil, errParam("The request body is not valid JSON or not a JSON object")
+		}
+		p.json = m
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		var err error
+		if ct == "multipart/form-data" {
+			err = r.ParseMultipartForm(maxParamsBody)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return nil, err
+			}
+			return nil, errParam("The request body is not a valid form")
+		}
+		p.form = r.PostForm
+		if r.MultipartForm != nil {
+			p.form = url.Values(r.MultipartForm.Value)
+		}
+	default:
+		// Other bodies are not parameters; drain a bounded amount so a
+		// keep-alive connection stays usable.
+		_, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Form is the body's form values, for credential extraction.
+func (p *Params) Form() url.Values { return p.form }
+
+// Err is the first parameter error recorded by a getter.
+func (p *Params) Err() error { return p.err }
+
+func (p *Params) fail(msg string) {
+	if p.err == nil {
+		p.err = errParam(msg)
+	}
+}
+
+// raw finds a parameter: a JSON value, or the string of a form or query
+// value. A repeated form or query value counts as the last one, as Rack
+// does.
+func (p *Params) raw(name string) (any, bool) {
+	if v, ok := p.json[name]; ok {
+		return v, true
+	}
+	for _, src := range []url.Values{p.form, p.query} {
+		if vs, ok := src[name]; ok && len(vs) > 0 {
+			return vs[len(vs)-1], true
+		}
+	}
+	return nil, false
+}
+
+// Has reports whether name was sent at all.
+func (p *Params) Has(name string) bool {
+	if _, ok := p.raw(name); ok {
+		return true
+	}
+	_, ok := p.rawList(name)
+	return ok
+}
+
+// Require records "<name> is missing" for the first absent parameter.
+func (p *Params) Require(names ...string) {
+	for _, n := range names {
+		if v, ok := p.raw(n); !ok || v == nil || v == "" {
+			p.fail(n + " is missing")
+			return
+		}
+	}
+}
+
+// String returns a string parameter; a JSON number or boolean is taken as
+// its text, as GitLab coerces them. JSON null reads as "".
+func (p *Params) String(name string) (string, bool) {
+	v, ok := p.raw(name)
+	if !ok {
+		return "", false
+	}
+	switch x := v.(type) {
+	case nil:
+		return "", true
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	p.fail(name + " is invalid")
+	return "", false
+}
+
+// Int returns an integer parameter; "12" and 12 are accepted, 1.5, "abc",
+// null and objects are invalid.
+func (p *Params) Int(name string) (int64, bool) {
+	v, ok := p.raw(name)
+	if !ok {
+		return 0, false
+	}
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = x
+	case json.Number:
+		s = x.String()
+	default:
+		p.fail(name + " is invalid")
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		p.fail(name + " is invalid")
+		return 0, false
+	}
+	return n, true
+}
+
+// Bool returns a boolean parameter: true/false, or their common spellings
+// in forms (1/0, yes/no, t/f).
+func (p *Params) Bool(name string) (bool, bool) {
+	v, ok := p.raw(name)
+	if !ok {
+		return false, false
+	}
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "1", "yes", "t", "on":
+			return true, true
+		case "false", "0", "no", "f", "off":
+			return false, true
+		}
+	case json.Number:
+		switch x.String() {
+		case "1":
+			return true, true
+		case "0":
+			return false, true
+		}
+	}
+	p.fail(name + " is invalid")
+	return false, false
+}
+
+// Date returns a YYYY-MM-DD parameter as midnight UTC; empty or null
+// means "no date".
+func (p *Params) Date(name string) (*time.Time, bool) {
+	s, ok := p.String(name)
+	if !ok {
+		return nil, false
+	}
+	if s == "" {
+		return nil, true
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		// GitLab also accepts a full timestamp and keeps the date.
+		if ts, err2 := time.Parse(time.RFC3339, s); err2 == nil {
+			t = ts.UTC().Truncate(24 * time.Hour)
+		} else {
+			p.fail(name + " is invalid")
+			return nil, false
+		}
+	}
+	return &t, true
+}
+
+func (p *Params) rawList(name string) ([]any, bool) {
+	if v, ok := p.json[name]; ok {
+		if arr, ok := v.([]any); ok {
+			return arr, true
+		}
+		return []any{v}, true
+	}
+	for _, src := range []url.Values{p.form, p.query} {
+		if vs, ok := src[name+"[]"]; ok {
+			out := make([]any, len(vs))
+			for i, v := range vs {
+				out[i] = v
+			}
+			return out, true
+		}
+		if vs, ok := src[name]; ok {
+			var out []any
+			for _, v := range vs {
+				for _, part := range strings.Split(v, ",") {
+					out = append(out, part)
+				}
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// Strings returns a list parameter: a JSON array, name[]=a&name[]=b, or a
+// comma-separated value.
+func (p *Params) Strings(name string) ([]string, bool) {
+	vals, ok := p.rawList(name)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		s, isStr := v.(string)
+		if !isStr {
+			p.fail(fmt.Sprintf("%s is invalid", name))
+			return nil, false
+		}
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out, true
+}

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+func (c *Ctx) projectInput() (projects.ProjectInput, error) {
+	in := projects.ProjectInput{
+		Name: c.optString("name"), Path: c.optString("path"), Description: c.optString("description"),
+		Visibility: c.visibilityParam(), DefaultBranch: c.optString("default_branch"),
+	}
+	if b, ok := c.Params.Bool("ci_push_repository_for_job_token_allowed"); ok {
+		in.CIPushRepositoryForJobTokenAllowed = &b
+	}
+	return in, c.Params.Err()
+}
+
+// projectFilter reads GET /projects' filters.
+func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
+	pg, err := c.page()
+	if err != nil {
+		return store.ProjectFilter{}, pg, err
+	}
+	p := c.Params
+	f := store.ProjectFilter{Viewer: c.viewer()}
+	f.Membership, _ = p.Bool("membership")
+	f.Owned, _ = p.Bool("owned")
+	f.Search, _ = p.String("search")
+	if lvl, ok := p.Int("min_access_level"); ok {
+		if !model.AccessLevel(lvl).Valid() {
+			p.fail("min_access_level does not have a valid value")
+		}
+		f.MinAccessLevel = model.AccessLevel(lvl)
+	}
+	if v := c.visibilityParam(); v != nil {
+		f.Visibility = *v
+	}
+	f.OrderBy, _ = p.String("order_by")
+	if f.OrderBy != "" && !store.ValidProjectOrder(f.OrderBy) {
+		p.fail("order_by does not have a valid value")
+	}
+	f.Sort, _ = p.String("sort")
+	if f.Sort != "" && f.Sort != "asc" && f.Sort != "desc" {
+		p.fail("sort does not have a valid value")
+	}
+	if (f.Membership || f.Owned || f.MinAccessLevel > 0) && c.Principal.UserID() == 0 {
+		// Anonymous callers have no memberships: the filter matches nothing.
+		f.Viewer.UserID = -1
+	}
+	return f, pg, p.Err()
+}
+
+func (a *API) listProjects(c *Ctx) error {
+	f, pg, err := c.projectFilter()
+	if err != nil {
+		return err
+	}
+	return a.writeProjects(c, f, pg)
+}
+
+func (a *API) writeProjects(c *Ctx, f store.ProjectFilter, pg store.Page) error {
+	ps, total, err := a.Store.ListProjects(c.Context(), f, pg)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, a.projectJSON(p))
+	}
+	c.writePage(out, pg, total)
+	return nil
+}
+
+func (a *API) getProject(c *Ctx) error {
+	writeJSON(c.W, http.StatusOK, a.projectJSON(c.Project))
+	return nil
+}
+
+// createProject creates in namespace_id (a group where the caller may
+// create projects, or their own namespace) or, by default, in the caller's
+// personal namespace.
+func (a *API) createProject(c *Ctx) error {
+	in, err := c.projectInput()
+	if err != nil {
+		return err
+	}
+	if in.Name == nil && in.Path == nil {
+		return errParam("name, path are missing, at least one parameter must be provided")
+	}
+	nsID := c.Principal.User.NamespaceID
+	if v, ok := c.Params.Int("namespace_id"); ok {
+		nsID = v
+	}
+	if err := c.Params.Err(); err != nil {
+		return err
+	}
+	ns, err := a.Store.Namespace(c.Context(), nsID)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && ns.PendingDelete) {
+		return errNotFound("Namespace")
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.authorizeNamespace(ns, authz.CreateProjectIn); err != nil {
+		return err
+	}
+	p, err := a.Projects.CreateProject(c.Context(), c.Principal.User, ns, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.W, http.StatusCreated, a.projectJSON(p))
+	return nil
+}
+
+// authorizeNamespace decides an action on a group or on a personal
+// namespace, where only its owner (and admins) hold a role.
+func (c *Ctx) authorizeNamespace(ns *model.Namespace, act authz.Action) error {
+	if ns.IsGroup() {
+		return c.authorizeGroup(ns, act)
+	}
+	level := model.NoAccess
+	if ns.OwnerID != nil && *ns.OwnerID == c.Principal.UserID() {
+		level = model.Owner
+	}
+	// A personal namespace is not browsable: someone else's is "not found".
+	return c.authorize(authz.Target{Kind: authz.Group, Visibility: model.Private, Level: level}, act)
+}
+
+func (a *API) updateProject(c *Ctx) error {
+	in, err := c.projectInput()
+	if err != nil {
+		return err
+	}
+	p, err := a.Projects.UpdateProject(c.Context(), c.Project, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(c.W, http.StatusOK, a.projectJSON(p))
+	return nil
+}
+
+func (a *API) deleteProject(c *Ctx) error {
+	if err := a.Projects.DeleteProject(c.Context(), c.Project); err != nil {
+		return err
+	}
+	writeJSON(c.W, http.StatusAccepted, map[string]string{"message": "202 Accepted"})
+	return nil
+}

@@ -1,0 +1,102 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ciwarden/ciwarden/internal/accounts"
+	"github.com/ciwarden/ciwarden/internal/model"
+)
+
+func (a *API) createPAT(c *Ctx) error {
+	u, err := c.pathUser()
+	if err != nil {
+		return err
+	}
+	p := c.Params
+	p.Require("name", "scopes")
+	var in accounts.NewToken
+	in.Name, _ = p.String("name")
+	in.Scopes, _ = p.Strings("scopes")
+	in.ExpiresAt, _ = p.Date("expires_at")
+	if err := p.Err(); err != nil {
+		return err
+	}
+	t, secret, err := a.Accounts.CreateToken(c.Context(), u.ID, in)
+	if err != nil {
+		return err
+	}
+	out := patJSON(t, c.now())
+	out["token"] = secret
+	writeJSON(c.W, http.StatusCreated, out)
+	return nil
+}
+
+// listPATs lists the caller's tokens; an admin sees everyone's, or one
+// user's with user_id.
+func (a *API) listPATs(c *Ctx) error {
+	pg, err := c.page()
+	if err != nil {
+		return err
+	}
+	userID := c.Principal.UserID()
+	if c.Principal.Admin() {
+		userID, _ = c.Params.Int("user_id")
+	}
+	if err := c.Params.Err(); err != nil {
+		return err
+	}
+	tokens, total, err := a.Store.ListPATs(c.Context(), userID, pg)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(tokens))
+	for _, t := range tokens {
+		out = append(out, patJSON(t, c.now()))
+	}
+	c.writePage(out, pg, total)
+	return nil
+}
+
+func (a *API) selfPAT(c *Ctx) error {
+	if c.Principal.Token == nil {
+		return errNotFound("Token")
+	}
+	writeJSON(c.W, http.StatusOK, patJSON(c.Principal.Token, c.now()))
+	return nil
+}
+
+// pathPAT loads {token_id} if the caller owns it or is an admin; anyone
+// else gets the same 404 as for a token that does not exist.
+func (c *Ctx) pathPAT() (*model.PersonalAccessToken, error) {
+	id, err := c.pathInt("token_id")
+	if err != nil {
+		return nil, err
+	}
+	t, err := c.API.Store.PAT(c.Context(), id)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && t.UserID != c.Principal.UserID() && !c.Principal.Admin()) {
+		return nil, errNotFound("")
+	}
+	return t, err
+}
+
+func (a *API) getPAT(c *Ctx) error {
+	t, err := c.pathPAT()
+	if err != nil {
+		return err
+	}
+	writeJSON(c.W, http.StatusOK, patJSON(t, c.now()))
+	return nil
+}
+
+func (a *API) revokePAT(c *Ctx) error {
+	t, err := c.pathPAT()
+	if err != nil {
+		return err
+	}
+	if err := a.Store.RevokePAT(c.Context(), t.ID); err != nil {
+		return err
+	}
+	c.W.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,82 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+// Failure says why authentication failed; the HTTP layer renders it.
+// Messages never contain the presented secret.
+type Failure struct {
+	// Reason is GitLab's error code for token failures ("invalid_token")
+	// or empty for a plain 401.
+	Reason      string
+	Description string
+}
+
+func (f *Failure) Error() string {
+	if f.Description != "" {
+		return "authentication failed: " + f.Description
+	}
+	return "authentication failed"
+}
+
+func (f *Failure) Unwrap() error { return model.ErrUnauthorized }
+
+var (
+	errBadToken = &Failure{}
+	errExpired  = &Failure{Reason: "invalid_token", Description: "Token has expired."}
+	errRevoked  = &Failure{Reason: "invalid_token", Description: "Token has been revoked."}
+	errBlocked  = &Failure{}
+)
+
+// Authenticator resolves credentials against the store.
+type Authenticator struct {
+	Store *store.Store
+	Now   func() time.Time
+	// TouchEvery throttles last_used_at writes, which would otherwise add
+	// a write to every request.
+	TouchEvery time.Duration
+}
+
+// Authenticate returns the Principal for c: anonymous when no credential
+// was sent, a *Failure when one was sent and is no good.
+func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Principal, error) {
+	if !c.Present() {
+		return AnonymousPrincipal, nil
+	}
+	now := a.Now()
+	t, err := a.Store.PATByDigest(ctx, Digest(c.PAT))
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up token: %w", err)
+	}
+	if t.Revoked {
+		return nil, errRevoked
+	}
+	if t.Expired(now) {
+		return nil, errExpired
+	}
+	u, err := a.Store.User(ctx, t.UserID)
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load token user: %w", err)
+	}
+	if u.Blocked {
+		return nil, errBlocked
+	}
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > a.TouchEvery {
+		// Best effort: a failed bookkeeping write must not fail the request.
+		_ = a.Store.TouchPAT(ctx, t.ID, now)
+	}
+	return &Principal{Kind: UserKind, User: u, Token: t}, nil
+}

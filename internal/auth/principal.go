@@ -1,0 +1,48 @@
+package auth
+
+import "github.com/ciwarden/ciwarden/internal/model"
+
+// Kind is what sort of caller a Principal is.
+type Kind int
+
+const (
+	Anonymous Kind = iota
+	// UserKind authenticated with a personal access token.
+	UserKind
+)
+
+func (k Kind) String() string {
+	switch k {
+	case UserKind:
+		return "user"
+	}
+	return "anonymous"
+}
+
+// Principal is the result of authentication: who is calling and with which
+// credential. Handlers and authz read it; nothing else decides identity.
+type Principal struct {
+	Kind  Kind
+	User  *model.User
+	Token *model.PersonalAccessToken
+}
+
+// AnonymousPrincipal is the caller with no credential.
+var AnonymousPrincipal = &Principal{Kind: Anonymous}
+
+// UserID is the acting user's ID, 0 when anonymous.
+func (p *Principal) UserID() int64 {
+	if p.User == nil {
+		return 0
+	}
+	return p.User.ID
+}
+
+// Admin reports whether the acting user is an instance administrator.
+func (p *Principal) Admin() bool { return p.User != nil && p.User.Admin }
+
+// ReadOnly reports whether the credential only allows reads (a read_api
+// token without api).
+func (p *Principal) ReadOnly() bool {
+	return p.Token != nil && !p.Token.HasScope(model.ScopeAPI)
+}

@@ -1,0 +1,163 @@
+// Package authz is ciwarden's one access decision. Decide is a pure
+// function of who is asking (Subject), what they ask about (Target) and
+// what they want to do (Action); every endpoint goes through it, and it
+// says which check refused, so a denial can explain itself.
+package authz
+
+import (
+	"net/http"
+
+	"github.com/ciwarden/ciwarden/internal/model"
+)
+
+// TargetKind is what an action applies to.
+type TargetKind int
+
+const (
+	// Instance actions have no project or group (user administration,
+	// creating a top-level group).
+	Instance TargetKind = iota
+	Project
+	Group
+)
+
+// Subject is the caller, as authz needs to see it.
+type Subject struct {
+	Authenticated bool
+	Admin         bool
+	// ReadOnly is a credential limited to reads (read_api).
+	ReadOnly bool
+}
+
+// Target is the project or group acted on, with the subject's standing on
+// it, loaded before the decision so that Decide stays pure.
+type Target struct {
+	Kind       TargetKind
+	Visibility model.Visibility
+	// Level is the subject's effective access level (inherited included).
+	Level model.AccessLevel
+	// Related is true for a group when the subject belongs to a subgroup or
+	// a project beneath it: they may see the group but hold no role on it.
+	Related bool
+}
+
+// Action is a permission an endpoint needs.
+type Action struct {
+	Name string
+	// Write actions need an api-scoped credential and a signed-in caller.
+	Write bool
+	// Auth: the action needs a signed-in caller even when it only reads.
+	Auth bool
+	// Min is the role needed on the target once it is visible.
+	Min model.AccessLevel
+	// AdminOnly actions are for instance administrators.
+	AdminOnly bool
+}
+
+// The actions. Roles follow GitLab's permissions table.
+var (
+	ReadUser        = Action{Name: "read_user"}
+	ReadCurrentUser = Action{Name: "read_current_user", Auth: true}
+	AdminUsers      = Action{Name: "admin_users", Write: true, AdminOnly: true}
+	ListAllUsers    = Action{Name: "read_users_list", Auth: true}
+	ReadOwnTokens   = Action{Name: "read_personal_access_tokens", Auth: true}
+	RevokeOwnToken  = Action{Name: "revoke_personal_access_token", Write: true}
+	CreateGroup     = Action{Name: "create_group", Write: true}
+	CreateProject   = Action{Name: "create_project", Write: true}
+	// Browse is listing what the caller may see; the listing filters.
+	Browse = Action{Name: "browse"}
+
+	ReadProject         = Action{Name: "read_project"}
+	UpdateProject       = Action{Name: "admin_project", Write: true, Min: model.Maintainer}
+	RemoveProject       = Action{Name: "remove_project", Write: true, Min: model.Owner}
+	AdminProjectMembers = Action{Name: "admin_project_member", Write: true, Min: model.Maintainer}
+
+	ReadGroup         = Action{Name: "read_group"}
+	UpdateGroup       = Action{Name: "admin_group", Write: true, Min: model.Owner}
+	RemoveGroup       = Action{Name: "remove_group", Write: true, Min: model.Owner}
+	AdminGroupMembers = Action{Name: "admin_group_member", Write: true, Min: model.Owner}
+	CreateSubgroup    = Action{Name: "create_subgroup", Write: true, Min: model.Maintainer}
+	// CreateProjectIn is creating a project in a group; in a personal
+	// namespace its owner holds Owner, everyone else nothing.
+	CreateProjectIn = Action{Name: "create_projects", Write: true, Min: model.Maintainer}
+)
+
+// Checks, in the order Decide runs them; a Decision names the one that
+// refused.
+const (
+	CheckAuthentication = "authentication"
+	CheckTokenScope     = "token_scope"
+	CheckAdmin          = "admin"
+	CheckVisibility     = "visibility"
+	CheckRole           = "role"
+)
+
+// Decision is Decide's answer: allowed, or refused with the HTTP status,
+// GitLab's message and the failed check.
+type Decision struct {
+	Allowed bool
+	Status  int
+	Message string
+	Check   string
+}
+
+// Allow is the positive decision.
+var Allow = Decision{Allowed: true, Status: http.StatusOK}
+
+func deny(status int, msg, check string) Decision {
+	return Decision{Status: status, Message: msg, Check: check}
+}
+
+// Messages GitLab answers with.
+const (
+	MsgUnauthorized      = "401 Unauthorized"
+	MsgForbidden         = "403 Forbidden"
+	MsgProjectNotFound   = "404 Project Not Found"
+	MsgGroupNotFound     = "404 Group Not Found"
+	MsgInsufficientScope = "insufficient_scope"
+)
+
+// Decide runs the checks in order: authentication, the credential's scope,
+// administrator-only actions, visibility of the target (refused as 404 so
+// that existence is never revealed), then the role on it.
+//
+// Job tokens (a later issue) add their checks here, between visibility and
+// role: job liveness, token access scope and fine-grained policies.
+func Decide(s Subject, t Target, a Action) Decision {
+	if (a.Write || a.Auth || a.AdminOnly) && !s.Authenticated {
+		return deny(http.StatusUnauthorized, MsgUnauthorized, CheckAuthentication)
+	}
+	if a.Write && s.ReadOnly {
+		return deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope)
+	}
+	if a.AdminOnly && !s.Admin {
+		return deny(http.StatusForbidden, MsgForbidden, CheckAdmin)
+	}
+	if t.Kind == Instance || s.Admin {
+		return Allow
+	}
+	if !visible(s, t) {
+		if t.Kind == Group {
+			return deny(http.StatusNotFound, MsgGroupNotFound, CheckVisibility)
+		}
+		return deny(http.StatusNotFound, MsgProjectNotFound, CheckVisibility)
+	}
+	if t.Level < a.Min {
+		return deny(http.StatusForbidden, MsgForbidden, CheckRole)
+	}
+	return Allow
+}
+
+// visible: public to everyone, internal to every signed-in user, private
+// to members (and, for groups, to members of what lies beneath).
+func visible(s Subject, t Target) bool {
+	switch {
+	case t.Visibility == model.Public:
+		return true
+	case t.Visibility == model.Internal && s.Authenticated:
+		return true
+	case t.Level >= model.Guest:
+		return true
+	}
+	return t.Kind == Group && t.Related
+}

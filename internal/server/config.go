@@ -1,0 +1,81 @@
+// Package server wires ciwarden together: configuration, store, services,
+// the HTTP handler with its operational endpoints, and the lifecycle.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is everything `ciwarden serve` can be told.
+type Config struct {
+	Listen      string
+	ExternalURL string
+	DataDir     string
+	DatabaseURL string
+	// InitialRootToken becomes root's token on the first start.
+	InitialRootToken string
+	// ReapEvery is how often projects and groups marked for deletion are
+	// removed.
+	ReapEvery time.Duration
+}
+
+// Normalize fills defaults and checks the configuration, with messages
+// fit for a person.
+func (c *Config) Normalize() error {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q is not host:port", c.Listen)
+	}
+	if c.ExternalURL == "" {
+		c.ExternalURL = "http://" + c.Listen
+	}
+	u, err := url.Parse(c.ExternalURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--external-url %q must be an absolute http(s) URL such as https://ci.example.com", c.ExternalURL)
+	}
+	c.ExternalURL = strings.TrimSuffix(c.ExternalURL, "/")
+	if c.DataDir == "" {
+		c.DataDir = "./ciwarden-data"
+	}
+	if c.DataDir, err = filepath.Abs(c.DataDir); err != nil {
+		return fmt.Errorf("--data-dir: %v", err)
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "ciwarden.db")
+	}
+	if c.ReapEvery <= 0 {
+		c.ReapEvery = 2 * time.Second
+	}
+	return nil
+}
+
+// prepareDataDir creates the data directory and proves it writable.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("data directory %s cannot be created: %v", dir, unwrapPathErr(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: %v", dir, unwrapPathErr(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

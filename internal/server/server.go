@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/accounts"
+	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+// Server is a configured ciwarden ready to Run.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *store.Store
+	projects *projects.Service
+	handler  http.Handler
+}
+
+// New opens and migrates the database, creates root on first start, and
+// builds the HTTP handler. Notices meant for the operator (a generated root
+// token) go to notices.
+func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (*Server, error) {
+	if err := cfg.Normalize(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = discardLogger()
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	now := func() time.Time { return time.Now().UTC() }
+	acc := &accounts.Service{Store: st, Now: now}
+	generated, err := acc.Bootstrap(ctx, cfg.InitialRootToken)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if generated != "" {
+		fmt.Fprintf(notices, "\nCreated the admin user root. Its personal access token, shown only this once:\n\n    %s\n\n", generated)
+	}
+	proj := &projects.Service{Store: st, Now: now, Log: log}
+	a := &api.API{
+		Store:       st,
+		Auth:        &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute},
+		Accounts:    acc,
+		Projects:    proj,
+		ExternalURL: cfg.ExternalURL,
+		Log:         log,
+	}
+	m := newMetrics()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /-/health", health)
+	mux.HandleFunc("GET /-/liveness", health)
+	mux.HandleFunc("GET /-/readiness", readiness(st.Ping, log))
+	mux.Handle("GET /metrics", m.handler())
+	mux.Handle(api.Prefix+"/", a.Handler())
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, handler: observe(mux, m, log)}, nil
+}
+
+// Handler is the whole HTTP surface, for in-process tests and benchmarks.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Store is the server's database.
+func (s *Server) Store() *store.Store { return s.store }
+
+// Config is the normalized configuration.
+func (s *Server) Config() Config { return s.cfg }
+
+// Run serves until ctx is done, then shuts down gracefully: new
+// connections are refused and requests in flight get up to 30 s.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close()
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	go s.projects.RunReaper(bg, s.cfg.ReapEvery)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("ciwarden listening", "addr", ln.Addr().String(), "external_url", s.cfg.ExternalURL, "database", s.store.Dialect())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

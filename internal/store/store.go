@@ -1,0 +1,239 @@
+// Package store is ciwarden's one database layer: the same queries over
+// SQLite (modernc.org/sqlite) and PostgreSQL (pgx), with embedded goose
+// migrations. Dialect differences live in dialect.go and nowhere else.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing/fstest"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the database. Its query methods live on Queries, which Store
+// embeds and which a transaction shares.
+type Store struct {
+	Queries
+	db *sql.DB
+}
+
+// Queries runs statements against the database or inside one transaction.
+type Queries struct {
+	ex execer
+	d  dialect
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Open connects to databaseURL: "postgres://..." (or "postgresql://...")
+// selects PostgreSQL; "sqlite://PATH", "file:PATH" or a bare path selects
+// SQLite. It checks the connection, so a wrong URL fails here with a clear
+// error rather than at the first request.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	d, dsn, err := parseURL(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(d.driver(), dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	d.configure(db)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database: %s", d.name(), cleanErr(err, databaseURL))
+	}
+	return &Store{Queries: Queries{ex: db, d: d}, db: db}, nil
+}
+
+// cleanErr keeps a connection error from repeating the URL, which may
+// carry a password.
+func cleanErr(err error, databaseURL string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(databaseURL); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
+func parseURL(raw string) (dialect, string, error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return nil, "", fmt.Errorf("malformed database URL: %v", redactURLError(err))
+		}
+		return postgresDialect{rebound: new(sync.Map)}, raw, nil
+	case strings.HasPrefix(raw, "sqlite://"):
+		return sqliteFile(strings.TrimPrefix(raw, "sqlite://"))
+	case strings.HasPrefix(raw, "file:"):
+		return sqliteFile(strings.TrimPrefix(raw, "file:"))
+	case strings.Contains(raw, "://"):
+		scheme, _, _ := strings.Cut(raw, "://")
+		return nil, "", fmt.Errorf("unsupported database URL scheme %q: use postgres://... or sqlite://PATH", scheme)
+	case raw == "":
+		return nil, "", errors.New("empty database URL")
+	default:
+		return sqliteFile(raw)
+	}
+}
+
+func redactURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "cannot parse"
+}
+
+func sqliteFile(path string) (dialect, string, error) {
+	path, _, _ = strings.Cut(path, "?")
+	if path == "" {
+		return nil, "", errors.New("sqlite database URL names no file")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, "", fmt.Errorf("sqlite database directory %s does not exist", dir)
+		}
+	}
+	// WAL lets readers proceed during a write; foreign keys are off by
+	// default in SQLite; busy_timeout makes writers queue instead of failing.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	return sqliteDialect{}, dsn, nil
+}
+
+// Dialect names the database in use ("sqlite" or "postgres").
+func (s *Store) Dialect() string { return s.d.name() }
+
+// DB exposes the handle for tests and health checks.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks the database answers; /-/readiness uses it.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Migrate applies every pending embedded migration.
+func (s *Store) Migrate(ctx context.Context) error {
+	fsys, err := s.d.migrations()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(s.d.goose(), s.db, fsys)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Tx runs fn in one transaction, committing when it returns nil.
+func (s *Store) Tx(ctx context.Context, fn func(q *Queries) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(&Queries{ex: tx, d: s.d}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// rewriteMigrations applies a dialect's replacements to every embedded
+// migration, so the schema is written once.
+func rewriteMigrations(repl *strings.Replacer) (fs.FS, error) {
+	out := fstest.MapFS{}
+	err := fs.WalkDir(migrationFiles, "migrations", func(path string, de fs.DirEntry, err error) error {
+		if err != nil || de.IsDir() {
+			return err
+		}
+		b, err := migrationFiles.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out[strings.TrimPrefix(path, "migrations/")] = &fstest.MapFile{Data: []byte(repl.Replace(string(b)))}
+		return nil
+	})
+	return out, err
+}
+
+func (q *Queries) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return q.ex.ExecContext(ctx, q.d.rebind(query), args...)
+}
+
+func (q *Queries) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return q.ex.QueryContext(ctx, q.d.rebind(query), args...)
+}
+
+func (q *Queries) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.ex.QueryRowContext(ctx, q.d.rebind(query), args...)
+}
+
+// insert runs an INSERT ... RETURNING id.
+func (q *Queries) insert(ctx context.Context, query string, args ...any) (int64, error) {
+	var id int64
+	err := q.queryRow(ctx, query+" RETURNING id", args...).Scan(&id)
+	return id, q.d.mapErr(err)
+}
+
+// notFound turns sql.ErrNoRows into model.ErrNotFound with a subject.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, errNotFound)
+	}
+	return err
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// placeholders returns "?, ?, ?" for n arguments.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
