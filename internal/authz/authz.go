@@ -50,6 +50,10 @@ type Action struct {
 	Auth bool
 	// Min is the role needed on the target once it is visible.
 	Min model.AccessLevel
+	// MinPrivate is the role needed when the target is private; reading
+	// code, for instance, is open on public and internal projects but
+	// needs Reporter on a private one.
+	MinPrivate model.AccessLevel
 	// AdminOnly actions are for instance administrators.
 	AdminOnly bool
 }
@@ -71,6 +75,8 @@ var (
 	UpdateProject       = Action{Name: "admin_project", Write: true, Min: model.Maintainer}
 	RemoveProject       = Action{Name: "remove_project", Write: true, Min: model.Owner}
 	AdminProjectMembers = Action{Name: "admin_project_member", Write: true, Min: model.Maintainer}
+	ReadRepository      = Action{Name: "download_code", MinPrivate: model.Reporter}
+	PushCode            = Action{Name: "push_code", Write: true, Min: model.Developer}
 
 	ReadGroup         = Action{Name: "read_group"}
 	UpdateGroup       = Action{Name: "admin_group", Write: true, Min: model.Owner}
@@ -142,7 +148,7 @@ func Decide(s Subject, t Target, a Action) Decision {
 		}
 		return deny(http.StatusNotFound, MsgProjectNotFound, CheckVisibility)
 	}
-	if t.Level < a.Min {
+	if t.Level < a.Min || (t.Visibility == model.Private && t.Level < a.MinPrivate) {
 		return deny(http.StatusForbidden, MsgForbidden, CheckRole)
 	}
 	return Allow

@@ -20,9 +20,15 @@ type Service struct {
 	Store *store.Store
 	Now   func() time.Time
 	Log   *slog.Logger
-	// OnProjectRemoved runs after a project's rows are gone (for example to
-	// remove its repository). Errors are logged, not retried.
-	OnProjectRemoved []func(ctx context.Context, projectID int64) error
+	// Repos keeps each project's repository; nil in tests that need none.
+	Repos Repos
+}
+
+// Repos is the repository storage a project's life cycle drives.
+type Repos interface {
+	Create(ctx context.Context, projectID int64, defaultBranch string) error
+	SetHead(ctx context.Context, projectID int64, branch string) error
+	Remove(projectID int64) error
 }
 
 // GroupInput is POST /groups and PUT /groups/:id; nil fields are unchanged.
@@ -201,9 +207,20 @@ func (s *Service) CreateProject(ctx context.Context, creator *model.User, ns *mo
 		if err := pathFree(ctx, q, p.FullPath(), 0); err != nil {
 			return err
 		}
-		return mapTaken(q.CreateProject(ctx, p), "path")
+		if err := q.CreateProject(ctx, p); err != nil {
+			return mapTaken(err, "path")
+		}
+		// Inside the transaction: a repository that cannot be created
+		// leaves no project behind.
+		if s.Repos != nil {
+			return s.Repos.Create(ctx, p.ID, p.DefaultBranch)
+		}
+		return nil
 	})
 	if err != nil {
+		if p.ID != 0 && s.Repos != nil {
+			s.Repos.Remove(p.ID)
+		}
 		return nil, err
 	}
 	return p, nil
@@ -286,6 +303,11 @@ func (s *Service) UpdateProject(ctx context.Context, old *model.Project, in Proj
 	if err != nil {
 		return nil, err
 	}
+	if p.DefaultBranch != old.DefaultBranch && s.Repos != nil {
+		if err := s.Repos.SetHead(ctx, p.ID, p.DefaultBranch); err != nil {
+			s.Log.Error("set repository HEAD", "project_id", p.ID, "err", err)
+		}
+	}
 	return &p, nil
 }
 
@@ -302,21 +324,29 @@ func (s *Service) Reap(ctx context.Context) error {
 		return err
 	}
 	for _, id := range projects {
-		if err := s.Store.DeleteProjectRow(ctx, id); err != nil {
+		if err := s.removeProject(ctx, id); err != nil {
 			return err
-		}
-		for _, hook := range s.OnProjectRemoved {
-			if err := hook(ctx, id); err != nil {
-				s.Log.Error("project removal hook failed", "project_id", id, "err", err)
-			}
 		}
 	}
 	for _, id := range namespaces {
+		// Projects beneath were marked with the group and removed above,
+		// so no repository is orphaned by the cascade.
 		if err := s.Store.DeleteNamespaceRow(ctx, id); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// removeProject deletes the repository first: if that fails, the row
+// stays marked and the next run tries again.
+func (s *Service) removeProject(ctx context.Context, id int64) error {
+	if s.Repos != nil {
+		if err := s.Repos.Remove(id); err != nil {
+			return err
+		}
+	}
+	return s.Store.DeleteProjectRow(ctx, id)
 }
 
 // RunReaper calls Reap every interval until ctx ends.

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -57,10 +59,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	if generated != "" {
 		fmt.Fprintf(notices, "\nCreated the admin user root. Its personal access token, shown only this once:\n\n    %s\n\n", generated)
 	}
-	proj := &projects.Service{Store: st, Now: now, Log: log}
+	repos, err := git.NewRepos(filepath.Join(cfg.DataDir, "repositories"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	proj := &projects.Service{Store: st, Now: now, Log: log, Repos: repos}
+	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute}
+	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Log: log}
 	a := &api.API{
 		Store:       st,
-		Auth:        &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute},
+		Auth:        authn,
 		Accounts:    acc,
 		Projects:    proj,
 		ExternalURL: cfg.ExternalURL,
@@ -73,6 +82,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	mux.HandleFunc("GET /-/readiness", readiness(st.Ping, log))
 	mux.Handle("GET /metrics", m.handler())
 	mux.Handle(api.Prefix+"/", a.Handler())
+	mux.Handle("/", gitHTTP)
 	return &Server{cfg: cfg, log: log, store: st, projects: proj, handler: observe(mux, m, log)}, nil
 }
 

@@ -1,0 +1,250 @@
+// Package git keeps each project's bare repository on disk and serves it
+// over smart HTTP through the system git (git http-backend), which alone
+// gives clone, fetch, push, shallow clones and protocol v2 their full
+// fidelity.
+package git
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ZeroSHA is git's "no object": the old value of a created ref, the new
+// value of a deleted one.
+const ZeroSHA = "0000000000000000000000000000000000000000"
+
+// ErrNotFound is a revision or path that does not exist.
+var ErrNotFound = errors.New("not found in repository")
+
+// Repos is the directory of bare repositories, one per project, named by
+// project ID so that renaming a project or group moves nothing on disk.
+type Repos struct {
+	Root string
+	// Git is the absolute path of the git executable (CGI needs one).
+	Git string
+}
+
+// NewRepos finds git on PATH; a missing git is a configuration error.
+func NewRepos(root string) (*Repos, error) {
+	bin, err := exec.LookPath("git")
+	if err != nil {
+		return nil, errors.New("git is not installed (needed to host repositories): install it, e.g. apt-get install git")
+	}
+	if bin, err = filepath.Abs(bin); err != nil {
+		return nil, err
+	}
+	return &Repos{Root: root, Git: bin}, nil
+}
+
+func (r *Repos) git() string { return r.Git }
+
+// Path is the bare repository of a project.
+func (r *Repos) Path(projectID int64) string {
+	return filepath.Join(r.Root, strconv.FormatInt(projectID, 10)+".git")
+}
+
+// Create initialises an empty bare repository whose HEAD names
+// defaultBranch. An existing repository is left as it is.
+func (r *Repos) Create(ctx context.Context, projectID int64, defaultBranch string) error {
+	dir := r.Path(projectID)
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(r.Root, 0o750); err != nil {
+		return err
+	}
+	// Build in a temporary directory and rename, so a crash never leaves
+	// a half-initialised repository under the project's name.
+	tmp, err := os.MkdirTemp(r.Root, ".init-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if _, err := r.run(ctx, "", nil, "init", "--quiet", "--bare", "--initial-branch="+defaultBranch, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
+
+// Remove deletes a project's repository.
+func (r *Repos) Remove(projectID int64) error {
+	return os.RemoveAll(r.Path(projectID))
+}
+
+// SetHead points HEAD at a branch (the project's default branch).
+func (r *Repos) SetHead(ctx context.Context, projectID int64, branch string) error {
+	_, err := r.run(ctx, r.Path(projectID), nil, "symbolic-ref", "HEAD", "refs/heads/"+branch)
+	return err
+}
+
+// run executes git in dir with a bounded environment and returns stdout.
+func (r *Repos) run(ctx context.Context, dir string, stdin io.Reader, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, r.git(), args...)
+	cmd.Dir = dir
+	cmd.Stdin = stdin
+	cmd.Env = gitEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), &CommandError{Args: args, Stderr: strings.TrimSpace(stderr.String()), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// CommandError is a failed git command.
+type CommandError struct {
+	Args   []string
+	Stderr string
+	Err    error
+}
+
+func (e *CommandError) Error() string {
+	return fmt.Sprintf("git %s: %v: %s", strings.Join(e.Args, " "), e.Err, e.Stderr)
+}
+
+// gitEnv isolates git from the user's and system's configuration.
+func gitEnv() []string {
+	env := []string{"GIT_CONFIG_NOSYSTEM=1", "HOME=/nonexistent", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C"}
+	if p := os.Getenv("PATH"); p != "" {
+		env = append(env, "PATH="+p)
+	}
+	return env
+}
+
+// Ref is a branch or tag.
+type Ref struct {
+	Name string // refs/heads/main
+	SHA  string
+}
+
+// Refs lists branches and tags.
+func (r *Repos) Refs(ctx context.Context, projectID int64, prefix string) ([]Ref, error) {
+	out, err := r.run(ctx, r.Path(projectID), nil, "for-each-ref", "--format=%(objectname) %(refname)", prefix)
+	if err != nil {
+		return nil, err
+	}
+	var refs []Ref
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		sha, name, ok := strings.Cut(sc.Text(), " ")
+		if ok {
+			refs = append(refs, Ref{Name: name, SHA: sha})
+		}
+	}
+	return refs, sc.Err()
+}
+
+// Commit is the metadata of one commit.
+type Commit struct {
+	SHA            string
+	Parents        []string
+	Title          string
+	Message        string
+	AuthorName     string
+	AuthorEmail    string
+	AuthoredAt     string // RFC 3339
+	CommitterName  string
+	CommitterEmail string
+	CommittedAt    string
+}
+
+// Commit resolves rev (a SHA, branch or tag) to a commit.
+func (r *Repos) Commit(ctx context.Context, projectID int64, rev string) (*Commit, error) {
+	if !safeRev(rev) {
+		return nil, ErrNotFound
+	}
+	out, err := r.run(ctx, r.Path(projectID), nil, "log", "-1", "--no-show-signature",
+		"--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B", rev+"^{commit}", "--")
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	f := strings.SplitN(string(out), "\x00", 9)
+	if len(f) < 9 {
+		return nil, ErrNotFound
+	}
+	msg := strings.TrimRight(f[8], "\n")
+	title, _, _ := strings.Cut(msg, "\n")
+	return &Commit{SHA: f[0], Parents: strings.Fields(f[1]), AuthorName: f[2], AuthorEmail: f[3], AuthoredAt: f[4],
+		CommitterName: f[5], CommitterEmail: f[6], CommittedAt: f[7], Message: msg, Title: title}, nil
+}
+
+// safeRev refuses revisions that git could read as options or ranges.
+func safeRev(rev string) bool {
+	return rev != "" && len(rev) <= 1024 && !strings.HasPrefix(rev, "-") &&
+		!strings.ContainsAny(rev, " \t\n\x00:") && !strings.Contains(rev, "..")
+}
+
+// ReadFile returns the content of path at rev, up to max bytes; a larger
+// file is an error rather than a truncation.
+func (r *Repos) ReadFile(ctx context.Context, projectID int64, rev, path string, max int64) ([]byte, error) {
+	if !safeRev(rev) || path == "" || strings.HasPrefix(path, "/") || strings.Contains(path, "\x00") {
+		return nil, ErrNotFound
+	}
+	obj := rev + ":" + path
+	sizeOut, err := r.run(ctx, r.Path(projectID), nil, "cat-file", "-s", obj)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	size, err := strconv.ParseInt(strings.TrimSpace(string(sizeOut)), 10, 64)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	if size > max {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", path, size, max)
+	}
+	typ, err := r.run(ctx, r.Path(projectID), nil, "cat-file", "-t", obj)
+	if err != nil || strings.TrimSpace(string(typ)) != "blob" {
+		return nil, ErrNotFound
+	}
+	return r.run(ctx, r.Path(projectID), nil, "cat-file", "blob", obj)
+}
+
+// ListFiles lists every file path in the tree of rev.
+func (r *Repos) ListFiles(ctx context.Context, projectID int64, rev string) ([]string, error) {
+	if !safeRev(rev) {
+		return nil, ErrNotFound
+	}
+	out, err := r.run(ctx, r.Path(projectID), nil, "ls-tree", "-r", "-z", "--name-only", rev, "--")
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	return splitZ(out), nil
+}
+
+// ChangedFiles lists the paths that differ between before and after; with
+// no before (a new branch) it lists the files of after's own commit.
+func (r *Repos) ChangedFiles(ctx context.Context, projectID int64, before, after string) ([]string, error) {
+	if !safeRev(after) {
+		return nil, ErrNotFound
+	}
+	args := []string{"diff-tree", "-r", "-z", "--no-commit-id", "--name-only", "--root"}
+	if before != "" && before != ZeroSHA && safeRev(before) {
+		args = append(args, before, after)
+	} else {
+		args = append(args, after)
+	}
+	out, err := r.run(ctx, r.Path(projectID), nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	return splitZ(out), nil
+}
+
+func splitZ(b []byte) []string {
+	var out []string
+	for _, p := range bytes.Split(b, []byte{0}) {
+		if len(p) > 0 {
+			out = append(out, string(p))
+		}
+	}
+	return out
+}
