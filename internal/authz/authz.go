@@ -83,9 +83,10 @@ var (
 	RemoveGroup       = Action{Name: "remove_group", Write: true, Min: model.Owner}
 	AdminGroupMembers = Action{Name: "admin_group_member", Write: true, Min: model.Owner}
 	CreateSubgroup    = Action{Name: "create_subgroup", Write: true, Min: model.Maintainer}
-	// CreateProjectIn is creating a project in a group; in a personal
+	// CreateProjectIn is creating a project in a group (GitLab's default
+	// project_creation_level: Developers and Maintainers); in a personal
 	// namespace its owner holds Owner, everyone else nothing.
-	CreateProjectIn = Action{Name: "create_projects", Write: true, Min: model.Maintainer}
+	CreateProjectIn = Action{Name: "create_projects", Write: true, Min: model.Developer}
 )
 
 // Checks, in the order Decide runs them; a Decision names the one that
