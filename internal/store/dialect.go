@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ type dialect interface {
 	rebind(query string) string
 	// mapErr turns constraint violations into model errors.
 	mapErr(err error) error
+	// lockRow takes a write lock on one row for the rest of the
+	// transaction.
+	lockRow(ctx context.Context, q *Queries, table string, id int64) error
 }
 
 type sqliteDialect struct{}
@@ -60,8 +64,18 @@ func (sqliteDialect) mapErr(err error) error {
 	return err
 }
 
-// postgres caches each query's rebound text; the set of query texts is
-// fixed by the code, so the cache stays small.
+// SQLite transactions begin IMMEDIATE (see the DSN), so the transaction
+// already holds the database's write lock.
+func (sqliteDialect) lockRow(context.Context, *Queries, string, int64) error { return nil }
+
+func (postgresDialect) lockRow(ctx context.Context, q *Queries, table string, id int64) error {
+	var got int64
+	err := q.queryRow(ctx, "SELECT id FROM "+table+" WHERE id = ? FOR UPDATE", id).Scan(&got)
+	return notFound(err, table)
+}
+
+// postgresDialect caches each query's rebound text; the set of query
+// texts is fixed by the code, so the cache stays small.
 type postgresDialect struct{ rebound *sync.Map }
 
 func (postgresDialect) name() string         { return "postgres" }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ciwarden/ciwarden/internal/model"
 )
@@ -89,15 +90,17 @@ func (q *Queries) UpdateNamespace(ctx context.Context, old, n *model.Namespace) 
 		return q.d.mapErr(err)
 	}
 	under := model.TraversalString(n.Traversal) + "%"
+	// substr counts characters in both dialects, not bytes: names may be
+	// non-ASCII.
 	if old.FullPath != n.FullPath {
 		if _, err := q.exec(ctx, "UPDATE namespaces SET full_path = ? || substr(full_path, ?) WHERE traversal LIKE ? AND id <> ?",
-			n.FullPath, len(old.FullPath)+1, under, n.ID); err != nil {
+			n.FullPath, utf8.RuneCountInString(old.FullPath)+1, under, n.ID); err != nil {
 			return q.d.mapErr(err)
 		}
 	}
 	if old.FullName != n.FullName {
 		if _, err := q.exec(ctx, "UPDATE namespaces SET full_name = ? || substr(full_name, ?) WHERE traversal LIKE ? AND id <> ?",
-			n.FullName, len(old.FullName)+1, under, n.ID); err != nil {
+			n.FullName, utf8.RuneCountInString(old.FullName)+1, under, n.ID); err != nil {
 			return err
 		}
 	}
@@ -171,8 +174,9 @@ func (q *Queries) ListGroups(ctx context.Context, f GroupFilter, page Page) ([]*
 		args = append(args, groupMembershipArgs(f.Viewer.UserID, now)...)
 	}
 	if f.Owned {
-		where = append(where, `EXISTS (SELECT 1 FROM group_members gm WHERE gm.namespace_id = n.id AND gm.user_id = ? AND gm.access_level = 50)`)
-		args = append(args, f.Viewer.UserID)
+		where = append(where, `EXISTS (SELECT 1 FROM group_members gm WHERE gm.namespace_id = n.id AND gm.user_id = ? AND gm.access_level = 50
+		  AND (gm.expires_at IS NULL OR gm.expires_at > ?))`)
+		args = append(args, f.Viewer.UserID, now)
 	}
 	if f.ParentID != nil {
 		where = append(where, "n.parent_id = ?")

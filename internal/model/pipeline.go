@@ -1,0 +1,107 @@
+package model
+
+import "time"
+
+// Job and pipeline statuses, GitLab's names.
+const (
+	StatusCreated   = "created"
+	StatusPending   = "pending"
+	StatusRunning   = "running"
+	StatusSuccess   = "success"
+	StatusFailed    = "failed"
+	StatusCanceled  = "canceled"
+	StatusCanceling = "canceling"
+	StatusSkipped   = "skipped"
+	StatusManual    = "manual"
+	StatusScheduled = "scheduled"
+)
+
+// Pipeline sources, GitLab's names (CI_PIPELINE_SOURCE).
+const (
+	SourcePush     = "push"
+	SourceWeb      = "web"
+	SourceAPI      = "api"
+	SourceTrigger  = "trigger"
+	SourcePipeline = "pipeline"
+	SourceSchedule = "schedule"
+)
+
+// Variable is a CI/CD variable as a pipeline or job carries it.
+type Variable struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Raw    bool   `json:"raw,omitempty"`
+	Masked bool   `json:"masked,omitempty"`
+}
+
+// Pipeline is one run of a project's .gitlab-ci.yml at one commit.
+type Pipeline struct {
+	ID         int64
+	IID        int64 // per project
+	ProjectID  int64
+	Ref        string
+	Tag        bool
+	SHA        string
+	BeforeSHA  string
+	Source     string
+	Status     string
+	UserID     int64
+	// YAMLErrors holds why the configuration was refused; the pipeline is
+	// then failed with no jobs.
+	YAMLErrors string
+	Variables  []Variable // given when the pipeline was created (API, trigger)
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
+}
+
+// Job is one job of a pipeline. A retry creates a new Job and marks the
+// old one Retried; only the latest of a name counts for the pipeline.
+type Job struct {
+	ID           int64
+	PipelineID   int64
+	ProjectID    int64
+	Name         string
+	Stage        string
+	StageIdx     int
+	Status       string
+	When         string
+	AllowFailure bool
+	UserID       int64
+	// DAG jobs (with needs:) wait for their needs rather than earlier
+	// stages.
+	DAG   bool
+	Needs []string // names of jobs this one waits for (DAG)
+	// Spec is the job's resolved configuration (script, variables,
+	// artifacts, ...) as the ci package encodes it.
+	Spec          []byte
+	Retried       bool
+	ScheduledAt   *time.Time
+	CreatedAt     time.Time
+	QueuedAt      *time.Time
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
+	ErasedAt      *time.Time
+	FailureReason string
+	ExitCode      *int
+	RunnerID      int64
+}
+
+// Complete reports whether status is final.
+func Complete(status string) bool {
+	switch status {
+	case StatusSuccess, StatusFailed, StatusCanceled, StatusSkipped:
+		return true
+	}
+	return false
+}
+
+// Active reports whether a job in status is executing or queued.
+func Active(status string) bool {
+	switch status {
+	case StatusPending, StatusRunning, StatusCanceling:
+		return true
+	}
+	return false
+}

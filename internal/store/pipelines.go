@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/model"
+)
+
+const pipelineCols = "id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at, started_at, finished_at"
+
+func scanPipeline(row interface{ Scan(...any) error }) (*model.Pipeline, error) {
+	var p model.Pipeline
+	var vars string
+	var created, updated int64
+	var started, finished sql.NullInt64
+	if err := row.Scan(&p.ID, &p.IID, &p.ProjectID, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &p.Status, &p.UserID,
+		&p.YAMLErrors, &vars, &created, &updated, &started, &finished); err != nil {
+		return nil, err
+	}
+	_ = json.Unmarshal([]byte(vars), &p.Variables)
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	p.StartedAt, p.FinishedAt = fromNullMicros(started), fromNullMicros(finished)
+	return &p, nil
+}
+
+// CreatePipeline inserts a pipeline with the project's next IID. Call it in
+// a transaction: LockProject first, so concurrent creations number in turn.
+func (q *Queries) CreatePipeline(ctx context.Context, p *model.Pipeline) error {
+	if err := q.queryRow(ctx, "SELECT COALESCE(MAX(iid), 0) + 1 FROM pipelines WHERE project_id = ?", p.ProjectID).Scan(&p.IID); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = now
+	}
+	p.UpdatedAt = p.CreatedAt
+	vars, err := json.Marshal(nonNil(p.Variables))
+	if err != nil {
+		return err
+	}
+	p.ID, err = q.insert(ctx, `INSERT INTO pipelines (iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.IID, p.ProjectID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, p.Status, p.UserID, p.YAMLErrors, string(vars), micros(p.CreatedAt), micros(p.UpdatedAt))
+	return err
+}
+
+func nonNil(v []model.Variable) []model.Variable {
+	if v == nil {
+		return []model.Variable{}
+	}
+	return v
+}
+
+// LockProject serialises writers that number things per project. SQLite
+// transactions already hold the write lock (BEGIN IMMEDIATE); PostgreSQL
+// takes a row lock.
+func (q *Queries) LockProject(ctx context.Context, projectID int64) error {
+	return q.d.lockRow(ctx, q, "projects", projectID)
+}
+
+// LockPipeline serialises processing of one pipeline, so that concurrent
+// job updates never compute its status from a stale view.
+func (q *Queries) LockPipeline(ctx context.Context, pipelineID int64) error {
+	return q.d.lockRow(ctx, q, "pipelines", pipelineID)
+}
+
+// Pipeline loads a pipeline by ID.
+func (q *Queries) Pipeline(ctx context.Context, id int64) (*model.Pipeline, error) {
+	p, err := scanPipeline(q.queryRow(ctx, "SELECT "+pipelineCols+" FROM pipelines WHERE id = ?", id))
+	return p, notFound(err, "pipeline")
+}
+
+// UpdatePipelineStatus saves a pipeline's status and times.
+func (q *Queries) UpdatePipelineStatus(ctx context.Context, p *model.Pipeline) error {
+	p.UpdatedAt = time.Now().UTC()
+	_, err := q.exec(ctx, "UPDATE pipelines SET status = ?, yaml_errors = ?, updated_at = ?, started_at = ?, finished_at = ? WHERE id = ?",
+		p.Status, p.YAMLErrors, micros(p.UpdatedAt), nullMicros(p.StartedAt), nullMicros(p.FinishedAt), p.ID)
+	return err
+}
+
+// DeletePipeline removes a pipeline and its jobs.
+func (q *Queries) DeletePipeline(ctx context.Context, id int64) error {
+	res, err := q.exec(ctx, "DELETE FROM pipelines WHERE id = ?", id)
+	return affected(res, err, "pipeline")
+}
+
+// PipelineFilter narrows ListPipelines.
+type PipelineFilter struct {
+	ProjectID int64
+	Ref       string
+	Status    string
+	Source    string
+	SHA       string
+	Sort      string // asc or desc (default) by id
+}
+
+// ListPipelines returns one page of a project's pipelines.
+func (q *Queries) ListPipelines(ctx context.Context, f PipelineFilter, page Page) ([]*model.Pipeline, int, error) {
+	where := []string{"project_id = ?"}
+	args := []any{f.ProjectID}
+	for _, c := range []struct{ col, val string }{{"ref", f.Ref}, {"status", f.Status}, {"source", f.Source}, {"sha", f.SHA}} {
+		if c.val != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	order := " ORDER BY id DESC"
+	if f.Sort == "asc" {
+		order = " ORDER BY id ASC"
+	}
+	return listPage(ctx, q, "pipelines", pipelineCols, " WHERE "+strings.Join(where, " AND "), order, args, page, scanPipeline)
+}
+
+const jobCols = "id, pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, queued_at, started_at, finished_at, erased_at, failure_reason, exit_code, runner_id"
+
+func scanJob(row interface{ Scan(...any) error }) (*model.Job, error) {
+	var j model.Job
+	var needs, spec string
+	var created int64
+	var scheduled, queued, started, finished, erased, exit sql.NullInt64
+	if err := row.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.Name, &j.Stage, &j.StageIdx, &j.Status, &j.When, &j.AllowFailure,
+		&j.UserID, &j.DAG, &needs, &spec, &j.Retried, &scheduled, &created, &queued, &started, &finished, &erased,
+		&j.FailureReason, &exit, &j.RunnerID); err != nil {
+		return nil, err
+	}
+	if needs != "" {
+		j.Needs = strings.Split(needs, "\n")
+	}
+	j.Spec = []byte(spec)
+	j.CreatedAt = fromMicros(created)
+	j.ScheduledAt, j.QueuedAt, j.StartedAt = fromNullMicros(scheduled), fromNullMicros(queued), fromNullMicros(started)
+	j.FinishedAt, j.ErasedAt = fromNullMicros(finished), fromNullMicros(erased)
+	if exit.Valid {
+		v := int(exit.Int64)
+		j.ExitCode = &v
+	}
+	return &j, nil
+}
+
+// CreateJob inserts a job.
+func (q *Queries) CreateJob(ctx context.Context, j *model.Job) error {
+	if j.CreatedAt.IsZero() {
+		j.CreatedAt = time.Now().UTC()
+	}
+	spec := string(j.Spec)
+	if spec == "" {
+		spec = "{}"
+	}
+	var err error
+	j.ID, err = q.insert(ctx, `INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.PipelineID, j.ProjectID, j.Name, j.Stage, j.StageIdx, j.Status, j.When, j.AllowFailure, j.UserID, j.DAG,
+		strings.Join(j.Needs, "\n"), spec, j.Retried, nullMicros(j.ScheduledAt), micros(j.CreatedAt))
+	return err
+}
+
+// Job loads a job by ID.
+func (q *Queries) Job(ctx context.Context, id int64) (*model.Job, error) {
+	j, err := scanJob(q.queryRow(ctx, "SELECT "+jobCols+" FROM jobs WHERE id = ?", id))
+	return j, notFound(err, "job")
+}
+
+// PipelineJobs lists a pipeline's jobs in stage order; retried ones only
+// when includeRetried.
+func (q *Queries) PipelineJobs(ctx context.Context, pipelineID int64, includeRetried bool) ([]*model.Job, error) {
+	cond := ""
+	if !includeRetried {
+		cond = " AND retried = FALSE"
+	}
+	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE pipeline_id = ?"+cond+" ORDER BY stage_idx, id", pipelineID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanJob)
+}
+
+// JobFilter narrows ListJobs.
+type JobFilter struct {
+	ProjectID      int64
+	PipelineID     int64
+	Scope          []string // statuses
+	IncludeRetried bool
+}
+
+// ListJobs returns one page of jobs, newest first.
+func (q *Queries) ListJobs(ctx context.Context, f JobFilter, page Page) ([]*model.Job, int, error) {
+	where := []string{"project_id = ?"}
+	args := []any{f.ProjectID}
+	if f.PipelineID != 0 {
+		where = append(where, "pipeline_id = ?")
+		args = append(args, f.PipelineID)
+	}
+	if !f.IncludeRetried {
+		where = append(where, "retried = FALSE")
+	}
+	if len(f.Scope) > 0 {
+		where = append(where, "status IN ("+placeholders(len(f.Scope))+")")
+		for _, s := range f.Scope {
+			args = append(args, s)
+		}
+	}
+	return listPage(ctx, q, "jobs", jobCols, " WHERE "+strings.Join(where, " AND "), " ORDER BY id DESC", args, page, scanJob)
+}
+
+// SetJobStatus moves a job from one status to another only if it still has
+// the expected one: a compare-and-set, so concurrent updates cannot both
+// win. It reports whether this call made the change.
+func (q *Queries) SetJobStatus(ctx context.Context, j *model.Job, from string) (bool, error) {
+	res, err := q.exec(ctx, `UPDATE jobs SET status = ?, scheduled_at = ?, queued_at = ?, started_at = ?, finished_at = ?, erased_at = ?,
+		failure_reason = ?, exit_code = ?, runner_id = ?, retried = ? WHERE id = ? AND status = ?`,
+		j.Status, nullMicros(j.ScheduledAt), nullMicros(j.QueuedAt), nullMicros(j.StartedAt), nullMicros(j.FinishedAt),
+		nullMicros(j.ErasedAt), j.FailureReason, nullInt(j.ExitCode), j.RunnerID, j.Retried, j.ID, from)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func nullInt(v *int) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
+
+// collect scans every row.
+func collect[T any](rows *sql.Rows, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// listPage counts the rows matching cond and returns one page of them.
+func listPage[T any](ctx context.Context, q *Queries, table, cols, cond, order string, args []any, page Page,
+	scan func(interface{ Scan(...any) error }) (T, error)) ([]T, int, error) {
+	var total int
+	if err := q.queryRow(ctx, "SELECT COUNT(*) FROM "+table+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := q.query(ctx, "SELECT "+cols+" FROM "+table+cond+order+" LIMIT ? OFFSET ?", append(args, page.Limit(), page.Offset())...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := collect(rows, scan)
+	return out, total, err
+}
