@@ -47,18 +47,30 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*model.User, erro
 		return nil, model.Invalid("email", "is invalid")
 	}
 	u := &model.User{Username: in.Username, Name: in.Name, Email: in.Email, Admin: in.Admin, CreatedAt: s.Now().UTC()}
+	// GitLab checks the email first. The checks give the clear message; the
+	// unique indexes decide races, and their conflict is mapped the same way.
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		if _, err := q.UserByEmail(ctx, in.Email); err == nil {
+			return &ErrTaken{Field: "Email"}
+		}
 		if _, err := q.UserByUsername(ctx, in.Username); err == nil {
 			return &ErrTaken{Field: "Username"}
 		}
 		if _, err := q.NamespaceByPath(ctx, in.Username); err == nil {
 			return &ErrTaken{Field: "Username"}
 		}
-		if _, err := q.UserByEmail(ctx, in.Email); err == nil {
-			return &ErrTaken{Field: "Email"}
-		}
 		return q.CreateUser(ctx, u)
 	})
+	if errors.Is(err, model.ErrConflict) {
+		var taken *ErrTaken
+		if !errors.As(err, &taken) {
+			field := "Username"
+			if strings.Contains(err.Error(), "users_email") {
+				field = "Email"
+			}
+			err = &ErrTaken{Field: field}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxParamsBody bounds a request body parsed as parameters.
@@ -48,7 +49,7 @@ func parseParams(w http.ResponseWriter, r *http.Request) (*Params, error) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
 		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
+		if err := dec.Decode(&m); err != nil || dec.Decode(new(any)) != io.EOF {
 			return nil, errParam("The request body is not valid JSON or not a JSON object")
 		}
 		p.json = m
@@ -79,6 +80,54 @@ func parseParams(w http.ResponseWriter, r *http.Request) (*Params, error) {
 		}
 	}
 	return p, nil
+}
+
+// errMalformed answers strings with NUL bytes or invalid UTF-8, which
+// would otherwise reach the database (PostgreSQL refuses them; SQLite
+// stores them), as GitLab's malformed-strings middleware does.
+var errMalformed = errMessage(http.StatusBadRequest, "400 Bad Request - malformed string: null byte or invalid UTF-8")
+
+// wellFormed reports whether every parameter and the path are valid UTF-8
+// without NUL bytes.
+func (p *Params) wellFormed(path string) bool {
+	if !goodString(path) {
+		return false
+	}
+	for _, src := range []url.Values{p.form, p.query} {
+		for k, vs := range src {
+			if !goodString(k) {
+				return false
+			}
+			for _, v := range vs {
+				if !goodString(v) {
+					return false
+				}
+			}
+		}
+	}
+	return goodJSON(p.json)
+}
+
+func goodString(s string) bool { return utf8.ValidString(s) && !strings.Contains(s, "\x00") }
+
+func goodJSON(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return goodString(x)
+	case map[string]any:
+		for k, e := range x {
+			if !goodString(k) || !goodJSON(e) {
+				return false
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if !goodJSON(e) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Form is the body's form values, for credential extraction.
@@ -120,7 +169,11 @@ func (p *Params) Has(name string) bool {
 // Require records "<name> is missing" for the first absent parameter.
 func (p *Params) Require(names ...string) {
 	for _, n := range names {
-		if v, ok := p.raw(n); !ok || v == nil || v == "" {
+		v, ok := p.raw(n)
+		if list, isList := p.rawList(n); isList && len(list) > 0 && !ok {
+			v, ok = list[0], true // name[]=... counts as given
+		}
+		if !ok || v == nil || v == "" {
 			p.fail(n + " is missing")
 			return
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -30,6 +32,8 @@ type API struct {
 	Auth        *auth.Authenticator
 	Accounts    *accounts.Service
 	Projects    *projects.Service
+	CI          *ci.Service
+	Repos       *git.Repos
 	ExternalURL string
 	Log         *slog.Logger
 }
@@ -128,6 +132,9 @@ func (a *API) prepare(c *Ctx, rt Route) error {
 		return err
 	}
 	c.Params = params
+	if !params.wellFormed(c.R.URL.Path) {
+		return errMalformed
+	}
 	creds, err := auth.Extract(c.R, params.Form(), rt.Accepts.PAT)
 	if err != nil {
 		return err

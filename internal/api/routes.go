@@ -56,5 +56,26 @@ func (a *API) Routes() []Route {
 		{http.MethodPost, "/groups/{id}/members", userAPI, GroupTarget, authz.AdminGroupMembers, a.addMember},
 		{http.MethodPut, "/groups/{id}/members/{user_id}", userAPI, GroupTarget, authz.AdminGroupMembers, a.updateMember},
 		{http.MethodDelete, "/groups/{id}/members/{user_id}", userAPI, GroupTarget, authz.AdminGroupMembers, a.removeMember},
+
+		// Pipelines and jobs
+		{http.MethodGet, "/projects/{id}/pipelines", userAPI, ProjectTarget, authz.ReadPipeline, a.listPipelines},
+		{http.MethodPost, "/projects/{id}/pipeline", userAPI, ProjectTarget, authz.CreatePipeline, a.createPipeline},
+		{http.MethodGet, "/projects/{id}/pipelines/{pipeline_id}", userAPI, ProjectTarget, authz.ReadPipeline, a.getPipeline},
+		{http.MethodDelete, "/projects/{id}/pipelines/{pipeline_id}", userAPI, ProjectTarget, authz.DeletePipeline, a.deletePipeline},
+		{http.MethodGet, "/projects/{id}/pipelines/{pipeline_id}/jobs", userAPI, ProjectTarget, authz.ReadPipeline, a.pipelineJobs},
+		{http.MethodPost, "/projects/{id}/pipelines/{pipeline_id}/cancel", userAPI, ProjectTarget, authz.UpdatePipeline, a.cancelPipeline},
+		{http.MethodPost, "/projects/{id}/pipelines/{pipeline_id}/retry", userAPI, ProjectTarget, authz.UpdatePipeline, a.retryPipeline},
+		{http.MethodGet, "/projects/{id}/jobs", userAPI, ProjectTarget, authz.ReadPipeline, a.listJobs},
+		{http.MethodGet, "/projects/{id}/jobs/{job_id}", userAPI, ProjectTarget, authz.ReadPipeline, a.getJob},
+		{http.MethodPost, "/projects/{id}/jobs/{job_id}/cancel", userAPI, ProjectTarget, authz.UpdatePipeline, a.cancelJob},
+		{http.MethodPost, "/projects/{id}/jobs/{job_id}/retry", userAPI, ProjectTarget, authz.UpdatePipeline, a.retryJob},
+		{http.MethodPost, "/projects/{id}/jobs/{job_id}/play", userAPI, ProjectTarget, authz.UpdatePipeline, a.playJob},
+		{http.MethodPost, "/projects/{id}/jobs/{job_id}/erase", userAPI, ProjectTarget, authz.UpdatePipeline, a.eraseJob},
+
+		// Repository
+		{http.MethodGet, "/projects/{id}/repository/branches", userAPI, ProjectTarget, authz.ReadRepository, a.listBranches},
+		{http.MethodGet, "/projects/{id}/repository/tags", userAPI, ProjectTarget, authz.ReadRepository, a.listTags},
+		{http.MethodGet, "/projects/{id}/repository/commits/{sha}", userAPI, ProjectTarget, authz.ReadRepository, a.getCommit},
+		{http.MethodGet, "/projects/{id}/repository/files/{file_path}/raw", userAPI, ProjectTarget, authz.ReadRepository, a.rawFile},
 	}
 }

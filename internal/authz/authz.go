@@ -77,6 +77,13 @@ var (
 	AdminProjectMembers = Action{Name: "admin_project_member", Write: true, Min: model.Maintainer}
 	ReadRepository      = Action{Name: "download_code", MinPrivate: model.Reporter}
 	PushCode            = Action{Name: "push_code", Write: true, Min: model.Developer}
+	// Pipelines and jobs: everyone who sees a public or internal project
+	// sees its pipelines; a private one needs Reporter.
+	ReadPipeline   = Action{Name: "read_pipeline", MinPrivate: model.Reporter}
+	CreatePipeline = Action{Name: "create_pipeline", Write: true, Min: model.Developer}
+	UpdatePipeline = Action{Name: "update_pipeline", Write: true, Min: model.Developer}
+	EraseJob       = Action{Name: "erase_build", Write: true, Min: model.Maintainer}
+	DeletePipeline = Action{Name: "destroy_pipeline", Write: true, Min: model.Owner}
 
 	ReadGroup         = Action{Name: "read_group"}
 	UpdateGroup       = Action{Name: "admin_group", Write: true, Min: model.Owner}

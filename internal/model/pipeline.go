@@ -36,16 +36,16 @@ type Variable struct {
 
 // Pipeline is one run of a project's .gitlab-ci.yml at one commit.
 type Pipeline struct {
-	ID         int64
-	IID        int64 // per project
-	ProjectID  int64
-	Ref        string
-	Tag        bool
-	SHA        string
-	BeforeSHA  string
-	Source     string
-	Status     string
-	UserID     int64
+	ID        int64
+	IID       int64 // per project
+	ProjectID int64
+	Ref       string
+	Tag       bool
+	SHA       string
+	BeforeSHA string
+	Source    string
+	Status    string
+	UserID    int64
 	// YAMLErrors holds why the configuration was refused; the pipeline is
 	// then failed with no jobs.
 	YAMLErrors string

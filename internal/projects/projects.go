@@ -71,7 +71,7 @@ func (s *Service) CreateGroup(ctx context.Context, creator *model.User, parent *
 		n.FullName = parent.FullName + " / " + n.Name
 	}
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		if err := pathFree(ctx, q, n.FullPath, 0); err != nil {
+		if err := pathFree(ctx, q, n.FullPath, 0, 0); err != nil {
 			return err
 		}
 		if err := q.CreateNamespace(ctx, n); err != nil {
@@ -87,16 +87,17 @@ func (s *Service) CreateGroup(ctx context.Context, creator *model.User, parent *
 }
 
 // pathFree checks no namespace or project already answers to fullPath
-// (other than the namespace being renamed).
-func pathFree(ctx context.Context, q *store.Queries, fullPath string, self int64) error {
-	if n, err := q.NamespaceByPath(ctx, fullPath); err == nil && n.ID != self {
+// (other than the namespace or project being renamed: a change of case
+// only must pass).
+func pathFree(ctx context.Context, q *store.Queries, fullPath string, selfNamespace, selfProject int64) error {
+	if n, err := q.NamespaceByPath(ctx, fullPath); err == nil && n.ID != selfNamespace {
 		return taken("path")
 	} else if err != nil && !errors.Is(err, model.ErrNotFound) {
 		return err
 	}
-	if _, err := q.ProjectByPath(ctx, fullPath); err == nil {
+	if p, err := q.ProjectByPath(ctx, fullPath); err == nil && p.ID != selfProject {
 		return taken("path")
-	} else if !errors.Is(err, model.ErrNotFound) {
+	} else if err != nil && !errors.Is(err, model.ErrNotFound) {
 		return err
 	}
 	return nil
@@ -154,7 +155,7 @@ func (s *Service) UpdateGroup(ctx context.Context, old *model.Namespace, in Grou
 			}
 		}
 		if n.FullPath != old.FullPath {
-			if err := pathFree(ctx, q, n.FullPath, old.ID); err != nil {
+			if err := pathFree(ctx, q, n.FullPath, old.ID, 0); err != nil {
 				return err
 			}
 		}
@@ -204,7 +205,7 @@ func (s *Service) CreateProject(ctx context.Context, creator *model.User, ns *mo
 		return nil, err
 	}
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		if err := pathFree(ctx, q, p.FullPath(), 0); err != nil {
+		if err := pathFree(ctx, q, p.FullPath(), 0, 0); err != nil {
 			return err
 		}
 		if err := q.CreateProject(ctx, p); err != nil {
@@ -294,7 +295,7 @@ func (s *Service) UpdateProject(ctx context.Context, old *model.Project, in Proj
 	}
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
 		if p.Path != old.Path {
-			if err := pathFree(ctx, q, p.FullPath(), 0); err != nil {
+			if err := pathFree(ctx, q, p.FullPath(), 0, p.ID); err != nil {
 				return err
 			}
 		}

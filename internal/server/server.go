@@ -14,6 +14,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -66,12 +67,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	}
 	proj := &projects.Service{Store: st, Now: now, Log: log, Repos: repos}
 	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute}
-	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Log: log}
+	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL}
+	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Log: log, OnPush: pipelines.OnPush}
 	a := &api.API{
 		Store:       st,
 		Auth:        authn,
 		Accounts:    acc,
 		Projects:    proj,
+		CI:          pipelines,
+		Repos:       repos,
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}

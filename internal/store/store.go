@@ -30,7 +30,8 @@ var migrationFiles embed.FS
 // embeds and which a transaction shares.
 type Store struct {
 	Queries
-	db *sql.DB
+	db    *sql.DB
+	stmts *stmtCache
 }
 
 // Queries runs statements against the database or inside one transaction.
@@ -65,7 +66,8 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database: %s", d.name(), cleanErr(err, databaseURL))
 	}
-	return &Store{Queries: Queries{ex: db, d: d}, db: db}, nil
+	stmts := newStmtCache(db)
+	return &Store{Queries: Queries{ex: stmts, d: d}, db: db, stmts: stmts}, nil
 }
 
 // cleanErr keeps a connection error from repeating the URL, which may
@@ -77,7 +79,8 @@ func cleanErr(err error, databaseURL string) string {
 			msg = strings.ReplaceAll(msg, pw, "xxxxx")
 		}
 	}
-	return msg
+	// pgx joins its attempts with newlines; an operator reads one line.
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 func parseURL(raw string) (dialect, string, error) {
@@ -132,7 +135,10 @@ func (s *Store) Dialect() string { return s.d.name() }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // Ping checks the database answers; /-/readiness uses it.
 func (s *Store) Ping(ctx context.Context) error {

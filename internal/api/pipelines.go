@@ -1,0 +1,211 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+var pipelineStatuses = map[string]bool{
+	model.StatusCreated: true, model.StatusPending: true, model.StatusRunning: true, model.StatusSuccess: true,
+	model.StatusFailed: true, model.StatusCanceled: true, model.StatusCanceling: true, model.StatusSkipped: true,
+	model.StatusManual: true, model.StatusScheduled: true,
+}
+
+func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline, detail bool) map[string]any {
+	m := map[string]any{
+		"id": p.ID, "iid": p.IID, "project_id": p.ProjectID, "sha": p.SHA, "ref": p.Ref, "status": p.Status,
+		"source": p.Source, "created_at": timeJSON(p.CreatedAt), "updated_at": timeJSON(p.UpdatedAt),
+		"web_url": a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID)),
+	}
+	if detail {
+		m["before_sha"] = p.BeforeSHA
+		m["tag"] = p.Tag
+		m["yaml_errors"] = nil
+		if p.YAMLErrors != "" {
+			m["yaml_errors"] = p.YAMLErrors
+		}
+		m["started_at"] = timePtrJSON(p.StartedAt)
+		m["finished_at"] = timePtrJSON(p.FinishedAt)
+		m["committed_at"] = nil
+		m["coverage"] = nil
+		m["duration"] = durationJSON(p.StartedAt, p.FinishedAt)
+		m["queued_duration"] = nil
+		m["user"] = nil
+		if u, err := a.Store.User(c.Context(), p.UserID); err == nil {
+			m["user"] = a.userJSON(u, false)
+		}
+		m["detailed_status"] = map[string]any{"text": p.Status, "label": p.Status, "group": p.Status, "icon": "status_" + p.Status}
+	}
+	return m
+}
+
+// pathPipeline loads {pipeline_id} of the route's project.
+func (c *Ctx) pathPipeline() (*model.Pipeline, error) {
+	id, err := c.pathInt("pipeline_id")
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.API.Store.Pipeline(c.Context(), id)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && p.ProjectID != c.Project.ID) {
+		return nil, errNotFound("")
+	}
+	return p, err
+}
+
+func (a *API) listPipelines(c *Ctx) error {
+	pg, err := c.page()
+	if err != nil {
+		return err
+	}
+	f := store.PipelineFilter{ProjectID: c.Project.ID}
+	f.Ref, _ = c.Params.String("ref")
+	f.SHA, _ = c.Params.String("sha")
+	f.Source, _ = c.Params.String("source")
+	if f.Status, _ = c.Params.String("status"); f.Status != "" && !pipelineStatuses[f.Status] {
+		c.Params.fail("status does not have a valid value")
+	}
+	if f.Sort, _ = c.Params.String("sort"); f.Sort != "" && f.Sort != "asc" && f.Sort != "desc" {
+		c.Params.fail("sort does not have a valid value")
+	}
+	if err := c.Params.Err(); err != nil {
+		return err
+	}
+	ps, total, err := a.Store.ListPipelines(c.Context(), f, pg)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, a.pipelineJSON(c, p, false))
+	}
+	c.writePage(out, pg, total)
+	return nil
+}
+
+func (a *API) getPipeline(c *Ctx) error {
+	p, err := c.pathPipeline()
+	if err != nil {
+		return err
+	}
+	writeJSON(c.W, http.StatusOK, a.pipelineJSON(c, p, true))
+	return nil
+}
+
+// createPipeline is POST /projects/:id/pipeline (ref, variables).
+func (a *API) createPipeline(c *Ctx) error {
+	c.Params.Require("ref")
+	ref, _ := c.Params.String("ref")
+	vars, err := c.variablesParam()
+	if err != nil {
+		return err
+	}
+	if err := c.Params.Err(); err != nil {
+		return err
+	}
+	p, err := a.CI.CreatePipeline(c.Context(), ci.CreateInput{Project: c.Project, User: c.Principal.User, Ref: ref,
+		Source: model.SourceAPI, Variables: vars})
+	if err != nil {
+		return pipelineErr(err)
+	}
+	writeJSON(c.W, http.StatusCreated, a.pipelineJSON(c, p, true))
+	return nil
+}
+
+// pipelineErr renders a refusal to create a pipeline as GitLab does:
+// 400 {"message": {"base": ["..."]}}.
+func pipelineErr(err error) error {
+	var refused *ci.RefusedError
+	if errors.As(err, &refused) {
+		return &Error{Status: http.StatusBadRequest, Body: map[string]any{"message": map[string]any{"base": []string{refused.Reason}}}}
+	}
+	return err
+}
+
+// variablesParam reads variables: [{key, value, variable_type}].
+func (c *Ctx) variablesParam() ([]model.Variable, error) {
+	raw, ok := c.Params.raw("variables")
+	if !ok {
+		return nil, nil
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, errParam("variables is invalid")
+	}
+	var out []model.Variable
+	for _, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, errParam("variables is invalid")
+		}
+		k, kok := m["key"].(string)
+		v, vok := m["value"].(string)
+		if !kok || !vok || !validVarName(k) {
+			return nil, errParam("variables is invalid")
+		}
+		out = append(out, model.Variable{Key: k, Value: v})
+	}
+	return out, nil
+}
+
+func validVarName(k string) bool {
+	if k == "" || len(k) > 255 {
+		return false
+	}
+	for i, r := range k {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *API) cancelPipeline(c *Ctx) error {
+	p, err := c.pathPipeline()
+	if err != nil {
+		return err
+	}
+	if err := a.CI.Cancel(c.Context(), p.ID); err != nil {
+		return err
+	}
+	return a.writePipeline(c, p.ID)
+}
+
+func (a *API) retryPipeline(c *Ctx) error {
+	p, err := c.pathPipeline()
+	if err != nil {
+		return err
+	}
+	if err := a.CI.RetryPipeline(c.Context(), p.ID, c.Principal.UserID()); err != nil {
+		if errors.Is(err, ci.ErrNotAllowed) {
+			return errForbidden
+		}
+		return err
+	}
+	return a.writePipeline(c, p.ID)
+}
+
+func (a *API) writePipeline(c *Ctx, id int64) error {
+	p, err := a.Store.Pipeline(c.Context(), id)
+	if err != nil {
+		return err
+	}
+	// GitLab answers cancel and retry with 201.
+	writeJSON(c.W, http.StatusCreated, a.pipelineJSON(c, p, true))
+	return nil
+}
+
+func (a *API) deletePipeline(c *Ctx) error {
+	p, err := c.pathPipeline()
+	if err != nil {
+		return err
+	}
+	if err := a.Store.DeletePipeline(c.Context(), p.ID); err != nil {
+		return err
+	}
+	c.W.WriteHeader(http.StatusNoContent)
+	return nil
+}

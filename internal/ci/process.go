@@ -1,0 +1,415 @@
+package ci
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+// Service creates and drives pipelines.
+type Service struct {
+	Store       *store.Store
+	Repos       Repos
+	Now         func() time.Time
+	Log         *slog.Logger
+	ExternalURL string
+	// OnPending is told when jobs became pending, after the transaction
+	// that queued them committed (the runner queue listens).
+	OnPending func(projectID int64)
+}
+
+// ready reports whether a status of a job's predecessors is final, so that
+// the job can be decided.
+func ready(composite string) bool {
+	switch composite {
+	case model.StatusSuccess, model.StatusFailed, model.StatusCanceled, model.StatusSkipped:
+		return true
+	}
+	return false
+}
+
+// predecessors are what a job waits for: its needs (DAG), or every job of
+// an earlier stage.
+func predecessors(j *model.Job, jobs []*model.Job) []*model.Job {
+	var out []*model.Job
+	if j.DAG {
+		want := map[string]bool{}
+		for _, n := range j.Needs {
+			want[n] = true
+		}
+		for _, o := range jobs {
+			if want[o.Name] {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	for _, o := range jobs {
+		if o.StageIdx < j.StageIdx {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// decide is the event for a created job once its predecessors settled on
+// status prev, after GitLab's process-build rules.
+func decide(j *model.Job, prev string) Event {
+	run := false
+	switch j.When {
+	case "on_failure":
+		run = prev == model.StatusFailed
+	case "always":
+		run = prev == model.StatusSuccess || prev == model.StatusFailed || prev == model.StatusSkipped
+	default: // on_success, manual, delayed
+		run = prev == model.StatusSuccess || prev == model.StatusSkipped
+	}
+	switch {
+	case !run:
+		return EvSkip
+	case j.When == "manual":
+		return EvActionize
+	case j.When == "delayed":
+		return EvSchedule
+	}
+	return EvEnqueue
+}
+
+// Process brings a pipeline up to date: every created job whose
+// predecessors have settled is queued, made manual, scheduled or skipped,
+// and the pipeline's status is derived from its jobs. It runs after every
+// job status change, under a lock on the pipeline, so concurrent updates
+// are applied one after another.
+func (s *Service) Process(ctx context.Context, pipelineID int64) error {
+	queued := false
+	var projectID int64
+	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		if err := q.LockPipeline(ctx, pipelineID); err != nil {
+			return err
+		}
+		p, err := q.Pipeline(ctx, pipelineID)
+		if err != nil {
+			return err
+		}
+		projectID = p.ProjectID
+		jobs, err := q.PipelineJobs(ctx, pipelineID, false)
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		for changed := true; changed; {
+			changed = false
+			for _, j := range jobs {
+				if j.Status != model.StatusCreated {
+					continue
+				}
+				prev := Composite(predecessors(j, jobs))
+				if !ready(prev) {
+					continue
+				}
+				ev := decide(j, prev)
+				ok, err := s.apply(ctx, q, j, ev, now)
+				if err != nil {
+					return err
+				}
+				if ok {
+					changed = true
+					queued = queued || j.Status == model.StatusPending
+				}
+			}
+		}
+		return s.updatePipelineStatus(ctx, q, p, jobs, now)
+	})
+	if err == nil && queued && s.OnPending != nil {
+		s.OnPending(projectID)
+	}
+	return err
+}
+
+// apply moves j by ev, compare-and-set against its current status.
+func (s *Service) apply(ctx context.Context, q *store.Queries, j *model.Job, ev Event, now time.Time) (bool, error) {
+	to, err := Transition(j.Status, ev)
+	if err != nil {
+		return false, err
+	}
+	from := j.Status
+	next := *j
+	next.Status = to
+	switch to {
+	case model.StatusPending:
+		next.QueuedAt = &now
+	case model.StatusScheduled:
+		at := now.Add(startIn(j))
+		next.ScheduledAt = &at
+	case model.StatusSkipped, model.StatusCanceled, model.StatusFailed, model.StatusSuccess:
+		if next.FinishedAt == nil {
+			next.FinishedAt = &now
+		}
+	}
+	ok, err := q.SetJobStatus(ctx, &next, from)
+	if err != nil || !ok {
+		return false, err
+	}
+	*j = next
+	return true, nil
+}
+
+func (s *Service) updatePipelineStatus(ctx context.Context, q *store.Queries, p *model.Pipeline, jobs []*model.Job, now time.Time) error {
+	if p.YAMLErrors != "" {
+		return nil // failed at creation, with no jobs to change that
+	}
+	status := Composite(jobs)
+	started := status != model.StatusCreated && status != model.StatusPending && status != model.StatusSkipped
+	if status == p.Status && (p.StartedAt != nil || !started) {
+		return nil
+	}
+	p.Status = status
+	if p.StartedAt == nil && started {
+		p.StartedAt = &now
+	}
+	p.FinishedAt = nil
+	if model.Complete(status) {
+		p.FinishedAt = &now
+	}
+	return q.UpdatePipelineStatus(ctx, p)
+}
+
+// ErrNotAllowed is an action a job or pipeline in its status does not
+// allow (GitLab answers 400 or 403).
+var ErrNotAllowed = errors.New("not allowed in this status")
+
+// UpdateJob applies ev to one job and re-processes its pipeline.
+func (s *Service) UpdateJob(ctx context.Context, jobID int64, ev Event, mutate func(*model.Job)) (*model.Job, error) {
+	var out *model.Job
+	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		j, err := q.Job(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
+			return err
+		}
+		if j, err = q.Job(ctx, jobID); err != nil { // re-read under the lock
+			return err
+		}
+		if _, err := Transition(j.Status, ev); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotAllowed, err)
+		}
+		if mutate != nil {
+			mutate(j)
+		}
+		if _, err := s.apply(ctx, q, j, ev, s.Now()); err != nil {
+			return err
+		}
+		out = j
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, s.Process(ctx, out.PipelineID)
+}
+
+// Cancel cancels every job of a pipeline that has not finished. A running
+// job goes to canceling, so its runner can stop it and run after_script.
+func (s *Service) Cancel(ctx context.Context, pipelineID int64) error {
+	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		if err := q.LockPipeline(ctx, pipelineID); err != nil {
+			return err
+		}
+		jobs, err := q.PipelineJobs(ctx, pipelineID, false)
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		for _, j := range jobs {
+			if _, err := s.cancelJob(ctx, q, j, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.Process(ctx, pipelineID)
+}
+
+// cancelJob cancels one job; it reports false for a job already finished.
+func (s *Service) cancelJob(ctx context.Context, q *store.Queries, j *model.Job, now time.Time) (bool, error) {
+	switch {
+	case model.Complete(j.Status) || j.Status == model.StatusCanceling && j.RunnerID == 0:
+		return false, nil
+	case j.Status == model.StatusRunning && j.RunnerID != 0:
+		return s.apply(ctx, q, j, EvCancelGracefully, now)
+	case j.Status == model.StatusCanceling:
+		return false, nil
+	}
+	return s.apply(ctx, q, j, EvCancel, now)
+}
+
+// CancelJob cancels one job.
+func (s *Service) CancelJob(ctx context.Context, jobID int64) (*model.Job, error) {
+	var out *model.Job
+	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		j, err := q.Job(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
+			return err
+		}
+		if j, err = q.Job(ctx, jobID); err != nil {
+			return err
+		}
+		ok, err := s.cancelJob(ctx, q, j, s.Now())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotAllowed
+		}
+		out = j
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, s.Process(ctx, out.PipelineID)
+}
+
+// retryable statuses: a job that ended may run again.
+func retryable(status string) bool {
+	return status == model.StatusFailed || status == model.StatusCanceled || status == model.StatusSuccess
+}
+
+// RetryJob creates a new job from a finished one (new ID, status created;
+// the old one is kept, marked retried) and re-opens the jobs it had
+// skipped.
+func (s *Service) RetryJob(ctx context.Context, jobID int64, userID int64) (*model.Job, error) {
+	var out *model.Job
+	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		j, err := q.Job(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
+			return err
+		}
+		if j, err = q.Job(ctx, jobID); err != nil {
+			return err
+		}
+		if j.Retried || !retryable(j.Status) {
+			return ErrNotAllowed
+		}
+		out, err = s.retry(ctx, q, j, userID)
+		if err != nil {
+			return err
+		}
+		return s.reopenSkipped(ctx, q, j.PipelineID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, s.Process(ctx, out.PipelineID)
+}
+
+func (s *Service) retry(ctx context.Context, q *store.Queries, j *model.Job, userID int64) (*model.Job, error) {
+	old := *j
+	old.Retried = true
+	if ok, err := q.SetJobStatus(ctx, &old, j.Status); err != nil || !ok {
+		if err == nil {
+			err = ErrNotAllowed
+		}
+		return nil, err
+	}
+	n := &model.Job{PipelineID: j.PipelineID, ProjectID: j.ProjectID, Name: j.Name, Stage: j.Stage, StageIdx: j.StageIdx,
+		Status: model.StatusCreated, When: j.When, AllowFailure: j.AllowFailure, UserID: userID, DAG: j.DAG,
+		Needs: j.Needs, Spec: j.Spec, CreatedAt: s.Now()}
+	if n.When == "manual" {
+		// A retried manual job runs: the person asked for it.
+		n.When = "on_success"
+	}
+	return n, q.CreateJob(ctx, n)
+}
+
+// reopenSkipped puts skipped jobs back to created so that processing
+// decides them again after a retry.
+func (s *Service) reopenSkipped(ctx context.Context, q *store.Queries, pipelineID int64) error {
+	jobs, err := q.PipelineJobs(ctx, pipelineID, false)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.Status != model.StatusSkipped {
+			continue
+		}
+		next := *j
+		next.Status, next.FinishedAt = model.StatusCreated, nil
+		if _, err := q.SetJobStatus(ctx, &next, model.StatusSkipped); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RetryPipeline retries every failed or canceled job of a pipeline.
+func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) error {
+	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		if err := q.LockPipeline(ctx, pipelineID); err != nil {
+			return err
+		}
+		jobs, err := q.PipelineJobs(ctx, pipelineID, false)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, j := range jobs {
+			if j.Status == model.StatusFailed || j.Status == model.StatusCanceled {
+				if _, err := s.retry(ctx, q, j, userID); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		if n == 0 {
+			return ErrNotAllowed
+		}
+		return s.reopenSkipped(ctx, q, pipelineID)
+	})
+	if err != nil {
+		return err
+	}
+	return s.Process(ctx, pipelineID)
+}
+
+// Erase removes a finished job's log and artifacts and marks it erased.
+func (s *Service) Erase(ctx context.Context, jobID int64) (*model.Job, error) {
+	var out *model.Job
+	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		j, err := q.Job(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		if !model.Complete(j.Status) || j.ErasedAt != nil {
+			return ErrNotAllowed
+		}
+		now := s.Now()
+		next := *j
+		next.ErasedAt = &now
+		if ok, err := q.SetJobStatus(ctx, &next, j.Status); err != nil || !ok {
+			if err == nil {
+				err = ErrNotAllowed
+			}
+			return err
+		}
+		out = &next
+		return nil
+	})
+	return out, err
+}
