@@ -26,6 +26,7 @@ type Server struct {
 	log      *slog.Logger
 	store    *store.Store
 	projects *projects.Service
+	ci       *ci.Service
 	handler  http.Handler
 }
 
@@ -87,7 +88,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	mux.Handle("GET /metrics", m.handler())
 	mux.Handle(api.Prefix+"/", a.Handler())
 	mux.Handle("/", gitHTTP)
-	return &Server{cfg: cfg, log: log, store: st, projects: proj, handler: observe(mux, m, log)}, nil
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, handler: observe(mux, m, log)}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -111,6 +112,7 @@ func (s *Server) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go s.projects.RunReaper(bg, s.cfg.ReapEvery)
+	go s.ci.RunScheduler(bg, time.Second)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

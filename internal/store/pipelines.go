@@ -256,3 +256,13 @@ func listPage[T any](ctx context.Context, q *Queries, table, cols, cond, order s
 	out, err := collect(rows, scan)
 	return out, total, err
 }
+
+// DueScheduledJobs lists delayed jobs whose start time has come.
+func (q *Queries) DueScheduledJobs(ctx context.Context, now time.Time, limit int) ([]*model.Job, error) {
+	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE status = ? AND scheduled_at <= ? ORDER BY scheduled_at LIMIT ?",
+		model.StatusScheduled, micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanJob)
+}
