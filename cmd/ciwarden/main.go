@@ -96,6 +96,10 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.ExternalURL, "external-url", envDefault("CIWARDEN_EXTERNAL_URL", ""),
 		"URL users and jobs reach the server at (env CIWARDEN_EXTERNAL_URL; default http://<listen>)")
 	storageFlags(fs, &cfg)
+	fs.StringVar(&cfg.RunnerRegistrationToken, "runner-registration-token", envDefault("CIWARDEN_RUNNER_REGISTRATION_TOKEN", ""),
+		"enables legacy runner registration (POST /api/v4/runners) with this token (env CIWARDEN_RUNNER_REGISTRATION_TOKEN)")
+	longPoll := fs.String("runner-long-poll", envDefault("CIWARDEN_RUNNER_LONG_POLL", "50s"),
+		"how long a runner's job request is held while no job is queued (env CIWARDEN_RUNNER_LONG_POLL)")
 	logLevel := fs.String("log-level", envDefault("CIWARDEN_LOG_LEVEL", "info"), "debug, info, warn or error (env CIWARDEN_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,6 +107,11 @@ func serve(args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
+	lp, err := time.ParseDuration(*longPoll)
+	if err != nil || lp < 0 || lp > 10*time.Minute {
+		return fmt.Errorf("--runner-long-poll %q: a duration up to 10m, such as 50s", *longPoll)
+	}
+	cfg.LongPoll = lp
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)

@@ -76,7 +76,7 @@ func httpError(err error, log *slog.Logger) *Error {
 			return &Error{Status: http.StatusUnauthorized, Body: map[string]any{"error": fail.Reason, "error_description": fail.Description}}
 		}
 		return errUnauthorized
-	case errors.Is(err, auth.ErrAmbiguous):
+	case errors.Is(err, auth.ErrAmbiguous), errors.Is(err, auth.ErrJobTokenNotAccepted):
 		return errUnauthorized
 	case errors.As(err, &verr):
 		return &Error{Status: http.StatusBadRequest, Body: map[string]any{"message": verr.Fields}}

@@ -30,9 +30,9 @@ type Params struct {
 
 // parseParams reads the body (bounded) as JSON or a form. A malformed body
 // is a 400; an oversized one a 413.
-func parseParams(w http.ResponseWriter, r *http.Request) (*Params, error) {
+func parseParams(w http.ResponseWriter, r *http.Request, rawBody bool) (*Params, error) {
 	p := &Params{query: r.URL.Query()}
-	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if rawBody || r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return p, nil
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -72,10 +72,11 @@ func parseParams(w http.ResponseWriter, r *http.Request) (*Params, error) {
 			p.form = url.Values(r.MultipartForm.Value)
 		}
 	default:
-		// Other bodies are not parameters; drain a bounded amount so a
-		// keep-alive connection stays usable.
-		_, err := io.Copy(io.Discard, r.Body)
-		if err != nil {
+		// A body that is not parameters is refused past the same bound
+		// (413), and drained so the connection can be reused. Routes whose
+		// body is a payload (a trace, a file) declare RawBody and never
+		// come here.
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
 			return nil, err
 		}
 	}

@@ -33,9 +33,18 @@ type API struct {
 	Accounts    *accounts.Service
 	Projects    *projects.Service
 	CI          *ci.Service
+	Queue       *ci.Queue
 	Repos       *git.Repos
 	ExternalURL string
-	Log         *slog.Logger
+	// RunnerRegistrationToken enables legacy registration (POST /runners)
+	// with this token; empty disables it.
+	RunnerRegistrationToken string
+	// Masker masks job logs as they arrive.
+	Masker LogMasker
+	// LongPoll is how long POST /jobs/request holds a runner that has
+	// seen the current queue.
+	LongPoll time.Duration
+	Log      *slog.Logger
 }
 
 // TargetKind says which path parameter names the resource a route acts on.
@@ -68,7 +77,26 @@ type Accepts struct {
 	JobToken auth.Transport
 	// JobPolicy is the fine-grained permission a job token needs here.
 	JobPolicy string
+	// Runner: the caller is a runner, by its token in the body's token or
+	// the RUNNER-TOKEN header.
+	Runner bool
+	// RunnerJob: a runner's call about one job ({job_id}), with that
+	// job's token in the body's token or the JOB-TOKEN header.
+	RunnerJob bool
+	// RawBody: the body is the payload (a trace chunk, a file), never
+	// parameters, whatever its Content-Type says.
+	RawBody bool
 }
+
+// runnerAPI is how the runner endpoints authenticate.
+var (
+	runnerAPI    = Accepts{Runner: true}
+	runnerJobAPI = Accepts{RunnerJob: true}
+	runnerLogAPI = Accepts{RunnerJob: true, RawBody: true}
+	// jobAPI: personal access tokens and the job token in the JOB-TOKEN
+	// header, the job_token parameter or as Bearer.
+	jobAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param | auth.Bearer}
+)
 
 // userAPI is how GitLab's REST API takes a personal access token.
 var userAPI = Accepts{PAT: auth.Header | auth.Param | auth.Bearer}
@@ -95,6 +123,11 @@ type Ctx struct {
 	Group     *model.Namespace // for GroupTarget routes
 	// Level is the principal's effective level on the target.
 	Level model.AccessLevel
+	// Runner is the calling runner, for runner routes.
+	Runner *model.Runner
+	// RunnerJob is the job a runner's call is about, its token checked
+	// (but not its liveness: the handler applies the final-call grace).
+	RunnerJob *model.Job
 }
 
 // Context is the request's context.
@@ -127,7 +160,7 @@ func (a *API) serve(rt Route, w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) prepare(c *Ctx, rt Route) error {
-	params, err := parseParams(c.W, c.R)
+	params, err := parseParams(c.W, c.R, rt.Accepts.RawBody)
 	if err != nil {
 		return err
 	}
@@ -135,7 +168,15 @@ func (a *API) prepare(c *Ctx, rt Route) error {
 	if !params.wellFormed(c.R.URL.Path) {
 		return errMalformed
 	}
-	creds, err := auth.Extract(c.R, params.Form(), rt.Accepts.PAT)
+	switch {
+	case rt.Accepts.Runner:
+		c.Principal = auth.AnonymousPrincipal
+		return c.authenticateRunner()
+	case rt.Accepts.RunnerJob:
+		c.Principal = auth.AnonymousPrincipal
+		return c.authenticateRunnerJob()
+	}
+	creds, err := auth.Extract(c.R, params.Form(), rt.Accepts.PAT, rt.Accepts.JobToken)
 	if err != nil {
 		return err
 	}

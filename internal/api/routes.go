@@ -72,6 +72,24 @@ func (a *API) Routes() []Route {
 		{http.MethodPost, "/projects/{id}/jobs/{job_id}/play", userAPI, ProjectTarget, authz.UpdatePipeline, a.playJob},
 		{http.MethodPost, "/projects/{id}/jobs/{job_id}/erase", userAPI, ProjectTarget, authz.UpdatePipeline, a.eraseJob},
 
+		{http.MethodGet, "/projects/{id}/jobs/{job_id}/trace", userAPI, ProjectTarget, authz.ReadPipeline, a.jobTrace},
+		{http.MethodGet, "/job", jobAPI, NoTarget, authz.ReadCurrentUser, a.currentJob},
+
+		// Runners
+		{http.MethodPost, "/user/runners", userAPI, NoTarget, authz.CreateGroup, a.createUserRunner},
+		{http.MethodGet, "/runners", userAPI, NoTarget, authz.ReadCurrentUser, a.listRunners},
+		{http.MethodGet, "/runners/all", userAPI, NoTarget, authz.AdminUsers, a.listAllRunners},
+		{http.MethodGet, "/projects/{id}/runners", userAPI, ProjectTarget, authz.UpdateProjectRead, a.projectRunners},
+
+		// The runner protocol
+		{http.MethodPost, "/runners", Accepts{}, NoTarget, authz.RunnerCall, a.registerRunner},
+		{http.MethodPost, "/runners/verify", runnerAPI, NoTarget, authz.RunnerCall, a.verifyRunner},
+		{http.MethodDelete, "/runners", runnerAPI, NoTarget, authz.RunnerCall, a.unregisterRunner},
+		{http.MethodDelete, "/runners/managers", runnerAPI, NoTarget, authz.RunnerCall, a.unregisterManager},
+		{http.MethodPost, "/jobs/request", runnerAPI, NoTarget, authz.RunnerCall, a.requestJob},
+		{http.MethodPut, "/jobs/{job_id}", runnerJobAPI, NoTarget, authz.RunnerCall, a.updateJob},
+		{http.MethodPatch, "/jobs/{job_id}/trace", runnerLogAPI, NoTarget, authz.RunnerCall, a.patchTrace},
+
 		// Repository
 		{http.MethodGet, "/projects/{id}/repository/branches", userAPI, ProjectTarget, authz.ReadRepository, a.listBranches},
 		{http.MethodGet, "/projects/{id}/repository/tags", userAPI, ProjectTarget, authz.ReadRepository, a.listTags},

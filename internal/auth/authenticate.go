@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -47,7 +48,10 @@ type Authenticator struct {
 // Authenticate returns the Principal for c: anonymous when no credential
 // was sent, a *Failure when one was sent and is no good.
 func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Principal, error) {
-	if !c.Present() {
+	if c.Job != "" {
+		return a.job(ctx, c.Job)
+	}
+	if c.PAT == "" {
 		return AnonymousPrincipal, nil
 	}
 	now := a.Now()
@@ -79,4 +83,45 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Princ
 		_ = a.Store.TouchPAT(ctx, t.ID, now)
 	}
 	return &Principal{Kind: UserKind, User: u, Token: t}, nil
+}
+
+// JobAlive reports whether a job's token may still be used: its job is
+// running or canceling (canceling, so that after_script can use it) and
+// not erased. Every use re-reads the job, so a token dies everywhere the
+// moment its job ends, with no cache to invalidate.
+func JobAlive(j *model.Job) bool {
+	return (j.Status == model.StatusRunning || j.Status == model.StatusCanceling) && j.ErasedAt == nil
+}
+
+// job resolves a job token: a live job whose project is not being deleted
+// and whose user may still sign in.
+func (a *Authenticator) job(ctx context.Context, secret string) (*Principal, error) {
+	if !strings.HasPrefix(secret, JobTokenPrefix) {
+		return nil, errBadToken
+	}
+	j, err := a.Store.JobByTokenDigest(ctx, Digest(secret))
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up job token: %w", err)
+	}
+	if !JobAlive(j) {
+		return nil, errBadToken
+	}
+	p, err := a.Store.Project(ctx, j.ProjectID)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && (p.PendingDelete || p.Namespace.PendingDelete)) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.Store.User(ctx, j.UserID)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && u.Blocked) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{Kind: JobKind, User: u, Job: j}, nil
 }

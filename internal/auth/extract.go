@@ -49,45 +49,82 @@ var ErrAmbiguous = errors.New("credential parameter given more than once")
 type Credentials struct {
 	PAT       string
 	PATFrom   Transport
+	Job       string
+	JobFrom   Transport
 	BasicUser string
 }
 
 // Present reports whether any credential was sent.
-func (c Credentials) Present() bool { return c.PAT != "" }
+func (c Credentials) Present() bool { return c.PAT != "" || c.Job != "" }
 
-// Extract finds the personal access token a request carries in the
-// transports that accepts allows, following GitLab's order: the
-// private_token parameter, the PRIVATE-TOKEN header, then Bearer. form holds
-// parameters parsed from the body, if any.
-func Extract(r *http.Request, form url.Values, accepts Transport) (Credentials, error) {
-	var c Credentials
-	if accepts&Param != 0 {
-		v, err := single(r.URL.Query(), form, "private_token")
-		if err != nil {
-			return c, err
-		}
-		if v != "" {
-			return Credentials{PAT: v, PATFrom: Param}, nil
-		}
-	}
-	if accepts&Header != 0 {
-		if vs := r.Header.Values("Private-Token"); len(vs) > 1 {
-			return c, ErrAmbiguous
-		} else if len(vs) == 1 && vs[0] != "" {
-			return Credentials{PAT: vs[0], PATFrom: Header}, nil
-		}
-	}
-	if accepts&Bearer != 0 {
-		if v, ok := bearer(r); ok {
-			return Credentials{PAT: v, PATFrom: Bearer}, nil
-		}
-	}
-	if accepts&Basic != 0 {
-		if u, p, ok := r.BasicAuth(); ok && p != "" {
+// JobTokenUser is the HTTP Basic user name that marks the password as a job
+// token (git, registries, package managers).
+const JobTokenUser = "gitlab-ci-token"
+
+// ErrJobTokenNotAccepted is a job token sent as Bearer to a route that
+// does not take one: GitLab answers 401 rather than ignoring it.
+var ErrJobTokenNotAccepted = errors.New("job token not accepted here")
+
+// Extract finds the credential a request carries in the transports a route
+// accepts (pat for personal access tokens, job for job tokens), in GitLab's
+// order: HTTP Basic, then the job token header and parameters, then the
+// personal access token parameter and header, then Bearer. A job token is
+// never taken for a personal access token. form holds parameters parsed
+// from the body, if any.
+func Extract(r *http.Request, form url.Values, pat, job Transport) (Credentials, error) {
+	if u, p, ok := r.BasicAuth(); ok && p != "" {
+		switch {
+		case u == JobTokenUser && job&Basic != 0:
+			return Credentials{Job: p, JobFrom: Basic, BasicUser: u}, nil
+		case u != JobTokenUser && pat&Basic != 0 && !strings.HasPrefix(p, JobTokenPrefix):
 			return Credentials{PAT: p, PATFrom: Basic, BasicUser: u}, nil
 		}
 	}
-	return c, nil
+	if job&Header != 0 {
+		if vs := r.Header.Values("Job-Token"); len(vs) > 1 {
+			return Credentials{}, ErrAmbiguous
+		} else if len(vs) == 1 && vs[0] != "" {
+			return Credentials{Job: vs[0], JobFrom: Header}, nil
+		}
+	}
+	if job&Param != 0 {
+		for _, name := range []string{"job_token", "token"} {
+			v, err := single(r.URL.Query(), form, name)
+			if err != nil {
+				return Credentials{}, err
+			}
+			if v != "" {
+				return Credentials{Job: v, JobFrom: Param}, nil
+			}
+		}
+	}
+	if pat&Param != 0 {
+		v, err := single(r.URL.Query(), form, "private_token")
+		if err != nil {
+			return Credentials{}, err
+		}
+		if v != "" && !strings.HasPrefix(v, JobTokenPrefix) {
+			return Credentials{PAT: v, PATFrom: Param}, nil
+		}
+	}
+	if pat&Header != 0 {
+		if vs := r.Header.Values("Private-Token"); len(vs) > 1 {
+			return Credentials{}, ErrAmbiguous
+		} else if len(vs) == 1 && vs[0] != "" && !strings.HasPrefix(vs[0], JobTokenPrefix) {
+			return Credentials{PAT: vs[0], PATFrom: Header}, nil
+		}
+	}
+	if v, ok := bearer(r); ok {
+		switch {
+		case strings.HasPrefix(v, JobTokenPrefix) && job&Bearer != 0:
+			return Credentials{Job: v, JobFrom: Bearer}, nil
+		case strings.HasPrefix(v, JobTokenPrefix):
+			return Credentials{}, ErrJobTokenNotAccepted
+		case pat&Bearer != 0:
+			return Credentials{PAT: v, PATFrom: Bearer}, nil
+		}
+	}
+	return Credentials{}, nil
 }
 
 func bearer(r *http.Request) (string, bool) {

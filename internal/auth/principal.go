@@ -9,12 +9,17 @@ const (
 	Anonymous Kind = iota
 	// UserKind authenticated with a personal access token.
 	UserKind
+	// JobKind authenticated with a CI/CD job token: it acts as the job's
+	// user, within the job token's limits.
+	JobKind
 )
 
 func (k Kind) String() string {
 	switch k {
 	case UserKind:
 		return "user"
+	case JobKind:
+		return "job"
 	}
 	return "anonymous"
 }
@@ -24,7 +29,8 @@ func (k Kind) String() string {
 type Principal struct {
 	Kind  Kind
 	User  *model.User
-	Token *model.PersonalAccessToken
+	Token *model.PersonalAccessToken // for UserKind
+	Job   *model.Job                 // for JobKind: the job whose token it is
 }
 
 // AnonymousPrincipal is the caller with no credential.

@@ -17,6 +17,12 @@ import (
 // and recognise our tokens without asking the server.
 const (
 	PATPrefix = "cwpat-"
+	// JobTokenPrefix starts every CI/CD job token; runners are told to mask
+	// words that start with it (features.token_mask_prefixes).
+	JobTokenPrefix = "cwjob-"
+	// RunnerTokenPrefix is GitLab's glrt-: gitlab-runner recognises it
+	// and uses the runner-authentication-token flow (runners/verify).
+	RunnerTokenPrefix = "glrt-"
 )
 
 // secretBytes is the random part of every token: 256 bits.

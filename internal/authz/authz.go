@@ -84,6 +84,11 @@ var (
 	UpdatePipeline = Action{Name: "update_pipeline", Write: true, Min: model.Developer}
 	EraseJob       = Action{Name: "erase_build", Write: true, Min: model.Maintainer}
 	DeletePipeline = Action{Name: "destroy_pipeline", Write: true, Min: model.Owner}
+	// UpdateProjectRead is reading what Maintainers manage (runners).
+	UpdateProjectRead = Action{Name: "admin_project_read", Auth: true, Min: model.Maintainer}
+	// RunnerCall is a runner's own call; the runner or job token it
+	// carries was checked before the decision.
+	RunnerCall = Action{Name: "runner"}
 
 	ReadGroup         = Action{Name: "read_group"}
 	UpdateGroup       = Action{Name: "admin_group", Write: true, Min: model.Owner}

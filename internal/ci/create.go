@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ciwarden/ciwarden/internal/ci/config"
 	"github.com/ciwarden/ciwarden/internal/git"
@@ -107,6 +108,9 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 	if err != nil {
 		return nil, err
 	}
+	if err := s.Repos.UpdateRef(ctx, pid, PipelineRef(p.ID), p.SHA); err != nil {
+		s.Log.Error("keep pipeline ref", "pipeline_id", p.ID, "err", err)
+	}
 	if err := s.Process(ctx, p.ID); err != nil {
 		return nil, err
 	}
@@ -130,7 +134,7 @@ func (s *Service) createJobs(ctx context.Context, q *store.Queries, cfg *config.
 	for _, pj := range plan.Jobs {
 		j := &model.Job{PipelineID: p.ID, ProjectID: p.ProjectID, Name: pj.Job.Name, Stage: pj.Job.Stage,
 			StageIdx: stageIdx[pj.Job.Stage], Status: model.StatusCreated, When: pj.When, AllowFailure: pj.AllowFailure,
-			UserID: in.User.ID, DAG: pj.NeedsSet, CreatedAt: p.CreatedAt}
+			UserID: in.User.ID, DAG: pj.NeedsSet, CreatedAt: p.CreatedAt, TimeoutSeconds: int(pj.Job.Timeout / time.Second)}
 		for _, n := range pj.Needs {
 			if n.Project == "" && n.Pipeline == "" {
 				j.Needs = append(j.Needs, n.Job)

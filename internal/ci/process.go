@@ -67,7 +67,9 @@ func decide(j *model.Job, prev string) Event {
 	case "always":
 		run = prev == model.StatusSuccess || prev == model.StatusFailed || prev == model.StatusSkipped
 	default: // on_success, manual, delayed
-		run = prev == model.StatusSuccess || prev == model.StatusSkipped
+		// A DAG job runs only after its needs succeeded: a need that never
+		// ran (skipped) skips it, whereas a skipped earlier stage does not.
+		run = prev == model.StatusSuccess || (prev == model.StatusSkipped && !j.DAG)
 	}
 	switch {
 	case !run:
@@ -108,7 +110,10 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 				if j.Status != model.StatusCreated {
 					continue
 				}
-				prev := Composite(predecessors(j, jobs))
+				prev := model.StatusSuccess // nothing to wait for
+				if preds := predecessors(j, jobs); len(preds) > 0 {
+					prev = Composite(preds)
+				}
 				if !ready(prev) {
 					continue
 				}
@@ -330,7 +335,7 @@ func (s *Service) retry(ctx context.Context, q *store.Queries, j *model.Job, use
 	}
 	n := &model.Job{PipelineID: j.PipelineID, ProjectID: j.ProjectID, Name: j.Name, Stage: j.Stage, StageIdx: j.StageIdx,
 		Status: model.StatusCreated, When: j.When, AllowFailure: j.AllowFailure, UserID: userID, DAG: j.DAG,
-		Needs: j.Needs, Spec: j.Spec, CreatedAt: s.Now()}
+		Needs: j.Needs, Spec: j.Spec, CreatedAt: s.Now(), TimeoutSeconds: j.TimeoutSeconds}
 	if n.When == "manual" {
 		// A retried manual job runs: the person asked for it.
 		n.When = "on_success"
@@ -396,6 +401,14 @@ func (s *Service) Erase(ctx context.Context, jobID int64) (*model.Job, error) {
 		if err != nil {
 			return err
 		}
+		// Every change of a job row happens under its pipeline's lock and
+		// from a fresh read, so that no update overwrites another.
+		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
+			return err
+		}
+		if j, err = q.Job(ctx, jobID); err != nil {
+			return err
+		}
 		if !model.Complete(j.Status) || j.ErasedAt != nil {
 			return ErrNotAllowed
 		}
@@ -409,7 +422,7 @@ func (s *Service) Erase(ctx context.Context, jobID int64) (*model.Job, error) {
 			return err
 		}
 		out = &next
-		return nil
+		return q.DeleteTrace(ctx, jobID)
 	})
 	return out, err
 }

@@ -22,7 +22,8 @@ func (s *Service) EnqueueDue(ctx context.Context) error {
 	return nil
 }
 
-// RunScheduler calls EnqueueDue every interval until ctx ends.
+// RunScheduler starts due delayed jobs and fails overdue ones every
+// interval until ctx ends.
 func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -33,6 +34,9 @@ func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			if err := s.EnqueueDue(ctx); err != nil && ctx.Err() == nil {
 				s.Log.Error("scheduler", "err", err)
+			}
+			if err := s.FailOverdue(ctx); err != nil && ctx.Err() == nil {
+				s.Log.Error("timeouts", "err", err)
 			}
 		}
 	}

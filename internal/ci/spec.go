@@ -17,6 +17,7 @@ type Repos interface {
 	ListFiles(ctx context.Context, projectID int64, rev string) ([]string, error)
 	Refs(ctx context.Context, projectID int64, prefix string) ([]git.Ref, error)
 	Commit(ctx context.Context, projectID int64, rev string) (*git.Commit, error)
+	UpdateRef(ctx context.Context, projectID int64, ref, sha string) error
 }
 
 // Spec is a job's resolved configuration, stored with the job (as JSON)

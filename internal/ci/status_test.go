@@ -139,6 +139,20 @@ func TestDecide(t *testing.T) {
 			t.Errorf("decide(%s after %s) = %s, want %s", c.when, c.prev, got, c.want)
 		}
 	}
+	dag := []struct {
+		when, prev string
+		want       Event
+	}{
+		{"on_success", model.StatusSkipped, EvSkip},
+		{"manual", model.StatusSkipped, EvSkip},
+		{"on_success", model.StatusSuccess, EvEnqueue},
+		{"always", model.StatusSkipped, EvEnqueue},
+	}
+	for _, c := range dag {
+		if got := decide(&model.Job{When: c.when, DAG: true}, c.prev); got != c.want {
+			t.Errorf("DAG decide(%s after %s) = %s, want %s", c.when, c.prev, got, c.want)
+		}
+	}
 }
 
 func TestSlug(t *testing.T) {

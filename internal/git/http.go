@@ -108,7 +108,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusForbidden, "Unsupported git service.")
 		return
 	}
-	creds, err := auth.Extract(r, nil, auth.Basic)
+	creds, err := auth.Extract(r, nil, auth.Basic, auth.Basic)
 	if err != nil {
 		plain(w, http.StatusUnauthorized, msgAccessDenied)
 		return
@@ -166,11 +166,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if push && principal.Kind == auth.JobKind && !jobMayPush(principal.Job, project) {
+		plain(w, http.StatusForbidden, msgCannotPush)
+		return
+	}
 	if push && !req.advertise {
 		h.receivePack(w, r, project, principal)
 		return
 	}
 	h.backend(w, r, project, principal)
+}
+
+// jobMayPush: a job token pushes only to its own project, and only where
+// the project allows it (ci_push_repository_for_job_token_allowed); the
+// role check (Developer) has already passed.
+func jobMayPush(j *model.Job, p *model.Project) bool {
+	return j != nil && j.ProjectID == p.ID && p.CIPushRepositoryForJobTokenAllowed
 }
 
 func (h *Handler) findProject(ctx context.Context, path string) (*model.Project, error) {
@@ -203,9 +214,11 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Proje
 		"REMOTE_USER="+user,
 		// http-backend refuses receive-pack without this; access was
 		// decided above.
-		"GIT_CONFIG_COUNT=2",
+		"GIT_CONFIG_COUNT=3",
 		"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
 		"GIT_CONFIG_KEY_1=uploadpack.allowFilter", "GIT_CONFIG_VALUE_1=true",
+		// refs/pipelines/* belong to the server: pushes may not touch them.
+		"GIT_CONFIG_KEY_2=receive.hideRefs", "GIT_CONFIG_VALUE_2=refs/pipelines",
 	)
 	ch := &cgi.Handler{Path: h.Repos.git(), Args: []string{"http-backend"}, Root: "/", Env: env,
 		Logger: slog.NewLogLogger(h.Log.Handler(), slog.LevelWarn), Stderr: io.Discard}
@@ -236,7 +249,9 @@ func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, p *model.P
 	// The replayed bytes are the ones read, so Content-Length still holds.
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), br))
 	h.backend(w, r, p, who)
-	if h.OnPush == nil || len(updates) == 0 {
+	// A job token's push starts no pipeline: a job pushing to its own
+	// project would otherwise loop.
+	if h.OnPush == nil || len(updates) == 0 || who.Kind == auth.JobKind {
 		return
 	}
 	applied := h.applied(r.Context(), p.ID, updates)

@@ -248,3 +248,13 @@ func splitZ(b []byte) []string {
 	}
 	return out
 }
+
+// UpdateRef points ref at sha (refs/pipelines/<id>, which keeps a
+// pipeline's commit fetchable however its branch moves).
+func (r *Repos) UpdateRef(ctx context.Context, projectID int64, ref, sha string) error {
+	if !safeRev(sha) || !strings.HasPrefix(ref, "refs/") {
+		return ErrNotFound
+	}
+	_, err := r.run(ctx, r.Path(projectID), nil, "update-ref", ref, sha)
+	return err
+}

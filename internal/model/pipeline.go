@@ -86,6 +86,15 @@ type Job struct {
 	FailureReason string
 	ExitCode      *int
 	RunnerID      int64
+	// TimeoutSeconds is the job's timeout, enforced by the server as well
+	// as by the runner.
+	TimeoutSeconds int
+	// The trace as the runner sent it: its size (the offsets the runner
+	// uses) and CRC32, and the masker's state between requests. The stored
+	// log is the masked text, whose size may differ.
+	TraceSize  int64
+	TraceCRC   uint32
+	TraceState []byte
 }
 
 // Complete reports whether status is final.

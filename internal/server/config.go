@@ -21,6 +21,11 @@ type Config struct {
 	DatabaseURL string
 	// InitialRootToken becomes root's token on the first start.
 	InitialRootToken string
+	// RunnerRegistrationToken enables legacy runner registration.
+	RunnerRegistrationToken string
+	// LongPoll is how long a runner's job request is held while nothing
+	// changes (GitLab's Workhorse holds about 50 s).
+	LongPoll time.Duration
 	// ReapEvery is how often projects and groups marked for deletion are
 	// removed.
 	ReapEvery time.Duration
@@ -51,6 +56,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "ciwarden.db")
+	}
+	if c.LongPoll <= 0 {
+		c.LongPoll = 50 * time.Second
 	}
 	if c.ReapEvery <= 0 {
 		c.ReapEvery = 2 * time.Second

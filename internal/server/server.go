@@ -68,17 +68,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	}
 	proj := &projects.Service{Store: st, Now: now, Log: log, Repos: repos}
 	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute}
-	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL}
+	queue := ci.NewQueue()
+	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL,
+		OnPending: func(int64) { queue.Bump() }}
 	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Log: log, OnPush: pipelines.OnPush}
 	a := &api.API{
-		Store:       st,
-		Auth:        authn,
-		Accounts:    acc,
-		Projects:    proj,
-		CI:          pipelines,
-		Repos:       repos,
-		ExternalURL: cfg.ExternalURL,
-		Log:         log,
+		Store:    st,
+		Auth:     authn,
+		Accounts: acc,
+		Projects: proj,
+		CI:       pipelines,
+		Queue:    queue,
+		Repos:    repos,
+		Masker:   api.LiteralMasker{},
+		LongPoll: cfg.LongPoll,
+
+		RunnerRegistrationToken: cfg.RunnerRegistrationToken,
+		ExternalURL:             cfg.ExternalURL,
+		Log:                     log,
 	}
 	m := newMetrics()
 	mux := http.NewServeMux()

@@ -115,22 +115,24 @@ func (q *Queries) ListPipelines(ctx context.Context, f PipelineFilter, page Page
 	return listPage(ctx, q, "pipelines", pipelineCols, " WHERE "+strings.Join(where, " AND "), order, args, page, scanPipeline)
 }
 
-const jobCols = "id, pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, queued_at, started_at, finished_at, erased_at, failure_reason, exit_code, runner_id"
+const jobCols = "id, pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, queued_at, started_at, finished_at, erased_at, failure_reason, exit_code, runner_id, timeout_seconds, trace_size, trace_crc, trace_state"
 
 func scanJob(row interface{ Scan(...any) error }) (*model.Job, error) {
 	var j model.Job
 	var needs, spec string
 	var created int64
 	var scheduled, queued, started, finished, erased, exit sql.NullInt64
+	var crc int64
 	if err := row.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.Name, &j.Stage, &j.StageIdx, &j.Status, &j.When, &j.AllowFailure,
 		&j.UserID, &j.DAG, &needs, &spec, &j.Retried, &scheduled, &created, &queued, &started, &finished, &erased,
-		&j.FailureReason, &exit, &j.RunnerID); err != nil {
+		&j.FailureReason, &exit, &j.RunnerID, &j.TimeoutSeconds, &j.TraceSize, &crc, &j.TraceState); err != nil {
 		return nil, err
 	}
 	if needs != "" {
 		j.Needs = strings.Split(needs, "\n")
 	}
 	j.Spec = []byte(spec)
+	j.TraceCRC = uint32(crc)
 	j.CreatedAt = fromMicros(created)
 	j.ScheduledAt, j.QueuedAt, j.StartedAt = fromNullMicros(scheduled), fromNullMicros(queued), fromNullMicros(started)
 	j.FinishedAt, j.ErasedAt = fromNullMicros(finished), fromNullMicros(erased)
@@ -151,10 +153,13 @@ func (q *Queries) CreateJob(ctx context.Context, j *model.Job) error {
 		spec = "{}"
 	}
 	var err error
-	j.ID, err = q.insert(ctx, `INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if j.TimeoutSeconds <= 0 {
+		j.TimeoutSeconds = 3600
+	}
+	j.ID, err = q.insert(ctx, `INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, timeout_seconds)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.PipelineID, j.ProjectID, j.Name, j.Stage, j.StageIdx, j.Status, j.When, j.AllowFailure, j.UserID, j.DAG,
-		strings.Join(j.Needs, "\n"), spec, j.Retried, nullMicros(j.ScheduledAt), micros(j.CreatedAt))
+		strings.Join(j.Needs, "\n"), spec, j.Retried, nullMicros(j.ScheduledAt), micros(j.CreatedAt), j.TimeoutSeconds)
 	return err
 }
 
@@ -211,9 +216,9 @@ func (q *Queries) ListJobs(ctx context.Context, f JobFilter, page Page) ([]*mode
 // win. It reports whether this call made the change.
 func (q *Queries) SetJobStatus(ctx context.Context, j *model.Job, from string) (bool, error) {
 	res, err := q.exec(ctx, `UPDATE jobs SET status = ?, scheduled_at = ?, queued_at = ?, started_at = ?, finished_at = ?, erased_at = ?,
-		failure_reason = ?, exit_code = ?, runner_id = ?, retried = ? WHERE id = ? AND status = ?`,
+		failure_reason = ?, exit_code = ?, runner_id = ?, retried = ?, allow_failure = ? WHERE id = ? AND status = ?`,
 		j.Status, nullMicros(j.ScheduledAt), nullMicros(j.QueuedAt), nullMicros(j.StartedAt), nullMicros(j.FinishedAt),
-		nullMicros(j.ErasedAt), j.FailureReason, nullInt(j.ExitCode), j.RunnerID, j.Retried, j.ID, from)
+		nullMicros(j.ErasedAt), j.FailureReason, nullInt(j.ExitCode), j.RunnerID, j.Retried, j.AllowFailure, j.ID, from)
 	if err != nil {
 		return false, err
 	}

@@ -121,11 +121,25 @@ func unmarshal(data []byte, n *yaml.Node) (err error) {
 
 var yamlLineRE = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
 
+// parserErrors are the YAML library's parser (not scanner) messages. For
+// these it reports a 0-based line, one less than the line a person counts
+// (its scanner errors are 1-based).
+var parserErrors = []string{
+	"did not find expected key", "did not find expected node content", "did not find expected '-' indicator",
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'", "did not find expected <document start>",
+}
+
 // yamlError converts the YAML library's "yaml: line N: msg" into an Error.
 func yamlError(file string, err error) *Error {
 	msg := err.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		for _, pe := range parserErrors {
+			if strings.HasPrefix(m[2], pe) {
+				line++
+				break
+			}
+		}
 		return &Error{File: file, Line: line, Msg: "invalid YAML: " + m[2]}
 	}
 	return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"bytes"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/model"
+)
+
+// Trace limits: a PATCH carries at most 1 MiB (the runner's chunk size,
+// with room), a whole log at most maxTraceSize bytes.
+const (
+	maxTraceChunk = 1<<20 + 64<<10
+	maxTraceSize  = 64 << 20
+)
+
+// LogMasker masks one job's log across PATCH requests: it masks data
+// after the held state, returning what is settled and the state to keep;
+// final flushes what is held.
+type LogMasker interface {
+	Mask(secrets []string, state, data []byte, final bool) (out, newState []byte, err error)
+}
+
+// jobSecrets are the values to mask in a job's log on the server: its
+// token (the runner's credential on this very request) and its masked
+// variables.
+func (c *Ctx) jobSecrets() []string {
+	secrets := []string{}
+	if tok := c.R.Header.Get("Job-Token"); strings.HasPrefix(tok, auth.JobTokenPrefix) {
+		secrets = append(secrets, tok)
+	} else if tok, _ := c.Params.String("token"); strings.HasPrefix(tok, auth.JobTokenPrefix) {
+		secrets = append(secrets, tok)
+	}
+	for _, v := range ci.SpecOf(c.RunnerJob).Variables {
+		if v.Masked {
+			secrets = append(secrets, v.Value)
+		}
+	}
+	return secrets
+}
+
+// parseContentRange reads "start-end" (GitLab's runner form, no unit).
+func parseContentRange(h string) (start int64, ok bool) {
+	h = strings.TrimPrefix(strings.TrimSpace(h), "bytes ")
+	a, _, found := strings.Cut(h, "-")
+	if !found {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(a, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// patchTrace is PATCH /jobs/:id/trace: append the runner's bytes at their
+// offset, masked. Offsets and the CRC refer to the bytes the runner sent,
+// so the runner's view stays consistent while the stored log is masked.
+func (a *API) patchTrace(c *Ctx) error {
+	j := c.RunnerJob
+	c.jobStatusHeaders(j.Status)
+	if !auth.JobAlive(j) {
+		return errRunnerForbidden
+	}
+	start, ok := parseContentRange(c.R.Header.Get("Content-Range"))
+	if !ok {
+		return errBadRequest("Content-Range is missing or invalid")
+	}
+	if start != j.TraceSize {
+		c.W.Header().Set("Range", "0-"+strconv.FormatInt(j.TraceSize, 10))
+		c.W.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		return nil
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(c.W, c.R.Body, maxTraceChunk))
+	if err != nil {
+		return err
+	}
+	if j.TraceSize+int64(len(data)) > maxTraceSize {
+		return errTooLarge
+	}
+	out, state, err := a.Masker.Mask(c.jobSecrets(), j.TraceState, data, false)
+	if err != nil {
+		return err
+	}
+	crc := crc32.Update(j.TraceCRC, crc32.IEEETable, data)
+	okSet, err := a.Store.AppendTrace(c.Context(), j.ID, start, int64(len(data)), crc, state, out)
+	if err != nil {
+		return err
+	}
+	size := j.TraceSize + int64(len(data))
+	if !okSet {
+		// A concurrent PATCH moved the offset: tell the runner where we are.
+		cur, err := a.Store.Job(c.Context(), j.ID)
+		if err != nil {
+			return err
+		}
+		c.W.Header().Set("Range", "0-"+strconv.FormatInt(cur.TraceSize, 10))
+		c.W.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		return nil
+	}
+	c.W.Header().Set("Range", "0-"+strconv.FormatInt(size, 10))
+	c.W.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// flushTrace stores what the masker still holds once the runner has sent
+// everything.
+func (a *API) flushTrace(c *Ctx, j *model.Job) error {
+	cur, err := a.Store.Job(c.Context(), j.ID)
+	if err != nil || len(cur.TraceState) == 0 {
+		return err
+	}
+	out, _, err := a.Masker.Mask(c.jobSecrets(), cur.TraceState, nil, true)
+	if err != nil {
+		return err
+	}
+	_, err = a.Store.AppendTrace(c.Context(), j.ID, cur.TraceSize, 0, cur.TraceCRC, nil, out)
+	return err
+}
+
+// LiteralMasker masks exact secret values across requests. Its state is
+// the unsettled tail: fewer bytes than the longest secret, so that a secret
+// split between two requests is seen whole on the next one.
+type LiteralMasker struct{}
+
+// Mask implements LogMasker.
+func (LiteralMasker) Mask(secrets []string, state, data []byte, final bool) ([]byte, []byte, error) {
+	buf := append(append([]byte{}, state...), data...)
+	longest := 0
+	for _, s := range secrets {
+		if len(s) == 0 {
+			continue
+		}
+		buf = bytes.ReplaceAll(buf, []byte(s), []byte("[MASKED]"))
+		longest = max(longest, len(s))
+	}
+	hold := 0
+	if !final && longest > 1 {
+		hold = min(longest-1, len(buf))
+	}
+	cut := len(buf) - hold
+	return buf[:cut], append([]byte{}, buf[cut:]...), nil
+}

@@ -1,0 +1,99 @@
+package ci
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/model"
+)
+
+// candidatesPerPage bounds each scan of the pending jobs.
+const candidatesPerPage = 100
+
+// Assign hands the oldest pending job this runner may run to it: the job
+// moves to running with a freshly minted job token, and the payload holds
+// that token (the only place its clear value ever exists). nil means no job.
+// Many runners may call it at once; the compare-and-set in the store lets
+// exactly one of them have each job.
+func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []string) (*Payload, error) {
+	projects := map[int64]*model.Project{}
+	var after int64
+	for {
+		jobs, err := s.Store.PendingJobs(ctx, after, candidatesPerPage)
+		if err != nil || len(jobs) == 0 {
+			return nil, err
+		}
+		for _, j := range jobs {
+			after = j.ID
+			spec := SpecOf(j)
+			if spec.Trigger != nil || !r.CanRun(spec.Tags) {
+				continue
+			}
+			p, ok := projects[j.ProjectID]
+			if !ok {
+				if p, err = s.Store.Project(ctx, j.ProjectID); err != nil {
+					if errors.Is(err, model.ErrNotFound) {
+						continue
+					}
+					return nil, err
+				}
+				projects[j.ProjectID] = p
+			}
+			if p.PendingDelete || p.Namespace.PendingDelete || !serves(r, p) {
+				continue
+			}
+			token := auth.NewSecret(auth.JobTokenPrefix)
+			now := s.Now()
+			won, err := s.Store.AssignJob(ctx, j.ID, r.ID, auth.Digest(token), now)
+			if err != nil {
+				return nil, err
+			}
+			if !won {
+				continue // another runner took it first
+			}
+			j.Status, j.RunnerID, j.StartedAt = model.StatusRunning, r.ID, &now
+			if err := s.Process(ctx, j.PipelineID); err != nil {
+				s.Log.Error("process after assignment", "job_id", j.ID, "err", err)
+			}
+			return s.payload(ctx, p, j, token, maskPrefixes)
+		}
+	}
+}
+
+// serves reports whether a runner may take jobs of project p: instance
+// runners serve every project, group runners the projects beneath their
+// group, project runners the projects they were created for.
+func serves(r *model.Runner, p *model.Project) bool {
+	switch r.Type {
+	case model.InstanceRunner:
+		return true
+	case model.GroupRunner:
+		for _, id := range p.Namespace.Traversal {
+			if r.GroupID != nil && *r.GroupID == id {
+				return true
+			}
+		}
+	case model.ProjectRunner:
+		for _, id := range r.ProjectIDs {
+			if id == p.ID {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, token string, prefixes []string) (*Payload, error) {
+	pl, err := s.Store.Pipeline(ctx, j.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.Store.User(ctx, j.UserID)
+	if err != nil {
+		return nil, err
+	}
+	commit, _ := s.commit(ctx, p.ID, pl.SHA)
+	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, Token: token, MaskPrefixes: prefixes, Project: p,
+		Pipeline: pl, Job: j, User: u, Commit: commit, Now: s.Now()}), nil
+}

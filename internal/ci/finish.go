@@ -1,0 +1,107 @@
+package ci
+
+import (
+	"context"
+	"slices"
+
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+// Runner-reported final states.
+const (
+	StateSuccess = "success"
+	StateFailed  = "failed"
+)
+
+// Finish applies a runner's final update. A job being canceled ends
+// canceled whatever the runner reports; a failure whose exit code is
+// listed in allow_failure:exit_codes may fail; a failure that retry:
+// covers queues a new attempt. From here on the job's token is dead: it is
+// valid only while the job is running or canceling.
+func (s *Service) Finish(ctx context.Context, jobID int64, state, reason string, exitCode *int) (*model.Job, error) {
+	var out *model.Job
+	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		j, err := q.Job(ctx, jobID)
+		if err != nil {
+			return err
+		}
+		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
+			return err
+		}
+		if j, err = q.Job(ctx, jobID); err != nil {
+			return err
+		}
+		spec := SpecOf(j)
+		ev := EvSucceed
+		switch {
+		case j.Status == model.StatusCanceling:
+			ev = EvCancel
+		case state != StateSuccess:
+			ev = EvDrop
+		}
+		now := s.Now()
+		next := *j
+		if ev == EvDrop {
+			if reason == "" {
+				reason = "script_failure"
+			}
+			next.FailureReason, next.ExitCode = reason, exitCode
+			if exitCode != nil && slices.Contains(spec.AllowFailureExitCodes, *exitCode) {
+				next.AllowFailure = true
+			}
+		}
+		if _, err := s.apply(ctx, q, &next, ev, now); err != nil {
+			return ErrNotAllowed
+		}
+		out = &next
+		if ev == EvDrop && s.shouldRetry(ctx, q, &next, spec) {
+			_, err := s.retry(ctx, q, &next, next.UserID)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, s.Process(ctx, out.PipelineID)
+}
+
+// shouldRetry applies retry: max and when (default: any failure).
+func (s *Service) shouldRetry(ctx context.Context, q *store.Queries, j *model.Job, spec Spec) bool {
+	if spec.Retry.Max <= 0 || j.AllowFailure {
+		return false
+	}
+	if len(spec.Retry.When) > 0 && !slices.Contains(spec.Retry.When, "always") && !slices.Contains(spec.Retry.When, j.FailureReason) {
+		return false
+	}
+	if len(spec.Retry.ExitCodes) > 0 && (j.ExitCode == nil || !slices.Contains(spec.Retry.ExitCodes, *j.ExitCode)) {
+		return false
+	}
+	all, err := q.PipelineJobs(ctx, j.PipelineID, true)
+	if err != nil {
+		return false
+	}
+	attempts := 0
+	for _, o := range all {
+		if o.Name == j.Name {
+			attempts++
+		}
+	}
+	return attempts <= spec.Retry.Max
+}
+
+// FailOverdue fails running jobs whose timeout has passed: a runner that
+// vanished leaves a failed job and, with it, a dead token.
+func (s *Service) FailOverdue(ctx context.Context) error {
+	jobs, err := s.Store.OverdueJobs(ctx, s.Now(), 100)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if _, err := s.UpdateJob(ctx, j.ID, EvDrop, func(j *model.Job) { j.FailureReason = "job_execution_timeout" }); err != nil {
+			s.Log.Warn("fail overdue job", "job_id", j.ID, "err", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package ci
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/model"
+)
+
+// The job payload, in the shape gitlab-runner decodes (runner-protocol.md
+// §6). Fields the runner would choke on (`run`, empty times) are never
+// sent.
+
+type Payload struct {
+	ID            int64          `json:"id"`
+	Token         string         `json:"token"`
+	AllowGitFetch bool           `json:"allow_git_fetch"`
+	JobInfo       JobInfo        `json:"job_info"`
+	GitInfo       GitInfo        `json:"git_info"`
+	RunnerInfo    RunnerInfo     `json:"runner_info"`
+	Variables     []PayloadVar   `json:"variables"`
+	Steps         []Step         `json:"steps"`
+	Image         map[string]any `json:"image"`
+	Artifacts     []any          `json:"artifacts"`
+	Cache         []PayloadCache `json:"cache"`
+	Dependencies  []any          `json:"dependencies"`
+	Features      Features       `json:"features"`
+}
+
+type JobInfo struct {
+	Name               string `json:"name"`
+	Stage              string `json:"stage"`
+	PipelineID         int64  `json:"pipeline_id"`
+	ProjectID          int64  `json:"project_id"`
+	ProjectName        string `json:"project_name"`
+	ProjectFullPath    string `json:"project_full_path"`
+	NamespaceID        int64  `json:"namespace_id"`
+	RootNamespaceID    int64  `json:"root_namespace_id"`
+	UserID             int64  `json:"user_id"`
+	TimeInQueueSeconds int64  `json:"time_in_queue_seconds"`
+	ProjectJobsRunning string `json:"project_jobs_running_on_instance_runners_count"`
+	QueueSize          int64  `json:"queue_size"`
+	QueueDepth         int64  `json:"queue_depth"`
+}
+
+type GitInfo struct {
+	RepoURL          string   `json:"repo_url"`
+	RepoObjectFormat string   `json:"repo_object_format"`
+	Ref              string   `json:"ref"`
+	Sha              string   `json:"sha"`
+	BeforeSha        string   `json:"before_sha"`
+	RefType          string   `json:"ref_type"`
+	Refspecs         []string `json:"refspecs"`
+	Depth            int      `json:"depth"`
+}
+
+type RunnerInfo struct {
+	Timeout int `json:"timeout"`
+}
+
+type PayloadVar struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Public bool   `json:"public"`
+	Masked bool   `json:"masked"`
+	Raw    bool   `json:"raw,omitempty"`
+}
+
+type Step struct {
+	Name         string   `json:"name"`
+	Script       []string `json:"script"`
+	Timeout      int      `json:"timeout"`
+	When         string   `json:"when"`
+	AllowFailure bool     `json:"allow_failure"`
+}
+
+type PayloadCache struct {
+	Key          string   `json:"key"`
+	Untracked    bool     `json:"untracked"`
+	Policy       string   `json:"policy"`
+	Paths        []string `json:"paths"`
+	When         string   `json:"when"`
+	FallbackKeys []string `json:"fallback_keys"`
+}
+
+type Features struct {
+	TraceSections     bool     `json:"trace_sections"`
+	TokenMaskPrefixes []string `json:"token_mask_prefixes"`
+	FailureReasons    []string `json:"failure_reasons"`
+}
+
+// FailureReasons are the reasons a runner may report.
+var FailureReasons = []string{"unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure",
+	"runner_system_failure", "job_execution_timeout", "archived_failure", "unmet_prerequisites", "data_integrity_failure"}
+
+// PayloadInput is what a payload is built from.
+type PayloadInput struct {
+	ExternalURL  string
+	Token        string
+	MaskPrefixes []string
+	Project      *model.Project
+	Pipeline     *model.Pipeline
+	Job          *model.Job
+	User         *model.User
+	Commit       *CommitInfo
+	Now          time.Time
+}
+
+// defaultGitDepth is GitLab's default shallow clone depth for new projects.
+const defaultGitDepth = 20
+
+// BuildPayload renders the job for a runner.
+func BuildPayload(in PayloadInput) *Payload {
+	spec := SpecOf(in.Job)
+	p, pl, j := in.Project, in.Pipeline, in.Job
+	base := strings.TrimSuffix(in.ExternalURL, "/")
+	repoURL := repoURLWithToken(base, p.FullPath(), in.Token)
+
+	vars := jobVariables(in, spec, repoURL)
+	depth := defaultGitDepth
+	if v, ok := vars.Lookup("GIT_DEPTH"); ok {
+		if d, err := strconv.Atoi(v); err == nil && d >= 0 {
+			depth = d
+		}
+	}
+	refType, refspec := "branch", "+refs/heads/"+pl.Ref+":refs/remotes/origin/"+pl.Ref
+	if pl.Tag {
+		refType, refspec = "tag", "+refs/tags/"+pl.Ref+":refs/tags/"+pl.Ref
+	}
+	before := pl.BeforeSHA
+	if before == "" {
+		before = "0000000000000000000000000000000000000000"
+	}
+	timeout := j.TimeoutSeconds
+	if timeout <= 0 {
+		timeout = 3600
+	}
+	root := p.NamespaceID
+	if len(p.Namespace.Traversal) > 0 {
+		root = p.Namespace.Traversal[0]
+	}
+	var queued int64
+	if j.QueuedAt != nil {
+		queued = int64(in.Now.Sub(*j.QueuedAt).Seconds())
+	}
+	out := &Payload{
+		ID: j.ID, Token: in.Token, AllowGitFetch: true,
+		JobInfo: JobInfo{Name: j.Name, Stage: j.Stage, PipelineID: pl.ID, ProjectID: p.ID, ProjectName: p.Name,
+			ProjectFullPath: p.FullPath(), NamespaceID: p.NamespaceID, RootNamespaceID: root, UserID: j.UserID,
+			TimeInQueueSeconds: queued, ProjectJobsRunning: "0"},
+		GitInfo: GitInfo{RepoURL: repoURL, RepoObjectFormat: "sha1", Ref: pl.Ref, Sha: pl.SHA, BeforeSha: before, RefType: refType,
+			Refspecs: []string{"+" + PipelineRef(pl.ID) + ":" + PipelineRef(pl.ID), refspec}, Depth: depth},
+		RunnerInfo:   RunnerInfo{Timeout: timeout},
+		Image:        map[string]any{},
+		Artifacts:    []any{},
+		Cache:        []PayloadCache{},
+		Dependencies: []any{},
+		Features:     Features{TraceSections: true, TokenMaskPrefixes: in.MaskPrefixes, FailureReasons: FailureReasons},
+	}
+	for _, v := range vars {
+		out.Variables = append(out.Variables, PayloadVar{Key: v.Key, Value: v.Value, Raw: v.Raw, Masked: v.Masked, Public: !v.Masked && !secretVar[v.Key]})
+	}
+	script := append(append([]string{}, spec.BeforeScript...), spec.Script...)
+	out.Steps = []Step{{Name: "script", Script: script, Timeout: timeout, When: "on_success"}}
+	if len(spec.AfterScript) > 0 {
+		out.Steps = append(out.Steps, Step{Name: "after_script", Script: spec.AfterScript, Timeout: timeout, When: "always", AllowFailure: true})
+	}
+	for _, c := range spec.Cache {
+		policy := c.Policy
+		if policy == "" {
+			policy = "pull-push"
+		}
+		when := c.When
+		if when == "" {
+			when = "on_success"
+		}
+		out.Cache = append(out.Cache, PayloadCache{Key: c.Key, Untracked: c.Untracked, Policy: policy, Paths: nonNilStrings(c.Paths),
+			When: when, FallbackKeys: nonNilStrings(c.FallbackKeys)})
+	}
+	return out
+}
+
+// secretVar are the variables that are not public even when not masked.
+var secretVar = map[string]bool{"CI_REPOSITORY_URL": true}
+
+// PipelineRef keeps a pipeline's commit reachable for its jobs even after
+// the branch moves on, as GitLab's refs/pipelines/<id>.
+func PipelineRef(pipelineID int64) string { return "refs/pipelines/" + itoa(pipelineID) }
+
+func repoURLWithToken(base, fullPath, token string) string {
+	u, err := url.Parse(base + "/" + fullPath + ".git")
+	if err != nil {
+		return base + "/" + fullPath + ".git"
+	}
+	u.User = url.UserPassword("gitlab-ci-token", token)
+	return u.String()
+}
+
+// jobVariables is the job's variable list in the runner's order: later
+// entries win. Predefined and token variables first, then the YAML's, then
+// the variables given for this pipeline run.
+func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
+	v := PipelineVariables(PipelineContext{ExternalURL: in.ExternalURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
+	v = append(v, JobVariables(in.ExternalURL, in.Project, in.Job)...)
+	secret := func(key string) { v = append(v, model.Variable{Key: key, Value: in.Token, Masked: true}) }
+	secret("CI_JOB_TOKEN")
+	v.add("CI_REGISTRY_USER", "gitlab-ci-token")
+	secret("CI_REGISTRY_PASSWORD")
+	v.add("CI_DEPENDENCY_PROXY_USER", "gitlab-ci-token")
+	secret("CI_DEPENDENCY_PROXY_PASSWORD")
+	v.add("CI_REPOSITORY_URL", repoURL)
+	v = append(v, spec.Variables...)
+	v = append(v, in.Pipeline.Variables...)
+	return v
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

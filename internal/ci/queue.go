@@ -1,0 +1,69 @@
+package ci
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Queue tells waiting runners that jobs became pending. Its version is the
+// X-GitLab-Last-Update a runner echoes back: a runner whose version is
+// current has seen everything and may be held (long polling) until the
+// next change. The version carries a per-process nonce, so a runner that
+// last spoke to another replica or an earlier process is never held on a
+// stale value; such a runner just checks the database at once.
+//
+// A job queued on another replica wakes the runners held here only when
+// their hold ends; the hold is bounded for that reason.
+type Queue struct {
+	nonce   string
+	mu      sync.Mutex
+	counter uint64
+	changed chan struct{}
+}
+
+// NewQueue returns an empty queue.
+func NewQueue() *Queue {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return &Queue{nonce: hex.EncodeToString(b), changed: make(chan struct{})}
+}
+
+// Version is the current queue version.
+func (q *Queue) Version() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.nonce + "-" + strconv.FormatUint(q.counter, 10)
+}
+
+// Bump records that jobs became pending and wakes every held runner.
+func (q *Queue) Bump() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.counter++
+	close(q.changed)
+	q.changed = make(chan struct{})
+}
+
+// Wait holds while lastUpdate is the current version, until a Bump, ctx's
+// end or max; it returns the version then current.
+func (q *Queue) Wait(ctx context.Context, lastUpdate string, max time.Duration) string {
+	q.mu.Lock()
+	current := q.nonce + "-" + strconv.FormatUint(q.counter, 10)
+	ch := q.changed
+	q.mu.Unlock()
+	if lastUpdate != current || max <= 0 {
+		return current
+	}
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return q.Version()
+}
