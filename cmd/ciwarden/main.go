@@ -5,13 +5,19 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -20,6 +26,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runner"
 	"github.com/ciwarden/ciwarden/internal/server"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -29,6 +36,8 @@ const usage = `ciwarden: a self-hosted CI/CD server built around the CI/CD job t
 Usage:
   ciwarden serve [flags]                       run the server
   ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD]
+  ciwarden runner --url URL --token TOKEN [--concurrent N] [--builds-dir DIR]
+                                               run jobs with the built-in shell runner
   ciwarden routes                              print the API route table
   ciwarden version
 
@@ -50,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		err = serve(args[1:], stderr)
+	case "runner":
+		err = runRunner(args[1:], stderr)
 	case "admin":
 		err = admin(args[1:], stdout, stderr)
 	case "routes":
@@ -100,6 +111,7 @@ func serve(args []string, stderr io.Writer) error {
 		"enables legacy runner registration (POST /api/v4/runners) with this token (env CIWARDEN_RUNNER_REGISTRATION_TOKEN)")
 	longPoll := fs.String("runner-long-poll", envDefault("CIWARDEN_RUNNER_LONG_POLL", "50s"),
 		"how long a runner's job request is held while no job is queued (env CIWARDEN_RUNNER_LONG_POLL)")
+	runners := fs.String("runners", envDefault("CIWARDEN_RUNNERS", "0"), "built-in runner workers to run in this process (env CIWARDEN_RUNNERS)")
 	logLevel := fs.String("log-level", envDefault("CIWARDEN_LOG_LEVEL", "info"), "debug, info, warn or error (env CIWARDEN_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,6 +119,11 @@ func serve(args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
+	n, err := strconv.Atoi(*runners)
+	if err != nil || n < 0 || n > 64 {
+		return fmt.Errorf("--runners %q: a number from 0 to 64", *runners)
+	}
+	cfg.Runners = n
 	lp, err := time.ParseDuration(*longPoll)
 	if err != nil || lp < 0 || lp > 10*time.Minute {
 		return fmt.Errorf("--runner-long-poll %q: a duration up to 10m, such as 50s", *longPoll)
@@ -180,6 +197,49 @@ func admin(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, secret)
 	return nil
+}
+
+// runRunner is `ciwarden runner`: the built-in runner against any server.
+func runRunner(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	u := fs.String("url", envDefault("CIWARDEN_RUNNER_URL", ""), "server URL (env CIWARDEN_RUNNER_URL)")
+	tok := fs.String("token", envDefault("CIWARDEN_RUNNER_TOKEN", ""), "runner authentication token, glrt-... (env CIWARDEN_RUNNER_TOKEN)")
+	concurrent := fs.Int("concurrent", 1, "jobs to run at once")
+	builds := fs.String("builds-dir", envDefault("CIWARDEN_BUILDS_DIR", "./ciwarden-builds"), "where jobs run (env CIWARDEN_BUILDS_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *u == "" || *tok == "" {
+		return errors.New("runner: --url and --token are required")
+	}
+	if pu, err := url.Parse(*u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return fmt.Errorf("runner: --url %q must be an http(s) URL", *u)
+	}
+	if *concurrent < 1 || *concurrent > 64 {
+		return errors.New("runner: --concurrent must be between 1 and 64")
+	}
+	dir, err := filepath.Abs(*builds)
+	if err != nil {
+		return err
+	}
+	log := server.NewLogger(stderr, slog.LevelInfo)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c := &runner.Client{BaseURL: strings.TrimSuffix(*u, "/"), Token: *tok, SystemID: "r_" + randomHex(6),
+		HTTP: &http.Client{Timeout: 10 * time.Minute}}
+	if err := c.Verify(ctx); err != nil {
+		return fmt.Errorf("runner: the server refused the token: %v", err)
+	}
+	log.Info("runner started", "url", *u, "concurrent", *concurrent, "builds_dir", dir)
+	r := &runner.Runner{Client: c, BuildsDir: dir, Concurrent: *concurrent, Log: log, MaskPrefixes: api.MaskPrefixes}
+	return r.Run(ctx)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // printRoutes prints the route table: which credentials each endpoint

@@ -26,6 +26,8 @@ type Config struct {
 	// LongPoll is how long a runner's job request is held while nothing
 	// changes (GitLab's Workhorse holds about 50 s).
 	LongPoll time.Duration
+	// Runners is how many built-in runner workers to run in-process.
+	Runners int
 	// ReapEvery is how often projects and groups marked for deletion are
 	// removed.
 	ReapEvery time.Duration

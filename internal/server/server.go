@@ -123,6 +123,15 @@ func (s *Server) Run(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	runnerCtx, stopRunners := context.WithCancel(bg)
+	defer stopRunners()
+	var runnersDone <-chan struct{}
+	if s.cfg.Runners > 0 {
+		if runnersDone, err = s.startBuiltinRunner(runnerCtx, ln.Addr().String(), s.cfg.Runners); err != nil {
+			srv.Close()
+			return fmt.Errorf("built-in runner: %w", err)
+		}
+	}
 	s.log.Info("ciwarden listening", "addr", ln.Addr().String(), "external_url", s.cfg.ExternalURL, "database", s.store.Dialect())
 	select {
 	case err := <-errc:
@@ -132,6 +141,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Runners first, while the server can still take their final updates.
+	stopRunners()
+	if runnersDone != nil {
+		select {
+		case <-runnersDone:
+		case <-shutCtx.Done():
+		}
+	}
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -1,0 +1,410 @@
+package runner
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/ci/expr"
+)
+
+// Runner polls for jobs and runs them with bash.
+type Runner struct {
+	Client     *Client
+	BuildsDir  string
+	Concurrent int
+	Log        *slog.Logger
+	// MaskPrefixes are masked in every log, besides each job's own.
+	MaskPrefixes []string
+	// KillGrace is how long a canceled script gets between SIGTERM and
+	// SIGKILL.
+	KillGrace time.Duration
+}
+
+// Run runs Concurrent workers until ctx ends; jobs in progress are
+// canceled with it.
+func (r *Runner) Run(ctx context.Context) error {
+	if r.Concurrent <= 0 {
+		r.Concurrent = 1
+	}
+	if r.KillGrace <= 0 {
+		r.KillGrace = 10 * time.Second
+	}
+	if err := os.MkdirAll(r.BuildsDir, 0o750); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < r.Concurrent; i++ {
+		wg.Add(1)
+		go func(worker int) {
+			defer wg.Done()
+			r.work(ctx, worker)
+		}(i)
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Runner) work(ctx context.Context, worker int) {
+	last := ""
+	for ctx.Err() == nil {
+		job, next, err := r.Client.RequestJob(ctx, last)
+		last = next
+		if err != nil {
+			if ctx.Err() == nil {
+				r.Log.Warn("runner: request job", "err", err)
+				sleep(ctx, 3*time.Second)
+			}
+			continue
+		}
+		if job == nil {
+			continue // the server held us as long as it wanted to
+		}
+		r.runJob(ctx, worker, job)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// jobRun is one job in progress.
+type jobRun struct {
+	r      *Runner
+	p      *ci.Payload
+	out    *maskWriter
+	trace  *tracer
+	env    []string
+	dir    string
+	cancel context.CancelFunc // graceful: stop the script, run after_script
+	abort  context.CancelFunc // hard: stop everything
+	mu     sync.Mutex
+	reason string
+}
+
+func (r *Runner) runJob(parent context.Context, worker int, p *ci.Payload) {
+	abortCtx, abort := context.WithCancel(parent)
+	defer abort()
+	scriptCtx, cancel := context.WithCancel(abortCtx)
+	defer cancel()
+	j := &jobRun{r: r, p: p, cancel: cancel, abort: abort}
+	j.trace = &tracer{client: r.Client, jobID: p.ID, token: p.Token, interval: 3 * time.Second}
+	j.trace.onStatus = func(status string) {
+		switch status {
+		case "canceling":
+			j.setReason("canceled")
+			cancel()
+		case "canceled", "failed", "success":
+			j.setReason("canceled")
+			abort()
+		}
+	}
+	var secrets []string
+	for _, v := range p.Variables {
+		if v.Masked {
+			secrets = append(secrets, v.Value)
+		}
+	}
+	j.out = newMaskWriter(j.trace, secrets, append(append([]string{}, r.MaskPrefixes...), p.Features.TokenMaskPrefixes...))
+
+	if res, err := r.Client.UpdateJob(abortCtx, p.ID, p.Token, map[string]any{"state": "running"}); err != nil || res.Status != http.StatusOK {
+		r.Log.Warn("runner: job refused at start", "job_id", p.ID, "err", err)
+		return
+	}
+	tctx, stopTrace := context.WithCancel(abortCtx)
+	go j.trace.loop(tctx)
+
+	exit, err := j.execute(scriptCtx, abortCtx, worker)
+	stopTrace()
+	j.out.Flush()
+
+	final := context.WithoutCancel(parent)
+	_ = j.trace.send(final)
+	size, crc := j.trace.summary()
+	fields := map[string]any{"state": "success", "checksum": fmt.Sprintf("crc32:%08x", crc),
+		"output": map[string]any{"checksum": fmt.Sprintf("crc32:%08x", crc), "bytesize": size}}
+	if err != nil {
+		fields["state"] = "failed"
+		fields["failure_reason"] = j.failureReason(err)
+		if exit >= 0 {
+			fields["exit_code"] = exit
+		}
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		res, err := r.Client.UpdateJob(final, p.ID, p.Token, fields)
+		if err != nil || res.Status != http.StatusAccepted {
+			if res.Status == http.StatusPreconditionFailed {
+				j.trace.sent = 0
+				_ = j.trace.send(final)
+				continue
+			}
+			break
+		}
+		sleep(parent, res.Interval)
+	}
+	if j.dir != "" && os.Getenv("CIWARDEN_RUNNER_KEEP_BUILDS") == "" {
+		os.RemoveAll(j.dir)
+	}
+}
+
+func (j *jobRun) setReason(r string) {
+	j.mu.Lock()
+	if j.reason == "" {
+		j.reason = r
+	}
+	j.mu.Unlock()
+}
+
+func (j *jobRun) failureReason(err error) string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch {
+	case j.reason == "timeout":
+		return "job_execution_timeout"
+	case j.reason != "":
+		return "unknown_failure"
+	case errors.Is(err, errSystem):
+		return "runner_system_failure"
+	}
+	return "script_failure"
+}
+
+var errSystem = errors.New("runner system failure")
+
+func (j *jobRun) printf(format string, args ...any) {
+	fmt.Fprintf(j.out, format, args...)
+}
+
+// execute prepares the directory, fetches the sources, runs the script
+// and then after_script; it returns the script's exit code (-1 when none).
+func (j *jobRun) execute(scriptCtx, abortCtx context.Context, worker int) (int, error) {
+	p := j.p
+	timeout := time.Duration(p.RunnerInfo.Timeout) * time.Second
+	if timeout <= 0 {
+		timeout = 2 * time.Hour
+	}
+	scriptCtx, stop := context.WithTimeout(scriptCtx, timeout)
+	defer stop()
+	context.AfterFunc(scriptCtx, func() {
+		if errors.Is(context.Cause(scriptCtx), context.DeadlineExceeded) || scriptCtx.Err() == context.DeadlineExceeded {
+			j.setReason("timeout")
+		}
+	})
+	j.printf("Running with %s on %s\n", Version, hostname())
+	path := p.JobInfo.ProjectFullPath
+	if path == "" || strings.Contains(path, "..") {
+		path = "project-" + strconv.FormatInt(p.JobInfo.ProjectID, 10)
+	}
+	j.dir = filepath.Join(j.r.BuildsDir, strconv.Itoa(worker), filepath.FromSlash(path))
+	if err := os.RemoveAll(j.dir); err != nil {
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	if err := os.MkdirAll(j.dir, 0o750); err != nil {
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	j.env = j.environment()
+	if strategy := lookup(p, "GIT_STRATEGY"); strategy != "none" && strategy != "empty" {
+		if err := j.fetchSources(scriptCtx); err != nil {
+			j.printf("ERROR: getting the sources failed: %v\n", err)
+			j.runAfterScript(abortCtx)
+			return -1, err
+		}
+	}
+	var script []string
+	var after *ci.Step
+	for i, s := range p.Steps {
+		switch s.Name {
+		case "script":
+			script = s.Script
+		case "after_script":
+			after = &p.Steps[i]
+		}
+	}
+	exit, err := j.runStep(scriptCtx, "script", script)
+	if after != nil {
+		j.runAfterScript(abortCtx)
+	}
+	if err == nil && scriptCtx.Err() != nil {
+		err = scriptCtx.Err()
+	}
+	if err != nil {
+		j.printf("ERROR: Job failed: %v\n", err)
+	} else {
+		j.printf("Job succeeded\n")
+	}
+	return exit, err
+}
+
+func (j *jobRun) runAfterScript(ctx context.Context) {
+	for _, s := range j.p.Steps {
+		if s.Name == "after_script" && len(s.Script) > 0 {
+			actx, stop := context.WithTimeout(ctx, 5*time.Minute)
+			j.runStep(actx, "after_script", s.Script)
+			stop()
+		}
+	}
+}
+
+func lookup(p *ci.Payload, key string) string {
+	val := ""
+	for _, v := range p.Variables {
+		if v.Key == key {
+			val = v.Value
+		}
+	}
+	return val
+}
+
+// environment is the job's variables for its processes: non-raw values
+// expanded against the earlier ones, later duplicates winning.
+func (j *jobRun) environment() []string {
+	vals := map[string]string{}
+	var order []string
+	get := func(k string) (string, bool) { v, ok := vals[k]; return v, ok }
+	for _, v := range j.p.Variables {
+		val := v.Value
+		if !v.Raw {
+			val = expr.Expand(val, get)
+		}
+		if _, ok := vals[v.Key]; !ok {
+			order = append(order, v.Key)
+		}
+		vals[v.Key] = val
+	}
+	vals["CI_BUILDS_DIR"] = j.r.BuildsDir
+	vals["CI_PROJECT_DIR"] = j.dir
+	vals["CI_SERVER"] = "yes"
+	vals["CI_JOB_STATUS"] = "running"
+	order = append(order, "CI_BUILDS_DIR", "CI_PROJECT_DIR", "CI_SERVER", "CI_JOB_STATUS")
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + j.r.BuildsDir, "LANG=C.UTF-8", "SHELL=/bin/bash"}
+	for _, k := range order {
+		env = append(env, k+"="+vals[k])
+	}
+	return env
+}
+
+// fetchSources gets the commit with the job token passed to git through
+// the environment (http.extraHeader): never in argv, a file, or the log.
+func (j *jobRun) fetchSources(ctx context.Context) error {
+	g := j.p.GitInfo
+	u, err := url.Parse(g.RepoURL)
+	if err != nil {
+		return fmt.Errorf("%w: bad repo_url", errSystem)
+	}
+	user, pass := "gitlab-ci-token", j.p.Token
+	if u.User != nil {
+		user = u.User.Username()
+		if pw, ok := u.User.Password(); ok {
+			pass = pw
+		}
+	}
+	u.User = nil
+	auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	gitEnv := append(append([]string{}, j.env...), "GIT_TERMINAL_PROMPT=0", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader", "GIT_CONFIG_VALUE_0="+auth)
+	j.printf("Fetching changes with git depth set to %d...\n", g.Depth)
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, gitEnv, j.out, j.out
+		return cmd.Run()
+	}
+	if err := run("init", "-q"); err != nil {
+		return err
+	}
+	if err := run("remote", "add", "origin", u.String()); err != nil {
+		return err
+	}
+	fetch := []string{"fetch", "-q", "--no-recurse-submodules", "origin"}
+	fetch = append(fetch, g.Refspecs...)
+	if g.Depth > 0 {
+		fetch = append(fetch, "--depth", strconv.Itoa(g.Depth))
+	}
+	if err := run(fetch...); err != nil {
+		return err
+	}
+	j.printf("Checking out %s as detached HEAD (ref is %s)...\n", shortSHA(g.Sha), g.Ref)
+	return run("-c", "advice.detachedHead=false", "checkout", "-f", "-q", g.Sha)
+}
+
+func shortSHA(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}
+
+// runStep runs lines as one bash script, echoing each command as the
+// runner does, in its own process group so a cancel reaches every child.
+func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int, error) {
+	var b strings.Builder
+	b.WriteString("set -eo pipefail\n")
+	for _, l := range lines {
+		b.WriteString("printf '\\033[32;1m$ %s\\033[0;m\\n' " + shellQuote(l) + "\n")
+		b.WriteString(l + "\n")
+	}
+	f, err := os.CreateTemp("", "ciwarden-step-*.sh")
+	if err != nil {
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.WriteString(f, b.String()); err != nil {
+		f.Close()
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	f.Close()
+	cmd := exec.Command("bash", "--noprofile", "--norc", f.Name())
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, j.env, j.out, j.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Terminate the whole group, then kill what is left.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case err = <-done:
+		case <-time.After(j.r.KillGrace):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			err = <-done
+		}
+	}
+	exit := -1
+	if cmd.ProcessState != nil {
+		exit = cmd.ProcessState.ExitCode()
+	}
+	if err != nil && name == "script" {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && exit >= 0 {
+			return exit, fmt.Errorf("exit code %d", exit)
+		}
+	}
+	return exit, err
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
