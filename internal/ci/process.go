@@ -233,6 +233,11 @@ func (s *Service) Cancel(ctx context.Context, pipelineID int64) error {
 		}
 		now := s.Now()
 		for _, j := range jobs {
+			// As GitLab: a manual job waits for a person, not for the
+			// pipeline, and is not canceled with it.
+			if j.Status == model.StatusManual {
+				continue
+			}
 			if _, err := s.cancelJob(ctx, q, j, now); err != nil {
 				return err
 			}
