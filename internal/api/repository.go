@@ -46,6 +46,12 @@ func (a *API) refs(c *Ctx, kind string) error {
 			names = append(names, git.Ref{Name: name, SHA: r.SHA})
 		}
 	}
+	var messages map[string]string
+	if kind == "tags" {
+		if messages, err = a.Repos.TagMessages(c.Context(), c.Project.ID); err != nil {
+			return err
+		}
+	}
 	start := min(pg.Offset(), len(names))
 	end := min(start+pg.Limit(), len(names))
 	out := make([]map[string]any, 0, end-start)
@@ -64,7 +70,7 @@ func (a *API) refs(c *Ctx, kind string) error {
 			entry["web_url"] = a.webURL(c.Project.FullPath() + "/-/tree/" + r.Name)
 		} else {
 			entry["target"] = r.SHA
-			entry["message"] = ""
+			entry["message"] = messages[r.Name]
 			entry["release"] = nil
 		}
 		out = append(out, entry)

@@ -56,6 +56,10 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		return nil, err
 	}
 	pid := in.Project.ID
+	// An annotated tag names a tag object; pipelines run commits.
+	if c, err := s.Repos.Commit(ctx, pid, in.SHA); err == nil {
+		in.SHA = c.SHA
+	}
 	data, err := s.Repos.ReadFile(ctx, pid, in.SHA, ConfigFile, maxConfigBytes)
 	if errors.Is(err, git.ErrNotFound) {
 		return nil, &RefusedError{Reason: ReasonMissingConfig}

@@ -64,7 +64,7 @@ func (s *Service) Finish(ctx context.Context, jobID int64, state, reason string,
 	if err != nil {
 		return nil, err
 	}
-	return out, s.Process(ctx, out.PipelineID)
+	return s.processed(ctx, out)
 }
 
 // shouldRetry applies retry: max and when (default: any failure).

@@ -217,7 +217,7 @@ func (s *Service) UpdateJob(ctx context.Context, jobID int64, ev Event, mutate f
 	if err != nil {
 		return nil, err
 	}
-	return out, s.Process(ctx, out.PipelineID)
+	return s.processed(ctx, out)
 }
 
 // Cancel cancels every job of a pipeline that has not finished. A running
@@ -290,7 +290,7 @@ func (s *Service) CancelJob(ctx context.Context, jobID int64) (*model.Job, error
 	if err != nil {
 		return nil, err
 	}
-	return out, s.Process(ctx, out.PipelineID)
+	return s.processed(ctx, out)
 }
 
 // retryable statuses: a job that ended may run again.
@@ -326,7 +326,7 @@ func (s *Service) RetryJob(ctx context.Context, jobID int64, userID int64) (*mod
 	if err != nil {
 		return nil, err
 	}
-	return out, s.Process(ctx, out.PipelineID)
+	return s.processed(ctx, out)
 }
 
 func (s *Service) retry(ctx context.Context, q *store.Queries, j *model.Job, userID int64) (*model.Job, error) {
@@ -430,4 +430,14 @@ func (s *Service) Erase(ctx context.Context, jobID int64) (*model.Job, error) {
 		return q.DeleteTrace(ctx, jobID)
 	})
 	return out, err
+}
+
+// processed re-processes a job's pipeline and returns the job as stored
+// afterwards, so a caller answers with its status after processing (a
+// retried job is pending, not created).
+func (s *Service) processed(ctx context.Context, j *model.Job) (*model.Job, error) {
+	if err := s.Process(ctx, j.PipelineID); err != nil {
+		return nil, err
+	}
+	return s.Store.Job(ctx, j.ID)
 }

@@ -425,7 +425,8 @@ ship:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n.ID == old.ID || n.Name != "build" || n.PipelineID != p.ID || n.Retried || n.Status != model.StatusCreated {
+		// RetryJob answers with the job as stored after processing: queued.
+		if n.ID == old.ID || n.Name != "build" || n.PipelineID != p.ID || n.Retried || n.Status != model.StatusPending {
 			t.Fatalf("RetryJob returned %+v (old ID %d)", n, old.ID)
 		}
 		f.expect(t, "retried", p.ID, "pending", "build=pending test=created ship=created")

@@ -184,28 +184,51 @@ func safeRev(rev string) bool {
 }
 
 // ReadFile returns the content of path at rev, up to max bytes; a larger
-// file is an error rather than a truncation.
+// file is an error rather than a truncation. One git process: cat-file
+// --batch tells type and size before the content, so an oversized file is
+// refused without being read.
 func (r *Repos) ReadFile(ctx context.Context, projectID int64, rev, path string, max int64) ([]byte, error) {
-	if !safeRev(rev) || path == "" || strings.HasPrefix(path, "/") || strings.Contains(path, "\x00") {
+	if !safeRev(rev) || path == "" || strings.HasPrefix(path, "/") || strings.ContainsAny(path, "\x00\n") {
 		return nil, ErrNotFound
 	}
-	obj := rev + ":" + path
-	sizeOut, err := r.run(ctx, r.Path(projectID), nil, "cat-file", "-s", obj)
+	if _, err := os.Stat(r.Path(projectID)); err != nil {
+		return nil, ErrNotFound
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // also ends git when we stop reading early
+	cmd := exec.CommandContext(ctx, r.git(), "cat-file", "--batch")
+	cmd.Dir = r.Path(projectID)
+	cmd.Env = gitEnv()
+	cmd.Stdin = strings.NewReader(rev + ":" + path + "\n")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer cmd.Wait()
+	br := bufio.NewReader(out)
+	header, err := br.ReadString('\n')
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	size, err := strconv.ParseInt(strings.TrimSpace(string(sizeOut)), 10, 64)
+	f := strings.Fields(header)
+	if len(f) != 3 || f[1] != "blob" {
+		return nil, ErrNotFound // "<rev> missing", or a tree
+	}
+	size, err := strconv.ParseInt(f[2], 10, 64)
 	if err != nil {
 		return nil, ErrNotFound
 	}
 	if size > max {
 		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", path, size, max)
 	}
-	typ, err := r.run(ctx, r.Path(projectID), nil, "cat-file", "-t", obj)
-	if err != nil || strings.TrimSpace(string(typ)) != "blob" {
-		return nil, ErrNotFound
+	data := make([]byte, size)
+	if _, err := io.ReadFull(br, data); err != nil {
+		return nil, err
 	}
-	return r.run(ctx, r.Path(projectID), nil, "cat-file", "blob", obj)
+	return data, nil
 }
 
 // ListFiles lists every file path in the tree of rev.
@@ -257,4 +280,20 @@ func (r *Repos) UpdateRef(ctx context.Context, projectID int64, ref, sha string)
 	}
 	_, err := r.run(ctx, r.Path(projectID), nil, "update-ref", ref, sha)
 	return err
+}
+
+// TagMessages returns the message of every annotated tag by tag name.
+func (r *Repos) TagMessages(ctx context.Context, projectID int64) (map[string]string, error) {
+	out, err := r.run(ctx, r.Path(projectID), nil, "for-each-ref", "--format=%(refname:strip=2)%00%(objecttype)%00%(contents)%00%00", "refs/tags/")
+	if err != nil {
+		return nil, err
+	}
+	msgs := map[string]string{}
+	for _, rec := range strings.Split(string(out), "\x00\x00") {
+		f := strings.SplitN(strings.TrimLeft(rec, "\n"), "\x00", 3)
+		if len(f) == 3 && f[1] == "tag" {
+			msgs[f[0]] = strings.TrimRight(f[2], "\n")
+		}
+	}
+	return msgs, nil
 }
