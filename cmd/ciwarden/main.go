@@ -25,6 +25,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runner"
 	"github.com/ciwarden/ciwarden/internal/server"
@@ -252,7 +253,17 @@ func printRoutes(w io.Writer) {
 		if policy == "" {
 			policy = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", r.Method, api.Prefix, r.Path, r.Accepts.PAT, r.Accepts.JobToken, policy, r.Target, r.Action.Name)
+		pat, job := r.Accepts.PAT.String(), r.Accepts.JobToken.String()
+		switch {
+		case r.Accepts.Runner:
+			pat, job = "-", "runner token"
+		case r.Accepts.RunnerJob:
+			pat, job = "-", "own job (header|body)"
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", r.Method, api.Prefix, r.Path, pat, job, policy, r.Target, r.Action.Name)
+	}
+	for _, r := range git.Routes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\tproject\t%s\n", r.Method, r.Path, r.PAT, r.JobToken, r.Permission)
 	}
 	tw.Flush()
 }

@@ -285,3 +285,18 @@ func (h *Handler) applied(ctx context.Context, projectID int64, updates []RefUpd
 	}
 	return out
 }
+
+// Route describes one git endpoint for the printed route table; the
+// handler above enforces exactly this.
+type Route struct {
+	Method, Path, PAT, JobToken, Permission string
+}
+
+// Routes are the smart-HTTP endpoints: personal access tokens and job
+// tokens (as gitlab-ci-token) by HTTP Basic only.
+var Routes = []Route{
+	{"GET", "/{full_path}.git/info/refs?service=git-upload-pack", "basic", "basic", "download_code"},
+	{"POST", "/{full_path}.git/git-upload-pack", "basic", "basic", "download_code"},
+	{"GET", "/{full_path}.git/info/refs?service=git-receive-pack", "basic", "basic (own project, if allowed)", "push_code"},
+	{"POST", "/{full_path}.git/git-receive-pack", "basic", "basic (own project, if allowed)", "push_code"},
+}
