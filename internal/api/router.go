@@ -198,14 +198,18 @@ func (a *API) prepare(c *Ctx, rt Route) error {
 	return c.authorize(authz.Target{Kind: authz.Instance}, rt.Action)
 }
 
-// hideOrFail answers a missing target: still 401 or 403 first where the
-// caller could not have done the action anyway, so that probing with a bad
-// credential reveals nothing.
+// hideOrFail answers a missing target exactly as a private one the
+// caller cannot see (401 to anonymous writers, else 404), so probing
+// reveals nothing.
 func (a *API) hideOrFail(c *Ctx, act authz.Action, err error, thing string) error {
 	if !errors.Is(err, model.ErrNotFound) {
 		return err
 	}
-	if d := authz.Decide(c.subject(), authz.Target{Kind: authz.Instance}, act); !d.Allowed {
+	kind := authz.Project
+	if thing == "Group" {
+		kind = authz.Group
+	}
+	if d := authz.Decide(c.subject(), authz.Target{Kind: kind, Visibility: model.Private}, act); !d.Allowed && d.Status != http.StatusNotFound {
 		return denial(d)
 	}
 	return errNotFound(thing)

@@ -136,15 +136,22 @@ const (
 	MsgInsufficientScope = "insufficient_scope"
 )
 
-// Decide runs the checks in order: authentication, the credential's scope,
-// administrator-only actions, visibility of the target (refused as 404 so
-// that existence is never revealed), then the role on it.
+// Decide runs the checks in order: authentication; visibility of the
+// target, refused as 404 so that existence is never revealed, even to a
+// caller whose credential could not have done the action anyway; the
+// credential's scope; administrator-only actions; then the role.
 //
-// Job tokens (a later issue) add their checks here, between visibility and
-// role: job liveness, token access scope and fine-grained policies.
+// Job tokens add their checks here, before the role: token access scope
+// and fine-grained policies (docs/gitlab-compat.md §4).
 func Decide(s Subject, t Target, a Action) Decision {
 	if (a.Write || a.Auth || a.AdminOnly) && !s.Authenticated {
 		return deny(http.StatusUnauthorized, MsgUnauthorized, CheckAuthentication)
+	}
+	if t.Kind != Instance && !s.Admin && !visible(s, t) {
+		if t.Kind == Group {
+			return deny(http.StatusNotFound, MsgGroupNotFound, CheckVisibility)
+		}
+		return deny(http.StatusNotFound, MsgProjectNotFound, CheckVisibility)
 	}
 	if a.Write && s.ReadOnly {
 		return deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope)
@@ -154,12 +161,6 @@ func Decide(s Subject, t Target, a Action) Decision {
 	}
 	if t.Kind == Instance || s.Admin {
 		return Allow
-	}
-	if !visible(s, t) {
-		if t.Kind == Group {
-			return deny(http.StatusNotFound, MsgGroupNotFound, CheckVisibility)
-		}
-		return deny(http.StatusNotFound, MsgProjectNotFound, CheckVisibility)
 	}
 	if t.Level < a.Min || (t.Visibility == model.Private && t.Level < a.MinPrivate) {
 		return deny(http.StatusForbidden, MsgForbidden, CheckRole)

@@ -90,40 +90,40 @@ func expect(c caller, vis model.Visibility, related bool, sp spec) authz.Decisio
 	if !c.signedIn && (sp.write || sp.auth || sp.adminOnly) {
 		return unauthorized
 	}
-	// 2. A read_api credential never writes, whatever the target.
+	// 2. A target the caller cannot see does not exist for them, whatever
+	// their credential could do (admins see everything).
+	if sp.kind != authz.Instance && !c.admin {
+		var canSee bool
+		switch vis {
+		case model.Public:
+			canSee = true
+		case model.Internal:
+			canSee = c.signedIn
+		case model.Private:
+			canSee = c.level >= model.Guest || (sp.kind == authz.Group && related)
+		}
+		if !canSee {
+			if sp.kind == authz.Group {
+				return noGroup
+			}
+			return noProject
+		}
+	}
+	// 3. A read_api credential never writes.
 	if c.readOnly && sp.write {
 		return badScope
 	}
-	// 3. Admin-only actions are for administrators.
+	// 4. Admin-only actions are for administrators.
 	if sp.adminOnly {
 		if !c.admin {
 			return notAdmin
 		}
 		return allow
 	}
-	// 4. Administrators may do everything else.
-	if c.admin {
+	// 5. Administrators may do everything else; instance actions have no
+	// target to hold a role on.
+	if c.admin || sp.kind == authz.Instance {
 		return allow
-	}
-	// 5. Instance actions have no target to see or hold a role on.
-	if sp.kind == authz.Instance {
-		return allow
-	}
-	// 6. A target the caller cannot see does not exist for them.
-	var canSee bool
-	switch vis {
-	case model.Public:
-		canSee = true
-	case model.Internal:
-		canSee = c.signedIn
-	case model.Private:
-		canSee = c.level >= model.Guest || (sp.kind == authz.Group && related)
-	}
-	if !canSee {
-		if sp.kind == authz.Group {
-			return noGroup
-		}
-		return noProject
 	}
 	// 7. Seen, but the role is too low.
 	if c.level < sp.min {

@@ -241,20 +241,21 @@ func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, p *model.P
 		r.ContentLength = -1
 	}
 	br := bufio.NewReader(body)
-	updates, raw, err := readCommands(br)
+	updates, raw, caps, err := readCommandsCaps(br)
 	if err != nil {
 		plain(w, http.StatusBadRequest, "Malformed push request.")
 		return
 	}
 	// The replayed bytes are the ones read, so Content-Length still holds.
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), br))
-	h.backend(w, r, p, who)
+	rec := &reportRecorder{ResponseWriter: w}
+	h.backend(rec, r, p, who)
 	// A job token's push starts no pipeline: a job pushing to its own
 	// project would otherwise loop.
 	if h.OnPush == nil || len(updates) == 0 || who.Kind == auth.JobKind {
 		return
 	}
-	applied := h.applied(r.Context(), p.ID, updates)
+	applied := h.applied(r.Context(), p.ID, updates, rec.buf.Bytes(), caps)
 	if len(applied) == 0 {
 		return
 	}
@@ -263,10 +264,24 @@ func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, p *model.P
 	h.OnPush(ctx, Push{Project: p, Pusher: who, Updates: applied})
 }
 
-// applied keeps the updates whose ref now holds the pushed value; git
-// rejects some (non-fast-forward, failed checks) and we must not run
-// pipelines for those.
-func (h *Handler) applied(ctx context.Context, projectID int64, updates []RefUpdate) []RefUpdate {
+// applied keeps the updates git reported as done ("ok <ref>" in its
+// report-status); git refuses some (non-fast-forward, hidden refs, a
+// stale old value) and those must start no pipeline. Without a report it
+// falls back to comparing the refs with the pushed values.
+func (h *Handler) applied(ctx context.Context, projectID int64, updates []RefUpdate, resp []byte, caps []string) []RefUpdate {
+	sideband := false
+	for _, c := range caps {
+		sideband = sideband || c == "side-band-64k" || c == "side-band"
+	}
+	if ok, reported := reportedRefs(resp, sideband); reported {
+		var out []RefUpdate
+		for _, u := range updates {
+			if ok[u.Ref] {
+				out = append(out, u)
+			}
+		}
+		return out
+	}
 	refs, err := h.Repos.Refs(ctx, projectID, "refs/")
 	if err != nil {
 		h.Log.Error("git: list refs after push", "err", err)
@@ -284,6 +299,28 @@ func (h *Handler) applied(ctx context.Context, projectID int64, updates []RefUpd
 		}
 	}
 	return out
+}
+
+// reportRecorder passes receive-pack's response through and keeps its
+// first bytes, where the report-status is (a push's response is small).
+type reportRecorder struct {
+	http.ResponseWriter
+	buf bytes.Buffer
+}
+
+const maxReport = 1 << 20
+
+func (w *reportRecorder) Write(p []byte) (int, error) {
+	if room := maxReport - w.buf.Len(); room > 0 {
+		w.buf.Write(p[:min(len(p), room)])
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *reportRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // Route describes one git endpoint for the printed route table; the

@@ -42,6 +42,10 @@ func NewRepos(root string) (*Repos, error) {
 	if bin, err = filepath.Abs(bin); err != nil {
 		return nil, err
 	}
+	// http-backend needs GIT_PROJECT_ROOT absolute and clean, as Path is.
+	if root, err = filepath.Abs(root); err != nil {
+		return nil, err
+	}
 	return &Repos{Root: root, Git: bin}, nil
 }
 
