@@ -145,12 +145,15 @@ type Server struct {
 
 	mu      sync.Mutex
 	secrets []string // tokens that must never appear in the log
+	args    []string // extra serve flags
 }
 
 type serverOptions struct {
 	Dialect string
 	// DefaultDB leaves out --database-url: SQLite in the data directory.
 	DefaultDB bool
+	// Args are more serve flags (--runners 2).
+	Args []string
 }
 
 var errPortTaken = errors.New("port taken")
@@ -169,6 +172,7 @@ func start(t *testing.T, o serverOptions) *Server {
 		DataDir:   t.TempDir(),
 		RootToken: "e2e-root-" + randHex(16),
 		client:    &http.Client{Timeout: 30 * time.Second},
+		args:      o.Args,
 	}
 	s.secrets = append(s.secrets, s.RootToken)
 	if !o.DefaultDB {
@@ -200,6 +204,7 @@ func (s *Server) launch(t *testing.T) error {
 	if s.DBURL != "" {
 		args = append(args, "--database-url", s.DBURL)
 	}
+	args = append(args, s.args...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Dir = s.DataDir
 	s.cmd.Env = append(cleanEnv(), "CIWARDEN_INITIAL_ROOT_TOKEN="+s.RootToken)

@@ -32,7 +32,7 @@ type Params struct {
 // is a 400; an oversized one a 413.
 func parseParams(w http.ResponseWriter, r *http.Request, rawBody bool) (*Params, error) {
 	p := &Params{query: r.URL.Query()}
-	if rawBody || r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if rawBody || r.Body == nil || r.Body == http.NoBody {
 		return p, nil
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -53,24 +53,25 @@ func parseParams(w http.ResponseWriter, r *http.Request, rawBody bool) (*Params,
 			return nil, errParam("The request body is not valid JSON or not a JSON object")
 		}
 		p.json = m
-	case "application/x-www-form-urlencoded", "multipart/form-data":
-		var err error
-		if ct == "multipart/form-data" {
-			err = r.ParseMultipartForm(maxParamsBody)
-		} else {
-			err = r.ParseForm()
-		}
+	case "application/x-www-form-urlencoded":
+		// Read by hand rather than with ParseForm, which ignores the body
+		// of a GET; GitLab reads form parameters on any method.
+		body, err := io.ReadAll(r.Body)
 		if err != nil {
+			return nil, err
+		}
+		if p.form, err = url.ParseQuery(string(body)); err != nil {
+			return nil, errParam("The request body is not a valid form")
+		}
+	case "multipart/form-data":
+		if err := r.ParseMultipartForm(maxParamsBody); err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				return nil, err
 			}
 			return nil, errParam("The request body is not a valid form")
 		}
-		p.form = r.PostForm
-		if r.MultipartForm != nil {
-			p.form = url.Values(r.MultipartForm.Value)
-		}
+		p.form = url.Values(r.MultipartForm.Value)
 	default:
 		// A body that is not parameters is refused past the same bound
 		// (413), and drained so the connection can be reused. Routes whose
@@ -281,8 +282,16 @@ func (p *Params) Date(name string) (*time.Time, bool) {
 
 func (p *Params) rawList(name string) ([]any, bool) {
 	if v, ok := p.json[name]; ok {
-		if arr, ok := v.([]any); ok {
-			return arr, true
+		switch x := v.(type) {
+		case []any:
+			return x, true
+		case string:
+			// gitlab-runner sends tag_list as "a,b" even in JSON.
+			var out []any
+			for _, part := range strings.Split(x, ",") {
+				out = append(out, part)
+			}
+			return out, true
 		}
 		return []any{v}, true
 	}

@@ -68,8 +68,19 @@ func (c *Ctx) authenticateRunnerJob() error {
 	if errors.Is(err, model.ErrNotFound) || (err == nil && j.ID != id) {
 		return errRunnerForbidden
 	}
+	if err != nil {
+		return err
+	}
+	// A project being deleted takes its jobs' tokens with it, for the
+	// runner's own calls too.
+	if _, err := c.API.findProject(c.Context(), itoa(j.ProjectID)); errors.Is(err, model.ErrNotFound) {
+		c.jobStatusHeaders(j.Status)
+		return errMessage(http.StatusForbidden, "403 Forbidden - Project has been deleted!")
+	} else if err != nil {
+		return err
+	}
 	c.RunnerJob = j
-	return err
+	return nil
 }
 
 // registerRunner is legacy POST /runners with a registration token.
@@ -145,9 +156,12 @@ func (a *API) requestJob(c *Ctx) error {
 		return nil
 	}
 	version := a.Queue.Wait(c.Context(), last, a.LongPoll)
-	payload, err := a.CI.Assign(c.Context(), c.Runner, MaskPrefixes)
-	if err != nil {
-		return err
+	var payload *ci.Payload
+	if c.Context().Err() == nil { // a runner that hung up gets no job
+		var err error
+		if payload, err = a.CI.Assign(c.Context(), c.Runner, MaskPrefixes); err != nil && c.Context().Err() == nil {
+			return err
+		}
 	}
 	if payload == nil {
 		c.W.Header().Set("X-GitLab-Last-Update", version)

@@ -51,15 +51,18 @@ func (s *Server) startBuiltinRunner(ctx context.Context, addr string, n int) (do
 	if err != nil {
 		return nil, err
 	}
+	hc := &http.Client{Timeout: 10 * time.Minute}
 	r := &runner.Runner{
-		Client: &runner.Client{BaseURL: "http://" + addr, Token: tok, SystemID: "builtin",
-			HTTP: &http.Client{Timeout: 10 * time.Minute}},
+		Client: &runner.Client{BaseURL: "http://" + addr, Token: tok, SystemID: "builtin", HTTP: hc},
 		BuildsDir: filepath.Join(s.cfg.DataDir, "builds"), Concurrent: n,
 		Log: s.log.With(slog.String("component", "runner")), MaskPrefixes: api.MaskPrefixes,
 	}
 	ch := make(chan struct{})
 	go func() {
 		defer close(ch)
+		// Connections the runner opened but no longer uses would hold up
+		// the server's graceful shutdown.
+		defer hc.CloseIdleConnections()
 		if err := r.Run(ctx); err != nil {
 			s.log.Error("built-in runner stopped", "err", err)
 		}

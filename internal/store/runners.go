@@ -205,7 +205,7 @@ func (q *Queries) JobByTokenDigest(ctx context.Context, digest string) (*model.J
 // OverdueJobs lists running jobs whose timeout has passed at now, for the
 // server to fail when their runner has vanished.
 func (q *Queries) OverdueJobs(ctx context.Context, now time.Time, limit int) ([]*model.Job, error) {
-	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE status IN (?, ?) AND started_at + timeout_seconds * 1000000 < ? ORDER BY id LIMIT ?",
+	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE status IN (?, ?) AND started_at + timeout_seconds * CAST(1000000 AS BIGINT) < ? ORDER BY id LIMIT ?",
 		model.StatusRunning, model.StatusCanceling, micros(now), limit)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,170 @@
+package server_test
+
+// How a job token may travel (gitlab-compat.md §1, security.md §2): GET
+// /api/v4/job declares the request transports (JOB-TOKEN header, job_token
+// and token parameters) and Bearer; everything else is anonymous, and
+// routes without job tokens treat one as no credential (Bearer: 401).
+
+import (
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestJobTokenTransports(t *testing.T) { forEachDialect(t, testJobTokenTransports) }
+
+func testJobTokenTransports(t *testing.T, dialect string) {
+	s := newServer(t, serverOpts{dialect: dialect})
+	privGroup := s.createGroup(t, "trpriv", "private")
+	priv := s.createProject(t, privGroup, "app", "private")
+	pubGroup := s.createGroup(t, "trpub", "public")
+	pub := s.createProject(t, pubGroup, "open", "public")
+	dev := s.createUser(t, "dev")
+	s.addMember(t, "groups", privGroup, dev.ID, 40)
+	s.addMember(t, "groups", pubGroup, dev.ID, 40)
+	_, runnerToken := s.createRunner(t, nil)
+	s.pushCI(t, priv, dev, map[string]string{".gitlab-ci.yml": livenessCI})
+	j := s.newRunnerClient(runnerToken).takeJob(t)
+	j.start(t)
+	tok := j.Token
+
+	// get sends GET path with the request prepared by prep.
+	get := func(t *testing.T, path string, prep func(*http.Request)) *resp {
+		t.Helper()
+		req := s.newRequest(t, "GET", "/api/v4"+path, nil)
+		if prep != nil {
+			prep(req)
+		}
+		return s.send(t, req)
+	}
+	header := func(k, v string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Add(k, v) }
+	}
+	bearer := header("Authorization", "Bearer "+tok)
+	basic := func(r *http.Request) { r.SetBasicAuth("gitlab-ci-token", tok) }
+	q := url.QueryEscape(tok)
+
+	t.Run("GET /job accepted", func(t *testing.T) {
+		for _, c := range []struct {
+			name, path string
+			prep       func(*http.Request)
+		}{
+			{"JOB-TOKEN header", "/job", header("JOB-TOKEN", tok)},
+			{"job_token query parameter", "/job?job_token=" + q, nil},
+			{"token query parameter (request transport, gitlab-compat §1)", "/job?token=" + q, nil},
+			{"Authorization: Bearer", "/job", bearer},
+		} {
+			r := get(t, c.path, c.prep)
+			if r.Status != http.StatusOK {
+				t.Errorf("%s: %s, want 200", c.name, r)
+				continue
+			}
+			if id := num(t, r.Object(t), "id"); id != j.ID {
+				t.Errorf("%s: job %d, want %d", c.name, id, j.ID)
+			}
+		}
+	})
+
+	t.Run("GET /job with job_token as a form parameter", func(t *testing.T) {
+		// GitLab (Rack) reads a form body on any method, so
+		// `curl -X GET --data job_token=...` authenticates.
+		req := s.newRequest(t, "GET", "/api/v4/job", url.Values{"job_token": {tok}})
+		if r := s.send(t, req); r.Status != http.StatusOK {
+			t.Errorf("GET /job with job_token in a form body: %s, want 200", r)
+		}
+	})
+
+	t.Run("GET /job refused", func(t *testing.T) {
+		for _, c := range []struct {
+			name, path string
+			prep       func(*http.Request)
+		}{
+			{"HTTP Basic gitlab-ci-token (not declared: anonymous)", "/job", basic},
+			{"job_token twice", "/job?job_token=" + q + "&job_token=" + q, nil},
+			{"job_token[]", "/job?job_token[]=" + q, nil},
+			{"job_token[] twice", "/job?job_token[]=" + q + "&job_token[]=" + q, nil},
+			{"job_token with two different values", "/job?job_token=" + q + "&job_token=other", nil},
+			{"token twice", "/job?token=" + q + "&token=" + q, nil},
+			{"JOB-TOKEN header twice", "/job", func(r *http.Request) { r.Header.Add("JOB-TOKEN", tok); r.Header.Add("JOB-TOKEN", tok) }},
+			{"PRIVATE-TOKEN carrying the job token", "/job", header("PRIVATE-TOKEN", tok)},
+			{"private_token carrying the job token", "/job?private_token=" + q, nil},
+			{"no credential", "/job", nil},
+		} {
+			if r := get(t, c.path, c.prep); r.Status != http.StatusUnauthorized {
+				t.Errorf("%s: %s, want 401", c.name, r)
+			}
+		}
+	})
+
+	t.Run("routes without job tokens", func(t *testing.T) {
+		if r := get(t, "/user", bearer); r.Status != http.StatusUnauthorized {
+			t.Errorf("GET /user with the job token as Bearer: %s, want 401", r)
+		}
+		if r := get(t, "/user", header("JOB-TOKEN", tok)); r.Status != http.StatusUnauthorized {
+			t.Errorf("GET /user with JOB-TOKEN (anonymous): %s, want 401", r)
+		}
+		privPath := "/projects/" + itoa(priv.ID)
+		for _, c := range []struct {
+			name string
+			path string
+			prep func(*http.Request)
+		}{
+			{"JOB-TOKEN", privPath, header("JOB-TOKEN", tok)},
+			{"job_token", privPath + "?job_token=" + q, nil},
+			{"PRIVATE-TOKEN carrying the job token", privPath, header("PRIVATE-TOKEN", tok)},
+			{"HTTP Basic gitlab-ci-token", privPath, basic},
+		} {
+			if r := get(t, c.path, c.prep); r.Status != http.StatusNotFound {
+				t.Errorf("GET the private project with %s (anonymous): %s, want 404", c.name, r)
+			}
+		}
+		if r := get(t, privPath, bearer); r.Status != http.StatusUnauthorized {
+			t.Errorf("GET the private project with the job token as Bearer: %s, want 401", r)
+		}
+		// A member's PAT sees it: the job's user could, the token may not.
+		s.expect(t, "GET", privPath, dev.Token, nil, http.StatusOK)
+
+		pubPath := "/projects/" + itoa(pub.ID)
+		anon := get(t, pubPath, nil)
+		if anon.Status != http.StatusOK {
+			t.Fatalf("GET the public project anonymously: %s, want 200", anon)
+		}
+		anonView := anon.Object(t)
+		for _, c := range []struct {
+			name string
+			path string
+			prep func(*http.Request)
+		}{
+			{"JOB-TOKEN", pubPath, header("JOB-TOKEN", tok)},
+			{"job_token", pubPath + "?job_token=" + q, nil},
+			{"PRIVATE-TOKEN carrying the job token", pubPath, header("PRIVATE-TOKEN", tok)},
+			{"HTTP Basic gitlab-ci-token", pubPath, basic},
+		} {
+			r := get(t, c.path, c.prep)
+			if r.Status != http.StatusOK {
+				t.Errorf("GET the public project with %s: %s, want 200 (the anonymous view)", c.name, r)
+				continue
+			}
+			if v := r.Object(t); !reflect.DeepEqual(v, anonView) {
+				t.Errorf("GET the public project with %s: not the anonymous view\n got %s\nwant %s", c.name, r.Body, anon.Body)
+			}
+		}
+		if r := get(t, pubPath, bearer); r.Status != http.StatusUnauthorized {
+			t.Errorf("GET the public project with the job token as Bearer: %s, want 401", r)
+		}
+	})
+
+	t.Run("Basic with another user name", func(t *testing.T) {
+		// Basic is not declared on GET /job; with any user name the
+		// password is no credential there.
+		r := get(t, "/job", func(r *http.Request) { r.SetBasicAuth("someone", tok) })
+		if r.Status != http.StatusUnauthorized {
+			t.Errorf("GET /job with Basic someone:<job token>: %s, want 401", r)
+		}
+		if strings.Contains(string(r.Body), tok) {
+			t.Errorf("the answer echoes the token")
+		}
+	})
+}
