@@ -10,6 +10,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/mask"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
@@ -24,25 +25,29 @@ const (
 // after the held state, returning what is settled and the state to keep;
 // final flushes what is held.
 type LogMasker interface {
-	Mask(secrets []string, state, data []byte, final bool) (out, newState []byte, err error)
+	Mask(r mask.Rules, state, data []byte, final bool) (out, newState []byte, err error)
 }
 
-// jobSecrets are the values to mask in a job's log on the server: its
-// token (the runner's credential on this very request) and its masked
-// variables.
-func (c *Ctx) jobSecrets() []string {
-	secrets := []string{}
-	if tok := c.R.Header.Get("Job-Token"); strings.HasPrefix(tok, auth.JobTokenPrefix) {
-		secrets = append(secrets, tok)
-	} else if tok, _ := c.Params.String("token"); strings.HasPrefix(tok, auth.JobTokenPrefix) {
-		secrets = append(secrets, tok)
+// jobRules are what the server masks in a job's log as it arrives: its
+// token with its encodings (the runner's credential on this very request),
+// its masked variables, every token prefix, URL passwords and credential
+// query parameters.
+func (c *Ctx) jobRules() mask.Rules {
+	r := mask.Rules{Prefixes: append(mask.DefaultPrefixes(), MaskPrefixes...), URLCredentials: true,
+		QueryParams: mask.DefaultQueryParams()}
+	tok := c.R.Header.Get("Job-Token")
+	if tok == "" {
+		tok, _ = c.Params.String("token")
+	}
+	if strings.HasPrefix(tok, auth.JobTokenPrefix) {
+		r.Tokens = append(r.Tokens, tok)
 	}
 	for _, v := range ci.SpecOf(c.RunnerJob).Variables {
-		if v.Masked {
-			secrets = append(secrets, v.Value)
+		if v.Masked && len(v.Value) >= mask.MinSecretLen {
+			r.Secrets = append(r.Secrets, v.Value)
 		}
 	}
-	return secrets
+	return r
 }
 
 // parseContentRange reads "start-end" (GitLab's runner form, no unit).
@@ -81,7 +86,7 @@ func (a *API) patchTrace(c *Ctx) error {
 	if j.TraceSize+int64(len(data)) > maxTraceSize {
 		return errTooLarge
 	}
-	out, state, err := a.Masker.Mask(c.jobSecrets(), j.TraceState, data, false)
+	out, state, err := a.Masker.Mask(c.jobRules(), j.TraceState, data, false)
 	if err != nil {
 		return err
 	}
@@ -113,7 +118,7 @@ func (a *API) flushTrace(c *Ctx, j *model.Job) error {
 	if err != nil || len(cur.TraceState) == 0 {
 		return err
 	}
-	out, _, err := a.Masker.Mask(c.jobSecrets(), cur.TraceState, nil, true)
+	out, _, err := a.Masker.Mask(c.jobRules(), cur.TraceState, nil, true)
 	if err != nil {
 		return err
 	}
@@ -121,26 +126,29 @@ func (a *API) flushTrace(c *Ctx, j *model.Job) error {
 	return err
 }
 
-// LiteralMasker masks exact secret values across requests. Its state is
-// the unsettled tail: fewer bytes than the longest secret, so that a secret
-// split between two requests is seen whole on the next one.
-type LiteralMasker struct{}
+// StreamMasker is the LogMasker of internal/mask: streaming, with the
+// held-back tail and flags carried between requests in the job row.
+type StreamMasker struct{}
 
 // Mask implements LogMasker.
-func (LiteralMasker) Mask(secrets []string, state, data []byte, final bool) ([]byte, []byte, error) {
-	buf := append(append([]byte{}, state...), data...)
-	longest := 0
-	for _, s := range secrets {
-		if len(s) == 0 {
-			continue
+func (StreamMasker) Mask(r mask.Rules, state, data []byte, final bool) ([]byte, []byte, error) {
+	m, err := mask.Compile(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out bytes.Buffer
+	w := m.NewWriter(&out)
+	if len(state) > 0 {
+		if w, err = m.Resume(state, &out); err != nil {
+			return nil, nil, err
 		}
-		buf = bytes.ReplaceAll(buf, []byte(s), []byte("[MASKED]"))
-		longest = max(longest, len(s))
 	}
-	hold := 0
-	if !final && longest > 1 {
-		hold = min(longest-1, len(buf))
+	if _, err := w.Write(data); err != nil {
+		return nil, nil, err
 	}
-	cut := len(buf) - hold
-	return buf[:cut], append([]byte{}, buf[cut:]...), nil
+	if final {
+		err := w.Close()
+		return out.Bytes(), nil, err
+	}
+	return out.Bytes(), w.State(), nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/ci/expr"
+	"github.com/ciwarden/ciwarden/internal/mask"
 )
 
 // Runner polls for jobs and runs them with bash.
@@ -89,7 +90,7 @@ func sleep(ctx context.Context, d time.Duration) {
 type jobRun struct {
 	r      *Runner
 	p      *ci.Payload
-	out    *maskWriter
+	out    *mask.Writer
 	trace  *tracer
 	env    []string
 	dir    string
@@ -116,13 +117,11 @@ func (r *Runner) runJob(parent context.Context, worker int, p *ci.Payload) {
 			abort()
 		}
 	}
-	var secrets []string
-	for _, v := range p.Variables {
-		if v.Masked {
-			secrets = append(secrets, v.Value)
-		}
+	m, unmaskable := compileMask(p, r.MaskPrefixes)
+	j.out = m.NewWriter(j.trace)
+	for _, key := range unmaskable {
+		j.printf("WARNING: variable %s is marked masked but is shorter than %d characters: it cannot be masked\n", key, mask.MinSecretLen)
 	}
-	j.out = newMaskWriter(j.trace, secrets, append(append([]string{}, r.MaskPrefixes...), p.Features.TokenMaskPrefixes...))
 
 	if res, err := r.Client.UpdateJob(abortCtx, p.ID, p.Token, map[string]any{"state": "running"}); err != nil || res.Status != http.StatusOK {
 		r.Log.Warn("runner: job refused at start", "job_id", p.ID, "err", err)
@@ -133,7 +132,7 @@ func (r *Runner) runJob(parent context.Context, worker int, p *ci.Payload) {
 
 	exit, err := j.execute(scriptCtx, abortCtx, worker)
 	stopTrace()
-	j.out.Flush()
+	j.out.Close()
 
 	final := context.WithoutCancel(parent)
 	_ = j.trace.send(final)
@@ -162,6 +161,35 @@ func (r *Runner) runJob(parent context.Context, worker int, p *ci.Payload) {
 	if j.dir != "" && os.Getenv("CIWARDEN_RUNNER_KEEP_BUILDS") == "" {
 		os.RemoveAll(j.dir)
 	}
+}
+
+// compileMask builds the job's masker: its token with its encodings,
+// every other masked variable, the token prefixes the server sent and
+// ours, URL passwords and credential query parameters. Masked values too
+// short to mask are returned by name, to be reported in the log.
+func compileMask(p *ci.Payload, prefixes []string) (*mask.Masker, []string) {
+	r := mask.Rules{Prefixes: append(append(mask.DefaultPrefixes(), prefixes...), p.Features.TokenMaskPrefixes...),
+		URLCredentials: true, QueryParams: mask.DefaultQueryParams()}
+	if len(p.Token) >= mask.MinSecretLen {
+		r.Tokens = []string{p.Token}
+	}
+	var short []string
+	for _, v := range p.Variables {
+		switch {
+		case !v.Masked || v.Value == p.Token:
+		case len(v.Value) < mask.MinSecretLen:
+			short = append(short, v.Key)
+		default:
+			r.Secrets = append(r.Secrets, v.Value)
+		}
+	}
+	m, err := mask.Compile(r)
+	if err != nil {
+		// Only short values or prefixes fail Compile, and both were
+		// filtered above; mask the token alone rather than nothing.
+		m, _ = mask.Compile(mask.Rules{Tokens: r.Tokens})
+	}
+	return m, short
 }
 
 func (j *jobRun) setReason(r string) {

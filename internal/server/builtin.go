@@ -53,7 +53,7 @@ func (s *Server) startBuiltinRunner(ctx context.Context, addr string, n int) (do
 	}
 	hc := &http.Client{Timeout: 10 * time.Minute}
 	r := &runner.Runner{
-		Client: &runner.Client{BaseURL: "http://" + addr, Token: tok, SystemID: "builtin", HTTP: hc},
+		Client:    &runner.Client{BaseURL: "http://" + addr, Token: tok, SystemID: "builtin", HTTP: hc},
 		BuildsDir: filepath.Join(s.cfg.DataDir, "builds"), Concurrent: n,
 		Log: s.log.With(slog.String("component", "runner")), MaskPrefixes: api.MaskPrefixes,
 	}

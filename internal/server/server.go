@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		CI:       pipelines,
 		Queue:    queue,
 		Repos:    repos,
-		Masker:   api.LiteralMasker{},
+		Masker:   api.StreamMasker{},
 		LongPoll: cfg.LongPoll,
 
 		RunnerRegistrationToken: cfg.RunnerRegistrationToken,

@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBuiltinRunnerJobToken is the first job that uses CI_JOB_TOKEN: the
+// server runs two built-in runner workers; a job reads its own job over the
+// API with its token and clones another private project the pipeline's
+// user can read; the pipeline succeeds; the stored log holds neither the
+// token nor its base64; and once the job has finished, the same token is
+// refused by the API and by git.
+func TestBuiltinRunnerJobToken(t *testing.T) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			s := start(t, serverOptions{Dialect: dialect, Args: []string{"--runners", "2", "--runner-long-poll", "2s"}})
+			testBuiltinRunnerJobToken(t, s)
+		})
+	}
+}
+
+func testBuiltinRunnerJobToken(t *testing.T, s *Server) {
+	alice := s.CreateUser(t, "alice")
+	group := s.CreateGroup(t, "team", 0, "private")
+	s.AddMember(t, "groups", group, alice.ID, 30)
+	otherID, otherPath := s.CreateProject(t, group, "other", "private")
+	appID, appPath := s.CreateProject(t, group, "app", "private")
+	_ = otherID
+
+	g := newGitClient(t)
+	other := g.Init(t, gitURL(s, "alice", alice.Token, otherPath))
+	g.Commit(t, other, "data", map[string]string{"f.txt": "secretdata\n"})
+	g.Run(t, other, "push", "--quiet", "origin", "HEAD:main")
+
+	cloneURL := strings.Replace(s.URL, "http://", "http://gitlab-ci-token:${CI_JOB_TOKEN}@", 1) + "/" + otherPath + ".git"
+	ci := `workflow:
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "api"
+job:
+  script:
+    - 'curl -sf -H "JOB-TOKEN: $CI_JOB_TOKEN" "$CI_API_V4_URL/job" | grep -o "\"name\":\"job\""'
+    - git clone -q "` + cloneURL + `" other && cat other/f.txt
+    - echo "raw $CI_JOB_TOKEN"
+    - echo -n "$CI_JOB_TOKEN" | base64 -w0; echo
+    - printf '%s' "$CI_JOB_TOKEN" > "$TOKEN_FILE"
+`
+	app := g.Init(t, gitURL(s, "alice", alice.Token, appPath))
+	g.Commit(t, app, "ci", map[string]string{".gitlab-ci.yml": ci})
+	g.Run(t, app, "push", "--quiet", "origin", "HEAD:main")
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	p := s.Expect(t, "POST", api+"/projects/"+itoa(appID)+"/pipeline", alice.Token, map[string]any{
+		"ref": "main", "variables": []map[string]string{{"key": "TOKEN_FILE", "value": tokenFile}},
+	}, 201).Object(t)
+	pid := itoa(num(t, p, "id"))
+
+	status := ""
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		status = str(t, s.Expect(t, "GET", api+"/projects/"+itoa(appID)+"/pipelines/"+pid, alice.Token, nil, 200).Object(t), "status")
+		if status == "success" || status == "failed" || status == "canceled" {
+			break
+		}
+	}
+	jobs := s.Expect(t, "GET", api+"/projects/"+itoa(appID)+"/pipelines/"+pid+"/jobs", alice.Token, nil, 200).List(t)
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs, want 1", len(jobs))
+	}
+	jobID := itoa(num(t, jobs[0], "id"))
+	trace := string(s.Expect(t, "GET", api+"/projects/"+itoa(appID)+"/jobs/"+jobID+"/trace", alice.Token, nil, 200).Body)
+	if status != "success" {
+		t.Fatalf("pipeline %s, want success; trace:\n%s", status, trace)
+	}
+	for _, want := range []string{`"name":"job"`, "secretdata", "raw [MASKED]"} {
+		if !strings.Contains(trace, want) {
+			t.Errorf("trace lacks %q:\n%s", want, trace)
+		}
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatalf("the job did not leave its token for the test: %v", err)
+	}
+	token := string(b)
+	s.remember(token)
+	if !strings.HasPrefix(token, "cwjob-") {
+		t.Fatalf("token %q... lacks the cwjob- prefix", token[:min(len(token), 8)])
+	}
+	for _, leak := range []string{token, base64.StdEncoding.EncodeToString([]byte(token)), url.QueryEscape(token)} {
+		if strings.Contains(trace, leak) {
+			t.Errorf("the stored trace contains the token or an encoding of it:\n%s", trace)
+		}
+	}
+
+	// The job has finished: its token is dead, for the API and for git.
+	req := s.NewRequest(t, "GET", api+"/job", "", nil)
+	req.Header.Set("JOB-TOKEN", token)
+	if r := s.Send(t, req); r.Status != 401 {
+		t.Errorf("GET /job with the finished job's token: %d, want 401", r.Status)
+	}
+	r := gitHTTP(t, s, "GET", "/"+otherPath+".git/info/refs?service=git-upload-pack", "gitlab-ci-token", token)
+	checkGitAnswer(t, r, 401, "HTTP Basic: Access denied")
+}
