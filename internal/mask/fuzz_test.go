@@ -58,3 +58,32 @@ func FuzzStreamEqualsOneShot(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResume: any bytes given to Resume are refused or give a Writer that
+// works; none makes it panic or hold more than they carried.
+func FuzzResume(f *testing.F) {
+	m, err := Compile(propRules())
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, in := range []string{"x https://u:" + jobToken[:20], "?tok", "glpat-ab", "aab1"} {
+		w := m.NewWriter(&bytes.Buffer{})
+		w.Write([]byte(in))
+		f.Add(w.State())
+	}
+	f.Fuzz(func(t *testing.T, state []byte) {
+		var out bytes.Buffer
+		w, err := m.Resume(state, &out)
+		if err != nil {
+			return
+		}
+		if w.Held() > len(state) {
+			t.Fatalf("holds %d bytes from a %d-byte state", w.Held(), len(state))
+		}
+		w.Write([]byte("more log " + jobToken + "\n"))
+		w.Close()
+		if bytes.Contains(out.Bytes(), []byte(jobToken)) {
+			t.Fatalf("token leaks after Resume: %q", out.Bytes())
+		}
+	})
+}

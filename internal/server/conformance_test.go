@@ -310,7 +310,9 @@ test:
 func TestRunnerConformance(t *testing.T) { forEachDialect(t, testRunnerConformance) }
 
 func testRunnerConformance(t *testing.T, dialect string) {
-	const longPoll = 4 * time.Second
+	// Long enough that a push on a loaded 2-core machine (CI runs every
+	// package at once) still lands inside the hold.
+	const longPoll = 12 * time.Second
 	s := newServer(t, serverOpts{dialect: dialect, LongPoll: longPoll})
 	group := s.createGroup(t, "proto", "private")
 	p := s.createProject(t, group, "app", "private")
