@@ -48,6 +48,12 @@ job:
     - git clone -q "` + cloneURL + `" other && cat other/f.txt
     - echo "raw $CI_JOB_TOKEN"
     - echo -n "$CI_JOB_TOKEN" | base64 -w0; echo
+    - echo -n "xy$CI_JOB_TOKEN" | base64 -w0; echo
+    - python3 -c 'import os, urllib.parse; print(urllib.parse.quote("=" + os.environ["CI_JOB_TOKEN"] + "/", safe=""))'
+    - echo "https://gitlab-ci-token:$CI_JOB_TOKEN@example.com/group/project.git"
+    - echo "$CI_API_V4_URL/job?job_token=$CI_JOB_TOKEN&x=1"
+    - printf '%s' "${CI_JOB_TOKEN:0:20}"; sleep 1; printf '%s\n' "${CI_JOB_TOKEN:20}"
+    - for ((i=0; i<${#CI_JOB_TOKEN}; i++)); do printf '%s' "${CI_JOB_TOKEN:i:1}"; done; echo
     - printf '%s' "$CI_JOB_TOKEN" > "$TOKEN_FILE"
 `
 	app := g.Init(t, gitURL(s, "alice", alice.Token, appPath))
@@ -90,10 +96,17 @@ job:
 	if !strings.HasPrefix(token, "cwjob-") {
 		t.Fatalf("token %q... lacks the cwjob- prefix", token[:min(len(token), 8)])
 	}
-	for _, leak := range []string{token, base64.StdEncoding.EncodeToString([]byte(token)), url.QueryEscape(token)} {
+	// Raw, base64 at two alignments, percent-encoded, and the long inner
+	// runs of each: none may survive, however the job wrote them.
+	leaks := []string{token, base64.StdEncoding.EncodeToString([]byte(token)),
+		base64.StdEncoding.EncodeToString([]byte("xy" + token)), url.QueryEscape(token), token[6:26], token[20:]}
+	for _, leak := range leaks {
 		if strings.Contains(trace, leak) {
-			t.Errorf("the stored trace contains the token or an encoding of it:\n%s", trace)
+			t.Errorf("the stored trace contains the token or an encoding of it (%q...):\n%s", leak[:8], trace)
 		}
+	}
+	if n := strings.Count(trace, "[MASKED]"); n < 8 {
+		t.Errorf("only %d [MASKED] in the trace, want one per way the job printed the token:\n%s", n, trace)
 	}
 
 	// The job has finished: its token is dead, for the API and for git.

@@ -41,6 +41,9 @@ type API struct {
 	RunnerRegistrationToken string
 	// Masker masks job logs as they arrive.
 	Masker LogMasker
+	// OnTraceLeak counts a finished job whose stored log still holds one
+	// of its secrets.
+	OnTraceLeak func()
 	// LongPoll is how long POST /jobs/request holds a runner that has
 	// seen the current queue.
 	LongPoll time.Duration

@@ -147,7 +147,7 @@ func specFromPlan(cfg *config.Config, plan *config.Plan, pj *config.PlannedJob) 
 		s.StartIn = Duration(d / time.Second)
 	}
 	for _, v := range plan.JobVariables(cfg, pj) {
-		s.Variables = append(s.Variables, model.Variable{Key: v.Key, Value: v.Value, Raw: v.Raw})
+		s.Variables = append(s.Variables, model.Variable{Key: v.Key, Value: v.Value, Raw: v.Raw, Masked: v.Masked})
 	}
 	for _, n := range pj.Needs {
 		s.Needs = append(s.Needs, NeedSpec{Job: n.Job, Artifacts: n.Artifacts, Optional: n.Optional, Project: n.Project, Ref: n.Ref, Pipeline: n.Pipeline})

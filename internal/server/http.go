@@ -14,9 +14,10 @@ import (
 // metrics are labelled by route pattern, never by raw path or query, so a
 // token can never become a label and cardinality stays bounded.
 type metrics struct {
-	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	registry   *prometheus.Registry
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	traceLeaks prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -29,8 +30,12 @@ func newMetrics() *metrics {
 			Name: "ciwarden_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 		}, []string{"route", "method"}),
+		traceLeaks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ciwarden_job_log_secret_leaks_total",
+			Help: "Finished jobs whose stored log still held one of their secrets (masking failed).",
+		}),
 	}
-	m.registry.MustRegister(m.requests, m.duration,
+	m.registry.MustRegister(m.requests, m.duration, m.traceLeaks,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,9 +1,13 @@
 package server
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/mask"
 )
 
 // sensitiveKeys are log attribute names whose values are always replaced:
@@ -14,9 +18,11 @@ var sensitiveKeys = map[string]bool{
 }
 
 // NewLogger is the structured logger every component uses. It redacts
-// sensitive attributes by name, wherever they are logged from.
+// sensitive attributes by name, and masks tokens in every message and
+// string value (a token pasted into an error, a URL with a password) with
+// the same masker as job logs, wherever they are logged from.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+	return slog.New(&maskingHandler{next: slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if sensitiveKeys[strings.ToLower(a.Key)] && a.Value.String() != "" {
@@ -24,7 +30,66 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 			}
 			return a
 		},
-	}))
+	}), m: logMasker})
+}
+
+// logMasker hides every word with a token prefix, URL passwords and
+// credential query parameters.
+var logMasker = func() *mask.Masker {
+	m, err := mask.Compile(mask.Rules{Prefixes: append(mask.DefaultPrefixes(), auth.JobTokenPrefix, auth.PATPrefix),
+		URLCredentials: true, QueryParams: mask.DefaultQueryParams()})
+	if err != nil {
+		panic(err) // fixed rules: a failure is a programming error
+	}
+	return m
+}()
+
+type maskingHandler struct {
+	next slog.Handler
+	m    *mask.Masker
+}
+
+func (h *maskingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h *maskingHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, h.m.MaskString(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.maskAttr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h *maskingHandler) maskAttr(a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, h.m.MaskString(a.Value.String()))
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok {
+			return slog.String(a.Key, h.m.MaskString(err.Error()))
+		}
+	case slog.KindGroup:
+		var attrs []any
+		for _, g := range a.Value.Group() {
+			attrs = append(attrs, h.maskAttr(g))
+		}
+		return slog.Group(a.Key, attrs...)
+	}
+	return a
+}
+
+func (h *maskingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	masked := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		masked[i] = h.maskAttr(a)
+	}
+	return &maskingHandler{next: h.next.WithAttrs(masked), m: h.m}
+}
+
+func (h *maskingHandler) WithGroup(name string) slog.Handler {
+	return &maskingHandler{next: h.next.WithGroup(name), m: h.m}
 }
 
 // discardLogger is for components built without one.

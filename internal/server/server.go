@@ -72,6 +72,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL,
 		OnPending: func(int64) { queue.Bump() }}
 	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Log: log, OnPush: pipelines.OnPush}
+	m := newMetrics()
 	a := &api.API{
 		Store:    st,
 		Auth:     authn,
@@ -83,11 +84,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Masker:   api.StreamMasker{},
 		LongPoll: cfg.LongPoll,
 
+		OnTraceLeak: m.traceLeaks.Inc,
+
 		RunnerRegistrationToken: cfg.RunnerRegistrationToken,
 		ExternalURL:             cfg.ExternalURL,
 		Log:                     log,
 	}
-	m := newMetrics()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /-/health", health)
 	mux.HandleFunc("GET /-/liveness", health)

@@ -142,9 +142,12 @@ func (n Need) local() bool { return n.Project == "" && n.Pipeline == "" }
 
 // Variable is one YAML variable.
 type Variable struct {
-	Key         string
-	Value       string
-	Raw         bool // expand: false; sent to the runner with raw: true
+	Key   string
+	Value string
+	Raw   bool // expand: false; sent to the runner with raw: true
+	// Masked (masked: true) hides the value in job logs; it must be at
+	// least MinMaskedLen characters.
+	Masked      bool
 	Description string
 	Options     []string // global variables: the values offered for manual runs
 }

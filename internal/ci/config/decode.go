@@ -504,6 +504,10 @@ func (d *decoder) variables(v *value, global bool, what string) ([]Variable, err
 	return out, nil
 }
 
+// MinMaskedLen is the shortest value a masked variable may have (GitLab's
+// rule; shorter values would hide ordinary words and protect little).
+const MinMaskedLen = 8
+
 func (d *decoder) variableMapping(m *value, global bool, vr *Variable) error {
 	var err error
 	var valueAt *value
@@ -531,6 +535,10 @@ func (d *decoder) variableMapping(m *value, global bool, vr *Variable) error {
 				return err
 			}
 			vr.Raw = !expand
+		case "masked":
+			if vr.Masked, err = d.boolean(e.val, "variable masked"); err != nil {
+				return err
+			}
 		case "options":
 			if !global {
 				return errAtKey(e, "variable options can only be set on global variables")
@@ -541,6 +549,10 @@ func (d *decoder) variableMapping(m *value, global bool, vr *Variable) error {
 		default:
 			return errAtKey(e, "unknown variable keyword %q", e.key)
 		}
+	}
+	if vr.Masked && len(vr.Value) < MinMaskedLen {
+		// The value itself is never repeated in the error.
+		return errAt(m, "variable %q is marked masked but its value is shorter than %d characters, so it cannot be masked", vr.Key, MinMaskedLen)
 	}
 	if len(vr.Options) > 0 {
 		for _, o := range vr.Options {

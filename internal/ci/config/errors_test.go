@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -296,5 +297,23 @@ func TestIncludeErrors(t *testing.T) {
 	e = parseError(t, "include: ci/a.yml\n")
 	if e.Line != 1 || e.Msg != "include is not available for this configuration" {
 		t.Errorf("without ReadFile: %v", e)
+	}
+}
+
+func TestMaskedVariables(t *testing.T) {
+	cfg, err := Parse([]byte("variables:\n  API_KEY:\n    value: abcdefgh12\n    masked: true\njob:\n  script: [echo]\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Variables[0]; !v.Masked || v.Value != "abcdefgh12" {
+		t.Fatalf("variable %+v, want masked", v)
+	}
+	_, err = Parse([]byte("job:\n  script: [echo]\n  variables:\n    PIN:\n      value: \"1234\"\n      masked: true\n"), Options{})
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 5 || e.Msg != `variable "PIN" is marked masked but its value is shorter than 8 characters, so it cannot be masked` {
+		t.Fatalf("short masked variable: %v", err)
+	}
+	if strings.Contains(err.Error(), "1234") {
+		t.Fatalf("the error repeats the value: %v", err)
 	}
 }

@@ -1,0 +1,76 @@
+package server_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/server"
+)
+
+// TestStoredLogScan: when a finished job's stored log still holds its
+// token (masking failed somewhere), the server says so in a metric and a
+// log line, neither of which contains the token.
+func TestStoredLogScan(t *testing.T) {
+	s := newServer(t, serverOpts{})
+	dev := s.createUser(t, "dev")
+	g := s.createGroup(t, "grp", "private")
+	s.addMember(t, "groups", g, dev.ID, 30)
+	p := s.createProject(t, g, "app", "private")
+	_, tok := s.createRunner(t, nil)
+	s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": "job:\n  script: [echo hi]\n"})
+	j := s.newRunnerClient(tok).takeJob(t)
+	j.start(t)
+	if r := j.appendTrace(t, "clean line\n"); r.Status != http.StatusAccepted {
+		t.Fatalf("PATCH: %s", r)
+	}
+	// Simulate a masking failure: the raw token lands in the stored log.
+	if _, err := s.srv.Store().DB().Exec("INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, 99, ?)", j.ID, []byte("leak "+j.Token+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	if r := j.finish(t, "success"); r.Status != http.StatusOK {
+		t.Fatalf("final PUT: %s", r)
+	}
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "ciwarden_job_log_secret_leaks_total 1") {
+		t.Errorf("metric not counted:\n%s", grepLines(string(metrics), "leaks"))
+	}
+	logs := s.logs.String()
+	if !strings.Contains(logs, "a secret of the job is in its stored log") {
+		t.Errorf("no log line about the leak:\n%s", logs)
+	}
+	if strings.Contains(logs, j.Token) {
+		t.Errorf("the log line repeats the token")
+	}
+}
+
+// TestLoggerMasksTokens: the server's logger masks token words, URL
+// passwords and credential query parameters in messages, string values
+// and errors, whoever logs them.
+func TestLoggerMasksTokens(t *testing.T) {
+	var buf bytes.Buffer
+	log := server.NewLogger(&buf, slog.LevelDebug)
+	secret := "cwjob-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdEFGH"
+	log.Info("failed for "+secret, "url", "https://gitlab-ci-token:hunter2hunter2@host/x.git",
+		"err", io.ErrUnexpectedEOF, "detail", "GET /api/v4/job?job_token=supersecretvalue&x=1")
+	log.With("token_value", secret).Warn("with attrs")
+	out := buf.String()
+	for _, leak := range []string{secret[6:], "hunter2hunter2", "supersecretvalue"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("log leaks %q:\n%s", leak, out)
+		}
+	}
+	for _, want := range []string{"cwjob-[MASKED]", "gitlab-ci-token:[MASKED]@host", "job_token=[MASKED]", "unexpected EOF"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
