@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"hash/crc32"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/ci"
@@ -128,11 +130,48 @@ func (a *API) flushTrace(c *Ctx, j *model.Job) error {
 
 // StreamMasker is the LogMasker of internal/mask: streaming, with the
 // held-back tail and flags carried between requests in the job row.
-type StreamMasker struct{}
+// Compiled maskers are kept per rule set (a job's PATCHes all use the
+// same), since compiling costs more than masking a chunk.
+type StreamMasker struct {
+	mu    sync.Mutex
+	cache map[string]*mask.Masker
+}
+
+// maxCachedMaskers bounds the cache: one entry per job sending logs.
+const maxCachedMaskers = 1024
+
+func (s *StreamMasker) compile(r mask.Rules) (*mask.Masker, error) {
+	h := sha256.New()
+	for _, list := range [][]string{r.Secrets, r.Tokens, r.Prefixes, r.QueryParams} {
+		for _, v := range list {
+			h.Write([]byte(v))
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
+	}
+	key := string(h.Sum(nil))
+	s.mu.Lock()
+	m, ok := s.cache[key]
+	s.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err := mask.Compile(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.cache == nil || len(s.cache) >= maxCachedMaskers {
+		s.cache = map[string]*mask.Masker{} // start over rather than track age
+	}
+	s.cache[key] = m
+	s.mu.Unlock()
+	return m, nil
+}
 
 // Mask implements LogMasker.
-func (StreamMasker) Mask(r mask.Rules, state, data []byte, final bool) ([]byte, []byte, error) {
-	m, err := mask.Compile(r)
+func (s *StreamMasker) Mask(r mask.Rules, state, data []byte, final bool) ([]byte, []byte, error) {
+	m, err := s.compile(r)
 	if err != nil {
 		return nil, nil, err
 	}

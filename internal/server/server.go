@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		CI:       pipelines,
 		Queue:    queue,
 		Repos:    repos,
-		Masker:   api.StreamMasker{},
+		Masker:   &api.StreamMasker{},
 		LongPoll: cfg.LongPoll,
 
 		OnTraceLeak: m.traceLeaks.Inc,
