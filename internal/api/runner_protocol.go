@@ -113,7 +113,7 @@ func (a *API) touchRunner(c *Ctx) error {
 		sys = sys[:64]
 	}
 	now := c.now()
-	if c.Runner.ContactedAt != nil && now.Sub(*c.Runner.ContactedAt) < time.Minute && sys == "" {
+	if c.Runner.ContactedAt != nil && now.Sub(*c.Runner.ContactedAt) < time.Minute && c.R.URL.Path != Prefix+"/runners/verify" {
 		return nil // throttled: a poll need not write
 	}
 	return a.Store.TouchRunner(c.Context(), c.Runner.ID, sys, now)

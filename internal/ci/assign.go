@@ -93,7 +93,30 @@ func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, t
 	if err != nil {
 		return nil, err
 	}
-	commit, _ := s.commit(ctx, p.ID, pl.SHA)
+	commit := s.commitCached(ctx, p.ID, pl.SHA)
 	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, Token: token, MaskPrefixes: prefixes, Project: p,
 		Pipeline: pl, Job: j, User: u, Commit: commit, Now: s.Now()}), nil
+}
+
+// commitCached is commit metadata for payloads: every job of a pipeline
+// shares its commit, so one git process serves them all.
+func (s *Service) commitCached(ctx context.Context, projectID int64, sha string) *CommitInfo {
+	key := itoa(projectID) + ":" + sha
+	s.commitsMu.Lock()
+	c, ok := s.commits[key]
+	s.commitsMu.Unlock()
+	if ok {
+		return c
+	}
+	c, err := s.commit(ctx, projectID, sha)
+	if err != nil {
+		return nil
+	}
+	s.commitsMu.Lock()
+	if s.commits == nil || len(s.commits) >= 1024 {
+		s.commits = map[string]*CommitInfo{} // start over rather than track age
+	}
+	s.commits[key] = c
+	s.commitsMu.Unlock()
+	return c
 }

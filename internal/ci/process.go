@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -21,6 +22,9 @@ type Service struct {
 	// OnPending is told when jobs became pending, after the transaction
 	// that queued them committed (the runner queue listens).
 	OnPending func(projectID int64)
+
+	commitsMu sync.Mutex
+	commits   map[string]*CommitInfo // project:sha -> commit metadata
 }
 
 // ready reports whether a status of a job's predecessors is final, so that

@@ -23,6 +23,7 @@ type Queue struct {
 	mu      sync.Mutex
 	counter uint64
 	changed chan struct{}
+	closed  bool
 }
 
 // NewQueue returns an empty queue.
@@ -39,10 +40,24 @@ func (q *Queue) Version() string {
 	return q.nonce + "-" + strconv.FormatUint(q.counter, 10)
 }
 
+// Close wakes every held runner and holds none from now on: the server is
+// shutting down, and graceful shutdown waits for requests in progress.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.changed)
+	}
+}
+
 // Bump records that jobs became pending and wakes every held runner.
 func (q *Queue) Bump() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
 	q.counter++
 	close(q.changed)
 	q.changed = make(chan struct{})
@@ -54,8 +69,9 @@ func (q *Queue) Wait(ctx context.Context, lastUpdate string, max time.Duration) 
 	q.mu.Lock()
 	current := q.nonce + "-" + strconv.FormatUint(q.counter, 10)
 	ch := q.changed
+	closed := q.closed
 	q.mu.Unlock()
-	if lastUpdate != current || max <= 0 {
+	if lastUpdate != current || max <= 0 || closed {
 		return current
 	}
 	t := time.NewTimer(max)

@@ -27,6 +27,7 @@ type Server struct {
 	store    *store.Store
 	projects *projects.Service
 	ci       *ci.Service
+	queue    *ci.Queue
 	handler  http.Handler
 }
 
@@ -97,7 +98,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	mux.Handle("GET /metrics", m.handler())
 	mux.Handle(api.Prefix+"/", a.Handler())
 	mux.Handle("/", gitHTTP)
-	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, handler: observe(mux, m, log)}, nil
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, handler: observe(mux, m, log)}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -118,6 +119,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	// Shutdown waits for requests in progress: release held job requests.
+	srv.RegisterOnShutdown(s.queue.Close)
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go s.projects.RunReaper(bg, s.cfg.ReapEvery)

@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestJobThroughput runs trivial jobs (GIT_STRATEGY: none, script: echo
+// hi) through ciwarden and reports the server's CPU time per job
+// (docs/performance.md: <= 5 ms per job) and the wall time.
+//
+// One push of P branches creates P pipelines of J jobs each
+// (CIWARDEN_BENCH_LAYOUT=PxJ, default 10x100: 1,000 jobs); the test polls
+// the pipelines until all succeeded. Two variants, each with a fresh
+// server (`ciwarden serve`, a child process):
+//
+//   - builtin: --runners W (CIWARDEN_BENCH_WORKERS, default 4). The
+//     built-in runner runs inside the server process, so the server's CPU
+//     includes the runner's client side (polling, job updates, traces,
+//     starting bash); the bash scripts themselves are the server's
+//     children and are reported apart, with the git processes the server
+//     runs (receive-pack, and a commit lookup for each job's payload).
+//   - external: the server with no built-in runner, and `ciwarden runner
+//     --concurrent W` as a second child process with a token from POST
+//     /api/v4/user/runners: the server's CPU is the server's alone (its
+//     git children reported apart).
+//
+// CPU is utime+stime from /proc/<pid>/stat, from just before the push to
+// the moment every pipeline had succeeded; it includes the push (which
+// creates the pipelines) and the test's own status polling (4 cheap
+// requests/s: a count of the successful pipelines).
+// How it grows: run with CIWARDEN_BENCH_LAYOUT=1x100, 10x100 and 1x1000
+// (10x the jobs in 10x the pipelines, or in one pipeline 10x larger).
+//
+// Run with CIWARDEN_BENCH=1; each variant takes well under a minute at
+// 1,000 jobs.
+func TestJobThroughput(t *testing.T) {
+	jbRequireLong(t)
+	jbRequireProc(t)
+	jbRequireGit(t)
+	pipelines, perPipeline := jbLayout(t)
+	workers := jbEnvInt(t, "CIWARDEN_BENCH_WORKERS", 4)
+	bin := jbBinary(t)
+	w := strconv.Itoa(workers)
+
+	t.Run("builtin", func(t *testing.T) {
+		srv := jbServe(t, bin, "--runners", w)
+		jbRunJobs(t, srv, nil, pipelines, perPipeline, "builtin runners="+w)
+	})
+	t.Run("external", func(t *testing.T) {
+		srv := jbServe(t, bin, "--runners", "0")
+		api := jbNewAPI(srv.URL)
+		tok := api.CreateRunner(t, "bench external runner")
+		api.HTTP.CloseIdleConnections()
+		r := jbStart(t, "ciwarden-runner", bin, nil, "runner", "--url", srv.URL, "--token", tok,
+			"--concurrent", w, "--builds-dir", t.TempDir())
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(r.Log(), "runner started") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the runner did not start:\n%s", r.Log())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		jbRunJobs(t, srv, r, pipelines, perPipeline, "external runner --concurrent "+w)
+	})
+}
+
+// jbLayout reads CIWARDEN_BENCH_LAYOUT, PxJ.
+func jbLayout(t testing.TB) (pipelines, perPipeline int) {
+	t.Helper()
+	v := os.Getenv("CIWARDEN_BENCH_LAYOUT")
+	if v == "" {
+		v = "10x100"
+	}
+	p, j, ok := strings.Cut(v, "x")
+	var err1, err2 error
+	pipelines, err1 = strconv.Atoi(p)
+	perPipeline, err2 = strconv.Atoi(j)
+	if !ok || err1 != nil || err2 != nil || pipelines < 1 || pipelines > 100 || perPipeline < 1 {
+		t.Fatalf("CIWARDEN_BENCH_LAYOUT=%q: want PIPELINESxJOBS such as 10x100 (at most 100 pipelines)", v)
+	}
+	return pipelines, perPipeline
+}
+
+// jbCIJobs is a .gitlab-ci.yml of n trivial jobs.
+func jbCIJobs(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "job-%04d:\n  variables:\n    GIT_STRATEGY: none\n  script:\n    - echo hi\n", i)
+	}
+	return b.String()
+}
+
+func jbRunJobs(t *testing.T, srv *jbChildServer, runnerProc *jbProc, pipelines, perPipeline int, what string) {
+	api := jbNewAPI(srv.URL)
+	defer api.HTTP.CloseIdleConnections()
+	pid, path := api.CreateProject(t, "throughput")
+	repo := jbNewRepo(t, map[string]string{".gitlab-ci.yml": jbCIJobs(perPipeline)})
+	refs := []string{"main"}
+	if pipelines > 1 {
+		refs = refs[:0]
+		for i := 0; i < pipelines; i++ {
+			refs = append(refs, fmt.Sprintf("p%03d", i))
+		}
+	}
+	total := pipelines * perPipeline
+	time.Sleep(time.Second) // the runner workers are waiting in jobs/request
+
+	var r0, r1 jbCPU
+	if runnerProc != nil {
+		r0 = runnerProc.CPU(t)
+	}
+	s0, t0 := srv.CPU(t), time.Now()
+	repo.Push(t, srv.URL, path, refs...)
+	sPush, tPush := srv.CPU(t), time.Now()
+
+	// Completion is polled with cheap counts (X-Total of one-item pages),
+	// so that the polling adds little to the server's CPU.
+	count := func(status string) int {
+		_, n := api.RootList(t, fmt.Sprintf("/api/v4/projects/%d/pipelines?status=%s&per_page=1", pid, status))
+		return n
+	}
+	deadline := t0.Add(170 * time.Second)
+	for i := 0; count("success") < pipelines; i++ {
+		if i%8 == 7 {
+			for _, bad := range []string{"failed", "canceled", "skipped"} {
+				if n := count(bad); n > 0 {
+					t.Fatalf("%d pipelines ended %s", n, bad)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %d of %d pipelines succeeded", time.Since(t0).Round(time.Second), count("success"), pipelines)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	s1, t1 := srv.CPU(t), time.Now()
+	if runnerProc != nil {
+		r1 = runnerProc.CPU(t)
+	}
+	if _, n := api.RootList(t, fmt.Sprintf("/api/v4/projects/%d/jobs?scope=success&per_page=1", pid)); n != total {
+		t.Fatalf("%d successful jobs, want %d", n, total)
+	}
+
+	wall := t1.Sub(t0)
+	srvCPU := s1.Sub(s0)
+	perJob := func(d time.Duration) float64 { return d.Seconds() * 1e3 / float64(total) }
+	t.Logf("%s, %d pipelines x %d jobs: wall %v (%.1f jobs/s); server CPU %v = %.2f ms/job (user %v, sys %v), of which the push %v in %v",
+		what, pipelines, perPipeline, wall.Round(time.Millisecond), float64(total)/wall.Seconds(), srvCPU.Self(), perJob(srvCPU.Self()),
+		srvCPU.User, srvCPU.Sys, sPush.Sub(s0).Self(), tPush.Sub(t0).Round(time.Millisecond))
+	line := fmt.Sprintf("JobThroughput/%s/layout=%dx%d\tjobs %d\twall %.2f s\tjobs/s %.1f\tserver-cpu %.3f ms/job",
+		strings.Fields(what)[0], pipelines, perPipeline, total, wall.Seconds(), float64(total)/wall.Seconds(), perJob(srvCPU.Self()))
+	// The server's children: the git processes it runs (receive-pack for
+	// the push, a commit lookup for each job's payload) and, with the
+	// built-in runner, the job scripts.
+	if runnerProc == nil {
+		t.Logf("the server's children (job scripts and git): %v = %.2f ms/job", srvCPU.Children(), perJob(srvCPU.Children()))
+		line += fmt.Sprintf("\tserver-children-cpu(scripts+git) %.3f ms/job", perJob(srvCPU.Children()))
+	} else {
+		rc := r1.Sub(r0)
+		t.Logf("the server's children (git): %v = %.2f ms/job; the runner process: %v = %.2f ms/job; its job scripts: %v = %.2f ms/job",
+			srvCPU.Children(), perJob(srvCPU.Children()), rc.Self(), perJob(rc.Self()), rc.Children(), perJob(rc.Children()))
+		line += fmt.Sprintf("\tserver-children-cpu(git) %.3f ms/job\trunner-cpu %.3f ms/job\tscripts-cpu %.3f ms/job",
+			perJob(srvCPU.Children()), perJob(rc.Self()), perJob(rc.Children()))
+	}
+	fmt.Println(line)
+	if perJob(srvCPU.Self()) > 5 {
+		t.Logf("MISS: %.2f ms of server CPU per job, target <= 5 ms", perJob(srvCPU.Self()))
+	}
+}
