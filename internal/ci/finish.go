@@ -22,14 +22,8 @@ const (
 func (s *Service) Finish(ctx context.Context, jobID int64, state, reason string, exitCode *int) (*model.Job, error) {
 	var out *model.Job
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		j, err := q.Job(ctx, jobID)
+		j, err := lockedJob(ctx, q, jobID)
 		if err != nil {
-			return err
-		}
-		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
-			return err
-		}
-		if j, err = q.Job(ctx, jobID); err != nil {
 			return err
 		}
 		spec := SpecOf(j)

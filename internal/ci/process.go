@@ -196,14 +196,8 @@ var ErrNotAllowed = errors.New("not allowed in this status")
 func (s *Service) UpdateJob(ctx context.Context, jobID int64, ev Event, mutate func(*model.Job)) (*model.Job, error) {
 	var out *model.Job
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		j, err := q.Job(ctx, jobID)
+		j, err := lockedJob(ctx, q, jobID)
 		if err != nil {
-			return err
-		}
-		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
-			return err
-		}
-		if j, err = q.Job(ctx, jobID); err != nil { // re-read under the lock
 			return err
 		}
 		if _, err := Transition(j.Status, ev); err != nil {
@@ -271,14 +265,8 @@ func (s *Service) cancelJob(ctx context.Context, q *store.Queries, j *model.Job,
 func (s *Service) CancelJob(ctx context.Context, jobID int64) (*model.Job, error) {
 	var out *model.Job
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		j, err := q.Job(ctx, jobID)
+		j, err := lockedJob(ctx, q, jobID)
 		if err != nil {
-			return err
-		}
-		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
-			return err
-		}
-		if j, err = q.Job(ctx, jobID); err != nil {
 			return err
 		}
 		ok, err := s.cancelJob(ctx, q, j, s.Now())
@@ -308,14 +296,8 @@ func retryable(status string) bool {
 func (s *Service) RetryJob(ctx context.Context, jobID int64, userID int64) (*model.Job, error) {
 	var out *model.Job
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		j, err := q.Job(ctx, jobID)
+		j, err := lockedJob(ctx, q, jobID)
 		if err != nil {
-			return err
-		}
-		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
-			return err
-		}
-		if j, err = q.Job(ctx, jobID); err != nil {
 			return err
 		}
 		if j.Retried || !retryable(j.Status) {
@@ -406,16 +388,8 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) e
 func (s *Service) Erase(ctx context.Context, jobID int64) (*model.Job, error) {
 	var out *model.Job
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		j, err := q.Job(ctx, jobID)
+		j, err := lockedJob(ctx, q, jobID)
 		if err != nil {
-			return err
-		}
-		// Every change of a job row happens under its pipeline's lock and
-		// from a fresh read, so that no update overwrites another.
-		if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
-			return err
-		}
-		if j, err = q.Job(ctx, jobID); err != nil {
 			return err
 		}
 		if !model.Complete(j.Status) || j.ErasedAt != nil {
@@ -444,4 +418,18 @@ func (s *Service) processed(ctx context.Context, j *model.Job) (*model.Job, erro
 		return nil, err
 	}
 	return s.Store.Job(ctx, j.ID)
+}
+
+// lockedJob takes the lock on a job's pipeline and reads the job afresh
+// under it. Every change of a job row goes through here, so that no
+// update is made from a stale read and none overwrites another.
+func lockedJob(ctx context.Context, q *store.Queries, jobID int64) (*model.Job, error) {
+	j, err := q.Job(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.LockPipeline(ctx, j.PipelineID); err != nil {
+		return nil, err
+	}
+	return q.Job(ctx, jobID)
 }
