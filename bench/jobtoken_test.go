@@ -83,10 +83,13 @@ const jbCIConfig = "bench:\n  variables:\n    GIT_STRATEGY: none\n  script:\n   
 type jbEnv struct {
 	Srv     *server.Server
 	Handler http.Handler
-	Auth    *auth.Authenticator
-	Token   string
-	JobID   int64
-	idField []byte // `"id":<JobID>,` as in the job's JSON
+	// Auth is the server's (with its job-token cache on SQLite); Uncached
+	// has none, so every call takes the database path of a cache miss.
+	Auth     *auth.Authenticator
+	Uncached *auth.Authenticator
+	Token    string
+	JobID    int64
+	idField  []byte // `"id":<JobID>,` as in the job's JSON
 }
 
 func jbNewServer(tb testing.TB, dataDir string) *server.Server {
@@ -143,12 +146,13 @@ func jbNewEnv(tb testing.TB, n int) *jbEnv {
 		tb.Fatalf("jobs/request: no job token in the payload (%v)", err)
 	}
 	return &jbEnv{
-		Srv:     srv,
-		Handler: srv.Handler(),
-		Auth:    &auth.Authenticator{Store: srv.Store(), Now: func() time.Time { return time.Now().UTC() }, TouchEvery: time.Minute},
-		Token:   payload.Token,
-		JobID:   payload.ID,
-		idField: []byte(fmt.Sprintf(`"id":%d,`, payload.ID)),
+		Srv:      srv,
+		Handler:  srv.Handler(),
+		Auth:     srv.Authenticator(),
+		Uncached: &auth.Authenticator{Store: srv.Store(), Now: func() time.Time { return time.Now().UTC() }, TouchEvery: time.Minute},
+		Token:    payload.Token,
+		JobID:    payload.ID,
+		idField:  []byte(fmt.Sprintf(`"id":%d,`, payload.ID)),
 	}
 }
 
@@ -298,6 +302,21 @@ func jbSizes(tb testing.TB) []int {
 	return out
 }
 
+// jbAuthenticate authenticates env's token with a and authorizes GET /job
+// as the API's request path does.
+func jbAuthenticate(ctx context.Context, env *jbEnv, a *auth.Authenticator) error {
+	p, err := a.Authenticate(ctx, auth.Credentials{Job: env.Token, JobFrom: auth.Header})
+	if err != nil {
+		return err
+	}
+	d := authz.Decide(authz.Subject{Authenticated: p.Kind != auth.Anonymous, Admin: p.Admin(), ReadOnly: p.ReadOnly()},
+		authz.Target{Kind: authz.Instance}, authz.ReadCurrentUser)
+	if !d.Allowed || p.Kind != auth.JobKind || p.Job.ID != env.JobID {
+		return fmt.Errorf("job token refused: %+v", d)
+	}
+	return nil
+}
+
 func BenchmarkJobTokenVerify(b *testing.B) {
 	jbRequireGit(b)
 	sizes := jbSizes(b)
@@ -312,18 +331,8 @@ func BenchmarkJobTokenVerify(b *testing.B) {
 		name string
 		op   func(env *jbEnv) error
 	}{
-		{"authenticate", func(env *jbEnv) error {
-			p, err := env.Auth.Authenticate(ctx, auth.Credentials{Job: env.Token, JobFrom: auth.Header})
-			if err != nil {
-				return err
-			}
-			d := authz.Decide(authz.Subject{Authenticated: p.Kind != auth.Anonymous, Admin: p.Admin(), ReadOnly: p.ReadOnly()},
-				authz.Target{Kind: authz.Instance}, authz.ReadCurrentUser)
-			if !d.Allowed || p.Kind != auth.JobKind || p.Job.ID != env.JobID {
-				return fmt.Errorf("job token refused: %+v", d)
-			}
-			return nil
-		}},
+		{"authenticate", func(env *jbEnv) error { return jbAuthenticate(ctx, env, env.Auth) }},
+		{"authenticate-uncached", func(env *jbEnv) error { return jbAuthenticate(ctx, env, env.Uncached) }},
 		{"handler", func(env *jbEnv) error {
 			req := httptest.NewRequest("GET", "/api/v4/job", nil)
 			req.Header.Set("JOB-TOKEN", env.Token)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runner"
@@ -102,6 +103,7 @@ func storageFlags(fs *flag.FlagSet, cfg *server.Config) {
 
 func serve(args []string, stderr io.Writer) error {
 	var cfg server.Config
+	var err error
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Listen, "listen", envDefault("CIWARDEN_LISTEN", "127.0.0.1:8080"), "address to listen on (env CIWARDEN_LISTEN)")
@@ -114,11 +116,37 @@ func serve(args []string, stderr io.Writer) error {
 		"how long a runner's job request is held while no job is queued (env CIWARDEN_RUNNER_LONG_POLL)")
 	runners := fs.String("runners", envDefault("CIWARDEN_RUNNERS", "0"), "built-in runner workers to run in this process (env CIWARDEN_RUNNERS)")
 	logLevel := fs.String("log-level", envDefault("CIWARDEN_LOG_LEVEL", "info"), "debug, info, warn or error (env CIWARDEN_LOG_LEVEL)")
+	s3Endpoint := fs.String("s3-endpoint", envDefault("CIWARDEN_S3_ENDPOINT", ""),
+		"S3-compatible object storage for artifacts and packages, host:port or http(s)://host:port (env CIWARDEN_S3_ENDPOINT; credentials from CIWARDEN_S3_ACCESS_KEY and CIWARDEN_S3_SECRET_KEY or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; default: the data dir)")
+	s3Bucket := fs.String("s3-bucket", envDefault("CIWARDEN_S3_BUCKET", ""), "the S3 bucket (env CIWARDEN_S3_BUCKET)")
+	maxArtifacts := fs.String("max-artifacts-size", envDefault("CIWARDEN_MAX_ARTIFACTS_SIZE", "100MiB"),
+		"largest job artifact upload, such as 100MiB or 2GiB (env CIWARDEN_MAX_ARTIFACTS_SIZE)")
+	maxPackage := fs.String("max-package-file-size", envDefault("CIWARDEN_MAX_PACKAGE_FILE_SIZE", "5GiB"),
+		"largest package file upload (env CIWARDEN_MAX_PACKAGE_FILE_SIZE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.MaxArtifactsSize, err = parseSize("--max-artifacts-size", *maxArtifacts); err != nil {
+		return err
+	}
+	if cfg.MaxPackageFileSize, err = parseSize("--max-package-file-size", *maxPackage); err != nil {
+		return err
+	}
+	// The endpoint and bucket may come from flags; the rest of the S3
+	// settings, credentials above all, only from the environment.
+	if cfg.S3, err = blob.S3ConfigFromEnv(func(name string) string {
+		switch name {
+		case "CIWARDEN_S3_ENDPOINT":
+			return *s3Endpoint
+		case "CIWARDEN_S3_BUCKET":
+			return *s3Bucket
+		}
+		return os.Getenv(name)
+	}); err != nil {
+		return err
 	}
 	n, err := strconv.Atoi(*runners)
 	if err != nil || n < 0 || n > 64 {
@@ -266,4 +294,25 @@ func printRoutes(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\tproject\t%s\n", r.Method, r.Path, r.PAT, r.JobToken, r.Permission)
 	}
 	tw.Flush()
+}
+
+// parseSize reads a byte count: a number with an optional unit B, KB, MB,
+// GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+func parseSize(flagName, v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("%s %q: a size such as 100MiB or 5GiB", flagName, v)
+	}
+	return n * mult, nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -18,37 +19,96 @@ func durationJSON(start, end *time.Time) any {
 	return end.Sub(*start).Seconds()
 }
 
-// jobJSON is GitLab's Job entity.
-func (a *API) jobJSON(c *Ctx, j *model.Job, p *model.Pipeline) map[string]any {
-	spec := ci.SpecOf(j)
-	tags := spec.Tags
-	if tags == nil {
-		tags = []string{}
+// jobEntity is GitLab's Job entity. A struct, not a map: GET /job is on
+// every job's hot path, and encoding a map sorts its keys each time.
+type jobEntity struct {
+	ID                int64          `json:"id"`
+	Status            string         `json:"status"`
+	Stage             string         `json:"stage"`
+	Name              string         `json:"name"`
+	Ref               string         `json:"ref,omitempty"`
+	Tag               bool           `json:"tag"`
+	AllowFailure      bool           `json:"allow_failure"`
+	CreatedAt         string         `json:"created_at"`
+	StartedAt         any            `json:"started_at"`
+	FinishedAt        any            `json:"finished_at"`
+	ErasedAt          any            `json:"erased_at"`
+	Duration          any            `json:"duration"`
+	QueuedDuration    any            `json:"queued_duration"`
+	Coverage          any            `json:"coverage"`
+	Artifacts         []any          `json:"artifacts"`
+	ArtifactsExpireAt any            `json:"artifacts_expire_at"`
+	TagList           []string       `json:"tag_list"`
+	Runner            any            `json:"runner"`
+	Archived          bool           `json:"archived"`
+	Retried           bool           `json:"retried"`
+	WebURL            string         `json:"web_url"`
+	When              string         `json:"when"`
+	FailureReason     string         `json:"failure_reason,omitempty"`
+	Project           jobProject     `json:"project"`
+	Pipeline          *pipelineBasic `json:"pipeline,omitempty"`
+	Commit            *commitBasic   `json:"commit,omitempty"`
+	User              map[string]any `json:"user,omitempty"`
+}
+
+type jobProject struct {
+	CIJobTokenScopeEnabled bool `json:"ci_job_token_scope_enabled"`
+}
+
+type pipelineBasic struct {
+	ID        int64  `json:"id"`
+	IID       int64  `json:"iid"`
+	ProjectID int64  `json:"project_id"`
+	Ref       string `json:"ref"`
+	SHA       string `json:"sha"`
+	Status    string `json:"status"`
+	Source    string `json:"source"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
+	WebURL    string `json:"web_url"`
+}
+
+type commitBasic struct {
+	ID      string `json:"id"`
+	ShortID string `json:"short_id"`
+}
+
+// jobTags reads only the tags of a job's stored spec.
+func jobTags(j *model.Job) []string {
+	var s struct {
+		Tags []string `json:"tags"`
 	}
-	m := map[string]any{
-		"id": j.ID, "status": j.Status, "stage": j.Stage, "name": j.Name, "allow_failure": j.AllowFailure,
-		"created_at": timeJSON(j.CreatedAt), "started_at": timePtrJSON(j.StartedAt), "finished_at": timePtrJSON(j.FinishedAt),
-		"erased_at": timePtrJSON(j.ErasedAt), "duration": durationJSON(j.StartedAt, j.FinishedAt),
-		"queued_duration": durationJSON(j.QueuedAt, j.StartedAt), "coverage": nil, "artifacts": []any{},
-		"artifacts_expire_at": nil, "tag_list": tags, "runner": nil, "archived": false, "retried": j.Retried,
-		"web_url": a.webURL(c.Project.FullPath() + "/-/jobs/" + itoa(j.ID)), "when": j.When,
-		"project": map[string]any{"ci_job_token_scope_enabled": false},
+	if len(j.Spec) > 0 {
+		_ = json.Unmarshal(j.Spec, &s)
 	}
-	if j.FailureReason != "" {
-		m["failure_reason"] = j.FailureReason
+	if s.Tags == nil {
+		return []string{}
+	}
+	return s.Tags
+}
+
+func (a *API) jobJSON(c *Ctx, j *model.Job, p *model.Pipeline) *jobEntity {
+	e := &jobEntity{
+		ID: j.ID, Status: j.Status, Stage: j.Stage, Name: j.Name, AllowFailure: j.AllowFailure,
+		CreatedAt: timeJSON(j.CreatedAt), StartedAt: timePtrJSON(j.StartedAt), FinishedAt: timePtrJSON(j.FinishedAt),
+		ErasedAt: timePtrJSON(j.ErasedAt), Duration: durationJSON(j.StartedAt, j.FinishedAt),
+		QueuedDuration: durationJSON(j.QueuedAt, j.StartedAt), Artifacts: []any{},
+		TagList: jobTags(j), Retried: j.Retried, When: j.When, FailureReason: j.FailureReason,
+		WebURL: a.webURL(c.Project.FullPath() + "/-/jobs/" + itoa(j.ID)),
 	}
 	if p != nil {
-		m["ref"] = p.Ref
-		m["tag"] = p.Tag
-		m["pipeline"] = map[string]any{"id": p.ID, "iid": p.IID, "project_id": p.ProjectID, "ref": p.Ref, "sha": p.SHA,
-			"status": p.Status, "source": p.Source, "created_at": timeJSON(p.CreatedAt), "updated_at": timeJSON(p.UpdatedAt),
-			"web_url": a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
-		m["commit"] = map[string]any{"id": p.SHA, "short_id": shortSHA(p.SHA)}
+		e.Ref, e.Tag = p.Ref, p.Tag
+		e.Pipeline = &pipelineBasic{ID: p.ID, IID: p.IID, ProjectID: p.ProjectID, Ref: p.Ref, SHA: p.SHA,
+			Status: p.Status, Source: p.Source, CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt),
+			WebURL: a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
+		e.Commit = &commitBasic{ID: p.SHA, ShortID: shortSHA(p.SHA)}
 	}
-	if u, err := a.Store.User(c.Context(), j.UserID); err == nil {
-		m["user"] = a.userJSON(u, false)
+	if u := c.Principal.User; u != nil && u.ID == j.UserID {
+		e.User = a.userJSON(u, false)
+	} else if u, err := a.Store.User(c.Context(), j.UserID); err == nil {
+		e.User = a.userJSON(u, false)
 	}
-	return m
+	return e
 }
 
 func shortSHA(s string) string {
@@ -98,7 +158,7 @@ func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
 		return err
 	}
 	pipelines := map[int64]*model.Pipeline{}
-	out := make([]map[string]any, 0, len(jobs))
+	out := make([]*jobEntity, 0, len(jobs))
 	for _, j := range jobs {
 		p, ok := pipelines[j.PipelineID]
 		if !ok {

@@ -16,6 +16,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -28,14 +29,19 @@ const Prefix = "/api/v4"
 
 // API holds what the handlers need.
 type API struct {
-	Store       *store.Store
-	Auth        *auth.Authenticator
-	Accounts    *accounts.Service
-	Projects    *projects.Service
-	CI          *ci.Service
-	Queue       *ci.Queue
-	Repos       *git.Repos
-	ExternalURL string
+	Store    *store.Store
+	Auth     *auth.Authenticator
+	Accounts *accounts.Service
+	Projects *projects.Service
+	CI       *ci.Service
+	Queue    *ci.Queue
+	Repos    *git.Repos
+	// Blobs holds artifacts and package files.
+	Blobs blob.Store
+	// MaxArtifactsSize and MaxPackageFileSize bound one upload (413).
+	MaxArtifactsSize   int64
+	MaxPackageFileSize int64
+	ExternalURL        string
 	// RunnerRegistrationToken enables legacy registration (POST /runners)
 	// with this token; empty disables it.
 	RunnerRegistrationToken string

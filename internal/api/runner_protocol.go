@@ -287,12 +287,11 @@ func (a *API) currentJob(c *Ctx) error {
 	if j == nil {
 		return errNotFound("")
 	}
-	p, err := a.Store.Project(c.Context(), j.ProjectID)
-	if err != nil {
-		return err
-	}
-	c.Project = p
-	return a.writeJob(c, http.StatusOK, j)
+	// Authentication read the job's project and pipeline (or the token
+	// cache holds them): no further reads on this hot path.
+	c.Project = c.Principal.Project
+	writeJSON(c.W, http.StatusOK, a.jobJSON(c, j, c.Principal.Pipeline))
+	return nil
 }
 
 // jobTrace is GET /projects/:id/jobs/:job_id/trace: the stored, masked log.

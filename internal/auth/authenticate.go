@@ -43,6 +43,18 @@ type Authenticator struct {
 	// TouchEvery throttles last_used_at writes, which would otherwise add
 	// a write to every request.
 	TouchEvery time.Duration
+
+	cache *tokenCache
+}
+
+// CacheJobTokens keeps the principals of up to max live job tokens in
+// memory, forgotten when the store reports a change to their job, pipeline,
+// project or user. Only for a database no other process writes
+// (store.Shared false): changes made elsewhere would not be heard.
+func (a *Authenticator) CacheJobTokens(max int) {
+	c := newTokenCache(max)
+	a.cache = c
+	a.Store.Listen(c)
 }
 
 // Authenticate returns the Principal for c: anonymous when no credential
@@ -87,8 +99,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Princ
 
 // JobAlive reports whether a job's token may still be used: its job is
 // running or canceling (canceling, so that after_script can use it) and
-// not erased. Every use re-reads the job, so a token dies everywhere the
-// moment its job ends, with no cache to invalidate.
+// not erased. Without the cache every use re-reads the job; with it, the
+// change that ends the job evicts the token after commit (cache.go).
 func JobAlive(j *model.Job) bool {
 	return (j.Status == model.StatusRunning || j.Status == model.StatusCanceling) && j.ErasedAt == nil
 }
@@ -99,7 +111,26 @@ func (a *Authenticator) job(ctx context.Context, secret string) (*Principal, err
 	if !strings.HasPrefix(secret, JobTokenPrefix) {
 		return nil, errBadToken
 	}
-	j, err := a.Store.JobByTokenDigest(ctx, Digest(secret))
+	digest := Digest(secret)
+	if a.cache == nil {
+		return a.loadJob(ctx, digest)
+	}
+	p, gen := a.cache.get(digest)
+	if p != nil {
+		return p, nil
+	}
+	p, err := a.loadJob(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	a.cache.put(digest, gen, p)
+	cp := *p
+	return &cp, nil
+}
+
+// loadJob reads a job token's job, project, pipeline and user.
+func (a *Authenticator) loadJob(ctx context.Context, digest string) (*Principal, error) {
+	j, err := a.Store.JobByTokenDigest(ctx, digest)
 	if errors.Is(err, model.ErrNotFound) {
 		return nil, errBadToken
 	}
@@ -123,5 +154,9 @@ func (a *Authenticator) job(ctx context.Context, secret string) (*Principal, err
 	if err != nil {
 		return nil, err
 	}
-	return &Principal{Kind: JobKind, User: u, Job: j}, nil
+	pl, err := a.Store.Pipeline(ctx, j.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{Kind: JobKind, User: u, Job: j, Project: p, Pipeline: pl}, nil
 }

@@ -31,7 +31,15 @@ type Principal struct {
 	User  *model.User
 	Token *model.PersonalAccessToken // for UserKind
 	Job   *model.Job                 // for JobKind: the job whose token it is
+	// For JobKind, the job's project and pipeline as authentication read
+	// them, so that GET /job needs no further reads.
+	Project  *model.Project
+	Pipeline *model.Pipeline
 }
+
+// The model values a Principal points to may be shared with other
+// requests (the job-token cache hands out copies of the Principal, not of
+// what it points to): treat them as read-only.
 
 // AnonymousPrincipal is the caller with no credential.
 var AnonymousPrincipal = &Principal{Kind: Anonymous}

@@ -83,13 +83,17 @@ var (
 	// ErrSizeMismatch means a Put's reader yielded more or fewer bytes than
 	// the size it was given, e.g. a body shorter than its Content-Length.
 	ErrSizeMismatch = fmt.Errorf("blob: %w size", model.ErrInvalid)
+	// ErrTooLarge means a blob exceeds what the backend can hold (S3:
+	// 10,000 parts).
+	ErrTooLarge = fmt.Errorf("blob: %w: too large", model.ErrInvalid)
 	// ErrConflict means a key cannot be stored because the filesystem holds
 	// a directory of other keys under its name, or a file where a key needs
 	// a directory ("a/b" and "a/b/c" cannot both exist on FS).
 	ErrConflict = fmt.Errorf("blob: key clashes with another key: %w", model.ErrConflict)
 	// ErrChanged means an open S3 object was replaced or deleted before
-	// all of it was read; reading on would mix two versions.
-	ErrChanged = fmt.Errorf("blob: object changed while open: %w", model.ErrConflict)
+	// all of it was read; reading on would mix two versions. It wraps no
+	// model sentinel: it is nobody's input error, and opening again works.
+	ErrChanged = errors.New("blob: object replaced or deleted while open")
 )
 
 // MaxKeyLen bounds keys: S3 allows 1024 bytes including a configured
@@ -208,4 +212,23 @@ func ctxError(ctx context.Context, key string, err error) error {
 		return fmt.Errorf("blob: put %s: %w: %w", key, cerr, err)
 	}
 	return err
+}
+
+// fill reads into buf until it is full, r reports io.EOF (eof), or an
+// error; it checks ctx between reads.
+func fill(ctx context.Context, r io.Reader, buf []byte) (n int, eof bool, err error) {
+	for n < len(buf) {
+		if err := ctx.Err(); err != nil {
+			return n, false, err
+		}
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			return n, true, nil
+		}
+		if err != nil {
+			return n, false, err
+		}
+	}
+	return n, false, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -22,6 +23,8 @@ type Service struct {
 	Log   *slog.Logger
 	// Repos keeps each project's repository; nil in tests that need none.
 	Repos Repos
+	// Blobs keeps artifacts and package files; nil in tests that need none.
+	Blobs blob.Store
 }
 
 // Repos is the repository storage a project's life cycle drives.
@@ -339,11 +342,16 @@ func (s *Service) Reap(ctx context.Context) error {
 	return nil
 }
 
-// removeProject deletes the repository first: if that fails, the row
-// stays marked and the next run tries again.
+// removeProject deletes the repository and the blobs first: if that fails,
+// the row stays marked and the next run tries again.
 func (s *Service) removeProject(ctx context.Context, id int64) error {
 	if s.Repos != nil {
 		if err := s.Repos.Remove(id); err != nil {
+			return err
+		}
+	}
+	if s.Blobs != nil {
+		if err := blob.DeletePrefix(ctx, s.Blobs, blob.ProjectPrefix(id)); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/blob"
 )
 
 // Config is everything `ciwarden serve` can be told.
@@ -31,7 +33,23 @@ type Config struct {
 	// ReapEvery is how often projects and groups marked for deletion are
 	// removed.
 	ReapEvery time.Duration
+	// S3 selects S3-compatible object storage for artifacts and packages;
+	// with no endpoint they live on the filesystem under DataDir/blobs.
+	S3 blob.S3Config
+	// MaxArtifactsSize bounds one job artifact upload (bytes; GitLab's
+	// default is 100 MiB). MaxPackageFileSize bounds one package file.
+	MaxArtifactsSize   int64
+	MaxPackageFileSize int64
+	// SweepEvery is how often expired artifacts are deleted.
+	SweepEvery time.Duration
 }
+
+// Default upload bounds, as GitLab's defaults (artifacts 100 MiB; generic
+// package files 5 GiB).
+const (
+	DefaultMaxArtifactsSize   = 100 << 20
+	DefaultMaxPackageFileSize = 5 << 30
+)
 
 // Normalize fills defaults and checks the configuration, with messages
 // fit for a person.
@@ -64,6 +82,18 @@ func (c *Config) Normalize() error {
 	}
 	if c.ReapEvery <= 0 {
 		c.ReapEvery = 2 * time.Second
+	}
+	if c.MaxArtifactsSize <= 0 {
+		c.MaxArtifactsSize = DefaultMaxArtifactsSize
+	}
+	if c.MaxPackageFileSize <= 0 {
+		c.MaxPackageFileSize = DefaultMaxPackageFileSize
+	}
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = time.Minute
+	}
+	if c.S3.Endpoint != "" && c.S3.Bucket == "" {
+		return errors.New("--s3-endpoint is set but --s3-bucket is not")
 	}
 	return nil
 }

@@ -756,6 +756,11 @@ func (s *testServer) wantLive(t testing.TB, token string, id int64, fullPath str
 			t.Errorf("git info/refs with a live job token: %s, want 200", g)
 		}
 	}
+	// On SQLite the server caches live tokens: a wantDead that follows
+	// then proves the change that ended the job evicted it.
+	if cached := s.srv.Authenticator().JobTokenCached(token); cached != !s.srv.Store().Shared() {
+		t.Errorf("job token cached after use: %v, want %v on %s", cached, !s.srv.Store().Shared(), s.srv.Store().Dialect())
+	}
 }
 
 // wantDead checks that token is refused at once: 401 on GET /job and 401

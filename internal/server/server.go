@@ -14,6 +14,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/projects"
@@ -28,8 +29,14 @@ type Server struct {
 	projects *projects.Service
 	ci       *ci.Service
 	queue    *ci.Queue
+	auth     *auth.Authenticator
+	blobs    blob.Store
 	handler  http.Handler
 }
+
+// maxCachedJobTokens bounds the job-token cache: one entry per running job
+// that used its token, so this is far above any real load.
+const maxCachedJobTokens = 100_000
 
 // New opens and migrates the database, creates root on first start, and
 // builds the HTTP handler. Notices meant for the operator (a generated root
@@ -67,8 +74,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		st.Close()
 		return nil, err
 	}
-	proj := &projects.Service{Store: st, Now: now, Log: log, Repos: repos}
+	blobs, err := openBlobs(ctx, cfg, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	proj := &projects.Service{Store: st, Now: now, Log: log, Repos: repos, Blobs: blobs}
 	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute}
+	if !st.Shared() {
+		// Replicas on PostgreSQL re-read every token: a change committed
+		// by another process would not reach this cache.
+		authn.CacheJobTokens(maxCachedJobTokens)
+	}
 	queue := ci.NewQueue()
 	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL,
 		OnPending: func(int64) { queue.Bump() }}
@@ -82,8 +99,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		CI:       pipelines,
 		Queue:    queue,
 		Repos:    repos,
+		Blobs:    blobs,
 		Masker:   &api.StreamMasker{},
-		LongPoll: cfg.LongPoll,
+
+		MaxArtifactsSize:   cfg.MaxArtifactsSize,
+		MaxPackageFileSize: cfg.MaxPackageFileSize,
+		LongPoll:           cfg.LongPoll,
 
 		OnTraceLeak: m.traceLeaks.Inc,
 
@@ -98,7 +119,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	mux.Handle("GET /metrics", m.handler())
 	mux.Handle(api.Prefix+"/", a.Handler())
 	mux.Handle("/", gitHTTP)
-	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, handler: observe(mux, m, log)}, nil
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, handler: observe(mux, m, log)}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -106,6 +127,42 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Store is the server's database.
 func (s *Server) Store() *store.Store { return s.store }
+
+// Authenticator is the server's, for benchmarks that call it directly.
+func (s *Server) Authenticator() *auth.Authenticator { return s.auth }
+
+// Blobs is where artifacts and package files are kept.
+func (s *Server) Blobs() blob.Store { return s.blobs }
+
+// openBlobs opens S3 when configured, else the filesystem under the data
+// directory, and removes what uploads interrupted by a crash left behind.
+func openBlobs(ctx context.Context, cfg Config, log *slog.Logger) (blob.Store, error) {
+	if cfg.S3.Endpoint == "" {
+		fs, err := blob.NewFS(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return nil, err
+		}
+		// This process owns the directory: every temporary is a leftover.
+		if n, err := fs.CleanTemp(ctx, time.Now()); err != nil {
+			log.Warn("blob storage: removing interrupted uploads failed", "error", err)
+		} else if n > 0 {
+			log.Info("blob storage: removed interrupted uploads", "count", n)
+		}
+		return fs, nil
+	}
+	s3, err := blob.NewS3(ctx, cfg.S3)
+	if err != nil {
+		return nil, err
+	}
+	// Replicas share the bucket: only uploads older than any request
+	// could take are leftovers.
+	if n, err := s3.CleanTemp(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+		log.Warn("blob storage: removing interrupted uploads failed", "error", err)
+	} else if n > 0 {
+		log.Info("blob storage: removed interrupted uploads", "count", n)
+	}
+	return s3, nil
+}
 
 // Config is the normalized configuration.
 func (s *Server) Config() Config { return s.cfg }

@@ -84,6 +84,7 @@ func (q *Queries) NamespaceByPath(ctx context.Context, fullPath string) (*model.
 // UpdateNamespace saves name, path, description and visibility, and carries
 // a changed path or name down to every descendant's full path and name.
 func (q *Queries) UpdateNamespace(ctx context.Context, old, n *model.Namespace) error {
+	defer q.changed(resetChange, 0)
 	_, err := q.exec(ctx, "UPDATE namespaces SET name = ?, path = ?, full_path = ?, full_name = ?, visibility = ?, description = ? WHERE id = ?",
 		n.Name, n.Path, n.FullPath, n.FullName, n.Visibility, n.Description, n.ID)
 	if err != nil {
@@ -110,6 +111,7 @@ func (q *Queries) UpdateNamespace(ctx context.Context, old, n *model.Namespace) 
 // MarkNamespaceForDeletion hides a group, its subgroups and their projects
 // at once; the reaper removes them afterwards.
 func (q *Queries) MarkNamespaceForDeletion(ctx context.Context, n *model.Namespace) error {
+	defer q.changed(resetChange, 0)
 	under := model.TraversalString(n.Traversal) + "%"
 	if _, err := q.exec(ctx, "UPDATE namespaces SET pending_delete = ? WHERE traversal LIKE ?", true, under); err != nil {
 		return err
@@ -224,12 +226,14 @@ func (q *Queries) PendingDeletion(ctx context.Context) (projects, namespaces []i
 
 // DeleteProjectRow removes a project and, by cascade, its memberships.
 func (q *Queries) DeleteProjectRow(ctx context.Context, id int64) error {
+	defer q.changed(resetChange, 0)
 	_, err := q.exec(ctx, "DELETE FROM projects WHERE id = ?", id)
 	return err
 }
 
 // DeleteNamespaceRow removes a namespace and, by cascade, everything in it.
 func (q *Queries) DeleteNamespaceRow(ctx context.Context, id int64) error {
+	defer q.changed(resetChange, 0)
 	_, err := q.exec(ctx, "DELETE FROM namespaces WHERE id = ?", id)
 	return err
 }

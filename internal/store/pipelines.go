@@ -76,6 +76,7 @@ func (q *Queries) Pipeline(ctx context.Context, id int64) (*model.Pipeline, erro
 
 // UpdatePipelineStatus saves a pipeline's status and times.
 func (q *Queries) UpdatePipelineStatus(ctx context.Context, p *model.Pipeline) error {
+	defer q.changed(pipelineChange, p.ID)
 	p.UpdatedAt = time.Now().UTC()
 	_, err := q.exec(ctx, "UPDATE pipelines SET status = ?, yaml_errors = ?, updated_at = ?, started_at = ?, finished_at = ? WHERE id = ?",
 		p.Status, p.YAMLErrors, micros(p.UpdatedAt), nullMicros(p.StartedAt), nullMicros(p.FinishedAt), p.ID)
@@ -84,6 +85,7 @@ func (q *Queries) UpdatePipelineStatus(ctx context.Context, p *model.Pipeline) e
 
 // DeletePipeline removes a pipeline and its jobs.
 func (q *Queries) DeletePipeline(ctx context.Context, id int64) error {
+	defer q.changed(pipelineChange, id)
 	res, err := q.exec(ctx, "DELETE FROM pipelines WHERE id = ?", id)
 	return affected(res, err, "pipeline")
 }
@@ -215,6 +217,7 @@ func (q *Queries) ListJobs(ctx context.Context, f JobFilter, page Page) ([]*mode
 // the expected one: a compare-and-set, so concurrent updates cannot both
 // win. It reports whether this call made the change.
 func (q *Queries) SetJobStatus(ctx context.Context, j *model.Job, from string) (bool, error) {
+	defer q.changed(jobChange, j.ID)
 	res, err := q.exec(ctx, `UPDATE jobs SET status = ?, scheduled_at = ?, queued_at = ?, started_at = ?, finished_at = ?, erased_at = ?,
 		failure_reason = ?, exit_code = ?, runner_id = ?, retried = ?, allow_failure = ? WHERE id = ? AND status = ?`,
 		j.Status, nullMicros(j.ScheduledAt), nullMicros(j.QueuedAt), nullMicros(j.StartedAt), nullMicros(j.FinishedAt),

@@ -61,6 +61,7 @@ func (q *Queries) ProjectByPath(ctx context.Context, fullPath string) (*model.Pr
 
 // UpdateProject saves a project's editable fields.
 func (q *Queries) UpdateProject(ctx context.Context, p *model.Project) error {
+	defer q.changed(resetChange, 0)
 	p.UpdatedAt = time.Now().UTC()
 	res, err := q.exec(ctx, `UPDATE projects SET name = ?, path = ?, description = ?, visibility = ?, default_branch = ?,
 		ci_push_repository_for_job_token_allowed = ?, updated_at = ? WHERE id = ?`,
@@ -73,6 +74,7 @@ func (q *Queries) UpdateProject(ctx context.Context, p *model.Project) error {
 
 // MarkProjectForDeletion hides a project at once; the reaper removes it.
 func (q *Queries) MarkProjectForDeletion(ctx context.Context, id int64) error {
+	defer q.changed(resetChange, 0)
 	res, err := q.exec(ctx, "UPDATE projects SET pending_delete = ? WHERE id = ?", true, id)
 	return affected(res, err, "project")
 }

@@ -186,6 +186,7 @@ func (q *Queries) PendingJobs(ctx context.Context, afterID int64, limit int) ([]
 // assignment happen once, however many runners race for the job; it
 // reports whether this call won.
 func (q *Queries) AssignJob(ctx context.Context, jobID, runnerID int64, tokenDigest string, at time.Time) (bool, error) {
+	defer q.changed(jobChange, jobID)
 	res, err := q.exec(ctx, "UPDATE jobs SET status = ?, runner_id = ?, token_digest = ?, started_at = ? WHERE id = ? AND status = ? AND runner_id = 0",
 		model.StatusRunning, runnerID, tokenDigest, micros(at), jobID, model.StatusPending)
 	if err != nil {
@@ -217,6 +218,7 @@ func (q *Queries) OverdueJobs(ctx context.Context, now time.Time, limit int) ([]
 // is the one stored (a compare-and-set on trace_size), and saves the raw
 // byte count, CRC and masker state. It reports false on an offset mismatch.
 func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, crc uint32, state, masked []byte) (bool, error) {
+	defer q.changed(jobChange, jobID)
 	res, err := q.exec(ctx, "UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ? WHERE id = ? AND trace_size = ?",
 		rawLen, int64(crc), state, jobID, offset)
 	if err != nil {

@@ -38,6 +38,9 @@ type Store struct {
 type Queries struct {
 	ex execer
 	d  dialect
+	// hub hears of changes; pending collects a transaction's until commit.
+	hub     *changeHub
+	pending *[]change
 }
 
 type execer interface {
@@ -67,7 +70,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s database: %s", d.name(), cleanErr(err, databaseURL))
 	}
 	stmts := newStmtCache(db)
-	return &Store{Queries: Queries{ex: stmts, d: d}, db: db, stmts: stmts}, nil
+	return &Store{Queries: Queries{ex: stmts, d: d, hub: new(changeHub)}, db: db, stmts: stmts}, nil
 }
 
 // cleanErr keeps a connection error from repeating the URL, which may
@@ -168,11 +171,18 @@ func (s *Store) Tx(ctx context.Context, fn func(q *Queries) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(&Queries{ex: tx, d: s.d}); err != nil {
+	var pending []change
+	if err := fn(&Queries{ex: tx, d: s.d, hub: s.hub, pending: &pending}); err != nil {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	// Even a failed commit publishes: a listener forgetting a row it did
+	// not need to costs a re-read, keeping a stale one is a live token.
+	if len(pending) > 0 {
+		s.hub.publish(pending)
+	}
+	return err
 }
 
 // rewriteMigrations applies a dialect's replacements to every embedded

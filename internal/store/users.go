@@ -110,6 +110,7 @@ func (q *Queries) ListUsers(ctx context.Context, f UserFilter, page Page) ([]*mo
 
 // SetUserBlocked blocks or unblocks a user.
 func (q *Queries) SetUserBlocked(ctx context.Context, id int64, blocked bool) error {
+	defer q.changed(resetChange, 0)
 	res, err := q.exec(ctx, "UPDATE users SET blocked = ? WHERE id = ?", blocked, id)
 	return affected(res, err, "user")
 }
