@@ -5,138 +5,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/testblob"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 )
-
-const installVersitygw = "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 
 // gateway is a versitygw process serving a posix directory over S3.
 type gateway struct {
+	*testblob.S3
 	cfg S3Config // endpoint, credentials and a bucket that exists
-	cmd *exec.Cmd
-
-	mu  sync.Mutex
-	out bytes.Buffer // the gateway's stdout and stderr, for failures
 }
 
-func (g *gateway) Write(p []byte) (int, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.out.Write(p)
-}
+func (g *gateway) output() string { return g.Output() }
 
-func (g *gateway) output() string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.out.String()
-}
-
-// findVersitygw looks on PATH, then in $(go env GOPATH)/bin where go
-// install puts it.
-func findVersitygw() (string, error) {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return "", err
-	}
-	for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-		p := filepath.Join(dir, "bin", "versitygw")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p, nil
-		}
-	}
-	return "", errors.New("not found")
-}
-
-// startGateway starts versitygw on a free loopback port with a posix
-// backend in a temporary directory, creates a bucket, and stops the
-// process when the test ends. Without versitygw the test is skipped.
+// startGateway starts versitygw (testblob.Start); without it the test is
+// skipped.
 func startGateway(tb testing.TB) *gateway {
 	tb.Helper()
-	bin, err := findVersitygw()
-	if err != nil {
-		tb.Skipf("versitygw is not installed (not on PATH nor in $(go env GOPATH)/bin), so the S3 tests are skipped; install it with: %s", installVersitygw)
-	}
-	dir := tb.TempDir()
-	var lastErr error
-	for range 3 { // the free port may be taken between Close and the gateway's bind
-		g, err := tryStartGateway(tb, bin, dir)
-		if err == nil {
-			return g
-		}
-		lastErr = err
-	}
-	tb.Fatalf("starting versitygw: %v", lastErr)
-	return nil
-}
-
-func tryStartGateway(tb testing.TB, bin, dir string) (*gateway, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	g := &gateway{cfg: S3Config{Endpoint: addr, Bucket: "ciwarden-test", AccessKey: "ciwardentest", SecretKey: "ciwarden-test-secret-key", Region: "us-east-1"}}
-	// Credentials travel in the environment (ROOT_ACCESS_KEY_ID and
-	// ROOT_SECRET_ACCESS_KEY), not in a process listing.
-	g.cmd = exec.Command(bin, "--port", addr, "--region", g.cfg.Region, "posix", dir)
-	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+g.cfg.AccessKey, "ROOT_SECRET_ACCESS_KEY="+g.cfg.SecretKey)
-	g.cmd.Stdout, g.cmd.Stderr = g, g
-	if err := g.cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- g.cmd.Wait() }()
-	stop := func() {
-		g.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			g.cmd.Process.Kill()
-			<-exited
-		}
-	}
-
-	client, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(g.cfg.AccessKey, g.cfg.SecretKey, ""), Region: g.cfg.Region, MaxRetries: 1})
-	if err != nil {
-		stop()
-		return nil, err
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err = client.MakeBucket(ctx, g.cfg.Bucket, minio.MakeBucketOptions{Region: g.cfg.Region})
-		cancel()
-		if err == nil {
-			break
-		}
-		select {
-		case werr := <-exited:
-			return nil, fmt.Errorf("versitygw exited (%v): %s", werr, g.output())
-		default:
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("versitygw not ready after 20s (%v): %s", err, g.output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tb.Cleanup(stop)
-	return g, nil
+	s := testblob.Start(tb)
+	return &gateway{S3: s, cfg: S3Config{Endpoint: s.Endpoint, Bucket: s.Bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey, Region: s.Region}}
 }
 
 // store opens an S3 store under a prefix of its own, so that tests sharing

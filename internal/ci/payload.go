@@ -14,19 +14,51 @@ import (
 // sent.
 
 type Payload struct {
-	ID            int64          `json:"id"`
-	Token         string         `json:"token"`
-	AllowGitFetch bool           `json:"allow_git_fetch"`
-	JobInfo       JobInfo        `json:"job_info"`
-	GitInfo       GitInfo        `json:"git_info"`
-	RunnerInfo    RunnerInfo     `json:"runner_info"`
-	Variables     []PayloadVar   `json:"variables"`
-	Steps         []Step         `json:"steps"`
-	Image         map[string]any `json:"image"`
-	Artifacts     []any          `json:"artifacts"`
-	Cache         []PayloadCache `json:"cache"`
-	Dependencies  []any          `json:"dependencies"`
-	Features      Features       `json:"features"`
+	ID            int64               `json:"id"`
+	Token         string              `json:"token"`
+	AllowGitFetch bool                `json:"allow_git_fetch"`
+	JobInfo       JobInfo             `json:"job_info"`
+	GitInfo       GitInfo             `json:"git_info"`
+	RunnerInfo    RunnerInfo          `json:"runner_info"`
+	Variables     []PayloadVar        `json:"variables"`
+	Steps         []Step              `json:"steps"`
+	Image         map[string]any      `json:"image"`
+	Artifacts     []PayloadArtifact   `json:"artifacts"`
+	Cache         []PayloadCache      `json:"cache"`
+	Dependencies  []PayloadDependency `json:"dependencies"`
+	Features      Features            `json:"features"`
+}
+
+// PayloadArtifact is one artifacts[] entry: something the runner uploads
+// after the script (runner-protocol.md §6 and §10.1).
+type PayloadArtifact struct {
+	Name      string   `json:"name"`
+	Untracked bool     `json:"untracked"`
+	Paths     []string `json:"paths"`
+	Exclude   []string `json:"exclude"`
+	// When: on_success, on_failure or always.
+	When     string `json:"when"`
+	Type     string `json:"artifact_type"`   // archive, junit, dotenv, ...
+	Format   string `json:"artifact_format"` // zip, gzip, raw
+	ExpireIn string `json:"expire_in"`
+}
+
+// PayloadDependency is one dependencies[] entry: a job whose artifacts the
+// runner downloads before the script (runner-protocol.md §10.2).
+type PayloadDependency struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	// Token is the running job's own token, not the dependency's.
+	Token string `json:"token"`
+	// ArtifactsFile is present only when the dependency has unexpired
+	// artifacts.
+	ArtifactsFile *DependencyArtifactsFile `json:"artifacts_file,omitempty"`
+}
+
+// DependencyArtifactsFile describes a dependency's archive.
+type DependencyArtifactsFile struct {
+	Filename string `json:"filename"`
+	Size     int64  `json:"size"`
 }
 
 type JobInfo struct {
@@ -154,9 +186,9 @@ func BuildPayload(in PayloadInput) *Payload {
 			Refspecs: []string{"+" + PipelineRef(pl.ID) + ":" + PipelineRef(pl.ID), refspec}, Depth: depth},
 		RunnerInfo:   RunnerInfo{Timeout: timeout},
 		Image:        map[string]any{},
-		Artifacts:    []any{},
+		Artifacts:    []PayloadArtifact{},
 		Cache:        []PayloadCache{},
-		Dependencies: []any{},
+		Dependencies: []PayloadDependency{},
 		Features:     Features{TraceSections: true, TokenMaskPrefixes: in.MaskPrefixes, FailureReasons: FailureReasons},
 	}
 	for _, v := range vars {
