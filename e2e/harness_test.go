@@ -26,6 +26,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx", to reach into the PostgreSQL database
 	_ "modernc.org/sqlite"             // "sqlite", to reach into the SQLite database
 
+	"github.com/ciwarden/ciwarden/internal/testblob"
 	"github.com/ciwarden/ciwarden/internal/testdb"
 )
 
@@ -146,6 +147,9 @@ type Server struct {
 	mu      sync.Mutex
 	secrets []string // tokens that must never appear in the log
 	args    []string // extra serve flags
+	env     []string // extra environment
+	// Storage is where artifacts and packages live: "fs" or "s3".
+	Storage string
 }
 
 type serverOptions struct {
@@ -154,6 +158,8 @@ type serverOptions struct {
 	DefaultDB bool
 	// Args are more serve flags (--runners 2).
 	Args []string
+	// Env is more environment (S3 settings: testblob.S3.Env()).
+	Env []string
 }
 
 var errPortTaken = errors.New("port taken")
@@ -173,6 +179,7 @@ func start(t *testing.T, o serverOptions) *Server {
 		RootToken: "e2e-root-" + randHex(16),
 		client:    &http.Client{Timeout: 30 * time.Second},
 		args:      o.Args,
+		env:       o.Env,
 	}
 	s.secrets = append(s.secrets, s.RootToken)
 	if !o.DefaultDB {
@@ -207,7 +214,7 @@ func (s *Server) launch(t *testing.T) error {
 	args = append(args, s.args...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Dir = s.DataDir
-	s.cmd.Env = append(cleanEnv(), "CIWARDEN_INITIAL_ROOT_TOKEN="+s.RootToken)
+	s.cmd.Env = append(append(cleanEnv(), "CIWARDEN_INITIAL_ROOT_TOKEN="+s.RootToken), s.env...)
 	s.stderr = &syncBuffer{}
 	s.cmd.Stdout = s.stderr
 	s.cmd.Stderr = s.stderr
@@ -618,5 +625,24 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, s *Server)) {
 		t.Run(d, func(t *testing.T) {
 			fn(t, startServer(t, d))
 		})
+	}
+}
+
+// forEachStorage runs fn against every database and every blob storage:
+// the filesystem, and S3 (a versitygw started for the test; skipped when
+// versitygw is not installed). args are extra serve flags.
+func forEachStorage(t *testing.T, args []string, fn func(t *testing.T, s *Server)) {
+	for _, d := range testdb.Dialects {
+		for _, storage := range []string{"fs", "s3"} {
+			t.Run(d+"/"+storage, func(t *testing.T) {
+				o := serverOptions{Dialect: d, Args: args}
+				if storage == "s3" {
+					o.Env = testblob.Start(t).Env()
+				}
+				s := start(t, o)
+				s.Storage = storage
+				fn(t, s)
+			})
+		}
 	}
 }
