@@ -28,7 +28,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/server"
+	"github.com/ciwarden/ciwarden/internal/testblob"
 	"github.com/ciwarden/ciwarden/internal/testdb"
 )
 
@@ -70,6 +72,11 @@ type serverOpts struct {
 	// Run starts Server.Run as well (on a loopback port of its own), for
 	// its background work: the timeout sweep and the reaper.
 	Run bool
+	// S3, when set, keeps artifacts and packages in its bucket instead of
+	// the data directory (testblob.Start).
+	S3 *testblob.S3
+	// MaxArtifactsSize and MaxPackageFileSize; 0 means the defaults.
+	MaxArtifactsSize, MaxPackageFileSize int64
 }
 
 // testServer is a ciwarden server behind an httptest server whose URL is
@@ -116,6 +123,12 @@ func newServer(t testing.TB, o serverOpts) *testServer {
 		ExternalURL:             s.URL,
 		LongPoll:                o.LongPoll,
 		RunnerRegistrationToken: o.RegistrationToken,
+		MaxArtifactsSize:        o.MaxArtifactsSize,
+		MaxPackageFileSize:      o.MaxPackageFileSize,
+	}
+	if o.S3 != nil {
+		cfg.S3 = blob.S3Config{Endpoint: o.S3.Endpoint, Bucket: o.S3.Bucket, AccessKey: o.S3.AccessKey,
+			SecretKey: o.S3.SecretKey, Region: o.S3.Region, Prefix: "t" + randHex(8) + "/"}
 	}
 	if o.Run {
 		cfg.Listen = "127.0.0.1:0"
