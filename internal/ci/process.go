@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -103,11 +104,21 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 			return err
 		}
 		projectID = p.ProjectID
+		now := s.Now()
+		states, err := q.PipelineJobStates(ctx, pipelineID)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(states, func(j *model.Job) bool { return j.Status == model.StatusCreated }) {
+			// Nothing is left to decide: the status follows from the
+			// distinct states, without reading every job of the pipeline
+			// after every change (which made large pipelines quadratic).
+			return s.updatePipelineStatus(ctx, q, p, states, now)
+		}
 		jobs, err := q.PipelineJobs(ctx, pipelineID, false)
 		if err != nil {
 			return err
 		}
-		now := s.Now()
 		for changed := true; changed; {
 			changed = false
 			for _, j := range jobs {

@@ -274,3 +274,19 @@ func (q *Queries) DueScheduledJobs(ctx context.Context, now time.Time, limit int
 	}
 	return collect(rows, scanJob)
 }
+
+// PipelineJobStates returns one job per distinct (status, allow_failure)
+// pair among a pipeline's current (not retried) jobs, with only those two
+// fields set: all a pipeline's composite status depends on. Processing
+// calls it after every job change, so it must not read every job of a
+// large pipeline (jobs_pipeline_states covers it).
+func (q *Queries) PipelineJobStates(ctx context.Context, pipelineID int64) ([]*model.Job, error) {
+	rows, err := q.query(ctx, "SELECT DISTINCT status, allow_failure FROM jobs WHERE pipeline_id = ? AND retried = FALSE", pipelineID)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (*model.Job, error) {
+		j := &model.Job{}
+		return j, r.Scan(&j.Status, &j.AllowFailure)
+	})
+}
