@@ -306,3 +306,49 @@ func firstLines(s string, n int) string {
 	lines := strings.SplitN(s, "\n", n+1)
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
+
+// TestQueueWakesReplicas: a runner long-polling replica B is answered as
+// soon as a pipeline created through replica A queues a job, not when its
+// poll times out (PostgreSQL LISTEN/NOTIFY between replicas).
+func TestQueueWakesReplicas(t *testing.T) {
+	if !testdb.HavePostgres() {
+		t.Skipf("skipping: two replicas need PostgreSQL; set %s", testdb.EnvPostgres)
+	}
+	dbURL := testdb.Postgres(t)
+	dataDir := t.TempDir()
+	a := newServer(t, serverOpts{DatabaseURL: dbURL, DataDir: dataDir})
+	b := newServer(t, serverOpts{DatabaseURL: dbURL, DataDir: dataDir, LongPoll: 20 * time.Second, Run: true})
+	group := a.createGroup(t, "wake", "private")
+	p := a.createProject(t, group, "app", "private")
+	dev := a.createUser(t, "dev")
+	a.addMember(t, "groups", group, dev.ID, 40)
+	_, runnerToken := a.createRunner(t, nil)
+	b.remember(runnerToken)
+	rc := b.newRunnerClient(runnerToken)
+	if r := rc.request(t); r.Status != http.StatusNoContent {
+		t.Fatalf("first job request to B: %s, want 204", r)
+	}
+	// B's listener connects when Run starts; give it a moment so that the
+	// test measures the wake-up, not the connection.
+	time.Sleep(300 * time.Millisecond)
+
+	held := make(chan *resp, 1)
+	go func() { held <- rc.request(t) }()
+	time.Sleep(300 * time.Millisecond) // the request is now held by B
+	a.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": livenessCI})
+	select {
+	case r := <-held:
+		if r.Status != http.StatusCreated {
+			t.Fatalf("held job request to B: %s, want 201 with the job queued through A", r)
+		}
+		j := rc.decodeJob(t, r)
+		a.remember(j.Token)
+		b.remember(j.Token)
+		if r.Elapsed > 5*time.Second {
+			t.Errorf("B answered after %v; want at once when A queued the job", r.Elapsed)
+		}
+		j.finishOK(t, "success")
+	case <-time.After(15 * time.Second):
+		t.Fatal("B still held the runner 15 s after A queued a job: replicas are not woken")
+	}
+}

@@ -88,7 +88,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	}
 	queue := ci.NewQueue()
 	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL,
-		OnPending: func(int64) { queue.Bump() }}
+		OnPending: func(int64) {
+			queue.Bump()
+			// Replicas sharing PostgreSQL wake their held runners too.
+			if err := st.AnnounceQueued(context.Background()); err != nil {
+				log.Warn("announcing queued jobs to other replicas failed", "error", err)
+			}
+		}}
 	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
 	a := &api.API{
@@ -182,6 +188,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopBG()
 	go s.projects.RunReaper(bg, s.cfg.ReapEvery)
 	go s.ci.RunScheduler(bg, time.Second)
+	go s.store.WatchQueued(bg, s.queue.Bump, func(err error) {
+		s.log.Warn("listening for jobs queued by other replicas failed; retrying", "error", err)
+	})
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -32,6 +32,7 @@ type Store struct {
 	Queries
 	db    *sql.DB
 	stmts *stmtCache
+	dsn   string // for connections of its own (PostgreSQL LISTEN)
 }
 
 // Queries runs statements against the database or inside one transaction.
@@ -70,7 +71,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		return nil, fmt.Errorf("connect to %s database: %s", d.name(), cleanErr(err, databaseURL))
 	}
 	stmts := newStmtCache(db)
-	return &Store{Queries: Queries{ex: stmts, d: d, hub: new(changeHub)}, db: db, stmts: stmts}, nil
+	return &Store{Queries: Queries{ex: stmts, d: d, hub: new(changeHub)}, db: db, stmts: stmts, dsn: dsn}, nil
 }
 
 // cleanErr keeps a connection error from repeating the URL, which may
