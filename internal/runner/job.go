@@ -34,6 +34,9 @@ type Runner struct {
 	// KillGrace is how long a canceled script gets between SIGTERM and
 	// SIGKILL.
 	KillGrace time.Duration
+	// MaxExtractSize bounds the bytes one dependency's artifacts may
+	// expand to; 0 means DefaultMaxExtractSize, < 0 no bound.
+	MaxExtractSize int64
 }
 
 // Run runs Concurrent workers until ctx ends; jobs in progress are
@@ -210,11 +213,25 @@ func (j *jobRun) failureReason(err error) string {
 		return "unknown_failure"
 	case errors.Is(err, errSystem):
 		return "runner_system_failure"
+	case errors.Is(err, errDependency) && j.serverKnows("missing_dependency_failure"):
+		// gitlab-runner reports a failed download as a script failure;
+		// GitLab's own reason for it is used where the server lists it.
+		return "missing_dependency_failure"
 	}
 	return "script_failure"
 }
 
 var errSystem = errors.New("runner system failure")
+
+// serverKnows reports whether the server listed a failure reason.
+func (j *jobRun) serverKnows(reason string) bool {
+	for _, r := range j.p.Features.FailureReasons {
+		if r == reason {
+			return true
+		}
+	}
+	return false
+}
 
 func (j *jobRun) printf(format string, args ...any) {
 	fmt.Fprintf(j.out, format, args...)
@@ -252,8 +269,15 @@ func (j *jobRun) execute(scriptCtx, abortCtx context.Context, worker int) (int, 
 		if err := j.fetchSources(scriptCtx); err != nil {
 			j.printf("ERROR: getting the sources failed: %v\n", err)
 			j.runAfterScript(abortCtx)
+			j.finishArtifacts(scriptCtx, abortCtx, false)
 			return -1, err
 		}
+	}
+	if err := j.downloadDependencies(scriptCtx); err != nil {
+		j.runAfterScript(abortCtx)
+		j.finishArtifacts(scriptCtx, abortCtx, false)
+		j.printf("ERROR: Job failed: %v\n", err)
+		return 1, err
 	}
 	var script []string
 	var after *ci.Step
@@ -272,12 +296,30 @@ func (j *jobRun) execute(scriptCtx, abortCtx context.Context, worker int) (int, 
 	if err == nil && scriptCtx.Err() != nil {
 		err = scriptCtx.Err()
 	}
+	if uerr := j.finishArtifacts(scriptCtx, abortCtx, err == nil); uerr != nil && err == nil {
+		// The script passed but its artifacts did not make it: the job
+		// fails, with the helper's exit code as gitlab-runner reports it.
+		exit, err = 1, uerr
+	}
 	if err != nil {
 		j.printf("ERROR: Job failed: %v\n", err)
 	} else {
 		j.printf("Job succeeded\n")
 	}
 	return exit, err
+}
+
+// finishArtifacts uploads the artifacts due for the outcome, unless the
+// job was canceled or timed out (scriptCtx ended): gitlab-runner uploads
+// nothing then.
+func (j *jobRun) finishArtifacts(scriptCtx, ctx context.Context, succeeded bool) error {
+	j.mu.Lock()
+	stopped := j.reason != ""
+	j.mu.Unlock()
+	if stopped || scriptCtx.Err() != nil || ctx.Err() != nil {
+		return nil
+	}
+	return j.uploadArtifacts(ctx, succeeded)
 }
 
 func (j *jobRun) runAfterScript(ctx context.Context) {
