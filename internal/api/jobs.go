@@ -36,7 +36,8 @@ type jobEntity struct {
 	Duration          any            `json:"duration"`
 	QueuedDuration    any            `json:"queued_duration"`
 	Coverage          any            `json:"coverage"`
-	Artifacts         []any          `json:"artifacts"`
+	ArtifactsFile     *artifactFile  `json:"artifacts_file,omitempty"`
+	Artifacts         []artifactJSON `json:"artifacts"`
 	ArtifactsExpireAt any            `json:"artifacts_expire_at"`
 	TagList           []string       `json:"tag_list"`
 	Runner            any            `json:"runner"`
@@ -92,7 +93,7 @@ func (a *API) jobJSON(c *Ctx, j *model.Job, p *model.Pipeline) *jobEntity {
 		ID: j.ID, Status: j.Status, Stage: j.Stage, Name: j.Name, AllowFailure: j.AllowFailure,
 		CreatedAt: timeJSON(j.CreatedAt), StartedAt: timePtrJSON(j.StartedAt), FinishedAt: timePtrJSON(j.FinishedAt),
 		ErasedAt: timePtrJSON(j.ErasedAt), Duration: durationJSON(j.StartedAt, j.FinishedAt),
-		QueuedDuration: durationJSON(j.QueuedAt, j.StartedAt), Artifacts: []any{},
+		QueuedDuration: durationJSON(j.QueuedAt, j.StartedAt), Artifacts: []artifactJSON{},
 		TagList: jobTags(j), Retried: j.Retried, When: j.When, FailureReason: j.FailureReason,
 		WebURL: a.webURL(c.Project.FullPath() + "/-/jobs/" + itoa(j.ID)),
 	}
@@ -157,6 +158,14 @@ func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
 	if err != nil {
 		return err
 	}
+	ids := make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	arts, err := a.Store.ArtifactsOfJobs(c.Context(), ids)
+	if err != nil {
+		return err
+	}
 	pipelines := map[int64]*model.Pipeline{}
 	out := make([]*jobEntity, 0, len(jobs))
 	for _, j := range jobs {
@@ -167,7 +176,9 @@ func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
 			}
 			pipelines[j.PipelineID] = p
 		}
-		out = append(out, a.jobJSON(c, j, p))
+		e := a.jobJSON(c, j, p)
+		e.setArtifacts(arts[j.ID], c.now())
+		out = append(out, e)
 	}
 	c.writePage(out, pg, total)
 	return nil
@@ -191,8 +202,43 @@ func (a *API) writeJob(c *Ctx, status int, j *model.Job) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.W, status, a.jobJSON(c, j, p))
+	arts, err := a.Store.JobArtifacts(c.Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	e := a.jobJSON(c, j, p)
+	e.setArtifacts(arts, c.now())
+	writeJSON(c.W, status, e)
 	return nil
+}
+
+// artifactFile is the job entity's artifacts_file: its archive.
+type artifactFile struct {
+	Filename string `json:"filename"`
+	Size     int64  `json:"size"`
+}
+
+// artifactJSON is one of the job entity's artifacts.
+type artifactJSON struct {
+	FileType   string `json:"file_type"`
+	Size       int64  `json:"size"`
+	Filename   string `json:"filename"`
+	FileFormat string `json:"file_format"`
+}
+
+// setArtifacts fills in a job's unexpired artifacts; an expired one is
+// as gone as a deleted one, though the sweeper has not reached it yet.
+func (e *jobEntity) setArtifacts(arts []*model.Artifact, now time.Time) {
+	for _, a := range arts {
+		if a.Expired(now) {
+			continue
+		}
+		e.Artifacts = append(e.Artifacts, artifactJSON{FileType: a.FileType, Size: a.Size, Filename: a.Filename, FileFormat: a.FileFormat})
+		if a.FileType == model.ArtifactArchive {
+			e.ArtifactsFile = &artifactFile{Filename: a.Filename, Size: a.Size}
+			e.ArtifactsExpireAt = timePtrJSON(a.ExpireAt)
+		}
+	}
 }
 
 func (a *API) getJob(c *Ctx) error {

@@ -90,10 +90,35 @@ func (a *API) Routes() []Route {
 		{http.MethodPut, "/jobs/{job_id}", runnerJobAPI, NoTarget, authz.RunnerCall, a.updateJob},
 		{http.MethodPatch, "/jobs/{job_id}/trace", runnerLogAPI, NoTarget, authz.RunnerCall, a.patchTrace},
 
+		// Job artifacts (artifacts.go, artifacts_upload.go). The runner
+		// uploads with its job's token and downloads dependencies with a
+		// running job's token, checked by the handler. ServeMux cannot
+		// match a ref with slashes before /download or /raw/, so
+		// jobs/artifacts/<ref>/... is the catch-all jobs/{ref_path...},
+		// which every more specific jobs/ route above outranks.
+		{http.MethodPost, "/jobs/{job_id}/artifacts", runnerUploadAPI, NoTarget, authz.RunnerCall, a.uploadArtifacts},
+		{http.MethodGet, "/jobs/{job_id}/artifacts", dependencyAPI, NoTarget, authz.RunnerCall, a.downloadDependency},
+		{http.MethodGet, "/projects/{id}/jobs/{job_id}/artifacts", artifactsAPI, ProjectTarget, authz.ReadJobArtifacts, a.downloadJobArtifacts},
+		{http.MethodGet, "/projects/{id}/jobs/{job_id}/artifacts/{artifact_path...}", artifactsAPI, ProjectTarget, authz.ReadJobArtifacts, a.jobArtifactFile},
+		{http.MethodGet, "/projects/{id}/jobs/{ref_path...}", artifactsAPI, ProjectTarget, authz.ReadJobArtifacts, a.refArtifacts},
+		{http.MethodDelete, "/projects/{id}/jobs/{job_id}/artifacts", userAPI, ProjectTarget, authz.DeleteJobArtifacts, a.deleteJobArtifacts},
+
 		// Repository
 		{http.MethodGet, "/projects/{id}/repository/branches", userAPI, ProjectTarget, authz.ReadRepository, a.listBranches},
 		{http.MethodGet, "/projects/{id}/repository/tags", userAPI, ProjectTarget, authz.ReadRepository, a.listTags},
 		{http.MethodGet, "/projects/{id}/repository/commits/{sha}", userAPI, ProjectTarget, authz.ReadRepository, a.getCommit},
 		{http.MethodGet, "/projects/{id}/repository/files/{file_path}/raw", userAPI, ProjectTarget, authz.ReadRepository, a.rawFile},
+
+		// Generic package registry and the packages API (packages.go). The
+		// generic GET names the type as a wildcard: a literal "generic"
+		// would clash in the mux with .../package_files/{id}/download.
+		{http.MethodPut, "/projects/{id}/packages/generic/{package_name}/{package_version}/{file_name}", genericWrite, ProjectTarget, authz.CreatePackage, a.putGenericFile},
+		{http.MethodGet, "/projects/{id}/packages/{package_type}/{package_name}/{package_version}/{file_name}", genericRead, ProjectTarget, authz.ReadPackage, a.getGenericFile},
+		{http.MethodGet, "/projects/{id}/packages", packagesRead, ProjectTarget, authz.ReadPackage, a.listPackages},
+		{http.MethodGet, "/projects/{id}/packages/{package_id}", packagesRead, ProjectTarget, authz.ReadPackage, a.getPackage},
+		{http.MethodDelete, "/projects/{id}/packages/{package_id}", packagesAdmin, ProjectTarget, authz.DestroyPackage, a.deletePackage},
+		{http.MethodGet, "/projects/{id}/packages/{package_id}/package_files", packagesRead, ProjectTarget, authz.ReadPackage, a.listPackageFiles},
+		{http.MethodDelete, "/projects/{id}/packages/{package_id}/package_files/{package_file_id}", packagesAdmin, ProjectTarget, authz.DestroyPackage, a.deletePackageFile},
+		{http.MethodGet, "/projects/{id}/packages/{package_id}/package_files/{package_file_id}/download", packagesRead, ProjectTarget, authz.ReadPackage, a.downloadPackageFile},
 	}
 }

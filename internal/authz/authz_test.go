@@ -48,6 +48,8 @@ type spec struct {
 	auth      bool // needs a signed-in caller even to read
 	adminOnly bool
 	min       model.AccessLevel // role needed on a visible target
+	// minPrivate is the role needed when the target is private.
+	minPrivate model.AccessLevel
 }
 
 var specs = []spec{
@@ -63,6 +65,12 @@ var specs = []spec{
 	{action: authz.AdminGroupMembers, kind: authz.Group, write: true, min: model.Owner},
 	{action: authz.CreateSubgroup, kind: authz.Group, write: true, min: model.Maintainer},
 	{action: authz.CreateProjectIn, kind: authz.Group, write: true, min: model.Developer},
+	// Package registry: public and internal packages for everyone who
+	// sees the project, private ones from Reporter; Developers publish,
+	// Maintainers delete.
+	{action: authz.ReadPackage, kind: authz.Project, minPrivate: model.Reporter},
+	{action: authz.CreatePackage, kind: authz.Project, write: true, min: model.Developer},
+	{action: authz.DestroyPackage, kind: authz.Project, write: true, min: model.Maintainer},
 	// Instance.
 	{action: authz.AdminUsers, kind: authz.Instance, write: true, adminOnly: true},
 	{action: authz.CreateGroup, kind: authz.Instance, write: true},
@@ -126,7 +134,7 @@ func expect(c caller, vis model.Visibility, related bool, sp spec) authz.Decisio
 		return allow
 	}
 	// 7. Seen, but the role is too low.
-	if c.level < sp.min {
+	if c.level < sp.min || (vis == model.Private && c.level < sp.minPrivate) {
 		return lowRole
 	}
 	return allow
@@ -163,8 +171,8 @@ func TestDecide(t *testing.T) {
 			}
 		}
 	}
-	if want := len(visibilities) * len(callers) * len(specs); rows != want || rows != 510 {
-		t.Fatalf("ran %d rows, want %d (510)", rows, want)
+	if want := len(visibilities) * len(callers) * len(specs); rows != want || rows != 600 {
+		t.Fatalf("ran %d rows, want %d (600)", rows, want)
 	}
 }
 
@@ -220,6 +228,16 @@ func TestExpectSpotChecks(t *testing.T) {
 		{model.Public, "anonymous", "browse", allow},
 		{model.Public, "anonymous", "read_user", allow},
 		{model.Public, "non_member", "create_project", allow},
+		{model.Private, "guest", "read_package", lowRole},
+		{model.Private, "reporter", "read_package", allow},
+		{model.Internal, "non_member", "read_package", allow},
+		{model.Public, "anonymous", "read_package", allow},
+		{model.Private, "non_member", "read_package", noProject},
+		{model.Private, "reporter", "create_package", lowRole},
+		{model.Private, "developer", "create_package", allow},
+		{model.Private, "developer", "destroy_package", lowRole},
+		{model.Private, "maintainer", "destroy_package", allow},
+		{model.Public, "anonymous", "create_package", unauthorized},
 	} {
 		sp, ok := byName[tc.action]
 		c, ok2 := byCaller[tc.caller]

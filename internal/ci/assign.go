@@ -94,8 +94,12 @@ func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, t
 		return nil, err
 	}
 	commit := s.commitCached(ctx, p.ID, pl.SHA)
+	deps, err := s.dependencies(ctx, dependencyInput{Project: p, Pipeline: pl, Job: j, User: u, Commit: commit, Token: token})
+	if err != nil {
+		return nil, err
+	}
 	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, Token: token, MaskPrefixes: prefixes, Project: p,
-		Pipeline: pl, Job: j, User: u, Commit: commit, Now: s.Now()}), nil
+		Pipeline: pl, Job: j, User: u, Commit: commit, Now: s.Now(), Dependencies: deps}), nil
 }
 
 // commitCached is commit metadata for payloads: every job of a pipeline

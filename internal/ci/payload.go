@@ -138,6 +138,9 @@ type PayloadInput struct {
 	User         *model.User
 	Commit       *CommitInfo
 	Now          time.Time
+	// Dependencies are the jobs whose artifacts the runner downloads
+	// first (dependencies.go); they need the database, BuildPayload not.
+	Dependencies []PayloadDependency
 }
 
 // defaultGitDepth is GitLab's default shallow clone depth for new projects.
@@ -186,10 +189,13 @@ func BuildPayload(in PayloadInput) *Payload {
 			Refspecs: []string{"+" + PipelineRef(pl.ID) + ":" + PipelineRef(pl.ID), refspec}, Depth: depth},
 		RunnerInfo:   RunnerInfo{Timeout: timeout},
 		Image:        map[string]any{},
-		Artifacts:    []PayloadArtifact{},
+		Artifacts:    payloadArtifacts(spec.Artifacts),
 		Cache:        []PayloadCache{},
-		Dependencies: []PayloadDependency{},
+		Dependencies: in.Dependencies,
 		Features:     Features{TraceSections: true, TokenMaskPrefixes: in.MaskPrefixes, FailureReasons: FailureReasons},
+	}
+	if out.Dependencies == nil {
+		out.Dependencies = []PayloadDependency{}
 	}
 	for _, v := range vars {
 		out.Variables = append(out.Variables, PayloadVar{Key: v.Key, Value: v.Value, Raw: v.Raw, Masked: v.Masked, Public: !v.Masked && !secretVar[v.Key]})

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -20,6 +21,9 @@ type Service struct {
 	Now         func() time.Time
 	Log         *slog.Logger
 	ExternalURL string
+	// Blobs holds job artifacts, deleted with their job (Erase); nil in
+	// tests that store none.
+	Blobs blob.Store
 	// OnPending is told when jobs became pending, after the transaction
 	// that queued them committed (the runner queue listens).
 	OnPending func(projectID int64)
@@ -396,8 +400,10 @@ func (s *Service) RetryPipeline(ctx context.Context, pipelineID, userID int64) e
 }
 
 // Erase removes a finished job's log and artifacts and marks it erased.
+// The artifact rows go in the transaction, their blobs after it.
 func (s *Service) Erase(ctx context.Context, jobID int64) (*model.Job, error) {
 	var out *model.Job
+	var blobKeys []string
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
 		j, err := lockedJob(ctx, q, jobID)
 		if err != nil {
@@ -416,8 +422,14 @@ func (s *Service) Erase(ctx context.Context, jobID int64) (*model.Job, error) {
 			return err
 		}
 		out = &next
+		if blobKeys, err = q.DeleteJobArtifacts(ctx, jobID); err != nil {
+			return err
+		}
 		return q.DeleteTrace(ctx, jobID)
 	})
+	if err == nil {
+		deleteBlobs(ctx, s.Blobs, s.Log, blobKeys)
+	}
 	return out, err
 }
 

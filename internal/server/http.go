@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,4 +124,25 @@ func readiness(ping func(context.Context) error, log *slog.Logger) http.HandlerF
 		}
 		w.Write([]byte(`{"status":"ok","master_check":[{"status":"ok"}]}` + "\n"))
 	}
+}
+
+// refuseDotSegments answers 400 to a path with a "." or ".." segment, raw
+// or percent-encoded, before routing. ServeMux would otherwise redirect to
+// the cleaned path, and a client that follows the redirect would send its
+// upload (a package file name, an artifact path) somewhere it did not
+// name. GitLab's path-traversal middleware refuses these too.
+func refuseDotSegments(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Segments of the path as sent: "..%2F.." is one segment, a file
+		// name the handlers refuse themselves; "%2e%2e" is a dot segment.
+		for seg := range strings.SplitSeq(r.URL.EscapedPath(), "/") {
+			if seg, err := url.PathUnescape(seg); err == nil && (seg == "." || seg == "..") {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `{"message":"400 Bad Request - Potential path traversal attempt detected"}`+"\n")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

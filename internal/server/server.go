@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		authn.CacheJobTokens(maxCachedJobTokens)
 	}
 	queue := ci.NewQueue()
-	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL,
+	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, Blobs: blobs,
 		OnPending: func(int64) {
 			queue.Bump()
 			// Replicas sharing PostgreSQL wake their held runners too.
@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	mux.Handle("GET /metrics", m.handler())
 	mux.Handle(api.Prefix+"/", a.Handler())
 	mux.Handle("/", gitHTTP)
-	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, handler: observe(mux, m, log)}, nil
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, handler: observe(refuseDotSegments(mux), m, log)}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -188,6 +188,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stopBG()
 	go s.projects.RunReaper(bg, s.cfg.ReapEvery)
 	go s.ci.RunScheduler(bg, time.Second)
+	// Expired artifacts: rows, then blobs.
+	go (&ci.ArtifactSweeper{Store: s.store, Blobs: s.blobs, Now: s.ci.Now, Log: s.log}).Run(bg, s.cfg.SweepEvery)
 	go s.store.WatchQueued(bg, s.queue.Bump, func(err error) {
 		s.log.Warn("listening for jobs queued by other replicas failed; retrying", "error", err)
 	})

@@ -1,0 +1,239 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/model"
+)
+
+// Job artifacts on the REST API: the archive by job or by ref and job
+// name, one file out of it, and deletion. Expired artifacts are never
+// served; the sweeper deletes them later.
+
+// artifactsAPI takes a personal access token or the job token (JOB-TOKEN,
+// job_token, Bearer) with the read_jobs policy (gitlab-compat.md §6).
+var artifactsAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param | auth.Bearer, JobPolicy: "read_jobs"}
+
+// errNoRoute is the answer of a path under a catch-all route that names
+// nothing, as for any unknown route.
+var errNoRoute = &Error{Status: http.StatusNotFound, Body: map[string]any{"error": "404 Not Found"}}
+
+// liveArchive is a job's archive, unless it has none or it expired.
+func (a *API) liveArchive(c *Ctx, j *model.Job) (*model.Artifact, error) {
+	art, err := a.Store.JobArtifact(c.Context(), j.ID, model.ArtifactArchive)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && (art.Expired(c.now()) || j.ErasedAt != nil)) {
+		return nil, errNotFound("")
+	}
+	return art, err
+}
+
+// serveArtifact streams a stored artifact: Range and HEAD work, and on
+// the filesystem the kernel copies the file to the socket (sendfile).
+func (a *API) serveArtifact(c *Ctx, art *model.Artifact) error {
+	obj, err := a.Blobs.Open(c.Context(), art.BlobKey)
+	if errors.Is(err, model.ErrNotFound) {
+		// The row was swept or deleted as we read it.
+		return errNotFound("")
+	} else if err != nil {
+		return err
+	}
+	defer obj.Close()
+	h := c.W.Header()
+	h.Set("Content-Type", artifactContentType(art.FileFormat))
+	h.Set("Content-Disposition", attachment(art.Filename))
+	h.Set("Content-Transfer-Encoding", "binary")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// sendfileWriter (packages.go) lets the copy reach the connection's
+	// sendfile path past the request log's status wrapper.
+	http.ServeContent(sendfileWriter(c.W), c.R, "", art.CreatedAt, obj)
+	return nil
+}
+
+func artifactContentType(format string) string {
+	switch format {
+	case model.FormatZip:
+		return "application/zip"
+	case model.FormatGzip:
+		return "application/gzip"
+	}
+	return "application/octet-stream"
+}
+
+// attachment is a Content-Disposition for a download named name.
+func attachment(name string) string {
+	if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
+		return v
+	}
+	return "attachment"
+}
+
+// downloadJobArtifacts is GET /projects/:id/jobs/:job_id/artifacts.
+func (a *API) downloadJobArtifacts(c *Ctx) error {
+	if c.R.PathValue("job_id") == "artifacts" {
+		return errNoRoute // .../jobs/artifacts/<ref> without download or raw
+	}
+	j, err := c.pathJob()
+	if err != nil {
+		return err
+	}
+	art, err := a.liveArchive(c, j)
+	if err != nil {
+		return err
+	}
+	return a.serveArtifact(c, art)
+}
+
+// jobArtifactFile is GET /projects/:id/jobs/:job_id/artifacts/*path: one
+// file extracted from the archive.
+func (a *API) jobArtifactFile(c *Ctx) error {
+	if c.R.PathValue("job_id") == "artifacts" {
+		// A ref called "artifacts": .../jobs/artifacts/artifacts/download.
+		return a.refArtifactsAt(c, "artifacts/artifacts/"+c.R.PathValue("artifact_path"))
+	}
+	j, err := c.pathJob()
+	if err != nil {
+		return err
+	}
+	return a.serveEntry(c, j, c.R.PathValue("artifact_path"))
+}
+
+// refArtifacts serves GET /projects/:id/jobs/artifacts/:ref_name/download
+// and .../artifacts/:ref_name/raw/*artifact_path, both ?job=NAME. ServeMux
+// cannot express a ref with slashes followed by a fixed word, so one
+// catch-all route under jobs/ takes them and the path is split here.
+func (a *API) refArtifacts(c *Ctx) error {
+	return a.refArtifactsAt(c, c.R.PathValue("ref_path"))
+}
+
+func (a *API) refArtifactsAt(c *Ctx, rest string) error {
+	rest, ok := strings.CutPrefix(rest, "artifacts/")
+	if !ok {
+		return errNoRoute
+	}
+	c.Params.Require("job")
+	name, _ := c.Params.String("job")
+	if err := c.Params.Err(); err != nil {
+		return err
+	}
+	if ref, ok := strings.CutSuffix(rest, "/download"); ok && ref != "" {
+		j, err := a.Store.LatestSuccessfulJob(c.Context(), c.Project.ID, ref, name)
+		switch {
+		case err == nil:
+			art, err := a.liveArchive(c, j)
+			if err != nil {
+				return err
+			}
+			return a.serveArtifact(c, art)
+		case !errors.Is(err, model.ErrNotFound):
+			return err
+		case !strings.Contains(rest, "/raw/"):
+			return errNotFound("")
+		}
+		// <ref>/raw/<dir>/download: a file called download.
+	}
+	// <ref>/raw/<path>: both may hold slashes, and so may "/raw/". Try
+	// each split, leftmost first, and take the first ref that has such a
+	// job.
+	for i := 0; ; {
+		k := strings.Index(rest[i:], "/raw/")
+		if k < 0 {
+			break
+		}
+		ref, file := rest[:i+k], rest[i+k+len("/raw/"):]
+		i += k + 1
+		if ref == "" || file == "" {
+			continue
+		}
+		j, err := a.Store.LatestSuccessfulJob(c.Context(), c.Project.ID, ref, name)
+		if errors.Is(err, model.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		return a.serveEntry(c, j, file)
+	}
+	if strings.Contains(rest, "/raw/") {
+		return errNotFound("")
+	}
+	return errNoRoute
+}
+
+// serveEntry streams the regular file at name out of j's archive, reading
+// the zip's directory and that entry's bytes from the blob, never the
+// whole archive.
+func (a *API) serveEntry(c *Ctx, j *model.Job, name string) error {
+	if name == "" || strings.ContainsRune(name, 0) || unsafeEntryName(name) != "" {
+		return errMessage(http.StatusBadRequest, "400 Bad request - invalid artifact path")
+	}
+	art, err := a.liveArchive(c, j)
+	if err != nil {
+		return err
+	}
+	if art.FileFormat != model.FormatZip {
+		return errNotFound("")
+	}
+	obj, err := a.Blobs.Open(c.Context(), art.BlobKey)
+	if errors.Is(err, model.ErrNotFound) {
+		return errNotFound("")
+	} else if err != nil {
+		return err
+	}
+	defer obj.Close()
+	zr, err := openZip(obj)
+	if err != nil {
+		return err // checked at upload: a stored archive is a zip
+	}
+	f := findEntry(zr, name)
+	if f == nil {
+		return errNotFound("")
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return errNotFound("") // an unsupported compression method
+	}
+	defer rc.Close()
+	h := c.W.Header()
+	ct := mime.TypeByExtension(path.Ext(name))
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Content-Disposition", attachment(path.Base(name)))
+	h.Set("Content-Length", strconv.FormatUint(f.UncompressedSize64, 10))
+	h.Set("X-Content-Type-Options", "nosniff")
+	c.W.WriteHeader(http.StatusOK)
+	if c.R.Method == http.MethodHead {
+		return nil
+	}
+	if _, err := io.Copy(c.W, rc); err != nil {
+		// The status is out: cut the connection so the client sees a
+		// truncated body rather than a complete-looking wrong one.
+		if c.Context().Err() == nil {
+			a.Log.Warn("artifact entry read failed", "job_id", j.ID, "entry", url.PathEscape(name), "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// deleteJobArtifacts is DELETE /projects/:id/jobs/:job_id/artifacts
+// (Maintainer): rows, then blobs; 204 also when there were none.
+func (a *API) deleteJobArtifacts(c *Ctx) error {
+	j, err := c.pathJob()
+	if err != nil {
+		return err
+	}
+	if err := a.CI.DeleteArtifacts(c.Context(), j.ID); err != nil {
+		return err
+	}
+	c.W.WriteHeader(http.StatusNoContent)
+	return nil
+}

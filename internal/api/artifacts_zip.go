@@ -1,0 +1,141 @@
+package api
+
+import (
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/ciwarden/ciwarden/internal/blob"
+)
+
+// Reading artifact zips straight from blob storage, never whole: the
+// central directory is at the end, and one entry is a range of the file.
+
+// readAheadSize is how much blockReaderAt reads at a time.
+const readAheadSize = 64 << 10
+
+// blockReaderAt turns archive/zip's many small ReadAts (4 KiB through a
+// bufio.Reader for the directory and for each entry's data) into few
+// sequential reads of the Object: it reads ahead a block at a time with
+// Seek and Read, so on S3 the reads of one region are one streamed GET
+// rather than one ranged GET per 4 KiB. It is safe for concurrent use
+// (archive/zip needs no more), though the handlers read one entry at a
+// time.
+type blockReaderAt struct {
+	mu     sync.Mutex
+	obj    blob.Object
+	size   int64
+	pos    int64 // the Object's stream position
+	block  []byte
+	buf    []byte // block[:n], the bytes at bufOff
+	bufOff int64
+}
+
+func newBlockReaderAt(obj blob.Object) *blockReaderAt {
+	return &blockReaderAt{obj: obj, size: obj.Size(), block: make([]byte, readAheadSize)}
+}
+
+func (r *blockReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if off < 0 {
+		return 0, errors.New("negative offset")
+	}
+	total := 0
+	for len(p) > 0 {
+		if off >= r.size {
+			return total, io.EOF
+		}
+		if off >= r.bufOff && off < r.bufOff+int64(len(r.buf)) {
+			c := copy(p, r.buf[off-r.bufOff:])
+			p, off, total = p[c:], off+int64(c), total+c
+			continue
+		}
+		if off != r.pos {
+			if _, err := r.obj.Seek(off, io.SeekStart); err != nil {
+				return total, err
+			}
+			r.pos = off
+		}
+		n, err := io.ReadFull(r.obj, r.block[:min(int64(len(r.block)), r.size-off)])
+		r.pos += int64(n)
+		r.buf, r.bufOff = r.block[:n], off
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// openZip reads a zip's central directory from a blob.
+func openZip(obj blob.Object) (*zip.Reader, error) {
+	return zip.NewReader(newBlockReaderAt(obj), obj.Size())
+}
+
+// unsafeEntryName reports why a zip entry name could write outside the
+// directory it is extracted into (zip slip), or "" when it is safe: an
+// absolute path, a drive letter, a ".." segment, a backslash (a separator
+// on Windows) or a NUL byte.
+func unsafeEntryName(name string) string {
+	switch {
+	case name == "":
+		return "an empty name"
+	case strings.ContainsRune(name, 0):
+		return "a NUL byte"
+	case strings.ContainsRune(name, '\\'):
+		return "a backslash"
+	case strings.HasPrefix(name, "/"):
+		return "an absolute path"
+	case len(name) >= 2 && name[1] == ':' && (name[0]|0x20 >= 'a' && name[0]|0x20 <= 'z'):
+		return "a drive letter"
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == ".." {
+			return "a .. segment"
+		}
+	}
+	return ""
+}
+
+// checkZip refuses an archive that is not a zip or holds an entry that
+// could escape the extraction directory.
+func checkZip(obj blob.Object) error {
+	zr, err := openZip(obj)
+	if err != nil {
+		return errBadRequest("artifacts archive is not a valid zip file")
+	}
+	for _, f := range zr.File {
+		if why := unsafeEntryName(f.Name); why != "" {
+			return errBadRequest(fmt.Sprintf("artifacts archive entry %q has %s", printable(f.Name), why))
+		}
+	}
+	return nil
+}
+
+// printable keeps a hostile entry name out of a JSON message's way: NUL
+// and other control bytes are shown escaped.
+func printable(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// findEntry is the regular file at path in the zip, or nil.
+func findEntry(zr *zip.Reader, path string) *zip.File {
+	for _, f := range zr.File {
+		if f.Name == path && !strings.HasSuffix(f.Name, "/") && f.Mode().IsRegular() {
+			return f
+		}
+	}
+	return nil
+}

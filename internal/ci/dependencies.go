@@ -1,0 +1,176 @@
+package ci
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/ci/expr"
+	"github.com/ciwarden/ciwarden/internal/model"
+)
+
+// dependencyInput is what dependencies[] is computed from.
+type dependencyInput struct {
+	Project  *model.Project
+	Pipeline *model.Pipeline
+	Job      *model.Job
+	User     *model.User
+	Commit   *CommitInfo
+	// Token is the running job's token: every dependency carries it, since
+	// the runner downloads with it (runner-protocol.md §10.2).
+	Token string
+}
+
+// dependencies is the payload's dependencies[] (runner-protocol.md §6.4):
+// the jobs of earlier stages, or with needs: the needed jobs whose
+// artifacts are wanted, narrowed by dependencies:; then needs:project
+// entries. artifacts_file is set only for an unexpired archive.
+func (s *Service) dependencies(ctx context.Context, in dependencyInput) ([]PayloadDependency, error) {
+	spec := SpecOf(in.Job)
+	var jobs []*model.Job
+	if s.mayHaveLocalDependencies(in.Job, spec) {
+		var err error
+		if jobs, err = s.Store.PipelineJobs(ctx, in.Pipeline.ID, false); err != nil {
+			return nil, err
+		}
+	}
+	var picked []*model.Job
+	if spec.NeedsSet {
+		byName := map[string]*model.Job{}
+		for _, o := range jobs {
+			byName[o.Name] = o
+		}
+		for _, n := range spec.Needs {
+			if n.Project == "" && n.Pipeline == "" && n.Artifacts && byName[n.Job] != nil {
+				picked = append(picked, byName[n.Job])
+			}
+		}
+	} else {
+		for _, o := range jobs {
+			if o.StageIdx < in.Job.StageIdx {
+				picked = append(picked, o)
+			}
+		}
+	}
+	if spec.DependenciesSet {
+		allowed := map[string]bool{}
+		for _, d := range spec.Dependencies {
+			allowed[d] = true
+		}
+		kept := picked[:0]
+		for _, o := range picked {
+			if allowed[o.Name] {
+				kept = append(kept, o)
+			}
+		}
+		picked = kept
+	}
+	cross, err := s.crossProjectNeeds(ctx, in, spec)
+	if err != nil {
+		return nil, err
+	}
+	picked = append(picked, cross...)
+
+	ids := make([]int64, len(picked))
+	for i, o := range picked {
+		ids[i] = o.ID
+	}
+	arts, err := s.Store.ArtifactsOfJobs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	out := make([]PayloadDependency, 0, len(picked))
+	for _, o := range picked {
+		d := PayloadDependency{ID: o.ID, Name: o.Name, Token: in.Token}
+		for _, a := range arts[o.ID] {
+			if a.FileType == model.ArtifactArchive && !a.Expired(now) {
+				d.ArtifactsFile = &DependencyArtifactsFile{Filename: a.Filename, Size: a.Size}
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// mayHaveLocalDependencies spares a job of the first stage, or one whose
+// needs want no artifacts, the read of its pipeline's jobs: the payload is
+// on the path of every job a runner takes.
+func (s *Service) mayHaveLocalDependencies(j *model.Job, spec Spec) bool {
+	if spec.DependenciesSet && len(spec.Dependencies) == 0 {
+		return false
+	}
+	if !spec.NeedsSet {
+		return j.StageIdx > 0
+	}
+	for _, n := range spec.Needs {
+		if n.Project == "" && n.Pipeline == "" && n.Artifacts {
+			return true
+		}
+	}
+	return false
+}
+
+// crossProjectNeeds resolves needs:project entries that want artifacts:
+// the latest successful job of that name on that ref, in a project the
+// pipeline's user may read artifacts of (the one authz decision). What
+// cannot be found or read is left out, as GitLab does; the job then fails
+// on its own when it misses the files.
+func (s *Service) crossProjectNeeds(ctx context.Context, in dependencyInput, spec Spec) ([]*model.Job, error) {
+	var out []*model.Job
+	var lookup func(string) (string, bool)
+	for _, n := range spec.Needs {
+		if n.Project == "" || !n.Artifacts {
+			continue
+		}
+		if lookup == nil {
+			lookup = s.refVariables(in, spec).Lookup
+		}
+		path, _ := expr.ExpandLimit(n.Project, lookup, 1024)
+		ref, _ := expr.ExpandLimit(n.Ref, lookup, 1024)
+		path = strings.Trim(path, "/")
+		if path == "" || ref == "" {
+			continue
+		}
+		j, err := s.readableLatestJob(ctx, in.User, path, ref, n.Job)
+		if errors.Is(err, model.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// readableLatestJob finds the job needs:project names, if user may read
+// its artifacts; model.ErrNotFound otherwise.
+func (s *Service) readableLatestJob(ctx context.Context, u *model.User, path, ref, name string) (*model.Job, error) {
+	p, err := s.Store.ProjectByPath(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if p.PendingDelete || p.Namespace.PendingDelete {
+		return nil, model.ErrNotFound
+	}
+	level, err := s.Store.ProjectAccessLevel(ctx, u.ID, p)
+	if err != nil {
+		return nil, err
+	}
+	sub := authz.Subject{Authenticated: true, Admin: u.Admin}
+	if d := authz.Decide(sub, authz.Target{Kind: authz.Project, Visibility: p.Visibility, Level: level}, authz.ReadJobArtifacts); !d.Allowed {
+		return nil, model.ErrNotFound
+	}
+	return s.Store.LatestSuccessfulJob(ctx, p.ID, ref, name)
+}
+
+// refVariables are what project and ref of needs:project may refer to:
+// the predefined variables, the job's YAML variables and the pipeline's.
+func (s *Service) refVariables(in dependencyInput, spec Spec) Vars {
+	v := PipelineVariables(PipelineContext{ExternalURL: s.ExternalURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
+	v = append(v, JobVariables(s.ExternalURL, in.Project, in.Job)...)
+	v = append(v, spec.Variables...)
+	return append(v, in.Pipeline.Variables...)
+}

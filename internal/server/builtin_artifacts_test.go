@@ -1,0 +1,191 @@
+package server_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/runner"
+	"github.com/ciwarden/ciwarden/internal/testblob"
+)
+
+// builtinArtifactsCI: build writes files and declares artifacts (with an
+// exclude); test, a later stage, must find them in its checkout; a
+// failing job uploads its on_failure artifacts and not its on_success
+// ones.
+const builtinArtifactsCI = `
+stages: [build, test]
+build:
+  stage: build
+  script:
+    - mkdir -p out/sub
+    - echo hello > out/a.txt
+    - echo deep > out/sub/b.txt
+    - echo scratch > out/skip.tmp
+    - chmod 755 out/sub/b.txt
+  artifacts:
+    name: bundle
+    paths: [out/]
+    exclude: ["out/*.tmp"]
+    expire_in: 1 week
+broken:
+  stage: build
+  script:
+    - echo evidence > crash.log
+    - exit 3
+  allow_failure: true
+  artifacts:
+    when: on_failure
+    paths: [crash.log]
+test:
+  stage: test
+  dependencies: [build]
+  script:
+    - test "$(cat out/a.txt)" = hello
+    - test "$(cat out/sub/b.txt)" = deep
+    - test -x out/sub/b.txt
+    - test ! -e out/skip.tmp
+    - test ! -e crash.log
+`
+
+// startRunner runs the built-in runner against s until the test ends.
+func startRunner(t *testing.T, s *testServer) {
+	t.Helper()
+	_, tok := s.createRunner(t, map[string]any{"description": "built-in", "run_untagged": true})
+	hc := &http.Client{Timeout: time.Minute}
+	r := &runner.Runner{
+		Client:    &runner.Client{BaseURL: s.URL, Token: tok, SystemID: "builtin_" + randHex(4), HTTP: hc},
+		BuildsDir: t.TempDir(), Concurrent: 2, Log: slog.New(slog.DiscardHandler), KillGrace: time.Second,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		hc.CloseIdleConnections()
+	})
+}
+
+// waitPipeline polls until the pipeline is finished and returns its jobs
+// by name.
+func waitPipeline(t *testing.T, s *testServer, p project, id int64) (string, map[string]map[string]any) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		pl := s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines/"+itoa(id), rootToken, nil, http.StatusOK).Object(t)
+		status, _ := pl["status"].(string)
+		switch status {
+		case "success", "failed", "canceled":
+			var list []map[string]any
+			s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines/"+itoa(id)+"/jobs", rootToken, nil, http.StatusOK).JSON(t, &list)
+			jobs := map[string]map[string]any{}
+			for _, j := range list {
+				name, _ := j["name"].(string)
+				jobs[name] = j
+			}
+			return status, jobs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pipeline %d still %s", id, status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestBuiltinRunnerArtifacts(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		for _, storage := range []string{"fs", "s3"} {
+			t.Run(storage, func(t *testing.T) {
+				o := serverOpts{dialect: dialect}
+				if storage == "s3" {
+					o.S3 = testblob.Start(t)
+				}
+				testBuiltinRunnerArtifacts(t, newServer(t, o))
+			})
+		}
+	})
+}
+
+func testBuiltinRunnerArtifacts(t *testing.T, s *testServer) {
+	group := s.createGroup(t, "arts", "private")
+	p := s.createProject(t, group, "app", "private")
+	dev := s.createUser(t, "dev")
+	s.addMember(t, "groups", group, dev.ID, 30)
+	startRunner(t, s)
+	s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": builtinArtifactsCI})
+	var list []map[string]any
+	s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines", rootToken, nil, http.StatusOK).JSON(t, &list)
+	if len(list) != 1 {
+		t.Fatalf("%d pipelines", len(list))
+	}
+	status, jobs := waitPipeline(t, s, p, num(t, list[0], "id"))
+	trace := func(name string) string {
+		return string(s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(num(t, jobs[name], "id"))+"/trace", rootToken, nil, http.StatusOK).Body)
+	}
+	if status != "success" || jobs["build"]["status"] != "success" || jobs["test"]["status"] != "success" || jobs["broken"]["status"] != "failed" {
+		t.Fatalf("pipeline %s, jobs build=%v broken=%v test=%v\nbuild:\n%s\ntest:\n%s", status, jobs["build"]["status"],
+			jobs["broken"]["status"], jobs["test"]["status"], trace("build"), trace("test"))
+	}
+	buildID := num(t, jobs["build"], "id")
+
+	// The logs say what happened, as gitlab-runner's do.
+	for name, wants := range map[string][]string{
+		"build": {"Uploading artifacts for successful job", "out: found 4 matching artifact files and directories",
+			"out/*.tmp: excluded 1 files", `Uploading artifacts as "archive" to coordinator... 201 Created`},
+		"test":   {"Downloading artifacts for build (" + itoa(buildID) + ")...", "Downloading artifacts from coordinator... ok"},
+		"broken": {"Uploading artifacts for failed job", "crash.log: found 1 matching artifact files and directories"},
+	} {
+		tr := trace(name)
+		for _, w := range wants {
+			if !strings.Contains(tr, w) {
+				t.Errorf("%s log lacks %q:\n%s", name, w, tr)
+			}
+		}
+	}
+
+	// The archive is downloadable through the API, as uploaded.
+	r := s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(buildID)+"/artifacts", dev.Token, nil, http.StatusOK)
+	zr, err := zip.NewReader(bytes.NewReader(r.Body), int64(len(r.Body)))
+	if err != nil {
+		t.Fatalf("artifacts are not a zip: %v", err)
+	}
+	got := map[string]string{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		got[f.Name] = string(b)
+		if f.Name == "out/sub/b.txt" && f.Mode().Perm() != 0o755 {
+			t.Errorf("b.txt mode %v, want 0755", f.Mode())
+		}
+	}
+	want := map[string]string{"out/": "", "out/a.txt": "hello\n", "out/sub/": "", "out/sub/b.txt": "deep\n"}
+	if len(got) != len(want) {
+		t.Fatalf("archive entries %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	// The failed job's on_failure artifacts are there too.
+	r = s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(num(t, jobs["broken"], "id"))+"/artifacts", dev.Token, nil, http.StatusOK)
+	if zr, err := zip.NewReader(bytes.NewReader(r.Body), int64(len(r.Body))); err != nil || len(zr.File) != 1 || zr.File[0].Name != "crash.log" {
+		t.Fatalf("broken's artifacts: %v %v", err, zr)
+	}
+	// The test job declared none.
+	s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(num(t, jobs["test"], "id"))+"/artifacts", dev.Token, nil, http.StatusNotFound)
+}
