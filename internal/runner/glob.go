@@ -3,6 +3,8 @@ package runner
 import (
 	"path"
 	"strings"
+
+	"github.com/ciwarden/ciwarden/internal/ci/config"
 )
 
 // Artifact path patterns follow gitlab-runner's (doublestar) syntax:
@@ -94,67 +96,6 @@ func globMatch(pattern, name string) bool {
 	return false
 }
 
-// expandBraces turns `a/{b,c}/d` into `a/b/d` and `a/c/d` (nested braces
-// allowed); a pattern with an unbalanced brace stays as it is.
-func expandBraces(p string) []string {
-	open := -1
-	depth := 0
-	var commas []int
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '{':
-			if depth == 0 {
-				open = i
-				commas = commas[:0]
-			}
-			depth++
-		case ',':
-			if depth == 1 {
-				commas = append(commas, i)
-			}
-		case '}':
-			if depth == 0 {
-				continue
-			}
-			depth--
-			if depth > 0 {
-				continue
-			}
-			var alts []string
-			from := open + 1
-			for _, c := range append(commas, i) {
-				alts = append(alts, p[from:c])
-				from = c + 1
-			}
-			var out []string
-			for _, a := range alts {
-				for _, rest := range expandBraces(p[i+1:]) {
-					out = append(out, p[:open]+a+rest)
-					if len(out) >= maxBraceExpansions {
-						return out
-					}
-				}
-			}
-			return expandAll(out)
-		}
-	}
-	return []string{p}
-}
-
-// expandAll expands braces left inside alternatives ({a{b,c},d}).
-func expandAll(ps []string) []string {
-	var out []string
-	for _, p := range ps {
-		if !strings.Contains(p, "{") {
-			out = append(out, p)
-			continue
-		}
-		out = append(out, expandBraces(p)...)
-		if len(out) >= maxBraceExpansions {
-			return out[:maxBraceExpansions]
-		}
-	}
-	return out
-}
+// expandBraces turns `a/{b,c}/d` into `a/b/d` and `a/c/d`, as rules:changes
+// patterns do (nested braces allowed; an unbalanced brace is literal).
+func expandBraces(p string) []string { return config.ExpandBraces(p, maxBraceExpansions) }

@@ -21,7 +21,7 @@ const maxBraceAlternatives = 1024
 //   - "{a,b}" matches either alternative; braces nest.
 //   - A backslash makes the next character literal.
 func Match(pattern, path string) bool {
-	for _, p := range expandBraces(pattern, nil) {
+	for _, p := range ExpandBraces(pattern, maxBraceAlternatives) {
 		if matchPath(p, path) {
 			return true
 		}
@@ -29,10 +29,18 @@ func Match(pattern, path string) bool {
 	return false
 }
 
+// ExpandBraces returns the patterns `{a,b}` alternatives stand for, in
+// order (`x/{a,b{c,d}}` gives x/a, x/bc, x/bd), at most max of them: nested
+// groups multiply. A backslash escapes the next character; an unbalanced
+// brace is literal. The runner's artifact globs use it too.
+func ExpandBraces(p string, max int) []string {
+	return expandBraces(p, nil, max)
+}
+
 // expandBraces expands the first {…,…} group of p and recurses on the
-// results. An unbalanced brace is literal.
-func expandBraces(p string, out []string) []string {
-	if len(out) >= maxBraceAlternatives {
+// results.
+func expandBraces(p string, out []string, max int) []string {
+	if len(out) >= max {
 		return out
 	}
 	depth, open := 0, -1
@@ -54,8 +62,8 @@ func expandBraces(p string, out []string) []string {
 				continue
 			}
 			for _, alt := range splitAlternatives(p[open+1 : i]) {
-				out = expandBraces(p[:open]+alt+p[i+1:], out)
-				if len(out) >= maxBraceAlternatives {
+				out = expandBraces(p[:open]+alt+p[i+1:], out, max)
+				if len(out) >= max {
 					return out
 				}
 			}
