@@ -38,11 +38,8 @@ func (a *API) liveArchive(c *Ctx, j *model.Job) (*model.Artifact, error) {
 // serveArtifact streams a stored artifact: Range and HEAD work, and on
 // the filesystem the kernel copies the file to the socket (sendfile).
 func (a *API) serveArtifact(c *Ctx, art *model.Artifact) error {
-	obj, err := a.Blobs.Open(c.Context(), art.BlobKey)
-	if errors.Is(err, model.ErrNotFound) {
-		// The row was swept or deleted as we read it.
-		return errNotFound("")
-	} else if err != nil {
+	obj, err := a.openBlob(c, art.BlobKey, errNotFound(""))
+	if err != nil {
 		return err
 	}
 	defer obj.Close()
@@ -51,9 +48,7 @@ func (a *API) serveArtifact(c *Ctx, art *model.Artifact) error {
 	h.Set("Content-Disposition", attachment(art.Filename))
 	h.Set("Content-Transfer-Encoding", "binary")
 	h.Set("X-Content-Type-Options", "nosniff")
-	// sendfileWriter (packages.go) lets the copy reach the connection's
-	// sendfile path past the request log's status wrapper.
-	http.ServeContent(sendfileWriter(c.W), c.R, "", art.CreatedAt, obj)
+	http.ServeContent(c.W, c.R, "", art.CreatedAt, obj)
 	return nil
 }
 
@@ -180,10 +175,8 @@ func (a *API) serveEntry(c *Ctx, j *model.Job, name string) error {
 	if art.FileFormat != model.FormatZip {
 		return errNotFound("")
 	}
-	obj, err := a.Blobs.Open(c.Context(), art.BlobKey)
-	if errors.Is(err, model.ErrNotFound) {
-		return errNotFound("")
-	} else if err != nil {
+	obj, err := a.openBlob(c, art.BlobKey, errNotFound(""))
+	if err != nil {
 		return err
 	}
 	defer obj.Close()

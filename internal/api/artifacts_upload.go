@@ -65,12 +65,12 @@ func (a *API) uploadArtifacts(c *Ctx) error {
 	art.Filename = artifactFilename(part.FileName(), art.FileType, art.FileFormat)
 	art.BlobKey = blob.ArtifactKey(j.ProjectID, j.ID)
 
-	body := &boundedReader{r: part, left: max}
+	body := &limitedBody{r: part, left: max}
 	info, err := a.Blobs.Put(c.Context(), art.BlobKey, body, -1)
 	switch {
-	case body.over:
+	case body.tooLarge:
 		return errTooLarge
-	case err != nil && body.err != nil:
+	case err != nil && body.readErr != nil:
 		// The client's body broke off or was malformed: nothing stored.
 		return errBadRequest("the artifacts file could not be read: the upload was incomplete")
 	case err != nil && c.Context().Err() != nil:
@@ -198,38 +198,6 @@ func (a *API) deleteBlob(c *Ctx, key string) {
 	}
 }
 
-// boundedReader stops a stream past left bytes (over) and remembers the
-// stream's own error, so that the handler can tell the client's fault
-// (413, 400) from the store's (500).
-type boundedReader struct {
-	r    io.Reader
-	left int64
-	over bool
-	err  error
-}
-
-var errOverLimit = errors.New("artifact larger than the maximum")
-
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
-		b.over = true
-		return n, errOverLimit
-	}
-	if err != nil && err != io.EOF {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			b.over = true
-		}
-		b.err = err
-	}
-	return n, err
-}
-
 // artifactFilename keeps the base of the uploaded file name, in
 // characters safe in a Content-Disposition header, or GitLab's default.
 func artifactFilename(name, typ, format string) string {
@@ -267,13 +235,7 @@ func (a *API) downloadDependency(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	tok := c.R.Header.Get("Job-Token")
-	if tok == "" {
-		tok, _ = c.Params.String("token")
-	}
-	if tok == "" {
-		tok, _ = c.Params.String("job_token")
-	}
+	tok := c.runnerJobToken("token", "job_token")
 	if tok == "" || !strings.HasPrefix(tok, auth.JobTokenPrefix) {
 		return errRunnerForbidden
 	}

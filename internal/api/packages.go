@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -145,7 +144,7 @@ func (a *API) publish(c *Ctx, g genericTarget, status string) (*model.PackageFil
 		return nil, err
 	}
 	key := blob.PackageFileKey(c.Project.ID, pkg.ID)
-	body := &uploadBody{r: c.R.Body, left: a.MaxPackageFileSize}
+	body := &limitedBody{r: c.R.Body, left: a.MaxPackageFileSize}
 	info, err := a.Blobs.Put(ctx, key, body, c.R.ContentLength)
 	if err != nil {
 		// Best effort: the row is invisible anyway while it has no files.
@@ -186,7 +185,7 @@ func (a *API) publish(c *Ctx, g genericTarget, status string) (*model.PackageFil
 // uploadErr says whose fault a failed Put was: an oversized body (413),
 // a body cut short or a client gone (400, nobody may be listening), or
 // the storage's (returned as is, logged as a server error).
-func (a *API) uploadErr(c *Ctx, body *uploadBody, err error) error {
+func (a *API) uploadErr(c *Ctx, body *limitedBody, err error) error {
 	switch {
 	case body.tooLarge:
 		return a.refuseUpload(c)
@@ -194,35 +193,6 @@ func (a *API) uploadErr(c *Ctx, body *uploadBody, err error) error {
 		return errBadRequest("upload interrupted")
 	}
 	return err
-}
-
-// uploadBody counts an upload against the size limit while it streams,
-// for bodies without a Content-Length, and remembers a failure of the
-// client's side.
-type uploadBody struct {
-	r        io.Reader
-	left     int64
-	tooLarge bool
-	readErr  error
-}
-
-var errUploadTooLarge = errors.New("upload exceeds the maximum package file size")
-
-func (b *uploadBody) Read(p []byte) (int, error) {
-	// One byte past the limit is enough to know it is exceeded.
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
-	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
-		b.tooLarge = true
-		return n, errUploadTooLarge
-	}
-	if err != nil && err != io.EOF {
-		b.readErr = err
-	}
-	return n, err
 }
 
 // getGenericFile is GET /projects/:id/packages/generic/:name/:version/:file:
@@ -257,10 +227,7 @@ func (a *API) serveGeneric(c *Ctx, g genericTarget) error {
 
 // serveFile streams a package file as an attachment, with ranges.
 func (a *API) serveFile(c *Ctx, f *model.PackageFile) error {
-	obj, err := a.Blobs.Open(c.Context(), f.BlobKey)
-	if errors.Is(err, model.ErrNotFound) {
-		return errPackageNotFound
-	}
+	obj, err := a.openBlob(c, f.BlobKey, errPackageNotFound)
 	if err != nil {
 		return err
 	}
@@ -269,35 +236,9 @@ func (a *API) serveFile(c *Ctx, f *model.PackageFile) error {
 	h.Set("Content-Type", "application/octet-stream")
 	// File names are letters, digits and ._+- only: nothing to quote.
 	h.Set("Content-Disposition", `attachment; filename="`+f.FileName+`"`)
-	http.ServeContent(sendfileWriter(c.W), c.R, "", f.CreatedAt, obj)
+	http.ServeContent(c.W, c.R, "", f.CreatedAt, obj)
 	return nil
 }
-
-// sendfileWriter lets a download reach the connection's sendfile path.
-// The logging middleware's writer has no ReadFrom, so io.Copy through it
-// falls back to a 32 KiB buffer copy; this one hands ReadFrom to the
-// innermost writer while status and headers still pass the middleware.
-func sendfileWriter(w http.ResponseWriter) http.ResponseWriter {
-	inner := w
-	for {
-		u, ok := inner.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			break
-		}
-		inner = u.Unwrap()
-	}
-	if rf, ok := inner.(io.ReaderFrom); ok && inner != w {
-		return readFromWriter{w, rf}
-	}
-	return w
-}
-
-type readFromWriter struct {
-	http.ResponseWriter
-	rf io.ReaderFrom
-}
-
-func (w readFromWriter) ReadFrom(r io.Reader) (int64, error) { return w.rf.ReadFrom(r) }
 
 // ---- the packages API ----
 

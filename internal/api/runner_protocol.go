@@ -58,10 +58,7 @@ func (c *Ctx) authenticateRunnerJob() error {
 	if err != nil {
 		return err
 	}
-	tok := c.R.Header.Get("Job-Token")
-	if tok == "" {
-		tok, _ = c.Params.String("token")
-	}
+	tok := c.runnerJobToken("token")
 	if tok == "" {
 		return errRunnerForbidden
 	}
@@ -82,6 +79,19 @@ func (c *Ctx) authenticateRunnerJob() error {
 	}
 	c.RunnerJob = j
 	return nil
+}
+
+// runnerJobToken is the job token a runner's call carries: the JOB-TOKEN
+// header, else the first of the named parameters that is set.
+func (c *Ctx) runnerJobToken(params ...string) string {
+	tok := c.R.Header.Get("Job-Token")
+	for _, name := range params {
+		if tok != "" {
+			break
+		}
+		tok, _ = c.Params.String(name)
+	}
+	return tok
 }
 
 // registerRunner is legacy POST /runners with a registration token.

@@ -68,6 +68,19 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// ReadFrom hands io.Copy's source to the connection's own ReadFrom, so a
+// file download (http.ServeContent of an artifact or package file) reaches
+// sendfile instead of a 32 KiB buffer copy through this wrapper.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+}
+
 // observe logs and counts every request. The log line has the path
 // without its query string (which may carry a token) and no headers. A
 // panic in a handler becomes a 500, logged, never a dropped connection.
