@@ -13,8 +13,8 @@ import (
 )
 
 // restartOnSameData starts ciwarden again on a stopped server's data
-// directory and database, with the same root token, and stops it when the
-// test ends.
+// directory and database, with the same root token, serve flags and
+// environment (S3 settings included), and stops it when the test ends.
 func restartOnSameData(t *testing.T, old *Server) *Server {
 	t.Helper()
 	select {
@@ -27,7 +27,10 @@ func restartOnSameData(t *testing.T, old *Server) *Server {
 		DataDir:   old.DataDir,
 		DBURL:     old.DBURL,
 		RootToken: old.RootToken,
+		Storage:   old.Storage,
 		client:    &http.Client{Timeout: 30 * time.Second},
+		args:      old.args,
+		env:       old.env,
 	}
 	old.mu.Lock()
 	s.secrets = append(s.secrets, old.secrets...)

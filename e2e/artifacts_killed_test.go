@@ -3,7 +3,6 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
-	"errors"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -69,40 +68,9 @@ func TestArtifactUploadKilled(t *testing.T) {
 		// A chunked upload fed slowly: the server has taken several MiB
 		// and waits for more when it is killed.
 		slow, feed := io.Pipe()
-		done := make(chan error, 1)
-		go func() {
-			_, err := s.try(upload(slow))
-			done <- err
-		}()
-		chunk := bytes.Repeat([]byte("partial artifact "), 64<<10) // ~1 MiB
-		for range 8 {
-			if _, err := feed.Write(chunk); err != nil {
-				t.Fatalf("the server stopped reading the upload early: %v", err)
-			}
-		}
-		if s.Storage == "fs" {
-			deadline := time.Now().Add(10 * time.Second)
-			for len(pkFiles(t, filepath.Join(s.DataDir, "blobs", ".tmp"))) == 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("no upload in progress in the blob store")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
-		s.cmd.Process.Kill() // by this test's own child PID
-		<-s.exited
-		s.terminated = true
-		feed.CloseWithError(errors.New("server killed"))
-		select {
-		case err := <-done:
-			if err == nil {
-				t.Fatalf("the upload succeeded although the server was killed mid-stream")
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("the interrupted upload never returned")
-		}
+		killDuringUpload(t, s, upload(slow), feed, []byte("partial artifact "))
 
-		s = pkRestart(t, s)
+		s = restartOnSameData(t, s)
 		artifacts := api + "/projects/" + itoa(projectID) + "/jobs/" + itoa(job.ID) + "/artifacts"
 		s.Expect(t, "GET", artifacts, s.RootToken, nil, 404)
 		if m := s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/jobs/"+itoa(job.ID), s.RootToken, nil, 200).Object(t); m["artifacts_file"] != nil {

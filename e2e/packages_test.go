@@ -25,46 +25,13 @@ func TestPackageUploadKilled(t *testing.T) {
 
 		// A chunked upload fed slowly through a pipe: the server has taken
 		// several MiB, and is waiting for more, when it is killed.
-		pr, pw := io.Pipe()
+		pr, feed := io.Pipe()
 		req := s.NewRequest(t, "PUT", file, s.RootToken, nil)
 		req.Body = pr
 		req.ContentLength = -1
-		done := make(chan error, 1)
-		go func() {
-			_, err := s.try(req)
-			done <- err
-		}()
-		chunk := bytes.Repeat([]byte("partial upload "), 64<<10) // ~1 MiB
-		for range 8 {
-			if _, err := pw.Write(chunk); err != nil {
-				t.Fatalf("the server stopped reading the upload early: %v", err)
-			}
-		}
-		if s.Storage == "fs" {
-			// Proof that the kill lands mid-upload: the blob store's
-			// temporary file is there and growing.
-			deadline := time.Now().Add(10 * time.Second)
-			for len(pkFiles(t, filepath.Join(s.DataDir, "blobs", ".tmp"))) == 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("no upload in progress in the blob store")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
-		s.cmd.Process.Kill() // by this test's own child PID
-		<-s.exited
-		s.terminated = true // killed on purpose: stop() must not complain
-		pw.CloseWithError(errors.New("server killed"))
-		select {
-		case err := <-done:
-			if err == nil {
-				t.Fatalf("the upload succeeded although the server was killed mid-stream")
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("the interrupted upload never returned")
-		}
+		killDuringUpload(t, s, req, feed, []byte("partial upload "))
 
-		s = pkRestart(t, s)
+		s = restartOnSameData(t, s)
 		checkJSON(t, s.Do(t, "GET", file, s.RootToken, nil), `{"message":"404 Package Not Found"}`)
 		r := s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/packages", s.RootToken, nil, http.StatusOK)
 		if l := r.List(t); len(l) != 0 || r.Header.Get("X-Total") != "0" {
@@ -101,36 +68,45 @@ func TestPackageUploadKilled(t *testing.T) {
 	})
 }
 
-// pkRestart starts ciwarden again on old's data directory, database and
-// storage settings (restartOnSameData keeps no extra flags or
-// environment, which the S3 runs need).
-func pkRestart(t *testing.T, old *Server) *Server {
+// killDuringUpload sends req, whose body the test feeds through feed,
+// and SIGKILLs the server once it has taken 8 chunks of 65,536 repetitions of
+// pattern (with filesystem blobs: once the blob store's temporary file
+// exists, proof that the kill lands mid-upload). It returns when the
+// client has seen the upload fail.
+func killDuringUpload(t *testing.T, s *Server, req *http.Request, feed *io.PipeWriter, pattern []byte) {
 	t.Helper()
-	s := &Server{
-		Dialect:   old.Dialect,
-		DataDir:   old.DataDir,
-		DBURL:     old.DBURL,
-		RootToken: old.RootToken,
-		Storage:   old.Storage,
-		client:    &http.Client{Timeout: 30 * time.Second},
-		args:      old.args,
-		env:       old.env,
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.try(req)
+		done <- err
+	}()
+	chunk := bytes.Repeat(pattern, 64<<10) // ~1 MiB
+	for range 8 {
+		if _, err := feed.Write(chunk); err != nil {
+			t.Fatalf("the server stopped reading the upload early: %v", err)
+		}
 	}
-	old.mu.Lock()
-	s.secrets = append(s.secrets, old.secrets...)
-	old.mu.Unlock()
-	for attempt := 1; ; attempt++ {
-		err := s.launch(t)
+	if s.Storage == "fs" {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(pkFiles(t, filepath.Join(s.DataDir, "blobs", ".tmp"))) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no upload in progress in the blob store")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	s.cmd.Process.Kill() // by this test's own child PID
+	<-s.exited
+	s.terminated = true // killed on purpose: stop() must not complain
+	feed.CloseWithError(errors.New("server killed"))
+	select {
+	case err := <-done:
 		if err == nil {
-			break
+			t.Fatalf("the upload succeeded although the server was killed mid-stream")
 		}
-		if errors.Is(err, errPortTaken) && attempt < 3 {
-			continue
-		}
-		t.Fatalf("restart ciwarden: %v\nstderr:\n%s", err, s.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the interrupted upload never returned")
 	}
-	t.Cleanup(func() { s.stop(t) })
-	return s
 }
 
 // pkFiles lists the regular files under dir, temporaries included.

@@ -22,25 +22,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
-	"github.com/ciwarden/ciwarden/internal/testblob"
 )
-
-// forEachArtifactStorage runs fn on each database with filesystem and S3
-// (versitygw) blobs.
-func forEachArtifactStorage(t *testing.T, opts serverOpts, fn func(t *testing.T, s *testServer)) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		for _, storage := range []string{"fs", "s3"} {
-			t.Run(storage, func(t *testing.T) {
-				o := opts
-				o.dialect = dialect
-				if storage == "s3" {
-					o.S3 = testblob.Start(t)
-				}
-				fn(t, newServer(t, o))
-			})
-		}
-	})
-}
 
 // artZip builds a zip holding files, names taken as they are (so that
 // hostile names can be written too).
@@ -223,7 +205,7 @@ func (e *artEnv) take(t *testing.T, name string) *runningJob {
 }
 
 func TestArtifactsRoundTrip(t *testing.T) {
-	forEachArtifactStorage(t, serverOpts{}, testArtifactsRoundTrip)
+	forEachStorage(t, serverOpts{}, testArtifactsRoundTrip)
 }
 
 func testArtifactsRoundTrip(t *testing.T, s *testServer) {
@@ -450,7 +432,7 @@ func testArtifactsRoundTrip(t *testing.T, s *testServer) {
 
 func TestArtifactUploadRefusals(t *testing.T) {
 	const max = 64 << 10
-	forEachArtifactStorage(t, serverOpts{MaxArtifactsSize: max}, func(t *testing.T, s *testServer) {
+	forEachStorage(t, serverOpts{MaxArtifactsSize: max}, func(t *testing.T, s *testServer) {
 		e := newArtEnv(t, s, artifactsCI)
 		build := e.take(t, "build")
 		refused := func(what string, r *resp, status int) {
@@ -542,7 +524,7 @@ func TestArtifactUploadRefusals(t *testing.T) {
 }
 
 func TestArtifactExpiryAndSweep(t *testing.T) {
-	forEachArtifactStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
+	forEachStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
 		e := newArtEnv(t, s, artifactsCI)
 		build := e.take(t, "build")
 		archive := artZip(t, map[string]string{"out/a.txt": "a"})
@@ -592,7 +574,7 @@ func TestArtifactExpiryAndSweep(t *testing.T) {
 }
 
 func TestArtifactsOfDeletedPipelineSwept(t *testing.T) {
-	forEachArtifactStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
+	forEachStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
 		e := newArtEnv(t, s, artifactsCI)
 		build := e.take(t, "build")
 		artWant(t, s.upload(t, build.ID, build.Token, "expire_in=never", artZip(t, map[string]string{"a": "a"}), true), http.StatusCreated)
@@ -651,7 +633,7 @@ cross:
 `
 
 func TestPayloadDependencies(t *testing.T) {
-	forEachArtifactStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
+	forEachStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
 		e := newArtEnv(t, s, artifactsCI)
 		// P's build uploads its archive; its pipeline succeeds.
 		build := e.take(t, "build")

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/runner"
-	"github.com/ciwarden/ciwarden/internal/testblob"
 )
 
 // builtinArtifactsCI: build writes files and declares artifacts (with an
@@ -103,17 +102,7 @@ func waitPipeline(t *testing.T, s *testServer, p project, id int64) (string, map
 }
 
 func TestBuiltinRunnerArtifacts(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		for _, storage := range []string{"fs", "s3"} {
-			t.Run(storage, func(t *testing.T) {
-				o := serverOpts{dialect: dialect}
-				if storage == "s3" {
-					o.S3 = testblob.Start(t)
-				}
-				testBuiltinRunnerArtifacts(t, newServer(t, o))
-			})
-		}
-	})
+	forEachStorage(t, serverOpts{}, testBuiltinRunnerArtifacts)
 }
 
 func testBuiltinRunnerArtifacts(t *testing.T, s *testServer) {

@@ -210,6 +210,24 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 	}
 }
 
+// forEachStorage runs fn on a server of each database with each blob
+// store: the filesystem, and S3 (a versitygw started for the test; skipped
+// when versitygw is not installed). opts are the rest of the options.
+func forEachStorage(t *testing.T, opts serverOpts, fn func(t *testing.T, s *testServer)) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		for _, storage := range []string{"fs", "s3"} {
+			t.Run(storage, func(t *testing.T) {
+				o := opts
+				o.dialect = dialect
+				if storage == "s3" {
+					o.S3 = testblob.Start(t)
+				}
+				fn(t, newServer(t, o))
+			})
+		}
+	})
+}
+
 func (s *testServer) remember(secret string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

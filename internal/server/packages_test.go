@@ -18,25 +18,7 @@ import (
 	"testing"
 
 	"github.com/ciwarden/ciwarden/internal/blob"
-	"github.com/ciwarden/ciwarden/internal/testblob"
 )
-
-// forEachPackageStorage runs fn on each database with filesystem blobs
-// and with S3 (skipped when versitygw is not installed).
-func forEachPackageStorage(t *testing.T, opts serverOpts, fn func(t *testing.T, s *testServer)) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		for _, storage := range []string{"fs", "s3"} {
-			t.Run(storage, func(t *testing.T) {
-				o := opts
-				o.dialect = dialect
-				if storage == "s3" {
-					o.S3 = testblob.Start(t)
-				}
-				fn(t, newServer(t, o))
-			})
-		}
-	})
-}
 
 // pkgEnv is a private project with a member of every role.
 type pkgEnv struct {
@@ -179,7 +161,7 @@ func sha256hex(b []byte) string {
 }
 
 func TestGenericPackageRoundTrip(t *testing.T) {
-	forEachPackageStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
+	forEachStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
 		e := newPkgEnv(t, s, "private")
 		path := e.genericPath("my_tool", "1.2.3-rc+1", "tool.tar.gz")
 		v1 := bytes.Repeat([]byte("version one\n"), 1000)
@@ -283,7 +265,7 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 }
 
 func TestGenericPackageJobToken(t *testing.T) {
-	forEachPackageStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
+	forEachStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
 		e := newPkgEnv(t, s, "private")
 		_, rtok := s.createRunner(t, nil)
 		s.pushCI(t, e.p, e.dev, map[string]string{".gitlab-ci.yml": "publish:\n  script: [echo hi]\n"})
@@ -476,7 +458,7 @@ func TestGenericPackageStatusAndSelect(t *testing.T) {
 // TestGenericPackageValidation: every malformed name, version or file name
 // is refused before a byte of the body is read, and nothing is stored.
 func TestGenericPackageValidation(t *testing.T) {
-	forEachPackageStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
+	forEachStorage(t, serverOpts{}, func(t *testing.T, s *testServer) {
 		e := newPkgEnv(t, s, "private")
 		long := strings.Repeat("a", 256)
 		const (
@@ -570,7 +552,7 @@ func muxRedirect(r *resp) bool {
 // while streaming a chunked body.
 func TestGenericPackageTooLarge(t *testing.T) {
 	const limit = 64 << 10
-	forEachPackageStorage(t, serverOpts{MaxPackageFileSize: limit}, func(t *testing.T, s *testServer) {
+	forEachStorage(t, serverOpts{MaxPackageFileSize: limit}, func(t *testing.T, s *testServer) {
 		e := newPkgEnv(t, s, "private")
 		const tooLarge = `{"message":"413 Request Entity Too Large"}`
 		big := bytes.Repeat([]byte{'z'}, limit+1)
