@@ -239,17 +239,12 @@ func (a *API) downloadDependency(c *Ctx) error {
 	if tok == "" || !strings.HasPrefix(tok, auth.JobTokenPrefix) {
 		return errRunnerForbidden
 	}
-	src, err := a.Store.JobByTokenDigest(c.Context(), auth.Digest(tok))
-	if errors.Is(err, model.ErrNotFound) {
-		return errRunnerForbidden
-	} else if err != nil {
-		return err
-	}
-	if !auth.JobAlive(src) {
-		c.jobStatusHeaders(src.Status)
-		return errRunnerForbidden
-	}
 	if c.Principal, err = a.Auth.Authenticate(c.Context(), auth.Credentials{Job: tok, JobFrom: auth.Header}); err != nil {
+		// A finished job's token: tell the runner the job's state, as
+		// its other calls do.
+		if src, lerr := a.Store.JobByTokenDigest(c.Context(), auth.Digest(tok)); lerr == nil && !auth.JobAlive(src) {
+			c.jobStatusHeaders(src.Status)
+		}
 		return errRunnerForbidden
 	}
 	target, err := a.Store.Job(c.Context(), id)
