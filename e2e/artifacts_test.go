@@ -80,6 +80,8 @@ func testArtifactsAndPackages(t *testing.T, s *Server) {
 	}
 	vars := []map[string]string{{"key": "P_ID", "value": itoa(pID)}}
 
+	// P lets the consumer's jobs in; the outsider's stay out.
+	s.AllowJobTokens(t, pID, qID)
 	push(pPath, alice.Token, producerCI)
 	producer := waitPipeline(t, s, pID, alice.Token, 0)
 	buildJob := pipelineJob(t, s, pID, producer, "build", alice.Token)

@@ -646,3 +646,11 @@ func forEachStorage(t *testing.T, args []string, fn func(t *testing.T, s *Server
 		}
 	}
 }
+
+// AllowJobTokens puts project from on project target's inbound job-token
+// allowlist (as root): from's jobs may then reach target.
+func (s *Server) AllowJobTokens(t testing.TB, target, from int64) {
+	t.Helper()
+	s.Expect(t, "POST", api+"/projects/"+itoa(target)+"/job_token_scope/allowlist", s.RootToken,
+		map[string]any{"target_project_id": from}, 201)
+}

@@ -31,7 +31,9 @@ func testBuiltinRunnerJobToken(t *testing.T, s *Server) {
 	s.AddMember(t, "groups", group, alice.ID, 30)
 	otherID, otherPath := s.CreateProject(t, group, "other", "private")
 	appID, appPath := s.CreateProject(t, group, "app", "private")
-	_ = otherID
+	// other lets app's jobs in (its allowlist is on, as for every new
+	// project).
+	s.AllowJobTokens(t, otherID, appID)
 
 	g := newGitClient(t)
 	other := g.Init(t, gitURL(s, "alice", alice.Token, otherPath))

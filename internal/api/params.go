@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -335,4 +336,43 @@ func (p *Params) Strings(name string) ([]string, bool) {
 		}
 	}
 	return out, true
+}
+
+// credentialParams travel as parameters but are not an endpoint's own.
+var credentialParams = map[string]bool{"private_token": true, "job_token": true, "token": true}
+
+// Names lists the parameters sent: JSON keys and form and query names,
+// without a trailing "[]" and without credentials. Endpoints that refuse
+// unknown parameters check it.
+func (p *Params) Names() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(n string) {
+		n = strings.TrimSuffix(n, "[]")
+		if !credentialParams[n] && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for n := range p.json {
+		add(n)
+	}
+	for _, src := range []url.Values{p.form, p.query} {
+		for n := range src {
+			add(n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ScalarInJSON reports whether name came in a JSON body as something
+// other than an array, where an array is required.
+func (p *Params) ScalarInJSON(name string) bool {
+	v, ok := p.json[name]
+	if !ok {
+		return false
+	}
+	_, isList := v.([]any)
+	return !isList
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
@@ -36,6 +37,10 @@ type API struct {
 	CI       *ci.Service
 	Queue    *ci.Queue
 	Repos    *git.Repos
+	// Access decides access to projects; AuthLog is its authentication
+	// log, flushed before it is read.
+	Access  *access.Authorizer
+	AuthLog *access.AuthLog
 	// Blobs holds artifacts and package files.
 	Blobs blob.Store
 	// MaxArtifactsSize and MaxPackageFileSize bound one upload (413).
@@ -84,8 +89,6 @@ type Accepts struct {
 	// JobToken: transports for CI/CD job tokens; zero means a job token is
 	// not accepted and the request is treated as anonymous.
 	JobToken auth.Transport
-	// JobPolicy is the fine-grained permission a job token needs here.
-	JobPolicy string
 	// Runner: the caller is a runner, by its token in the body's token or
 	// the RUNNER-TOKEN header.
 	Runner bool
@@ -262,10 +265,7 @@ func (a *API) findGroup(ctx context.Context, ref string) (*model.Namespace, erro
 	return n, nil
 }
 
-func (c *Ctx) subject() authz.Subject {
-	p := c.Principal
-	return authz.Subject{Authenticated: p.Kind != auth.Anonymous, Admin: p.Admin(), ReadOnly: p.ReadOnly()}
-}
+func (c *Ctx) subject() authz.Subject { return c.Principal.Subject() }
 
 func (c *Ctx) authorize(t authz.Target, act authz.Action) error {
 	if d := authz.Decide(c.subject(), t, act); !d.Allowed {
@@ -274,14 +274,18 @@ func (c *Ctx) authorize(t authz.Target, act authz.Action) error {
 	return nil
 }
 
-// authorizeProject loads the caller's level on p and decides act.
+// authorizeProject decides act on p, through the one authorizer every
+// transport shares (token access scope and authentication log included).
 func (c *Ctx) authorizeProject(p *model.Project, act authz.Action) error {
-	level, err := c.API.Store.ProjectAccessLevel(c.Context(), c.Principal.UserID(), p)
+	d, level, err := c.API.Access.Project(c.Context(), c.Principal, p, act)
 	if err != nil {
 		return err
 	}
 	c.Level = level
-	return c.authorize(authz.Target{Kind: authz.Project, Visibility: p.Visibility, Level: level}, act)
+	if !d.Allowed {
+		return denial(d)
+	}
+	return nil
 }
 
 // authorizeGroup loads the caller's standing on n and decides act.

@@ -109,6 +109,25 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/repository/commits/{sha}", userAPI, ProjectTarget, authz.ReadRepository, a.getCommit},
 		{http.MethodGet, "/projects/{id}/repository/files/{file_path}/raw", userAPI, ProjectTarget, authz.ReadRepository, a.rawFile},
 
+		// Token access scope (job_token_scope.go)
+		{http.MethodGet, "/projects/{id}/job_token_scope", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.getJobTokenScope},
+		{http.MethodPatch, "/projects/{id}/job_token_scope", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.patchJobTokenScope},
+		{http.MethodGet, "/projects/{id}/job_token_scope/allowlist", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listProjectAllowlist},
+		{http.MethodPost, "/projects/{id}/job_token_scope/allowlist", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.addProjectLink},
+		{http.MethodPut, "/projects/{id}/job_token_scope/allowlist/{target_project_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.updateProjectLink},
+		{http.MethodDelete, "/projects/{id}/job_token_scope/allowlist/{target_project_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.removeProjectLink},
+		{http.MethodGet, "/projects/{id}/job_token_scope/groups_allowlist", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listGroupAllowlist},
+		{http.MethodPost, "/projects/{id}/job_token_scope/groups_allowlist", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.addGroupLink},
+		{http.MethodPut, "/projects/{id}/job_token_scope/groups_allowlist/{target_group_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.updateGroupLink},
+		{http.MethodDelete, "/projects/{id}/job_token_scope/groups_allowlist/{target_group_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.removeGroupLink},
+		{http.MethodGet, "/projects/{id}/job_token_scope/outbound_allowlist", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listProjectAllowlist},
+		{http.MethodPost, "/projects/{id}/job_token_scope/outbound_allowlist", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.addProjectLink},
+		{http.MethodDelete, "/projects/{id}/job_token_scope/outbound_allowlist/{target_project_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.removeProjectLink},
+		{http.MethodGet, "/projects/{id}/job_token_scope/authorizations", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listAuthorizations},
+		{http.MethodGet, "/projects/{id}/job_token_scope/explain", userAPI, ProjectTarget, authz.ExplainJobToken, a.explainJobToken},
+		{http.MethodGet, "/application/settings", userAPI, NoTarget, authz.ReadSettings, a.getApplicationSettings},
+		{http.MethodPut, "/application/settings", userAPI, NoTarget, authz.AdminSettings, a.updateApplicationSettings},
+
 		// Generic package registry and the packages API (packages.go). The
 		// generic GET names the type as a wildcard: a literal "generic"
 		// would clash in the mux with .../package_files/{id}/download.

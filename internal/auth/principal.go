@@ -1,6 +1,9 @@
 package auth
 
-import "github.com/ciwarden/ciwarden/internal/model"
+import (
+	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/model"
+)
 
 // Kind is what sort of caller a Principal is.
 type Kind int
@@ -59,4 +62,17 @@ func (p *Principal) Admin() bool { return p.User != nil && p.User.Admin }
 // token without api).
 func (p *Principal) ReadOnly() bool {
 	return p.Token != nil && !p.Token.HasScope(model.ScopeAPI)
+}
+
+// Subject is the principal as authz sees it.
+func (p *Principal) Subject() authz.Subject {
+	s := authz.Subject{Authenticated: p.Kind != Anonymous, Admin: p.Admin(), ReadOnly: p.ReadOnly()}
+	if p.Kind == JobKind {
+		s.Job = &authz.JobToken{Live: JobAlive(p.Job), ProjectID: p.Job.ProjectID,
+			Restricted: p.Job.TokenRestricted, Permissions: p.Job.TokenPermissions}
+		if p.Project != nil {
+			s.Job.ProjectPath = p.Project.FullPath()
+		}
+	}
+	return s
 }

@@ -6,6 +6,7 @@ package authz
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/ciwarden/ciwarden/internal/model"
 )
@@ -27,18 +28,64 @@ type Subject struct {
 	Admin         bool
 	// ReadOnly is a credential limited to reads (read_api).
 	ReadOnly bool
+	// Job is set when the credential is a CI/CD job token.
+	Job *JobToken
+}
+
+// JobToken is a job-token caller as the decision sees it.
+type JobToken struct {
+	// Live: the job is running or canceling and not erased. Authentication
+	// refuses dead tokens before any decision; explain asks about any job.
+	Live        bool
+	ProjectID   int64
+	ProjectPath string
+	// Restricted: the job declared `job_token: permissions:`, and its token
+	// may do only what Permissions lists.
+	Restricted  bool
+	Permissions []string
+}
+
+// Scope is what the token access scope says about one job token and one
+// target project, loaded before the decision (gitlab-compat.md §4).
+type Scope struct {
+	// OutboundEnabled: the job's project limits where its token goes, and
+	// InOutboundList: the target is on that list.
+	OutboundEnabled bool
+	InOutboundList  bool
+	// InboundInForce: the target's allowlist applies (its own setting or
+	// the instance's enforcement).
+	InboundInForce bool
+	// Entry is the nearest entry on the target's allowlist that admits the
+	// job's project: its project entry, else the deepest ancestor group's.
+	Entry *Entry
+}
+
+// Entry is one allowlist entry.
+type Entry struct {
+	// Kind is "project" or "group"; ID names it.
+	Kind string
+	ID   int64
+	// DefaultPermissions keeps everything the role allows; otherwise only
+	// Policies.
+	DefaultPermissions bool
+	Policies           []string
 }
 
 // Target is the project or group acted on, with the subject's standing on
 // it, loaded before the decision so that Decide stays pure.
 type Target struct {
-	Kind       TargetKind
+	Kind TargetKind
+	// ID and Path name the target (Path in denial messages).
+	ID         int64
+	Path       string
 	Visibility model.Visibility
 	// Level is the subject's effective access level (inherited included).
 	Level model.AccessLevel
 	// Related is true for a group when the subject belongs to a subgroup or
 	// a project beneath it: they may see the group but hold no role on it.
 	Related bool
+	// Scope is the token access scope, for a job token on a project.
+	Scope Scope
 }
 
 // Action is a permission an endpoint needs.
@@ -56,6 +103,9 @@ type Action struct {
 	MinPrivate model.AccessLevel
 	// AdminOnly actions are for instance administrators.
 	AdminOnly bool
+	// Policy is the fine-grained permission a job token needs for the
+	// action (policies.go); empty where job tokens have no business.
+	Policy string
 }
 
 // The actions. Roles follow GitLab's permissions table.
@@ -75,11 +125,11 @@ var (
 	UpdateProject       = Action{Name: "admin_project", Write: true, Min: model.Maintainer}
 	RemoveProject       = Action{Name: "remove_project", Write: true, Min: model.Owner}
 	AdminProjectMembers = Action{Name: "admin_project_member", Write: true, Min: model.Maintainer}
-	ReadRepository      = Action{Name: "download_code", MinPrivate: model.Reporter}
-	PushCode            = Action{Name: "push_code", Write: true, Min: model.Developer}
+	ReadRepository      = Action{Name: "download_code", MinPrivate: model.Reporter, Policy: PolicyReadRepositories}
+	PushCode            = Action{Name: "push_code", Write: true, Min: model.Developer, Policy: PolicyAdminRepositories}
 	// Pipelines and jobs: everyone who sees a public or internal project
 	// sees its pipelines; a private one needs Reporter.
-	ReadPipeline   = Action{Name: "read_pipeline", MinPrivate: model.Reporter}
+	ReadPipeline   = Action{Name: "read_pipeline", MinPrivate: model.Reporter, Policy: PolicyReadPipelines}
 	CreatePipeline = Action{Name: "create_pipeline", Write: true, Min: model.Developer}
 	UpdatePipeline = Action{Name: "update_pipeline", Write: true, Min: model.Developer}
 	EraseJob       = Action{Name: "erase_build", Write: true, Min: model.Maintainer}
@@ -89,6 +139,14 @@ var (
 	// RunnerCall is a runner's own call; the runner or job token it
 	// carries was checked before the decision.
 	RunnerCall = Action{Name: "runner"}
+
+	// The token access scope: Maintainers read and change it; explain is
+	// for Maintainers and the job's user, which its handler checks.
+	ReadJobTokenScope  = Action{Name: "read_job_token_scope", Auth: true, Min: model.Maintainer}
+	AdminJobTokenScope = Action{Name: "admin_job_token_scope", Write: true, Min: model.Maintainer}
+	ExplainJobToken    = Action{Name: "explain_job_token", Auth: true}
+	ReadSettings       = Action{Name: "read_application_settings", Auth: true, AdminOnly: true}
+	AdminSettings      = Action{Name: "admin_application_settings", Write: true, AdminOnly: true}
 
 	ReadGroup         = Action{Name: "read_group"}
 	UpdateGroup       = Action{Name: "admin_group", Write: true, Min: model.Owner}
@@ -102,13 +160,20 @@ var (
 )
 
 // Checks, in the order Decide runs them; a Decision names the one that
-// refused.
+// refused. The job-token checks (liveness to feature_visibility) pass
+// untouched for other callers and for targets that are not projects.
 const (
 	CheckAuthentication = "authentication"
-	CheckTokenScope     = "token_scope"
-	CheckAdmin          = "admin"
+	CheckLiveness       = "liveness"
 	CheckVisibility     = "visibility"
+	CheckTokenScope     = "token_scope"
+	CheckOutbound       = "outbound_scope"
+	CheckInbound        = "inbound_allowlist"
+	CheckEntryPolicy    = "entry_policy"
+	CheckJobPermissions = "job_permissions"
+	CheckAdmin          = "admin"
 	CheckRole           = "role"
+	CheckFeature        = "feature_visibility"
 )
 
 // Decision is Decide's answer: allowed, or refused with the HTTP status,
@@ -134,36 +199,233 @@ const (
 	MsgProjectNotFound   = "404 Project Not Found"
 	MsgGroupNotFound     = "404 Group Not Found"
 	MsgInsufficientScope = "insufficient_scope"
+	// MsgNoJobTokenPolicy: an allowlist entry or a job narrowed the token
+	// to listed policies, and the route declares none.
+	MsgNoJobTokenPolicy = "This action is unauthorized for CI/CD job tokens."
 )
 
-// Decide runs the checks in order: authentication; visibility of the
-// target, refused as 404 so that existence is never revealed, even to a
-// caller whose credential could not have done the action anyway; the
-// credential's scope; administrator-only actions; then the role.
-//
-// Job tokens add their checks here, before the role: token access scope
-// and fine-grained policies (docs/gitlab-compat.md §4).
+// ScopeMessage is the 403 of a cross-project use the token access scope
+// refuses (gitlab-compat.md §3.1 step 7).
+func ScopeMessage(source, target string) string {
+	return "Authentication by CI/CD job token not allowed from " + source + " to " + target + "."
+}
+
+// PolicyMessage is the 403 of a job token that lacks the policy a route
+// needs (gitlab-compat.md §3.1 step 8).
+func PolicyMessage(project, policy string) string {
+	return "Insufficient permissions to access this resource in project " + project +
+		". The following token permission is required: " + policy + "."
+}
+
+// check is one step of the decision. It answers Allow, a denial, or
+// notApplicable when it has nothing to say about this request (a job-token
+// check for a personal access token, an entry policy with no entry).
+type check struct {
+	name string
+	run  func(s *Subject, t *Target, a *Action) Decision
+}
+
+// notApplicable passes, and tells Explain the check did not look.
+var notApplicable = Decision{Allowed: true, Status: http.StatusOK, Check: "n/a"}
+
+var checks = [...]check{
+	{CheckAuthentication, checkAuthentication},
+	{CheckLiveness, checkLiveness},
+	{CheckVisibility, checkVisibility},
+	{CheckTokenScope, checkTokenScope},
+	{CheckOutbound, checkOutbound},
+	{CheckInbound, checkInbound},
+	{CheckEntryPolicy, checkEntryPolicy},
+	{CheckJobPermissions, checkJobPermissions},
+	{CheckAdmin, checkAdmin},
+	{CheckRole, checkRole},
+	{CheckFeature, checkFeature},
+}
+
+// Decide runs the checks in order and returns the first refusal:
+// authentication; a job token's liveness; visibility of the target,
+// refused as 404 so that existence is never revealed, even to a caller
+// whose credential could not have done the action anyway; the
+// credential's scope; for a job token on another project, the token
+// access scope in both directions and the nearest allowlist entry's
+// policies; the job's own declared permissions; administrator-only
+// actions; the role; and what a job token outside the target's allowlist
+// may still do on a public or internal project (gitlab-compat.md §3.1, §4).
 func Decide(s Subject, t Target, a Action) Decision {
+	for i := range checks {
+		if d := checks[i].run(&s, &t, &a); !d.Allowed {
+			return d
+		}
+	}
+	return Allow
+}
+
+// Step is one check as Explain reports it.
+type Step struct {
+	Check string `json:"check"`
+	// Result is "pass", "fail" or "not_applicable".
+	Result  string `json:"result"`
+	Status  int    `json:"status,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Explain runs every check, not only up to the first refusal, so that a
+// maintainer sees each problem at once; the Decision is Decide's.
+func Explain(s Subject, t Target, a Action) (Decision, []Step) {
+	out := Allow
+	steps := make([]Step, 0, len(checks))
+	for i := range checks {
+		d := checks[i].run(&s, &t, &a)
+		st := Step{Check: checks[i].name, Result: "pass"}
+		switch {
+		case !d.Allowed:
+			st.Result, st.Status, st.Message = "fail", d.Status, d.Message
+			if out.Allowed {
+				out = d
+			}
+		case d.Check == notApplicable.Check:
+			st.Result = "not_applicable"
+		}
+		steps = append(steps, st)
+	}
+	return out, steps
+}
+
+func checkAuthentication(s *Subject, t *Target, a *Action) Decision {
 	if (a.Write || a.Auth || a.AdminOnly) && !s.Authenticated {
 		return deny(http.StatusUnauthorized, MsgUnauthorized, CheckAuthentication)
 	}
-	if t.Kind != Instance && !s.Admin && !visible(s, t) {
+	return Allow
+}
+
+func checkLiveness(s *Subject, t *Target, a *Action) Decision {
+	switch {
+	case s.Job == nil:
+		return notApplicable
+	case !s.Job.Live:
+		return deny(http.StatusUnauthorized, MsgUnauthorized, CheckLiveness)
+	}
+	return Allow
+}
+
+func checkVisibility(s *Subject, t *Target, a *Action) Decision {
+	if t.Kind == Instance {
+		return notApplicable
+	}
+	if !s.Admin && !visible(*s, *t) {
 		if t.Kind == Group {
 			return deny(http.StatusNotFound, MsgGroupNotFound, CheckVisibility)
 		}
 		return deny(http.StatusNotFound, MsgProjectNotFound, CheckVisibility)
 	}
+	return Allow
+}
+
+func checkTokenScope(s *Subject, t *Target, a *Action) Decision {
 	if a.Write && s.ReadOnly {
 		return deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope)
 	}
+	return Allow
+}
+
+// crossProject: a job token acting on a project other than its job's,
+// where the token access scope applies.
+func crossProject(s *Subject, t *Target) bool {
+	return s.Job != nil && t.Kind == Project && t.ID != s.Job.ProjectID
+}
+
+// checkOutbound is the seed's "Limit CI_JOB_TOKEN access": with the limit
+// on, the job's project reaches only the private projects on its list;
+// public and internal ones are exempt (gitlab-compat.md §4.1).
+func checkOutbound(s *Subject, t *Target, a *Action) Decision {
+	if !crossProject(s, t) || !t.Scope.OutboundEnabled {
+		return notApplicable
+	}
+	if t.Visibility == model.Private && !t.Scope.InOutboundList {
+		return deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckOutbound)
+	}
+	return Allow
+}
+
+// checkInbound is the target's allowlist: a private target admits only
+// listed projects and groups. A public or internal one admits everyone,
+// but an unlisted caller keeps only what the public gets, which
+// checkFeature enforces (§4.4).
+func checkInbound(s *Subject, t *Target, a *Action) Decision {
+	if !crossProject(s, t) || !t.Scope.InboundInForce {
+		return notApplicable
+	}
+	if t.Scope.Entry == nil && t.Visibility == model.Private {
+		return deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckInbound)
+	}
+	return Allow
+}
+
+// checkEntryPolicy: the nearest entry's policies, unless it keeps the
+// default permissions (everything the role allows).
+func checkEntryPolicy(s *Subject, t *Target, a *Action) Decision {
+	if !crossProject(s, t) || !t.Scope.InboundInForce || t.Scope.Entry == nil || t.Scope.Entry.DefaultPermissions {
+		return notApplicable
+	}
+	return needPolicy(t.Scope.Entry.Policies, t, a, CheckEntryPolicy)
+}
+
+// implicitJobPolicies are what a job's own token may always do in its own
+// project, whatever it declares: the runner checks out the job's code and
+// downloads its dependencies with it.
+var implicitJobPolicies = []string{PolicyReadRepositories, PolicyReadJobs}
+
+// checkJobPermissions: a job that declared `job_token: permissions:` gets
+// only those, on every project including its own.
+func checkJobPermissions(s *Subject, t *Target, a *Action) Decision {
+	if s.Job == nil || !s.Job.Restricted || t.Kind != Project {
+		return notApplicable
+	}
+	if t.ID == s.Job.ProjectID && slices.Contains(implicitJobPolicies, a.Policy) {
+		return Allow
+	}
+	return needPolicy(s.Job.Permissions, t, a, CheckJobPermissions)
+}
+
+func needPolicy(granted []string, t *Target, a *Action, name string) Decision {
+	switch {
+	case a.Policy == "":
+		return deny(http.StatusForbidden, MsgNoJobTokenPolicy, name)
+	case !slices.Contains(granted, a.Policy):
+		return deny(http.StatusForbidden, PolicyMessage(t.Path, a.Policy), name)
+	}
+	return Allow
+}
+
+func checkAdmin(s *Subject, t *Target, a *Action) Decision {
 	if a.AdminOnly && !s.Admin {
 		return deny(http.StatusForbidden, MsgForbidden, CheckAdmin)
 	}
+	return Allow
+}
+
+func checkRole(s *Subject, t *Target, a *Action) Decision {
 	if t.Kind == Instance || s.Admin {
 		return Allow
 	}
 	if t.Level < a.Min || (t.Visibility == model.Private && t.Level < a.MinPrivate) {
 		return deny(http.StatusForbidden, MsgForbidden, CheckRole)
+	}
+	return Allow
+}
+
+// checkFeature: a job token outside a public or internal target's
+// allowlist loses its role there and keeps what the project's features
+// give everyone: reads open to the public, nothing that needs a role.
+// Every feature a job token reaches (repository, builds, packages) is open
+// to everyone who sees the project; ciwarden has no per-feature
+// visibility.
+func checkFeature(s *Subject, t *Target, a *Action) Decision {
+	if !crossProject(s, t) || !t.Scope.InboundInForce || t.Scope.Entry != nil || t.Visibility == model.Private {
+		return notApplicable
+	}
+	if a.Write || a.Auth || a.AdminOnly || a.Min > 0 {
+		return deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckFeature)
 	}
 	return Allow
 }

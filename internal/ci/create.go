@@ -138,7 +138,8 @@ func (s *Service) createJobs(ctx context.Context, q *store.Queries, cfg *config.
 	for _, pj := range plan.Jobs {
 		j := &model.Job{PipelineID: p.ID, ProjectID: p.ProjectID, Name: pj.Job.Name, Stage: pj.Job.Stage,
 			StageIdx: stageIdx[pj.Job.Stage], Status: model.StatusCreated, When: pj.When, AllowFailure: pj.AllowFailure,
-			UserID: in.User.ID, DAG: pj.NeedsSet, CreatedAt: p.CreatedAt, TimeoutSeconds: int(pj.Job.Timeout / time.Second)}
+			UserID: in.User.ID, DAG: pj.NeedsSet, CreatedAt: p.CreatedAt, TimeoutSeconds: int(pj.Job.Timeout / time.Second),
+			TokenRestricted: pj.Job.JobTokenSet, TokenPermissions: pj.Job.JobTokenPermissions}
 		for _, n := range pj.Needs {
 			if n.Project == "" && n.Pipeline == "" {
 				j.Needs = append(j.Needs, n.Job)

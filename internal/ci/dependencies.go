@@ -3,8 +3,10 @@ package ci
 import (
 	"context"
 	"errors"
+	"github.com/ciwarden/ciwarden/internal/access"
 	"strings"
 
+	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci/expr"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -133,7 +135,7 @@ func (s *Service) crossProjectNeeds(ctx context.Context, in dependencyInput, spe
 		if path == "" || ref == "" {
 			continue
 		}
-		j, err := s.readableLatestJob(ctx, in.User, path, ref, n.Job)
+		j, err := s.readableLatestJob(ctx, in, path, ref, n.Job)
 		if errors.Is(err, model.ErrNotFound) {
 			continue
 		}
@@ -145,9 +147,10 @@ func (s *Service) crossProjectNeeds(ctx context.Context, in dependencyInput, spe
 	return out, nil
 }
 
-// readableLatestJob finds the job needs:project names, if user may read
-// its artifacts; model.ErrNotFound otherwise.
-func (s *Service) readableLatestJob(ctx context.Context, u *model.User, path, ref, name string) (*model.Job, error) {
+// readableLatestJob finds the job needs:project names, if the job's
+// token may read its artifacts (the one decision, token access scope
+// included); model.ErrNotFound otherwise.
+func (s *Service) readableLatestJob(ctx context.Context, in dependencyInput, path, ref, name string) (*model.Job, error) {
 	p, err := s.Store.ProjectByPath(ctx, path)
 	if err != nil {
 		return nil, err
@@ -155,12 +158,12 @@ func (s *Service) readableLatestJob(ctx context.Context, u *model.User, path, re
 	if p.PendingDelete || p.Namespace.PendingDelete {
 		return nil, model.ErrNotFound
 	}
-	level, err := s.Store.ProjectAccessLevel(ctx, u.ID, p)
+	who := &auth.Principal{Kind: auth.JobKind, User: in.User, Job: in.Job, Project: in.Project, Pipeline: in.Pipeline}
+	d, _, err := s.access().Project(ctx, who, p, authz.ReadJobArtifacts)
 	if err != nil {
 		return nil, err
 	}
-	sub := authz.Subject{Authenticated: true, Admin: u.Admin}
-	if d := authz.Decide(sub, authz.Target{Kind: authz.Project, Visibility: p.Visibility, Level: level}, authz.ReadJobArtifacts); !d.Allowed {
+	if !d.Allowed {
 		return nil, model.ErrNotFound
 	}
 	return s.Store.LatestSuccessfulJob(ctx, p.ID, ref, name)
@@ -173,4 +176,11 @@ func (s *Service) refVariables(in dependencyInput, spec Spec) Vars {
 	v = append(v, JobVariables(s.ExternalURL, in.Project, in.Job)...)
 	v = append(v, spec.Variables...)
 	return append(v, in.Pipeline.Variables...)
+}
+
+func (s *Service) access() *access.Authorizer {
+	if s.Access != nil {
+		return s.Access
+	}
+	return &access.Authorizer{Store: s.Store}
 }

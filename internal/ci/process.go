@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ciwarden/ciwarden/internal/access"
 	"log/slog"
 	"slices"
 	"sync"
@@ -24,6 +25,9 @@ type Service struct {
 	// Blobs holds job artifacts, deleted with their job (Erase); nil in
 	// tests that store none.
 	Blobs blob.Store
+	// Access decides needs:project's cross-project reads as the job
+	// token's; nil decides them without an authentication log.
+	Access *access.Authorizer
 	// OnPending is told when jobs became pending, after the transaction
 	// that queued them committed (the runner queue listens).
 	OnPending func(projectID int64)
@@ -341,7 +345,8 @@ func (s *Service) retry(ctx context.Context, q *store.Queries, j *model.Job, use
 	}
 	n := &model.Job{PipelineID: j.PipelineID, ProjectID: j.ProjectID, Name: j.Name, Stage: j.Stage, StageIdx: j.StageIdx,
 		Status: model.StatusCreated, When: j.When, AllowFailure: j.AllowFailure, UserID: userID, DAG: j.DAG,
-		Needs: j.Needs, Spec: j.Spec, CreatedAt: s.Now(), TimeoutSeconds: j.TimeoutSeconds}
+		Needs: j.Needs, Spec: j.Spec, CreatedAt: s.Now(), TimeoutSeconds: j.TimeoutSeconds,
+		TokenRestricted: j.TokenRestricted, TokenPermissions: j.TokenPermissions}
 	if n.When == "manual" {
 		// A retried manual job runs: the person asked for it.
 		n.When = "on_success"

@@ -47,10 +47,6 @@ type Spec struct {
 	Services              []string      `json:"services,omitempty"`
 	Environment           string        `json:"environment,omitempty"`
 	ResourceGroup         string        `json:"resource_group,omitempty"`
-	// JobTokenPermissions narrows the job token (`job_token:
-	// permissions:`); JobTokenSet distinguishes an empty list from none.
-	JobTokenPermissions []string `json:"job_token_permissions,omitempty"`
-	JobTokenSet         bool     `json:"job_token_set,omitempty"`
 }
 
 // Duration is a time.Duration stored as whole seconds.
@@ -137,7 +133,6 @@ func specFromPlan(cfg *config.Config, plan *config.Plan, pj *config.PlannedJob) 
 		NeedsSet:     pj.NeedsSet,
 		Dependencies: j.Dependencies, DependenciesSet: j.DependenciesSet,
 		Image: j.Image, Services: j.Services, Environment: j.Environment, ResourceGroup: j.ResourceGroup,
-		JobTokenPermissions: j.JobTokenPermissions, JobTokenSet: j.JobTokenSet,
 	}
 	if pj.StartIn != "" {
 		d, err := config.ParseDuration(pj.StartIn)

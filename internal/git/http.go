@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"github.com/ciwarden/ciwarden/internal/access"
 	"io"
 	"log/slog"
 	"net/http"
@@ -40,7 +41,10 @@ type Handler struct {
 	Repos *Repos
 	Store *store.Store
 	Auth  *auth.Authenticator
-	Log   *slog.Logger
+	// Access decides every read and push (the token access scope
+	// included) and logs cross-project job-token uses.
+	Access *access.Authorizer
+	Log    *slog.Logger
 	// OnPush runs after a receive-pack, before the response ends, with the
 	// ref updates that took effect.
 	OnPush func(ctx context.Context, p Push)
@@ -145,25 +149,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if push {
 		action = authz.PushCode
 	}
-	level, err := h.Store.ProjectAccessLevel(r.Context(), principal.UserID(), project)
+	d, _, err := h.Access.Project(r.Context(), principal, project, action)
 	if err != nil {
-		h.Log.Error("git: access level", "err", err)
+		h.Log.Error("git: authorize", "err", err)
 		plain(w, http.StatusInternalServerError, "Internal error.")
 		return
 	}
-	subject := authz.Subject{Authenticated: !anonymous, Admin: principal.Admin(), ReadOnly: principal.ReadOnly()}
-	d := authz.Decide(subject, authz.Target{Kind: authz.Project, Visibility: project.Visibility, Level: level}, action)
 	if !d.Allowed {
-		switch {
-		case anonymous:
-			plain(w, http.StatusUnauthorized, msgAccessDenied)
-		case d.Status == http.StatusNotFound:
-			plain(w, http.StatusNotFound, msgNotFound)
-		case push:
-			plain(w, http.StatusForbidden, msgCannotPush)
-		default:
-			plain(w, http.StatusForbidden, msgCannotRead)
-		}
+		status, msg := gitDenial(d, principal, push, project)
+		plain(w, status, msg)
 		return
 	}
 	if push && principal.Kind == auth.JobKind && !jobMayPush(principal.Job, project) {
@@ -175,6 +169,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.backend(w, r, project, principal)
+}
+
+// gitDenial is GitLab's answer on the git transport for a refusal: the
+// token access scope and fine-grained permissions explain themselves as
+// on the API, a role too low gets git's own words.
+func gitDenial(d authz.Decision, who *auth.Principal, push bool, p *model.Project) (int, string) {
+	switch {
+	case who.Kind == auth.Anonymous || d.Status == http.StatusUnauthorized:
+		return http.StatusUnauthorized, msgAccessDenied
+	case d.Status == http.StatusNotFound:
+		return http.StatusNotFound, msgNotFound
+	case d.Check != authz.CheckRole && d.Check != authz.CheckTokenScope:
+		return d.Status, d.Message
+	case push:
+		return http.StatusForbidden, msgCannotPush
+	case who.Kind == auth.JobKind:
+		return http.StatusForbidden, "Insufficient permissions to pull from the repository of project " + p.FullPath() + "."
+	}
+	return http.StatusForbidden, msgCannotRead
 }
 
 // jobMayPush: a job token pushes only to its own project, and only where

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"github.com/ciwarden/ciwarden/internal/access"
 	"io"
 	"log/slog"
 	"net/http"
@@ -204,7 +205,7 @@ func newEnvRoot(t *testing.T, root string) *env {
 		t.Fatal(err)
 	}
 
-	h := &git.Handler{Repos: repos, Store: st, Auth: &auth.Authenticator{Store: st, Now: time.Now}, Log: log, OnPush: e.rec.OnPush}
+	h := &git.Handler{Repos: repos, Store: st, Auth: &auth.Authenticator{Store: st, Now: time.Now}, Access: &access.Authorizer{Store: st}, Log: log, OnPush: e.rec.OnPush}
 	e.ts = httptest.NewServer(h)
 	t.Cleanup(e.ts.Close)
 	return e

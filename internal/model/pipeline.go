@@ -95,6 +95,10 @@ type Job struct {
 	TraceSize  int64
 	TraceCRC   uint32
 	TraceState []byte
+	// TokenRestricted: the job declared `job_token: permissions:`, and its
+	// token may do only what TokenPermissions lists.
+	TokenRestricted  bool
+	TokenPermissions []string
 }
 
 // Complete reports whether status is final.

@@ -80,6 +80,11 @@ type Project struct {
 	// CIPushRepositoryForJobTokenAllowed lets a job token push to its own
 	// project (docs/gitlab-compat.md 4.7); default off.
 	CIPushRepositoryForJobTokenAllowed bool
+	// JobTokenOutboundEnabled is the seed's "Limit CI_JOB_TOKEN access"
+	// (default off); JobTokenInboundEnabled is the project's allowlist of
+	// who may reach it (default on). gitlab-compat.md §4.
+	JobTokenOutboundEnabled bool
+	JobTokenInboundEnabled  bool
 }
 
 // FullPath is the namespace's full path plus the project's path.

@@ -653,6 +653,10 @@ func TestPayloadDependencies(t *testing.T) {
 
 		q := s.createProject(t, s.createGroup(t, "consumer", "private"), "q", "private")
 		s.addMember(t, "projects", q.ID, e.dev.ID, 30)
+		// P lets q's jobs in; the hidden project would too, but the dev
+		// cannot see it.
+		s.allowJobTokens(t, e.p, q)
+		s.allowJobTokens(t, secret, q)
 		s.pushCI(t, q, e.dev, map[string]string{".gitlab-ci.yml": depsCI})
 
 		type dep struct {

@@ -42,6 +42,9 @@ type Config struct {
 	MaxPackageFileSize int64
 	// SweepEvery is how often expired artifacts are deleted.
 	SweepEvery time.Duration
+	// AuthLogFlushEvery is how often the authentication log's batched
+	// uses are written (a read of the log flushes this process's first).
+	AuthLogFlushEvery time.Duration
 }
 
 // Default upload bounds, as GitLab's defaults (artifacts 100 MiB; generic
@@ -88,6 +91,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.MaxPackageFileSize <= 0 {
 		c.MaxPackageFileSize = DefaultMaxPackageFileSize
+	}
+	if c.AuthLogFlushEvery <= 0 {
+		c.AuthLogFlushEvery = 5 * time.Second
 	}
 	if c.SweepEvery <= 0 {
 		c.SweepEvery = time.Minute

@@ -826,3 +826,11 @@ func hostOf(t testing.TB, raw string) string {
 }
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+// allowJobTokens puts from on target's inbound job-token allowlist (as
+// root), so that from's jobs may reach target.
+func (s *testServer) allowJobTokens(t testing.TB, target, from project) {
+	t.Helper()
+	s.expect(t, "POST", "/projects/"+itoa(target.ID)+"/job_token_scope/allowlist", rootToken,
+		map[string]any{"target_project_id": from.ID}, http.StatusCreated)
+}

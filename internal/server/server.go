@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/auth"
@@ -31,6 +32,7 @@ type Server struct {
 	queue    *ci.Queue
 	auth     *auth.Authenticator
 	blobs    blob.Store
+	authLog  *access.AuthLog
 	handler  http.Handler
 }
 
@@ -95,7 +97,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 				log.Warn("announcing queued jobs to other replicas failed", "error", err)
 			}
 		}}
-	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Log: log, OnPush: pipelines.OnPush}
+	authLog := &access.AuthLog{Store: st, Log: log, Now: now}
+	authorizer := &access.Authorizer{Store: st, Log: authLog}
+	pipelines.Access = authorizer
+	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Access: authorizer, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
 	a := &api.API{
 		Store:    st,
@@ -105,6 +110,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		CI:       pipelines,
 		Queue:    queue,
 		Repos:    repos,
+		Access:   authorizer,
+		AuthLog:  authLog,
 		Blobs:    blobs,
 		Masker:   &api.StreamMasker{},
 
@@ -125,7 +132,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	mux.Handle("GET /metrics", m.handler())
 	mux.Handle(api.Prefix+"/", a.Handler())
 	mux.Handle("/", gitHTTP)
-	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, handler: observe(refuseDotSegments(mux), m, log)}, nil
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, authLog: authLog, handler: observe(refuseDotSegments(mux), m, log)}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -187,6 +194,7 @@ func (s *Server) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go s.projects.RunReaper(bg, s.cfg.ReapEvery)
+	go s.authLog.Run(bg, s.cfg.AuthLogFlushEvery)
 	go s.ci.RunScheduler(bg, time.Second)
 	// Expired artifacts: rows, then blobs.
 	go (&ci.ArtifactSweeper{Store: s.store, Blobs: s.blobs, Now: s.ci.Now, Log: s.log}).Run(bg, s.cfg.SweepEvery)

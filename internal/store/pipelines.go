@@ -117,7 +117,7 @@ func (q *Queries) ListPipelines(ctx context.Context, f PipelineFilter, page Page
 	return listPage(ctx, q, "pipelines", pipelineCols, " WHERE "+strings.Join(where, " AND "), order, args, page, scanPipeline)
 }
 
-const jobCols = "id, pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, queued_at, started_at, finished_at, erased_at, failure_reason, exit_code, runner_id, timeout_seconds, trace_size, trace_crc, trace_state"
+const jobCols = "id, pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, queued_at, started_at, finished_at, erased_at, failure_reason, exit_code, runner_id, timeout_seconds, trace_size, trace_crc, trace_state, token_permissions"
 
 func scanJob(row interface{ Scan(...any) error }) (*model.Job, error) {
 	var j model.Job
@@ -125,10 +125,15 @@ func scanJob(row interface{ Scan(...any) error }) (*model.Job, error) {
 	var created int64
 	var scheduled, queued, started, finished, erased, exit sql.NullInt64
 	var crc int64
+	var perms sql.NullString
 	if err := row.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.Name, &j.Stage, &j.StageIdx, &j.Status, &j.When, &j.AllowFailure,
 		&j.UserID, &j.DAG, &needs, &spec, &j.Retried, &scheduled, &created, &queued, &started, &finished, &erased,
-		&j.FailureReason, &exit, &j.RunnerID, &j.TimeoutSeconds, &j.TraceSize, &crc, &j.TraceState); err != nil {
+		&j.FailureReason, &exit, &j.RunnerID, &j.TimeoutSeconds, &j.TraceSize, &crc, &j.TraceState, &perms); err != nil {
 		return nil, err
+	}
+	if perms.Valid {
+		j.TokenRestricted = true
+		j.TokenPermissions = strings.Fields(perms.String)
 	}
 	if needs != "" {
 		j.Needs = strings.Split(needs, "\n")
@@ -158,10 +163,14 @@ func (q *Queries) CreateJob(ctx context.Context, j *model.Job) error {
 	if j.TimeoutSeconds <= 0 {
 		j.TimeoutSeconds = 3600
 	}
-	j.ID, err = q.insert(ctx, `INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, timeout_seconds)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	var perms sql.NullString
+	if j.TokenRestricted {
+		perms = sql.NullString{String: strings.Join(j.TokenPermissions, " "), Valid: true}
+	}
+	j.ID, err = q.insert(ctx, `INSERT INTO jobs (pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, timeout_seconds, token_permissions)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.PipelineID, j.ProjectID, j.Name, j.Stage, j.StageIdx, j.Status, j.When, j.AllowFailure, j.UserID, j.DAG,
-		strings.Join(j.Needs, "\n"), spec, j.Retried, nullMicros(j.ScheduledAt), micros(j.CreatedAt), j.TimeoutSeconds)
+		strings.Join(j.Needs, "\n"), spec, j.Retried, nullMicros(j.ScheduledAt), micros(j.CreatedAt), j.TimeoutSeconds, perms)
 	return err
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
-const projectCols = "p.id, p.name, p.path, p.description, p.namespace_id, p.visibility, p.default_branch, p.creator_id, p.pending_delete, p.ci_push_repository_for_job_token_allowed, p.created_at, p.updated_at, " + nsCols
+const projectCols = "p.id, p.name, p.path, p.description, p.namespace_id, p.visibility, p.default_branch, p.creator_id, p.pending_delete, p.ci_push_repository_for_job_token_allowed, p.ci_outbound_job_token_scope_enabled, p.ci_inbound_job_token_scope_enabled, p.created_at, p.updated_at, " + nsCols
 
 const projectFrom = " FROM projects p JOIN namespaces n ON n.id = p.namespace_id"
 
@@ -18,7 +18,7 @@ func scanProject(row interface{ Scan(...any) error }) (*model.Project, error) {
 	var created, updated int64
 	var ns model.Namespace
 	dest := []any{&p.ID, &p.Name, &p.Path, &p.Description, &p.NamespaceID, &p.Visibility, &p.DefaultBranch,
-		&p.CreatorID, &p.PendingDelete, &p.CIPushRepositoryForJobTokenAllowed, &created, &updated}
+		&p.CreatorID, &p.PendingDelete, &p.CIPushRepositoryForJobTokenAllowed, &p.JobTokenOutboundEnabled, &p.JobTokenInboundEnabled, &created, &updated}
 	nsDest, nsFinish := namespaceDest(&ns)
 	if err := row.Scan(append(dest, nsDest...)...); err != nil {
 		return nil, err
@@ -34,6 +34,9 @@ func scanProject(row interface{ Scan(...any) error }) (*model.Project, error) {
 func (q *Queries) CreateProject(ctx context.Context, p *model.Project) error {
 	now := time.Now().UTC()
 	p.CreatedAt, p.UpdatedAt = now, now
+	// Every new project starts with its inbound allowlist in force and
+	// no outbound limit (the columns' defaults), as in GitLab.
+	p.JobTokenInboundEnabled, p.JobTokenOutboundEnabled = true, false
 	id, err := q.insert(ctx, `INSERT INTO projects (name, path, description, namespace_id, visibility, default_branch, creator_id, ci_push_repository_for_job_token_allowed, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.Name, p.Path, p.Description, p.NamespaceID, p.Visibility, p.DefaultBranch, p.CreatorID, p.CIPushRepositoryForJobTokenAllowed, micros(now), micros(now))

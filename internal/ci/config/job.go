@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"slices"
 	"strings"
 )
@@ -888,9 +889,26 @@ func (d *decoder) jobToken(s *jobState, v *value) error {
 		if e.key != "permissions" {
 			return errAtKey(e, "unknown job_token keyword %q", e.key)
 		}
-		perms, err := d.strs(e.val, "job_token:permissions", false)
+		list, err := d.deref(e.val)
 		if err != nil {
 			return err
+		}
+		items, err := d.list(list, "job_token:permissions")
+		if err != nil {
+			return err
+		}
+		perms := make([]string, 0, len(items))
+		for _, it := range items {
+			p, err := d.str(it, "job_token:permissions entries")
+			if err != nil {
+				return err
+			}
+			// A misspelt name must fail the pipeline, not silently
+			// deny at run time.
+			if !authz.KnownPolicy(p) {
+				return errAt(it, "job_token:permissions: unknown permission %q", p)
+			}
+			perms = append(perms, p)
 		}
 		s.j.JobTokenPermissions = perms
 		s.j.JobTokenLine = e.val.line

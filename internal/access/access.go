@@ -1,0 +1,94 @@
+// Package access is where a caller's access to a project is decided for
+// every transport (REST, git, the runner's dependency download, pipeline
+// creation's needs:project): it loads the caller's role and, for a job
+// token on another project, the token access scope, asks authz.Decide,
+// and records cross-project job-token uses in the authentication log.
+package access
+
+import (
+	"context"
+
+	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+// Authorizer decides access to projects.
+type Authorizer struct {
+	Store *store.Store
+	// Log receives every cross-project job-token decision; nil records
+	// nothing.
+	Log *AuthLog
+}
+
+// Project decides whether who may do act on p, and returns the caller's
+// effective level on p (for handlers that need it).
+func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (authz.Decision, model.AccessLevel, error) {
+	s, t, err := a.Facts(ctx, who, p)
+	if err != nil {
+		return authz.Decision{}, 0, err
+	}
+	d := authz.Decide(s, t, act)
+	if s.Job != nil && s.Job.ProjectID != p.ID && a.Log != nil {
+		a.Log.Record(p.ID, s.Job.ProjectID, act.Policy, d)
+	}
+	return d, t.Level, nil
+}
+
+// Facts loads what the decision needs about who and p: the caller's
+// level, and for a job token on a project other than its own, the token
+// access scope.
+func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Project) (authz.Subject, authz.Target, error) {
+	s := who.Subject()
+	level, err := a.Store.ProjectAccessLevel(ctx, who.UserID(), p)
+	if err != nil {
+		return s, authz.Target{}, err
+	}
+	t := authz.Target{Kind: authz.Project, ID: p.ID, Path: p.FullPath(), Visibility: p.Visibility, Level: level}
+	if s.Job != nil && s.Job.ProjectID != p.ID {
+		if t.Scope, err = a.Scope(ctx, who.Project, p); err != nil {
+			return s, t, err
+		}
+	}
+	return s, t, nil
+}
+
+// Scope loads the token access scope between a job's project (source)
+// and a target project: at most three indexed reads, whatever the size
+// of the allowlists, and none for what the decision cannot need.
+func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (authz.Scope, error) {
+	var sc authz.Scope
+	var err error
+	if source.JobTokenOutboundEnabled {
+		sc.OutboundEnabled = true
+		// Public and internal targets are exempt from the outbound limit.
+		if target.Visibility == model.Private {
+			if sc.InOutboundList, err = a.Store.OutboundAllows(ctx, source.ID, target.ID); err != nil {
+				return sc, err
+			}
+		}
+	}
+	sc.InboundInForce = target.JobTokenInboundEnabled
+	if !sc.InboundInForce {
+		if sc.InboundInForce, err = a.Store.BoolSetting(ctx, store.SettingEnforceInboundScope, false); err != nil {
+			return sc, err
+		}
+	}
+	if !sc.InboundInForce {
+		return sc, nil
+	}
+	var ancestors []int64
+	if source.Namespace != nil {
+		ancestors = source.Namespace.Traversal
+	}
+	l, err := a.Store.InboundEntry(ctx, target.ID, source.ID, ancestors)
+	if err != nil || l == nil {
+		return sc, err
+	}
+	sc.Entry = &authz.Entry{Kind: "project", ID: l.ProjectID, DefaultPermissions: l.DefaultPermissions, Policies: l.Policies}
+	if l.GroupID != 0 {
+		sc.Entry.Kind, sc.Entry.ID = "group", l.GroupID
+	}
+	return sc, nil
+}

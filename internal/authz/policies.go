@@ -1,0 +1,67 @@
+package authz
+
+import (
+	"slices"
+	"sort"
+)
+
+// Fine-grained job-token permissions (GitLab's Ci::JobToken::Policies):
+// the names an allowlist entry's job_token_policies and a job's
+// `job_token: permissions:` may list. Reads need read_*, writes admin_*.
+const (
+	PolicyReadJobs          = "read_jobs"
+	PolicyAdminJobs         = "admin_jobs"
+	PolicyReadPackages      = "read_packages"
+	PolicyAdminPackages     = "admin_packages"
+	PolicyReadPipelines     = "read_pipelines"
+	PolicyAdminPipelines    = "admin_pipelines"
+	PolicyReadRepositories  = "read_repositories"
+	PolicyAdminRepositories = "admin_repositories"
+)
+
+// policies is every name GitLab defines, including those that guard no
+// ciwarden endpoint yet: an entry or a job may list them, and they take
+// effect as the endpoints arrive.
+var policies = []string{
+	"read_deployments", "admin_deployments",
+	"read_environments", "admin_environments",
+	PolicyReadJobs, PolicyAdminJobs,
+	"read_merge_requests",
+	PolicyReadPackages, PolicyAdminPackages,
+	PolicyReadPipelines, PolicyAdminPipelines,
+	"read_releases", "admin_releases",
+	PolicyReadRepositories, PolicyAdminRepositories,
+	"read_secure_files", "admin_secure_files",
+	"read_terraform_state", "admin_terraform_state",
+	"read_work_items",
+	// Deprecated in GitLab, still accepted there.
+	"read_containers", "admin_containers",
+}
+
+// Policies lists the known policy names, sorted.
+func Policies() []string {
+	out := slices.Clone(policies)
+	sort.Strings(out)
+	return out
+}
+
+// KnownPolicy reports whether name is a policy name.
+func KnownPolicy(name string) bool { return slices.Contains(policies, name) }
+
+// policyActions maps each policy that guards a ciwarden endpoint to the
+// action it guards, so that explain can ask "may job J do P on project X"
+// with the role P's endpoints need.
+var policyActions = map[string]Action{
+	PolicyReadJobs:          ReadJobArtifacts,
+	PolicyReadPackages:      ReadPackage,
+	PolicyAdminPackages:     CreatePackage,
+	PolicyReadPipelines:     ReadPipeline,
+	PolicyReadRepositories:  ReadRepository,
+	PolicyAdminRepositories: PushCode,
+}
+
+// PolicyAction is the action a policy guards, when some endpoint uses it.
+func PolicyAction(policy string) (Action, bool) {
+	a, ok := policyActions[policy]
+	return a, ok
+}
