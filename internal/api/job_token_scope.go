@@ -151,7 +151,7 @@ func (a *API) linkedProjectJSON(p *model.Project, l *model.ScopeLink) map[string
 		"default_branch": p.DefaultBranch, "tag_list": []string{}, "topics": []string{},
 		"web_url": a.webURL(full), "http_url_to_repo": a.webURL(full + ".git"), "readme_url": nil,
 		"avatar_url": nil, "forks_count": 0, "star_count": 0, "last_activity_at": timeJSON(p.UpdatedAt),
-		"namespace": a.namespaceJSON(p.Namespace),
+		"namespace":           a.namespaceJSON(p.Namespace),
 		"default_permissions": l.DefaultPermissions, "job_token_policies": policiesJSON(l.Policies),
 	}
 }
