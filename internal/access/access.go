@@ -20,6 +20,15 @@ type Authorizer struct {
 	// Log receives every cross-project job-token decision; nil records
 	// nothing.
 	Log *AuthLog
+
+	cache *scopeCache // see CacheScopes
+}
+
+func (a *Authorizer) reader() scopeReader {
+	if a.cache != nil {
+		return cacheReader{a.cache, a.Store}
+	}
+	return dbReader{a.Store}
 }
 
 // Project decides whether who may do act on p, and returns the caller's
@@ -55,23 +64,25 @@ func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Pr
 }
 
 // Scope loads the token access scope between a job's project (source)
-// and a target project: at most three indexed reads, whatever the size
-// of the allowlists, and none for what the decision cannot need.
+// and a target project: at most three indexed reads (or cache lookups),
+// whatever the size of the allowlists, and none for what the decision
+// cannot need.
 func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (authz.Scope, error) {
 	var sc authz.Scope
 	var err error
+	r := a.reader()
 	if source.JobTokenOutboundEnabled {
 		sc.OutboundEnabled = true
 		// Public and internal targets are exempt from the outbound limit.
 		if target.Visibility == model.Private {
-			if sc.InOutboundList, err = a.Store.OutboundAllows(ctx, source.ID, target.ID); err != nil {
+			if sc.InOutboundList, err = r.outboundAllows(ctx, source.ID, target.ID); err != nil {
 				return sc, err
 			}
 		}
 	}
 	sc.InboundInForce = target.JobTokenInboundEnabled
 	if !sc.InboundInForce {
-		if sc.InboundInForce, err = a.Store.BoolSetting(ctx, store.SettingEnforceInboundScope, false); err != nil {
+		if sc.InboundInForce, err = r.enforced(ctx); err != nil {
 			return sc, err
 		}
 	}
@@ -82,7 +93,7 @@ func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (
 	if source.Namespace != nil {
 		ancestors = source.Namespace.Traversal
 	}
-	l, err := a.Store.InboundEntry(ctx, target.ID, source.ID, ancestors)
+	l, err := r.inboundEntry(ctx, target.ID, source.ID, ancestors)
 	if err != nil || l == nil {
 		return sc, err
 	}

@@ -52,3 +52,28 @@ type JobTokenAuthorization struct {
 	LastDeniedAt     *time.Time
 	Origin           *Project // loaded for listings
 }
+
+// NearestEntry picks, among the entries of one inbound allowlist that
+// admit a project (its own project link and links of groups above it),
+// the one that governs it: the project link, else the link of the
+// deepest ancestor group (ancestors are listed root first). nil when
+// links is empty.
+func NearestEntry(links []*ScopeLink, ancestors []int64) *ScopeLink {
+	var best *ScopeLink
+	bestDepth := -1
+	for _, l := range links {
+		depth := len(ancestors) // a project link is nearer than any group
+		if l.GroupID != 0 {
+			depth = -1
+			for i, id := range ancestors {
+				if id == l.GroupID {
+					depth = i
+				}
+			}
+		}
+		if depth > bestDepth {
+			best, bestDepth = l, depth
+		}
+	}
+	return best
+}

@@ -40,6 +40,10 @@ type Server struct {
 // that used its token, so this is far above any real load.
 const maxCachedJobTokens = 100_000
 
+// maxCachedScopes bounds the allowlist cache: one entry per project that
+// took part in a cross-project job-token use.
+const maxCachedScopes = 10_000
+
 // New opens and migrates the database, creates root on first start, and
 // builds the HTTP handler. Notices meant for the operator (a generated root
 // token) go to notices.
@@ -99,6 +103,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		}}
 	authLog := &access.AuthLog{Store: st, Log: log, Now: now}
 	authorizer := &access.Authorizer{Store: st, Log: authLog}
+	if !st.Shared() {
+		authorizer.CacheScopes(maxCachedScopes)
+	}
 	pipelines.Access = authorizer
 	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Access: authorizer, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()

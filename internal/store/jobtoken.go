@@ -47,6 +47,7 @@ func finishScopeLink(l *model.ScopeLink, dest []any) {
 
 // AddProjectLink stores a project link; an existing one is ErrConflict.
 func (q *Queries) AddProjectLink(ctx context.Context, l *model.ScopeLink) error {
+	defer q.changed(scopeChange, l.OwnerProjectID)
 	if l.CreatedAt.IsZero() {
 		l.CreatedAt = time.Now().UTC()
 	}
@@ -60,6 +61,7 @@ func (q *Queries) AddProjectLink(ctx context.Context, l *model.ScopeLink) error 
 // AddGroupLink stores an inbound group link; an existing one is
 // ErrConflict.
 func (q *Queries) AddGroupLink(ctx context.Context, l *model.ScopeLink) error {
+	defer q.changed(scopeChange, l.OwnerProjectID)
 	if l.CreatedAt.IsZero() {
 		l.CreatedAt = time.Now().UTC()
 	}
@@ -101,6 +103,7 @@ func (q *Queries) GroupLink(ctx context.Context, owner, group int64) (*model.Sco
 // SetLinkPermissions changes a link's fine-grained permissions; group
 // says which table holds it.
 func (q *Queries) SetLinkPermissions(ctx context.Context, l *model.ScopeLink) error {
+	defer q.changed(scopeChange, l.OwnerProjectID)
 	table := "job_token_project_links"
 	if l.GroupID != 0 {
 		table = "job_token_group_links"
@@ -112,6 +115,7 @@ func (q *Queries) SetLinkPermissions(ctx context.Context, l *model.ScopeLink) er
 
 // DeleteProjectLink removes a project link.
 func (q *Queries) DeleteProjectLink(ctx context.Context, owner int64, direction string, allowed int64) error {
+	defer q.changed(scopeChange, owner)
 	res, err := q.exec(ctx, "DELETE FROM job_token_project_links WHERE owner_project_id = ? AND direction = ? AND allowed_project_id = ?",
 		owner, direction, allowed)
 	return affected(res, err, "allowlist entry")
@@ -119,6 +123,7 @@ func (q *Queries) DeleteProjectLink(ctx context.Context, owner int64, direction 
 
 // DeleteGroupLink removes a group link.
 func (q *Queries) DeleteGroupLink(ctx context.Context, owner, group int64) error {
+	defer q.changed(scopeChange, owner)
 	res, err := q.exec(ctx, "DELETE FROM job_token_group_links WHERE owner_project_id = ? AND allowed_group_id = ?", owner, group)
 	return affected(res, err, "allowlist entry")
 }
@@ -229,8 +234,7 @@ func (q *Queries) InboundEntry(ctx context.Context, owner, source int64, ancesto
 		return nil, err
 	}
 	defer rows.Close()
-	var best *model.ScopeLink
-	bestDepth := -1
+	var links []*model.ScopeLink
 	for rows.Next() {
 		l := &model.ScopeLink{OwnerProjectID: owner, Direction: model.Inbound}
 		var policies string
@@ -238,17 +242,34 @@ func (q *Queries) InboundEntry(ctx context.Context, owner, source int64, ancesto
 			return nil, err
 		}
 		l.Policies = strings.Fields(policies)
-		depth := len(ancestors) // a project link is nearer than any group
-		if l.GroupID != 0 {
-			depth = slices.Index(ancestors, l.GroupID)
-		} else {
+		if l.GroupID == 0 {
 			l.ProjectID = source
 		}
-		if depth > bestDepth {
-			best, bestDepth = l, depth
-		}
+		links = append(links, l)
 	}
-	return best, rows.Err()
+	return model.NearestEntry(links, ancestors), rows.Err()
+}
+
+// ScopeLinks reads every link a project keeps, project links in both
+// directions and group links, for a cache of its lists.
+func (q *Queries) ScopeLinks(ctx context.Context, owner int64) ([]*model.ScopeLink, error) {
+	rows, err := q.query(ctx, `SELECT id, direction, allowed_project_id, 0, default_permissions, job_token_policies
+			FROM job_token_project_links WHERE owner_project_id = ?
+		UNION ALL
+		SELECT id, 'inbound', 0, allowed_group_id, default_permissions, job_token_policies
+			FROM job_token_group_links WHERE owner_project_id = ?`, owner, owner)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(row interface{ Scan(...any) error }) (*model.ScopeLink, error) {
+		l := &model.ScopeLink{OwnerProjectID: owner}
+		var policies string
+		if err := row.Scan(&l.ID, &l.Direction, &l.ProjectID, &l.GroupID, &l.DefaultPermissions, &policies); err != nil {
+			return nil, err
+		}
+		l.Policies = strings.Fields(policies)
+		return l, nil
+	})
 }
 
 // OutboundAllows reports whether source's outbound list names target.
@@ -278,6 +299,7 @@ func (q *Queries) BoolSetting(ctx context.Context, name string, def bool) (bool,
 
 // SetBoolSetting writes an instance setting.
 func (q *Queries) SetBoolSetting(ctx context.Context, name string, v bool) error {
+	defer q.changed(scopeChange, 0)
 	_, err := q.exec(ctx, `INSERT INTO application_settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, strconv.FormatBool(v))
 	return err
