@@ -1,0 +1,194 @@
+package server_test
+
+import (
+	"encoding/csv"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// explainEnv is a job of project S (run by alice) asking about project T,
+// whose maintainer cannot see S.
+type explainEnv struct {
+	s                         *testServer
+	src, tgt                  project
+	alice, tmaint, tdev, outs user
+	job                       *runningJob
+}
+
+func newExplainEnv(t *testing.T, s *testServer) *explainEnv {
+	e := &explainEnv{s: s}
+	e.src = s.createProject(t, s.createGroup(t, "srcgrp", "private"), "s", "private")
+	e.tgt = s.createProject(t, s.createGroup(t, "tgtgrp", "private"), "t", "private")
+	e.alice, e.tmaint, e.tdev, e.outs = s.createUser(t, "alice"), s.createUser(t, "tmaint"), s.createUser(t, "tdev"), s.createUser(t, "outs")
+	s.addMember(t, "projects", e.src.ID, e.alice.ID, 30)
+	s.addMember(t, "projects", e.tgt.ID, e.alice.ID, 20)
+	s.addMember(t, "projects", e.tgt.ID, e.tmaint.ID, 40)
+	s.addMember(t, "projects", e.tgt.ID, e.tdev.ID, 30)
+	s.pushCI(t, e.src, e.alice, map[string]string{".gitlab-ci.yml": "job:\n  script: [x]\n"})
+	_, tok := s.createRunner(t, nil)
+	e.job = s.newRunnerClient(tok).takeJob(t)
+	e.job.start(t)
+	return e
+}
+
+func (e *explainEnv) explain(t *testing.T, who user, query string, want int) map[string]any {
+	t.Helper()
+	r := e.s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+query, who.Token, nil, want)
+	return r.Object(t)
+}
+
+// checkResults compares the explained checks with want ("check=result").
+func checkResults(t *testing.T, out map[string]any, want ...string) {
+	t.Helper()
+	var got []string
+	list, _ := out["checks"].([]any)
+	for _, c := range list {
+		m, _ := c.(map[string]any)
+		got = append(got, m["check"].(string)+"="+m["result"].(string))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("checks %v\nwant   %v", got, want)
+	}
+}
+
+func TestExplainJobTokenDecision(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := newServer(t, serverOpts{dialect: dialect})
+		e := newExplainEnv(t, s)
+		q := "job_id=" + itoa(e.job.ID) + "&permission=read_packages"
+		scopeMsg := "Authentication by CI/CD job token not allowed from a project you cannot see to tgtgrp/t."
+
+		// Not on T's allowlist. T's maintainer cannot see S: it is not
+		// named, anywhere in the answer.
+		r := e.s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+q, e.tmaint.Token, nil, http.StatusOK)
+		if strings.Contains(string(r.Body), "srcgrp") {
+			t.Errorf("explain names the hidden source project: %s", r.Body)
+		}
+		out := r.Object(t)
+		if out["allowed"] != false || out["failed_check"] != "inbound_allowlist" || num(t, out, "status") != 403 ||
+			out["message"] != scopeMsg || out["source_project"] != "a project you cannot see" || out["target_project"] != "tgtgrp/t" {
+			t.Errorf("maintainer's explain: %v", out)
+		}
+		checkResults(t, out, "liveness=pass", "visibility=pass", "outbound_scope=not_applicable", "inbound_allowlist=fail",
+			"entry_policy=not_applicable", "job_permissions=not_applicable", "role=pass", "feature_visibility=not_applicable")
+
+		// The job's user sees S, and is told its name.
+		out = e.explain(t, e.alice, q, http.StatusOK)
+		if out["failed_check"] != "inbound_allowlist" || out["source_project"] != "srcgrp/s" ||
+			out["message"] != "Authentication by CI/CD job token not allowed from srcgrp/s to tgtgrp/t." {
+			t.Errorf("job user's explain: %v", out)
+		}
+		// Anyone else: as if the job did not exist.
+		for _, who := range []user{e.tdev} {
+			if got := e.explain(t, who, q, http.StatusNotFound); got["message"] != "404 Job Not Found" {
+				t.Errorf("developer's explain: %v", got)
+			}
+		}
+		if got := e.explain(t, e.tmaint, "job_id=999999&permission=read_packages", http.StatusNotFound); got["message"] != "404 Job Not Found" {
+			t.Errorf("missing job: %v", got)
+		}
+		// A user who cannot see T at all gets T's 404.
+		if got := e.explain(t, e.outs, q, http.StatusNotFound); got["message"] != "404 Project Not Found" {
+			t.Errorf("outsider: %v", got)
+		}
+		e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_everything", http.StatusBadRequest)
+		e.explain(t, e.tmaint, "permission=read_packages", http.StatusBadRequest)
+		s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+q, "", nil, http.StatusUnauthorized)
+
+		// Listed with read_jobs only: the entry's policy refuses
+		// read_packages, and the maintainer sees the entry.
+		s.expect(t, "POST", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/allowlist", rootToken,
+			map[string]any{"target_project_id": e.src.ID, "job_token_policies": []string{"read_jobs"}}, http.StatusCreated)
+		out = e.explain(t, e.tmaint, q, http.StatusOK)
+		if out["failed_check"] != "entry_policy" ||
+			out["message"] != "Insufficient permissions to access this resource in project tgtgrp/t. The following token permission is required: read_packages." {
+			t.Errorf("narrow entry: %v", out)
+		}
+		entry, _ := out["entry"].(map[string]any)
+		if entry["kind"] != "project" || num(t, entry, "id") != e.src.ID || entry["default_permissions"] != false {
+			t.Errorf("entry: %v", out["entry"])
+		}
+		if _, shown := e.explain(t, e.alice, q, http.StatusOK)["entry"]; shown {
+			t.Errorf("the job's user, not a maintainer of T, is shown T's allowlist entry")
+		}
+		out = e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_jobs", http.StatusOK)
+		if out["allowed"] != true || out["failed_check"] != nil || num(t, out, "status") != 200 {
+			t.Errorf("read_jobs through the entry: %v", out)
+		}
+		// alice is only a Reporter of T: publishing would fail on the
+		// entry and on the role.
+		out = e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=admin_packages", http.StatusOK)
+		if out["failed_check"] != "entry_policy" {
+			t.Errorf("admin_packages: %v", out)
+		}
+		checkResults(t, out, "liveness=pass", "visibility=pass", "outbound_scope=not_applicable", "inbound_allowlist=pass",
+			"entry_policy=fail", "job_permissions=not_applicable", "role=fail", "feature_visibility=not_applicable")
+
+		// Once the job ends its token is dead: liveness fails first.
+		e.job.finishOK(t, "success")
+		out = e.explain(t, e.tmaint, q, http.StatusOK)
+		if out["failed_check"] != "liveness" || num(t, out, "status") != 401 || out["message"] != "401 Unauthorized" {
+			t.Errorf("finished job: %v", out)
+		}
+	})
+}
+
+// TestAuthenticationLog: every cross-project use of a job token, allowed
+// or denied, shows in the accessed project's log at once (a read flushes
+// this server's batch), in JSON and CSV; uses in the job's own project do
+// not.
+func TestAuthenticationLog(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := newServer(t, serverOpts{dialect: dialect})
+		e := newExplainEnv(t, s)
+		packages := func(p project, want int) {
+			t.Helper()
+			req := s.newRequest(t, "GET", "/api/v4/projects/"+itoa(p.ID)+"/packages", nil)
+			req.Header.Set("JOB-TOKEN", e.job.Token)
+			if r := s.send(t, req); r.Status != want {
+				t.Fatalf("%s: want %d", r, want)
+			}
+		}
+		packages(e.tgt, http.StatusForbidden)
+		packages(e.src, http.StatusOK)
+		s.allowJobTokens(t, e.tgt, e.src)
+		packages(e.tgt, http.StatusOK)
+		packages(e.tgt, http.StatusOK)
+
+		log := "/projects/" + itoa(e.tgt.ID) + "/job_token_scope/authorizations"
+		s.expect(t, "GET", log, e.tdev.Token, nil, http.StatusForbidden)
+		var rows []map[string]any
+		s.expect(t, "GET", log, e.tmaint.Token, nil, http.StatusOK).JSON(t, &rows)
+		if len(rows) != 1 {
+			t.Fatalf("log rows %v, want one for S", rows)
+		}
+		row := rows[0]
+		if num(t, row, "origin_project_id") != e.src.ID || row["origin_project_path"] != "srcgrp/s" ||
+			num(t, row, "allowed_count") != 2 || num(t, row, "denied_count") != 1 || row["last_result"] != "allowed" ||
+			row["last_policy"] != "read_packages" ||
+			row["last_denial_reason"] != "inbound_allowlist: Authentication by CI/CD job token not allowed from srcgrp/s to tgtgrp/t." ||
+			row["last_denied_at"] == nil {
+			t.Errorf("log row %v", row)
+		}
+		// Nothing about S's own uses in S's log.
+		var own []map[string]any
+		if s.expect(t, "GET", "/projects/"+itoa(e.src.ID)+"/job_token_scope/authorizations", rootToken, nil, http.StatusOK).JSON(t, &own); len(own) != 0 {
+			t.Errorf("own-project uses logged: %v", own)
+		}
+
+		r := s.expect(t, "GET", log+"?format=csv", e.tmaint.Token, nil, http.StatusOK)
+		if ct := r.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
+			t.Errorf("CSV content type %q", ct)
+		}
+		recs, err := csv.NewReader(strings.NewReader(string(r.Body))).ReadAll()
+		if err != nil || len(recs) != 2 {
+			t.Fatalf("CSV %q: %v", r.Body, err)
+		}
+		if recs[1][0] != itoa(e.src.ID) || recs[1][1] != "srcgrp/s" || recs[1][3] != "2" || recs[1][4] != "1" || recs[1][6] != "allowed" {
+			t.Errorf("CSV row %v", recs[1])
+		}
+		s.expect(t, "GET", log+"?format=xml", e.tmaint.Token, nil, http.StatusBadRequest)
+	})
+}
