@@ -97,6 +97,8 @@ var errorCases = []errorCase{
 	{"job_token empty", "b:\n  script: x\n  job_token: {}\n", 3, `job_token needs permissions`},
 	{"job_token entry", "b:\n  script: x\n  job_token:\n    permissions: [{a: b}]\n", 4, `job_token:permissions entries must be a string, not a mapping`},
 	{"job_token key", "b:\n  script: x\n  job_token:\n    scopes: [a]\n", 4, `unknown job_token keyword "scopes"`},
+	{"job_token unknown permission", "b:\n  script: x\n  job_token:\n    permissions:\n      - read_packages\n      - read_everything\n", 6, `job_token:permissions: unknown permission "read_everything"`},
+	{"job_token unknown in default", "default:\n  job_token: {permissions: [admin_package]}\nb:\n  script: x\n", 2, `job_token:permissions: unknown permission "admin_package"`},
 	{"tags string", "b:\n  script: x\n  tags: docker\n", 3, `tags must be a list, not a string`},
 	{"id_tokens no aud", "b:\n  script: x\n  id_tokens:\n    T: {}\n", 4, `id_tokens:T needs aud`},
 	{"id_tokens name", "b:\n  script: x\n  id_tokens:\n    BAD-NAME: {aud: x}\n", 4, `id_tokens name "BAD-NAME" must contain only letters, digits and _`},
