@@ -37,9 +37,19 @@ const (
 )
 
 // getJobTokenScope is GET /projects/:id/job_token_scope.
+// inbound_enabled is the effective value: the instance's enforcement
+// keeps the allowlist in force whatever the project's own toggle says.
 func (a *API) getJobTokenScope(c *Ctx) error {
+	inbound := c.Project.JobTokenInboundEnabled
+	if !inbound {
+		enforced, err := a.Store.BoolSetting(c.Context(), store.SettingEnforceInboundScope, false)
+		if err != nil {
+			return err
+		}
+		inbound = enforced
+	}
 	writeJSON(c.W, http.StatusOK, map[string]bool{
-		"inbound_enabled":  c.Project.JobTokenInboundEnabled,
+		"inbound_enabled":  inbound,
 		"outbound_enabled": c.Project.JobTokenOutboundEnabled,
 	})
 	return nil
@@ -65,16 +75,16 @@ func (a *API) patchJobTokenScope(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	if inbound != nil && !*inbound {
-		enforced, err := a.Store.BoolSetting(c.Context(), store.SettingEnforceInboundScope, false)
-		if err != nil {
-			return err
-		}
-		if enforced {
-			return errBadRequest(msgInboundEnforced)
-		}
-	}
 	if err := a.Store.Tx(c.Context(), func(q *store.Queries) error {
+		if inbound != nil && !*inbound {
+			enforced, err := q.BoolSetting(c.Context(), store.SettingEnforceInboundScope, false)
+			if err != nil {
+				return err
+			}
+			if enforced {
+				return errBadRequest(msgInboundEnforced)
+			}
+		}
 		return q.SetJobTokenScope(c.Context(), c.Project.ID, inbound, outbound)
 	}); err != nil {
 		return err
@@ -286,11 +296,9 @@ func (a *API) addGroupLink(c *Ctx) error {
 	} else if err != nil {
 		return err
 	}
-	level, related, err := a.Store.GroupAccessLevel(c.Context(), c.Principal.UserID(), g)
-	if err != nil {
+	if ok, err := c.canReadGroup(g); err != nil {
 		return err
-	}
-	if d := authz.Decide(c.subject(), authz.Target{Kind: authz.Group, ID: g.ID, Visibility: g.Visibility, Level: level, Related: related}, authz.ReadGroup); !d.Allowed {
+	} else if !ok {
 		return errBadRequest(msgTargetGroupHidden)
 	}
 	err = a.Store.Tx(c.Context(), func(q *store.Queries) error {
@@ -310,6 +318,16 @@ func (a *API) addGroupLink(c *Ctx) error {
 	}
 	writeJSON(c.W, http.StatusCreated, map[string]int64{"source_project_id": c.Project.ID, "target_group_id": g.ID})
 	return nil
+}
+
+// canReadGroup: whether the caller may see group g.
+func (c *Ctx) canReadGroup(g *model.Namespace) (bool, error) {
+	level, related, err := c.API.Store.GroupAccessLevel(c.Context(), c.Principal.UserID(), g)
+	if err != nil {
+		return false, err
+	}
+	t := authz.Target{Kind: authz.Group, ID: g.ID, Visibility: g.Visibility, Level: level, Related: related}
+	return authz.Decide(c.subject(), t, authz.ReadGroup).Allowed, nil
 }
 
 // updateProjectLink is PUT .../allowlist/:target_project_id: the entry's
@@ -381,6 +399,13 @@ func (a *API) removeProjectLink(c *Ctx) error {
 		return q.DeleteProjectLink(c.Context(), c.Project.ID, scopeDirection(c), target.ID)
 	})
 	if errors.Is(err, model.ErrNotFound) {
+		// A listed project is removable even when the caller cannot see
+		// it; an unlisted one they cannot see must look missing.
+		if d, _, err := a.Access.Project(c.Context(), c.Principal, target, authz.ReadProject); err != nil {
+			return err
+		} else if !d.Allowed {
+			return errNotFound("Project")
+		}
 		return errBadRequest(msgProjectNotListed)
 	} else if err != nil {
 		return err
@@ -395,13 +420,21 @@ func (a *API) removeGroupLink(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.Store.Namespace(c.Context(), id); errors.Is(err, model.ErrNotFound) {
+	g, err := a.findGroup(c.Context(), itoa(id))
+	if errors.Is(err, model.ErrNotFound) {
 		return errNotFound("target_group_id not found")
 	} else if err != nil {
 		return err
 	}
 	err = a.Store.Tx(c.Context(), func(q *store.Queries) error { return q.DeleteGroupLink(c.Context(), c.Project.ID, id) })
 	if errors.Is(err, model.ErrNotFound) {
+		// As for projects: an unlisted group the caller cannot see looks
+		// missing.
+		if ok, err := c.canReadGroup(g); err != nil {
+			return err
+		} else if !ok {
+			return errNotFound("target_group_id not found")
+		}
 		return errBadRequest(msgGroupNotListed)
 	} else if err != nil {
 		return err
