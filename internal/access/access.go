@@ -75,14 +75,14 @@ func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (
 		sc.OutboundEnabled = true
 		// Public and internal targets are exempt from the outbound limit.
 		if target.Visibility == model.Private {
-			if sc.InOutboundList, err = r.outboundAllows(ctx, source.ID, target.ID); err != nil {
+			if sc.InOutboundList, err = r.outboundAllows(ctx, source, target); err != nil {
 				return sc, err
 			}
 		}
 	}
 	sc.InboundInForce = target.JobTokenInboundEnabled
 	if !sc.InboundInForce {
-		if sc.InboundInForce, err = r.enforced(ctx); err != nil {
+		if sc.InboundInForce, err = a.Store.BoolSetting(ctx, store.SettingEnforceInboundScope, false); err != nil {
 			return sc, err
 		}
 	}
@@ -93,7 +93,7 @@ func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (
 	if source.Namespace != nil {
 		ancestors = source.Namespace.Traversal
 	}
-	l, err := r.inboundEntry(ctx, target.ID, source.ID, ancestors)
+	l, err := r.inboundEntry(ctx, target, source, ancestors)
 	if err != nil || l == nil {
 		return sc, err
 	}

@@ -13,13 +13,19 @@ import (
 )
 
 // TestScopeCacheFollowsEveryChange runs one story of allowlist changes
-// against two authorizers on one SQLite store, one caching the lists and
-// one reading them on every call. After each change (made while the
-// cache is warm) both must reach the expected decision: a cached list
-// that outlives a change would show up as a difference.
+// against two authorizers on one store, one caching the lists and one
+// reading them on every call. After each change (made while the cache is
+// warm) both must reach the expected decision: a cached list that
+// outlives a change would show up as a difference.
 func TestScopeCacheFollowsEveryChange(t *testing.T) {
+	for _, d := range testdb.Dialects {
+		t.Run(d, func(t *testing.T) { testScopeCache(t, d) })
+	}
+}
+
+func testScopeCache(t *testing.T, dialect string) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, testdb.URL(t, "sqlite"))
+	st, err := store.Open(ctx, testdb.URL(t, dialect))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,27 +51,30 @@ type scopeCase struct {
 // and reports its own ns/op (the large decision alone), one_entry_ns/op
 // and their ratio x_one_entry.
 func BenchmarkScopeDecision(b *testing.B) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, testdb.URL(b, "sqlite"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	one, large := scopeFixture(b, st)
-	// cached is how the server decides on SQLite (access.CacheScopes);
-	// uncached is what every PostgreSQL replica does: read the lists on
-	// each request.
-	for _, mode := range []string{"cached", "uncached"} {
-		az := &access.Authorizer{Store: st, Log: &access.AuthLog{Store: st}}
-		if mode == "cached" {
-			az.CacheScopes(1000)
-		}
-		checkScopeCase(b, st, az, one)
-		checkScopeCase(b, st, az, large)
-		b.Run(mode, func(b *testing.B) { benchScopeDecision(b, az, one, large) })
+	for _, dialect := range testdb.Dialects {
+		b.Run(dialect, func(b *testing.B) {
+			ctx := context.Background()
+			st, err := store.Open(ctx, testdb.URL(b, dialect))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { st.Close() })
+			if err := st.Migrate(ctx); err != nil {
+				b.Fatal(err)
+			}
+			one, large := scopeFixture(b, st)
+			// cached is how the server decides (access.CacheScopes);
+			// uncached reads the lists on every call, for comparison.
+			for _, mode := range []string{"cached", "uncached"} {
+				az := &access.Authorizer{Store: st, Log: &access.AuthLog{Store: st}}
+				if mode == "cached" {
+					az.CacheScopes(1000)
+				}
+				checkScopeCase(b, st, az, one)
+				checkScopeCase(b, st, az, large)
+				b.Run(mode, func(b *testing.B) { benchScopeDecision(b, az, one, large) })
+			}
+		})
 	}
 }
 

@@ -10,54 +10,52 @@ import (
 
 // scopeCache keeps projects' job-token allowlists in memory, so that a
 // cross-project decision costs map lookups whatever the lists' size and
-// the depth of the caller's group tree. Like the job-token cache it is
-// sound only when the store's change feed hears every write (store.Shared
-// false): a list is dropped when its project's links change, after
-// commit, before the write's response, so removing an entry refuses the
-// very next request. A generation counter discards a fill that read the
-// database before a change was published.
+// the depth of the caller's group tree. A copy is labelled with the
+// project's scope version, which every change to its links bumps in the
+// same transaction; each request has just read the projects it decides
+// about, so it uses a copy only if the versions match. That keeps every
+// replica exact, on PostgreSQL too: removing an entry refuses the very
+// next request wherever it lands.
 type scopeCache struct {
-	mu      sync.Mutex
-	gen     uint64
-	lists   map[int64]*scopeLists
-	enforce *bool
-	// max bounds memory: one entry per project that was a source or a
-	// target of a cross-project use.
+	mu    sync.RWMutex
+	lists map[int64]*scopeLists
+	// max bounds memory: one entry per project that took part in a
+	// cross-project use.
 	max int
 }
 
-// scopeLists is one project's links: the projects its tokens may reach
-// (outbound) and who may reach it (inbound, by project and by group).
+// scopeLists is one project's links at one version: the projects its
+// tokens may reach (outbound) and who may reach it (inbound, by project
+// and by group).
 type scopeLists struct {
+	version  int64
 	outbound map[int64]bool
 	projects map[int64]*model.ScopeLink
 	groups   map[int64]*model.ScopeLink
 }
 
-func newScopeCache(max int) *scopeCache {
-	return &scopeCache{lists: map[int64]*scopeLists{}, max: max}
-}
-
-// CacheScopes keeps up to max projects' allowlists in memory. Only for a
-// database no other process writes (store.Shared false).
+// CacheScopes keeps up to max projects' allowlists in memory.
 func (a *Authorizer) CacheScopes(max int) {
-	c := newScopeCache(max)
-	a.cache = c
-	a.Store.Listen(c)
+	a.cache = &scopeCache{lists: map[int64]*scopeLists{}, max: max}
 }
 
-func (c *scopeCache) get(ctx context.Context, st *store.Store, project int64) (*scopeLists, error) {
-	c.mu.Lock()
-	l, gen := c.lists[project], c.gen
-	c.mu.Unlock()
-	if l != nil {
+// get returns p's lists at p's version. A copy read for an older version
+// of the project than one already kept never replaces it. The version is
+// read before the links (p was loaded earlier in the request), so a copy
+// is never older than its label.
+func (c *scopeCache) get(ctx context.Context, st *store.Store, p *model.Project) (*scopeLists, error) {
+	c.mu.RLock()
+	l := c.lists[p.ID]
+	c.mu.RUnlock()
+	if l != nil && l.version == p.JobTokenScopeVersion {
 		return l, nil
 	}
-	links, err := st.ScopeLinks(ctx, project)
+	links, err := st.ScopeLinks(ctx, p.ID)
 	if err != nil {
 		return nil, err
 	}
-	l = &scopeLists{outbound: map[int64]bool{}, projects: map[int64]*model.ScopeLink{}, groups: map[int64]*model.ScopeLink{}}
+	l = &scopeLists{version: p.JobTokenScopeVersion, outbound: map[int64]bool{},
+		projects: map[int64]*model.ScopeLink{}, groups: map[int64]*model.ScopeLink{}}
 	for _, k := range links {
 		switch {
 		case k.GroupID != 0:
@@ -70,76 +68,30 @@ func (c *scopeCache) get(ctx context.Context, st *store.Store, project int64) (*
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen == c.gen {
+	if cur := c.lists[p.ID]; cur == nil || cur.version < l.version {
 		if len(c.lists) >= c.max {
 			clear(c.lists)
 		}
-		c.lists[project] = l
+		c.lists[p.ID] = l
 	}
 	return l, nil
 }
 
-func (c *scopeCache) enforced(ctx context.Context, st *store.Store) (bool, error) {
-	c.mu.Lock()
-	v, gen := c.enforce, c.gen
-	c.mu.Unlock()
-	if v != nil {
-		return *v, nil
-	}
-	b, err := st.BoolSetting(ctx, store.SettingEnforceInboundScope, false)
-	if err != nil {
-		return false, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen == c.gen {
-		c.enforce = &b
-	}
-	return b, nil
-}
-
-// ScopeChanged drops a project's lists, or everything for an instance
-// setting.
-func (c *scopeCache) ScopeChanged(project int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	if project == 0 {
-		clear(c.lists)
-		c.enforce = nil
-		return
-	}
-	delete(c.lists, project)
-}
-
-// Reset: projects or namespaces changed (a project deleted, a group
-// moved): drop everything.
-func (c *scopeCache) Reset() { c.ScopeChanged(0) }
-
-// Jobs and pipelines hold no allowlists.
-func (c *scopeCache) JobChanged(int64)      {}
-func (c *scopeCache) PipelineChanged(int64) {}
-
 // scopeReader is where Scope reads the lists from: the cache or the
 // database.
 type scopeReader interface {
-	outboundAllows(ctx context.Context, source, target int64) (bool, error)
-	enforced(ctx context.Context) (bool, error)
-	inboundEntry(ctx context.Context, owner, source int64, ancestors []int64) (*model.ScopeLink, error)
+	outboundAllows(ctx context.Context, source, target *model.Project) (bool, error)
+	inboundEntry(ctx context.Context, target, source *model.Project, ancestors []int64) (*model.ScopeLink, error)
 }
 
 type dbReader struct{ st *store.Store }
 
-func (r dbReader) outboundAllows(ctx context.Context, source, target int64) (bool, error) {
-	return r.st.OutboundAllows(ctx, source, target)
+func (r dbReader) outboundAllows(ctx context.Context, source, target *model.Project) (bool, error) {
+	return r.st.OutboundAllows(ctx, source.ID, target.ID)
 }
 
-func (r dbReader) enforced(ctx context.Context) (bool, error) {
-	return r.st.BoolSetting(ctx, store.SettingEnforceInboundScope, false)
-}
-
-func (r dbReader) inboundEntry(ctx context.Context, owner, source int64, ancestors []int64) (*model.ScopeLink, error) {
-	return r.st.InboundEntry(ctx, owner, source, ancestors)
+func (r dbReader) inboundEntry(ctx context.Context, target, source *model.Project, ancestors []int64) (*model.ScopeLink, error) {
+	return r.st.InboundEntry(ctx, target.ID, source.ID, ancestors)
 }
 
 type cacheReader struct {
@@ -147,23 +99,21 @@ type cacheReader struct {
 	st *store.Store
 }
 
-func (r cacheReader) outboundAllows(ctx context.Context, source, target int64) (bool, error) {
+func (r cacheReader) outboundAllows(ctx context.Context, source, target *model.Project) (bool, error) {
 	l, err := r.c.get(ctx, r.st, source)
 	if err != nil {
 		return false, err
 	}
-	return l.outbound[target], nil
+	return l.outbound[target.ID], nil
 }
 
-func (r cacheReader) enforced(ctx context.Context) (bool, error) { return r.c.enforced(ctx, r.st) }
-
-func (r cacheReader) inboundEntry(ctx context.Context, owner, source int64, ancestors []int64) (*model.ScopeLink, error) {
-	l, err := r.c.get(ctx, r.st, owner)
+func (r cacheReader) inboundEntry(ctx context.Context, target, source *model.Project, ancestors []int64) (*model.ScopeLink, error) {
+	l, err := r.c.get(ctx, r.st, target)
 	if err != nil {
 		return nil, err
 	}
 	var admit []*model.ScopeLink
-	if k := l.projects[source]; k != nil {
+	if k := l.projects[source.ID]; k != nil {
 		admit = append(admit, k)
 	}
 	for _, g := range ancestors {

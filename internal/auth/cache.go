@@ -108,6 +108,3 @@ func (a *Authenticator) JobTokenCached(secret string) bool {
 	_, ok := a.cache.byToken[Digest(secret)]
 	return ok
 }
-
-// ScopeChanged: allowlists are not part of a principal.
-func (c *tokenCache) ScopeChanged(int64) {}

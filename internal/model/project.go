@@ -85,6 +85,9 @@ type Project struct {
 	// who may reach it (default on). gitlab-compat.md §4.
 	JobTokenOutboundEnabled bool
 	JobTokenInboundEnabled  bool
+	// JobTokenScopeVersion changes with every change to the project's
+	// allowlist entries (in either direction).
+	JobTokenScopeVersion int64
 }
 
 // FullPath is the namespace's full path plus the project's path.

@@ -103,9 +103,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		}}
 	authLog := &access.AuthLog{Store: st, Log: log, Now: now}
 	authorizer := &access.Authorizer{Store: st, Log: authLog}
-	if !st.Shared() {
-		authorizer.CacheScopes(maxCachedScopes)
-	}
+	// Exact on every replica: see access.CacheScopes.
+	authorizer.CacheScopes(maxCachedScopes)
 	pipelines.Access = authorizer
 	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Access: authorizer, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()

@@ -21,9 +21,6 @@ type ChangeListener interface {
 	// Reset: users, projects or namespaces changed (blocked users, renamed
 	// or deleted projects); rare enough that caches drop everything.
 	Reset()
-	// ScopeChanged: the job-token allowlists kept by the project changed;
-	// 0 means an instance setting of the token access scope changed.
-	ScopeChanged(projectID int64)
 }
 
 // change is one recorded change; kind selects the listener method.
@@ -38,7 +35,6 @@ const (
 	jobChange changeKind = iota
 	pipelineChange
 	resetChange
-	scopeChange
 )
 
 // changeHub fans changes out to the listeners. A Store has one; its
@@ -60,8 +56,7 @@ func (h *changeHub) publish(cs []change) {
 				l.PipelineChanged(c.id)
 			case resetChange:
 				l.Reset()
-			case scopeChange:
-				l.ScopeChanged(c.id)
+
 			}
 		}
 	}

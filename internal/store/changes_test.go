@@ -22,7 +22,6 @@ func (r *changeRecorder) add(e string) {
 func (r *changeRecorder) JobChanged(int64)      { r.add("job") }
 func (r *changeRecorder) PipelineChanged(int64) { r.add("pipeline") }
 func (r *changeRecorder) Reset()                { r.add("reset") }
-func (r *changeRecorder) ScopeChanged(int64)    { r.add("scope") }
 func (r *changeRecorder) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

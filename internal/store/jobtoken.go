@@ -47,7 +47,6 @@ func finishScopeLink(l *model.ScopeLink, dest []any) {
 
 // AddProjectLink stores a project link; an existing one is ErrConflict.
 func (q *Queries) AddProjectLink(ctx context.Context, l *model.ScopeLink) error {
-	defer q.changed(scopeChange, l.OwnerProjectID)
 	if l.CreatedAt.IsZero() {
 		l.CreatedAt = time.Now().UTC()
 	}
@@ -55,13 +54,15 @@ func (q *Queries) AddProjectLink(ctx context.Context, l *model.ScopeLink) error 
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, l.OwnerProjectID, l.Direction, l.ProjectID, l.DefaultPermissions,
 		strings.Join(l.Policies, " "), nullID(l.AddedByID), micros(l.CreatedAt))
 	l.ID = id
-	return err
+	if err != nil {
+		return err
+	}
+	return q.scopeChanged(ctx, l.OwnerProjectID)
 }
 
 // AddGroupLink stores an inbound group link; an existing one is
 // ErrConflict.
 func (q *Queries) AddGroupLink(ctx context.Context, l *model.ScopeLink) error {
-	defer q.changed(scopeChange, l.OwnerProjectID)
 	if l.CreatedAt.IsZero() {
 		l.CreatedAt = time.Now().UTC()
 	}
@@ -69,7 +70,10 @@ func (q *Queries) AddGroupLink(ctx context.Context, l *model.ScopeLink) error {
 		VALUES (?, ?, ?, ?, ?, ?)`, l.OwnerProjectID, l.GroupID, l.DefaultPermissions,
 		strings.Join(l.Policies, " "), nullID(l.AddedByID), micros(l.CreatedAt))
 	l.ID = id
-	return err
+	if err != nil {
+		return err
+	}
+	return q.scopeChanged(ctx, l.OwnerProjectID)
 }
 
 func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
@@ -103,29 +107,45 @@ func (q *Queries) GroupLink(ctx context.Context, owner, group int64) (*model.Sco
 // SetLinkPermissions changes a link's fine-grained permissions; group
 // says which table holds it.
 func (q *Queries) SetLinkPermissions(ctx context.Context, l *model.ScopeLink) error {
-	defer q.changed(scopeChange, l.OwnerProjectID)
 	table := "job_token_project_links"
 	if l.GroupID != 0 {
 		table = "job_token_group_links"
 	}
 	res, err := q.exec(ctx, "UPDATE "+table+" SET default_permissions = ?, job_token_policies = ? WHERE id = ?",
 		l.DefaultPermissions, strings.Join(l.Policies, " "), l.ID)
-	return affected(res, err, "allowlist entry")
+	if err := affected(res, err, "allowlist entry"); err != nil {
+		return err
+	}
+	return q.scopeChanged(ctx, l.OwnerProjectID)
 }
 
 // DeleteProjectLink removes a project link.
 func (q *Queries) DeleteProjectLink(ctx context.Context, owner int64, direction string, allowed int64) error {
-	defer q.changed(scopeChange, owner)
 	res, err := q.exec(ctx, "DELETE FROM job_token_project_links WHERE owner_project_id = ? AND direction = ? AND allowed_project_id = ?",
 		owner, direction, allowed)
-	return affected(res, err, "allowlist entry")
+	if err := affected(res, err, "allowlist entry"); err != nil {
+		return err
+	}
+	return q.scopeChanged(ctx, owner)
 }
 
 // DeleteGroupLink removes a group link.
 func (q *Queries) DeleteGroupLink(ctx context.Context, owner, group int64) error {
-	defer q.changed(scopeChange, owner)
 	res, err := q.exec(ctx, "DELETE FROM job_token_group_links WHERE owner_project_id = ? AND allowed_group_id = ?", owner, group)
-	return affected(res, err, "allowlist entry")
+	if err := affected(res, err, "allowlist entry"); err != nil {
+		return err
+	}
+	return q.scopeChanged(ctx, owner)
+}
+
+// scopeChanged bumps the project's scope version in the transaction that
+// changed its links, so that every replica's copy of the lists is stale
+// from the commit on. Cached job tokens carry their project, version
+// included: they are dropped too.
+func (q *Queries) scopeChanged(ctx context.Context, project int64) error {
+	q.changed(resetChange, 0)
+	_, err := q.exec(ctx, "UPDATE projects SET job_token_scope_version = job_token_scope_version + 1 WHERE id = ?", project)
+	return err
 }
 
 // CountProjectLinks and CountGroupLinks count a project's links, for the
@@ -299,7 +319,6 @@ func (q *Queries) BoolSetting(ctx context.Context, name string, def bool) (bool,
 
 // SetBoolSetting writes an instance setting.
 func (q *Queries) SetBoolSetting(ctx context.Context, name string, v bool) error {
-	defer q.changed(scopeChange, 0)
 	_, err := q.exec(ctx, `INSERT INTO application_settings (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, strconv.FormatBool(v))
 	return err

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -763,5 +764,65 @@ func TestJobTokenCascadeOnProjectDelete(t *testing.T) {
 		_, err = st.GroupLink(ctx, q.ID, linked.ID)
 		wantErr(t, "GroupLink(deleted group)", err, model.ErrNotFound)
 		jtCountGroupLinks(t, st, q.ID, 0)
+	})
+}
+
+// TestJobTokenScopeVersion: every change to a project's links bumps its
+// scope version, in the same transaction, and nothing else's: the
+// version is how every replica knows its copy of the lists is stale.
+func TestJobTokenScopeVersion(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, st *store.Store) {
+		g := newGroup(t, st, nil, "v", model.Private)
+		owner := newProject(t, st, g.ID, "owner", model.Private)
+		other := newProject(t, st, g.ID, "other", model.Private)
+		want := map[int64]int64{owner.ID: 0, other.ID: 0}
+		check := func(step string) {
+			t.Helper()
+			for id, v := range want {
+				if got := loadProject(t, st, id).JobTokenScopeVersion; got != v {
+					t.Fatalf("%s: project %d scope version %d, want %d", step, id, got, v)
+				}
+			}
+		}
+		check("new projects")
+		l := jtAddProjectLink(t, st, &model.ScopeLink{OwnerProjectID: owner.ID, Direction: model.Inbound, ProjectID: other.ID, DefaultPermissions: true})
+		want[owner.ID]++
+		check("project link added")
+		if err := st.AddProjectLink(ctx, &model.ScopeLink{OwnerProjectID: owner.ID, Direction: model.Inbound, ProjectID: other.ID}); err == nil {
+			t.Fatal("duplicate link accepted")
+		}
+		check("duplicate refused")
+		gl := jtAddGroupLink(t, st, &model.ScopeLink{OwnerProjectID: owner.ID, GroupID: g.ID, DefaultPermissions: true})
+		want[owner.ID]++
+		check("group link added")
+		l.DefaultPermissions, l.Policies = false, []string{"read_jobs"}
+		if err := st.SetLinkPermissions(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		want[owner.ID]++
+		check("permissions changed")
+		// A failed transaction leaves the version where it was.
+		err := st.Tx(ctx, func(q *store.Queries) error {
+			if err := q.DeleteGroupLink(ctx, owner.ID, gl.GroupID); err != nil {
+				return err
+			}
+			return model.ErrConflict
+		})
+		if !errors.Is(err, model.ErrConflict) {
+			t.Fatalf("rolled-back delete: %v", err)
+		}
+		check("rolled back")
+		if err := st.DeleteGroupLink(ctx, owner.ID, gl.GroupID); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteProjectLink(ctx, owner.ID, model.Inbound, other.ID); err != nil {
+			t.Fatal(err)
+		}
+		want[owner.ID] += 2
+		check("links removed")
+		if err := st.DeleteProjectLink(ctx, owner.ID, model.Inbound, other.ID); !errors.Is(err, model.ErrNotFound) {
+			t.Fatalf("second delete: %v", err)
+		}
+		check("missing link")
 	})
 }

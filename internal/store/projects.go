@@ -9,7 +9,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
-const projectCols = "p.id, p.name, p.path, p.description, p.namespace_id, p.visibility, p.default_branch, p.creator_id, p.pending_delete, p.ci_push_repository_for_job_token_allowed, p.ci_outbound_job_token_scope_enabled, p.ci_inbound_job_token_scope_enabled, p.created_at, p.updated_at, " + nsCols
+const projectCols = "p.id, p.name, p.path, p.description, p.namespace_id, p.visibility, p.default_branch, p.creator_id, p.pending_delete, p.ci_push_repository_for_job_token_allowed, p.ci_outbound_job_token_scope_enabled, p.ci_inbound_job_token_scope_enabled, p.job_token_scope_version, p.created_at, p.updated_at, " + nsCols
 
 const projectFrom = " FROM projects p JOIN namespaces n ON n.id = p.namespace_id"
 
@@ -18,7 +18,7 @@ func scanProject(row interface{ Scan(...any) error }) (*model.Project, error) {
 	var created, updated int64
 	var ns model.Namespace
 	dest := []any{&p.ID, &p.Name, &p.Path, &p.Description, &p.NamespaceID, &p.Visibility, &p.DefaultBranch,
-		&p.CreatorID, &p.PendingDelete, &p.CIPushRepositoryForJobTokenAllowed, &p.JobTokenOutboundEnabled, &p.JobTokenInboundEnabled, &created, &updated}
+		&p.CreatorID, &p.PendingDelete, &p.CIPushRepositoryForJobTokenAllowed, &p.JobTokenOutboundEnabled, &p.JobTokenInboundEnabled, &p.JobTokenScopeVersion, &created, &updated}
 	nsDest, nsFinish := namespaceDest(&ns)
 	if err := row.Scan(append(dest, nsDest...)...); err != nil {
 		return nil, err

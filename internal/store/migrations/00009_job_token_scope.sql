@@ -4,6 +4,10 @@
 -- accessed project's allowlist, on by default for every project.
 ALTER TABLE projects ADD COLUMN ci_outbound_job_token_scope_enabled BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE projects ADD COLUMN ci_inbound_job_token_scope_enabled BOOLEAN NOT NULL DEFAULT TRUE;
+-- Bumped in the transaction of every change to the project's links: a
+-- request that loaded the project knows whether an in-memory copy of its
+-- lists is current, on any replica.
+ALTER TABLE projects ADD COLUMN job_token_scope_version BIGINT NOT NULL DEFAULT 0;
 
 -- A job's `job_token: permissions:`: NULL when the job declared none
 -- (bounded by the role only), else the listed policies, space-separated.
@@ -69,5 +73,6 @@ DROP TABLE job_token_authorizations;
 DROP TABLE job_token_group_links;
 DROP TABLE job_token_project_links;
 ALTER TABLE jobs DROP COLUMN token_permissions;
+ALTER TABLE projects DROP COLUMN job_token_scope_version;
 ALTER TABLE projects DROP COLUMN ci_inbound_job_token_scope_enabled;
 ALTER TABLE projects DROP COLUMN ci_outbound_job_token_scope_enabled;
