@@ -23,16 +23,24 @@ func TestScopeCacheFollowsEveryChange(t *testing.T) {
 	}
 }
 
+// openStore opens a fresh, migrated database of dialect.
+func openStore(tb testing.TB, dialect string) *store.Store {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, testdb.URL(tb, dialect))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
 func testScopeCache(t *testing.T, dialect string) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, testdb.URL(t, dialect))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, dialect)
 	var user *model.User
 	var root, mid, leaf, other *model.Namespace
 	var source, target *model.Project

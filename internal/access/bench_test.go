@@ -53,15 +53,7 @@ type scopeCase struct {
 func BenchmarkScopeDecision(b *testing.B) {
 	for _, dialect := range testdb.Dialects {
 		b.Run(dialect, func(b *testing.B) {
-			ctx := context.Background()
-			st, err := store.Open(ctx, testdb.URL(b, dialect))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { st.Close() })
-			if err := st.Migrate(ctx); err != nil {
-				b.Fatal(err)
-			}
+			st := openStore(b, dialect)
 			one, large := scopeFixture(b, st)
 			// cached is how the server decides (access.CacheScopes);
 			// uncached reads the lists on every call, for comparison.

@@ -379,8 +379,9 @@ func (a *API) updateLink(c *Ctx, l *model.ScopeLink, idName string, id int64) er
 }
 
 // removeProjectLink is DELETE .../allowlist/:target_project_id and
-// .../outbound_allowlist/:target_project_id. The next request of a token
-// the entry admitted is refused: nothing caches the scope.
+// .../outbound_allowlist/:target_project_id. The removal bumps the
+// project's scope version, so the next request of a token the entry
+// admitted is refused on every replica.
 func (a *API) removeProjectLink(c *Ctx) error {
 	id, err := c.pathInt("target_project_id")
 	if err != nil {
@@ -395,23 +396,15 @@ func (a *API) removeProjectLink(c *Ctx) error {
 	if target.ID == c.Project.ID {
 		return errBadRequest(msgSelfRemoval)
 	}
-	err = a.Store.Tx(c.Context(), func(q *store.Queries) error {
-		return q.DeleteProjectLink(c.Context(), c.Project.ID, scopeDirection(c), target.ID)
-	})
-	if errors.Is(err, model.ErrNotFound) {
-		// A listed project is removable even when the caller cannot see
-		// it; an unlisted one they cannot see must look missing.
-		if d, _, err := a.Access.Project(c.Context(), c.Principal, target, authz.ReadProject); err != nil {
-			return err
-		} else if !d.Allowed {
-			return errNotFound("Project")
-		}
-		return errBadRequest(msgProjectNotListed)
-	} else if err != nil {
-		return err
-	}
-	c.W.WriteHeader(http.StatusNoContent)
-	return nil
+	return a.removeLink(c,
+		func(q *store.Queries) error {
+			return q.DeleteProjectLink(c.Context(), c.Project.ID, scopeDirection(c), target.ID)
+		},
+		func() (bool, error) {
+			d, _, err := a.Access.Project(c.Context(), c.Principal, target, authz.ReadProject)
+			return d.Allowed, err
+		},
+		errNotFound("Project"), errBadRequest(msgProjectNotListed))
 }
 
 // removeGroupLink is DELETE .../groups_allowlist/:target_group_id.
@@ -426,16 +419,26 @@ func (a *API) removeGroupLink(c *Ctx) error {
 	} else if err != nil {
 		return err
 	}
-	err = a.Store.Tx(c.Context(), func(q *store.Queries) error { return q.DeleteGroupLink(c.Context(), c.Project.ID, id) })
+	return a.removeLink(c,
+		func(q *store.Queries) error { return q.DeleteGroupLink(c.Context(), c.Project.ID, g.ID) },
+		func() (bool, error) { return c.canReadGroup(g) },
+		errNotFound("target_group_id not found"), errBadRequest(msgGroupNotListed))
+}
+
+// removeLink deletes one entry. A listed target is removable even when
+// the caller cannot see it; an unlisted one they cannot see answers as a
+// missing one, so that DELETE reveals nothing (security.md §3).
+func (a *API) removeLink(c *Ctx, del func(q *store.Queries) error, visible func() (bool, error), missing, unlisted error) error {
+	err := a.Store.Tx(c.Context(), del)
 	if errors.Is(err, model.ErrNotFound) {
-		// As for projects: an unlisted group the caller cannot see looks
-		// missing.
-		if ok, err := c.canReadGroup(g); err != nil {
-			return err
-		} else if !ok {
-			return errNotFound("target_group_id not found")
+		ok, verr := visible()
+		switch {
+		case verr != nil:
+			return verr
+		case !ok:
+			return missing
 		}
-		return errBadRequest(msgGroupNotListed)
+		return unlisted
 	} else if err != nil {
 		return err
 	}
