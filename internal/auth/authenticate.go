@@ -158,5 +158,7 @@ func (a *Authenticator) loadJob(ctx context.Context, digest string) (*Principal,
 	if err != nil {
 		return nil, err
 	}
-	return &Principal{Kind: JobKind, User: u, Job: j, Project: p, Pipeline: pl}, nil
+	who := &Principal{Kind: JobKind, User: u, Job: j, Project: p, Pipeline: pl}
+	who.jobSubject = jobSubject(who)
+	return who, nil
 }

@@ -38,6 +38,8 @@ type Principal struct {
 	// them, so that GET /job needs no further reads.
 	Project  *model.Project
 	Pipeline *model.Pipeline
+
+	jobSubject *authz.JobToken // see Subject
 }
 
 // The model values a Principal points to may be shared with other
@@ -68,11 +70,22 @@ func (p *Principal) ReadOnly() bool {
 func (p *Principal) Subject() authz.Subject {
 	s := authz.Subject{Authenticated: p.Kind != Anonymous, Admin: p.Admin(), ReadOnly: p.ReadOnly()}
 	if p.Kind == JobKind {
-		s.Job = &authz.JobToken{Live: JobAlive(p.Job), ProjectID: p.Job.ProjectID,
-			Restricted: p.Job.TokenRestricted, Permissions: p.Job.TokenPermissions}
-		if p.Project != nil {
-			s.Job.ProjectPath = p.Project.FullPath()
+		s.Job = p.jobSubject
+		if s.Job == nil {
+			s.Job = jobSubject(p)
 		}
 	}
 	return s
+}
+
+// jobSubject is a job token's side of the decision. Authentication
+// builds it once per token (the cache keeps it), so that requests do not
+// allocate it again.
+func jobSubject(p *Principal) *authz.JobToken {
+	j := &authz.JobToken{Live: JobAlive(p.Job), ProjectID: p.Job.ProjectID,
+		Restricted: p.Job.TokenRestricted, Permissions: p.Job.TokenPermissions}
+	if p.Project != nil {
+		j.ProjectPath = p.Project.FullPath()
+	}
+	return j
 }

@@ -217,29 +217,77 @@ func PolicyMessage(project, policy string) string {
 		". The following token permission is required: " + policy + "."
 }
 
-// check is one step of the decision. It answers Allow, a denial, or
-// notApplicable when it has nothing to say about this request (a job-token
+// Each check passes, fails (filling in the Decision it is handed), or
+// is skipped when it has nothing to say about this request (a job-token
 // check for a personal access token, an entry policy with no entry).
-type check struct {
-	name string
-	run  func(s *Subject, t *Target, a *Action) Decision
+// They are called through a switch on a small integer, not a table of
+// funcs, and hand back a small result rather than a Decision: a call
+// through a func value moves s, t and a to the heap, copying a Decision
+// out of every check costs more than the checks, and the decision is on
+// every request's path.
+
+type checkID uint8
+
+const (
+	idAuthentication checkID = iota
+	idLiveness
+	idVisibility
+	idTokenScope
+	idOutbound
+	idInbound
+	idEntryPolicy
+	idJobPermissions
+	idAdmin
+	idRole
+	idFeature
+	numChecks
+)
+
+// checkNames names each check, in Decide's order.
+var checkNames = [numChecks]string{
+	CheckAuthentication, CheckLiveness, CheckVisibility, CheckTokenScope, CheckOutbound, CheckInbound,
+	CheckEntryPolicy, CheckJobPermissions, CheckAdmin, CheckRole, CheckFeature,
 }
 
-// notApplicable passes, and tells Explain the check did not look.
-var notApplicable = Decision{Allowed: true, Status: http.StatusOK, Check: "n/a"}
+// result is what one check says; a failing check also fills in the
+// Decision it was handed.
+type result uint8
 
-var checks = [...]check{
-	{CheckAuthentication, checkAuthentication},
-	{CheckLiveness, checkLiveness},
-	{CheckVisibility, checkVisibility},
-	{CheckTokenScope, checkTokenScope},
-	{CheckOutbound, checkOutbound},
-	{CheckInbound, checkInbound},
-	{CheckEntryPolicy, checkEntryPolicy},
-	{CheckJobPermissions, checkJobPermissions},
-	{CheckAdmin, checkAdmin},
-	{CheckRole, checkRole},
-	{CheckFeature, checkFeature},
+const (
+	passed result = iota
+	failed
+	skipped // not applicable: the check did not look
+)
+
+func fail(d *Decision, v Decision) result {
+	*d = v
+	return failed
+}
+
+func run(c checkID, s *Subject, t *Target, a *Action, d *Decision) result {
+	switch c {
+	case idAuthentication:
+		return checkAuthentication(s, t, a, d)
+	case idLiveness:
+		return checkLiveness(s, t, a, d)
+	case idVisibility:
+		return checkVisibility(s, t, a, d)
+	case idTokenScope:
+		return checkTokenScope(s, t, a, d)
+	case idOutbound:
+		return checkOutbound(s, t, a, d)
+	case idInbound:
+		return checkInbound(s, t, a, d)
+	case idEntryPolicy:
+		return checkEntryPolicy(s, t, a, d)
+	case idJobPermissions:
+		return checkJobPermissions(s, t, a, d)
+	case idAdmin:
+		return checkAdmin(s, t, a, d)
+	case idRole:
+		return checkRole(s, t, a, d)
+	}
+	return checkFeature(s, t, a, d)
 }
 
 // Decide runs the checks in order and returns the first refusal:
@@ -252,8 +300,9 @@ var checks = [...]check{
 // actions; the role; and what a job token outside the target's allowlist
 // may still do on a public or internal project (gitlab-compat.md §3.1, §4).
 func Decide(s Subject, t Target, a Action) Decision {
-	for i := range checks {
-		if d := checks[i].run(&s, &t, &a); !d.Allowed {
+	var d Decision
+	for c := range numChecks {
+		if run(c, &s, &t, &a, &d) == failed {
 			return d
 		}
 	}
@@ -273,17 +322,17 @@ type Step struct {
 // maintainer sees each problem at once; the Decision is Decide's.
 func Explain(s Subject, t Target, a Action) (Decision, []Step) {
 	out := Allow
-	steps := make([]Step, 0, len(checks))
-	for i := range checks {
-		d := checks[i].run(&s, &t, &a)
-		st := Step{Check: checks[i].name, Result: "pass"}
-		switch {
-		case !d.Allowed:
+	steps := make([]Step, 0, numChecks)
+	for c := range numChecks {
+		var d Decision
+		st := Step{Check: checkNames[c], Result: "pass"}
+		switch run(c, &s, &t, &a, &d) {
+		case failed:
 			st.Result, st.Status, st.Message = "fail", d.Status, d.Message
 			if out.Allowed {
 				out = d
 			}
-		case d.Check == notApplicable.Check:
+		case skipped:
 			st.Result = "not_applicable"
 		}
 		steps = append(steps, st)
@@ -291,41 +340,41 @@ func Explain(s Subject, t Target, a Action) (Decision, []Step) {
 	return out, steps
 }
 
-func checkAuthentication(s *Subject, t *Target, a *Action) Decision {
+func checkAuthentication(s *Subject, t *Target, a *Action, d *Decision) result {
 	if (a.Write || a.Auth || a.AdminOnly) && !s.Authenticated {
-		return deny(http.StatusUnauthorized, MsgUnauthorized, CheckAuthentication)
+		return fail(d, deny(http.StatusUnauthorized, MsgUnauthorized, CheckAuthentication))
 	}
-	return Allow
+	return passed
 }
 
-func checkLiveness(s *Subject, t *Target, a *Action) Decision {
+func checkLiveness(s *Subject, t *Target, a *Action, d *Decision) result {
 	switch {
 	case s.Job == nil:
-		return notApplicable
+		return skipped
 	case !s.Job.Live:
-		return deny(http.StatusUnauthorized, MsgUnauthorized, CheckLiveness)
+		return fail(d, deny(http.StatusUnauthorized, MsgUnauthorized, CheckLiveness))
 	}
-	return Allow
+	return passed
 }
 
-func checkVisibility(s *Subject, t *Target, a *Action) Decision {
+func checkVisibility(s *Subject, t *Target, a *Action, d *Decision) result {
 	if t.Kind == Instance {
-		return notApplicable
+		return skipped
 	}
 	if !s.Admin && !visible(*s, *t) {
 		if t.Kind == Group {
-			return deny(http.StatusNotFound, MsgGroupNotFound, CheckVisibility)
+			return fail(d, deny(http.StatusNotFound, MsgGroupNotFound, CheckVisibility))
 		}
-		return deny(http.StatusNotFound, MsgProjectNotFound, CheckVisibility)
+		return fail(d, deny(http.StatusNotFound, MsgProjectNotFound, CheckVisibility))
 	}
-	return Allow
+	return passed
 }
 
-func checkTokenScope(s *Subject, t *Target, a *Action) Decision {
+func checkTokenScope(s *Subject, t *Target, a *Action, d *Decision) result {
 	if a.Write && s.ReadOnly {
-		return deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope)
+		return fail(d, deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope))
 	}
-	return Allow
+	return passed
 }
 
 // crossProject: a job token acting on a project other than its job's,
@@ -337,37 +386,37 @@ func crossProject(s *Subject, t *Target) bool {
 // checkOutbound is the seed's "Limit CI_JOB_TOKEN access": with the limit
 // on, the job's project reaches only the private projects on its list;
 // public and internal ones are exempt (gitlab-compat.md §4.1).
-func checkOutbound(s *Subject, t *Target, a *Action) Decision {
+func checkOutbound(s *Subject, t *Target, a *Action, d *Decision) result {
 	if !crossProject(s, t) || !t.Scope.OutboundEnabled {
-		return notApplicable
+		return skipped
 	}
 	if t.Visibility == model.Private && !t.Scope.InOutboundList {
-		return deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckOutbound)
+		return fail(d, deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckOutbound))
 	}
-	return Allow
+	return passed
 }
 
 // checkInbound is the target's allowlist: a private target admits only
 // listed projects and groups. A public or internal one admits everyone,
 // but an unlisted caller keeps only what the public gets, which
 // checkFeature enforces (§4.4).
-func checkInbound(s *Subject, t *Target, a *Action) Decision {
+func checkInbound(s *Subject, t *Target, a *Action, d *Decision) result {
 	if !crossProject(s, t) || !t.Scope.InboundInForce {
-		return notApplicable
+		return skipped
 	}
 	if t.Scope.Entry == nil && t.Visibility == model.Private {
-		return deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckInbound)
+		return fail(d, deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckInbound))
 	}
-	return Allow
+	return passed
 }
 
 // checkEntryPolicy: the nearest entry's policies, unless it keeps the
 // default permissions (everything the role allows).
-func checkEntryPolicy(s *Subject, t *Target, a *Action) Decision {
+func checkEntryPolicy(s *Subject, t *Target, a *Action, d *Decision) result {
 	if !crossProject(s, t) || !t.Scope.InboundInForce || t.Scope.Entry == nil || t.Scope.Entry.DefaultPermissions {
-		return notApplicable
+		return skipped
 	}
-	return needPolicy(t.Scope.Entry.Policies, t, a, CheckEntryPolicy)
+	return needPolicy(t.Scope.Entry.Policies, t, a, CheckEntryPolicy, d)
 }
 
 // implicitJobPolicies are what a job's own token may always do in its own
@@ -377,41 +426,41 @@ var implicitJobPolicies = []string{PolicyReadRepositories, PolicyReadJobs}
 
 // checkJobPermissions: a job that declared `job_token: permissions:` gets
 // only those, on every project including its own.
-func checkJobPermissions(s *Subject, t *Target, a *Action) Decision {
+func checkJobPermissions(s *Subject, t *Target, a *Action, d *Decision) result {
 	if s.Job == nil || !s.Job.Restricted || t.Kind != Project {
-		return notApplicable
+		return skipped
 	}
 	if t.ID == s.Job.ProjectID && slices.Contains(implicitJobPolicies, a.Policy) {
-		return Allow
+		return passed
 	}
-	return needPolicy(s.Job.Permissions, t, a, CheckJobPermissions)
+	return needPolicy(s.Job.Permissions, t, a, CheckJobPermissions, d)
 }
 
-func needPolicy(granted []string, t *Target, a *Action, name string) Decision {
+func needPolicy(granted []string, t *Target, a *Action, name string, d *Decision) result {
 	switch {
 	case a.Policy == "":
-		return deny(http.StatusForbidden, MsgNoJobTokenPolicy, name)
+		return fail(d, deny(http.StatusForbidden, MsgNoJobTokenPolicy, name))
 	case !slices.Contains(granted, a.Policy):
-		return deny(http.StatusForbidden, PolicyMessage(t.Path, a.Policy), name)
+		return fail(d, deny(http.StatusForbidden, PolicyMessage(t.Path, a.Policy), name))
 	}
-	return Allow
+	return passed
 }
 
-func checkAdmin(s *Subject, t *Target, a *Action) Decision {
+func checkAdmin(s *Subject, t *Target, a *Action, d *Decision) result {
 	if a.AdminOnly && !s.Admin {
-		return deny(http.StatusForbidden, MsgForbidden, CheckAdmin)
+		return fail(d, deny(http.StatusForbidden, MsgForbidden, CheckAdmin))
 	}
-	return Allow
+	return passed
 }
 
-func checkRole(s *Subject, t *Target, a *Action) Decision {
+func checkRole(s *Subject, t *Target, a *Action, d *Decision) result {
 	if t.Kind == Instance || s.Admin {
-		return Allow
+		return passed
 	}
 	if t.Level < a.Min || (t.Visibility == model.Private && t.Level < a.MinPrivate) {
-		return deny(http.StatusForbidden, MsgForbidden, CheckRole)
+		return fail(d, deny(http.StatusForbidden, MsgForbidden, CheckRole))
 	}
-	return Allow
+	return passed
 }
 
 // checkFeature: a job token outside a public or internal target's
@@ -420,14 +469,14 @@ func checkRole(s *Subject, t *Target, a *Action) Decision {
 // Every feature a job token reaches (repository, builds, packages) is open
 // to everyone who sees the project; ciwarden has no per-feature
 // visibility.
-func checkFeature(s *Subject, t *Target, a *Action) Decision {
+func checkFeature(s *Subject, t *Target, a *Action, d *Decision) result {
 	if !crossProject(s, t) || !t.Scope.InboundInForce || t.Scope.Entry != nil || t.Visibility == model.Private {
-		return notApplicable
+		return skipped
 	}
 	if a.Write || a.Auth || a.AdminOnly || a.Min > 0 {
-		return deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckFeature)
+		return fail(d, deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckFeature))
 	}
-	return Allow
+	return passed
 }
 
 // visible: public to everyone, internal to every signed-in user, private
