@@ -200,7 +200,13 @@ func (s *Server) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	go s.projects.RunReaper(bg, s.cfg.ReapEvery)
-	go s.authLog.Run(bg, s.cfg.AuthLogFlushEvery)
+	// The authentication log has its own context: its last batch is
+	// written after the server stops taking requests, before the store
+	// closes.
+	logCtx, stopLog := context.WithCancel(context.Background())
+	logDone := make(chan struct{})
+	go func() { defer close(logDone); s.authLog.Run(logCtx, s.cfg.AuthLogFlushEvery) }()
+	defer func() { stopLog(); <-logDone }()
 	go s.ci.RunScheduler(bg, time.Second)
 	// Expired artifacts: rows, then blobs.
 	go (&ci.ArtifactSweeper{Store: s.store, Blobs: s.blobs, Now: s.ci.Now, Log: s.log}).Run(bg, s.cfg.SweepEvery)
