@@ -54,8 +54,13 @@ func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Pr
 	if err != nil {
 		return s, authz.Target{}, err
 	}
-	t := authz.Target{Kind: authz.Project, ID: p.ID, Path: p.FullPath(), Visibility: p.Visibility, Level: level}
-	if s.Job != nil && s.Job.ProjectID != p.ID {
+	t := authz.Target{Kind: authz.Project, ID: p.ID, Visibility: p.Visibility, Level: level}
+	if s.Job == nil {
+		return s, t, nil
+	}
+	// Only job-token refusals name the target.
+	t.Path = p.FullPath()
+	if s.Job.ProjectID != p.ID {
 		if t.Scope, err = a.Scope(ctx, who.Project, p); err != nil {
 			return s, t, err
 		}
