@@ -567,27 +567,39 @@ func (a *API) explainJobToken(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	// Name the job's project only to a caller who may see it.
-	source := s.Job.ProjectPath
-	if d, _, err := a.Access.Project(c.Context(), c.Principal, who.Project, authz.ReadProject); err != nil {
+	// A caller who cannot see the job's project learns nothing about it:
+	// not its name, nor what its own settings decided (its outbound limit,
+	// the permissions its pipeline declared).
+	seen, _, err := a.Access.Project(c.Context(), c.Principal, who.Project, authz.ReadProject)
+	if err != nil {
 		return err
-	} else if !d.Allowed {
-		source = "a project you cannot see"
 	}
-	s.Job.ProjectPath = source
+	hidden := !seen.Allowed
+	job := *s.Job
+	if hidden {
+		job.ProjectPath = msgHiddenProject
+	}
+	s.Job = &job
 	d, steps := authz.Explain(s, t, act)
 	shown := steps[:0]
 	for _, st := range steps {
-		// Checks that never concern a job token are left out.
-		if st.Check != authz.CheckAuthentication && st.Check != authz.CheckTokenScope && st.Check != authz.CheckAdmin {
-			shown = append(shown, st)
+		switch {
+		case st.Check == authz.CheckAuthentication || st.Check == authz.CheckTokenScope || st.Check == authz.CheckAdmin:
+			continue // never about a job token
+		case hidden && sourceCheck(st.Check):
+			st = authz.Step{Check: st.Check, Result: "hidden"}
 		}
+		shown = append(shown, st)
 	}
 	out := map[string]any{
-		"job_id": j.ID, "source_project": source, "target_project": c.Project.FullPath(), "permission": policy,
+		"job_id": j.ID, "source_project": job.ProjectPath, "target_project": c.Project.FullPath(), "permission": policy,
 		"allowed": d.Allowed, "checks": shown, "failed_check": nil, "status": d.Status, "message": nil,
 	}
-	if !d.Allowed {
+	switch {
+	case d.Allowed:
+	case hidden && sourceCheck(d.Check):
+		out["failed_check"], out["message"] = "hidden", msgHiddenRefusal
+	default:
 		out["failed_check"], out["message"] = d.Check, d.Message
 	}
 	if e := t.Scope.Entry; e != nil && maintainer {
@@ -595,6 +607,18 @@ func (a *API) explainJobToken(c *Ctx) error {
 	}
 	writeJSON(c.W, http.StatusOK, out)
 	return nil
+}
+
+// What explain says in place of a project the caller cannot see.
+const (
+	msgHiddenProject = "a project you cannot see"
+	msgHiddenRefusal = "Refused by a setting of a project you cannot see."
+)
+
+// sourceCheck: the check is decided by the job's own project (its
+// outbound limit, its pipeline's declared permissions).
+func sourceCheck(check string) bool {
+	return check == authz.CheckOutbound || check == authz.CheckJobPermissions
 }
 
 // jobPrincipal is job j's token as authentication would have built it,

@@ -71,8 +71,9 @@ func TestExplainJobTokenDecision(t *testing.T) {
 			out["message"] != scopeMsg || out["source_project"] != "a project you cannot see" || out["target_project"] != "tgtgrp/t" {
 			t.Errorf("maintainer's explain: %v", out)
 		}
-		checkResults(t, out, "liveness=pass", "visibility=pass", "outbound_scope=not_applicable", "inbound_allowlist=fail",
-			"entry_policy=not_applicable", "job_permissions=not_applicable", "role=pass", "feature_visibility=not_applicable")
+		// What S's own settings decide is hidden from him too.
+		checkResults(t, out, "liveness=pass", "visibility=pass", "outbound_scope=hidden", "inbound_allowlist=fail",
+			"entry_policy=not_applicable", "job_permissions=hidden", "role=pass", "feature_visibility=not_applicable")
 
 		// The job's user sees S, and is told its name.
 		out = e.explain(t, e.alice, q, http.StatusOK)
@@ -123,8 +124,30 @@ func TestExplainJobTokenDecision(t *testing.T) {
 		if out["failed_check"] != "entry_policy" {
 			t.Errorf("admin_packages: %v", out)
 		}
-		checkResults(t, out, "liveness=pass", "visibility=pass", "outbound_scope=not_applicable", "inbound_allowlist=pass",
+		checkResults(t, out, "liveness=pass", "visibility=pass", "outbound_scope=hidden", "inbound_allowlist=pass",
+			"entry_policy=fail", "job_permissions=hidden", "role=fail", "feature_visibility=not_applicable")
+		checkResults(t, e.explain(t, e.alice, "job_id="+itoa(e.job.ID)+"&permission=admin_packages", http.StatusOK),
+			"liveness=pass", "visibility=pass", "outbound_scope=not_applicable", "inbound_allowlist=pass",
 			"entry_policy=fail", "job_permissions=not_applicable", "role=fail", "feature_visibility=not_applicable")
+
+		// S limits its token and does not list T: the job's user is told
+		// so; T's maintainer only that a setting of a project he cannot
+		// see refused it.
+		s.expect(t, "PATCH", "/projects/"+itoa(e.src.ID)+"/job_token_scope", rootToken, map[string]any{"outbound_enabled": true}, http.StatusNoContent)
+		rq := "job_id=" + itoa(e.job.ID) + "&permission=read_jobs"
+		out = e.explain(t, e.alice, rq, http.StatusOK)
+		if out["failed_check"] != "outbound_scope" || out["message"] != "Authentication by CI/CD job token not allowed from srcgrp/s to tgtgrp/t." {
+			t.Errorf("outbound, job's user: %v", out)
+		}
+		r = e.s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+rq, e.tmaint.Token, nil, http.StatusOK)
+		if strings.Contains(string(r.Body), "srcgrp") || strings.Contains(string(r.Body), "outbound_scope\",\"result\":\"fail") {
+			t.Errorf("explain reveals the hidden project's setting: %s", r.Body)
+		}
+		out = r.Object(t)
+		if out["failed_check"] != "hidden" || out["message"] != "Refused by a setting of a project you cannot see." || num(t, out, "status") != 403 {
+			t.Errorf("outbound, target maintainer: %v", out)
+		}
+		s.expect(t, "PATCH", "/projects/"+itoa(e.src.ID)+"/job_token_scope", rootToken, map[string]any{"outbound_enabled": false}, http.StatusNoContent)
 
 		// Once the job ends its token is dead: liveness fails first.
 		e.job.finishOK(t, "success")
