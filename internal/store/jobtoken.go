@@ -104,8 +104,8 @@ func (q *Queries) GroupLink(ctx context.Context, owner, group int64) (*model.Sco
 	return l, nil
 }
 
-// SetLinkPermissions changes a link's fine-grained permissions; group
-// says which table holds it.
+// SetLinkPermissions changes a link's fine-grained permissions; a
+// GroupID says it is a group link.
 func (q *Queries) SetLinkPermissions(ctx context.Context, l *model.ScopeLink) error {
 	table := "job_token_project_links"
 	if l.GroupID != 0 {
