@@ -225,3 +225,88 @@ func TestAuthLogFinalFlush(t *testing.T) {
 		t.Fatalf("log after stop: %+v", rows)
 	}
 }
+
+// TestConcurrentDecisions: decisions through the cache, recorded in the
+// authentication log, while the allowlist changes and the log flushes
+// underneath. Every use is counted once (run with -race to check the
+// locking too).
+func TestConcurrentDecisions(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, "sqlite")
+	var user *model.User
+	var src, tgt *model.Project
+	if err := st.Tx(ctx, func(q *store.Queries) error {
+		user = &model.User{Username: "u", Name: "U", Email: "u@example.com"}
+		if err := q.CreateUser(ctx, user); err != nil {
+			return err
+		}
+		n := &model.Namespace{Kind: model.NamespaceGroup, Name: "g", Path: "g", FullPath: "g", FullName: "g", Visibility: model.Private}
+		if err := q.CreateNamespace(ctx, n); err != nil {
+			return err
+		}
+		src = &model.Project{Name: "s", Path: "s", NamespaceID: n.ID, Visibility: model.Private, DefaultBranch: "main"}
+		tgt = &model.Project{Name: "t", Path: "t", NamespaceID: n.ID, Visibility: model.Private, DefaultBranch: "main"}
+		for _, p := range []*model.Project{src, tgt} {
+			if err := q.CreateProject(ctx, p); err != nil {
+				return err
+			}
+		}
+		return q.AddMember(ctx, &model.Member{UserID: user.ID, SourceKind: model.SourceProject, SourceID: tgt.ID, AccessLevel: model.Reporter})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l := &access.AuthLog{Store: st, Log: slog.New(slog.DiscardHandler)}
+	az := &access.Authorizer{Store: st, Log: l}
+	az.CacheScopes(10)
+
+	const workers, each = 4, 50
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			for range each {
+				s, err := st.Project(ctx, src.ID)
+				if err == nil {
+					var p *model.Project
+					if p, err = st.Project(ctx, tgt.ID); err == nil {
+						who := &auth.Principal{Kind: auth.JobKind, User: user, Project: s, Job: &model.Job{ID: 1, ProjectID: s.ID, Status: model.StatusRunning}}
+						_, _, err = az.Project(ctx, who, p, authz.ReadPackage)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := range 20 {
+		err := st.Tx(ctx, func(q *store.Queries) error {
+			if i%2 == 0 {
+				return q.AddProjectLink(ctx, &model.ScopeLink{OwnerProjectID: tgt.ID, Direction: model.Inbound, ProjectID: src.ID, DefaultPermissions: true})
+			}
+			return q.DeleteProjectLink(ctx, tgt.ID, model.Inbound, src.ID)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, _, err := st.Authorizations(ctx, tgt.ID, store.Page{Number: 1, PerPage: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].AllowedCount+rows[0].DeniedCount != workers*each {
+		t.Fatalf("log %+v, want %d uses in all", rows, workers*each)
+	}
+}
