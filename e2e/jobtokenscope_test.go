@@ -329,7 +329,7 @@ func jtsHold(t *testing.T, s *Server, aID, bID, cID, dID int64, alice, bob, caro
 	get("inbound entry removed", http.StatusForbidden, scopeB)
 	checkGitAnswer(t, gitHTTP(t, s, "GET", "/team/b.git/info/refs?service=git-upload-pack", "gitlab-ci-token", token), http.StatusForbidden, scopeB)
 	e = explain("inbound entry removed", false, "inbound_allowlist", http.StatusForbidden, scopeB)
-	wantChecks := `[{"check":"liveness","result":"pass"},{"check":"visibility","result":"pass"},{"check":"outbound_scope","result":"pass"},` +
+	wantChecks := `[{"check":"liveness","result":"pass"},{"check":"visibility","result":"pass"},{"check":"own_project","result":"not_applicable"},{"check":"outbound_scope","result":"pass"},` +
 		`{"check":"inbound_allowlist","result":"fail","status":403,"message":"` + scopeB + `"},{"check":"entry_policy","result":"not_applicable"},` +
 		`{"check":"job_permissions","result":"not_applicable"},{"check":"role","result":"pass"},{"check":"feature_visibility","result":"not_applicable"}]`
 	if got := jtsJSON(t, e["checks"]); got != jtsJSON(t, json.RawMessage(wantChecks)) {

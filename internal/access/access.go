@@ -7,6 +7,7 @@ package access
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
@@ -39,7 +40,10 @@ func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.
 		return authz.Decision{}, 0, err
 	}
 	d := authz.Decide(s, t, act)
-	if s.Job != nil && s.Job.ProjectID != p.ID && a.Log != nil {
+	// A use is logged on the project it reached; a token whose user
+	// cannot even see the target did not reach it, and its project's name
+	// must not surface in the target's log.
+	if s.Job != nil && s.Job.ProjectID != p.ID && a.Log != nil && d.Check != authz.CheckVisibility {
 		a.Log.Record(p.ID, s.Job.ProjectID, act.Policy, d)
 	}
 	return d, t.Level, nil
@@ -61,11 +65,23 @@ func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Pr
 	// Only job-token refusals name the target.
 	t.Path = p.FullPath()
 	if s.Job.ProjectID != p.ID {
+		if who.Project == nil {
+			return s, t, errors.New("access: a job token's principal without its project")
+		}
 		if t.Scope, err = a.Scope(ctx, who.Project, p); err != nil {
 			return s, t, err
 		}
 	}
 	return s, t, nil
+}
+
+// InboundInForce reports whether p's inbound allowlist applies: its own
+// toggle, or the instance's enforcement (gitlab-compat.md §4.2).
+func (a *Authorizer) InboundInForce(ctx context.Context, p *model.Project) (bool, error) {
+	if p.JobTokenInboundEnabled {
+		return true, nil
+	}
+	return a.Store.BoolSetting(ctx, store.SettingEnforceInboundScope, false)
 }
 
 // Scope loads the token access scope between a job's project (source)
@@ -85,14 +101,8 @@ func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (
 			}
 		}
 	}
-	sc.InboundInForce = target.JobTokenInboundEnabled
-	if !sc.InboundInForce {
-		if sc.InboundInForce, err = a.Store.BoolSetting(ctx, store.SettingEnforceInboundScope, false); err != nil {
-			return sc, err
-		}
-	}
-	if !sc.InboundInForce {
-		return sc, nil
+	if sc.InboundInForce, err = a.InboundInForce(ctx, target); err != nil || !sc.InboundInForce {
+		return sc, err
 	}
 	var ancestors []int64
 	if source.Namespace != nil {

@@ -259,8 +259,11 @@ func (a *API) downloadDependency(c *Ctx) error {
 	} else if err != nil {
 		return err
 	}
-	if err := c.authorizeProject(p, authz.ReadJobArtifacts); err != nil {
+	var refused *Error
+	if err := c.authorizeProject(p, authz.ReadJobArtifacts); errors.As(err, &refused) {
 		return errRunnerForbidden
+	} else if err != nil {
+		return err
 	}
 	art, err := a.liveArchive(c, target)
 	if err != nil {

@@ -40,13 +40,9 @@ const (
 // inbound_enabled is the effective value: the instance's enforcement
 // keeps the allowlist in force whatever the project's own toggle says.
 func (a *API) getJobTokenScope(c *Ctx) error {
-	inbound := c.Project.JobTokenInboundEnabled
-	if !inbound {
-		enforced, err := a.Store.BoolSetting(c.Context(), store.SettingEnforceInboundScope, false)
-		if err != nil {
-			return err
-		}
-		inbound = enforced
+	inbound, err := a.Access.InboundInForce(c.Context(), c.Project)
+	if err != nil {
+		return err
 	}
 	writeJSON(c.W, http.StatusOK, map[string]bool{
 		"inbound_enabled":  inbound,
@@ -113,36 +109,30 @@ func (c *Ctx) strictBool(name string) (*bool, error) {
 	return &v, nil
 }
 
-// scopeDirection is the direction an allowlist route lists: the inbound
-// allowlist or the outbound one.
-func scopeDirection(c *Ctx) string {
-	if strings.Contains(c.R.URL.Path, "/job_token_scope/outbound_allowlist") {
-		return model.Outbound
+// listProjectAllowlist is GET .../allowlist (dir inbound) and
+// .../outbound_allowlist: the project itself first (always in scope,
+// never stored), then its links. Inbound entries show their permissions;
+// outbound ones have none.
+func (a *API) listProjectAllowlist(dir string) func(*Ctx) error {
+	return func(c *Ctx) error {
+		pg, err := c.page()
+		if err != nil {
+			return err
+		}
+		// At most 200 links (plus those kept over a lowered limit): read
+		// them all and page in memory, the project itself included.
+		links, _, err := a.Store.ProjectLinks(c.Context(), c.Project.ID, dir, store.Page{Number: 1, PerPage: 10 * model.MaxScopeLinks})
+		if err != nil {
+			return err
+		}
+		self := &model.ScopeLink{Direction: dir, DefaultPermissions: true}
+		all := []map[string]any{a.linkedProjectJSON(c.Project, self)}
+		for _, l := range links {
+			all = append(all, a.linkedProjectJSON(l.Project, l))
+		}
+		c.writePage(pageOf(all, pg), pg, len(all))
+		return nil
 	}
-	return model.Inbound
-}
-
-// listProjectAllowlist is GET .../allowlist and .../outbound_allowlist:
-// the project itself first (always in scope, never stored), then its
-// links, each with its permissions.
-func (a *API) listProjectAllowlist(c *Ctx) error {
-	pg, err := c.page()
-	if err != nil {
-		return err
-	}
-	dir := scopeDirection(c)
-	// At most 200 links (plus those kept over a lowered limit): read them
-	// all and page in memory, the project itself included.
-	links, _, err := a.Store.ProjectLinks(c.Context(), c.Project.ID, dir, store.Page{Number: 1, PerPage: 10 * model.MaxScopeLinks})
-	if err != nil {
-		return err
-	}
-	all := []map[string]any{a.linkedProjectJSON(c.Project, &model.ScopeLink{DefaultPermissions: true})}
-	for _, l := range links {
-		all = append(all, a.linkedProjectJSON(l.Project, l))
-	}
-	c.writePage(pageOf(all, pg), pg, len(all))
-	return nil
 }
 
 func pageOf[T any](all []T, pg store.Page) []T {
@@ -155,15 +145,18 @@ func pageOf[T any](all []T, pg store.Page) []T {
 // permissions.
 func (a *API) linkedProjectJSON(p *model.Project, l *model.ScopeLink) map[string]any {
 	full := p.FullPath()
-	return map[string]any{
+	m := map[string]any{
 		"id": p.ID, "description": p.Description, "name": p.Name, "name_with_namespace": p.FullName(),
 		"path": p.Path, "path_with_namespace": full, "created_at": timeJSON(p.CreatedAt),
 		"default_branch": p.DefaultBranch, "tag_list": []string{}, "topics": []string{},
 		"web_url": a.webURL(full), "http_url_to_repo": a.webURL(full + ".git"), "readme_url": nil,
 		"avatar_url": nil, "forks_count": 0, "star_count": 0, "last_activity_at": timeJSON(p.UpdatedAt),
-		"namespace":           a.namespaceJSON(p.Namespace),
-		"default_permissions": l.DefaultPermissions, "job_token_policies": policiesJSON(l.Policies),
+		"namespace": a.namespaceJSON(p.Namespace),
 	}
+	if l.Direction == model.Inbound {
+		m["default_permissions"], m["job_token_policies"] = l.DefaultPermissions, policiesJSON(l.Policies)
+	}
+	return m
 }
 
 func policiesJSON(p []string) []string {
@@ -231,15 +224,27 @@ func (c *Ctx) targetID(name string) (int64, error) {
 	return id, nil
 }
 
-// addProjectLink is POST .../allowlist and .../outbound_allowlist.
-func (a *API) addProjectLink(c *Ctx) error {
+// addProjectLink is POST .../allowlist (dir inbound) and
+// .../outbound_allowlist.
+func (a *API) addProjectLink(dir string) func(*Ctx) error {
+	return func(c *Ctx) error { return a.addProjectLinkIn(c, dir) }
+}
+
+func (a *API) addProjectLinkIn(c *Ctx, dir string) error {
 	id, err := c.targetID("target_project_id")
 	if err != nil {
 		return err
 	}
-	dir := scopeDirection(c)
 	l := &model.ScopeLink{OwnerProjectID: c.Project.ID, Direction: dir, ProjectID: id, DefaultPermissions: true, AddedByID: c.Principal.UserID()}
-	if err := c.permissionParams(l); err != nil {
+	if dir == model.Outbound {
+		// Permissions belong to the accessed project's (inbound) entry;
+		// an outbound entry only says where the token may go.
+		for _, n := range []string{"default_permissions", "job_token_policies"} {
+			if c.Params.Has(n) {
+				return errParam(n + " does not apply to the outbound allowlist")
+			}
+		}
+	} else if err := c.permissionParams(l); err != nil {
 		return err
 	}
 	target, err := a.findProject(c.Context(), itoa(id))
@@ -262,6 +267,10 @@ func (a *API) addProjectLink(c *Ctx) error {
 		return errMessage(http.StatusForbidden, "403 Forbidden - "+msgOutboundNeedsTarget)
 	}
 	err = a.Store.Tx(c.Context(), func(q *store.Queries) error {
+		// Concurrent adds must not both pass the limit.
+		if err := q.LockProject(c.Context(), c.Project.ID); err != nil {
+			return err
+		}
 		n, err := q.CountProjectLinks(c.Context(), c.Project.ID, dir)
 		if err != nil {
 			return err
@@ -302,6 +311,9 @@ func (a *API) addGroupLink(c *Ctx) error {
 		return errBadRequest(msgTargetGroupHidden)
 	}
 	err = a.Store.Tx(c.Context(), func(q *store.Queries) error {
+		if err := q.LockProject(c.Context(), c.Project.ID); err != nil {
+			return err
+		}
 		n, err := q.CountGroupLinks(c.Context(), c.Project.ID)
 		if err != nil {
 			return err
@@ -382,7 +394,11 @@ func (a *API) updateLink(c *Ctx, l *model.ScopeLink, idName string, id int64) er
 // .../outbound_allowlist/:target_project_id. The removal bumps the
 // project's scope version, so the next request of a token the entry
 // admitted is refused on every replica.
-func (a *API) removeProjectLink(c *Ctx) error {
+func (a *API) removeProjectLink(dir string) func(*Ctx) error {
+	return func(c *Ctx) error { return a.removeProjectLinkIn(c, dir) }
+}
+
+func (a *API) removeProjectLinkIn(c *Ctx, dir string) error {
 	id, err := c.pathInt("target_project_id")
 	if err != nil {
 		return err
@@ -398,7 +414,7 @@ func (a *API) removeProjectLink(c *Ctx) error {
 	}
 	return a.removeLink(c,
 		func(q *store.Queries) error {
-			return q.DeleteProjectLink(c.Context(), c.Project.ID, scopeDirection(c), target.ID)
+			return q.DeleteProjectLink(c.Context(), c.Project.ID, dir, target.ID)
 		},
 		func() (bool, error) {
 			d, _, err := a.Access.Project(c.Context(), c.Principal, target, authz.ReadProject)
@@ -477,19 +493,35 @@ func (a *API) listAuthorizations(c *Ctx) error {
 	}
 	out := make([]map[string]any, 0, len(rows))
 	for _, r := range rows {
-		vals := authorizationValues(r)
+		vals, err := a.authorizationValues(c, r)
+		if err != nil {
+			return err
+		}
 		m := make(map[string]any, len(vals))
 		for i, col := range authorizationColumns {
 			m[col] = vals[i]
 		}
-		m["origin_project"] = map[string]any{"id": r.Origin.ID, "path_with_namespace": r.Origin.FullPath(), "web_url": a.webURL(r.Origin.FullPath())}
+		if m["origin_project_id"] != nil {
+			m["origin_project"] = map[string]any{"id": r.Origin.ID, "path_with_namespace": r.Origin.FullPath(), "web_url": a.webURL(r.Origin.FullPath())}
+		}
 		out = append(out, m)
 	}
 	c.writePage(out, pg, total)
 	return nil
 }
 
-func authorizationValues(r *model.JobTokenAuthorization) []any {
+// authorizationValues is one log row in authorizationColumns' order. An
+// origin project the reader cannot see (a job that tried and was
+// refused) is not named.
+func (a *API) authorizationValues(c *Ctx, r *model.JobTokenAuthorization) ([]any, error) {
+	seen, _, err := a.Access.Project(c.Context(), c.Principal, r.Origin, authz.ReadProject)
+	if err != nil {
+		return nil, err
+	}
+	originID, originPath := any(r.OriginProjectID), r.Origin.FullPath()
+	if !seen.Allowed {
+		originID, originPath = nil, msgHiddenProject
+	}
 	result, deniedAt := "allowed", any(nil)
 	if !r.LastAllowed {
 		result = "denied"
@@ -497,19 +529,42 @@ func authorizationValues(r *model.JobTokenAuthorization) []any {
 	if r.LastDeniedAt != nil {
 		deniedAt = timeJSON(*r.LastDeniedAt)
 	}
-	return []any{r.OriginProjectID, r.Origin.FullPath(), timeJSON(r.LastUsedAt), r.AllowedCount, r.DeniedCount,
-		r.LastPolicy, result, r.LastDenialReason, deniedAt}
+	reason := r.LastDenialReason
+	if !seen.Allowed {
+		// The scope's messages name the source project.
+		reason = strings.ReplaceAll(reason, r.Origin.FullPath(), msgHiddenProject)
+	}
+	return []any{originID, originPath, timeJSON(r.LastUsedAt), r.AllowedCount, r.DeniedCount,
+		r.LastPolicy, result, reason, deniedAt}, nil
 }
 
+// msgHiddenProject stands for a project the reader cannot see.
+const msgHiddenProject = "a project you cannot see"
+
 func (a *API) exportAuthorizations(c *Ctx) error {
-	var all []*model.JobTokenAuthorization
+	recs := [][]string{authorizationColumns}
 	for n := 1; ; n++ {
 		rows, total, err := a.Store.Authorizations(c.Context(), c.Project.ID, store.Page{Number: n, PerPage: 1000})
 		if err != nil {
 			return err
 		}
-		all = append(all, rows...)
-		if len(rows) == 0 || len(all) >= total {
+		for _, r := range rows {
+			vals, err := a.authorizationValues(c, r)
+			if err != nil {
+				return err
+			}
+			rec := make([]string, len(vals))
+			for i, v := range vals {
+				switch x := v.(type) {
+				case string:
+					rec[i] = x
+				case int64:
+					rec[i] = strconv.FormatInt(x, 10)
+				}
+			}
+			recs = append(recs, rec)
+		}
+		if len(rows) == 0 || len(recs)-1 >= total {
 			break
 		}
 	}
@@ -517,30 +572,16 @@ func (a *API) exportAuthorizations(c *Ctx) error {
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", attachment("job_token_authorizations_"+itoa(c.Project.ID)+".csv"))
 	c.W.WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.W)
-	_ = w.Write(authorizationColumns)
-	for _, r := range all {
-		vals := authorizationValues(r)
-		rec := make([]string, len(vals))
-		for i, v := range vals {
-			switch x := v.(type) {
-			case nil:
-			case string:
-				rec[i] = x
-			case int64:
-				rec[i] = strconv.FormatInt(x, 10)
-			}
-		}
-		_ = w.Write(rec)
-	}
-	w.Flush()
+	// A failed write is a client gone away: nothing to answer.
+	_ = csv.NewWriter(c.W).WriteAll(recs)
 	return nil
 }
 
 // explainJobToken is GET .../job_token_scope/explain?job_id=J&permission=P:
 // every check the decision runs for job J's token doing P on this
 // project, with the first failure. For maintainers of this project and
-// the job's user; anyone else, like a job that does not exist, gets 404.
+// the job's user, who must also see the job's project; anyone else, like
+// a job that does not exist, gets 404.
 func (a *API) explainJobToken(c *Ctx) error {
 	c.Params.Require("job_id", "permission")
 	jobID, _ := c.Params.Int("job_id")
@@ -563,43 +604,33 @@ func (a *API) explainJobToken(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	s, t, err := a.Access.Facts(c.Context(), who, c.Project)
-	if err != nil {
-		return err
-	}
-	// A caller who cannot see the job's project learns nothing about it:
-	// not its name, nor what its own settings decided (its outbound limit,
-	// the permissions its pipeline declared).
+	// Explaining a job reveals that it exists, whether it runs and which
+	// entries admit its project: only to a caller who may see that
+	// project (the job's user normally does).
 	seen, _, err := a.Access.Project(c.Context(), c.Principal, who.Project, authz.ReadProject)
 	if err != nil {
 		return err
 	}
-	hidden := !seen.Allowed
-	job := *s.Job
-	if hidden {
-		job.ProjectPath = msgHiddenProject
+	if !seen.Allowed {
+		return errNotFound("Job")
 	}
-	s.Job = &job
+	s, t, err := a.Access.Facts(c.Context(), who, c.Project)
+	if err != nil {
+		return err
+	}
 	d, steps := authz.Explain(s, t, act)
 	shown := steps[:0]
 	for _, st := range steps {
-		switch {
-		case st.Check == authz.CheckAuthentication || st.Check == authz.CheckTokenScope || st.Check == authz.CheckAdmin:
-			continue // never about a job token
-		case hidden && sourceCheck(st.Check):
-			st = authz.Step{Check: st.Check, Result: "hidden"}
+		// Checks that never concern a job token are left out.
+		if st.Check != authz.CheckAuthentication && st.Check != authz.CheckTokenScope && st.Check != authz.CheckAdmin {
+			shown = append(shown, st)
 		}
-		shown = append(shown, st)
 	}
 	out := map[string]any{
-		"job_id": j.ID, "source_project": job.ProjectPath, "target_project": c.Project.FullPath(), "permission": policy,
+		"job_id": j.ID, "source_project": s.Job.ProjectPath, "target_project": c.Project.FullPath(), "permission": policy,
 		"allowed": d.Allowed, "checks": shown, "failed_check": nil, "status": d.Status, "message": nil,
 	}
-	switch {
-	case d.Allowed:
-	case hidden && sourceCheck(d.Check):
-		out["failed_check"], out["message"] = "hidden", msgHiddenRefusal
-	default:
+	if !d.Allowed {
 		out["failed_check"], out["message"] = d.Check, d.Message
 	}
 	if e := t.Scope.Entry; e != nil && maintainer {
@@ -607,18 +638,6 @@ func (a *API) explainJobToken(c *Ctx) error {
 	}
 	writeJSON(c.W, http.StatusOK, out)
 	return nil
-}
-
-// What explain says in place of a project the caller cannot see.
-const (
-	msgHiddenProject = "a project you cannot see"
-	msgHiddenRefusal = "Refused by a setting of a project you cannot see."
-)
-
-// sourceCheck: the check is decided by the job's own project (its
-// outbound limit, its pipeline's declared permissions).
-func sourceCheck(check string) bool {
-	return check == authz.CheckOutbound || check == authz.CheckJobPermissions
 }
 
 // jobPrincipal is job j's token as authentication would have built it,

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/model"
 )
 
 // Routes is the route table: every API endpoint, what it accepts, what it
@@ -112,17 +113,17 @@ func (a *API) Routes() []Route {
 		// Token access scope (job_token_scope.go)
 		{http.MethodGet, "/projects/{id}/job_token_scope", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.getJobTokenScope},
 		{http.MethodPatch, "/projects/{id}/job_token_scope", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.patchJobTokenScope},
-		{http.MethodGet, "/projects/{id}/job_token_scope/allowlist", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listProjectAllowlist},
-		{http.MethodPost, "/projects/{id}/job_token_scope/allowlist", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.addProjectLink},
+		{http.MethodGet, "/projects/{id}/job_token_scope/allowlist", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listProjectAllowlist(model.Inbound)},
+		{http.MethodPost, "/projects/{id}/job_token_scope/allowlist", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.addProjectLink(model.Inbound)},
 		{http.MethodPut, "/projects/{id}/job_token_scope/allowlist/{target_project_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.updateProjectLink},
-		{http.MethodDelete, "/projects/{id}/job_token_scope/allowlist/{target_project_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.removeProjectLink},
+		{http.MethodDelete, "/projects/{id}/job_token_scope/allowlist/{target_project_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.removeProjectLink(model.Inbound)},
 		{http.MethodGet, "/projects/{id}/job_token_scope/groups_allowlist", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listGroupAllowlist},
 		{http.MethodPost, "/projects/{id}/job_token_scope/groups_allowlist", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.addGroupLink},
 		{http.MethodPut, "/projects/{id}/job_token_scope/groups_allowlist/{target_group_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.updateGroupLink},
 		{http.MethodDelete, "/projects/{id}/job_token_scope/groups_allowlist/{target_group_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.removeGroupLink},
-		{http.MethodGet, "/projects/{id}/job_token_scope/outbound_allowlist", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listProjectAllowlist},
-		{http.MethodPost, "/projects/{id}/job_token_scope/outbound_allowlist", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.addProjectLink},
-		{http.MethodDelete, "/projects/{id}/job_token_scope/outbound_allowlist/{target_project_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.removeProjectLink},
+		{http.MethodGet, "/projects/{id}/job_token_scope/outbound_allowlist", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listProjectAllowlist(model.Outbound)},
+		{http.MethodPost, "/projects/{id}/job_token_scope/outbound_allowlist", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.addProjectLink(model.Outbound)},
+		{http.MethodDelete, "/projects/{id}/job_token_scope/outbound_allowlist/{target_project_id}", userAPI, ProjectTarget, authz.AdminJobTokenScope, a.removeProjectLink(model.Outbound)},
 		{http.MethodGet, "/projects/{id}/job_token_scope/authorizations", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.listAuthorizations},
 		{http.MethodGet, "/projects/{id}/job_token_scope/explain", userAPI, ProjectTarget, authz.ExplainJobToken, a.explainJobToken},
 		{http.MethodGet, "/application/settings", userAPI, NoTarget, authz.ReadSettings, a.getApplicationSettings},

@@ -106,6 +106,9 @@ type Action struct {
 	// Policy is the fine-grained permission a job token needs for the
 	// action (policies.go); empty where job tokens have no business.
 	Policy string
+	// JobOwnProject: a job token may do this in its own project only
+	// (gitlab-compat.md §3.1 step 5, §4.7).
+	JobOwnProject bool
 }
 
 // The actions. Roles follow GitLab's permissions table.
@@ -126,7 +129,7 @@ var (
 	RemoveProject       = Action{Name: "remove_project", Write: true, Min: model.Owner}
 	AdminProjectMembers = Action{Name: "admin_project_member", Write: true, Min: model.Maintainer}
 	ReadRepository      = Action{Name: "download_code", MinPrivate: model.Reporter, Policy: PolicyReadRepositories}
-	PushCode            = Action{Name: "push_code", Write: true, Min: model.Developer, Policy: PolicyAdminRepositories}
+	PushCode            = Action{Name: "push_code", Write: true, Min: model.Developer, Policy: PolicyAdminRepositories, JobOwnProject: true}
 	// Pipelines and jobs: everyone who sees a public or internal project
 	// sees its pipelines; a private one needs Reporter.
 	ReadPipeline   = Action{Name: "read_pipeline", MinPrivate: model.Reporter, Policy: PolicyReadPipelines}
@@ -166,7 +169,8 @@ const (
 	CheckAuthentication = "authentication"
 	CheckLiveness       = "liveness"
 	CheckVisibility     = "visibility"
-	CheckTokenScope     = "token_scope"
+	CheckOwnProject     = "own_project"
+	CheckTokenScope     = "credential_scope" // a personal access token's scopes (read_api)
 	CheckOutbound       = "outbound_scope"
 	CheckInbound        = "inbound_allowlist"
 	CheckEntryPolicy    = "entry_policy"
@@ -199,6 +203,9 @@ const (
 	MsgProjectNotFound   = "404 Project Not Found"
 	MsgGroupNotFound     = "404 Group Not Found"
 	MsgInsufficientScope = "insufficient_scope"
+	// MsgOwnProjectOnly: the action takes a job token of the target
+	// project only.
+	MsgOwnProjectOnly = "A CI/CD job token may do this only in its own project."
 	// MsgNoJobTokenPolicy: an allowlist entry or a job narrowed the token
 	// to listed policies, and the route declares none.
 	MsgNoJobTokenPolicy = "This action is unauthorized for CI/CD job tokens."
@@ -232,6 +239,7 @@ const (
 	idAuthentication checkID = iota
 	idLiveness
 	idVisibility
+	idOwnProject
 	idTokenScope
 	idOutbound
 	idInbound
@@ -245,7 +253,7 @@ const (
 
 // checkNames names each check, in Decide's order.
 var checkNames = [numChecks]string{
-	CheckAuthentication, CheckLiveness, CheckVisibility, CheckTokenScope, CheckOutbound, CheckInbound,
+	CheckAuthentication, CheckLiveness, CheckVisibility, CheckOwnProject, CheckTokenScope, CheckOutbound, CheckInbound,
 	CheckEntryPolicy, CheckJobPermissions, CheckAdmin, CheckRole, CheckFeature,
 }
 
@@ -272,6 +280,8 @@ func run(c checkID, s *Subject, t *Target, a *Action, d *Decision) result {
 		return checkLiveness(s, t, a, d)
 	case idVisibility:
 		return checkVisibility(s, t, a, d)
+	case idOwnProject:
+		return checkOwnProject(s, t, a, d)
 	case idTokenScope:
 		return checkTokenScope(s, t, a, d)
 	case idOutbound:
@@ -293,8 +303,8 @@ func run(c checkID, s *Subject, t *Target, a *Action, d *Decision) result {
 // Decide runs the checks in order and returns the first refusal:
 // authentication; a job token's liveness; visibility of the target,
 // refused as 404 so that existence is never revealed, even to a caller
-// whose credential could not have done the action anyway; the
-// credential's scope; for a job token on another project, the token
+// whose credential could not have done the action anyway; actions a job
+// token may do only in its own project; the credential's scope; for a job token on another project, the token
 // access scope in both directions and the nearest allowlist entry's
 // policies; the job's own declared permissions; administrator-only
 // actions; the role; and what a job token outside the target's allowlist
@@ -375,6 +385,16 @@ func checkTokenScope(s *Subject, t *Target, a *Action, d *Decision) result {
 		return fail(d, deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope))
 	}
 	return passed
+}
+
+// checkOwnProject: some actions take a job token of the target project
+// only, whatever the allowlists say (a push, GitLab's container registry
+// API). Checked after visibility, so that it never reveals a project.
+func checkOwnProject(s *Subject, t *Target, a *Action, d *Decision) result {
+	if !a.JobOwnProject || !crossProject(s, t) {
+		return skipped
+	}
+	return fail(d, deny(http.StatusForbidden, MsgOwnProjectOnly, CheckOwnProject))
 }
 
 // crossProject: a job token acting on a project other than its job's,

@@ -84,7 +84,7 @@ var specs = []spec{
 var (
 	allow        = authz.Decision{Allowed: true, Status: http.StatusOK}
 	unauthorized = authz.Decision{Status: http.StatusUnauthorized, Message: "401 Unauthorized", Check: "authentication"}
-	badScope     = authz.Decision{Status: http.StatusForbidden, Message: "insufficient_scope", Check: "token_scope"}
+	badScope     = authz.Decision{Status: http.StatusForbidden, Message: "insufficient_scope", Check: "credential_scope"}
 	notAdmin     = authz.Decision{Status: http.StatusForbidden, Message: "403 Forbidden", Check: "admin"}
 	lowRole      = authz.Decision{Status: http.StatusForbidden, Message: "403 Forbidden", Check: "role"}
 	noProject    = authz.Decision{Status: http.StatusNotFound, Message: "404 Project Not Found", Check: "visibility"}

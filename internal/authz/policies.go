@@ -1,9 +1,6 @@
 package authz
 
-import (
-	"slices"
-	"sort"
-)
+import "slices"
 
 // Fine-grained job-token permissions (GitLab's Ci::JobToken::Policies):
 // the names an allowlist entry's job_token_policies and a job's
@@ -38,24 +35,17 @@ var policies = []string{
 	"read_containers", "admin_containers",
 }
 
-// Policies lists the known policy names, sorted.
-func Policies() []string {
-	out := slices.Clone(policies)
-	sort.Strings(out)
-	return out
-}
-
 // KnownPolicy reports whether name is a policy name.
 func KnownPolicy(name string) bool { return slices.Contains(policies, name) }
 
-// policyActions maps each policy that guards a ciwarden endpoint to the
-// action it guards, so that explain can ask "may job J do P on project X"
-// with the role P's endpoints need.
+// policyActions maps each policy that guards an endpoint taking job
+// tokens to the action it guards, so that explain can ask "may job J do P
+// on project X" with the role P's endpoints need. A push also needs the
+// project's ci_push_repository_for_job_token_allowed, which git checks.
 var policyActions = map[string]Action{
 	PolicyReadJobs:          ReadJobArtifacts,
 	PolicyReadPackages:      ReadPackage,
 	PolicyAdminPackages:     CreatePackage,
-	PolicyReadPipelines:     ReadPipeline,
 	PolicyReadRepositories:  ReadRepository,
 	PolicyAdminRepositories: PushCode,
 }

@@ -36,6 +36,7 @@ type scopeAction struct {
 	min        model.AccessLevel
 	minPrivate model.AccessLevel
 	policy     string // "" where job tokens have no policy
+	ownOnly    bool   // a job token may do it in its own project only
 }
 
 var (
@@ -45,7 +46,7 @@ var (
 	jtReadArtifacts   = scopeAction{action: authz.ReadJobArtifacts, minPrivate: model.Reporter, policy: "read_jobs"}
 	jtReadRepository  = scopeAction{action: authz.ReadRepository, minPrivate: model.Reporter, policy: "read_repositories"}
 	jtReadPipeline    = scopeAction{action: authz.ReadPipeline, minPrivate: model.Reporter, policy: "read_pipelines"}
-	jtPushCode        = scopeAction{action: authz.PushCode, write: true, min: model.Developer, policy: "admin_repositories"}
+	jtPushCode        = scopeAction{action: authz.PushCode, write: true, min: model.Developer, policy: "admin_repositories", ownOnly: true}
 	jtReadProject     = scopeAction{action: authz.ReadProject}
 	jtUpdateProject   = scopeAction{action: authz.UpdateProject, write: true, min: model.Maintainer}
 	jtReadRunners     = scopeAction{action: authz.UpdateProjectRead, auth: true, min: model.Maintainer}
@@ -185,7 +186,7 @@ func (c scopeCase) String() string {
 
 // jtCheckNames is the order of the checks (gitlab-compat.md §3.1, §4).
 var jtCheckNames = []string{
-	"authentication", "liveness", "visibility", "token_scope", "outbound_scope",
+	"authentication", "liveness", "visibility", "own_project", "credential_scope", "outbound_scope",
 	"inbound_allowlist", "entry_policy", "job_permissions", "admin", "role",
 	"feature_visibility",
 }
@@ -226,6 +227,10 @@ func scopeOracle(c scopeCase) map[string]authz.Decision {
 		fail("visibility", http.StatusNotFound, "404 Project Not Found")
 	}
 	if c.other {
+		// own_project: a push takes a token of the target project only.
+		if c.act.ownOnly {
+			fail("own_project", http.StatusForbidden, "A CI/CD job token may do this only in its own project.")
+		}
 		// outbound_scope: the job's project limits its token to listed
 		// private projects; public and internal ones are exempt.
 		if c.outbound && private && !c.listed {
@@ -498,9 +503,14 @@ func TestScopeSpotCases(t *testing.T) {
 		{"public target not allowlisted: Developer publishing",
 			with(jtCreatePackage, func(c *scopeCase) { c.vis, c.entry = model.Public, "" }),
 			withCheck(scopeOther, "feature_visibility")},
-		{"internal target not allowlisted: Owner pushing",
-			with(jtPushCode, func(c *scopeCase) { c.vis, c.entry, c.level = model.Internal, "", model.Owner }),
+		{"internal target not allowlisted: Owner publishing",
+			with(jtCreatePackage, func(c *scopeCase) { c.vis, c.entry, c.level = model.Internal, "", model.Owner }),
 			withCheck(scopeOther, "feature_visibility")},
+		{"push to its own project, Developer",
+			with(jtPushCode, func(c *scopeCase) { c.other, c.level = false, model.Developer }), allowed},
+		{"push to another project, allowlisted, Owner",
+			with(jtPushCode, func(c *scopeCase) { c.vis, c.level = model.Private, model.Owner }),
+			authz.Decision{Status: 403, Message: "A CI/CD job token may do this only in its own project.", Check: "own_project"}},
 		{"public target not allowlisted: Maintainer administering",
 			with(jtUpdateProject, func(c *scopeCase) { c.vis, c.entry, c.level = model.Public, "", model.Maintainer }),
 			withCheck(scopeOther, "feature_visibility")},
@@ -581,7 +591,8 @@ func TestScopeExplainAllFailures(t *testing.T) {
 		{Check: "authentication", Result: "pass"},
 		{Check: "liveness", Result: "fail", Status: 401, Message: "401 Unauthorized"},
 		{Check: "visibility", Result: "fail", Status: 404, Message: "404 Project Not Found"},
-		{Check: "token_scope", Result: "pass"},
+		{Check: "own_project"},
+		{Check: "credential_scope", Result: "pass"},
 		{Check: "outbound_scope", Result: "fail", Status: 403, Message: scope},
 		{Check: "inbound_allowlist", Result: "fail", Status: 403, Message: scope},
 		{Check: "entry_policy"},

@@ -3,9 +3,9 @@ package ci
 import (
 	"context"
 	"errors"
-	"github.com/ciwarden/ciwarden/internal/access"
 	"strings"
 
+	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci/expr"

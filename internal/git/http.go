@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"github.com/ciwarden/ciwarden/internal/access"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -160,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plain(w, status, msg)
 		return
 	}
-	if push && principal.Kind == auth.JobKind && !jobMayPush(principal.Job, project) {
+	if push && principal.Kind == auth.JobKind && !jobMayPush(project) {
 		plain(w, http.StatusForbidden, msgCannotPush)
 		return
 	}
@@ -180,6 +180,8 @@ func gitDenial(d authz.Decision, who *auth.Principal, push bool, p *model.Projec
 		return http.StatusUnauthorized, msgAccessDenied
 	case d.Status == http.StatusNotFound:
 		return http.StatusNotFound, msgNotFound
+	case d.Check == authz.CheckOwnProject:
+		return http.StatusForbidden, msgCannotPush
 	case d.Check != authz.CheckRole && d.Check != authz.CheckTokenScope:
 		return d.Status, d.Message
 	case push:
@@ -190,11 +192,11 @@ func gitDenial(d authz.Decision, who *auth.Principal, push bool, p *model.Projec
 	return http.StatusForbidden, msgCannotRead
 }
 
-// jobMayPush: a job token pushes only to its own project, and only where
-// the project allows it (ci_push_repository_for_job_token_allowed); the
-// role check (Developer) has already passed.
-func jobMayPush(j *model.Job, p *model.Project) bool {
-	return j != nil && j.ProjectID == p.ID && p.CIPushRepositoryForJobTokenAllowed
+// jobMayPush: a job token pushes only where its project allows it
+// (ci_push_repository_for_job_token_allowed); the decision has already
+// kept it to its own project and checked the role (Developer).
+func jobMayPush(p *model.Project) bool {
+	return p.CIPushRepositoryForJobTokenAllowed
 }
 
 func (h *Handler) findProject(ctx context.Context, path string) (*model.Project, error) {

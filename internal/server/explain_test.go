@@ -8,13 +8,14 @@ import (
 	"testing"
 )
 
-// explainEnv is a job of project S (run by alice) asking about project T,
-// whose maintainer cannot see S.
+// explainEnv is a job of project S (run by alice) asking about project T.
+// tmaint maintains T and can see S (a Guest there); hidden maintains T
+// and cannot see S.
 type explainEnv struct {
-	s                         *testServer
-	src, tgt                  project
-	alice, tmaint, tdev, outs user
-	job                       *runningJob
+	s                                 *testServer
+	src, tgt                          project
+	alice, tmaint, hidden, tdev, outs user
+	job                               *runningJob
 }
 
 func newExplainEnv(t *testing.T, s *testServer) *explainEnv {
@@ -22,9 +23,12 @@ func newExplainEnv(t *testing.T, s *testServer) *explainEnv {
 	e.src = s.createProject(t, s.createGroup(t, "srcgrp", "private"), "s", "private")
 	e.tgt = s.createProject(t, s.createGroup(t, "tgtgrp", "private"), "t", "private")
 	e.alice, e.tmaint, e.tdev, e.outs = s.createUser(t, "alice"), s.createUser(t, "tmaint"), s.createUser(t, "tdev"), s.createUser(t, "outs")
+	e.hidden = s.createUser(t, "hidden")
 	s.addMember(t, "projects", e.src.ID, e.alice.ID, 30)
+	s.addMember(t, "projects", e.src.ID, e.tmaint.ID, 10)
 	s.addMember(t, "projects", e.tgt.ID, e.alice.ID, 20)
 	s.addMember(t, "projects", e.tgt.ID, e.tmaint.ID, 40)
+	s.addMember(t, "projects", e.tgt.ID, e.hidden.ID, 40)
 	s.addMember(t, "projects", e.tgt.ID, e.tdev.ID, 30)
 	s.pushCI(t, e.src, e.alice, map[string]string{".gitlab-ci.yml": "job:\n  script: [x]\n"})
 	_, tok := s.createRunner(t, nil)
@@ -58,33 +62,26 @@ func TestExplainJobTokenDecision(t *testing.T) {
 		s := newServer(t, serverOpts{dialect: dialect})
 		e := newExplainEnv(t, s)
 		q := "job_id=" + itoa(e.job.ID) + "&permission=read_packages"
-		scopeMsg := "Authentication by CI/CD job token not allowed from a project you cannot see to tgtgrp/t."
+		scopeMsg := "Authentication by CI/CD job token not allowed from srcgrp/s to tgtgrp/t."
 
-		// Not on T's allowlist. T's maintainer cannot see S: it is not
-		// named, anywhere in the answer.
-		r := e.s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+q, e.tmaint.Token, nil, http.StatusOK)
-		if strings.Contains(string(r.Body), "srcgrp") {
-			t.Errorf("explain names the hidden source project: %s", r.Body)
-		}
-		out := r.Object(t)
+		// Not on T's allowlist.
+		out := e.explain(t, e.tmaint, q, http.StatusOK)
 		if out["allowed"] != false || out["failed_check"] != "inbound_allowlist" || num(t, out, "status") != 403 ||
-			out["message"] != scopeMsg || out["source_project"] != "a project you cannot see" || out["target_project"] != "tgtgrp/t" {
+			out["message"] != scopeMsg || out["source_project"] != "srcgrp/s" || out["target_project"] != "tgtgrp/t" {
 			t.Errorf("maintainer's explain: %v", out)
 		}
-		// What S's own settings decide is hidden from him too.
-		checkResults(t, out, "liveness=pass", "visibility=pass", "outbound_scope=hidden", "inbound_allowlist=fail",
-			"entry_policy=not_applicable", "job_permissions=hidden", "role=pass", "feature_visibility=not_applicable")
-
-		// The job's user sees S, and is told its name.
-		out = e.explain(t, e.alice, q, http.StatusOK)
-		if out["failed_check"] != "inbound_allowlist" || out["source_project"] != "srcgrp/s" ||
-			out["message"] != "Authentication by CI/CD job token not allowed from srcgrp/s to tgtgrp/t." {
+		checkResults(t, out, "liveness=pass", "visibility=pass", "own_project=not_applicable", "outbound_scope=not_applicable",
+			"inbound_allowlist=fail", "entry_policy=not_applicable", "job_permissions=not_applicable", "role=pass",
+			"feature_visibility=not_applicable")
+		// The job's user may ask too.
+		if out = e.explain(t, e.alice, q, http.StatusOK); out["failed_check"] != "inbound_allowlist" || out["message"] != scopeMsg {
 			t.Errorf("job user's explain: %v", out)
 		}
-		// Anyone else: as if the job did not exist.
-		for _, who := range []user{e.tdev} {
+		// Anyone else, and a maintainer of T who cannot see S, learn
+		// nothing: as if the job did not exist.
+		for _, who := range []user{e.tdev, e.hidden} {
 			if got := e.explain(t, who, q, http.StatusNotFound); got["message"] != "404 Job Not Found" {
-				t.Errorf("developer's explain: %v", got)
+				t.Errorf("%s's explain: %v", who.Username, got)
 			}
 		}
 		if got := e.explain(t, e.tmaint, "job_id=999999&permission=read_packages", http.StatusNotFound); got["message"] != "404 Job Not Found" {
@@ -95,6 +92,8 @@ func TestExplainJobTokenDecision(t *testing.T) {
 			t.Errorf("outsider: %v", got)
 		}
 		e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_everything", http.StatusBadRequest)
+		// A policy no job-token endpoint uses cannot be explained.
+		e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_pipelines", http.StatusBadRequest)
 		e.explain(t, e.tmaint, "permission=read_packages", http.StatusBadRequest)
 		s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+q, "", nil, http.StatusUnauthorized)
 
@@ -124,28 +123,20 @@ func TestExplainJobTokenDecision(t *testing.T) {
 		if out["failed_check"] != "entry_policy" {
 			t.Errorf("admin_packages: %v", out)
 		}
-		checkResults(t, out, "liveness=pass", "visibility=pass", "outbound_scope=hidden", "inbound_allowlist=pass",
-			"entry_policy=fail", "job_permissions=hidden", "role=fail", "feature_visibility=not_applicable")
-		checkResults(t, e.explain(t, e.alice, "job_id="+itoa(e.job.ID)+"&permission=admin_packages", http.StatusOK),
-			"liveness=pass", "visibility=pass", "outbound_scope=not_applicable", "inbound_allowlist=pass",
-			"entry_policy=fail", "job_permissions=not_applicable", "role=fail", "feature_visibility=not_applicable")
+		checkResults(t, out, "liveness=pass", "visibility=pass", "own_project=not_applicable", "outbound_scope=not_applicable",
+			"inbound_allowlist=pass", "entry_policy=fail", "job_permissions=not_applicable", "role=fail",
+			"feature_visibility=not_applicable")
+		// A push to another project is never a job token's.
+		out = e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=admin_repositories", http.StatusOK)
+		if out["failed_check"] != "own_project" || out["message"] != "A CI/CD job token may do this only in its own project." {
+			t.Errorf("admin_repositories: %v", out)
+		}
 
-		// S limits its token and does not list T: the job's user is told
-		// so; T's maintainer only that a setting of a project he cannot
-		// see refused it.
+		// S limits its token and does not list T.
 		s.expect(t, "PATCH", "/projects/"+itoa(e.src.ID)+"/job_token_scope", rootToken, map[string]any{"outbound_enabled": true}, http.StatusNoContent)
-		rq := "job_id=" + itoa(e.job.ID) + "&permission=read_jobs"
-		out = e.explain(t, e.alice, rq, http.StatusOK)
-		if out["failed_check"] != "outbound_scope" || out["message"] != "Authentication by CI/CD job token not allowed from srcgrp/s to tgtgrp/t." {
-			t.Errorf("outbound, job's user: %v", out)
-		}
-		r = e.s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+rq, e.tmaint.Token, nil, http.StatusOK)
-		if strings.Contains(string(r.Body), "srcgrp") || strings.Contains(string(r.Body), "outbound_scope\",\"result\":\"fail") {
-			t.Errorf("explain reveals the hidden project's setting: %s", r.Body)
-		}
-		out = r.Object(t)
-		if out["failed_check"] != "hidden" || out["message"] != "Refused by a setting of a project you cannot see." || num(t, out, "status") != 403 {
-			t.Errorf("outbound, target maintainer: %v", out)
+		out = e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_jobs", http.StatusOK)
+		if out["failed_check"] != "outbound_scope" || out["message"] != scopeMsg {
+			t.Errorf("outbound: %v", out)
 		}
 		s.expect(t, "PATCH", "/projects/"+itoa(e.src.ID)+"/job_token_scope", rootToken, map[string]any{"outbound_enabled": false}, http.StatusNoContent)
 
@@ -213,5 +204,26 @@ func TestAuthenticationLog(t *testing.T) {
 			t.Errorf("CSV row %v", recs[1])
 		}
 		s.expect(t, "GET", log+"?format=xml", e.tmaint.Token, nil, http.StatusBadRequest)
+
+		// T's other maintainer cannot see S: the row does not name it.
+		var hidden []map[string]any
+		s.expect(t, "GET", log, e.hidden.Token, nil, http.StatusOK).JSON(t, &hidden)
+		if len(hidden) != 1 || hidden[0]["origin_project_id"] != nil || hidden[0]["origin_project_path"] != "a project you cannot see" ||
+			hidden[0]["origin_project"] != nil ||
+			hidden[0]["last_denial_reason"] != "inbound_allowlist: Authentication by CI/CD job token not allowed from a project you cannot see to tgtgrp/t." {
+			t.Errorf("log as a maintainer who cannot see S: %v", hidden)
+		}
+		r = s.expect(t, "GET", log+"?format=csv", e.hidden.Token, nil, http.StatusOK)
+		if strings.Contains(string(r.Body), "srcgrp") {
+			t.Errorf("CSV names a project the reader cannot see: %s", r.Body)
+		}
+
+		// A project alice cannot see answers 404 and keeps no trace of S.
+		far := s.createProject(t, s.createGroup(t, "fargrp", "private"), "far", "private")
+		packages(far, http.StatusNotFound)
+		var farLog []map[string]any
+		if s.expect(t, "GET", "/projects/"+itoa(far.ID)+"/job_token_scope/authorizations", rootToken, nil, http.StatusOK).JSON(t, &farLog); len(farLog) != 0 {
+			t.Errorf("a use the target never saw is logged: %v", farLog)
+		}
 	})
 }

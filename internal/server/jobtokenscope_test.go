@@ -131,10 +131,23 @@ func jtsList(t testing.TB, s *testServer, p project, list, token string, want ..
 	}
 	var items []jtsObj
 	r.JSON(t, &items)
+	keys := []string{"id", "path_with_namespace", "default_permissions", "job_token_policies"}
+	if list == "outbound_allowlist" {
+		// Outbound entries carry no permissions.
+		keys = keys[:2]
+		for i, it := range items {
+			if _, ok := it["default_permissions"]; ok {
+				t.Fatalf("%s: outbound entry %d shows permissions: %v", r.what, i, it)
+			}
+		}
+		for i := range want {
+			want[i] = jtsObj{"id": want[i]["id"], "path_with_namespace": want[i]["path_with_namespace"]}
+		}
+	}
 	got := make([]jtsObj, len(items))
 	for i, it := range items {
 		got[i] = jtsObj{}
-		for _, k := range []string{"id", "path_with_namespace", "default_permissions", "job_token_policies"} {
+		for _, k := range keys {
 			v, ok := it[k]
 			if !ok {
 				t.Fatalf("%s: entry %d has no %q: %v", r.what, i, k, it)
@@ -652,4 +665,30 @@ func TestJobTokenScopeAuthorizations(t *testing.T) {
 			t.Errorf("%s: body %q, want the header line alone for a fresh project", r.what, r.Body)
 		}
 	})
+}
+
+// TestJobTokenScopeListIsTheRoutes: which list a request edits is the
+// route's, never guessed from the path, which may hold an encoded
+// project path spelling the other list's name; outbound entries take no
+// permissions.
+func TestJobTokenScopeListIsTheRoutes(t *testing.T) {
+	s := newServer(t, serverOpts{})
+	g := s.createGroup(t, "x", "private")
+	tricky := s.createProject(t, s.createGroup(t, "job_token_scope", "private"), "outbound_allowlist", "private")
+	other := s.createProject(t, g, "other", "private")
+	enc := "/projects/" + strings.ReplaceAll(tricky.Path, "/", "%2F") + "/job_token_scope"
+	jtsCall(t, s, "POST", enc+"/allowlist", rootToken, jtsObj{"target_project_id": other.ID}, http.StatusCreated,
+		jtsObj{"source_project_id": tricky.ID, "target_project_id": other.ID})
+	jtsList(t, s, tricky, "allowlist", rootToken, jtsEntry(tricky, true), jtsEntry(other, true))
+	jtsList(t, s, tricky, "outbound_allowlist", rootToken, jtsEntry(tricky, true))
+
+	for _, k := range []string{"default_permissions", "job_token_policies"} {
+		body := jtsObj{"target_project_id": other.ID, k: true}
+		if k == "job_token_policies" {
+			body[k] = []string{"read_jobs"}
+		}
+		jtsCall(t, s, "POST", enc+"/outbound_allowlist", rootToken, body, http.StatusBadRequest,
+			jtsObj{"error": k + " does not apply to the outbound allowlist"})
+	}
+	jtsList(t, s, tricky, "outbound_allowlist", rootToken, jtsEntry(tricky, true))
 }

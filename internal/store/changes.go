@@ -56,7 +56,6 @@ func (h *changeHub) publish(cs []change) {
 				l.PipelineChanged(c.id)
 			case resetChange:
 				l.Reset()
-
 			}
 		}
 	}

@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
-	"github.com/ciwarden/ciwarden/internal/authz"
 	"slices"
 	"strings"
+
+	"github.com/ciwarden/ciwarden/internal/authz"
 )
 
 // jobState is a job being decoded: which keywords it sets, and what it
