@@ -17,7 +17,11 @@ ALTER TABLE jobs ADD COLUMN token_permissions TEXT;
 -- for 'inbound' it is the accessed project and allowed_project_id the
 -- project whose jobs may reach it; for 'outbound' it is the project whose
 -- jobs' tokens are limited and allowed_project_id a project they may
--- reach. Policies apply when default_permissions is false.
+-- reach. Policies apply when default_permissions is false. Links go with
+-- either project and with the user who added them (GitLab cleans them up
+-- the same way); whatever deletes users must also bump the owners'
+-- job_token_scope_version, as every other change of links does, or
+-- in-memory copies of the lists would keep the deleted entries.
 CREATE TABLE job_token_project_links (
     id {{ID}},
     owner_project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
