@@ -266,23 +266,11 @@ func (a *API) addProjectLinkIn(c *Ctx, dir string) error {
 		// Maintainer of both.
 		return errMessage(http.StatusForbidden, "403 Forbidden - "+msgOutboundNeedsTarget)
 	}
-	err = a.Store.Tx(c.Context(), func(q *store.Queries) error {
-		// Concurrent adds must not both pass the limit.
-		if err := q.LockProject(c.Context(), c.Project.ID); err != nil {
-			return err
-		}
-		n, err := q.CountProjectLinks(c.Context(), c.Project.ID, dir)
-		if err != nil {
-			return err
-		}
-		if n >= model.MaxScopeLinks {
-			return errBadRequest(msgProjectLinkLimit)
-		}
-		return q.AddProjectLink(c.Context(), l)
-	})
-	if errors.Is(err, model.ErrConflict) {
-		return errBadRequest(msgProjectAlreadyListed)
-	} else if err != nil {
+	err = a.storeLink(c,
+		func(q *store.Queries) (int, error) { return q.CountProjectLinks(c.Context(), c.Project.ID, dir) },
+		func(q *store.Queries) error { return q.AddProjectLink(c.Context(), l) },
+		msgProjectLinkLimit, msgProjectAlreadyListed)
+	if err != nil {
 		return err
 	}
 	writeJSON(c.W, http.StatusCreated, map[string]int64{"source_project_id": c.Project.ID, "target_project_id": target.ID})
@@ -310,26 +298,38 @@ func (a *API) addGroupLink(c *Ctx) error {
 	} else if !ok {
 		return errBadRequest(msgTargetGroupHidden)
 	}
-	err = a.Store.Tx(c.Context(), func(q *store.Queries) error {
-		if err := q.LockProject(c.Context(), c.Project.ID); err != nil {
-			return err
-		}
-		n, err := q.CountGroupLinks(c.Context(), c.Project.ID)
-		if err != nil {
-			return err
-		}
-		if n >= model.MaxScopeLinks {
-			return errBadRequest(msgGroupLinkLimit)
-		}
-		return q.AddGroupLink(c.Context(), l)
-	})
-	if errors.Is(err, model.ErrConflict) {
-		return errBadRequest(msgGroupAlreadyListed)
-	} else if err != nil {
+	err = a.storeLink(c,
+		func(q *store.Queries) (int, error) { return q.CountGroupLinks(c.Context(), c.Project.ID) },
+		func(q *store.Queries) error { return q.AddGroupLink(c.Context(), l) },
+		msgGroupLinkLimit, msgGroupAlreadyListed)
+	if err != nil {
 		return err
 	}
 	writeJSON(c.W, http.StatusCreated, map[string]int64{"source_project_id": c.Project.ID, "target_group_id": g.ID})
 	return nil
+}
+
+// storeLink adds one entry within the limit of model.MaxScopeLinks (as
+// counted by count), under the project's lock so that concurrent adds
+// cannot both pass it.
+func (a *API) storeLink(c *Ctx, count func(*store.Queries) (int, error), add func(*store.Queries) error, overLimit, duplicate string) error {
+	err := a.Store.Tx(c.Context(), func(q *store.Queries) error {
+		if err := q.LockProject(c.Context(), c.Project.ID); err != nil {
+			return err
+		}
+		n, err := count(q)
+		if err != nil {
+			return err
+		}
+		if n >= model.MaxScopeLinks {
+			return errBadRequest(overLimit)
+		}
+		return add(q)
+	})
+	if errors.Is(err, model.ErrConflict) {
+		return errBadRequest(duplicate)
+	}
+	return err
 }
 
 // canReadGroup: whether the caller may see group g.
