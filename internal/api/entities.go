@@ -76,16 +76,23 @@ func (a *API) groupJSON(n *model.Namespace) map[string]any {
 }
 
 func (a *API) projectJSON(p *model.Project) map[string]any {
+	m := a.basicProjectJSON(p)
+	m["visibility"], m["empty_repo"], m["archived"], m["creator_id"] = p.Visibility, true, false, p.CreatorID
+	m["marked_for_deletion_on"] = nil
+	m["ci_push_repository_for_job_token_allowed"] = p.CIPushRepositoryForJobTokenAllowed
+	m["_links"] = map[string]string{"self": a.webURL("api/v4/projects/" + itoa(p.ID))}
+	return m
+}
+
+// basicProjectJSON is the fields every project entity carries.
+func (a *API) basicProjectJSON(p *model.Project) map[string]any {
 	full := p.FullPath()
 	return map[string]any{
 		"id": p.ID, "description": p.Description, "name": p.Name, "name_with_namespace": p.FullName(),
 		"path": p.Path, "path_with_namespace": full, "created_at": timeJSON(p.CreatedAt),
-		"last_activity_at": timeJSON(p.UpdatedAt), "default_branch": p.DefaultBranch, "visibility": p.Visibility,
+		"last_activity_at": timeJSON(p.UpdatedAt), "default_branch": p.DefaultBranch,
 		"web_url": a.webURL(full), "http_url_to_repo": a.webURL(full + ".git"), "readme_url": nil,
-		"namespace": a.namespaceJSON(p.Namespace), "empty_repo": true, "archived": false,
-		"creator_id": p.CreatorID, "marked_for_deletion_on": nil, "topics": []string{}, "tag_list": []string{},
-		"ci_push_repository_for_job_token_allowed": p.CIPushRepositoryForJobTokenAllowed,
-		"_links": map[string]string{"self": a.webURL("api/v4/projects/" + itoa(p.ID))},
+		"namespace": a.namespaceJSON(p.Namespace), "topics": []string{}, "tag_list": []string{},
 	}
 }
 

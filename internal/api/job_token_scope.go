@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -99,7 +100,7 @@ func (c *Ctx) strictBool(name string) (*bool, error) {
 	if s, ok := raw.(string); raw == nil || (ok && strings.TrimSpace(s) == "") {
 		return nil, errParam(name + " is empty")
 	}
-	if _, isNum := raw.(interface{ Int64() (int64, error) }); isNum {
+	if _, isNum := raw.(json.Number); isNum {
 		return nil, errParam(name + " is invalid")
 	}
 	v, _ := c.Params.Bool(name)
@@ -144,15 +145,8 @@ func pageOf[T any](all []T, pg store.Page) []T {
 // linkedProjectJSON is GitLab's basic project details, plus the entry's
 // permissions.
 func (a *API) linkedProjectJSON(p *model.Project, l *model.ScopeLink) map[string]any {
-	full := p.FullPath()
-	m := map[string]any{
-		"id": p.ID, "description": p.Description, "name": p.Name, "name_with_namespace": p.FullName(),
-		"path": p.Path, "path_with_namespace": full, "created_at": timeJSON(p.CreatedAt),
-		"default_branch": p.DefaultBranch, "tag_list": []string{}, "topics": []string{},
-		"web_url": a.webURL(full), "http_url_to_repo": a.webURL(full + ".git"), "readme_url": nil,
-		"avatar_url": nil, "forks_count": 0, "star_count": 0, "last_activity_at": timeJSON(p.UpdatedAt),
-		"namespace": a.namespaceJSON(p.Namespace),
-	}
+	m := a.basicProjectJSON(p)
+	m["avatar_url"], m["forks_count"], m["star_count"] = nil, 0, 0
 	if l.Direction == model.Inbound {
 		m["default_permissions"], m["job_token_policies"] = l.DefaultPermissions, policiesJSON(l.Policies)
 	}
@@ -334,12 +328,8 @@ func (a *API) storeLink(c *Ctx, count func(*store.Queries) (int, error), add fun
 
 // canReadGroup: whether the caller may see group g.
 func (c *Ctx) canReadGroup(g *model.Namespace) (bool, error) {
-	level, related, err := c.API.Store.GroupAccessLevel(c.Context(), c.Principal.UserID(), g)
-	if err != nil {
-		return false, err
-	}
-	t := authz.Target{Kind: authz.Group, ID: g.ID, Visibility: g.Visibility, Level: level, Related: related}
-	return authz.Decide(c.subject(), t, authz.ReadGroup).Allowed, nil
+	d, _, err := c.decideGroup(g, authz.ReadGroup)
+	return d.Allowed, err
 }
 
 // updateProjectLink is PUT .../allowlist/:target_project_id: the entry's

@@ -290,12 +290,26 @@ func (c *Ctx) authorizeProject(p *model.Project, act authz.Action) error {
 
 // authorizeGroup loads the caller's standing on n and decides act.
 func (c *Ctx) authorizeGroup(n *model.Namespace, act authz.Action) error {
-	level, related, err := c.API.Store.GroupAccessLevel(c.Context(), c.Principal.UserID(), n)
+	d, level, err := c.decideGroup(n, act)
 	if err != nil {
 		return err
 	}
 	c.Level = level
-	return c.authorize(authz.Target{Kind: authz.Group, Visibility: n.Visibility, Level: level, Related: related}, act)
+	if !d.Allowed {
+		return denial(d)
+	}
+	return nil
+}
+
+// decideGroup is the decision on act in group n, with the caller's level
+// there.
+func (c *Ctx) decideGroup(n *model.Namespace, act authz.Action) (authz.Decision, model.AccessLevel, error) {
+	level, related, err := c.API.Store.GroupAccessLevel(c.Context(), c.Principal.UserID(), n)
+	if err != nil {
+		return authz.Decision{}, 0, err
+	}
+	t := authz.Target{Kind: authz.Group, ID: n.ID, Visibility: n.Visibility, Level: level, Related: related}
+	return authz.Decide(c.subject(), t, act), level, nil
 }
 
 // viewer is the caller as listings filter for them.

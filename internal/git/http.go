@@ -160,7 +160,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		plain(w, status, msg)
 		return
 	}
-	if push && principal.Kind == auth.JobKind && !jobMayPush(project) {
+	// A job token pushes only where its project allows it
+	// (ci_push_repository_for_job_token_allowed); the decision has kept it
+	// to its own project and checked the role (Developer).
+	if push && principal.Kind == auth.JobKind && !project.CIPushRepositoryForJobTokenAllowed {
 		plain(w, http.StatusForbidden, msgCannotPush)
 		return
 	}
@@ -190,13 +193,6 @@ func gitDenial(d authz.Decision, who *auth.Principal, push bool, p *model.Projec
 		return http.StatusForbidden, "Insufficient permissions to pull from the repository of project " + p.FullPath() + "."
 	}
 	return http.StatusForbidden, msgCannotRead
-}
-
-// jobMayPush: a job token pushes only where its project allows it
-// (ci_push_repository_for_job_token_allowed); the decision has already
-// kept it to its own project and checked the role (Developer).
-func jobMayPush(p *model.Project) bool {
-	return p.CIPushRepositoryForJobTokenAllowed
 }
 
 func (h *Handler) findProject(ctx context.Context, path string) (*model.Project, error) {
