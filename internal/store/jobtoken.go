@@ -36,13 +36,15 @@ func (q *Queries) SetJobTokenScope(ctx context.Context, projectID int64, inbound
 
 const scopeLinkCols = "l.id, l.owner_project_id, l.default_permissions, l.job_token_policies, COALESCE(l.added_by_id, 0), l.created_at"
 
-func scanScopeLink(l *model.ScopeLink, extra ...any) []any {
-	return append([]any{&l.ID, &l.OwnerProjectID, &l.DefaultPermissions, new(string), &l.AddedByID, new(int64)}, extra...)
-}
-
-func finishScopeLink(l *model.ScopeLink, dest []any) {
-	l.Policies = strings.Fields(*dest[3].(*string))
-	l.CreatedAt = fromMicros(*dest[5].(*int64))
+// scopeLinkDest is Scan's destinations for scopeLinkCols, and what to
+// run after the scan, as namespaceDest.
+func scopeLinkDest(l *model.ScopeLink) ([]any, func()) {
+	var policies string
+	var created int64
+	return []any{&l.ID, &l.OwnerProjectID, &l.DefaultPermissions, &policies, &l.AddedByID, &created}, func() {
+		l.Policies = strings.Fields(policies)
+		l.CreatedAt = fromMicros(created)
+	}
 }
 
 // AddProjectLink stores a project link; an existing one is ErrConflict.
@@ -81,26 +83,26 @@ func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id 
 // ProjectLink loads one project link.
 func (q *Queries) ProjectLink(ctx context.Context, owner int64, direction string, allowed int64) (*model.ScopeLink, error) {
 	l := &model.ScopeLink{Direction: direction, ProjectID: allowed}
-	dest := scanScopeLink(l)
+	dest, finish := scopeLinkDest(l)
 	err := q.queryRow(ctx, "SELECT "+scopeLinkCols+` FROM job_token_project_links l
 		WHERE l.owner_project_id = ? AND l.direction = ? AND l.allowed_project_id = ?`, owner, direction, allowed).Scan(dest...)
 	if err != nil {
 		return nil, notFound(err, "allowlist entry")
 	}
-	finishScopeLink(l, dest)
+	finish()
 	return l, nil
 }
 
 // GroupLink loads one group link.
 func (q *Queries) GroupLink(ctx context.Context, owner, group int64) (*model.ScopeLink, error) {
 	l := &model.ScopeLink{Direction: model.Inbound, GroupID: group}
-	dest := scanScopeLink(l)
+	dest, finish := scopeLinkDest(l)
 	err := q.queryRow(ctx, "SELECT "+scopeLinkCols+` FROM job_token_group_links l
 		WHERE l.owner_project_id = ? AND l.allowed_group_id = ?`, owner, group).Scan(dest...)
 	if err != nil {
 		return nil, notFound(err, "allowlist entry")
 	}
-	finishScopeLink(l, dest)
+	finish()
 	return l, nil
 }
 
@@ -177,12 +179,12 @@ func (q *Queries) ProjectLinks(ctx context.Context, owner int64, direction strin
 	}
 	out, err := collect(rows, func(row interface{ Scan(...any) error }) (*model.ScopeLink, error) {
 		l := &model.ScopeLink{Direction: direction}
-		dest := scanScopeLink(l)
+		dest, finish := scopeLinkDest(l)
 		p, err := scanProject(prefixScanner{row, dest})
 		if err != nil {
 			return nil, err
 		}
-		finishScopeLink(l, dest)
+		finish()
 		l.ProjectID, l.Project = p.ID, p
 		return l, nil
 	})
@@ -204,14 +206,14 @@ func (q *Queries) GroupLinks(ctx context.Context, owner int64, page Page) ([]*mo
 	}
 	out, err := collect(rows, func(row interface{ Scan(...any) error }) (*model.ScopeLink, error) {
 		l := &model.ScopeLink{Direction: model.Inbound}
-		dest := scanScopeLink(l)
+		dest, finish := scopeLinkDest(l)
 		var ns model.Namespace
 		nsDest, nsFinish := namespaceDest(&ns)
 		if err := row.Scan(append(dest, nsDest...)...); err != nil {
 			return nil, err
 		}
 		nsFinish()
-		finishScopeLink(l, dest)
+		finish()
 		l.GroupID, l.Group = ns.ID, &ns
 		return l, nil
 	})
