@@ -20,13 +20,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/blob"
-	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runner"
 	"github.com/ciwarden/ciwarden/internal/server"
@@ -261,7 +261,7 @@ func runRunner(args []string, stderr io.Writer) error {
 		return fmt.Errorf("runner: the server refused the token: %v", err)
 	}
 	log.Info("runner started", "url", *u, "concurrent", *concurrent, "builds_dir", dir)
-	r := &runner.Runner{Client: c, BuildsDir: dir, Concurrent: *concurrent, Log: log, MaskPrefixes: api.MaskPrefixes}
+	r := &runner.Runner{Client: c, BuildsDir: dir, Concurrent: *concurrent, Log: log, MaskPrefixes: auth.MaskPrefixes}
 	return r.Run(ctx)
 }
 
@@ -274,26 +274,7 @@ func randomHex(n int) string {
 // printRoutes prints the route table: which credentials each endpoint
 // accepts and in which transports, its target and the permission it needs.
 func printRoutes(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "METHOD\tPATH\tPAT\tJOB TOKEN\tJOB POLICY\tTARGET\tPERMISSION")
-	for _, r := range (&api.API{}).Routes() {
-		policy := r.Action.Policy
-		if policy == "" || r.Accepts.JobToken == 0 {
-			policy = "-"
-		}
-		pat, job := r.Accepts.PAT.String(), r.Accepts.JobToken.String()
-		switch {
-		case r.Accepts.Runner:
-			pat, job = "-", "runner token"
-		case r.Accepts.RunnerJob:
-			pat, job = "-", "own job (header|body)"
-		}
-		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", r.Method, api.Prefix, r.Path, pat, job, policy, r.Target, r.Action.Name)
-	}
-	for _, r := range git.Routes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\tproject\t%s\n", r.Method, r.Path, r.PAT, r.JobToken, r.Permission)
-	}
-	tw.Flush()
+	gate.Print(w, api.Prefix, server.RouteTable())
 }
 
 // parseSize reads a byte count: a number with an optional unit B, KB, MB,

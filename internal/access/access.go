@@ -40,13 +40,48 @@ func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.
 		return authz.Decision{}, 0, err
 	}
 	d := authz.Decide(s, t, act)
-	// A use is logged on the project it reached; a token whose user
-	// cannot even see the target did not reach it, and its project's name
-	// must not surface in the target's log.
-	if s.Job != nil && s.Job.ProjectID != p.ID && a.Log != nil && d.Check != authz.CheckVisibility {
-		a.Log.Record(p.ID, s.Job.ProjectID, act.Policy, d)
-	}
+	a.Record(s, t, act, d)
 	return d, t.Level, nil
+}
+
+// Record puts a cross-project job-token decision in the authentication
+// log. A use is logged on the project it reached; a token whose user
+// cannot even see the target did not reach it, and its project's name
+// must not surface in the target's log.
+func (a *Authorizer) Record(s authz.Subject, t authz.Target, act authz.Action, d authz.Decision) {
+	if s.Job != nil && t.Kind == authz.Project && s.Job.ProjectID != t.ID && a.Log != nil && d.Check != authz.CheckVisibility {
+		a.Log.Record(t.ID, s.Job.ProjectID, act.Policy, d)
+	}
+}
+
+// GroupFacts loads what the decision needs about who and namespace n: for
+// a group, the caller's level there and whether they belong to something
+// beneath it; a personal namespace is private and its owner alone holds a
+// role there (Owner), so someone else's is "not found".
+func (a *Authorizer) GroupFacts(ctx context.Context, who *auth.Principal, n *model.Namespace) (authz.Subject, authz.Target, error) {
+	s := who.Subject()
+	if !n.IsGroup() {
+		t := authz.Target{Kind: authz.Group, ID: n.ID, Visibility: model.Private}
+		if n.OwnerID != nil && *n.OwnerID == who.UserID() {
+			t.Level = model.Owner
+		}
+		return s, t, nil
+	}
+	level, related, err := a.Store.GroupAccessLevel(ctx, who.UserID(), n)
+	if err != nil {
+		return s, authz.Target{}, err
+	}
+	return s, authz.Target{Kind: authz.Group, ID: n.ID, Visibility: n.Visibility, Level: level, Related: related}, nil
+}
+
+// Group decides whether who may do act in group n, and returns the
+// caller's level there.
+func (a *Authorizer) Group(ctx context.Context, who *auth.Principal, n *model.Namespace, act authz.Action) (authz.Decision, model.AccessLevel, error) {
+	s, t, err := a.GroupFacts(ctx, who, n)
+	if err != nil {
+		return authz.Decision{}, 0, err
+	}
+	return authz.Decide(s, t, act), t.Level, nil
 }
 
 // Facts loads what the decision needs about who and p: the caller's
@@ -58,7 +93,8 @@ func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Pr
 	if err != nil {
 		return s, authz.Target{}, err
 	}
-	t := authz.Target{Kind: authz.Project, ID: p.ID, Visibility: p.Visibility, Level: level}
+	t := authz.Target{Kind: authz.Project, ID: p.ID, Visibility: p.Visibility, Level: level,
+		JobTokenPush: p.CIPushRepositoryForJobTokenAllowed}
 	if s.Job == nil {
 		return s, t, nil
 	}

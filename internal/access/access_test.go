@@ -98,8 +98,7 @@ func testScopeCache(t *testing.T, dialect string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		who := &auth.Principal{Kind: auth.JobKind, User: user, Project: src,
-			Job: &model.Job{ID: 1, ProjectID: src.ID, Status: model.StatusRunning}}
+		who := auth.JobPrincipal(&model.Job{ID: 1, ProjectID: src.ID, Status: model.StatusRunning}, src, nil, user)
 		c, _, err := cached.Project(ctx, who, tgt, act)
 		if err != nil {
 			t.Fatal(err)
@@ -268,7 +267,7 @@ func TestConcurrentDecisions(t *testing.T) {
 				if err == nil {
 					var p *model.Project
 					if p, err = st.Project(ctx, tgt.ID); err == nil {
-						who := &auth.Principal{Kind: auth.JobKind, User: user, Project: s, Job: &model.Job{ID: 1, ProjectID: s.ID, Status: model.StatusRunning}}
+						who := auth.JobPrincipal(&model.Job{ID: 1, ProjectID: s.ID, Status: model.StatusRunning}, s, nil, user)
 						_, _, err = az.Project(ctx, who, p, authz.ReadPackage)
 					}
 				}

@@ -320,8 +320,7 @@ func scopeFixture(b *testing.B, st *store.Store) (one, large *scopeCase) {
 		return p
 	}
 	principal := func(source *model.Project, jobID int64) *auth.Principal {
-		return &auth.Principal{Kind: auth.JobKind, User: user, Project: source,
-			Job: &model.Job{ID: jobID, ProjectID: source.ID, Status: model.StatusRunning}}
+		return auth.JobPrincipal(&model.Job{ID: jobID, ProjectID: source.ID, Status: model.StatusRunning}, source, nil, user)
 	}
 	one = &scopeCase{who: principal(load(sourceOne.ID), 1), target: load(targetOne.ID), entryKind: "project", entryID: sourceOne.ID}
 	large = &scopeCase{who: principal(load(sourceL.ID), 2), target: load(targetL.ID), entryKind: "group", entryID: chain[8].ID}

@@ -19,6 +19,9 @@ import (
 type Service struct {
 	Store *store.Store
 	Now   func() time.Time
+	// EndWorkOf ends a blocked user's unfinished CI work (their jobs fail,
+	// their tokens die); nil does nothing.
+	EndWorkOf func(ctx context.Context, userID int64) error
 }
 
 // NewUser is what POST /users accepts.
@@ -78,9 +81,16 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*model.User, erro
 }
 
 // SetBlocked blocks or unblocks a user. A blocked user's tokens fail at
-// once: authentication re-reads the user on every request.
+// once (authentication checks the user at every use), and their
+// unfinished jobs are dropped.
 func (s *Service) SetBlocked(ctx context.Context, id int64, blocked bool) error {
-	return s.Store.SetUserBlocked(ctx, id, blocked)
+	if err := s.Store.SetUserBlocked(ctx, id, blocked); err != nil {
+		return err
+	}
+	if blocked && s.EndWorkOf != nil {
+		return s.EndWorkOf(ctx, id)
+	}
+	return nil
 }
 
 // NewToken is what POST /users/:id/personal_access_tokens accepts.

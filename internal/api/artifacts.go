@@ -24,7 +24,6 @@ var artifactsAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param 
 
 // errNoRoute is the answer of a path under a catch-all route that names
 // nothing, as for any unknown route.
-var errNoRoute = &Error{Status: http.StatusNotFound, Body: map[string]any{"error": "404 Not Found"}}
 
 // liveArchive is a job's archive, unless it has none or it expired.
 func (a *API) liveArchive(c *Ctx, j *model.Job) (*model.Artifact, error) {

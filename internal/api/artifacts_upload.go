@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
-	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci/config"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -31,12 +31,13 @@ const multipartSlack = 1 << 20
 
 // runnerUploadAPI: the job's own token (JOB-TOKEN or token), the body a
 // multipart stream read by the handler.
-var runnerUploadAPI = Accepts{RunnerJob: true, RawBody: true}
+var runnerUploadAPI = Accepts{JobToken: auth.Header | auth.Param, RawBody: true}
 
-// dependencyAPI: the token is a running job's, not the target's; the
-// handler authenticates it (as GitLab's runner helpers do, failures are
-// 403, not 401).
-var dependencyAPI = Accepts{RawBody: true}
+// dependencyAPI: the downloading job's token in the JOB-TOKEN header only
+// (runner-protocol.md §10.2); a token anywhere else is not looked at and
+// the request is anonymous. As GitLab's runner helpers do, every refusal
+// is 403, not 401.
+var dependencyAPI = Accepts{JobToken: auth.Header, RawBody: true}
 
 // uploadArtifacts is POST /jobs/:id/artifacts: the multipart field file,
 // streamed to a blob (never held whole), checked, then recorded. Order:
@@ -44,11 +45,7 @@ var dependencyAPI = Accepts{RawBody: true}
 // the blob, and a process killed before the row's commit leaves only an
 // unreferenced blob that nothing serves.
 func (a *API) uploadArtifacts(c *Ctx) error {
-	j := c.RunnerJob
-	c.jobStatusHeaders(j.Status)
-	if !auth.JobAlive(j) {
-		return errRunnerForbidden
-	}
+	j := c.Job
 	art, err := c.artifactParams()
 	if err != nil {
 		return err
@@ -83,7 +80,7 @@ func (a *API) uploadArtifacts(c *Ctx) error {
 		a.deleteBlob(c, art.BlobKey)
 		return err
 	}
-	replaced, err := a.Store.PutArtifact(c.Context(), art)
+	replaced, err := a.Store.PutArtifact(c.Context(), art, tokenLives(c.Context()))
 	if err != nil {
 		a.deleteBlob(c, art.BlobKey)
 		if errors.Is(err, store.ErrJobGone) {
@@ -98,6 +95,26 @@ func (a *API) uploadArtifacts(c *Ctx) error {
 	c.W.WriteHeader(http.StatusCreated)
 	io.WriteString(c.W, "201")
 	return nil
+}
+
+// tokenLives is asked, under the job's lock as its artifact is recorded,
+// whether the job's token still lives (auth.Liveness): an upload that
+// streamed while the job ended or its user was blocked is not kept.
+func tokenLives(ctx context.Context) func(*store.Queries, *model.Job) error {
+	return func(q *store.Queries, j *model.Job) error {
+		p, err := q.Project(ctx, j.ProjectID)
+		if err != nil && !errors.Is(err, model.ErrNotFound) {
+			return err
+		}
+		u, err := q.User(ctx, j.UserID)
+		if err != nil && !errors.Is(err, model.ErrNotFound) {
+			return err
+		}
+		if auth.Liveness(j, p, u) != "" {
+			return store.ErrJobGone
+		}
+		return nil
+	}
 }
 
 // artifactParams reads artifact_type, artifact_format and expire_in.
@@ -226,46 +243,11 @@ func artifactFilename(name, typ, format string) string {
 
 // downloadDependency is GET /jobs/:id/artifacts: the runner fetching a
 // dependency's archive with the running job's token, which may belong to
-// another job and project. The token's job must be running; its user
-// must be allowed to read the target's artifacts. Every refusal is 403,
-// as GitLab's forbidden!: an unknown job and one the user may not see
-// look the same.
+// another job and project. The gate has decided that the token's user may
+// read job :id's artifacts (DownloadDependency: a live token, its user's
+// role, the token access scope).
 func (a *API) downloadDependency(c *Ctx) error {
-	id, err := c.pathInt("job_id")
-	if err != nil {
-		return err
-	}
-	tok := c.runnerJobToken("token", "job_token")
-	if tok == "" || !strings.HasPrefix(tok, auth.JobTokenPrefix) {
-		return errRunnerForbidden
-	}
-	if c.Principal, err = a.Auth.Authenticate(c.Context(), auth.Credentials{Job: tok, JobFrom: auth.Header}); err != nil {
-		// A finished job's token: tell the runner the job's state, as
-		// its other calls do.
-		if src, lerr := a.Store.JobByTokenDigest(c.Context(), auth.Digest(tok)); lerr == nil && !auth.JobAlive(src) {
-			c.jobStatusHeaders(src.Status)
-		}
-		return errRunnerForbidden
-	}
-	target, err := a.Store.Job(c.Context(), id)
-	if errors.Is(err, model.ErrNotFound) {
-		return errRunnerForbidden
-	} else if err != nil {
-		return err
-	}
-	p, err := a.findProject(c.Context(), itoa(target.ProjectID))
-	if errors.Is(err, model.ErrNotFound) {
-		return errRunnerForbidden
-	} else if err != nil {
-		return err
-	}
-	var refused *Error
-	if err := c.authorizeProject(p, authz.ReadJobArtifacts); errors.As(err, &refused) {
-		return errRunnerForbidden
-	} else if err != nil {
-		return err
-	}
-	art, err := a.liveArchive(c, target)
+	art, err := a.liveArchive(c, c.Job)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func (c *Ctx) visibilityParam() *model.Visibility {
 	}
 	v := model.Visibility(s)
 	if !v.Valid() {
-		c.Params.fail("visibility does not have a valid value")
+		c.Params.Fail("visibility does not have a valid value")
 		return nil
 	}
 	return &v
@@ -77,12 +77,12 @@ func (a *API) createGroup(c *Ctx) error {
 	}
 	var parent *model.Namespace
 	if pid, ok := c.Params.Int("parent_id"); ok {
-		if parent, err = a.findGroup(c.Context(), itoa(pid)); errors.Is(err, model.ErrNotFound) {
+		if parent, err = c.FindGroup(itoa(pid)); errors.Is(err, model.ErrNotFound) {
 			return errNotFound("Parent Group")
 		} else if err != nil {
 			return err
 		}
-		if err := c.authorizeGroup(parent, authz.CreateSubgroup); err != nil {
+		if err := c.AuthorizeGroup(parent, authz.CreateSubgroup); err != nil {
 			return err
 		}
 	}

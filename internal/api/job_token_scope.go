@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -96,7 +94,7 @@ func (c *Ctx) strictBool(name string) (*bool, error) {
 	if !c.Params.Has(name) {
 		return nil, nil
 	}
-	raw, _ := c.Params.raw(name)
+	raw, _ := c.Params.Raw(name)
 	if s, ok := raw.(string); raw == nil || (ok && strings.TrimSpace(s) == "") {
 		return nil, errParam(name + " is empty")
 	}
@@ -241,7 +239,7 @@ func (a *API) addProjectLinkIn(c *Ctx, dir string) error {
 	} else if err := c.permissionParams(l); err != nil {
 		return err
 	}
-	target, err := a.findProject(c.Context(), itoa(id))
+	target, err := c.FindProject(itoa(id))
 	if errors.Is(err, model.ErrNotFound) {
 		return errNotFound("target_project_id not found")
 	} else if err != nil {
@@ -281,7 +279,7 @@ func (a *API) addGroupLink(c *Ctx) error {
 	if err := c.permissionParams(l); err != nil {
 		return err
 	}
-	g, err := a.findGroup(c.Context(), itoa(id))
+	g, err := c.FindGroup(itoa(id))
 	if errors.Is(err, model.ErrNotFound) {
 		return errNotFound("target_group_id not found")
 	} else if err != nil {
@@ -328,14 +326,14 @@ func (a *API) storeLink(c *Ctx, count func(*store.Queries) (int, error), add fun
 
 // canReadGroup: whether the caller may see group g.
 func (c *Ctx) canReadGroup(g *model.Namespace) (bool, error) {
-	d, _, err := c.decideGroup(g, authz.ReadGroup)
+	d, _, err := c.API.Access.Group(c.Context(), c.Principal, g, authz.ReadGroup)
 	return d.Allowed, err
 }
 
 // updateProjectLink is PUT .../allowlist/:target_project_id: the entry's
 // fine-grained permissions.
 func (a *API) updateProjectLink(c *Ctx) error {
-	id, err := c.pathInt("target_project_id")
+	id, err := c.PathInt("target_project_id")
 	if err != nil {
 		return err
 	}
@@ -350,7 +348,7 @@ func (a *API) updateProjectLink(c *Ctx) error {
 
 // updateGroupLink is PUT .../groups_allowlist/:target_group_id.
 func (a *API) updateGroupLink(c *Ctx) error {
-	id, err := c.pathInt("target_group_id")
+	id, err := c.PathInt("target_group_id")
 	if err != nil {
 		return err
 	}
@@ -389,11 +387,11 @@ func (a *API) removeProjectLink(dir string) func(*Ctx) error {
 }
 
 func (a *API) removeProjectLinkIn(c *Ctx, dir string) error {
-	id, err := c.pathInt("target_project_id")
+	id, err := c.PathInt("target_project_id")
 	if err != nil {
 		return err
 	}
-	target, err := a.findProject(c.Context(), itoa(id))
+	target, err := c.FindProject(itoa(id))
 	if errors.Is(err, model.ErrNotFound) {
 		return errNotFound("Project")
 	} else if err != nil {
@@ -415,11 +413,11 @@ func (a *API) removeProjectLinkIn(c *Ctx, dir string) error {
 
 // removeGroupLink is DELETE .../groups_allowlist/:target_group_id.
 func (a *API) removeGroupLink(c *Ctx) error {
-	id, err := c.pathInt("target_group_id")
+	id, err := c.PathInt("target_group_id")
 	if err != nil {
 		return err
 	}
-	g, err := a.findGroup(c.Context(), itoa(id))
+	g, err := c.FindGroup(itoa(id))
 	if errors.Is(err, model.ErrNotFound) {
 		return errNotFound("target_group_id not found")
 	} else if err != nil {
@@ -590,9 +588,12 @@ func (a *API) explainJobToken(c *Ctx) error {
 	} else if err != nil {
 		return err
 	}
-	who, err := a.jobPrincipal(c.Context(), j)
+	who, err := a.Auth.PrincipalOfJob(c.Context(), j)
 	if err != nil {
 		return err
+	}
+	if who.Project == nil {
+		return errNotFound("Job") // its project is gone
 	}
 	// Explaining a job reveals that it exists, whether it runs and which
 	// entries admit its project: only to a caller who may see that
@@ -628,28 +629,6 @@ func (a *API) explainJobToken(c *Ctx) error {
 	}
 	writeJSON(c.W, http.StatusOK, out)
 	return nil
-}
-
-// jobPrincipal is job j's token as authentication would have built it,
-// whether or not the job still runs: explain asks about any job.
-func (a *API) jobPrincipal(ctx context.Context, j *model.Job) (*auth.Principal, error) {
-	u, err := a.Store.User(ctx, j.UserID)
-	if err != nil {
-		return nil, err
-	}
-	p, err := a.Store.Project(ctx, j.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	who := &auth.Principal{Kind: auth.JobKind, User: u, Job: j, Project: p}
-	if u.Blocked || p.PendingDelete || p.Namespace.PendingDelete {
-		// Authentication would refuse the token: mark the job dead for the
-		// decision without touching the loaded row.
-		dead := *j
-		dead.Status = model.StatusFailed
-		who.Job = &dead
-	}
-	return who, nil
 }
 
 // getApplicationSettings is GET /application/settings (administrators):

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -126,7 +127,7 @@ func (c *Ctx) scopeParam() []string {
 	scopes, _ := c.Params.Strings("scope")
 	for _, s := range scopes {
 		if !jobScopes[s] {
-			c.Params.fail("scope does not have a valid value")
+			c.Params.Fail("scope does not have a valid value")
 		}
 	}
 	return scopes
@@ -186,7 +187,7 @@ func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
 
 // pathJob loads {job_id} of the route's project.
 func (c *Ctx) pathJob() (*model.Job, error) {
-	id, err := c.pathInt("job_id")
+	id, err := c.PathInt("job_id")
 	if err != nil {
 		return nil, err
 	}
@@ -309,10 +310,8 @@ func (a *API) eraseJob(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	if j.UserID != c.Principal.UserID() {
-		if err := c.authorizeProject(c.Project, authz.EraseJob); err != nil {
-			return err
-		}
+	if err := c.Authorize(authz.EraseJob, gate.Owner(j.UserID == c.Principal.UserID())); err != nil {
+		return err
 	}
 	j, err = a.CI.Erase(c.Context(), j.ID)
 	if err != nil {

@@ -70,7 +70,7 @@ func (a *API) writeMembers(c *Ctx, ms []*model.Member) error {
 }
 
 func (a *API) getMember(c *Ctx) error {
-	uid, err := c.pathInt("user_id")
+	uid, err := c.PathInt("user_id")
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (a *API) getMember(c *Ctx) error {
 }
 
 func (a *API) getAllMember(c *Ctx) error {
-	uid, err := c.pathInt("user_id")
+	uid, err := c.PathInt("user_id")
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (a *API) addMember(c *Ctx) error {
 }
 
 func (a *API) updateMember(c *Ctx) error {
-	uid, err := c.pathInt("user_id")
+	uid, err := c.PathInt("user_id")
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (a *API) updateMember(c *Ctx) error {
 }
 
 func (a *API) removeMember(c *Ctx) error {
-	uid, err := c.pathInt("user_id")
+	uid, err := c.PathInt("user_id")
 	if err != nil {
 		return err
 	}

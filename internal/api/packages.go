@@ -87,7 +87,7 @@ func genericPath(c *Ctx) genericTarget {
 func oneOf(c *Ctx, name string, values ...string) string {
 	v, ok := c.Params.String(name)
 	if ok && !slices.Contains(values, v) {
-		c.Params.fail(name + " does not have a valid value")
+		c.Params.Fail(name + " does not have a valid value")
 	}
 	return v
 }
@@ -399,7 +399,7 @@ func (a *API) listPackages(c *Ctx) error {
 // pathPackage loads {package_id} of the route's project: displayable
 // packages with files only.
 func (c *Ctx) pathPackage() (*model.Package, error) {
-	id, err := c.pathInt("package_id")
+	id, err := c.PathInt("package_id")
 	if err != nil {
 		return nil, err
 	}
@@ -471,7 +471,7 @@ func (c *Ctx) pathPackageFile() (*model.PackageFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := c.pathInt("package_file_id")
+	id, err := c.PathInt("package_file_id")
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +499,7 @@ func (a *API) downloadPackageFile(c *Ctx) error {
 // deletePackage is DELETE /projects/:id/packages/:package_id: the rows go
 // in one transaction, then the blobs.
 func (a *API) deletePackage(c *Ctx) error {
-	id, err := c.pathInt("package_id")
+	id, err := c.PathInt("package_id")
 	if err != nil {
 		return err
 	}
@@ -523,7 +523,7 @@ func (a *API) deletePackageFile(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	id, err := c.pathInt("package_file_id")
+	id, err := c.PathInt("package_file_id")
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
 	f.Search, _ = p.String("search")
 	if lvl, ok := p.Int("min_access_level"); ok {
 		if !model.AccessLevel(lvl).Valid() {
-			p.fail("min_access_level does not have a valid value")
+			p.Fail("min_access_level does not have a valid value")
 		}
 		f.MinAccessLevel = model.AccessLevel(lvl)
 	}
@@ -43,11 +43,11 @@ func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
 	}
 	f.OrderBy, _ = p.String("order_by")
 	if f.OrderBy != "" && !store.ValidProjectOrder(f.OrderBy) {
-		p.fail("order_by does not have a valid value")
+		p.Fail("order_by does not have a valid value")
 	}
 	f.Sort, _ = p.String("sort")
 	if f.Sort != "" && f.Sort != "asc" && f.Sort != "desc" {
-		p.fail("sort does not have a valid value")
+		p.Fail("sort does not have a valid value")
 	}
 	if (f.Membership || f.Owned || f.MinAccessLevel > 0) && c.Principal.UserID() == 0 {
 		// Anonymous callers have no memberships: the filter matches nothing.
@@ -107,7 +107,7 @@ func (a *API) createProject(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := c.authorizeNamespace(ns, authz.CreateProjectIn); err != nil {
+	if err := c.AuthorizeGroup(ns, authz.CreateProjectIn); err != nil {
 		return err
 	}
 	p, err := a.Projects.CreateProject(c.Context(), c.Principal.User, ns, in)
@@ -116,20 +116,6 @@ func (a *API) createProject(c *Ctx) error {
 	}
 	writeJSON(c.W, http.StatusCreated, a.projectJSON(p))
 	return nil
-}
-
-// authorizeNamespace decides an action on a group or on a personal
-// namespace, where only its owner (and admins) hold a role.
-func (c *Ctx) authorizeNamespace(ns *model.Namespace, act authz.Action) error {
-	if ns.IsGroup() {
-		return c.authorizeGroup(ns, act)
-	}
-	level := model.NoAccess
-	if ns.OwnerID != nil && *ns.OwnerID == c.Principal.UserID() {
-		level = model.Owner
-	}
-	// A personal namespace is not browsable: someone else's is "not found".
-	return c.authorize(authz.Target{Kind: authz.Group, Visibility: model.Private, Level: level}, act)
 }
 
 func (a *API) updateProject(c *Ctx) error {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"net/http"
 	"strings"
 
@@ -55,6 +56,7 @@ func (a *API) refs(c *Ctx, kind string) error {
 	start := min(pg.Offset(), len(names))
 	end := min(start+pg.Limit(), len(names))
 	out := make([]map[string]any, 0, end-start)
+	canPush := c.Can(authz.PushAbility)
 	for _, r := range names[start:end] {
 		cm, err := a.Repos.Commit(c.Context(), c.Project.ID, r.SHA)
 		if err != nil {
@@ -66,7 +68,7 @@ func (a *API) refs(c *Ctx, kind string) error {
 			entry["default"] = r.Name == c.Project.DefaultBranch
 			entry["developers_can_push"] = true
 			entry["developers_can_merge"] = true
-			entry["can_push"] = c.Level >= 30
+			entry["can_push"] = canPush
 			entry["web_url"] = a.webURL(c.Project.FullPath() + "/-/tree/" + r.Name)
 		} else {
 			entry["target"] = r.SHA

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,95 +10,37 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
 // The runner protocol (runner-protocol.md): registration, job requests
 // with long polling, job updates and traces.
 
-// finalCallGrace is how long after a job ended its own runner may still
-// repeat its final update (the runner retries it); never for the API.
-const finalCallGrace = 5 * time.Minute
-
-// traceUpdateInterval is what the runner is told to wait between trace
-// PATCHes (seconds).
-const traceUpdateInterval = "3"
-
-// MaskPrefixes are the token prefixes runners must mask in job logs.
-var MaskPrefixes = []string{auth.JobTokenPrefix, auth.PATPrefix, auth.RunnerTokenPrefix}
-
 var errRunnerForbidden = errMessage(http.StatusForbidden, "403 Forbidden")
 
-// runnerToken is the token in the body or the RUNNER-TOKEN header.
-func (c *Ctx) runnerToken() string {
+// presentedRunnerToken is the runner token the request carried (the gate
+// authenticated it), which POST /runners/verify echoes.
+func (c *Ctx) presentedRunnerToken() string {
 	if t, _ := c.Params.String("token"); t != "" {
 		return t
 	}
 	return c.R.Header.Get("Runner-Token")
 }
 
-func (c *Ctx) authenticateRunner() error {
-	tok := c.runnerToken()
-	if tok == "" {
-		return errRunnerForbidden
+// presentedJobToken is the job token a runner's call carried (the gate
+// authenticated it): the server masks it in the job's log, with its
+// encodings, even where the runner did not.
+func (c *Ctx) presentedJobToken() string {
+	if t := c.R.Header.Get("Job-Token"); t != "" {
+		return t
 	}
-	r, err := c.API.Store.RunnerByDigest(c.Context(), auth.Digest(tok))
-	if errors.Is(err, model.ErrNotFound) {
-		return errRunnerForbidden
-	}
-	c.Runner = r
-	return err
-}
-
-// authenticateRunnerJob checks that the job token belongs to {job_id}.
-// GitLab answers a mismatch 403; so do we, whatever the cause.
-func (c *Ctx) authenticateRunnerJob() error {
-	id, err := c.pathInt("job_id")
-	if err != nil {
-		return err
-	}
-	tok := c.runnerJobToken("token")
-	if tok == "" {
-		return errRunnerForbidden
-	}
-	j, err := c.API.Store.JobByTokenDigest(c.Context(), auth.Digest(tok))
-	if errors.Is(err, model.ErrNotFound) || (err == nil && j.ID != id) {
-		return errRunnerForbidden
-	}
-	if err != nil {
-		return err
-	}
-	// A project being deleted takes its jobs' tokens with it, for the
-	// runner's own calls too.
-	if _, err := c.API.findProject(c.Context(), itoa(j.ProjectID)); errors.Is(err, model.ErrNotFound) {
-		c.jobStatusHeaders(j.Status)
-		return errMessage(http.StatusForbidden, "403 Forbidden - Project has been deleted!")
-	} else if err != nil {
-		return err
-	}
-	c.RunnerJob = j
-	return nil
-}
-
-// runnerJobToken is the job token a runner's call carries: the JOB-TOKEN
-// header, else the first of the named parameters that is set.
-func (c *Ctx) runnerJobToken(params ...string) string {
-	tok := c.R.Header.Get("Job-Token")
-	for _, name := range params {
-		if tok != "" {
-			break
-		}
-		tok, _ = c.Params.String(name)
-	}
-	return tok
+	t, _ := c.Params.String("token")
+	return t
 }
 
 // registerRunner is legacy POST /runners with a registration token.
 func (a *API) registerRunner(c *Ctx) error {
-	tok, _ := c.Params.String("token")
-	if a.RunnerRegistrationToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(a.RunnerRegistrationToken)) != 1 {
-		return errMessage(http.StatusForbidden, "403 Forbidden")
-	}
 	r := &model.Runner{Type: model.InstanceRunner}
 	c.runnerSettings(r)
 	if err := c.Params.Err(); err != nil {
@@ -113,7 +54,7 @@ func (a *API) verifyRunner(c *Ctx) error {
 	if err := a.touchRunner(c); err != nil {
 		return err
 	}
-	writeJSON(c.W, http.StatusOK, map[string]any{"id": c.Runner.ID, "token": c.runnerToken(), "token_expires_at": nil})
+	writeJSON(c.W, http.StatusOK, map[string]any{"id": c.Principal.Runner.ID, "token": c.presentedRunnerToken(), "token_expires_at": nil})
 	return nil
 }
 
@@ -123,15 +64,15 @@ func (a *API) touchRunner(c *Ctx) error {
 		sys = sys[:64]
 	}
 	now := c.now()
-	if c.Runner.ContactedAt != nil && now.Sub(*c.Runner.ContactedAt) < time.Minute && c.R.URL.Path != Prefix+"/runners/verify" {
+	if c.Principal.Runner.ContactedAt != nil && now.Sub(*c.Principal.Runner.ContactedAt) < time.Minute && c.R.URL.Path != Prefix+"/runners/verify" {
 		return nil // throttled: a poll need not write
 	}
-	return a.Store.TouchRunner(c.Context(), c.Runner.ID, sys, now)
+	return a.Store.TouchRunner(c.Context(), c.Principal.Runner.ID, sys, now)
 }
 
 // unregisterRunner is DELETE /runners (legacy).
 func (a *API) unregisterRunner(c *Ctx) error {
-	if err := a.Store.DeleteRunner(c.Context(), c.Runner.ID); err != nil {
+	if err := a.Store.DeleteRunner(c.Context(), c.Principal.Runner.ID); err != nil {
 		return err
 	}
 	c.W.WriteHeader(http.StatusNoContent)
@@ -145,7 +86,7 @@ func (a *API) unregisterManager(c *Ctx) error {
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	if err := a.Store.DeleteRunnerManager(c.Context(), c.Runner.ID, sys); errors.Is(err, model.ErrNotFound) {
+	if err := a.Store.DeleteRunnerManager(c.Context(), c.Principal.Runner.ID, sys); errors.Is(err, model.ErrNotFound) {
 		return errNotFound("")
 	} else if err != nil {
 		return err
@@ -161,7 +102,7 @@ func (a *API) requestJob(c *Ctx) error {
 		return err
 	}
 	last, _ := c.Params.String("last_update")
-	if c.Runner.Paused {
+	if c.Principal.Runner.Paused {
 		c.W.Header().Set("X-GitLab-Last-Update", a.Queue.Version())
 		c.W.WriteHeader(http.StatusNoContent)
 		return nil
@@ -170,7 +111,7 @@ func (a *API) requestJob(c *Ctx) error {
 	var payload *ci.Payload
 	if c.Context().Err() == nil { // a runner that hung up gets no job
 		var err error
-		if payload, err = a.CI.Assign(c.Context(), c.Runner, MaskPrefixes); err != nil && c.Context().Err() == nil {
+		if payload, err = a.CI.Assign(c.Context(), c.Principal.Runner, auth.MaskPrefixes); err != nil && c.Context().Err() == nil {
 			return err
 		}
 	}
@@ -183,16 +124,10 @@ func (a *API) requestJob(c *Ctx) error {
 	return nil
 }
 
-// jobStatusHeaders are on every answer about a job.
-func (c *Ctx) jobStatusHeaders(status string) {
-	c.W.Header().Set("Job-Status", status)
-	c.W.Header().Set("X-GitLab-Trace-Update-Interval", traceUpdateInterval)
-}
-
 // updateJob is PUT /jobs/:id: a keep-alive while running, or the final
 // state with the trace's checksum.
 func (a *API) updateJob(c *Ctx) error {
-	j := c.RunnerJob
+	j := c.Job
 	p := c.Params
 	state, _ := p.String("state")
 	reason, _ := p.String("failure_reason")
@@ -204,25 +139,19 @@ func (a *API) updateJob(c *Ctx) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	c.jobStatusHeaders(j.Status)
 	switch state {
 	case "", model.StatusRunning, model.StatusPending:
-		if !auth.JobAlive(j) {
-			return errRunnerForbidden
-		}
 		c.W.WriteHeader(http.StatusOK)
 		return nil
 	case ci.StateSuccess, ci.StateFailed:
 	default:
 		return errParam("state does not have a valid value")
 	}
-	if !auth.JobAlive(j) {
-		// The runner repeats its final update until it sees 200.
-		if j.FinishedAt != nil && c.now().Sub(*j.FinishedAt) < finalCallGrace {
-			c.W.WriteHeader(http.StatusOK)
-			return nil
-		}
-		return errRunnerForbidden
+	if !c.Principal.Live() {
+		// A repeat of the final update, within the grace the decision
+		// allowed: the runner retries until it sees 200.
+		c.W.WriteHeader(http.StatusOK)
+		return nil
 	}
 	if err := a.flushTrace(c, j); err != nil {
 		return err
@@ -236,7 +165,7 @@ func (a *API) updateJob(c *Ctx) error {
 		return err
 	}
 	a.scanTrace(c, j)
-	c.jobStatusHeaders(done.Status)
+	gate.SetJobStatus(c.W, done.Status)
 	c.W.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -272,7 +201,8 @@ func (a *API) scanTrace(c *Ctx, j *model.Job) {
 func (a *API) checkTraceChecksum(c *Ctx, j *model.Job) {
 	sum, _ := c.Params.String("checksum")
 	var size int64 = -1
-	if out, ok := c.Params.json["output"].(map[string]any); ok {
+	output, _ := c.Params.Raw("output")
+	if out, ok := output.(map[string]any); ok {
 		if s, ok := out["checksum"].(string); ok && sum == "" {
 			sum = s
 		}

@@ -70,13 +70,13 @@ func (c *Ctx) runnerSettings(r *model.Runner) {
 	r.Locked, _ = p.Bool("locked")
 	if v, ok := p.Int("maximum_timeout"); ok {
 		if v < 0 || v > 30*24*3600 {
-			p.fail("maximum_timeout is invalid")
+			p.Fail("maximum_timeout is invalid")
 		}
 		r.MaximumTimeout = int(v)
 	}
 	for _, t := range r.Tags {
 		if len(t) > 255 || strings.ContainsAny(t, ",\x00") {
-			p.fail("tag_list is invalid")
+			p.Fail("tag_list is invalid")
 		}
 	}
 }
@@ -98,20 +98,20 @@ func (a *API) createUserRunner(c *Ctx) error {
 	}
 	switch typ {
 	case model.InstanceRunner:
-		if err := c.authorize(authz.Target{Kind: authz.Instance}, authz.AdminUsers); err != nil {
+		if err := c.Authorize(authz.CreateInstanceRunner); err != nil {
 			return err
 		}
 	case model.GroupRunner:
 		if !hasGroup {
 			return errBadRequest("group_id is missing")
 		}
-		g, err := a.findGroup(c.Context(), itoa(groupID))
+		g, err := c.FindGroup(itoa(groupID))
 		if errors.Is(err, model.ErrNotFound) {
 			return errNotFound("Group")
 		} else if err != nil {
 			return err
 		}
-		if err := c.authorizeGroup(g, authz.UpdateGroup); err != nil {
+		if err := c.AuthorizeGroup(g, authz.CreateGroupRunner); err != nil {
 			return err
 		}
 		r.GroupID = &g.ID
@@ -119,13 +119,13 @@ func (a *API) createUserRunner(c *Ctx) error {
 		if !hasProject {
 			return errBadRequest("project_id is missing")
 		}
-		p, err := a.findProject(c.Context(), itoa(projectID))
+		p, err := c.FindProject(itoa(projectID))
 		if errors.Is(err, model.ErrNotFound) {
 			return errNotFound("Project")
 		} else if err != nil {
 			return err
 		}
-		if err := c.authorizeProject(p, authz.UpdateProject); err != nil {
+		if err := c.AuthorizeProject(p, authz.CreateProjectRunner); err != nil {
 			return err
 		}
 		r.ProjectIDs = []int64{p.ID}
@@ -184,7 +184,7 @@ func (c *Ctx) runnerFilter() (store.RunnerFilter, error) {
 	var f store.RunnerFilter
 	if t, ok := c.Params.String("type"); ok {
 		if !runnerTypes[t] {
-			c.Params.fail("type does not have a valid value")
+			c.Params.Fail("type does not have a valid value")
 		}
 		f.Type = t
 	}
@@ -195,25 +195,20 @@ func (c *Ctx) runnerFilter() (store.RunnerFilter, error) {
 	return f, c.Params.Err()
 }
 
-// managesRunner: an admin manages every runner, a group Owner its group's,
-// a project Maintainer its project's.
+// managesRunner: the caller may manage r (an instance runner: admins; a
+// group's: its Owners; a project's: its Maintainers), as authz decides.
 func (c *Ctx) managesRunner(r *model.Runner) bool {
-	if c.Principal.Admin() {
-		return true
-	}
-	ctx := c.Context()
 	switch r.Type {
+	case model.InstanceRunner:
+		return c.Can(authz.ManageInstanceRunners)
 	case model.GroupRunner:
-		if g, err := c.API.findGroup(ctx, itoa(*r.GroupID)); err == nil {
-			lvl, _, err := c.API.Store.GroupAccessLevel(ctx, c.Principal.UserID(), g)
-			return err == nil && lvl >= model.Owner
+		if g, err := c.FindGroup(itoa(*r.GroupID)); err == nil {
+			return c.AuthorizeGroup(g, authz.ManageGroupRunners) == nil
 		}
 	case model.ProjectRunner:
 		for _, id := range r.ProjectIDs {
-			if p, err := c.API.findProject(ctx, itoa(id)); err == nil {
-				if lvl, err := c.API.Store.ProjectAccessLevel(ctx, c.Principal.UserID(), p); err == nil && lvl >= model.Maintainer {
-					return true
-				}
+			if p, err := c.FindProject(itoa(id)); err == nil && c.AuthorizeProject(p, authz.ManageProjectRunners) == nil {
+				return true
 			}
 		}
 	}

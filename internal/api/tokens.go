@@ -69,7 +69,7 @@ func (a *API) selfPAT(c *Ctx) error {
 // pathPAT loads {token_id} if the caller owns it or is an admin; anyone
 // else gets the same 404 as for a token that does not exist.
 func (c *Ctx) pathPAT() (*model.PersonalAccessToken, error) {
-	id, err := c.pathInt("token_id")
+	id, err := c.PathInt("token_id")
 	if err != nil {
 		return nil, err
 	}

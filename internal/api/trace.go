@@ -12,6 +12,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/mask"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
@@ -35,16 +36,12 @@ type LogMasker interface {
 // its masked variables, every token prefix, URL passwords and credential
 // query parameters.
 func (c *Ctx) jobRules() mask.Rules {
-	r := mask.Rules{Prefixes: append(mask.DefaultPrefixes(), MaskPrefixes...), URLCredentials: true,
+	r := mask.Rules{Prefixes: append(mask.DefaultPrefixes(), auth.MaskPrefixes...), URLCredentials: true,
 		QueryParams: mask.DefaultQueryParams()}
-	tok := c.R.Header.Get("Job-Token")
-	if tok == "" {
-		tok, _ = c.Params.String("token")
-	}
-	if strings.HasPrefix(tok, auth.JobTokenPrefix) {
+	if tok := c.presentedJobToken(); strings.HasPrefix(tok, auth.JobTokenPrefix) {
 		r.Tokens = append(r.Tokens, tok)
 	}
-	for _, v := range ci.SpecOf(c.RunnerJob).Variables {
+	for _, v := range ci.SpecOf(c.Job).Variables {
 		if v.Masked && len(v.Value) >= mask.MinSecretLen {
 			r.Secrets = append(r.Secrets, v.Value)
 		}
@@ -67,11 +64,7 @@ func parseContentRange(h string) (start int64, ok bool) {
 // offset, masked. Offsets and the CRC refer to the bytes the runner sent,
 // so the runner's view stays consistent while the stored log is masked.
 func (a *API) patchTrace(c *Ctx) error {
-	j := c.RunnerJob
-	c.jobStatusHeaders(j.Status)
-	if !auth.JobAlive(j) {
-		return errRunnerForbidden
-	}
+	j := c.Job
 	start, ok := parseContentRange(c.R.Header.Get("Content-Range"))
 	if !ok {
 		return errBadRequest("Content-Range is missing or invalid")
@@ -99,11 +92,17 @@ func (a *API) patchTrace(c *Ctx) error {
 	}
 	size := j.TraceSize + int64(len(data))
 	if !okSet {
-		// A concurrent PATCH moved the offset: tell the runner where we are.
 		cur, err := a.Store.Job(c.Context(), j.ID)
 		if err != nil {
 			return err
 		}
+		if !auth.JobAlive(cur) {
+			// The token died while the chunk was on its way (the job
+			// ended, its user was blocked): nothing was stored.
+			gate.SetJobStatus(c.W, cur.Status)
+			return errRunnerForbidden
+		}
+		// A concurrent PATCH moved the offset: tell the runner where we are.
 		c.W.Header().Set("Range", "0-"+strconv.FormatInt(cur.TraceSize, 10))
 		c.W.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 		return nil

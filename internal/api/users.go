@@ -44,7 +44,7 @@ func (a *API) listUsers(c *Ctx) error {
 
 // pathUser loads the user named by {user_id}.
 func (c *Ctx) pathUser() (*model.User, error) {
-	id, err := c.pathInt("user_id")
+	id, err := c.PathInt("user_id")
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []st
 				}
 				projects[j.ProjectID] = p
 			}
-			if p.PendingDelete || p.Namespace.PendingDelete || !serves(r, p) {
+			if p.PendingDeletion() || !serves(r, p) {
 				continue
 			}
 			token := auth.NewSecret(auth.JobTokenPrefix)

@@ -155,10 +155,10 @@ func (s *Service) readableLatestJob(ctx context.Context, in dependencyInput, pat
 	if err != nil {
 		return nil, err
 	}
-	if p.PendingDelete || p.Namespace.PendingDelete {
+	if p.PendingDeletion() {
 		return nil, model.ErrNotFound
 	}
-	who := &auth.Principal{Kind: auth.JobKind, User: in.User, Job: in.Job, Project: in.Project, Pipeline: in.Pipeline}
+	who := auth.JobPrincipal(in.Job, in.Project, in.Pipeline, in.User)
 	d, _, err := s.access().Project(ctx, who, p, authz.ReadJobArtifacts)
 	if err != nil {
 		return nil, err

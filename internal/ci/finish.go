@@ -2,6 +2,8 @@ package ci
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -83,6 +85,32 @@ func (s *Service) shouldRetry(ctx context.Context, q *store.Queries, j *model.Jo
 		}
 	}
 	return attempts <= spec.Retry.Max
+}
+
+// FailureUserBlocked is GitLab's failure reason for the jobs of a user who
+// was blocked.
+const FailureUserBlocked = "user_blocked"
+
+// DropJobsOfUser ends the unfinished work of a user who was blocked, as
+// GitLab drops a blocked user's pipelines: every job of theirs that has
+// not finished fails with user_blocked, so its token is dead and its
+// runner learns it at its next call (Job-Status: failed, 403).
+func (s *Service) DropJobsOfUser(ctx context.Context, userID int64) error {
+	// A job that finishes meanwhile leaves the list; the bound only guards
+	// against a store that keeps answering the same rows.
+	for range 1000 {
+		jobs, err := s.Store.ActiveJobsOfUser(ctx, userID, 100)
+		if err != nil || len(jobs) == 0 {
+			return err
+		}
+		for _, j := range jobs {
+			_, err := s.UpdateJob(ctx, j.ID, EvDrop, func(j *model.Job) { j.FailureReason = FailureUserBlocked })
+			if err != nil && !errors.Is(err, ErrNotAllowed) {
+				return err
+			}
+		}
+	}
+	return fmt.Errorf("ci: jobs of user %d keep appearing while they are dropped", userID)
 }
 
 // FailOverdue fails running jobs whose timeout has passed: a runner that

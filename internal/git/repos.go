@@ -16,14 +16,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ciwarden/ciwarden/internal/model"
 )
 
 // ZeroSHA is git's "no object": the old value of a created ref, the new
 // value of a deleted one.
 const ZeroSHA = "0000000000000000000000000000000000000000"
 
-// ErrNotFound is a revision or path that does not exist.
-var ErrNotFound = errors.New("not found in repository")
+// ErrNotFound is a revision or path that does not exist; it is a
+// model.ErrNotFound, so services and the API treat it as any missing thing.
+var ErrNotFound = fmt.Errorf("not found in repository: %w", model.ErrNotFound)
 
 // Repos is the directory of bare repositories, one per project, named by
 // project ID so that renaming a project or group moves nothing on disk.

@@ -283,6 +283,21 @@ func testArtifactsRoundTrip(t *testing.T, s *testServer) {
 		artWant(t, s.artGet(t, "/api/v4/jobs/99999999/artifacts", "JOB-TOKEN", test.Token), http.StatusForbidden)
 		// The running job itself has no archive: 404.
 		artWant(t, s.artGet(t, "/api/v4/jobs/"+itoa(test.ID)+"/artifacts", "JOB-TOKEN", test.Token), http.StatusNotFound)
+		// The JOB-TOKEN header is the only transport (runner-protocol.md
+		// §10.2): a live token or a Developer's PAT anywhere else leaves
+		// the request anonymous, which the runner protocol refuses.
+		deps := "/api/v4/jobs/" + itoa(build.ID) + "/artifacts"
+		for what, r := range map[string]*resp{
+			"?job_token=":     s.artGet(t, deps+"?job_token="+test.Token, "", ""),
+			"?token=":         s.artGet(t, deps+"?token="+test.Token, "", ""),
+			"?private_token=": s.artGet(t, deps+"?private_token="+e.dev.Token, "", ""),
+			"PRIVATE-TOKEN":   s.artGet(t, deps, "PRIVATE-TOKEN", e.dev.Token),
+			"Bearer":          s.artGet(t, deps, "Authorization", "Bearer "+test.Token),
+		} {
+			if r.Status != http.StatusForbidden || !strings.Contains(string(r.Body), "403 Forbidden") {
+				t.Errorf("dependency download with the credential in %s: %s, want 403 Forbidden", what, r)
+			}
+		}
 	})
 	// Downloads by ref need a successful pipeline: finish this one, and
 	// take the job token of a second pipeline's job (reader) from here on.

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runner"
@@ -55,7 +54,7 @@ func (s *Server) startBuiltinRunner(ctx context.Context, addr string, n int) (do
 	r := &runner.Runner{
 		Client:    &runner.Client{BaseURL: "http://" + addr, Token: tok, SystemID: "builtin", HTTP: hc},
 		BuildsDir: filepath.Join(s.cfg.DataDir, "builds"), Concurrent: n,
-		Log: s.log.With(slog.String("component", "runner")), MaskPrefixes: api.MaskPrefixes,
+		Log: s.log.With(slog.String("component", "runner")), MaskPrefixes: auth.MaskPrefixes,
 	}
 	ch := make(chan struct{})
 	go func() {

@@ -15,8 +15,10 @@ import (
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -33,6 +35,8 @@ type Server struct {
 	auth     *auth.Authenticator
 	blobs    blob.Store
 	authLog  *access.AuthLog
+	gate     *gate.Gate
+	routes   []gate.Route
 	handler  http.Handler
 }
 
@@ -86,7 +90,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		return nil, err
 	}
 	proj := &projects.Service{Store: st, Now: now, Log: log, Repos: repos, Blobs: blobs}
-	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute}
+	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute, RegistrationToken: cfg.RunnerRegistrationToken}
 	if !st.Shared() {
 		// Replicas on PostgreSQL re-read every token: a change committed
 		// by another process would not reach this cache.
@@ -101,12 +105,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 				log.Warn("announcing queued jobs to other replicas failed", "error", err)
 			}
 		}}
+	acc.EndWorkOf = pipelines.DropJobsOfUser
 	authLog := &access.AuthLog{Store: st, Log: log, Now: now}
 	authorizer := &access.Authorizer{Store: st, Log: authLog}
 	// Exact on every replica: see access.CacheScopes.
 	authorizer.CacheScopes(maxCachedScopes)
 	pipelines.Access = authorizer
-	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Access: authorizer, Log: log, OnPush: pipelines.OnPush}
+	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
 	a := &api.API{
 		Store:    st,
@@ -127,22 +132,55 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 
 		OnTraceLeak: m.traceLeaks.Inc,
 
-		RunnerRegistrationToken: cfg.RunnerRegistrationToken,
-		ExternalURL:             cfg.ExternalURL,
-		Log:                     log,
+		ExternalURL: cfg.ExternalURL,
+		Log:         log,
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /-/health", health)
-	mux.HandleFunc("GET /-/liveness", health)
-	mux.HandleFunc("GET /-/readiness", readiness(st.Ping, log))
-	mux.Handle("GET /metrics", m.handler())
-	mux.Handle(api.Prefix+"/", a.Handler())
-	mux.Handle("/", gitHTTP)
-	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, authLog: authLog, handler: observe(refuseDotSegments(mux), m, log)}, nil
+	// The one gate: every route of the API, the runner protocol and git
+	// passes authentication, its target's facts and authz.Decide there.
+	g := &gate.Gate{Auth: authn, Access: authorizer, Store: st, Log: log}
+	gitRoutes := gitHTTP.Routes()
+	routes := routeTable(a, gitRoutes, opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
+	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs,
+		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log)}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// routeTable is every route the server serves: REST and runner protocol
+// (internal/api), git, and the operator's endpoints.
+func routeTable(a *api.API, gitRoutes, ops []gate.Route) []gate.Route {
+	return append(append(a.GateRoutes(), gitRoutes...), ops...)
+}
+
+// RouteTable is the route table for printing (`ciwarden routes`); its
+// handlers are not for serving.
+func RouteTable() []gate.Route {
+	return routeTable(&api.API{}, (&git.Handler{}).Routes(), opsRoutes(http.NotFoundHandler(), http.NotFoundHandler()))
+}
+
+// opsRoutes are the operator's endpoints, open to everyone as GitLab's
+// are from an allowed address: liveness, readiness (the database answers),
+// Prometheus metrics (labelled by route pattern, never carrying a secret).
+func opsRoutes(readiness, metrics http.Handler) []gate.Route {
+	row := func(path string, h http.Handler) gate.Route {
+		return gate.Route{Surface: gate.Ops, Method: http.MethodGet, Path: path, Accepts: gate.Accepts{RawBody: true},
+			Target: gate.NoTarget, Action: authz.Observe, Handle: func(c *gate.Ctx) error { h.ServeHTTP(c.W, c.R); return nil }}
+	}
+	return []gate.Route{
+		row("/-/health", http.HandlerFunc(health)),
+		row("/-/liveness", http.HandlerFunc(health)),
+		row("/-/readiness", readiness),
+		row("/metrics", metrics),
+	}
+}
+
+// Gate is the server's request gate (tests watch its decisions).
+func (s *Server) Gate() *gate.Gate { return s.gate }
+
+// Routes is the whole route table: REST, runner protocol and git.
+func (s *Server) Routes() []gate.Route { return s.routes }
 
 // Store is the server's database.
 func (s *Server) Store() *store.Store { return s.store }

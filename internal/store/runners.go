@@ -203,6 +203,18 @@ func (q *Queries) JobByTokenDigest(ctx context.Context, digest string) (*model.J
 	return j, notFound(err, "job")
 }
 
+// ActiveJobsOfUser lists up to limit jobs of userID that have not
+// finished (created, pending, scheduled, running, canceling): the work a
+// blocked user's block must end.
+func (q *Queries) ActiveJobsOfUser(ctx context.Context, userID int64, limit int) ([]*model.Job, error) {
+	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE status IN (?, ?, ?, ?, ?) AND user_id = ? ORDER BY id LIMIT ?",
+		model.StatusCreated, model.StatusPending, model.StatusScheduled, model.StatusRunning, model.StatusCanceling, userID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanJob)
+}
+
 // OverdueJobs lists running jobs whose timeout has passed at now, for the
 // server to fail when their runner has vanished.
 func (q *Queries) OverdueJobs(ctx context.Context, now time.Time, limit int) ([]*model.Job, error) {
@@ -215,12 +227,16 @@ func (q *Queries) OverdueJobs(ctx context.Context, now time.Time, limit int) ([]
 }
 
 // AppendTrace adds a masked chunk to a job's log, if the runner's offset
-// is the one stored (a compare-and-set on trace_size), and saves the raw
-// byte count, CRC and masker state. It reports false on an offset mismatch.
+// is the one stored (a compare-and-set on trace_size) and the job's token
+// still lives (its job running or canceling, its user not blocked: a chunk
+// that was on its way when the token died is not stored), and saves the
+// raw byte count, CRC and masker state. It reports false otherwise.
 func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, crc uint32, state, masked []byte) (bool, error) {
 	defer q.changed(jobChange, jobID)
-	res, err := q.exec(ctx, "UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ? WHERE id = ? AND trace_size = ?",
-		rawLen, int64(crc), state, jobID, offset)
+	res, err := q.exec(ctx, `UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ?
+		WHERE id = ? AND trace_size = ? AND status IN (?, ?)
+		AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = jobs.user_id AND users.blocked)`,
+		rawLen, int64(crc), state, jobID, offset, model.StatusRunning, model.StatusCanceling)
 	if err != nil {
 		return false, err
 	}
