@@ -211,10 +211,12 @@ func (m *Masker) initClasses() {
 			k |= clsWord
 		}
 		ctl := b <= ' ' || b == 0x7f
-		// Values end where a URL in a log usually ends; anything else,
-		// including ',', ')' and ';', is masked with the value because
+		// Values end where a URL in a log usually ends: at whitespace, a
+		// quote or a bracket (`curl "...?job_token=$T")` keeps its `")`;
+		// no token or percent-encoded value contains one). Anything else,
+		// ',' and ';' among them, is masked with the value because
 		// masking a little too much is safe.
-		if !ctl && strings.IndexByte("&#\"'<>`", b) < 0 {
+		if !ctl && strings.IndexByte("&#\"'<>`()[]{}", b) < 0 {
 			k |= clsValue
 		}
 		if ctl || strings.IndexByte("/?#\\\"'<>`", b) >= 0 {

@@ -172,6 +172,26 @@ func TestQueryParams(t *testing.T) {
 	}
 }
 
+// TestQueryValueEnds: a query parameter's value ends at whitespace, a
+// quote or a bracket, so the shell and markup around an echoed URL stay
+// (issue 13 item 16).
+func TestQueryValueEnds(t *testing.T) {
+	r := Rules{QueryParams: DefaultQueryParams()}
+	for _, c := range []struct{ in, want string }{
+		{`$ out=$(curl "$CI_API_V4_URL/job?job_token=$CI_JOB_TOKEN")`, `$ out=$(curl "$CI_API_V4_URL/job?job_token=[MASKED]")`},
+		{`$ out=$(wget -qO- $CI_API_V4_URL/job?job_token=$CI_JOB_TOKEN)`, `$ out=$(wget -qO- $CI_API_V4_URL/job?job_token=[MASKED])`},
+		{`curl '?private_token=abc')`, `curl '?private_token=[MASKED]')`},
+		{"(see ?token=abc) [?token=def] {?token=ghi}", "(see ?token=[MASKED]) [?token=[MASKED]] {?token=[MASKED]}"},
+		{"[link](https://h/x?token=abc)", "[link](https://h/x?token=[MASKED])"},
+		{"?token=abc\tx ?token=abc\ny", "?token=[MASKED]\tx ?token=[MASKED]\ny"},
+		// Within the value, what is not a bracket, quote or space stays
+		// masked: masking a little too much is safe.
+		{"?token=a,b;c:d$e%2F", "?token=[MASKED]"},
+	} {
+		maskAll(t, r, c.in, c.want)
+	}
+}
+
 // TestRulesTogether checks the rules' union where they overlap.
 func TestRulesTogether(t *testing.T) {
 	r := Rules{
