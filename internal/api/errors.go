@@ -80,7 +80,7 @@ func httpError(err error, log *slog.Logger) *Error {
 		return errUnauthorized
 	case errors.As(err, &verr):
 		return &Error{Status: http.StatusBadRequest, Body: map[string]any{"message": verr.Fields}}
-	case errors.As(err, &tooLarge):
+	case errors.As(err, &tooLarge), errors.Is(err, model.ErrTooLarge):
 		return errTooLarge
 	case errors.Is(err, model.ErrNotFound):
 		return errNotFound("")

@@ -50,11 +50,8 @@ type API struct {
 	// RunnerRegistrationToken enables legacy registration (POST /runners)
 	// with this token; empty disables it.
 	RunnerRegistrationToken string
-	// Masker masks job logs as they arrive.
-	Masker LogMasker
-	// OnTraceLeak counts a finished job whose stored log still holds one
-	// of its secrets.
-	OnTraceLeak func()
+	// Traces stores job logs as runners send them, masked.
+	Traces *ci.Traces
 	// LongPoll is how long POST /jobs/request holds a runner that has
 	// seen the current queue.
 	LongPoll time.Duration
