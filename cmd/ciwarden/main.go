@@ -163,6 +163,9 @@ func serve(args []string, stderr io.Writer) error {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
 	}
 	cfg.InitialRootToken = os.Getenv("CIWARDEN_INITIAL_ROOT_TOKEN")
+	// A key, like a credential, comes from the environment only: argv is
+	// visible to every user of the machine.
+	cfg.InstanceKey = os.Getenv("CIWARDEN_INSTANCE_KEY")
 	log := server.NewLogger(stderr, level)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

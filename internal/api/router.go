@@ -43,11 +43,8 @@ type API struct {
 	MaxArtifactsSize   int64
 	MaxPackageFileSize int64
 	ExternalURL        string
-	// Masker masks job logs as they arrive.
-	Masker LogMasker
-	// OnTraceLeak counts a finished job whose stored log still holds one
-	// of its secrets.
-	OnTraceLeak func()
+	// Traces stores job logs as runners send them, masked.
+	Traces *ci.Traces
 	// LongPoll is how long POST /jobs/request holds a runner that has
 	// seen the current queue.
 	LongPoll time.Duration

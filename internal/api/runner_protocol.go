@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -153,7 +152,7 @@ func (a *API) updateJob(c *Ctx) error {
 		c.W.WriteHeader(http.StatusOK)
 		return nil
 	}
-	if err := a.flushTrace(c, j); err != nil {
+	if err := a.Traces.Flush(c.Context(), j, c.presentedJobToken()); err != nil {
 		return err
 	}
 	a.checkTraceChecksum(c, j)
@@ -164,36 +163,10 @@ func (a *API) updateJob(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	a.scanTrace(c, j)
+	a.Traces.Scan(c.Context(), j, c.presentedJobToken())
 	gate.SetJobStatus(c.W, done.Status)
 	c.W.WriteHeader(http.StatusOK)
 	return nil
-}
-
-// scanTrace looks, once the job has ended, for any raw secret of the job
-// (its token, its masked variables) still in the stored log: masking has
-// failed somewhere. It is reported without the secret, by a log line and
-// OnTraceLeak (the metric).
-func (a *API) scanTrace(c *Ctx, j *model.Job) {
-	data, err := a.Store.Trace(c.Context(), j.ID)
-	if err != nil {
-		a.Log.Warn("scan job log", "job_id", j.ID, "err", err)
-		return
-	}
-	r := c.jobRules()
-	found := 0
-	for _, s := range append(append([]string{}, r.Tokens...), r.Secrets...) {
-		if s != "" && bytes.Contains(data, []byte(s)) {
-			found++
-		}
-	}
-	if found == 0 {
-		return
-	}
-	a.Log.Error("a secret of the job is in its stored log", "job_id", j.ID, "project_id", j.ProjectID, "secrets_found", found)
-	if a.OnTraceLeak != nil {
-		a.OnTraceLeak()
-	}
 }
 
 // checkTraceChecksum compares the runner's size and CRC32 of what it sent

@@ -16,17 +16,26 @@ const (
 	StateFailed  = "failed"
 )
 
-// Finish applies a runner's final update. A job being canceled ends
+// Finish applies a runner's final update; on a job that has already ended
+// it changes nothing and returns the job. A job being canceled ends
 // canceled whatever the runner reports; a failure whose exit code is
 // listed in allow_failure:exit_codes may fail; a failure that retry:
 // covers queues a new attempt. From here on the job's token is dead: it is
 // valid only while the job is running or canceling.
 func (s *Service) Finish(ctx context.Context, jobID int64, state, reason string, exitCode *int) (*model.Job, error) {
 	var out *model.Job
+	repeat := false
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
 		j, err := lockedJob(ctx, q, jobID)
 		if err != nil {
 			return err
+		}
+		if model.Complete(j.Status) {
+			// The runner repeats its final update until it sees 200, and
+			// may send it twice at once: the job has ended, the answer is
+			// the same, nothing changes (issue 13 item 8).
+			out, repeat = j, true
+			return nil
 		}
 		spec := SpecOf(j)
 		ev := EvSucceed
@@ -57,8 +66,8 @@ func (s *Service) Finish(ctx context.Context, jobID int64, state, reason string,
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	if err != nil || repeat {
+		return out, err
 	}
 	return s.processed(ctx, out)
 }

@@ -85,7 +85,7 @@ func restError(err error, log *slog.Logger) *Error {
 		return Unauthorized
 	case errors.As(err, &verr):
 		return &Error{Status: http.StatusBadRequest, Body: map[string]any{"message": verr.Fields}}
-	case errors.As(err, &tooLarge):
+	case errors.As(err, &tooLarge), errors.Is(err, model.ErrTooLarge):
 		return TooLarge
 	case errors.Is(err, model.ErrNotFound):
 		return NotFound("")

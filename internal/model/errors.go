@@ -12,6 +12,8 @@ var (
 	ErrInvalid      = errors.New("invalid")
 	ErrForbidden    = errors.New("forbidden")
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrTooLarge: an input would pass a size limit (HTTP 413).
+	ErrTooLarge = errors.New("too large")
 )
 
 // ValidationError reports which fields of an input were rejected and why, in

@@ -9,6 +9,7 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -120,4 +121,55 @@ func testBlockedUserEndsWork(t *testing.T, dialect string) {
 	s.expect(t, "POST", "/users/"+itoa(blocky.ID)+"/unblock", rootToken, nil, http.StatusCreated)
 	s.wantDead(t, j.Token, app.Path)
 	runnerRefused("trace PATCH after the unblock", s.patchTrace(t, j.ID, j.Token, len(j.sent), []byte("after the unblock\n")))
+}
+
+// TestConcurrentFinalUpdates: a runner that sends its final update several
+// times at once (retries racing each other) gets 200 for every one, as for
+// any repeat; the job finishes once, and the masker's held tail is stored
+// once (issue 13 item 8).
+func TestConcurrentFinalUpdates(t *testing.T) { forEachDialect(t, testConcurrentFinalUpdates) }
+
+func testConcurrentFinalUpdates(t *testing.T, dialect string) {
+	s := newServer(t, serverOpts{dialect: dialect})
+	group := s.createGroup(t, "finals", "private")
+	app := s.createProject(t, group, "app", "private")
+	dev := s.createUser(t, "dev")
+	s.addMember(t, "groups", group, dev.ID, 30)
+	_, runnerToken := s.createRunner(t, map[string]any{"description": "finals"})
+	rc := s.newRunnerClient(runnerToken)
+	s.pushCI(t, app, dev, map[string]string{".gitlab-ci.yml": livenessCI})
+	j := rc.takeJob(t)
+	j.start(t)
+	// The log ends in what could be the start of a token: the masker holds
+	// it back until the final update flushes it.
+	j.appendTrace(t, "hello cwjob-abc")
+
+	const n = 10
+	answers := make(chan *resp, n)
+	for range n {
+		go func() {
+			sum := fmt.Sprintf("crc32:%08x", crc32IEEE(j.sent))
+			body := map[string]any{"token": j.Token, "state": "success", "checksum": sum,
+				"output": map[string]any{"checksum": sum, "bytesize": len(j.sent)}}
+			req := s.runnerCall(t, "PUT", "/jobs/"+itoa(j.ID), body, true)
+			req.Header.Set("JOB-TOKEN", j.Token)
+			r, err := s.do(req)
+			if err != nil {
+				r = &resp{what: err.Error()}
+			}
+			answers <- r
+		}()
+	}
+	for range n {
+		if r := <-answers; r.Status != http.StatusOK || r.Header.Get("Job-Status") != "success" {
+			t.Errorf("concurrent final PUT: %s (Job-Status %q), want 200 success", r, r.Header.Get("Job-Status"))
+		}
+	}
+	if st := s.jobState(t, app, j.ID); st["status"] != "success" {
+		t.Errorf("job status %v, want success", st["status"])
+	}
+	tr := s.expect(t, "GET", "/projects/"+itoa(app.ID)+"/jobs/"+itoa(j.ID)+"/trace", rootToken, nil, http.StatusOK)
+	if string(tr.Body) != "hello cwjob-[MASKED]" {
+		t.Errorf("stored log %q, want the held tail flushed once: %q", tr.Body, "hello cwjob-[MASKED]")
+	}
 }

@@ -77,6 +77,8 @@ type serverOpts struct {
 	S3 *testblob.S3
 	// MaxArtifactsSize and MaxPackageFileSize; 0 means the defaults.
 	MaxArtifactsSize, MaxPackageFileSize int64
+	// InstanceKey (base64); empty means the data directory's key file.
+	InstanceKey string
 }
 
 // testServer is a ciwarden server behind an httptest server whose URL is
@@ -125,6 +127,7 @@ func newServer(t testing.TB, o serverOpts) *testServer {
 		RunnerRegistrationToken: o.RegistrationToken,
 		MaxArtifactsSize:        o.MaxArtifactsSize,
 		MaxPackageFileSize:      o.MaxPackageFileSize,
+		InstanceKey:             o.InstanceKey,
 	}
 	if o.S3 != nil {
 		cfg.S3 = blob.S3Config{Endpoint: o.S3.Endpoint, Bucket: o.S3.Bucket, AccessKey: o.S3.AccessKey,

@@ -61,6 +61,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	box, err := openBox(cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -124,13 +128,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Access:   authorizer,
 		AuthLog:  authLog,
 		Blobs:    blobs,
-		Masker:   &api.StreamMasker{},
+		Traces:   &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc},
 
 		MaxArtifactsSize:   cfg.MaxArtifactsSize,
 		MaxPackageFileSize: cfg.MaxPackageFileSize,
 		LongPoll:           cfg.LongPoll,
-
-		OnTraceLeak: m.traceLeaks.Inc,
 
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,

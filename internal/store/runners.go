@@ -246,9 +246,33 @@ func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, 
 	if len(masked) == 0 {
 		return true, nil
 	}
-	_, err = q.exec(ctx, "INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_trace_chunks WHERE job_id = ?), ?)",
+	return true, q.addTraceChunk(ctx, jobID, masked)
+}
+
+// addTraceChunk appends masked text to a job's stored log.
+func (q *Queries) addTraceChunk(ctx context.Context, jobID int64, masked []byte) error {
+	_, err := q.exec(ctx, "INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_trace_chunks WHERE job_id = ?), ?)",
 		jobID, jobID, masked)
-	return true, err
+	return err
+}
+
+// FlushTrace stores the masker's last output at a job's final update and
+// clears its held state, if the state is still state (a compare-and-set:
+// of concurrent final updates only one stores the tail). It reports
+// whether it did.
+func (q *Queries) FlushTrace(ctx context.Context, jobID int64, state, masked []byte) (bool, error) {
+	defer q.changed(jobChange, jobID)
+	res, err := q.exec(ctx, "UPDATE jobs SET trace_state = NULL WHERE id = ? AND trace_state = ?", jobID, state)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if len(masked) == 0 {
+		return true, nil
+	}
+	return true, q.addTraceChunk(ctx, jobID, masked)
 }
 
 // Trace returns a job's stored (masked) log.
