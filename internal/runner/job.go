@@ -370,6 +370,11 @@ func (j *jobRun) environment() []string {
 	return env
 }
 
+// gitWaitDelay bounds the wait for a git's output pipe after git exited or
+// was killed at the job's end: a child of git (git-remote-http) may still
+// hold it, and the job must not wait for that child (issue 13, item 1).
+const gitWaitDelay = 5 * time.Second
+
 // fetchSources gets the commit with the job token passed to git through
 // the environment (http.extraHeader): never in argv, a file, or the log.
 func (j *jobRun) fetchSources(ctx context.Context) error {
@@ -393,6 +398,7 @@ func (j *jobRun) fetchSources(ctx context.Context) error {
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, gitEnv, j.out, j.out
+		cmd.WaitDelay = gitWaitDelay
 		return cmd.Run()
 	}
 	if err := run("init", "-q"); err != nil {
