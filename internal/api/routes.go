@@ -19,6 +19,10 @@ func (a *API) Routes() []Route {
 		{http.MethodPost, "/users/{user_id}/block", userAPI, NoTarget, authz.AdminUsers, a.blockUser},
 		{http.MethodPost, "/users/{user_id}/unblock", userAPI, NoTarget, authz.AdminUsers, a.unblockUser},
 
+		// The instance's version (metadata.go)
+		{http.MethodGet, "/version", userAPI, NoTarget, authz.ReadMetadata, a.getMetadata},
+		{http.MethodGet, "/metadata", userAPI, NoTarget, authz.ReadMetadata, a.getMetadata},
+
 		// Personal access tokens
 		{http.MethodPost, "/users/{user_id}/personal_access_tokens", userAPI, NoTarget, authz.AdminUsers, a.createPAT},
 		{http.MethodGet, "/personal_access_tokens", userAPI, NoTarget, authz.ReadOwnTokens, a.listPATs},

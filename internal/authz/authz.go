@@ -123,6 +123,9 @@ var (
 	CreateProject   = Action{Name: "create_project", Write: true}
 	// Browse is listing what the caller may see; the listing filters.
 	Browse = Action{Name: "browse"}
+	// ReadMetadata is GET /version and /metadata: any signed-in caller
+	// (GitLab's lib/api/metadata.rb authenticates, nothing more).
+	ReadMetadata = Action{Name: "read_instance_metadata", Auth: true}
 
 	ReadProject         = Action{Name: "read_project"}
 	UpdateProject       = Action{Name: "admin_project", Write: true, Min: model.Maintainer}
