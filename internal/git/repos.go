@@ -106,7 +106,9 @@ func (r *Repos) Create(ctx context.Context, projectID int64, defaultBranch strin
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := r.run(ctx, "", nil, "init", "--quiet", "--bare", "--initial-branch="+defaultBranch, tmp); err != nil {
+	// The files ref format, whatever git's default: HasBranches reads it.
+	// (Older git ignores the setting and knows no other format.)
+	if _, err := r.run(ctx, "", nil, "-c", "init.defaultRefFormat=files", "init", "--quiet", "--bare", "--initial-branch="+defaultBranch, tmp); err != nil {
 		return err
 	}
 	return os.Rename(tmp, dir)
@@ -216,6 +218,50 @@ func gitEnv() []string {
 		env = append(env, "PATH="+p)
 	}
 	return env
+}
+
+// HasBranches reports whether a project's repository has a branch;
+// GitLab's empty_repo is its negation (Repository#empty?: no branch, so
+// nothing to show). It is on every project response, so it reads the ref
+// store's files rather than starting git: a loose ref under refs/heads, or
+// a refs/heads/ line of packed-refs. A missing repository has none.
+func (r *Repos) HasBranches(projectID int64) bool {
+	dir := r.Path(projectID)
+	if hasLooseRef(filepath.Join(dir, "refs", "heads")) {
+		return true
+	}
+	f, err := os.Open(filepath.Join(dir, "packed-refs"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "<object> <refname>"; "#" starts the header, "^" a peeled tag.
+		if _, name, ok := strings.Cut(sc.Text(), " "); ok && strings.HasPrefix(name, "refs/heads/") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasLooseRef reports whether dir holds a ref file at any depth (branch
+// names may contain slashes); a ".lock" file is an update in progress.
+func hasLooseRef(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if hasLooseRef(filepath.Join(dir, e.Name())) {
+				return true
+			}
+		} else if !strings.HasSuffix(e.Name(), ".lock") {
+			return true
+		}
+	}
+	return false
 }
 
 // Ref is a branch or tag.
