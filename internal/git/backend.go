@@ -36,8 +36,8 @@ func (r *Repos) serveBackend(w http.ResponseWriter, req *http.Request, env []str
 	if req.Body != nil && req.Body != http.NoBody {
 		cmd.Stdin = req.Body
 	}
-	stderr := &capped{max: maxStderr}
-	cmd.Stderr = stderr
+	// stderr goes to /dev/null: a pipe would hold the request until every
+	// process writing to it ended, a detached git gc --auto included.
 	out, err := cmd.StdoutPipe()
 	if err == nil {
 		err = cmd.Start()
@@ -48,12 +48,11 @@ func (r *Repos) serveBackend(w http.ResponseWriter, req *http.Request, env []str
 		return
 	}
 	// Kill git before waiting for it on every return: it may be writing
-	// a pack nobody reads any more.
+	// a pack nobody reads any more. (After a complete answer git has
+	// exited, or is about to, with its work done.)
 	defer func() {
 		cancel()
-		if err := cmd.Wait(); err != nil && req.Context().Err() == nil && stderr.buf.Len() > 0 {
-			log.Warn("git http-backend", "err", err, "stderr", strings.TrimSpace(stderr.buf.String()))
-		}
+		cmd.Wait()
 	}()
 	br := bufio.NewReaderSize(out, 32<<10)
 	status, header, err := readCGIHeader(br)
