@@ -77,7 +77,8 @@ func (a *API) groupJSON(n *model.Namespace) map[string]any {
 
 func (a *API) projectJSON(p *model.Project) map[string]any {
 	m := a.basicProjectJSON(p)
-	m["visibility"], m["empty_repo"], m["archived"], m["creator_id"] = p.Visibility, true, false, p.CreatorID
+	m["visibility"], m["archived"], m["creator_id"] = p.Visibility, false, p.CreatorID
+	m["empty_repo"] = !a.Repos.HasBranches(p.ID)
 	m["marked_for_deletion_on"] = nil
 	m["ci_push_repository_for_job_token_allowed"] = p.CIPushRepositoryForJobTokenAllowed
 	m["_links"] = map[string]string{"self": a.webURL("api/v4/projects/" + itoa(p.ID))}

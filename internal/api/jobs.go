@@ -105,6 +105,10 @@ func (a *API) jobJSON(c *Ctx, j *model.Job, p *model.Pipeline) *jobEntity {
 			WebURL: a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
 		e.Commit = &commitBasic{ID: p.SHA, ShortID: shortSHA(p.SHA)}
 	}
+	// GitLab's Job entity shows the runner that took the job (null before).
+	if r, err := a.CI.JobRunner(c.Context(), j.RunnerID); err == nil && r != nil {
+		e.Runner = a.runnerJSON(r, false)
+	}
 	if u := c.Principal.User; u != nil && u.ID == j.UserID {
 		e.User = a.userJSON(u, false)
 	} else if u, err := a.Store.User(c.Context(), j.UserID); err == nil {

@@ -107,7 +107,7 @@ func (a *API) createPipeline(c *Ctx) error {
 		return err
 	}
 	p, err := a.CI.CreatePipeline(c.Context(), ci.CreateInput{Project: c.Project, User: c.Principal.User, Ref: ref,
-		Source: model.SourceAPI, Variables: vars})
+		Source: model.SourceAPI, Variables: vars, RefuseInvalid: true})
 	if err != nil {
 		return pipelineErr(err)
 	}

@@ -111,11 +111,15 @@ func (a *API) rawFile(c *Ctx) error {
 		return errParam("file_path is invalid")
 	}
 	data, err := a.Repos.ReadFile(c.Context(), c.Project.ID, ref, path, maxRawFile)
+	var tooLarge *git.TooLargeError
 	if errors.Is(err, git.ErrNotFound) {
 		return errNotFound("File")
 	}
+	if errors.As(err, &tooLarge) {
+		return errTooLarge
+	}
 	if err != nil {
-		return errMessage(http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
+		return err
 	}
 	c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	c.W.Header().Set("X-Content-Type-Options", "nosniff")

@@ -19,6 +19,10 @@ func (a *API) Routes() []Route {
 		{REST, http.MethodPost, "/users/{user_id}/block", userAPI, NoTarget, authz.AdminUsers, a.blockUser},
 		{REST, http.MethodPost, "/users/{user_id}/unblock", userAPI, NoTarget, authz.AdminUsers, a.unblockUser},
 
+		// The instance's version (metadata.go)
+		{REST, http.MethodGet, "/version", userAPI, NoTarget, authz.ReadMetadata, a.getMetadata},
+		{REST, http.MethodGet, "/metadata", userAPI, NoTarget, authz.ReadMetadata, a.getMetadata},
+
 		// Personal access tokens
 		{REST, http.MethodPost, "/users/{user_id}/personal_access_tokens", userAPI, NoTarget, authz.AdminUsers, a.createPAT},
 		{REST, http.MethodGet, "/personal_access_tokens", userAPI, NoTarget, authz.ReadOwnTokens, a.listPATs},

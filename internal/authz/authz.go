@@ -169,6 +169,9 @@ var (
 	Browse = Action{Name: "browse"}
 	// Observe is the operator's endpoints: health, readiness, metrics.
 	Observe = Action{Name: "observe"}
+	// ReadMetadata is GET /version and /metadata: any signed-in caller
+	// (GitLab's lib/api/metadata.rb authenticates, nothing more).
+	ReadMetadata = Action{Name: "read_instance_metadata", Auth: true}
 
 	ReadProject         = Action{Name: "read_project"}
 	UpdateProject       = Action{Name: "admin_project", Write: true, Min: model.Maintainer}

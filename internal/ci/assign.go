@@ -56,7 +56,7 @@ func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []st
 			if err := s.Process(ctx, j.PipelineID); err != nil {
 				s.Log.Error("process after assignment", "job_id", j.ID, "err", err)
 			}
-			return s.payload(ctx, p, j, token, maskPrefixes)
+			return s.payload(ctx, p, j, r, token, maskPrefixes)
 		}
 	}
 }
@@ -84,7 +84,7 @@ func serves(r *model.Runner, p *model.Project) bool {
 	return false
 }
 
-func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, token string, prefixes []string) (*Payload, error) {
+func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, r *model.Runner, token string, prefixes []string) (*Payload, error) {
 	pl, err := s.Store.Pipeline(ctx, j.PipelineID)
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, t
 		return nil, err
 	}
 	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, Token: token, MaskPrefixes: prefixes, Project: p,
-		Pipeline: pl, Job: j, User: u, Commit: commit, Now: s.Now(), Dependencies: deps}), nil
+		Pipeline: pl, Job: j, Runner: r, User: u, Commit: commit, Now: s.Now(), Dependencies: deps}), nil
 }
 
 // commitCached is commit metadata for payloads: every job of a pipeline

@@ -135,6 +135,7 @@ type PayloadInput struct {
 	Project      *model.Project
 	Pipeline     *model.Pipeline
 	Job          *model.Job
+	Runner       *model.Runner // the job's: CI_RUNNER_ID, _DESCRIPTION, _TAGS
 	User         *model.User
 	Commit       *CommitInfo
 	Now          time.Time
@@ -242,6 +243,7 @@ func repoURLWithToken(base, fullPath, token string) string {
 func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
 	v := PipelineVariables(PipelineContext{ExternalURL: in.ExternalURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
 	v = append(v, JobVariables(in.ExternalURL, in.Project, in.Job)...)
+	v = append(v, RunnerVariables(in.Runner)...)
 	secret := func(key string) { v = append(v, model.Variable{Key: key, Value: in.Token, Masked: true}) }
 	secret("CI_JOB_TOKEN")
 	v.add("CI_REGISTRY_USER", "gitlab-ci-token")

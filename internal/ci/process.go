@@ -34,6 +34,9 @@ type Service struct {
 
 	commitsMu sync.Mutex
 	commits   map[string]*CommitInfo // project:sha -> commit metadata
+
+	runnersMu sync.Mutex
+	runners   map[int64]cachedRunner // JobRunner's
 }
 
 // ready reports whether a status of a job's predecessors is final, so that

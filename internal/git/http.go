@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cgi"
 	"strings"
 	"time"
 
@@ -149,10 +148,10 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Proje
 	if who.User != nil {
 		user = who.User.Username
 	}
-	env := append(gitEnv(),
-		"GIT_PROJECT_ROOT="+h.Repos.Root,
+	env := []string{
+		"GIT_PROJECT_ROOT=" + h.Repos.Root,
 		"GIT_HTTP_EXPORT_ALL=1",
-		"REMOTE_USER="+user,
+		"REMOTE_USER=" + user,
 		// http-backend refuses receive-pack without this; access was
 		// decided above.
 		"GIT_CONFIG_COUNT=3",
@@ -160,10 +159,8 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Proje
 		"GIT_CONFIG_KEY_1=uploadpack.allowFilter", "GIT_CONFIG_VALUE_1=true",
 		// refs/pipelines/* belong to the server: pushes may not touch them.
 		"GIT_CONFIG_KEY_2=receive.hideRefs", "GIT_CONFIG_VALUE_2=refs/pipelines",
-	)
-	ch := &cgi.Handler{Path: h.Repos.git(), Args: []string{"http-backend"}, Root: "/", Env: env,
-		Logger: slog.NewLogLogger(h.Log.Handler(), slog.LevelWarn), Stderr: io.Discard}
-	ch.ServeHTTP(w, r2)
+	}
+	h.Repos.serveBackend(w, r2, env, h.Log)
 }
 
 // receivePack reads the ref-update commands ahead of git, runs the push,

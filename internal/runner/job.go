@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/ci/expr"
 	"github.com/ciwarden/ciwarden/internal/mask"
+	"github.com/ciwarden/ciwarden/internal/version"
 )
 
 // Runner polls for jobs and runs them with bash.
@@ -332,6 +334,17 @@ func (j *jobRun) runAfterScript(ctx context.Context) {
 	}
 }
 
+// shortToken is CI_RUNNER_SHORT_TOKEN as gitlab-runner computes it: the
+// runner token without its glrt- (and partition t1_ to t3_) prefix, first
+// 9 characters.
+func shortToken(token string) string {
+	token = strings.TrimPrefix(token, "glrt-")
+	if len(token) > 3 && token[0] == 't' && token[1] >= '1' && token[1] <= '3' && token[2] == '_' {
+		token = token[3:]
+	}
+	return token[:min(9, len(token))]
+}
+
 func lookup(p *ci.Payload, key string) string {
 	val := ""
 	for _, v := range p.Variables {
@@ -363,12 +376,27 @@ func (j *jobRun) environment() []string {
 	vals["CI_SERVER"] = "yes"
 	vals["CI_JOB_STATUS"] = "running"
 	order = append(order, "CI_BUILDS_DIR", "CI_PROJECT_DIR", "CI_SERVER", "CI_JOB_STATUS")
+	// What gitlab-runner says about itself (the server sends CI_RUNNER_ID,
+	// _DESCRIPTION and _TAGS).
+	build := version.Get()
+	for _, kv := range [][2]string{{"CI_RUNNER_SHORT_TOKEN", shortToken(j.r.Client.Token)}, {"CI_RUNNER_VERSION", build.Version},
+		{"CI_RUNNER_REVISION", build.Revision}, {"CI_RUNNER_EXECUTABLE_ARCH", runtime.GOOS + "/" + runtime.GOARCH}} {
+		if _, ok := vals[kv[0]]; !ok {
+			order = append(order, kv[0])
+		}
+		vals[kv[0]] = kv[1]
+	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + j.r.BuildsDir, "LANG=C.UTF-8", "SHELL=/bin/bash"}
 	for _, k := range order {
 		env = append(env, k+"="+vals[k])
 	}
 	return env
 }
+
+// gitWaitDelay bounds the wait for a git's output pipe after git exited or
+// was killed at the job's end: a child of git (git-remote-http) may still
+// hold it, and the job must not wait for that child (issue 13, item 1).
+const gitWaitDelay = 5 * time.Second
 
 // fetchSources gets the commit with the job token passed to git through
 // the environment (http.extraHeader): never in argv, a file, or the log.
@@ -393,6 +421,7 @@ func (j *jobRun) fetchSources(ctx context.Context) error {
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, gitEnv, j.out, j.out
+		cmd.WaitDelay = gitWaitDelay
 		return cmd.Run()
 	}
 	if err := run("init", "-q"); err != nil {

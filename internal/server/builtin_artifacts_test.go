@@ -53,10 +53,11 @@ test:
     - test ! -e crash.log
 `
 
-// startRunner runs the built-in runner against s until the test ends.
-func startRunner(t *testing.T, s *testServer) {
+// startRunner runs the built-in runner against s until the test ends; it
+// returns the runner's ID and token.
+func startRunner(t *testing.T, s *testServer) (int64, string) {
 	t.Helper()
-	_, tok := s.createRunner(t, map[string]any{"description": "built-in", "run_untagged": true})
+	id, tok := s.createRunner(t, map[string]any{"description": "built-in", "run_untagged": true})
 	hc := &http.Client{Timeout: time.Minute}
 	r := &runner.Runner{
 		Client:    &runner.Client{BaseURL: s.URL, Token: tok, SystemID: "builtin_" + randHex(4), HTTP: hc},
@@ -73,6 +74,7 @@ func startRunner(t *testing.T, s *testServer) {
 		<-done
 		hc.CloseIdleConnections()
 	})
+	return id, tok
 }
 
 // waitPipeline polls until the pipeline is finished and returns its jobs
