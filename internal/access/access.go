@@ -1,8 +1,9 @@
-// Package access is where a caller's access to a project is decided for
-// every transport (REST, git, the runner's dependency download, pipeline
-// creation's needs:project): it loads the caller's role and, for a job
-// token on another project, the token access scope, asks authz.Decide,
-// and records cross-project job-token uses in the authentication log.
+// Package access is where a caller's access to a project or group is
+// decided for every transport (REST, git, the runner's dependency
+// download, pipeline creation's needs:project): it loads the caller's role
+// and, for a job token on another project, the token access scope, asks
+// authz.Decide, and hands cross-project job-token uses to the
+// authentication log (a Recorder, kept by package jobtoken).
 package access
 
 import (
@@ -15,12 +16,19 @@ import (
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
-// Authorizer decides access to projects.
+// Recorder receives every cross-project job-token decision: the
+// authentication log (jobtoken.AuthLog). Recording must be cheap, it is
+// on the request's path.
+type Recorder interface {
+	Record(accessed, origin int64, policy string, d authz.Decision)
+}
+
+// Authorizer decides access to projects and groups.
 type Authorizer struct {
 	Store *store.Store
 	// Log receives every cross-project job-token decision; nil records
 	// nothing.
-	Log *AuthLog
+	Log Recorder
 
 	cache *scopeCache // see CacheScopes
 }
@@ -47,6 +55,18 @@ func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.
 		a.Log.Record(p.ID, s.Job.ProjectID, act.Policy, d)
 	}
 	return d, t.Level, nil
+}
+
+// Group decides whether who may do act on group n, and returns the
+// caller's effective level there. Groups take no job token, so nothing is
+// recorded.
+func (a *Authorizer) Group(ctx context.Context, who *auth.Principal, n *model.Namespace, act authz.Action) (authz.Decision, model.AccessLevel, error) {
+	level, related, err := a.Store.GroupAccessLevel(ctx, who.UserID(), n)
+	if err != nil {
+		return authz.Decision{}, 0, err
+	}
+	t := authz.Target{Kind: authz.Group, ID: n.ID, Visibility: n.Visibility, Level: level, Related: related}
+	return authz.Decide(who.Subject(), t, act), level, nil
 }
 
 // Facts loads what the decision needs about who and p: the caller's

@@ -67,10 +67,17 @@ func httpError(err error, log *slog.Logger) *Error {
 	var e *Error
 	var fail *auth.Failure
 	var verr *model.ValidationError
+	var refusal *model.Refusal
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrInvalid:
+		return errBadRequest(refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrNotFound:
+		return errNotFound(refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrForbidden:
+		return errMessage(http.StatusForbidden, "403 Forbidden - "+refusal.Message)
 	case errors.As(err, &fail):
 		if fail.Reason != "" {
 			return &Error{Status: http.StatusUnauthorized, Body: map[string]any{"error": fail.Reason, "error_description": fail.Description}}
@@ -80,8 +87,11 @@ func httpError(err error, log *slog.Logger) *Error {
 		return errUnauthorized
 	case errors.As(err, &verr):
 		return &Error{Status: http.StatusBadRequest, Body: map[string]any{"message": verr.Fields}}
-	case errors.As(err, &tooLarge):
+	case errors.As(err, &tooLarge), errors.Is(err, model.ErrTooLarge):
 		return errTooLarge
+	case errors.Is(err, model.ErrRecordNotFound):
+		// GitLab's rescue of RecordNotFound, lower-case "found".
+		return errMessage(http.StatusNotFound, "404 Not found")
 	case errors.Is(err, model.ErrNotFound):
 		return errNotFound("")
 	case errors.Is(err, model.ErrConflict):

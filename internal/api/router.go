@@ -20,6 +20,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -37,10 +38,11 @@ type API struct {
 	CI       *ci.Service
 	Queue    *ci.Queue
 	Repos    *git.Repos
-	// Access decides access to projects; AuthLog is its authentication
-	// log, flushed before it is read.
-	Access  *access.Authorizer
-	AuthLog *access.AuthLog
+	// Access decides access to projects and groups.
+	Access *access.Authorizer
+	// JobTokens is the token access scope: allowlists, the
+	// authentication log, explain.
+	JobTokens *jobtoken.Service
 	// Blobs holds artifacts and package files.
 	Blobs blob.Store
 	// MaxArtifactsSize and MaxPackageFileSize bound one upload (413).
@@ -290,7 +292,7 @@ func (c *Ctx) authorizeProject(p *model.Project, act authz.Action) error {
 
 // authorizeGroup loads the caller's standing on n and decides act.
 func (c *Ctx) authorizeGroup(n *model.Namespace, act authz.Action) error {
-	d, level, err := c.decideGroup(n, act)
+	d, level, err := c.API.Access.Group(c.Context(), c.Principal, n, act)
 	if err != nil {
 		return err
 	}
@@ -299,17 +301,6 @@ func (c *Ctx) authorizeGroup(n *model.Namespace, act authz.Action) error {
 		return denial(d)
 	}
 	return nil
-}
-
-// decideGroup is the decision on act in group n, with the caller's level
-// there.
-func (c *Ctx) decideGroup(n *model.Namespace, act authz.Action) (authz.Decision, model.AccessLevel, error) {
-	level, related, err := c.API.Store.GroupAccessLevel(c.Context(), c.Principal.UserID(), n)
-	if err != nil {
-		return authz.Decision{}, 0, err
-	}
-	t := authz.Target{Kind: authz.Group, ID: n.ID, Visibility: n.Visibility, Level: level, Related: related}
-	return authz.Decide(c.subject(), t, act), level, nil
 }
 
 // viewer is the caller as listings filter for them.

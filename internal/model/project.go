@@ -98,6 +98,12 @@ func (p *Project) FullPath() string {
 	return p.Namespace.FullPath + "/" + p.Path
 }
 
+// PendingDeletion reports whether the project or its namespace is
+// marked for deletion: from then on it exists for nobody.
+func (p *Project) PendingDeletion() bool {
+	return p.PendingDelete || (p.Namespace != nil && p.Namespace.PendingDelete)
+}
+
 // FullName is GitLab's name_with_namespace.
 func (p *Project) FullName() string {
 	if p.Namespace == nil {

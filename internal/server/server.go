@@ -18,6 +18,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -32,7 +33,7 @@ type Server struct {
 	queue    *ci.Queue
 	auth     *auth.Authenticator
 	blobs    blob.Store
-	authLog  *access.AuthLog
+	authLog  *jobtoken.AuthLog
 	handler  http.Handler
 }
 
@@ -101,7 +102,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 				log.Warn("announcing queued jobs to other replicas failed", "error", err)
 			}
 		}}
-	authLog := &access.AuthLog{Store: st, Log: log, Now: now}
+	authLog := &jobtoken.AuthLog{Store: st, Log: log, Now: now}
 	authorizer := &access.Authorizer{Store: st, Log: authLog}
 	// Exact on every replica: see access.CacheScopes.
 	authorizer.CacheScopes(maxCachedScopes)
@@ -109,17 +110,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Access: authorizer, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
 	a := &api.API{
-		Store:    st,
-		Auth:     authn,
-		Accounts: acc,
-		Projects: proj,
-		CI:       pipelines,
-		Queue:    queue,
-		Repos:    repos,
-		Access:   authorizer,
-		AuthLog:  authLog,
-		Blobs:    blobs,
-		Masker:   &api.StreamMasker{},
+		Store:     st,
+		Auth:      authn,
+		Accounts:  acc,
+		Projects:  proj,
+		CI:        pipelines,
+		Queue:     queue,
+		Repos:     repos,
+		Access:    authorizer,
+		JobTokens: &jobtoken.Service{Store: st, Access: authorizer, Log: authLog},
+		Blobs:     blobs,
+		Masker:    &api.StreamMasker{},
 
 		MaxArtifactsSize:   cfg.MaxArtifactsSize,
 		MaxPackageFileSize: cfg.MaxPackageFileSize,
