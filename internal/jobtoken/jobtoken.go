@@ -36,8 +36,6 @@ const (
 	msgSelfLink             = "Validation failed: Target project can't be the same as the source project"
 	msgProjectLinkLimit     = "Validation failed: Source project exceeds the allowable number of project links in this direction"
 	msgGroupLinkLimit       = "Validation failed: Source project exceeds the allowable number of group links"
-	msgTargetProjectHidden  = "The target_project that you are attempting to access does not exist or you don't have permission to perform this action"
-	msgTargetGroupHidden    = "The target_group that you are attempting to access does not exist or you don't have permission to perform this action"
 	msgProjectNotListed     = "Target project is not in the job token scope"
 	msgGroupNotListed       = "Target group is not in the job token scope"
 	msgSelfRemoval          = "Source project cannot be removed from the job token scope"
@@ -144,21 +142,17 @@ func (s *Service) GroupAllowlist(ctx context.Context, p *model.Project, pg store
 }
 
 // AddProject lists project targetID on p's allowlist in dir, by who. A
-// target who cannot see is refused; an outbound entry
+// target that does not exist and one who cannot see answer alike, so that
+// adding an entry reveals nothing (security.md §3); an outbound entry
 // needs Maintainer on the target too (the seed). pm applies to inbound
 // entries; an outbound one only says where the token may go, its
 // permissions belonging to the accessed project's entry.
 func (s *Service) AddProject(ctx context.Context, who *auth.Principal, p *model.Project, dir string, targetID int64, pm Permissions) (*model.ScopeLink, error) {
-	target, err := s.liveProject(ctx, targetID)
+	target, err := s.visibleProject(ctx, who, targetID)
 	if errors.Is(err, model.ErrNotFound) {
 		return nil, model.Refuse(model.ErrNotFound, missingTargetProject)
 	} else if err != nil {
 		return nil, err
-	}
-	if ok, err := s.allowed(ctx, who, target, authz.ReadProject); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, model.Refuse(model.ErrInvalid, msgTargetProjectHidden)
 	}
 	if target.ID == p.ID {
 		return nil, model.Refuse(model.ErrInvalid, msgSelfLink)
@@ -180,18 +174,14 @@ func (s *Service) AddProject(ctx context.Context, who *auth.Principal, p *model.
 	return l, err
 }
 
-// AddGroup lists group targetID on p's inbound allowlist, by who.
+// AddGroup lists group targetID on p's inbound allowlist, by who; a group
+// who cannot see answers as a missing one.
 func (s *Service) AddGroup(ctx context.Context, who *auth.Principal, p *model.Project, targetID int64, pm Permissions) (*model.ScopeLink, error) {
-	g, err := s.liveGroup(ctx, targetID)
+	g, err := s.visibleGroup(ctx, who, targetID)
 	if errors.Is(err, model.ErrNotFound) {
 		return nil, model.Refuse(model.ErrNotFound, missingTargetGroup)
 	} else if err != nil {
 		return nil, err
-	}
-	if ok, err := s.groupAllowed(ctx, who, g, authz.ReadGroup); err != nil {
-		return nil, err
-	} else if !ok {
-		return nil, model.Refuse(model.ErrInvalid, msgTargetGroupHidden)
 	}
 	l := &model.ScopeLink{OwnerProjectID: p.ID, Direction: model.Inbound, GroupID: g.ID, DefaultPermissions: true, AddedByID: who.UserID()}
 	pm.apply(l)
@@ -322,6 +312,38 @@ func (s *Service) liveGroup(ctx context.Context, id int64) (*model.Namespace, er
 		return nil, model.ErrNotFound
 	}
 	return n, err
+}
+
+// visibleProject is project id if it exists and who can see it, else
+// model.ErrNotFound: one answer for both, so that no refusal reveals a
+// project.
+func (s *Service) visibleProject(ctx context.Context, who *auth.Principal, id int64) (*model.Project, error) {
+	p, err := s.liveProject(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch ok, err := s.allowed(ctx, who, p, authz.ReadProject); {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, model.ErrNotFound
+	}
+	return p, nil
+}
+
+// visibleGroup is visibleProject for groups.
+func (s *Service) visibleGroup(ctx context.Context, who *auth.Principal, id int64) (*model.Namespace, error) {
+	g, err := s.liveGroup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch ok, err := s.groupAllowed(ctx, who, g, authz.ReadGroup); {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, model.ErrNotFound
+	}
+	return g, nil
 }
 
 // allowed is the one authorizer's answer for who doing act on p.
