@@ -57,6 +57,17 @@ func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.
 	return d, t.Level, nil
 }
 
+// Allows answers whether who may do act on p, where the answer shapes
+// what a response shows (a delete link) rather than being a use of the
+// caller's token: nothing is recorded in the authentication log.
+func (a *Authorizer) Allows(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (bool, error) {
+	s, t, err := a.Facts(ctx, who, p)
+	if err != nil {
+		return false, err
+	}
+	return authz.Decide(s, t, act).Allowed, nil
+}
+
 // Group decides whether who may do act on group n, and returns the
 // caller's effective level there. Groups take no job token, so nothing is
 // recorded.

@@ -65,12 +65,12 @@ func (a *API) uploadArtifacts(c *Ctx) error {
 	art.Filename = artifactFilename(part.FileName(), art.FileType, art.FileFormat)
 	art.BlobKey = blob.ArtifactKey(j.ProjectID, j.ID)
 
-	body := &limitedBody{r: part, left: max}
+	body := blob.Limit(part, max)
 	info, err := a.Blobs.Put(c.Context(), art.BlobKey, body, -1)
 	switch {
-	case body.tooLarge:
+	case body.TooLarge():
 		return errTooLarge
-	case err != nil && body.readErr != nil:
+	case err != nil && body.ReadErr() != nil:
 		// The client's body broke off or was malformed: nothing stored.
 		return errBadRequest("the artifacts file could not be read: the upload was incomplete")
 	case err != nil && c.Context().Err() != nil:

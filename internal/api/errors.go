@@ -109,8 +109,13 @@ func httpError(err error, log *slog.Logger) *Error {
 
 func writeError(w http.ResponseWriter, err error, log *slog.Logger) {
 	e := httpError(err, log)
-	if e.Status == http.StatusUnauthorized {
+	switch e.Status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ciwarden"`)
+	case http.StatusRequestEntityTooLarge:
+		// The rest of the upload is not read: close the connection rather
+		// than drain what the client is still sending.
+		w.Header().Set("Connection", "close")
 	}
 	writeJSON(w, e.Status, e.Body)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -43,12 +44,13 @@ type API struct {
 	// JobTokens is the token access scope: allowlists, the
 	// authentication log, explain.
 	JobTokens *jobtoken.Service
-	// Blobs holds artifacts and package files.
+	// Blobs holds artifacts.
 	Blobs blob.Store
-	// MaxArtifactsSize and MaxPackageFileSize bound one upload (413).
-	MaxArtifactsSize   int64
-	MaxPackageFileSize int64
-	ExternalURL        string
+	// Packages is the package registry.
+	Packages *packages.Service
+	// MaxArtifactsSize bounds one artifacts upload (413).
+	MaxArtifactsSize int64
+	ExternalURL      string
 	// RunnerRegistrationToken enables legacy registration (POST /runners)
 	// with this token; empty disables it.
 	RunnerRegistrationToken string

@@ -19,6 +19,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
+	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -122,9 +123,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Blobs:     blobs,
 		Masker:    &api.StreamMasker{},
 
-		MaxArtifactsSize:   cfg.MaxArtifactsSize,
-		MaxPackageFileSize: cfg.MaxPackageFileSize,
-		LongPoll:           cfg.LongPoll,
+		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
+			MaxFileSize: cfg.MaxPackageFileSize},
+		MaxArtifactsSize: cfg.MaxArtifactsSize,
+		LongPoll:         cfg.LongPoll,
 
 		OnTraceLeak: m.traceLeaks.Inc,
 
