@@ -165,7 +165,7 @@ func (a *API) refArtifactsAt(c *Ctx, rest string) error {
 // the zip's directory and that entry's bytes from the blob, never the
 // whole archive.
 func (a *API) serveEntry(c *Ctx, j *model.Job, name string) error {
-	if name == "" || strings.ContainsRune(name, 0) || unsafeEntryName(name) != "" {
+	if unsafeEntryName(name) != "" {
 		return errMessage(http.StatusBadRequest, "400 Bad request - invalid artifact path")
 	}
 	art, err := a.liveArchive(c, j)
