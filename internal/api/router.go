@@ -15,9 +15,9 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
+	"github.com/ciwarden/ciwarden/internal/artifacts"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
-	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
@@ -44,13 +44,10 @@ type API struct {
 	// JobTokens is the token access scope: allowlists, the
 	// authentication log, explain.
 	JobTokens *jobtoken.Service
-	// Blobs holds artifacts.
-	Blobs blob.Store
-	// Packages is the package registry.
-	Packages *packages.Service
-	// MaxArtifactsSize bounds one artifacts upload (413).
-	MaxArtifactsSize int64
-	ExternalURL      string
+	// Artifacts keeps job artifacts; Packages is the package registry.
+	Artifacts   *artifacts.Service
+	Packages    *packages.Service
+	ExternalURL string
 	// RunnerRegistrationToken enables legacy registration (POST /runners)
 	// with this token; empty disables it.
 	RunnerRegistrationToken string

@@ -14,6 +14,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/artifacts"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
@@ -120,13 +121,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Repos:     repos,
 		Access:    authorizer,
 		JobTokens: &jobtoken.Service{Store: st, Access: authorizer, Log: authLog},
-		Blobs:     blobs,
-		Masker:    &api.StreamMasker{},
-
+		Artifacts: &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize},
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
-		MaxArtifactsSize: cfg.MaxArtifactsSize,
-		LongPoll:         cfg.LongPoll,
+		Masker:   &api.StreamMasker{},
+		LongPoll: cfg.LongPoll,
 
 		OnTraceLeak: m.traceLeaks.Inc,
 

@@ -1,4 +1,4 @@
-package api
+package artifacts
 
 import (
 	"archive/zip"
@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/ciwarden/ciwarden/internal/blob"
+	"github.com/ciwarden/ciwarden/internal/model"
 )
 
 // Reading artifact zips straight from blob storage, never whole: the
@@ -118,25 +119,25 @@ func unsafeEntryName(name string) string {
 const rootEntry = "./"
 
 // checkZip refuses an archive that is not a zip or holds an entry that
-// could escape the extraction directory.
+// cannot be an artifact path.
 func checkZip(obj blob.Object) error {
 	zr, err := openZip(obj)
 	if err != nil {
-		return errBadRequest("artifacts archive is not a valid zip file")
+		return model.Refuse(model.ErrInvalid, "artifacts archive is not a valid zip file")
 	}
 	for _, f := range zr.File {
 		if f.Name == rootEntry {
 			continue
 		}
 		if why := unsafeEntryName(f.Name); why != "" {
-			return errBadRequest(fmt.Sprintf("artifacts archive entry %q has %s", printable(f.Name), why))
+			return model.Refuse(model.ErrInvalid, fmt.Sprintf("artifacts archive entry %q has %s", printable(f.Name), why))
 		}
 	}
 	return nil
 }
 
-// printable keeps a hostile entry name out of a JSON message's way: NUL
-// and other control bytes are shown escaped.
+// printable keeps a hostile name out of a JSON message's way: NUL and
+// other control characters are shown as "?", and it is cut at 200 bytes.
 func printable(s string) string {
 	s = strings.ToValidUTF8(s, "?")
 	if len(s) > 200 {
