@@ -1,13 +1,15 @@
-// Package access is where a caller's access to a project is decided for
-// every transport (REST, git, the runner's dependency download, pipeline
-// creation's needs:project): it loads the caller's role and, for a job
-// token on another project, the token access scope, asks authz.Decide,
-// and records cross-project job-token uses in the authentication log.
+// Package access is where a caller's access to a project or group is
+// decided for every transport (REST, git, the runner's dependency
+// download, pipeline creation's needs:project): it loads the caller's role
+// and, for a job token on another project, the token access scope, asks
+// authz.Decide, and hands cross-project job-token uses to the
+// authentication log (a Recorder, kept by package jobtoken).
 package access
 
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
@@ -15,12 +17,19 @@ import (
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
-// Authorizer decides access to projects.
+// Recorder receives every cross-project job-token decision: the
+// authentication log (jobtoken.AuthLog). Recording must be cheap, it is
+// on the request's path.
+type Recorder interface {
+	Record(accessed, origin int64, policy string, d authz.Decision)
+}
+
+// Authorizer decides access to projects and groups.
 type Authorizer struct {
 	Store *store.Store
 	// Log receives every cross-project job-token decision; nil records
 	// nothing.
-	Log *AuthLog
+	Log Recorder
 
 	cache *scopeCache // see CacheScopes
 }
@@ -42,6 +51,17 @@ func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.
 	d := authz.Decide(s, t, act)
 	a.Record(s, t, act, d)
 	return d, t.Level, nil
+}
+
+// Allows answers whether who may do act on p, where the answer shapes
+// what a response shows (a delete link) rather than being a use of the
+// caller's token: nothing is recorded in the authentication log.
+func (a *Authorizer) Allows(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (bool, error) {
+	s, t, err := a.Facts(ctx, who, p)
+	if err != nil {
+		return false, err
+	}
+	return authz.Decide(s, t, act).Allowed, nil
 }
 
 // Record puts a cross-project job-token decision in the authentication
@@ -153,4 +173,42 @@ func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (
 		sc.Entry.Kind, sc.Entry.ID = "group", l.GroupID
 	}
 	return sc, nil
+}
+
+// FindProject resolves a project ID or full path. A project pending
+// deletion does not exist for anyone (model.Project.PendingDeletion).
+func (a *Authorizer) FindProject(ctx context.Context, ref string) (*model.Project, error) {
+	var p *model.Project
+	var err error
+	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
+		p, err = a.Store.Project(ctx, id)
+	} else {
+		p, err = a.Store.ProjectByPath(ctx, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.PendingDeletion() {
+		return nil, model.ErrNotFound
+	}
+	return p, nil
+}
+
+// FindGroup resolves a group ID or full path; personal namespaces and
+// groups pending deletion are not groups here.
+func (a *Authorizer) FindGroup(ctx context.Context, ref string) (*model.Namespace, error) {
+	var n *model.Namespace
+	var err error
+	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
+		n, err = a.Store.Namespace(ctx, id)
+	} else {
+		n, err = a.Store.NamespaceByPath(ctx, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !n.IsGroup() || n.PendingDelete {
+		return nil, model.ErrNotFound
+	}
+	return n, nil
 }

@@ -1,29 +1,19 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"path"
-	"strings"
-	"time"
 
+	"github.com/ciwarden/ciwarden/internal/artifacts"
 	"github.com/ciwarden/ciwarden/internal/auth"
-	"github.com/ciwarden/ciwarden/internal/blob"
-	"github.com/ciwarden/ciwarden/internal/ci/config"
 	"github.com/ciwarden/ciwarden/internal/model"
-	"github.com/ciwarden/ciwarden/internal/store"
 )
 
 // The runner's artifact calls (runner-protocol.md §10): the upload after
 // a job's script, and the download of a dependency's archive before it.
-
-// defaultArtifactsExpireIn is GitLab's instance default for artifacts
-// uploaded without expire_in.
-const defaultArtifactsExpireIn = 30 * 24 * time.Hour
 
 // multipartSlack is what a multipart body may carry besides the file
 // (boundaries, part headers, small fields) within the size limit.
@@ -40,56 +30,27 @@ var runnerUploadAPI = Accepts{JobToken: auth.Header | auth.Param, RawBody: true}
 var dependencyAPI = Accepts{JobToken: auth.Header, RawBody: true}
 
 // uploadArtifacts is POST /jobs/:id/artifacts: the multipart field file,
-// streamed to a blob (never held whole), checked, then recorded. Order:
-// blob, zip check, row; a failure at any step leaves no row and deletes
-// the blob, and a process killed before the row's commit leaves only an
-// unreferenced blob that nothing serves.
+// streamed to the artifacts service, never held whole.
 func (a *API) uploadArtifacts(c *Ctx) error {
 	j := c.Job
-	art, err := c.artifactParams()
+	up, err := c.artifactUpload()
 	if err != nil {
 		return err
 	}
-	max := a.MaxArtifactsSize
-	if c.R.ContentLength > max+multipartSlack {
+	art, err := a.Artifacts.NewArtifact(up)
+	if err != nil {
+		return err
+	}
+	limit := a.Artifacts.MaxSize + multipartSlack
+	if c.R.ContentLength > limit {
 		return errTooLarge
 	}
-	part, err := c.filePart(max + multipartSlack)
+	part, err := c.filePart(limit)
 	if err != nil {
 		return err
 	}
-	art.JobID, art.ProjectID = j.ID, j.ProjectID
-	art.Filename = artifactFilename(part.FileName(), art.FileType, art.FileFormat)
-	art.BlobKey = blob.ArtifactKey(j.ProjectID, j.ID)
-
-	body := &limitedBody{r: part, left: max}
-	info, err := a.Blobs.Put(c.Context(), art.BlobKey, body, -1)
-	switch {
-	case body.tooLarge:
-		return errTooLarge
-	case err != nil && body.readErr != nil:
-		// The client's body broke off or was malformed: nothing stored.
-		return errBadRequest("the artifacts file could not be read: the upload was incomplete")
-	case err != nil && c.Context().Err() != nil:
-		return errBadRequest("the upload was canceled")
-	case err != nil:
+	if err := a.Artifacts.Publish(c.Context(), j, art, part.FileName(), part); err != nil {
 		return err
-	}
-	art.Size, art.SHA256 = info.Size, info.SHA256
-	if err := a.checkArtifact(c, art); err != nil {
-		a.deleteBlob(c, art.BlobKey)
-		return err
-	}
-	replaced, err := a.Store.PutArtifact(c.Context(), art, tokenLives(c.Context()))
-	if err != nil {
-		a.deleteBlob(c, art.BlobKey)
-		if errors.Is(err, store.ErrJobGone) {
-			return errRunnerForbidden
-		}
-		return err
-	}
-	if replaced != "" {
-		a.deleteBlob(c, replaced)
 	}
 	c.W.Header().Set("Content-Type", "application/json")
 	c.W.WriteHeader(http.StatusCreated)
@@ -97,71 +58,24 @@ func (a *API) uploadArtifacts(c *Ctx) error {
 	return nil
 }
 
-// tokenLives is asked, under the job's lock as its artifact is recorded,
-// whether the job's token still lives (auth.Liveness): an upload that
-// streamed while the job ended or its user was blocked is not kept.
-func tokenLives(ctx context.Context) func(*store.Queries, *model.Job) error {
-	return func(q *store.Queries, j *model.Job) error {
-		p, err := q.Project(ctx, j.ProjectID)
-		if err != nil && !errors.Is(err, model.ErrNotFound) {
-			return err
-		}
-		u, err := q.User(ctx, j.UserID)
-		if err != nil && !errors.Is(err, model.ErrNotFound) {
-			return err
-		}
-		if auth.Liveness(j, p, u) != "" {
-			return store.ErrJobGone
-		}
-		return nil
-	}
-}
-
-// artifactParams reads artifact_type, artifact_format and expire_in.
-func (c *Ctx) artifactParams() (*model.Artifact, error) {
-	typ, _ := c.Params.String("artifact_type")
-	format, _ := c.Params.String("artifact_format")
-	expireIn, hasExpire := c.Params.String("expire_in")
+// artifactUpload reads artifact_type, artifact_format and expire_in;
+// names outside GitLab's sets are parameter errors.
+func (c *Ctx) artifactUpload() (artifacts.Upload, error) {
+	var up artifacts.Upload
+	up.Type, _ = c.Params.String("artifact_type")
+	up.Format, _ = c.Params.String("artifact_format")
+	up.ExpireIn, _ = c.Params.String("expire_in")
 	if err := c.Params.Err(); err != nil {
-		return nil, err
-	}
-	if typ == "" {
-		typ = model.ArtifactArchive
-	}
-	if format == "" {
-		format = model.FormatZip
-		if typ != model.ArtifactArchive {
-			format = model.FormatRaw
-		}
+		return up, err
 	}
 	switch {
-	case typ == model.ArtifactArchive:
-		if format != model.FormatZip {
-			return nil, errBadRequest("artifact_format must be zip for the archive")
-		}
-	case model.ReportTypes[typ]:
-		if format != model.FormatGzip && format != model.FormatRaw {
-			return nil, errParam("artifact_format does not have a valid value")
-		}
-	default:
-		return nil, errParam("artifact_type does not have a valid value")
+	case up.Type == "", up.Type == model.ArtifactArchive:
+	case !model.ReportTypes[up.Type]:
+		return up, errParam("artifact_type does not have a valid value")
+	case up.Format != "" && up.Format != model.FormatGzip && up.Format != model.FormatRaw:
+		return up, errParam("artifact_format does not have a valid value")
 	}
-	art := &model.Artifact{FileType: typ, FileFormat: format, CreatedAt: c.now()}
-	expireIn = strings.TrimSpace(expireIn)
-	switch {
-	case !hasExpire || expireIn == "":
-		at := art.CreatedAt.Add(defaultArtifactsExpireIn)
-		art.ExpireAt = &at
-	case expireIn == "never":
-	default:
-		d, err := config.ParseDuration(expireIn)
-		if err != nil {
-			return nil, errBadRequest("expire_in is not a valid duration: " + printable(expireIn))
-		}
-		at := art.CreatedAt.Add(d)
-		art.ExpireAt = &at
-	}
-	return art, nil
+	return up, nil
 }
 
 // filePart finds the multipart part named file, reading past any other
@@ -195,61 +109,11 @@ func (c *Ctx) filePart(limit int64) (*multipart.Part, error) {
 	}
 }
 
-// checkArtifact refuses an archive that is not a zip or whose entries
-// could escape the directory a runner extracts it into.
-func (a *API) checkArtifact(c *Ctx, art *model.Artifact) error {
-	if art.FileFormat != model.FormatZip {
-		return nil
-	}
-	obj, err := a.Blobs.Open(c.Context(), art.BlobKey)
-	if err != nil {
-		return err
-	}
-	defer obj.Close()
-	return checkZip(obj)
-}
-
-func (a *API) deleteBlob(c *Ctx, key string) {
-	if err := a.Blobs.Delete(c.Context(), key); err != nil {
-		a.Log.Warn("delete artifact blob", "key", key, "err", err)
-	}
-}
-
-// artifactFilename keeps the base of the uploaded file name, in
-// characters safe in a Content-Disposition header, or GitLab's default.
-func artifactFilename(name, typ, format string) string {
-	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
-	name = strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("._-+~", r):
-			return r
-		}
-		return '_'
-	}, name)
-	if len(name) > 200 {
-		name = name[len(name)-200:]
-	}
-	if name == "" || name == "." || name == ".." || name == "_" || strings.Trim(name, "._") == "" {
-		name = typ
-		switch format {
-		case model.FormatZip:
-			name += ".zip"
-		case model.FormatGzip:
-			name += ".gz"
-		}
-	}
-	return name
-}
-
 // downloadDependency is GET /jobs/:id/artifacts: the runner fetching a
 // dependency's archive with the running job's token, which may belong to
 // another job and project. The gate has decided that the token's user may
 // read job :id's artifacts (DownloadDependency: a live token, its user's
 // role, the token access scope).
 func (a *API) downloadDependency(c *Ctx) error {
-	art, err := a.liveArchive(c, c.Job)
-	if err != nil {
-		return err
-	}
-	return a.serveArtifact(c, art)
+	return a.archive(c, c.Job)
 }

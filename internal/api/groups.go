@@ -105,7 +105,7 @@ func (a *API) getGroup(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	list := make([]map[string]any, 0, len(ps))
+	list := make([]*projectEntity, 0, len(ps))
 	for _, p := range ps {
 		list = append(list, a.projectJSON(p))
 	}

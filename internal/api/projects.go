@@ -69,7 +69,7 @@ func (a *API) writeProjects(c *Ctx, f store.ProjectFilter, pg store.Page) error 
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(ps))
+	out := make([]*projectEntity, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, a.projectJSON(p))
 	}

@@ -11,12 +11,14 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
+	"github.com/ciwarden/ciwarden/internal/artifacts"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
-	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/jobtoken"
+	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -33,16 +35,15 @@ type API struct {
 	CI       *ci.Service
 	Queue    *ci.Queue
 	Repos    *git.Repos
-	// Access decides access to projects; AuthLog is its authentication
-	// log, flushed before it is read.
-	Access  *access.Authorizer
-	AuthLog *access.AuthLog
-	// Blobs holds artifacts and package files.
-	Blobs blob.Store
-	// MaxArtifactsSize and MaxPackageFileSize bound one upload (413).
-	MaxArtifactsSize   int64
-	MaxPackageFileSize int64
-	ExternalURL        string
+	// Access decides access to projects and groups.
+	Access *access.Authorizer
+	// JobTokens is the token access scope: allowlists, the
+	// authentication log, explain.
+	JobTokens *jobtoken.Service
+	// Artifacts keeps job artifacts; Packages is the package registry.
+	Artifacts   *artifacts.Service
+	Packages    *packages.Service
+	ExternalURL string
 	// Traces stores job logs as runners send them, masked.
 	Traces *ci.Traces
 	// LongPoll is how long POST /jobs/request holds a runner that has

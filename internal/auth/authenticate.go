@@ -163,27 +163,28 @@ func (a *Authenticator) loadJob(ctx context.Context, digest string) (*Principal,
 	if err != nil {
 		return nil, fmt.Errorf("look up job token: %w", err)
 	}
-	return a.PrincipalOfJob(ctx, j)
+	return LoadJobPrincipal(ctx, a.Store, j)
 }
 
-// PrincipalOfJob is job j's token as authentication builds it, whether or
-// not the job still runs (explain asks about any job).
-func (a *Authenticator) PrincipalOfJob(ctx context.Context, j *model.Job) (*Principal, error) {
-	p, err := a.Store.Project(ctx, j.ProjectID)
+// LoadJobPrincipal is job j's token as authentication builds it, whether
+// or not the job still runs (explain asks about any job): its project,
+// pipeline and user read from st. A project or user gone makes it dead.
+func LoadJobPrincipal(ctx context.Context, st *store.Store, j *model.Job) (*Principal, error) {
+	p, err := st.Project(ctx, j.ProjectID)
 	if errors.Is(err, model.ErrNotFound) {
 		p, err = nil, nil // being removed: the token is dead
 	}
 	if err != nil {
 		return nil, err
 	}
-	u, err := a.Store.User(ctx, j.UserID)
+	u, err := st.User(ctx, j.UserID)
 	if errors.Is(err, model.ErrNotFound) {
 		u, err = nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	pl, err := a.Store.Pipeline(ctx, j.PipelineID)
+	pl, err := st.Pipeline(ctx, j.PipelineID)
 	if errors.Is(err, model.ErrNotFound) {
 		pl, err = nil, nil
 	}

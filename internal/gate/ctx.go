@@ -152,10 +152,10 @@ func (c *Ctx) AuthorizeGroup(n *model.Namespace, act authz.Action) error {
 // FindProject and FindGroup resolve an ID or full path, as the gate does
 // for route targets.
 func (c *Ctx) FindProject(ref string) (*model.Project, error) {
-	return c.gate.FindProject(c.Context(), ref)
+	return c.gate.Access.FindProject(c.Context(), ref)
 }
 func (c *Ctx) FindGroup(ref string) (*model.Namespace, error) {
-	return c.gate.FindGroup(c.Context(), ref)
+	return c.gate.Access.FindGroup(c.Context(), ref)
 }
 
 // SetJobStatus puts a job's status on an answer of the runner protocol,

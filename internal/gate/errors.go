@@ -70,12 +70,19 @@ func restError(err error, log *slog.Logger) *Error {
 	var denied *Denied
 	var fail *auth.Failure
 	var verr *model.ValidationError
+	var refusal *model.Refusal
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &denied):
 		return denial(denied.Decision)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrInvalid:
+		return BadRequest(refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrNotFound:
+		return NotFound(refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrForbidden:
+		return Message(http.StatusForbidden, "403 Forbidden - "+refusal.Message)
 	case errors.As(err, &fail):
 		if fail.Reason != "" {
 			return &Error{Status: http.StatusUnauthorized, Body: map[string]any{"error": fail.Reason, "error_description": fail.Description}}
@@ -87,6 +94,9 @@ func restError(err error, log *slog.Logger) *Error {
 		return &Error{Status: http.StatusBadRequest, Body: map[string]any{"message": verr.Fields}}
 	case errors.As(err, &tooLarge), errors.Is(err, model.ErrTooLarge):
 		return TooLarge
+	case errors.Is(err, model.ErrRecordNotFound):
+		// GitLab's rescue of RecordNotFound, lower-case "found".
+		return Message(http.StatusNotFound, "404 Not found")
 	case errors.Is(err, model.ErrNotFound):
 		return NotFound("")
 	case errors.Is(err, model.ErrConflict):

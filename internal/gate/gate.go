@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -100,14 +99,14 @@ func (g *Gate) load(c *Ctx) error {
 	ctx, rt := c.Context(), c.Route
 	switch rt.Target {
 	case ProjectTarget:
-		p, err := g.FindProject(ctx, c.R.PathValue("id"))
+		p, err := g.Access.FindProject(ctx, c.R.PathValue("id"))
 		if err != nil {
 			return c.missing(err, authz.Project, rt.Action)
 		}
 		c.Project = p
 		return c.decideProject(p, rt.Action, true)
 	case GroupTarget:
-		n, err := g.FindGroup(ctx, c.R.PathValue("id"))
+		n, err := g.Access.FindGroup(ctx, c.R.PathValue("id"))
 		if err != nil {
 			return c.missing(err, authz.Group, rt.Action)
 		}
@@ -135,7 +134,7 @@ func (g *Gate) load(c *Ctx) error {
 		if err != nil {
 			return c.missing(err, authz.Project, rt.Action)
 		}
-		p, err := g.FindProject(ctx, strconv.FormatInt(j.ProjectID, 10))
+		p, err := g.Access.FindProject(ctx, strconv.FormatInt(j.ProjectID, 10))
 		if err != nil {
 			return c.missing(err, authz.Project, rt.Action)
 		}
@@ -153,45 +152,7 @@ func repeatsFinal(p *Params) bool {
 	return state == model.StatusSuccess || state == model.StatusFailed
 }
 
-// FindProject resolves a project ID or full path. A project pending
-// deletion does not exist for anyone (model.Project.PendingDeletion).
-func (g *Gate) FindProject(ctx context.Context, ref string) (*model.Project, error) {
-	var p *model.Project
-	var err error
-	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		p, err = g.Store.Project(ctx, id)
-	} else {
-		p, err = g.Store.ProjectByPath(ctx, ref)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if p.PendingDeletion() {
-		return nil, model.ErrNotFound
-	}
-	return p, nil
-}
-
-// FindGroup resolves a group ID or full path; personal namespaces and
-// groups pending deletion are not groups here.
-func (g *Gate) FindGroup(ctx context.Context, ref string) (*model.Namespace, error) {
-	var n *model.Namespace
-	var err error
-	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		n, err = g.Store.Namespace(ctx, id)
-	} else {
-		n, err = g.Store.NamespaceByPath(ctx, ref)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !n.IsGroup() || n.PendingDelete {
-		return nil, model.ErrNotFound
-	}
-	return n, nil
-}
-
-// errIs reports whether err is a refusal of the request path rather than
+// refusal reports whether err is a refusal of the request path rather than
 // a failure (for the runner surface, which answers every refusal 403).
 func refusal(err error) bool {
 	var denied *Denied

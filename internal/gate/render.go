@@ -24,8 +24,13 @@ func (g *Gate) writeError(c *Ctx, err error, gated bool) {
 		}
 	}
 	e := restError(err, g.Log)
-	if e.Status == http.StatusUnauthorized {
+	switch e.Status {
+	case http.StatusUnauthorized:
 		c.W.Header().Set("WWW-Authenticate", `Bearer realm="ciwarden"`)
+	case http.StatusRequestEntityTooLarge:
+		// The rest of the upload is not read: close the connection rather
+		// than drain what the client is still sending.
+		c.W.Header().Set("Connection", "close")
 	}
 	WriteJSON(c.W, e.Status, e.Body)
 }

@@ -445,6 +445,64 @@ func testArtifactsRoundTrip(t *testing.T, s *testServer) {
 	reader.finishOK(t, "success")
 }
 
+// TestArtifactPathRules: an archive entry with a NUL or another control
+// character, or with a "." segment, is refused at upload with a message
+// naming the problem and nothing is stored (but for the root directory
+// entry "./"); and the same paths are refused (400) by every later read,
+// by job and by ref, encoded so that they reach the handler (issue 13
+// item 5).
+func TestArtifactPathRules(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := newServer(t, serverOpts{dialect: dialect})
+		e := newArtEnv(t, s, artifactsCI)
+		build := e.take(t, "build")
+		for _, c := range []struct{ name, shown, why string }{
+			{"out/\x00nul", "out/?nul", "a NUL byte"},
+			{"out/bell\x07", "out/bell?", "a control character"},
+			{"out/new\nline", "out/new?line", "a control character"},
+			{"out/del\x7f", "out/del?", "a control character"},
+			{"out/c1\u0085", "out/c1?", "a control character"},
+			{"./out/a.txt", "./out/a.txt", "a . segment"},
+			{"out/./a.txt", "out/./a.txt", "a . segment"},
+			{"out/.", "out/.", "a . segment"},
+			{".", ".", "a . segment"},
+			{"./x/", "./x/", "a . segment"},
+		} {
+			r := s.upload(t, build.ID, build.Token, "", artZip(t, map[string]string{"out/ok.txt": "ok", c.name: "payload"}), false)
+			want := `{"message":"400 Bad request - artifacts archive entry \"` + c.shown + `\" has ` + c.why + `"}`
+			if r.Status != http.StatusBadRequest || strings.TrimSpace(string(r.Body)) != want {
+				t.Errorf("entry %q: %s; want 400 %s", c.name, r, want)
+			}
+			s.artNothingStored(t, e.p, build.ID, fmt.Sprintf("entry %q", c.name))
+		}
+		// Names that only look alike are fine, and so is the root's own
+		// directory entry, which gitlab-runner writes for `paths: [.]`.
+		ok := map[string]string{"./": "", "out/": "", "out/a.txt": "alpha", "out/.hidden": "h", "out/..a": "dots", "out/a./b": "b"}
+		artWant(t, s.upload(t, build.ID, build.Token, "", artZip(t, ok), false), http.StatusCreated)
+		build.finishOK(t, "success")
+		// By ref needs a successful pipeline.
+		e.take(t, "test").finishOK(t, "success")
+
+		jobArts := "/api/v4/projects/" + itoa(e.p.ID) + "/jobs/" + itoa(build.ID) + "/artifacts/"
+		byRef := "/api/v4/projects/" + itoa(e.p.ID) + "/jobs/artifacts/main/raw/"
+		for _, path := range []string{"out/.hidden", "out/..a", "out/a./b"} {
+			for _, base := range []string{jobArts, byRef} {
+				if r := s.artGet(t, base+path+"?job=build", "PRIVATE-TOKEN", e.dev.Token); r.Status != http.StatusOK || string(r.Body) != ok[path] {
+					t.Errorf("GET %s: %s, want 200 %q", base+path, r, ok[path])
+				}
+			}
+		}
+		for _, path := range []string{".%2F", ".%2Fout%2Fa.txt", "out%2F.%2Fa.txt", "out%2F.", "out%2Fa.txt%01", "out%2Fa%0A.txt", "out%2Fa%7F.txt", "out/a%C2%85.txt"} {
+			for _, base := range []string{jobArts, byRef} {
+				r := s.artGet(t, base+path+"?job=build", "PRIVATE-TOKEN", e.dev.Token)
+				if r.Status != http.StatusBadRequest || strings.TrimSpace(string(r.Body)) != `{"message":"400 Bad request - invalid artifact path"}` {
+					t.Errorf("GET %s: %s, want 400 invalid artifact path", base+path, r)
+				}
+			}
+		}
+	})
+}
+
 func TestArtifactUploadRefusals(t *testing.T) {
 	const max = 64 << 10
 	forEachStorage(t, serverOpts{MaxArtifactsSize: max}, func(t *testing.T, s *testServer) {

@@ -339,6 +339,53 @@ func TestGenericPackageJobToken(t *testing.T) {
 	})
 }
 
+// TestPackageDeleteLinkFollowsTheDecision: a package shows its
+// delete_api_path to whoever the decision lets delete it, a job token
+// included, and not on the role alone: a token of another project whose
+// user is a Maintainer here, admitted by an entry that grants
+// read_packages only, could not delete and is not shown the link. Asking
+// is not a use of the token: the authentication log counts the reads
+// only.
+func TestPackageDeleteLinkFollowsTheDecision(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := newServer(t, serverOpts{dialect: dialect})
+		e := newPkgEnv(t, s, "private")
+		src := s.createProject(t, s.createGroup(t, "srcgrp", "private"), "src", "private")
+		s.addMember(t, "projects", src.ID, e.maint.ID, 30)
+		wantStatus(t, e.upload(t, e.genericPath("tool", "1", "t.bin"), []byte("x"), false, patHeader(e.maint.Token)), http.StatusCreated, "")
+		_, rtok := s.createRunner(t, nil)
+		s.pushCI(t, src, e.maint, map[string]string{".gitlab-ci.yml": "job:\n  script: [x]\n"})
+		j := s.newRunnerClient(rtok).takeJob(t)
+		j.start(t)
+		s.allowJobTokens(t, e.p, src)
+
+		deleteLink := func(what string, want bool) {
+			t.Helper()
+			r := e.get(t, e.apiPath(""), jobHeader(j.Token))
+			wantStatus(t, r, http.StatusOK, "")
+			var list []map[string]any
+			r.JSON(t, &list)
+			if len(list) != 1 {
+				t.Fatalf("%s: %s", what, r.Body)
+			}
+			links, _ := list[0]["_links"].(map[string]any)
+			if _, shown := links["delete_api_path"]; shown != want {
+				t.Errorf("%s: delete_api_path shown %v, want %v: %v", what, shown, want, links)
+			}
+		}
+		deleteLink("entry with the default permissions", true)
+		s.expect(t, "PUT", "/projects/"+itoa(e.p.ID)+"/job_token_scope/allowlist/"+itoa(src.ID), rootToken,
+			map[string]any{"job_token_policies": []string{"read_packages"}}, http.StatusOK)
+		deleteLink("entry granting read_packages only", false)
+
+		var rows []map[string]any
+		s.expect(t, "GET", "/projects/"+itoa(e.p.ID)+"/job_token_scope/authorizations", rootToken, nil, http.StatusOK).JSON(t, &rows)
+		if len(rows) != 1 || num(t, rows[0], "allowed_count") != 2 || num(t, rows[0], "denied_count") != 0 || rows[0]["last_policy"] != "read_packages" {
+			t.Errorf("authentication log %v, want two allowed read_packages uses", rows)
+		}
+	})
+}
+
 func TestPackageRoles(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := newServer(t, serverOpts{dialect: dialect})

@@ -14,12 +14,15 @@ import (
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/artifacts"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/jobtoken"
+	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -34,7 +37,7 @@ type Server struct {
 	queue    *ci.Queue
 	auth     *auth.Authenticator
 	blobs    blob.Store
-	authLog  *access.AuthLog
+	authLog  *jobtoken.AuthLog
 	gate     *gate.Gate
 	routes   []gate.Route
 	handler  http.Handler
@@ -110,7 +113,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 			}
 		}}
 	acc.EndWorkOf = pipelines.DropJobsOfUser
-	authLog := &access.AuthLog{Store: st, Log: log, Now: now}
+	authLog := &jobtoken.AuthLog{Store: st, Log: log, Now: now}
 	authorizer := &access.Authorizer{Store: st, Log: authLog}
 	// Exact on every replica: see access.CacheScopes.
 	authorizer.CacheScopes(maxCachedScopes)
@@ -118,21 +121,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
 	a := &api.API{
-		Store:    st,
-		Auth:     authn,
-		Accounts: acc,
-		Projects: proj,
-		CI:       pipelines,
-		Queue:    queue,
-		Repos:    repos,
-		Access:   authorizer,
-		AuthLog:  authLog,
-		Blobs:    blobs,
+		Store:     st,
+		Auth:      authn,
+		Accounts:  acc,
+		Projects:  proj,
+		CI:        pipelines,
+		Queue:     queue,
+		Repos:     repos,
+		Access:    authorizer,
+		JobTokens: &jobtoken.Service{Store: st, Access: authorizer, Log: authLog},
+		Artifacts: &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize},
+		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
+			MaxFileSize: cfg.MaxPackageFileSize},
 		Traces:   &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc},
-
-		MaxArtifactsSize:   cfg.MaxArtifactsSize,
-		MaxPackageFileSize: cfg.MaxPackageFileSize,
-		LongPoll:           cfg.LongPoll,
+		LongPoll: cfg.LongPoll,
 
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
