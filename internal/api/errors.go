@@ -43,7 +43,12 @@ func errNotFound(thing string) *Error {
 	return errMessage(http.StatusNotFound, "404 "+thing+" Not Found")
 }
 
+// StatusClientClosed is nginx's 499, which GitLab logs too: the client
+// went away before the answer. It is nobody's error, and no 5xx.
+const StatusClientClosed = 499
+
 var (
+	errClientClosed = errMessage(StatusClientClosed, "499 Client Closed Request")
 	errUnauthorized = errMessage(http.StatusUnauthorized, authz.MsgUnauthorized)
 	errForbidden    = errMessage(http.StatusForbidden, authz.MsgForbidden)
 	errTooLarge     = errMessage(http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
@@ -97,7 +102,12 @@ func httpError(err error, log *slog.Logger) *Error {
 	return errMessage(http.StatusInternalServerError, "500 Internal Server Error")
 }
 
-func writeError(w http.ResponseWriter, err error, log *slog.Logger) {
+func writeError(w http.ResponseWriter, r *http.Request, err error, log *slog.Logger) {
+	if r.Context().Err() != nil {
+		// The client hung up: whatever failed (a canceled query, a body
+		// cut short) failed because of that. No one reads this answer.
+		err = errClientClosed
+	}
 	e := httpError(err, log)
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ciwarden"`)

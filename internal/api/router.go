@@ -163,11 +163,11 @@ func (a *API) Handler() http.Handler {
 func (a *API) serve(rt Route, w http.ResponseWriter, r *http.Request) {
 	c := &Ctx{W: w, R: r, API: a}
 	if err := a.prepare(c, rt); err != nil {
-		writeError(w, err, a.Log)
+		writeError(w, r, err, a.Log)
 		return
 	}
 	if err := rt.Handle(c); err != nil {
-		writeError(w, err, a.Log)
+		writeError(w, r, err, a.Log)
 	}
 }
 
