@@ -393,7 +393,7 @@ func (j *jobRun) fetchSources(ctx context.Context) error {
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, gitEnv, j.out, j.out
-		return cmd.Run()
+		return runOwned(cmd)
 	}
 	if err := run("init", "-q"); err != nil {
 		return err
@@ -421,7 +421,8 @@ func shortSHA(s string) string {
 }
 
 // runStep runs lines as one bash script, echoing each command as the
-// runner does, in its own process group so a cancel reaches every child.
+// runner does, in a process group of its own so that a cancel reaches
+// every child and the runner's death ends them all (proc.go).
 func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int, error) {
 	var b strings.Builder
 	b.WriteString("set -eo pipefail\n")
@@ -439,10 +440,14 @@ func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int,
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
 	f.Close()
+	g, err := newGroup()
+	if err != nil {
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	defer g.release()
 	cmd := exec.Command("bash", "--noprofile", "--norc", f.Name())
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, j.env, j.out, j.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := g.start(cmd); err != nil {
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
 	done := make(chan error, 1)
@@ -451,11 +456,11 @@ func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int,
 	case err = <-done:
 	case <-ctx.Done():
 		// Terminate the whole group, then kill what is left.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		g.signal(syscall.SIGTERM)
 		select {
 		case err = <-done:
 		case <-time.After(j.r.KillGrace):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			g.signal(syscall.SIGKILL)
 			err = <-done
 		}
 	}

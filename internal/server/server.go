@@ -249,6 +249,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("listening for jobs queued by other replicas failed; retrying", "error", err)
 	})
 
+	s.failDeadBuiltinJobs(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	runnerCtx, stopRunners := context.WithCancel(bg)
