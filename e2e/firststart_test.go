@@ -23,13 +23,20 @@ import (
 // server advertises. rootToken is what the caller knows root's token to be.
 func startOnAnyPort(t *testing.T, dataDir, rootToken string, env []string, args ...string) *Server {
 	t.Helper()
+	return launchListening(t, dataDir, dataDir, rootToken, env, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, args...))
+}
+
+// launchListening runs the binary with args in dir and adopts it as
+// startOnAnyPort does; args (or env) must make it listen on port 0.
+func launchListening(t *testing.T, dir, dataDir, rootToken string, env, args []string) *Server {
+	t.Helper()
 	s := &Server{Dialect: "sqlite", DataDir: dataDir, RootToken: rootToken, client: &http.Client{Timeout: 30 * time.Second},
 		stderr: &syncBuffer{}, exited: make(chan struct{})}
 	if rootToken != "" {
 		s.secrets = append(s.secrets, rootToken)
 	}
-	s.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
-	s.cmd.Dir = dataDir
+	s.cmd = exec.Command(binary, args...)
+	s.cmd.Dir = dir
 	s.cmd.Env = append(cleanEnv(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
 	dieWithParent(s.cmd)
