@@ -12,14 +12,20 @@ import (
 // run) and whether this is the enterprise edition. Clients call it first
 // (python-gitlab's version(), the Go client's Version and Metadata).
 func (a *API) getMetadata(c *Ctx) error {
-	v := version.Get()
-	writeJSON(c.W, http.StatusOK, map[string]any{
-		"version":  v.Version,
-		"revision": v.Revision,
-		"kas": map[string]any{
-			"enabled": false, "externalUrl": nil, "externalK8sProxyUrl": nil, "version": nil,
-		},
-		"enterprise": false,
-	})
+	v, rev := version.Get()
+	writeJSON(c.W, http.StatusOK, &metadataEntity{Version: v, Revision: rev})
 	return nil
+}
+
+// metadataEntity is GitLab's Metadata entity.
+type metadataEntity struct {
+	Version  string `json:"version"`
+	Revision string `json:"revision"`
+	KAS      struct {
+		Enabled             bool    `json:"enabled"`
+		ExternalURL         *string `json:"externalUrl"`
+		ExternalK8sProxyURL *string `json:"externalK8sProxyUrl"`
+		Version             *string `json:"version"`
+	} `json:"kas"`
+	Enterprise bool `json:"enterprise"`
 }

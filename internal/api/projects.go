@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -93,14 +95,16 @@ func (a *API) createProject(c *Ctx) error {
 	if in.Name == nil && in.Path == nil {
 		return errParam("name, path are missing, at least one parameter must be provided")
 	}
-	nsID := c.Principal.User.NamespaceID
-	if v, ok := c.Params.Int("namespace_id"); ok {
-		nsID = v
-	}
+	nsID, nsPath := c.namespaceParam()
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	ns, err := a.Store.Namespace(c.Context(), nsID)
+	var ns *model.Namespace
+	if nsPath != "" {
+		ns, err = a.Store.NamespaceByPath(c.Context(), nsPath)
+	} else {
+		ns, err = a.Store.Namespace(c.Context(), nsID)
+	}
 	if errors.Is(err, model.ErrNotFound) || (err == nil && ns.PendingDelete) {
 		return errNotFound("Namespace")
 	}
@@ -116,6 +120,27 @@ func (a *API) createProject(c *Ctx) error {
 	}
 	writeJSON(c.W, http.StatusCreated, a.projectJSON(p))
 	return nil
+}
+
+// namespaceParam reads POST /projects' namespace_id: a namespace's ID or,
+// as a string that is not a number, its full path ("platform/team"), as
+// the :id of /groups/:id may be; so a script names the group it has just
+// created without looking its ID up. GitLab itself declares the parameter
+// an integer: a path is accepted here in addition. Absent, it is the
+// caller's own namespace.
+func (c *Ctx) namespaceParam() (id int64, path string) {
+	if v, ok := c.Params.Raw("namespace_id"); ok {
+		if s, isString := v.(string); isString && strings.TrimSpace(s) != "" {
+			if _, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil {
+				return 0, s
+			}
+		}
+	}
+	id = c.Principal.User.NamespaceID
+	if v, ok := c.Params.Int("namespace_id"); ok {
+		id = v
+	}
+	return id, ""
 }
 
 func (a *API) updateProject(c *Ctx) error {

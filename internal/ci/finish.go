@@ -136,3 +136,25 @@ func (s *Service) FailOverdue(ctx context.Context) error {
 	}
 	return nil
 }
+
+// FailRunnerJobs ends every job a runner holds as GitLab ends a job whose
+// runner broke: failed with runner_system_failure (a job being canceled
+// ends canceled, and retry: applies, as for the runner's own final
+// update), so that their tokens die at once. It is for a runner known to
+// be dead: the server's own built-in runner after the server died.
+func (s *Service) FailRunnerJobs(ctx context.Context, runnerID int64) (int, error) {
+	// A runner holds at most its concurrency; far fewer than this.
+	jobs, err := s.Store.RunnerJobs(ctx, runnerID, 1000)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range jobs {
+		if _, err := s.Finish(ctx, j.ID, StateFailed, "runner_system_failure", nil); err != nil {
+			s.Log.Warn("fail a job of a dead runner", "job_id", j.ID, "err", err)
+			continue
+		}
+		n++
+	}
+	return n, nil
+}

@@ -45,8 +45,13 @@ func NotFound(thing string) *Error {
 	return Message(http.StatusNotFound, "404 "+thing+" Not Found")
 }
 
+// StatusClientClosed is nginx's 499, which GitLab logs too: the client
+// went away before the answer. It is nobody's error, and no 5xx.
+const StatusClientClosed = 499
+
 // Common answers.
 var (
+	ClientClosed = Message(StatusClientClosed, "499 Client Closed Request")
 	Unauthorized = Message(http.StatusUnauthorized, authz.MsgUnauthorized)
 	Forbidden    = Message(http.StatusForbidden, authz.MsgForbidden)
 	TooLarge     = Message(http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")

@@ -13,6 +13,12 @@ import (
 // the route's surface. gated: the error came from the request path
 // (authentication, target, decision), not from the handler.
 func (g *Gate) writeError(c *Ctx, err error, gated bool) {
+	if c.R.Context().Err() != nil {
+		// The client hung up: whatever failed (a canceled query, a body
+		// cut short) failed because of that, and no one reads the answer.
+		WriteJSON(c.W, StatusClientClosed, ClientClosed.Body)
+		return
+	}
 	switch c.Route.Surface {
 	case Git:
 		g.writeGit(c, err)

@@ -215,7 +215,7 @@ func (c *collector) addUntracked(ctx context.Context) {
 	cmd := exec.CommandContext(ctx, "git", "ls-files", "-o", "-z")
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = c.root, c.env, &out, &errb
 	cmd.WaitDelay = gitWaitDelay
-	if err := cmd.Run(); err != nil {
+	if err := runOwned(cmd); err != nil {
 		c.warnf("untracked: %v %s", err, strings.TrimSpace(errb.String()))
 		return
 	}

@@ -378,9 +378,9 @@ func (j *jobRun) environment() []string {
 	order = append(order, "CI_BUILDS_DIR", "CI_PROJECT_DIR", "CI_SERVER", "CI_JOB_STATUS")
 	// What gitlab-runner says about itself (the server sends CI_RUNNER_ID,
 	// _DESCRIPTION and _TAGS).
-	build := version.Get()
-	for _, kv := range [][2]string{{"CI_RUNNER_SHORT_TOKEN", shortToken(j.r.Client.Token)}, {"CI_RUNNER_VERSION", build.Version},
-		{"CI_RUNNER_REVISION", build.Revision}, {"CI_RUNNER_EXECUTABLE_ARCH", runtime.GOOS + "/" + runtime.GOARCH}} {
+	ver, rev := version.Get()
+	for _, kv := range [][2]string{{"CI_RUNNER_SHORT_TOKEN", shortToken(j.r.Client.Token)}, {"CI_RUNNER_VERSION", ver},
+		{"CI_RUNNER_REVISION", rev}, {"CI_RUNNER_EXECUTABLE_ARCH", runtime.GOOS + "/" + runtime.GOARCH}} {
 		if _, ok := vals[kv[0]]; !ok {
 			order = append(order, kv[0])
 		}
@@ -422,7 +422,7 @@ func (j *jobRun) fetchSources(ctx context.Context) error {
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, gitEnv, j.out, j.out
 		cmd.WaitDelay = gitWaitDelay
-		return cmd.Run()
+		return runOwned(cmd)
 	}
 	if err := run("init", "-q"); err != nil {
 		return err
@@ -450,7 +450,8 @@ func shortSHA(s string) string {
 }
 
 // runStep runs lines as one bash script, echoing each command as the
-// runner does, in its own process group so a cancel reaches every child.
+// runner does, in a process group of its own so that a cancel reaches
+// every child and the runner's death ends them all (proc.go).
 func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int, error) {
 	var b strings.Builder
 	b.WriteString("set -eo pipefail\n")
@@ -468,10 +469,14 @@ func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int,
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
 	f.Close()
+	g, err := newGroup()
+	if err != nil {
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	defer g.release()
 	cmd := exec.Command("bash", "--noprofile", "--norc", f.Name())
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, j.env, j.out, j.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := g.start(cmd); err != nil {
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
 	done := make(chan error, 1)
@@ -480,11 +485,11 @@ func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int,
 	case err = <-done:
 	case <-ctx.Done():
 		// Terminate the whole group, then kill what is left.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		g.signal(syscall.SIGTERM)
 		select {
 		case err = <-done:
 		case <-time.After(j.r.KillGrace):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			g.signal(syscall.SIGKILL)
 			err = <-done
 		}
 	}

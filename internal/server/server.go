@@ -41,6 +41,7 @@ type Server struct {
 	gate     *gate.Gate
 	routes   []gate.Route
 	handler  http.Handler
+	ln       net.Listener // bound by New; nil when Config.Listen was empty
 }
 
 // maxCachedJobTokens bounds the job-token cache: one entry per running job
@@ -51,10 +52,14 @@ const maxCachedJobTokens = 100_000
 // took part in a cross-project job-token use.
 const maxCachedScopes = 10_000
 
-// New opens and migrates the database, creates root on first start, and
-// builds the HTTP handler. Notices meant for the operator (a generated root
-// token) go to notices.
-func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (*Server, error) {
+// New prepares a server: it binds cfg.Listen (when set; in-process users
+// leave it empty and use Handler), checks git, the data directory, the
+// database (migrated) and blob storage, and only then creates root on a
+// first start, so that a start that fails never leaves a root whose one-time
+// token nobody saw. Notices meant for the operator (a generated root token,
+// how to make one when root has none) go to notices.
+func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (srv *Server, err error) {
+	listen, derivedURL := cfg.Listen != "", cfg.ExternalURL == ""
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
@@ -64,7 +69,26 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	var ln net.Listener
+	if listen {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+		defer func() {
+			if err != nil {
+				ln.Close()
+			}
+		}()
+		if derivedURL {
+			// Port 0 picks a free port: advertise the one bound.
+			cfg.ExternalURL = boundURL(cfg.Listen, ln.Addr())
+		}
+	}
 	box, err := openBox(cfg)
+	if err != nil {
+		return nil, err
+	}
+	repos, err := git.NewRepos(filepath.Join(cfg.DataDir, "repositories"))
 	if err != nil {
 		return nil, err
 	}
@@ -72,29 +96,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	now := func() time.Time { return time.Now().UTC() }
-	acc := &accounts.Service{Store: st, Now: now}
-	generated, err := acc.Bootstrap(ctx, cfg.InitialRootToken)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	if generated != "" {
-		fmt.Fprintf(notices, "\nCreated the admin user root. Its personal access token, shown only this once:\n\n    %s\n\n", generated)
-	}
-	repos, err := git.NewRepos(filepath.Join(cfg.DataDir, "repositories"))
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	blobs, err := openBlobs(ctx, cfg, log)
 	if err != nil {
-		st.Close()
 		return nil, err
+	}
+	now := func() time.Time { return time.Now().UTC() }
+	acc := &accounts.Service{Store: st, Now: now}
+	boot, err := acc.Bootstrap(ctx, cfg.InitialRootToken)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case boot.Generated != "":
+		fmt.Fprintf(notices, "\nCreated the admin user root. Its personal access token, shown only this once:\n\n    %s\n\n", boot.Generated)
+	case boot.RootNeedsToken:
+		log.Warn("root has no personal access token known to be in use: if you do not hold one, create one with " +
+			"`ciwarden admin token create --user root` (with this server's --data-dir or --database-url)")
 	}
 	proj := &projects.Service{Store: st, Now: now, Log: log, Repos: repos, Blobs: blobs}
 	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute, RegistrationToken: cfg.RunnerRegistrationToken}
@@ -146,7 +171,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	routes := routeTable(a, gitRoutes, opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
 	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
 	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs,
-		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log)}, nil
+		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log), ln: ln}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -225,17 +250,27 @@ func openBlobs(ctx context.Context, cfg Config, log *slog.Logger) (blob.Store, e
 	return s3, nil
 }
 
+// boundURL is http://host:port of the address listen bound: the host as
+// configured, the port the kernel gave.
+func boundURL(listen string, addr net.Addr) string {
+	host, _, _ := net.SplitHostPort(listen)
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 // Config is the normalized configuration.
 func (s *Server) Config() Config { return s.cfg }
 
-// Run serves until ctx is done, then shuts down gracefully: new
-// connections are refused and requests in flight get up to 30 s.
+// Run serves on the listener New bound until ctx is done, then shuts down
+// gracefully: new connections are refused and requests in flight get up
+// to 30 s.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	ln := s.ln
+	if ln == nil {
+		return errors.New("server: Run needs Config.Listen")
 	}
+	var err error
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	// Shutdown waits for requests in progress: release held job requests.
 	srv.RegisterOnShutdown(s.queue.Close)
@@ -256,6 +291,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("listening for jobs queued by other replicas failed; retrying", "error", err)
 	})
 
+	s.failDeadBuiltinJobs(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	runnerCtx, stopRunners := context.WithCancel(bg)

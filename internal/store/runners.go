@@ -226,6 +226,16 @@ func (q *Queries) OverdueJobs(ctx context.Context, now time.Time, limit int) ([]
 	return collect(rows, scanJob)
 }
 
+// RunnerJobs lists the jobs a runner holds: running or being canceled.
+func (q *Queries) RunnerJobs(ctx context.Context, runnerID int64, limit int) ([]*model.Job, error) {
+	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE status IN (?, ?) AND runner_id = ? ORDER BY id LIMIT ?",
+		model.StatusRunning, model.StatusCanceling, runnerID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanJob)
+}
+
 // AppendTrace adds a masked chunk to a job's log, if the runner's offset
 // is the one stored (a compare-and-set on trace_size) and the job's token
 // still lives (its job running or canceling, its user not blocked: a chunk

@@ -1,47 +1,43 @@
-// Package version says which build of ciwarden is running, from what the
-// Go toolchain embeds in the binary (runtime/debug.ReadBuildInfo): the
-// main module's version and the VCS revision it was built from. GET
-// /api/v4/version and /metadata and `ciwarden version` print these values.
+// Package version reports which ciwarden this is, from the build info the
+// Go toolchain stamps into the binary: `ciwarden version` and
+// GET /api/v4/version show the same values.
 package version
 
 import (
 	"runtime/debug"
-	"sync"
+	"strings"
 )
 
-// Info is a build's identity.
-type Info struct {
-	// Version is the main module's version: a release tag (v1.2.0), a
-	// pseudo-version the toolchain derived from the VCS
-	// (v0.0.0-20260101120000-0123456789ab, "+dirty" when the tree had
-	// changes), or "(devel)" when the build recorded none.
-	Version string
-	// Revision is the VCS commit (vcs.revision); "" when the build
-	// recorded none (go install of a module, -buildvcs=false).
-	Revision string
-	// Modified is vcs.modified: the tree had uncommitted changes.
-	Modified bool
+// Unknown values, for a build without module or VCS information (a
+// `go build` outside a repository, or with -buildvcs=false).
+const (
+	DevVersion      = "0.0.0-dev"
+	UnknownRevision = "unknown"
+)
+
+// Get returns the main module's version and the VCS revision it was built
+// from.
+func Get() (version, revision string) {
+	bi, _ := debug.ReadBuildInfo()
+	return FromBuildInfo(bi)
 }
 
-// Get is this binary's Info, read once.
-var Get = sync.OnceValue(func() Info { return FromBuildInfo(debug.ReadBuildInfo()) })
-
-// FromBuildInfo extracts Info from build information (ok false: none).
-func FromBuildInfo(bi *debug.BuildInfo, ok bool) Info {
-	info := Info{Version: "(devel)"}
-	if !ok || bi == nil {
-		return info
+// FromBuildInfo is Get for given build info. The version drops Go's "v"
+// prefix, as GitLab writes its own ("17.5.0", which clients parse as
+// semver); the revision is the commit hash cut to 12 characters, as in
+// Go's pseudo-versions.
+func FromBuildInfo(bi *debug.BuildInfo) (version, revision string) {
+	version, revision = DevVersion, UnknownRevision
+	if bi == nil {
+		return version, revision
 	}
-	if bi.Main.Version != "" {
-		info.Version = bi.Main.Version
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		version = strings.TrimPrefix(v, "v")
 	}
 	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			info.Revision = s.Value
-		case "vcs.modified":
-			info.Modified = s.Value == "true"
+		if s.Key == "vcs.revision" && s.Value != "" {
+			revision = s.Value[:min(len(s.Value), 12)]
 		}
 	}
-	return info
+	return version, revision
 }
