@@ -73,8 +73,8 @@ func (c *command) Size(p *int64, name, env, def, meaning string) {
 }
 
 // EnvOnly documents a setting read only from the environment.
-func (c *command) EnvOnly(env, meaning string) {
-	c.rows = append(c.rows, flagRow{name: "", env: env, def: "unset", meaning: meaning})
+func (c *command) EnvOnly(env, def, meaning string) {
+	c.rows = append(c.rows, flagRow{name: "", env: env, def: def, meaning: meaning})
 }
 
 // parse reads args, then the environment for every flag not given; -h and

@@ -11,6 +11,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
 
 // The runner protocol (runner-protocol.md): registration, job requests
@@ -107,7 +108,7 @@ func (a *API) requestJob(c *Ctx) error {
 		return nil
 	}
 	version := a.Queue.Wait(c.Context(), last, a.LongPoll)
-	var payload *ci.Payload
+	var payload *runnerproto.Payload
 	if c.Context().Err() == nil { // a runner that hung up gets no job
 		var err error
 		if payload, err = a.CI.Assign(c.Context(), c.Principal.Runner, auth.MaskPrefixes); err != nil && c.Context().Err() == nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
 
 // candidatesPerPage bounds each scan of the pending jobs.
@@ -16,7 +17,7 @@ const candidatesPerPage = 100
 // that token (the only place its clear value ever exists). nil means no job.
 // Many runners may call it at once; the compare-and-set in the store lets
 // exactly one of them have each job.
-func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []string) (*Payload, error) {
+func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []string) (*runnerproto.Payload, error) {
 	projects := map[int64]*model.Project{}
 	var after int64
 	for {
@@ -84,7 +85,7 @@ func serves(r *model.Runner, p *model.Project) bool {
 	return false
 }
 
-func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, r *model.Runner, token string, prefixes []string) (*Payload, error) {
+func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, r *model.Runner, token string, prefixes []string) (*runnerproto.Payload, error) {
 	pl, err := s.Store.Pipeline(ctx, j.PipelineID)
 	if err != nil {
 		return nil, err

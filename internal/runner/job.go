@@ -19,9 +19,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/ci/expr"
 	"github.com/ciwarden/ciwarden/internal/mask"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 	"github.com/ciwarden/ciwarden/internal/version"
 )
 
@@ -94,7 +94,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // jobRun is one job in progress.
 type jobRun struct {
 	r      *Runner
-	p      *ci.Payload
+	p      *runnerproto.Payload
 	out    *mask.Writer
 	trace  *tracer
 	env    []string
@@ -105,7 +105,7 @@ type jobRun struct {
 	reason string
 }
 
-func (r *Runner) runJob(parent context.Context, worker int, p *ci.Payload) {
+func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Payload) {
 	abortCtx, abort := context.WithCancel(parent)
 	defer abort()
 	scriptCtx, cancel := context.WithCancel(abortCtx)
@@ -172,7 +172,7 @@ func (r *Runner) runJob(parent context.Context, worker int, p *ci.Payload) {
 // every other masked variable, the token prefixes the server sent and
 // ours, URL passwords and credential query parameters. Masked values too
 // short to mask are returned by name, to be reported in the log.
-func compileMask(p *ci.Payload, prefixes []string) (*mask.Masker, []string) {
+func compileMask(p *runnerproto.Payload, prefixes []string) (*mask.Masker, []string) {
 	r := mask.Rules{Prefixes: append(append(mask.DefaultPrefixes(), prefixes...), p.Features.TokenMaskPrefixes...),
 		URLCredentials: true, QueryParams: mask.DefaultQueryParams()}
 	if len(p.Token) >= mask.MinSecretLen {
@@ -282,7 +282,7 @@ func (j *jobRun) execute(scriptCtx, abortCtx context.Context, worker int) (int, 
 		return 1, err
 	}
 	var script []string
-	var after *ci.Step
+	var after *runnerproto.Step
 	for i, s := range p.Steps {
 		switch s.Name {
 		case "script":
@@ -345,7 +345,7 @@ func shortToken(token string) string {
 	return token[:min(9, len(token))]
 }
 
-func lookup(p *ci.Payload, key string) string {
+func lookup(p *runnerproto.Payload, key string) string {
 	val := ""
 	for _, v := range p.Variables {
 		if v.Key == key {
