@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
-	"github.com/ciwarden/ciwarden/internal/blob"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
@@ -23,48 +23,14 @@ import (
 // job_token, Bearer) with the read_jobs policy (gitlab-compat.md §6).
 var artifactsAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param | auth.Bearer}
 
-// errNoRoute is the answer of a path under a catch-all route that names
-// nothing, as for any unknown route.
-
-// serveArtifact streams a stored artifact and closes it: Range and HEAD
-// work, and on the filesystem the kernel copies the file to the socket
-// (sendfile).
-func serveArtifact(c *Ctx, art *model.Artifact, obj blob.Object) {
-	defer obj.Close()
-	h := c.W.Header()
-	h.Set("Content-Type", artifactContentType(art.FileFormat))
-	h.Set("Content-Disposition", attachment(art.Filename))
-	h.Set("Content-Transfer-Encoding", "binary")
-	h.Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(c.W, c.R, "", art.CreatedAt, obj)
-}
-
 // archive serves job j's archive.
 func (a *API) archive(c *Ctx, j *model.Job) error {
 	art, obj, err := a.Artifacts.Archive(c.Context(), j)
 	if err != nil {
 		return err
 	}
-	serveArtifact(c, art, obj)
+	gate.ServeStored(c.Ctx, art.Filename, art.ContentType(), art.CreatedAt, obj)
 	return nil
-}
-
-func artifactContentType(format string) string {
-	switch format {
-	case model.FormatZip:
-		return "application/zip"
-	case model.FormatGzip:
-		return "application/gzip"
-	}
-	return "application/octet-stream"
-}
-
-// attachment is a Content-Disposition for a download named name.
-func attachment(name string) string {
-	if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
-		return v
-	}
-	return "attachment"
 }
 
 // downloadJobArtifacts is GET /projects/:id/jobs/:job_id/artifacts.
@@ -163,7 +129,7 @@ func (a *API) serveEntry(c *Ctx, j *model.Job, name string) error {
 		ct = "application/octet-stream"
 	}
 	h.Set("Content-Type", ct)
-	h.Set("Content-Disposition", attachment(path.Base(name)))
+	h.Set("Content-Disposition", gate.Attachment(path.Base(name)))
 	h.Set("Content-Length", strconv.FormatUint(e.Size, 10))
 	h.Set("X-Content-Type-Options", "nosniff")
 	c.W.WriteHeader(http.StatusOK)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -41,7 +42,7 @@ func (c *Ctx) groupInput() (projects.GroupInput, error) {
 }
 
 func (a *API) listGroups(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func (a *API) writeGroups(c *Ctx, f store.GroupFilter, pg store.Page) error {
 	for _, g := range groups {
 		out = append(out, a.groupJSON(g))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -101,7 +102,7 @@ func (a *API) createGroup(c *Ctx) error {
 func (a *API) getGroup(c *Ctx) error {
 	out := a.groupJSON(c.Group)
 	ps, _, err := a.Store.ListProjects(c.Context(), store.ProjectFilter{Viewer: c.viewer(), NamespaceID: c.Group.ID, OrderBy: "id", Sort: "asc"},
-		store.Page{Number: 1, PerPage: maxPerPage})
+		store.Page{Number: 1, PerPage: gate.MaxPerPage})
 	if err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func (a *API) groupProjects(c *Ctx) error {
 }
 
 func (a *API) groupSubgroups(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -135,7 +136,7 @@ type linkEntity struct {
 // .../outbound_allowlist: the project itself first, then its links.
 func (a *API) listProjectAllowlist(dir string) func(*Ctx) error {
 	return func(c *Ctx) error {
-		pg, err := c.page()
+		pg, err := c.Page()
 		if err != nil {
 			return err
 		}
@@ -147,14 +148,14 @@ func (a *API) listProjectAllowlist(dir string) func(*Ctx) error {
 		for _, l := range links {
 			out = append(out, &linkedProjectEntity{basicProject: a.basicProject(l.Project), linkPermissions: permissionsOf(l)})
 		}
-		c.writePage(out, pg, total)
+		c.WritePage(out, pg, total)
 		return nil
 	}
 }
 
 // listGroupAllowlist is GET .../groups_allowlist.
 func (a *API) listGroupAllowlist(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func (a *API) listGroupAllowlist(c *Ctx) error {
 		out = append(out, &linkedGroupEntity{ID: l.Group.ID, Name: l.Group.Name, WebURL: a.webURL("groups/" + l.Group.FullPath),
 			FullPath: l.Group.FullPath, linkPermissions: permissionsOf(l)})
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -390,7 +391,7 @@ func (a *API) listAuthorizations(c *Ctx) error {
 	default:
 		return errParam("format does not have a valid value")
 	}
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -402,7 +403,7 @@ func (a *API) listAuthorizations(c *Ctx) error {
 	for _, r := range rows {
 		out = append(out, a.authorizationEntity(r))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -417,7 +418,7 @@ func (a *API) exportAuthorizations(c *Ctx) error {
 	}
 	h := c.W.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", attachment("job_token_authorizations_"+itoa(c.Project.ID)+".csv"))
+	h.Set("Content-Disposition", gate.Attachment("job_token_authorizations_"+itoa(c.Project.ID)+".csv"))
 	c.W.WriteHeader(http.StatusOK)
 	// A failed write is a client gone away: nothing to answer.
 	_ = csv.NewWriter(c.W).WriteAll(recs)

@@ -10,6 +10,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runnerapi"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -107,7 +108,7 @@ func (a *API) jobJSON(c *Ctx, j *model.Job, p *model.Pipeline) *jobEntity {
 	}
 	// GitLab's Job entity shows the runner that took the job (null before).
 	if r, err := a.CI.JobRunner(c.Context(), j.RunnerID); err == nil && r != nil {
-		e.Runner = a.runnerJSON(r, false)
+		e.Runner = runnerapi.NewEntity(r, c.now())
 	}
 	if u := c.Principal.User; u != nil && u.ID == j.UserID {
 		e.User = a.userJSON(u, false)
@@ -150,7 +151,7 @@ func (a *API) pipelineJobs(c *Ctx) error {
 }
 
 func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
 		e.setArtifacts(arts[j.ID], c.now())
 		out = append(out, e)
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -322,4 +323,34 @@ func (a *API) eraseJob(c *Ctx) error {
 		return jobActionErr(err, "Job is not erasable!")
 	}
 	return a.writeJob(c, http.StatusCreated, j)
+}
+
+// currentJob is GET /job: the job token's own job. A personal access
+// token has no job: 404.
+func (a *API) currentJob(c *Ctx) error {
+	j := c.Principal.Job
+	if j == nil {
+		return errNotFound("")
+	}
+	// Authentication read the job's project and pipeline (or the token
+	// cache holds them): no further reads on this hot path.
+	c.Project = c.Principal.Project
+	writeJSON(c.W, http.StatusOK, a.jobJSON(c, j, c.Principal.Pipeline))
+	return nil
+}
+
+// jobTrace is GET /projects/:id/jobs/:job_id/trace: the stored, masked log.
+func (a *API) jobTrace(c *Ctx) error {
+	j, err := c.pathJob()
+	if err != nil {
+		return err
+	}
+	data, err := a.Store.Trace(c.Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	c.W.WriteHeader(http.StatusOK)
+	c.W.Write(data)
+	return nil
 }

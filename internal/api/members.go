@@ -45,7 +45,7 @@ func (a *API) listAllMembers(c *Ctx) error {
 
 // writeMembers pages an in-memory list: memberships of one source are few.
 func (a *API) writeMembers(c *Ctx, ms []*model.Member) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (a *API) writeMembers(c *Ctx, ms []*model.Member) error {
 	for _, m := range filtered[start:end] {
 		out = append(out, a.memberJSON(m))
 	}
-	c.writePage(out, pg, len(filtered))
+	c.WritePage(out, pg, len(filtered))
 	return nil
 }
 

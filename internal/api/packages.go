@@ -230,7 +230,7 @@ func (a *API) packageEntity(c *Ctx, p *packages.Package) *packageEntity {
 
 // listPackages is GET /projects/:id/packages.
 func (a *API) listPackages(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func (a *API) listPackages(c *Ctx) error {
 	for _, p := range pkgs {
 		out = append(out, a.packageEntity(c, p))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -276,7 +276,7 @@ func (a *API) listPackageFiles(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -297,7 +297,7 @@ func (a *API) listPackageFiles(c *Ctx) error {
 		}
 		out = append(out, e)
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 

@@ -57,7 +57,7 @@ func (c *Ctx) pathPipeline() (*model.Pipeline, error) {
 }
 
 func (a *API) listPipelines(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func (a *API) listPipelines(c *Ctx) error {
 	for _, p := range ps {
 		out = append(out, a.pipelineJSON(c, p, false))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 

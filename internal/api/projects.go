@@ -25,7 +25,7 @@ func (c *Ctx) projectInput() (projects.ProjectInput, error) {
 
 // projectFilter reads GET /projects' filters.
 func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return store.ProjectFilter{}, pg, err
 	}
@@ -75,7 +75,7 @@ func (a *API) writeProjects(c *Ctx, f store.ProjectFilter, pg store.Page) error 
 	for _, p := range ps {
 		out = append(out, a.projectJSON(p))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 

@@ -28,7 +28,7 @@ func (a *API) commitJSON(c *Ctx, cm *git.Commit) map[string]any {
 
 // refs lists branches or tags (kind "heads" or "tags") with their commits.
 func (a *API) refs(c *Ctx, kind string) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (a *API) refs(c *Ctx, kind string) error {
 		}
 		out = append(out, entry)
 	}
-	c.writePage(out, pg, len(names))
+	c.WritePage(out, pg, len(names))
 	return nil
 }
 

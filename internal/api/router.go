@@ -1,5 +1,6 @@
-// Package api serves GitLab's REST API v4 and, for now, the runner
-// protocol. Every endpoint is one row of the route table (routes.go) that
+// Package api serves GitLab's REST API v4 (the runner protocol and the
+// runners' endpoints are internal/runnerapi's). Every endpoint is one row
+// of the route table (routes.go) that
 // declares the credentials it accepts, the target it acts on and the
 // permission it needs; internal/gate authenticates, loads the target and
 // asks authz.Decide before any handler here runs.
@@ -33,7 +34,6 @@ type API struct {
 	Accounts *accounts.Service
 	Projects *projects.Service
 	CI       *ci.Service
-	Queue    *ci.Queue
 	Repos    *git.Repos
 	// Access decides access to projects and groups.
 	Access *access.Authorizer
@@ -44,42 +44,25 @@ type API struct {
 	Artifacts   *artifacts.Service
 	Packages    *packages.Service
 	ExternalURL string
-	// Traces stores job logs as runners send them, masked.
-	Traces *ci.Traces
-	// LongPoll is how long POST /jobs/request holds a runner that has
-	// seen the current queue.
-	LongPoll time.Duration
-	Log      *slog.Logger
+	Log         *slog.Logger
 }
 
-// The route table's types are the gate's (internal/gate): every API and
-// runner-protocol endpoint is a row of it.
+// The route table's types are the gate's (internal/gate): every endpoint
+// is a row of it.
 type (
 	Accepts    = gate.Accepts
 	TargetKind = gate.TargetKind
 )
 
 const (
-	NoTarget         = gate.NoTarget
-	ProjectTarget    = gate.ProjectTarget
-	GroupTarget      = gate.GroupTarget
-	JobTarget        = gate.JobTarget
-	JobProjectTarget = gate.JobProjectTarget
-
-	REST   = gate.REST
-	Runner = gate.Runner
+	NoTarget      = gate.NoTarget
+	ProjectTarget = gate.ProjectTarget
+	GroupTarget   = gate.GroupTarget
 )
 
-// runnerAPI is how the runner endpoints authenticate.
-var (
-	runnerAPI    = Accepts{RunnerToken: true}
-	registerAPI  = Accepts{RegistrationToken: true}
-	runnerJobAPI = Accepts{JobToken: auth.Header | auth.Param}
-	runnerLogAPI = Accepts{JobToken: auth.Header | auth.Param, RawBody: true}
-	// jobAPI: personal access tokens and the job token in the JOB-TOKEN
-	// header, the job_token parameter or as Bearer.
-	jobAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param | auth.Bearer}
-)
+// jobAPI: personal access tokens and the job token in the JOB-TOKEN
+// header, the job_token parameter or as Bearer.
+var jobAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param | auth.Bearer}
 
 // userAPI is how GitLab's REST API takes a personal access token.
 var userAPI = Accepts{PAT: auth.Header | auth.Param | auth.Bearer}
@@ -87,7 +70,6 @@ var userAPI = Accepts{PAT: auth.Header | auth.Param | auth.Bearer}
 // Route is one endpoint of the table in routes.go, with its handler in
 // this package's terms.
 type Route struct {
-	Surface gate.Surface
 	Method  string
 	Path    string // below Prefix, in ServeMux pattern syntax
 	Accepts Accepts
@@ -108,7 +90,7 @@ func (a *API) GateRoutes() []gate.Route {
 	var out []gate.Route
 	for _, rt := range a.Routes() {
 		h := rt.Handle
-		out = append(out, gate.Route{Surface: rt.Surface, Method: rt.Method, Path: rt.Path, Accepts: rt.Accepts,
+		out = append(out, gate.Route{Surface: gate.REST, Method: rt.Method, Path: rt.Path, Accepts: rt.Accepts,
 			Target: rt.Target, Action: rt.Action, Handle: func(c *gate.Ctx) error { return h(&Ctx{Ctx: c, API: a}) }})
 	}
 	return out

@@ -35,7 +35,7 @@ func (a *API) createPAT(c *Ctx) error {
 // listPATs lists the caller's tokens; an admin sees everyone's, or one
 // user's with user_id.
 func (a *API) listPATs(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (a *API) listPATs(c *Ctx) error {
 	for _, t := range tokens {
 		out = append(out, patJSON(t, c.now()))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 

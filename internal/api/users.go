@@ -18,7 +18,7 @@ func (a *API) currentUser(c *Ctx) error {
 }
 
 func (a *API) listUsers(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (a *API) listUsers(c *Ctx) error {
 	for _, u := range users {
 		out = append(out, a.userJSON(u, c.Principal.Admin()))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 

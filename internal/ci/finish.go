@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -15,6 +16,50 @@ const (
 	StateSuccess = "success"
 	StateFailed  = "failed"
 )
+
+// FinalUpdate is a runner's final PUT /jobs/:id (runner-protocol.md §7).
+type FinalUpdate struct {
+	State    string // StateSuccess or StateFailed
+	Reason   string
+	ExitCode *int
+	// Checksum ("crc32:%08x") and Size (-1 when not sent) are the runner's
+	// account of the log it sent.
+	Checksum string
+	Size     int64
+	// Token is the job's token, masked in the log whatever the runner did.
+	Token string
+}
+
+// Complete applies a runner's final update: what the log's masker still
+// holds is stored, the runner's size and checksum of the log are compared
+// with what arrived (a mismatch is logged, as GitLab does), the job
+// finishes (a repeat changes nothing) and the stored log is scanned for
+// the job's raw secrets.
+func (s *Service) Complete(ctx context.Context, j *model.Job, u FinalUpdate) (*model.Job, error) {
+	if err := s.Traces.Flush(ctx, j, u.Token); err != nil {
+		return nil, err
+	}
+	s.checkLog(ctx, j.ID, u)
+	done, err := s.Finish(ctx, j.ID, u.State, u.Reason, u.ExitCode)
+	if err != nil {
+		return nil, err
+	}
+	s.Traces.Scan(ctx, j, u.Token)
+	return done, nil
+}
+
+// checkLog compares the runner's size and CRC32 of the log it sent with
+// what arrived, and logs a mismatch.
+func (s *Service) checkLog(ctx context.Context, jobID int64, u FinalUpdate) {
+	cur, err := s.Store.Job(ctx, jobID)
+	if err != nil {
+		return
+	}
+	want := fmt.Sprintf("crc32:%08x", cur.TraceCRC)
+	if (u.Checksum != "" && !strings.EqualFold(u.Checksum, want)) || (u.Size >= 0 && u.Size != cur.TraceSize) {
+		s.Log.Warn("job trace checksum mismatch", "job_id", jobID, "runner_size", u.Size, "stored_size", cur.TraceSize)
+	}
+}
 
 // Finish applies a runner's final update; on a job that has already ended
 // it changes nothing and returns the job. A job being canceled ends

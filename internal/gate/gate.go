@@ -25,6 +25,8 @@ type Gate struct {
 	Access *access.Authorizer
 	Store  *store.Store
 	Log    *slog.Logger
+	// ExternalURL is where clients reach the server (pagination links).
+	ExternalURL string
 	// OnDecision, when set, sees the decision every request's route gets
 	// before its handler can run (tests use it to prove that every route
 	// passes authz.Decide).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/access"
@@ -24,6 +25,8 @@ import (
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/runnerapi"
+	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -145,30 +148,31 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	pipelines.Access = authorizer
 	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
+	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc}
+	pipelines.Traces = traces
+	arts := &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize}
 	a := &api.API{
 		Store:     st,
 		Auth:      authn,
 		Accounts:  acc,
 		Projects:  proj,
 		CI:        pipelines,
-		Queue:     queue,
 		Repos:     repos,
 		Access:    authorizer,
 		JobTokens: &jobtoken.Service{Store: st, Access: authorizer, Log: authLog},
-		Artifacts: &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize},
+		Artifacts: arts,
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
-		Traces:   &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc},
-		LongPoll: cfg.LongPoll,
-
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
+	ra := &runnerapi.API{Runners: &runners.Service{Store: st, Now: now}, CI: pipelines, Queue: queue, Traces: traces,
+		Artifacts: arts, LongPoll: cfg.LongPoll, Now: now, Log: log}
 	// The one gate: every route of the API, the runner protocol and git
 	// passes authentication, its target's facts and authz.Decide there.
-	g := &gate.Gate{Auth: authn, Access: authorizer, Store: st, Log: log}
+	g := &gate.Gate{Auth: authn, Access: authorizer, Store: st, Log: log, ExternalURL: cfg.ExternalURL}
 	gitRoutes := gitHTTP.Routes()
-	routes := routeTable(a, gitRoutes, opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
+	routes := routeTable(a, ra, gitRoutes, opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
 	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
 	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs,
 		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log), ln: ln}, nil
@@ -177,16 +181,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// routeTable is every route the server serves: REST and runner protocol
-// (internal/api), git, and the operator's endpoints.
-func routeTable(a *api.API, gitRoutes, ops []gate.Route) []gate.Route {
-	return append(append(a.GateRoutes(), gitRoutes...), ops...)
+// routeTable is every route the server serves: the REST API
+// (internal/api), the runner protocol and the runners' endpoints
+// (internal/runnerapi), git, and the operator's endpoints.
+func routeTable(a *api.API, ra *runnerapi.API, gitRoutes, ops []gate.Route) []gate.Route {
+	return slices.Concat(a.GateRoutes(), ra.Routes(), gitRoutes, ops)
 }
 
 // RouteTable is the route table for printing (`ciwarden routes`); its
 // handlers are not for serving.
 func RouteTable() []gate.Route {
-	return routeTable(&api.API{}, (&git.Handler{}).Routes(), opsRoutes(http.NotFoundHandler(), http.NotFoundHandler()))
+	return routeTable(&api.API{}, &runnerapi.API{}, (&git.Handler{}).Routes(), opsRoutes(http.NotFoundHandler(), http.NotFoundHandler()))
 }
 
 // opsRoutes are the operator's endpoints, open to everyone as GitLab's

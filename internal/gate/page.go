@@ -1,4 +1,4 @@
-package api
+package gate
 
 import (
 	"fmt"
@@ -13,24 +13,24 @@ import (
 // Pagination bounds, as GitLab's.
 const (
 	defaultPerPage = 20
-	maxPerPage     = 100
+	MaxPerPage     = 100
 )
 
-// page reads page and per_page; a non-number or a value below 1 is a 400,
+// Page reads page and per_page; a non-number or a value below 1 is a 400,
 // a per_page above 100 is clamped as GitLab does.
-func (c *Ctx) page() (store.Page, error) {
+func (c *Ctx) Page() (store.Page, error) {
 	p := store.Page{Number: 1, PerPage: defaultPerPage}
 	if v, ok := c.Params.Int("page"); ok {
 		if v < 1 || v > 1<<31 {
-			return p, errParam("page is invalid")
+			return p, ParamError("page is invalid")
 		}
 		p.Number = int(v)
 	}
 	if v, ok := c.Params.Int("per_page"); ok {
 		if v < 1 {
-			return p, errParam("per_page is invalid")
+			return p, ParamError("per_page is invalid")
 		}
-		p.PerPage = int(min(v, maxPerPage))
+		p.PerPage = int(min(v, MaxPerPage))
 	}
 	if err := c.Params.Err(); err != nil {
 		return p, err
@@ -38,10 +38,10 @@ func (c *Ctx) page() (store.Page, error) {
 	return p, nil
 }
 
-// writePage writes one page of a listing with GitLab's pagination
+// WritePage writes one page of a listing with GitLab's pagination
 // headers: X-Total, X-Total-Pages, X-Page, X-Per-Page, X-Next-Page,
 // X-Prev-Page and Link.
-func (c *Ctx) writePage(items any, p store.Page, total int) {
+func (c *Ctx) WritePage(items any, p store.Page, total int) {
 	h := c.W.Header()
 	pages := (total + p.PerPage - 1) / p.PerPage
 	if pages == 0 {
@@ -73,7 +73,7 @@ func (c *Ctx) writePage(items any, p store.Page, total int) {
 	link(1, "first")
 	link(pages, "last")
 	h.Set("Link", strings.Join(links, ", "))
-	writeJSON(c.W, http.StatusOK, items)
+	WriteJSON(c.W, http.StatusOK, items)
 }
 
 // pageURL is this request's URL on the external host with another page.
@@ -89,5 +89,25 @@ func (c *Ctx) pageURL(n, perPage int) string {
 	}
 	q.Set("page", strconv.Itoa(n))
 	q.Set("per_page", strconv.Itoa(perPage))
-	return strings.TrimSuffix(c.API.ExternalURL, "/") + c.R.URL.EscapedPath() + "?" + q.Encode()
+	return strings.TrimSuffix(c.gate.ExternalURL, "/") + c.R.URL.EscapedPath() + "?" + q.Encode()
+}
+
+// List is the one shape of a GitLab listing: read page and per_page, fetch
+// that page and the total, render each item, write them with the
+// pagination headers.
+func List[T, E any](c *Ctx, fetch func(store.Page) ([]T, int, error), render func(T) E) error {
+	pg, err := c.Page()
+	if err != nil {
+		return err
+	}
+	items, total, err := fetch(pg)
+	if err != nil {
+		return err
+	}
+	out := make([]E, 0, len(items))
+	for _, it := range items {
+		out = append(out, render(it))
+	}
+	c.WritePage(out, pg, total)
+	return nil
 }

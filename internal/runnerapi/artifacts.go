@@ -1,4 +1,4 @@
-package api
+package runnerapi
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"net/http"
 
 	"github.com/ciwarden/ciwarden/internal/artifacts"
-	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
@@ -19,21 +19,10 @@ import (
 // (boundaries, part headers, small fields) within the size limit.
 const multipartSlack = 1 << 20
 
-// runnerUploadAPI: the job's own token (JOB-TOKEN or token), the body a
-// multipart stream read by the handler.
-var runnerUploadAPI = Accepts{JobToken: auth.Header | auth.Param, RawBody: true}
-
-// dependencyAPI: the downloading job's token in the JOB-TOKEN header only
-// (runner-protocol.md §10.2); a token anywhere else is not looked at and
-// the request is anonymous. As GitLab's runner helpers do, every refusal
-// is 403, not 401.
-var dependencyAPI = Accepts{JobToken: auth.Header, RawBody: true}
-
 // uploadArtifacts is POST /jobs/:id/artifacts: the multipart field file,
 // streamed to the artifacts service, never held whole.
-func (a *API) uploadArtifacts(c *Ctx) error {
-	j := c.Job
-	up, err := c.artifactUpload()
+func (a *API) uploadArtifacts(c *gate.Ctx) error {
+	up, err := artifactUpload(c.Params)
 	if err != nil {
 		return err
 	}
@@ -43,13 +32,13 @@ func (a *API) uploadArtifacts(c *Ctx) error {
 	}
 	limit := a.Artifacts.MaxSize + multipartSlack
 	if c.R.ContentLength > limit {
-		return errTooLarge
+		return gate.TooLarge
 	}
-	part, err := c.filePart(limit)
+	part, err := filePart(c, limit)
 	if err != nil {
 		return err
 	}
-	if err := a.Artifacts.Publish(c.Context(), j, art, part.FileName(), part); err != nil {
+	if err := a.Artifacts.Publish(c.Context(), c.Job, art, part.FileName(), part); err != nil {
 		return err
 	}
 	c.W.Header().Set("Content-Type", "application/json")
@@ -60,30 +49,30 @@ func (a *API) uploadArtifacts(c *Ctx) error {
 
 // artifactUpload reads artifact_type, artifact_format and expire_in;
 // names outside GitLab's sets are parameter errors.
-func (c *Ctx) artifactUpload() (artifacts.Upload, error) {
+func artifactUpload(p *gate.Params) (artifacts.Upload, error) {
 	var up artifacts.Upload
-	up.Type, _ = c.Params.String("artifact_type")
-	up.Format, _ = c.Params.String("artifact_format")
-	up.ExpireIn, _ = c.Params.String("expire_in")
-	if err := c.Params.Err(); err != nil {
+	up.Type, _ = p.String("artifact_type")
+	up.Format, _ = p.String("artifact_format")
+	up.ExpireIn, _ = p.String("expire_in")
+	if err := p.Err(); err != nil {
 		return up, err
 	}
 	switch {
 	case up.Type == "", up.Type == model.ArtifactArchive:
 	case !model.ReportTypes[up.Type]:
-		return up, errParam("artifact_type does not have a valid value")
+		return up, gate.ParamError("artifact_type does not have a valid value")
 	case up.Format != "" && up.Format != model.FormatGzip && up.Format != model.FormatRaw:
-		return up, errParam("artifact_format does not have a valid value")
+		return up, gate.ParamError("artifact_format does not have a valid value")
 	}
 	return up, nil
 }
 
 // filePart finds the multipart part named file, reading past any other
 // part; the whole body is bounded by limit.
-func (c *Ctx) filePart(limit int64) (*multipart.Part, error) {
+func filePart(c *gate.Ctx, limit int64) (*multipart.Part, error) {
 	mt, params, err := mime.ParseMediaType(c.R.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
-		return nil, errParam("file is missing")
+		return nil, gate.ParamError("file is missing")
 	}
 	mr := multipart.NewReader(http.MaxBytesReader(c.W, c.R.Body, limit), params["boundary"])
 	for {
@@ -91,20 +80,20 @@ func (c *Ctx) filePart(limit int64) (*multipart.Part, error) {
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
-			return nil, errTooLarge
+			return nil, gate.TooLarge
 		case err == io.EOF:
-			return nil, errParam("file is missing")
+			return nil, gate.ParamError("file is missing")
 		case err != nil:
-			return nil, errBadRequest("the multipart body is malformed")
+			return nil, gate.BadRequest("the multipart body is malformed")
 		}
 		if part.FormName() == "file" {
 			return part, nil
 		}
 		if _, err := io.Copy(io.Discard, part); err != nil {
 			if errors.As(err, &tooLarge) {
-				return nil, errTooLarge
+				return nil, gate.TooLarge
 			}
-			return nil, errBadRequest("the multipart body is malformed")
+			return nil, gate.BadRequest("the multipart body is malformed")
 		}
 	}
 }
@@ -114,6 +103,11 @@ func (c *Ctx) filePart(limit int64) (*multipart.Part, error) {
 // another job and project. The gate has decided that the token's user may
 // read job :id's artifacts (DownloadDependency: a live token, its user's
 // role, the token access scope).
-func (a *API) downloadDependency(c *Ctx) error {
-	return a.archive(c, c.Job)
+func (a *API) downloadDependency(c *gate.Ctx) error {
+	art, obj, err := a.Artifacts.Archive(c.Context(), c.Job)
+	if err != nil {
+		return err
+	}
+	gate.ServeStored(c, art.Filename, art.ContentType(), art.CreatedAt, obj)
+	return nil
 }
