@@ -111,3 +111,16 @@ func List[T, E any](c *Ctx, fetch func(store.Page) ([]T, int, error), render fun
 	c.WritePage(out, pg, total)
 	return nil
 }
+
+// ListSlice is List over a listing held whole in memory (a project's
+// members, its branches): the page is cut out of all.
+func ListSlice[T, E any](c *Ctx, all []T, render func(T) E) error {
+	return List(c, func(pg store.Page) ([]T, int, error) { return Slice(all, pg), len(all), nil }, render)
+}
+
+// Slice is page pg of all; past the end it is empty.
+func Slice[T any](all []T, pg store.Page) []T {
+	start := min(pg.Offset(), len(all))
+	end := min(start+pg.Limit(), len(all))
+	return all[start:end]
+}
