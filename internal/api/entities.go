@@ -43,6 +43,20 @@ func durationJSON(start, end *time.Time) *float64 {
 	return &d
 }
 
+// runTimes are when a pipeline or a job ran, as GitLab's entities for both
+// show it: queued_duration is from queued to started.
+type runTimes struct {
+	StartedAt      *string  `json:"started_at"`
+	FinishedAt     *string  `json:"finished_at"`
+	Duration       *float64 `json:"duration"`
+	QueuedDuration *float64 `json:"queued_duration"`
+}
+
+func newRunTimes(queued, started, finished *time.Time) runTimes {
+	return runTimes{StartedAt: timePtrJSON(started), FinishedAt: timePtrJSON(finished), Duration: durationJSON(started, finished),
+		QueuedDuration: durationJSON(queued, started)}
+}
+
 // nonNil makes a nil list an empty one: GitLab sends [] rather than null.
 func nonNil(s []string) []string {
 	if s == nil {
@@ -257,15 +271,12 @@ func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline) *pipelineEntity {
 // create, cancel, retry).
 type pipelineDetailEntity struct {
 	*pipelineEntity
-	BeforeSHA      string         `json:"before_sha"`
-	Tag            bool           `json:"tag"`
-	YAMLErrors     *string        `json:"yaml_errors"`
-	User           *userEntity    `json:"user"`
-	StartedAt      *string        `json:"started_at"`
-	FinishedAt     *string        `json:"finished_at"`
+	BeforeSHA  string      `json:"before_sha"`
+	Tag        bool        `json:"tag"`
+	YAMLErrors *string     `json:"yaml_errors"`
+	User       *userEntity `json:"user"`
+	runTimes
 	CommittedAt    *string        `json:"committed_at"`
-	Duration       *float64       `json:"duration"`
-	QueuedDuration *float64       `json:"queued_duration"`
 	Coverage       *string        `json:"coverage"`
 	DetailedStatus detailedStatus `json:"detailed_status"`
 }
@@ -281,7 +292,7 @@ type detailedStatus struct {
 
 func (a *API) pipelineDetailJSON(c *Ctx, p *model.Pipeline) *pipelineDetailEntity {
 	e := &pipelineDetailEntity{pipelineEntity: a.pipelineJSON(c, p), BeforeSHA: p.BeforeSHA, Tag: p.Tag,
-		StartedAt: timePtrJSON(p.StartedAt), FinishedAt: timePtrJSON(p.FinishedAt), Duration: durationJSON(p.StartedAt, p.FinishedAt),
+		runTimes:       newRunTimes(nil, p.StartedAt, p.FinishedAt),
 		DetailedStatus: detailedStatus{Icon: "status_" + p.Status, Text: p.Status, Label: p.Status, Group: p.Status}}
 	if p.YAMLErrors != "" {
 		e.YAMLErrors = &p.YAMLErrors
@@ -336,13 +347,6 @@ type tagEntity struct {
 	Message   string        `json:"message"`
 	Target    string        `json:"target"`
 	Commit    *commitEntity `json:"commit"`
-	Release   *tagRelease   `json:"release"`
+	Release   *struct{}     `json:"release"` // null: ciwarden has no releases
 	Protected bool          `json:"protected"`
-}
-
-// tagRelease is GitLab's TagRelease; ciwarden has no releases yet, so a
-// tag's is null.
-type tagRelease struct {
-	TagName     string `json:"tag_name"`
-	Description string `json:"description"`
 }

@@ -17,19 +17,16 @@ import (
 // jobEntity is GitLab's Job entity. A struct, not a map: GET /job is on
 // every job's hot path, and encoding a map sorts its keys each time.
 type jobEntity struct {
-	ID                int64             `json:"id"`
-	Status            string            `json:"status"`
-	Stage             string            `json:"stage"`
-	Name              string            `json:"name"`
-	Ref               string            `json:"ref,omitempty"`
-	Tag               bool              `json:"tag"`
-	AllowFailure      bool              `json:"allow_failure"`
-	CreatedAt         string            `json:"created_at"`
-	StartedAt         *string           `json:"started_at"`
-	FinishedAt        *string           `json:"finished_at"`
+	ID           int64  `json:"id"`
+	Status       string `json:"status"`
+	Stage        string `json:"stage"`
+	Name         string `json:"name"`
+	Ref          string `json:"ref,omitempty"`
+	Tag          bool   `json:"tag"`
+	AllowFailure bool   `json:"allow_failure"`
+	CreatedAt    string `json:"created_at"`
+	runTimes
 	ErasedAt          *string           `json:"erased_at"`
-	Duration          *float64          `json:"duration"`
-	QueuedDuration    *float64          `json:"queued_duration"`
 	Coverage          *float64          `json:"coverage"`
 	ArtifactsFile     *artifactFile     `json:"artifacts_file,omitempty"`
 	Artifacts         []artifactJSON    `json:"artifacts"`
@@ -74,9 +71,8 @@ func jobTags(j *model.Job) []string {
 func (a *API) jobJSON(c *Ctx, j *model.Job, p *model.Pipeline) *jobEntity {
 	e := &jobEntity{
 		ID: j.ID, Status: j.Status, Stage: j.Stage, Name: j.Name, AllowFailure: j.AllowFailure,
-		CreatedAt: timeJSON(j.CreatedAt), StartedAt: timePtrJSON(j.StartedAt), FinishedAt: timePtrJSON(j.FinishedAt),
-		ErasedAt: timePtrJSON(j.ErasedAt), Duration: durationJSON(j.StartedAt, j.FinishedAt),
-		QueuedDuration: durationJSON(j.QueuedAt, j.StartedAt), Artifacts: []artifactJSON{},
+		CreatedAt: timeJSON(j.CreatedAt), runTimes: newRunTimes(j.QueuedAt, j.StartedAt, j.FinishedAt),
+		ErasedAt: timePtrJSON(j.ErasedAt), Artifacts: []artifactJSON{},
 		TagList: jobTags(j), Retried: j.Retried, When: j.When, FailureReason: j.FailureReason,
 		WebURL: a.webURL(c.Project.FullPath() + "/-/jobs/" + itoa(j.ID)),
 	}
