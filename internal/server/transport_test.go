@@ -11,33 +11,35 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
-func TestJobTokenTransports(t *testing.T) { forEachDialect(t, testJobTokenTransports) }
+func TestJobTokenTransports(t *testing.T) { testserver.ForEachDialect(t, testJobTokenTransports) }
 
 func testJobTokenTransports(t *testing.T, dialect string) {
-	s := newServer(t, serverOpts{dialect: dialect})
-	privGroup := s.createGroup(t, "trpriv", "private")
-	priv := s.createProject(t, privGroup, "app", "private")
-	pubGroup := s.createGroup(t, "trpub", "public")
-	pub := s.createProject(t, pubGroup, "open", "public")
-	dev := s.createUser(t, "dev")
-	s.addMember(t, "groups", privGroup, dev.ID, 40)
-	s.addMember(t, "groups", pubGroup, dev.ID, 40)
-	_, runnerToken := s.createRunner(t, nil)
-	s.pushCI(t, priv, dev, map[string]string{".gitlab-ci.yml": livenessCI})
-	j := s.newRunnerClient(runnerToken).takeJob(t)
-	j.start(t)
+	s := testserver.New(t, testserver.Options{Dialect: dialect})
+	privGroup := s.CreateGroup(t, "trpriv", 0, "private")
+	priv := s.CreateProject(t, privGroup, "app", "private")
+	pubGroup := s.CreateGroup(t, "trpub", 0, "public")
+	pub := s.CreateProject(t, pubGroup, "open", "public")
+	dev := s.CreateUser(t, "dev")
+	s.AddMember(t, "groups", privGroup, dev.ID, 40)
+	s.AddMember(t, "groups", pubGroup, dev.ID, 40)
+	_, runnerToken := s.CreateRunner(t, nil)
+	s.PushCI(t, priv.Path, dev, map[string]string{".gitlab-ci.yml": livenessCI})
+	j := s.NewRunnerClient(runnerToken).TakeJob(t)
+	j.Start(t)
 	tok := j.Token
 
 	// get sends GET path with the request prepared by prep.
-	get := func(t *testing.T, path string, prep func(*http.Request)) *resp {
+	get := func(t *testing.T, path string, prep func(*http.Request)) *testserver.Resp {
 		t.Helper()
-		req := s.newRequest(t, "GET", "/api/v4"+path, nil)
+		req := s.NewRequest(t, "GET", "/api/v4"+path, "", nil)
 		if prep != nil {
 			prep(req)
 		}
-		return s.send(t, req)
+		return s.Send(t, req)
 	}
 	header := func(k, v string) func(*http.Request) {
 		return func(r *http.Request) { r.Header.Add(k, v) }
@@ -61,7 +63,7 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 				t.Errorf("%s: %s, want 200", c.name, r)
 				continue
 			}
-			if id := num(t, r.Object(t), "id"); id != j.ID {
+			if id := testserver.Num(t, r.Object(t), "id"); id != j.ID {
 				t.Errorf("%s: job %d, want %d", c.name, id, j.ID)
 			}
 		}
@@ -70,8 +72,8 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 	t.Run("GET /job with job_token as a form parameter", func(t *testing.T) {
 		// GitLab (Rack) reads a form body on any method, so
 		// `curl -X GET --data job_token=...` authenticates.
-		req := s.newRequest(t, "GET", "/api/v4/job", url.Values{"job_token": {tok}})
-		if r := s.send(t, req); r.Status != http.StatusOK {
+		req := s.NewRequest(t, "GET", "/api/v4/job", "", url.Values{"job_token": {tok}})
+		if r := s.Send(t, req); r.Status != http.StatusOK {
 			t.Errorf("GET /job with job_token in a form body: %s, want 200", r)
 		}
 	})
@@ -105,7 +107,7 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 		if r := get(t, "/user", header("JOB-TOKEN", tok)); r.Status != http.StatusUnauthorized {
 			t.Errorf("GET /user with JOB-TOKEN (anonymous): %s, want 401", r)
 		}
-		privPath := "/projects/" + itoa(priv.ID)
+		privPath := "/projects/" + testserver.Itoa(priv.ID)
 		for _, c := range []struct {
 			name string
 			path string
@@ -124,9 +126,9 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 			t.Errorf("GET the private project with the job token as Bearer: %s, want 401", r)
 		}
 		// A member's PAT sees it: the job's user could, the token may not.
-		s.expect(t, "GET", privPath, dev.Token, nil, http.StatusOK)
+		s.Expect(t, "GET", testserver.API+privPath, dev.Token, nil, http.StatusOK)
 
-		pubPath := "/projects/" + itoa(pub.ID)
+		pubPath := "/projects/" + testserver.Itoa(pub.ID)
 		anon := get(t, pubPath, nil)
 		if anon.Status != http.StatusOK {
 			t.Fatalf("GET the public project anonymously: %s, want 200", anon)

@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/auth"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx", to read a test database
 	_ "modernc.org/sqlite"             // "sqlite", to read a test database
 )
@@ -35,10 +37,37 @@ var secretByDesign = map[string]string{
 // KnownLeaks are places where today's code keeps a secret in clear and a
 // fix is under way: a finding there is logged, not failed. Each entry
 // names its issue; remove it when the fix lands, and the check applies.
-var KnownLeaks = map[string]string{
+var KnownLeaks = []KnownLeak{{
 	// The trace masker's held-back tail (the start of what may become a
-	// secret) is saved in the job row between PATCH requests, unmasked.
-	"jobs.trace_state": "issue 13 item 2: the masker's held state is stored in clear",
+	// secret: a job token cut between two PATCH requests) is saved in the
+	// job row between requests, unmasked, and overwritten at the next.
+	Column: "jobs.trace_state",
+	Why:    "issue 13 item 2: the masker's held state is stored in clear",
+	// SQLite keeps the overwritten states in the WAL and in free space
+	// of the database file, where no current row holds them: a job
+	// token found there is taken for one of them. Nothing else stores a
+	// job token at all.
+	Remnant: func(f finding) bool {
+		return strings.HasPrefix(f.what, "a token "+auth.JobTokenPrefix) || strings.HasPrefix(f.what, "the secret "+auth.JobTokenPrefix)
+	},
+}}
+
+// KnownLeak is one entry of KnownLeaks.
+type KnownLeak struct {
+	Column string // table.column
+	Why    string
+	// Remnant reports whether a find in SQLite's files that no current
+	// row holds is this leak's.
+	Remnant func(finding) bool
+}
+
+func knownLeak(column string) *KnownLeak {
+	for i := range KnownLeaks {
+		if KnownLeaks[i].Column == column {
+			return &KnownLeaks[i]
+		}
+	}
+	return nil
 }
 
 // chunk is how much of a file the scan holds at once; overlap carries the
@@ -77,7 +106,7 @@ func (d *detector) scanFile(path, name string) ([]finding, error) {
 				return
 			}
 			seen[base+int64(off)] = true
-			out = append(out, finding{what: nd.describe(buf[:end], off), where: fmt.Sprintf("%s at byte %d", name, base+int64(off)), file: name})
+			out = append(out, finding{what: nd.describe(buf[:end], off), where: fmt.Sprintf("%s at byte %d, near %s", name, base+int64(off), surroundings(buf[:end], off, nd)), file: name})
 		})
 		if last {
 			return out, nil
@@ -173,7 +202,10 @@ func (d *detector) scanTable(ctx context.Context, db *sql.DB, table string) ([]f
 			default:
 				continue
 			}
-			out = append(out, d.findings(b, func(int) string { return table + "." + cols[i] })...)
+			for _, f := range d.findings(b, func(int) string { return table + "." + cols[i] }) {
+				f.column = table + "." + cols[i]
+				out = append(out, f)
+			}
 		}
 	}
 	return out, rows.Err()
@@ -239,57 +271,57 @@ func (d *detector) dataFindings(dirs map[string]string, dbDriver, dbDSN string) 
 	}
 	for _, f := range all {
 		if dbDriver == "sqlite" && isSQLiteFile(f.file) {
-			f.where += " (" + attribute(f.what, rows) + ")"
-			if knownOnly(f.what, rows) {
-				known = append(known, f)
-				continue
+			at := holders(f.what, rows)
+			if len(at) == 0 {
+				f.where += " (in no current row: left from an overwritten or deleted value)"
+				if k := remnantOf(f); k != nil {
+					f.known = k
+				}
+			} else {
+				f.where += " (held by " + strings.Join(at, ", ") + ")"
+				f.known = knownAll(at)
 			}
+		} else if f.column != "" {
+			f.known = knownLeak(f.column)
 		}
-		if _, ok := KnownLeaks[f.where]; ok {
+		if f.known != nil {
 			known = append(known, f)
-			continue
+		} else {
+			leaks = append(leaks, f)
 		}
-		leaks = append(leaks, f)
 	}
 	return leaks, known, nil
 }
 
-// attribute says which current columns hold what was found.
-func attribute(what string, rows []finding) string {
+// holders are the current columns that hold what was found.
+func holders(what string, rows []finding) []string {
 	var at []string
 	for _, r := range rows {
-		if r.what == what && !contains(at, r.where) {
-			at = append(at, r.where)
+		if r.what == what && !slices.Contains(at, r.column) {
+			at = append(at, r.column)
 		}
 	}
-	if len(at) == 0 {
-		return "in no current row: left from an overwritten or deleted value"
-	}
-	return "held by " + strings.Join(at, ", ")
+	return at
 }
 
-// knownOnly reports whether every current column that holds what is a
-// known leak, and at least one does. A find in no current row is not
-// known: a remnant can come from anywhere.
-func knownOnly(what string, rows []finding) bool {
-	any := false
-	for _, r := range rows {
-		if r.what != what {
-			continue
+// knownAll is the known leak of every column in at, if they share one.
+func knownAll(at []string) *KnownLeak {
+	var k *KnownLeak
+	for _, c := range at {
+		kc := knownLeak(c)
+		if kc == nil || (k != nil && kc != k) {
+			return nil
 		}
-		if _, ok := KnownLeaks[r.where]; !ok {
-			return false
-		}
-		any = true
+		k = kc
 	}
-	return any
+	return k
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+func remnantOf(f finding) *KnownLeak {
+	for i := range KnownLeaks {
+		if KnownLeaks[i].Remnant != nil && KnownLeaks[i].Remnant(f) {
+			return &KnownLeaks[i]
 		}
 	}
-	return false
+	return nil
 }

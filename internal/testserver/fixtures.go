@@ -56,11 +56,11 @@ func (s *Server) CreateTokenWith(t testing.TB, userID int64, body any) (int64, s
 	return Num(t, m, "id"), secret
 }
 
-// CreateGroup creates a group (name "Group <path>"); parent 0 makes a
+// CreateGroup creates a group named as its path; parent 0 makes a
 // top-level group.
 func (s *Server) CreateGroup(t testing.TB, path string, parent int64, visibility string) int64 {
 	t.Helper()
-	form := url.Values{"name": {"Group " + path}, "path": {path}, "visibility": {visibility}}
+	form := url.Values{"name": {path}, "path": {path}, "visibility": {visibility}}
 	if parent != 0 {
 		form.Set("parent_id", Itoa(parent))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/api"
@@ -74,12 +75,17 @@ type detector struct {
 
 // finding is one needle found somewhere.
 type finding struct {
-	what  string // which secret or token, and in which form
-	where string // a file and offset, a log line, a table and column
-	file  string // the file, when it is one
+	what   string     // which secret or token, and in which form
+	where  string     // a file and offset, a log line, a table and column
+	file   string     // the file, when it is one
+	column string     // table.column, when it is one
+	known  *KnownLeak // the known leak it is, if any
 }
 
 func (f finding) String() string { return f.what + " in " + f.where }
+
+// key identifies a finding for removing duplicates.
+func (f finding) key() string { return f.what + "\x00" + f.where }
 
 func key4(b []byte) uint32 {
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
@@ -178,6 +184,21 @@ func (n *needle) describe(data []byte, off int) string {
 	return "a token " + string(data[off:end]) + "…"
 }
 
+// surroundings shows what surrounds a find, to tell where it sits (a JSON
+// field, a URL, a log attribute) without disclosing any secret: the find
+// itself and every run of eight or more token characters become "…".
+func surroundings(data []byte, off int, n *needle) string {
+	from, to := max(off-40, 0), min(off+len(n.b)+40, len(data))
+	end := off + len(n.b)
+	for end < len(data) && (tokenChars[data[end]] || base64Chars[data[end]]) {
+		end++
+	}
+	text := string(data[from:off]) + "«found»" + string(data[min(end, to):to])
+	return fmt.Sprintf("%q", longWord.ReplaceAllString(text, "…"))
+}
+
+var longWord = regexp.MustCompile(`[A-Za-z0-9+/_-]{8,}`)
+
 // scan calls found for every needle in data, with its offset.
 func (d *detector) scan(data []byte, found func(off int, n *needle)) {
 	for i := 0; i+4 <= len(data); i++ {
@@ -208,7 +229,7 @@ func (d *detector) scan(data []byte, found func(off int, n *needle)) {
 func (d *detector) findings(data []byte, where func(off int) string) []finding {
 	var out []finding
 	d.scan(data, func(off int, n *needle) {
-		out = append(out, finding{what: n.describe(data, off), where: where(off)})
+		out = append(out, finding{what: n.describe(data, off), where: where(off) + ", near " + surroundings(data, off, n)})
 	})
 	return out
 }
