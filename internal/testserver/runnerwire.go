@@ -9,6 +9,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
 )
 
 // ---- gitlab-runner's types (the fields the contract names) ----
@@ -180,4 +184,43 @@ func (r *RunField) UnmarshalJSON(b []byte) error {
 	}
 	r.Set = true
 	return nil
+}
+
+// CheckRawPayload walks the raw job JSON: no "run" key (at any depth),
+// and every *_at value null or RFC 3339 (never "").
+func CheckRawPayload(t testing.TB, raw []byte) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("payload is not JSON: %v", err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				p := path + "." + k
+				if k == "run" {
+					t.Errorf("payload has a %q key (%v): gitlab-runner loses the job unless it is absent or a JSON string holding a steps array", p, e)
+				}
+				if strings.HasSuffix(k, "_at") || k == "expires_at" {
+					switch tv := e.(type) {
+					case nil:
+					case string:
+						if _, err := time.Parse(time.RFC3339, tv); err != nil {
+							t.Errorf("payload %s = %q: time values must be null or RFC 3339", p, tv)
+						}
+					default:
+						t.Errorf("payload %s = %v (%T): time values must be null or RFC 3339", p, tv, tv)
+					}
+				}
+				walk(p, e)
+			}
+		case []any:
+			for i, e := range x {
+				walk(path+"["+strconv.Itoa(i)+"]", e)
+			}
+		}
+	}
+	walk("", v)
 }

@@ -59,3 +59,20 @@ func (e *TeamCI) Take(t testing.TB, name string) *RunningJob {
 	j.Start(t)
 	return j
 }
+
+// ArtifactsCI is a pipeline of two stages: build, which declares an
+// archive (paths, an exclude, expire_in) and a junit report, and test.
+const ArtifactsCI = `stages: [build, test]
+build:
+  stage: build
+  script: [make]
+  artifacts:
+    paths: [out/]
+    exclude: ["out/*.tmp"]
+    expire_in: 1 week
+    reports:
+      junit: report.xml
+test:
+  stage: test
+  script: [make test]
+`

@@ -1,4 +1,4 @@
-package server_test
+package api_test
 
 // The REST contract of /projects/:id/job_token_scope (gitlab-compat.md
 // §5) and ciwarden's additions to it (entry permissions, the outbound

@@ -1,4 +1,4 @@
-package server_test
+package api_test
 
 // The generic package registry and the packages API, against the real
 // server on SQLite and PostgreSQL, with filesystem blobs and with S3
@@ -105,7 +105,7 @@ func jobParam(tok string) func(*http.Request) {
 	}
 }
 
-func wantStatus(t *testing.T, r *testserver.Resp, status int, body string) {
+func pkgWant(t *testing.T, r *testserver.Resp, status int, body string) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("%s: want %d", r, status)
@@ -153,9 +153,9 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 		path := e.genericPath("my_tool", "1.2.3-rc+1", "tool.tar.gz")
 		v1 := bytes.Repeat([]byte("version one\n"), 1000)
 
-		wantStatus(t, e.upload(t, path, v1, false, patHeader(e.Dev.Token)), http.StatusCreated, `{"message":"201 Created"}`)
+		pkgWant(t, e.upload(t, path, v1, false, patHeader(e.Dev.Token)), http.StatusCreated, `{"message":"201 Created"}`)
 		r := e.get(t, path, patHeader(e.Reporter.Token))
-		wantStatus(t, r, http.StatusOK, "")
+		pkgWant(t, r, http.StatusOK, "")
 		if !bytes.Equal(r.Body, v1) {
 			t.Fatalf("downloaded %d bytes, want the %d uploaded", len(r.Body), len(v1))
 		}
@@ -177,7 +177,7 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 		// new file; GET serves the newest.
 		v2 := bytes.Repeat([]byte("second version\n"), 5000)
 		r = e.upload(t, path+"?select=package_file", v2, true, patHeader(e.Maint.Token))
-		wantStatus(t, r, http.StatusCreated, "")
+		pkgWant(t, r, http.StatusCreated, "")
 		pf := r.Object(t)
 		if pf["file_name"] != "tool.tar.gz" || testserver.Num(t, pf, "size") != int64(len(v2)) || pf["file_sha256"] != sha256hex(v2) ||
 			pf["file_md5"] != nil || pf["file_sha1"] != nil || pf["created_at"] == nil || pf["updated_at"] == nil {
@@ -192,7 +192,7 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 
 		// The packages API sees one package with two files.
 		r = e.get(t, e.apiPath(""), patHeader(e.Reporter.Token))
-		wantStatus(t, r, http.StatusOK, "")
+		pkgWant(t, r, http.StatusOK, "")
 		var list []map[string]any
 		r.JSON(t, &list)
 		if len(list) != 1 || list[0]["name"] != "my_tool" || list[0]["version"] != "1.2.3-rc+1" || list[0]["package_type"] != "generic" ||
@@ -211,13 +211,13 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 			t.Fatalf("a Reporter is shown delete_api_path: %v", links)
 		}
 		r = e.get(t, e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Maint.Token))
-		wantStatus(t, r, http.StatusOK, "")
+		pkgWant(t, r, http.StatusOK, "")
 		if l := r.Object(t)["_links"].(map[string]any); l["delete_api_path"] != s.URL+"/api/v4/projects/"+testserver.Itoa(e.Project.ID)+"/packages/"+testserver.Itoa(pkgID) {
 			t.Fatalf("a Maintainer's _links: %v", l)
 		}
 
 		r = e.get(t, e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files"), patHeader(e.Reporter.Token))
-		wantStatus(t, r, http.StatusOK, "")
+		pkgWant(t, r, http.StatusOK, "")
 		var files []map[string]any
 		r.JSON(t, &files)
 		if len(files) != 2 || files[0]["file_sha256"] != sha256hex(v1) || files[1]["file_sha256"] != sha256hex(v2) ||
@@ -232,22 +232,22 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 
 		// Deleting the newer file: GET falls back to the older one.
 		secondID := testserver.Num(t, files[1], "id")
-		wantStatus(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(secondID)), patHeader(e.Maint.Token)), http.StatusNoContent, "")
+		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(secondID)), patHeader(e.Maint.Token)), http.StatusNoContent, "")
 		if r = e.get(t, path, patHeader(e.Reporter.Token)); !bytes.Equal(r.Body, v1) {
 			t.Fatalf("after deleting the newest file, GET served %d bytes", len(r.Body))
 		}
 		if _, f, b := e.stored(t); f != 1 || len(b) != 1 {
 			t.Fatalf("after deleting a file: %d file rows, blobs %v", f, b)
 		}
-		wantStatus(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(secondID)), patHeader(e.Maint.Token)),
+		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(secondID)), patHeader(e.Maint.Token)),
 			http.StatusNotFound, `{"message":"404 Not Found"}`)
 
 		// Deleting the package removes its rows and its blobs.
-		wantStatus(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Maint.Token)), http.StatusNoContent, "")
+		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Maint.Token)), http.StatusNoContent, "")
 		e.wantNothingStored(t, "DELETE package")
-		wantStatus(t, e.get(t, path, patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Package Not Found"}`)
-		wantStatus(t, e.get(t, e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
-		wantStatus(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Maint.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
+		pkgWant(t, e.get(t, path, patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Package Not Found"}`)
+		pkgWant(t, e.get(t, e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
+		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Maint.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
 	})
 }
 
@@ -271,7 +271,7 @@ func TestGenericPackageJobToken(t *testing.T) {
 		for _, tr := range transports {
 			body := []byte("built by the job, sent with the token in the " + tr.name)
 			path := e.genericPath("ci-build", "1.0", tr.name+".bin")
-			wantStatus(t, e.upload(t, path, body, false, tr.auth), http.StatusCreated, `{"message":"201 Created"}`)
+			pkgWant(t, e.upload(t, path, body, false, tr.auth), http.StatusCreated, `{"message":"201 Created"}`)
 			for _, down := range transports {
 				if r := e.get(t, path, down.auth); r.Status != http.StatusOK || !bytes.Equal(r.Body, body) {
 					t.Fatalf("upload by %s, download by %s: %s", tr.name, down.name, r)
@@ -279,13 +279,13 @@ func TestGenericPackageJobToken(t *testing.T) {
 			}
 		}
 		// Basic with any user name and a personal access token.
-		wantStatus(t, e.upload(t, e.genericPath("ci-build", "1.0", "pat.bin"), []byte("x"), false, basicAuth("anyone", e.Dev.Token)),
+		pkgWant(t, e.upload(t, e.genericPath("ci-build", "1.0", "pat.bin"), []byte("x"), false, basicAuth("anyone", e.Dev.Token)),
 			http.StatusCreated, "")
 
 		// The packages API takes the job token too, and shows the job's
 		// pipeline on the package and on the files it published.
 		r := e.get(t, e.apiPath("?package_name=ci-build"), jobHeader(j.Token))
-		wantStatus(t, r, http.StatusOK, "")
+		pkgWant(t, r, http.StatusOK, "")
 		var list []map[string]any
 		r.JSON(t, &list)
 		if len(list) != 1 {
@@ -311,15 +311,15 @@ func TestGenericPackageJobToken(t *testing.T) {
 			t.Fatalf("a file published with a PAT has pipelines: %v", files[3])
 		}
 		// A job token does not delete: its user is a Developer.
-		wantStatus(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(testserver.Num(t, list[0], "id"))), jobHeader(j.Token)), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(testserver.Num(t, list[0], "id"))), jobHeader(j.Token)), http.StatusForbidden, `{"message":"403 Forbidden"}`)
 
 		// Once the job has finished, its token is refused everywhere.
 		j.FinishOK(t, "success")
 		for _, tr := range transports {
-			wantStatus(t, e.upload(t, e.genericPath("ci-build", "1.0", "late.bin"), []byte("x"), false, tr.auth), http.StatusUnauthorized, "")
-			wantStatus(t, e.get(t, e.genericPath("ci-build", "1.0", "header.bin"), tr.auth), http.StatusUnauthorized, "")
+			pkgWant(t, e.upload(t, e.genericPath("ci-build", "1.0", "late.bin"), []byte("x"), false, tr.auth), http.StatusUnauthorized, "")
+			pkgWant(t, e.get(t, e.genericPath("ci-build", "1.0", "header.bin"), tr.auth), http.StatusUnauthorized, "")
 		}
-		wantStatus(t, e.get(t, e.apiPath(""), jobHeader(j.Token)), http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
+		pkgWant(t, e.get(t, e.apiPath(""), jobHeader(j.Token)), http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
 		if _, f, _ := e.stored(t); f != 4 {
 			t.Fatalf("%d files stored, want 4", f)
 		}
@@ -331,7 +331,7 @@ func TestPackageRoles(t *testing.T) {
 		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := newPkgEnv(t, s, "private")
 		file := e.genericPath("pkg", "1", "f.bin")
-		wantStatus(t, e.upload(t, file, []byte("seed"), false, patHeader(s.RootToken)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, file, []byte("seed"), false, patHeader(s.RootToken)), http.StatusCreated, "")
 		var list []map[string]any
 		e.get(t, e.apiPath(""), patHeader(s.RootToken)).JSON(t, &list)
 		pkgID := testserver.Itoa(testserver.Num(t, list[0], "id"))
@@ -358,17 +358,17 @@ func TestPackageRoles(t *testing.T) {
 			{"maintainer", basicAuth("maint", e.Maint.Token), want{201, ""}, want{200, ""}, want{200, ""}, want{204, ""}, want{404, `{"message":"404 Not found"}`}},
 		} {
 			t.Run(tc.who, func(t *testing.T) {
-				wantStatus(t, e.upload(t, e.genericPath("pkg", "1", tc.who+".bin"), []byte("x"), false, tc.auth), tc.put.status, tc.put.body)
-				wantStatus(t, e.get(t, file, tc.auth), tc.get.status, tc.get.body)
+				pkgWant(t, e.upload(t, e.genericPath("pkg", "1", tc.who+".bin"), []byte("x"), false, tc.auth), tc.put.status, tc.put.body)
+				pkgWant(t, e.get(t, file, tc.auth), tc.get.status, tc.get.body)
 				// The packages API does not take Basic: the maintainer's
 				// rows use the header there.
 				auth := tc.auth
 				if tc.who == "maintainer" {
 					auth = patHeader(e.Maint.Token)
 				}
-				wantStatus(t, e.get(t, e.apiPath(""), auth), tc.list.status, tc.list.body)
-				wantStatus(t, e.do(t, "DELETE", e.apiPath("/"+pkgID), auth), tc.del.status, tc.del.body)
-				wantStatus(t, e.get(t, e.apiPath("/"+pkgID), auth), tc.api.status, tc.api.body)
+				pkgWant(t, e.get(t, e.apiPath(""), auth), tc.list.status, tc.list.body)
+				pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+pkgID), auth), tc.del.status, tc.del.body)
+				pkgWant(t, e.get(t, e.apiPath("/"+pkgID), auth), tc.api.status, tc.api.body)
 			})
 		}
 
@@ -378,7 +378,7 @@ func TestPackageRoles(t *testing.T) {
 			p := s.CreateProject(t, g, "lib", vis)
 			pe := &pkgEnv{s: s, Team: &testserver.Team{Project: p}}
 			path := pe.genericPath("lib", "2", "lib.so")
-			wantStatus(t, pe.upload(t, path, []byte("lib"), false, patHeader(s.RootToken)), http.StatusCreated, "")
+			pkgWant(t, pe.upload(t, path, []byte("lib"), false, patHeader(s.RootToken)), http.StatusCreated, "")
 			anon := pe.get(t, path, nil)
 			outsider := pe.get(t, path, patHeader(e.Outsider.Token))
 			if vis == "public" && (anon.Status != 200 || string(anon.Body) != "lib") {
@@ -390,7 +390,7 @@ func TestPackageRoles(t *testing.T) {
 			if outsider.Status != 200 {
 				t.Fatalf("%s, signed-in non-member: %s", vis, outsider)
 			}
-			wantStatus(t, pe.upload(t, path, []byte("evil"), false, patHeader(e.Outsider.Token)), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+			pkgWant(t, pe.upload(t, path, []byte("evil"), false, patHeader(e.Outsider.Token)), http.StatusForbidden, `{"message":"403 Forbidden"}`)
 		}
 	})
 }
@@ -400,13 +400,13 @@ func TestGenericPackageStatusAndSelect(t *testing.T) {
 		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := newPkgEnv(t, s, "private")
 		hidden := e.genericPath("secret", "1", "s.bin")
-		wantStatus(t, e.upload(t, hidden+"?status=hidden", []byte("hush"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
-		wantStatus(t, e.upload(t, e.genericPath("open", "1", "o.bin"), []byte("open"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, hidden+"?status=hidden", []byte("hush"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o.bin"), []byte("open"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
 
 		list := func(query string) []string {
 			t.Helper()
 			r := e.get(t, e.apiPath(query), patHeader(e.Reporter.Token))
-			wantStatus(t, r, http.StatusOK, "")
+			pkgWant(t, r, http.StatusOK, "")
 			var l []map[string]any
 			r.JSON(t, &l)
 			var out []string
@@ -427,16 +427,16 @@ func TestGenericPackageStatusAndSelect(t *testing.T) {
 		}
 		// Publishing again with status=default unhides it; without a
 		// status the package keeps its own.
-		wantStatus(t, e.upload(t, e.genericPath("open", "1", "o2.bin")+"?status=hidden", []byte("x"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
-		wantStatus(t, e.upload(t, hidden+"?status=default", []byte("loud"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
-		wantStatus(t, e.upload(t, e.genericPath("open", "1", "o3.bin"), []byte("x"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o2.bin")+"?status=hidden", []byte("x"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, hidden+"?status=default", []byte("loud"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o3.bin"), []byte("x"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
 		if got := list("?order_by=name"); !slices.Equal(got, []string{"secret/default"}) {
 			t.Fatalf("after status changes: %v", got)
 		}
 
 		for _, q := range []string{"?status=public", "?select=package", "?status="} {
 			name := strings.SplitN(q[1:], "=", 2)[0]
-			wantStatus(t, e.upload(t, e.genericPath("other", "1", "x.bin")+q, []byte("x"), false, patHeader(e.Dev.Token)),
+			pkgWant(t, e.upload(t, e.genericPath("other", "1", "x.bin")+q, []byte("x"), false, patHeader(e.Dev.Token)),
 				http.StatusBadRequest, `{"error":"`+name+` does not have a valid value"}`)
 		}
 	})
@@ -491,7 +491,7 @@ func TestGenericPackageValidation(t *testing.T) {
 						t.Fatalf("%s: want the mux's redirect", r)
 					}
 				} else {
-					wantStatus(t, r, tc.status, tc.body)
+					pkgWant(t, r, tc.status, tc.body)
 				}
 				e.wantNothingStored(t, tc.name)
 				if g := e.get(t, e.genericPath(tc.pkg, tc.version, tc.file), patHeader(e.Dev.Token)); g.Status == http.StatusOK {
@@ -517,13 +517,13 @@ func TestGenericPackageValidation(t *testing.T) {
 					t.Fatalf("PUT %s: %s, want the mux's redirect", tc.raw, r)
 				}
 			} else {
-				wantStatus(t, r, http.StatusBadRequest, traversal)
+				pkgWant(t, r, http.StatusBadRequest, traversal)
 			}
 			e.wantNothingStored(t, tc.raw)
 		}
 		// The longest allowed parts work.
 		max := strings.Repeat("b", 255)
-		wantStatus(t, e.upload(t, e.genericPath(max, max, max), []byte("ok"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath(max, max, max), []byte("ok"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
 	})
 }
 
@@ -545,17 +545,17 @@ func TestGenericPackageTooLarge(t *testing.T) {
 		big := bytes.Repeat([]byte{'z'}, limit+1)
 		for _, chunked := range []bool{false, true} {
 			r := e.upload(t, e.genericPath("big", "1", "f.bin"), big, chunked, patHeader(e.Dev.Token))
-			wantStatus(t, r, http.StatusRequestEntityTooLarge, tooLarge)
+			pkgWant(t, r, http.StatusRequestEntityTooLarge, tooLarge)
 			e.wantNothingStored(t, fmt.Sprintf("413 (chunked %v)", chunked))
 		}
 		// Far larger and chunked: the server stops reading at the limit.
 		r := e.upload(t, e.genericPath("big", "1", "f.bin"), bytes.Repeat([]byte{'z'}, 8<<20), true, patHeader(e.Dev.Token))
-		wantStatus(t, r, http.StatusRequestEntityTooLarge, tooLarge)
+		pkgWant(t, r, http.StatusRequestEntityTooLarge, tooLarge)
 		e.wantNothingStored(t, "413 of 8 MiB chunked")
 		// Exactly the limit is fine, either way.
 		exact := big[:limit]
-		wantStatus(t, e.upload(t, e.genericPath("big", "1", "a.bin"), exact, false, patHeader(e.Dev.Token)), http.StatusCreated, "")
-		wantStatus(t, e.upload(t, e.genericPath("big", "1", "b.bin"), exact, true, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("big", "1", "a.bin"), exact, false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("big", "1", "b.bin"), exact, true, patHeader(e.Dev.Token)), http.StatusCreated, "")
 		if p, f, b := e.stored(t); p != 1 || f != 2 || len(b) != 2 {
 			t.Fatalf("stored %d, %d, %v", p, f, b)
 		}
@@ -569,12 +569,12 @@ func TestPackagesAPIListing(t *testing.T) {
 		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := newPkgEnv(t, s, "private")
 		for _, p := range []struct{ name, version string }{{"zeta", "1.0"}, {"alpha", "2.0"}, {"alpha", "1.0"}, {"beta-lib", "0.9"}, {"Alphabet", "3"}} {
-			wantStatus(t, e.upload(t, e.genericPath(p.name, p.version, "f"), []byte(p.name), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+			pkgWant(t, e.upload(t, e.genericPath(p.name, p.version, "f"), []byte(p.name), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
 		}
 		list := func(query string) ([]string, http.Header) {
 			t.Helper()
 			r := e.get(t, e.apiPath(query), patHeader(e.Reporter.Token))
-			wantStatus(t, r, http.StatusOK, "")
+			pkgWant(t, r, http.StatusOK, "")
 			var l []map[string]any
 			r.JSON(t, &l)
 			var out []string
@@ -612,9 +612,9 @@ func TestPackagesAPIListing(t *testing.T) {
 		}
 		for _, q := range []string{"order_by=size", "sort=up", "package_type=zip", "status=gone"} {
 			name := strings.SplitN(q, "=", 2)[0]
-			wantStatus(t, e.get(t, e.apiPath("?"+q), patHeader(e.Reporter.Token)), http.StatusBadRequest, `{"error":"`+name+` does not have a valid value"}`)
+			pkgWant(t, e.get(t, e.apiPath("?"+q), patHeader(e.Reporter.Token)), http.StatusBadRequest, `{"error":"`+name+` does not have a valid value"}`)
 		}
-		wantStatus(t, e.get(t, e.apiPath("/abc"), patHeader(e.Reporter.Token)), http.StatusBadRequest, `{"error":"package_id is invalid"}`)
-		wantStatus(t, e.get(t, e.apiPath("/999999/package_files"), patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
+		pkgWant(t, e.get(t, e.apiPath("/abc"), patHeader(e.Reporter.Token)), http.StatusBadRequest, `{"error":"package_id is invalid"}`)
+		pkgWant(t, e.get(t, e.apiPath("/999999/package_files"), patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
 	})
 }
