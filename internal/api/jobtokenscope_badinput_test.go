@@ -10,7 +10,7 @@ import (
 
 // TestJobTokenScopeBadInput sends the scope endpoints malformed ids,
 // wrongly typed values and broken bodies: every one is a 4xx, and the
-// scope is exactly as before afterwards. (newServer also fails the test
+// scope is exactly as before afterwards. (The harness also fails the test
 // on any 500 or panic in the log.)
 func TestJobTokenScopeBadInput(t *testing.T) {
 	s := testserver.New(t, testserver.Options{})
