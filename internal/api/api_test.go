@@ -19,8 +19,7 @@ import (
 // and paths. Every case checks the exact status and body, that nothing was
 // half-written, and (through the harness, internal/testserver) that no
 // request was a 500 and no token reached the log. Each test runs on SQLite
-// and, with
-// CIWARDEN_TEST_POSTGRES_URL, on PostgreSQL.
+// and, with CIWARDEN_TEST_POSTGRES_URL, on PostgreSQL.
 
 const notJSON = `{"error":"The request body is not valid JSON or not a JSON object"}`
 
