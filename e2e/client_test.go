@@ -9,11 +9,13 @@ import (
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // newClient is GitLab's own Go client pointed at s; an empty token makes
 // an anonymous client. Retries are off so that a failure shows at once.
-func newClient(t *testing.T, s *Server, token string) *gitlab.Client {
+func newClient(t *testing.T, s *testserver.Server, token string) *gitlab.Client {
 	t.Helper()
 	c, err := gitlab.NewClient(token, gitlab.WithBaseURL(s.URL+api), gitlab.WithoutRetries())
 	if err != nil {
@@ -46,7 +48,7 @@ func must[T any](t *testing.T, what string) func(v T, resp *gitlab.Response, err
 
 func TestGitLabClient(t *testing.T) { forEachDialect(t, testGitLabClient) }
 
-func testGitLabClient(t *testing.T, s *Server) {
+func testGitLabClient(t *testing.T, s *testserver.Server) {
 	root := newClient(t, s, s.RootToken)
 
 	// Users.
@@ -57,7 +59,7 @@ func testGitLabClient(t *testing.T, s *Server) {
 	mkUser := func(name string) *gitlab.User {
 		t.Helper()
 		u := must[*gitlab.User](t, "CreateUser "+name)(root.Users.CreateUser(&gitlab.CreateUserOptions{
-			Username: gitlab.Ptr(name), Name: gitlab.Ptr("User " + name), Email: gitlab.Ptr(name + "@example.com"),
+			Username: gitlab.Ptr(name), Name: gitlab.Ptr("testserver.User " + name), Email: gitlab.Ptr(name + "@example.com"),
 			ForceRandomPassword: gitlab.Ptr(true),
 		}))
 		if u.ID == 0 || u.Username != name || u.Email != name+"@example.com" || u.State != "active" {
@@ -67,7 +69,7 @@ func testGitLabClient(t *testing.T, s *Server) {
 	}
 	alice, bob, carol := mkUser("alice"), mkUser("bob"), mkUser("carol")
 	got := must[*gitlab.User](t, "GetUser")(root.Users.GetUser(alice.ID, &gitlab.GetUserOptions{}))
-	if got.ID != alice.ID || got.Username != "alice" || got.Name != "User alice" {
+	if got.ID != alice.ID || got.Username != "alice" || got.Name != "testserver.User alice" {
 		t.Errorf("GetUser: %+v", got)
 	}
 	_, _, err := root.Users.GetUser(99999, &gitlab.GetUserOptions{})
@@ -86,7 +88,7 @@ func testGitLabClient(t *testing.T, s *Server) {
 			pat.ExpiresAt == nil || pat.ExpiresAt.String() != expires.String() {
 			t.Errorf("CreatePersonalAccessToken: %+v", pat)
 		}
-		s.remember(pat.Token)
+		s.Remember(pat.Token)
 		return pat
 	}
 	alicePAT, bobPAT, carolPAT := mkToken(alice, "api"), mkToken(bob, "api"), mkToken(carol, "api", "read_api")

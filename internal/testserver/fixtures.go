@@ -77,12 +77,15 @@ type Project struct {
 	Path string
 }
 
-// CreateProject creates a project named path in a namespace.
+// CreateProject creates a project named path in a namespace; 0 is root's
+// own.
 func (s *Server) CreateProject(t testing.TB, namespaceID int64, path, visibility string) Project {
 	t.Helper()
-	m := s.Expect(t, "POST", API+"/projects", s.RootToken, url.Values{
-		"name": {path}, "path": {path}, "namespace_id": {Itoa(namespaceID)}, "visibility": {visibility},
-	}, http.StatusCreated).Object(t)
+	form := url.Values{"name": {path}, "path": {path}, "visibility": {visibility}}
+	if namespaceID != 0 {
+		form.Set("namespace_id", Itoa(namespaceID))
+	}
+	m := s.Expect(t, "POST", API+"/projects", s.RootToken, form, http.StatusCreated).Object(t)
 	if got := Str(t, m, "visibility"); got != visibility {
 		t.Fatalf("project %s: visibility %q, want %q", path, got, visibility)
 	}
@@ -158,3 +161,6 @@ func (s *Server) OpenDB(t testing.TB) (db *sql.DB, rebind func(string) string) {
 	t.Cleanup(func() { db.Close() })
 	return db, rebind
 }
+
+// IDPath is the project's ID and full path.
+func (p Project) IDPath() (int64, string) { return p.ID, p.Path }
