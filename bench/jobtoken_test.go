@@ -26,6 +26,8 @@ import (
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/server"
+	"github.com/ciwarden/ciwarden/internal/testdb"
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // Job-token benchmarks (docs/performance.md):
@@ -92,7 +94,9 @@ type jbEnv struct {
 	idField  []byte // `"id":<JobID>,` as in the job's JSON
 }
 
-func jbNewServer(tb testing.TB, dataDir string) *server.Server {
+// jbHistoryServer opens dataDir's database to fill it with history; it is
+// data preparation, not a server under test (jbNewEnv's is testserver's).
+func jbHistoryServer(tb testing.TB, dataDir string) *server.Server {
 	tb.Helper()
 	srv, err := server.New(context.Background(), server.Config{
 		DataDir:          dataDir,
@@ -111,7 +115,7 @@ func jbNewServer(tb testing.TB, dataDir string) *server.Server {
 // POST /api/v4/jobs/request assigns its job and returns the token.
 func jbNewEnv(tb testing.TB, n int) *jbEnv {
 	tb.Helper()
-	dir := tb.TempDir()
+	dir := testdb.TempDir(tb)
 	if n >= jbCacheFrom {
 		cached := jbCachedHistory(tb, n)
 		if err := jbCopyFile(cached, filepath.Join(dir, "ciwarden.db")); err != nil {
@@ -120,8 +124,9 @@ func jbNewEnv(tb testing.TB, n int) *jbEnv {
 	} else {
 		jbBuildHistory(tb, dir, n)
 	}
-	srv := jbNewServer(tb, dir)
-	tb.Cleanup(func() { srv.Store().Close() })
+	s := testserver.New(tb, testserver.Options{DataDir: dir, DatabaseURL: "sqlite://" + filepath.Join(dir, "ciwarden.db"),
+		RootToken: jbRootToken, Measure: true})
+	srv := s.Srv
 	var count int
 	if err := srv.Store().DB().QueryRow("SELECT COUNT(*) FROM jobs").Scan(&count); err != nil {
 		tb.Fatal(err)
@@ -130,14 +135,10 @@ func jbNewEnv(tb testing.TB, n int) *jbEnv {
 		tb.Fatalf("the database holds %d jobs, want %d", count, n)
 	}
 
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	a := jbNewAPI(ts.URL)
-	defer a.HTTP.CloseIdleConnections()
-	_, path := a.CreateProject(tb, "app")
-	jbPush(tb, ts.URL, path, map[string]string{".gitlab-ci.yml": jbCIConfig}, "main")
-	runnerToken := a.CreateRunner(tb, "bench")
-	data, _ := a.Call(tb, "POST", "/api/v4/jobs/request", nil, map[string]any{"token": runnerToken, "system_id": "bench"}, http.StatusCreated)
+	path := s.CreateProject(tb, 0, "app", "private").Path
+	jbPush(tb, s, path, map[string]string{".gitlab-ci.yml": jbCIConfig}, "main")
+	runnerToken := jbCreateRunner(tb, s, "bench")
+	data := s.Expect(tb, "POST", "/api/v4/jobs/request", "", map[string]any{"token": runnerToken, "system_id": "bench"}, http.StatusCreated).Body
 	var payload struct {
 		ID    int64  `json:"id"`
 		Token string `json:"token"`
@@ -145,6 +146,7 @@ func jbNewEnv(tb testing.TB, n int) *jbEnv {
 	if err := json.Unmarshal(data, &payload); err != nil || !auth.WellFormed(payload.Token, auth.JobTokenPrefix) {
 		tb.Fatalf("jobs/request: no job token in the payload (%v)", err)
 	}
+	s.Remember(payload.Token)
 	return &jbEnv{
 		Srv:      srv,
 		Handler:  srv.Handler(),
@@ -162,7 +164,7 @@ func jbNewEnv(tb testing.TB, n int) *jbEnv {
 // checkpointed when it returns.
 func jbBuildHistory(tb testing.TB, dataDir string, n int) {
 	tb.Helper()
-	srv := jbNewServer(tb, dataDir)
+	srv := jbHistoryServer(tb, dataDir)
 	defer srv.Store().Close()
 	ctx := context.Background()
 	h := srv.Handler()
@@ -238,7 +240,7 @@ func jbBuildHistory(tb testing.TB, dataDir string, n int) {
 func jbCacheKey() string {
 	h := sha256.New()
 	count := 0
-	if root, err := jbModuleRoot(); err == nil {
+	if root, err := testserver.ModuleRoot(); err == nil {
 		dir := filepath.Join(root, "internal", "store", "migrations")
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestJobThroughput runs trivial jobs (GIT_STRATEGY: none, script: echo
@@ -44,19 +46,16 @@ func TestJobThroughput(t *testing.T) {
 	jbRequireGit(t)
 	pipelines, perPipeline := jbLayout(t)
 	workers := jbEnvInt(t, "CIWARDEN_BENCH_WORKERS", 4)
-	bin := jbBinary(t)
 	w := strconv.Itoa(workers)
 
 	t.Run("builtin", func(t *testing.T) {
-		srv := jbServe(t, bin, "--runners", w)
+		srv := jbServe(t, "--runners", w)
 		jbRunJobs(t, srv, nil, pipelines, perPipeline, "builtin runners="+w)
 	})
 	t.Run("external", func(t *testing.T) {
-		srv := jbServe(t, bin, "--runners", "0")
-		api := jbNewAPI(srv.URL)
-		tok := api.CreateRunner(t, "bench external runner")
-		api.HTTP.CloseIdleConnections()
-		r := jbStart(t, "ciwarden-runner", bin, nil, "runner", "--url", srv.URL, "--token", tok,
+		srv := jbServe(t, "--runners", "0")
+		tok := jbCreateRunner(t, srv, "bench external runner")
+		r := jbStart(t, "ciwarden-runner", testserver.Binary(t), nil, "runner", "--url", srv.URL, "--token", tok,
 			"--concurrent", w, "--builds-dir", t.TempDir())
 		deadline := time.Now().Add(30 * time.Second)
 		for !strings.Contains(r.Log(), "runner started") {
@@ -95,11 +94,12 @@ func jbCIJobs(n int) string {
 	return b.String()
 }
 
-func jbRunJobs(t *testing.T, srv *jbChildServer, runnerProc *jbProc, pipelines, perPipeline int, what string) {
-	api := jbNewAPI(srv.URL)
-	defer api.HTTP.CloseIdleConnections()
-	pid, path := api.CreateProject(t, "throughput")
-	repo := jbNewRepo(t, map[string]string{".gitlab-ci.yml": jbCIJobs(perPipeline)})
+func jbRunJobs(t *testing.T, srv *testserver.Server, runnerProc *jbProc, pipelines, perPipeline int, what string) {
+	pid, path := srv.CreateProject(t, 0, "throughput", "private").IDPath()
+	g := testserver.NewGit(t)
+	dir := g.Init(t, srv.GitURL("root", srv.RootToken, path))
+	g.Commit(t, dir, "bench", map[string]string{".gitlab-ci.yml": jbCIJobs(perPipeline)})
+	push := []string{"push", "--quiet", "origin"}
 	refs := []string{"main"}
 	if pipelines > 1 {
 		refs = refs[:0]
@@ -114,14 +114,17 @@ func jbRunJobs(t *testing.T, srv *jbChildServer, runnerProc *jbProc, pipelines, 
 	if runnerProc != nil {
 		r0 = runnerProc.CPU(t)
 	}
-	s0, t0 := srv.CPU(t), time.Now()
-	repo.Push(t, srv.URL, path, refs...)
-	sPush, tPush := srv.CPU(t), time.Now()
+	for _, ref := range refs {
+		push = append(push, "HEAD:refs/heads/"+ref)
+	}
+	s0, t0 := jbProcCPU(t, srv.Pid()), time.Now()
+	g.Run(t, dir, push...)
+	sPush, tPush := jbProcCPU(t, srv.Pid()), time.Now()
 
 	// Completion is polled with cheap counts (X-Total of one-item pages),
 	// so that the polling adds little to the server's CPU.
 	count := func(status string) int {
-		_, n := api.RootList(t, fmt.Sprintf("/api/v4/projects/%d/pipelines?status=%s&per_page=1", pid, status))
+		_, n := jbRootList(t, srv, fmt.Sprintf("/api/v4/projects/%d/pipelines?status=%s&per_page=1", pid, status))
 		return n
 	}
 	deadline := t0.Add(170 * time.Second)
@@ -138,11 +141,11 @@ func jbRunJobs(t *testing.T, srv *jbChildServer, runnerProc *jbProc, pipelines, 
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	s1, t1 := srv.CPU(t), time.Now()
+	s1, t1 := jbProcCPU(t, srv.Pid()), time.Now()
 	if runnerProc != nil {
 		r1 = runnerProc.CPU(t)
 	}
-	if _, n := api.RootList(t, fmt.Sprintf("/api/v4/projects/%d/jobs?scope=success&per_page=1", pid)); n != total {
+	if _, n := jbRootList(t, srv, fmt.Sprintf("/api/v4/projects/%d/jobs?scope=success&per_page=1", pid)); n != total {
 		t.Fatalf("%d successful jobs, want %d", n, total)
 	}
 

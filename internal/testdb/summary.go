@@ -28,15 +28,22 @@ func Run(m *testing.M) int {
 	return code
 }
 
-// toGoCommand shows line when `go test` runs several packages without -v:
-// it then discards a passing test binary's output, so the line goes to
-// the go command's own standard error as well. Only on Linux, only when
-// the parent is the go command, and only to a terminal or a pipe (never a
-// file, which a second writer would corrupt).
+// toGoCommand shows line when `go test` runs packages without -v: it then
+// discards a passing test binary's output, so the line goes to the go
+// command's own standard error as well. Only on Linux, only when the
+// parent is the go command and does not pass this binary's output through
+// as it comes (-bench, or no package arguments: then the binary writes to
+// the go command's own standard output), and only to a terminal or a pipe
+// (never a file, which a second writer would corrupt).
 func toGoCommand(line string) {
 	ppid := os.Getppid()
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", ppid))
 	if err != nil || strings.TrimSpace(string(comm)) != "go" {
+		return
+	}
+	ours, err1 := os.Stdout.Stat()
+	theirs, err2 := os.Stat(fmt.Sprintf("/proc/%d/fd/1", ppid))
+	if err1 != nil || err2 != nil || os.SameFile(ours, theirs) {
 		return
 	}
 	path := fmt.Sprintf("/proc/%d/fd/2", ppid)
