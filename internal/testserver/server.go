@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -195,6 +196,7 @@ func (s *Server) Restart(t testing.TB) *Server {
 func (s *Server) startInProcess(t testing.TB) {
 	o := s.opts
 	if o.Measure {
+		s.logs = fileBuffer(t, testdb.TempDir(t))
 		s.logger = server.NewLogger(s.logs, slog.LevelInfo)
 	} else {
 		s.raw = &Buffer{}
@@ -565,21 +567,42 @@ func dedupe(fs []finding) []finding {
 
 // ---- small things ----
 
-// Buffer is a log sink written to concurrently.
+// Buffer is a log sink written to concurrently: in memory, or (for a
+// benchmark's millions of lines) in a file through a write buffer.
 type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	file *os.File
+	w    *bufio.Writer
+}
+
+// fileBuffer is a Buffer kept in a file of dir.
+func fileBuffer(t testing.TB, dir string) *Buffer {
+	f, err := os.CreateTemp(dir, "server-*.log")
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &Buffer{file: f, w: bufio.NewWriterSize(f, 1<<16)}
 }
 
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.w != nil {
+		return b.w.Write(p)
+	}
 	return b.buf.Write(p)
 }
 
 func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.w != nil {
+		b.w.Flush()
+		data, _ := os.ReadFile(b.file.Name())
+		return string(data)
+	}
 	return b.buf.String()
 }
 
