@@ -114,6 +114,8 @@ func TestArtifactsBench(t *testing.T) {
 			len(targetBody), float64(zipSize)/(1<<20), tm.Round(10*time.Microsecond), r, 100*float64(r)/float64(zipSize), slices.Max(reads))
 		t.Logf("whole zip download: median %v, server read %d bytes; extraction is %.0fx faster",
 			w.Round(time.Millisecond), wholeRead, float64(w)/float64(tm))
+		jbPrint("BenchmarkArtifactsBench/extract", float64(tm.Microseconds()), "us/file", float64(r), "bytes-read",
+			float64(w.Microseconds()), "us/whole-zip", float64(w)/float64(tm), "x-faster-than-whole")
 		if slices.Max(reads) > zipSize/10 {
 			t.Errorf("extracting one small file read %d bytes of a %d-byte zip", slices.Max(reads), zipSize)
 		}
@@ -147,8 +149,9 @@ func TestArtifactsBench(t *testing.T) {
 		ratio := mibps(o) / mibps(b)
 		t.Logf("100 MiB by ref and job name: ciwarden median %v (%.0f MiB/s), plain ServeFile %v (%.0f MiB/s), ratio %.2f (target >= 0.70)",
 			o.Round(time.Millisecond), mibps(o), b.Round(time.Millisecond), mibps(b), ratio)
-		if ratio < 0.70 {
-			t.Errorf("download throughput ratio %.2f < 0.70", ratio)
+		jbPrint("BenchmarkArtifactsBench/download-by-ref", mibps(o), "ciwarden-MiB/s", mibps(b), "plain-MiB/s", ratio, "x-plain")
+		if ratio < 0.70 { // docs/performance.md, as packages
+			t.Errorf("target missed: download throughput ratio %.2f, want >= 0.70", ratio)
 		}
 	})
 }

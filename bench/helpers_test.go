@@ -336,3 +336,32 @@ func jbSleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// jbPrint writes one result in the format of `go test -bench` lines: the
+// name, a count of 1, then value and unit pairs. The CIWARDEN_BENCH tests
+// report this way so that bench/measure.sh (and benchstat) read their
+// figures as they read benchmarks'.
+func jbPrint(name string, pairs ...any) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\t1", name)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fmt.Fprintf(&b, "\t%.4g %s", pairs[i], pairs[i+1])
+	}
+	fmt.Println(b.String())
+}
+
+// jbRuns keeps one value per run of a sub-benchmark. Each run starts with
+// a one-iteration probe and then calls the function again with a larger
+// b.N, which is the call `go test` reports: the value of the last call of
+// each run is kept. With -count N there are N runs.
+type jbRuns []float64
+
+func (r *jbRuns) set(b *testing.B, v float64) {
+	if b.N == 1 || len(*r) == 0 {
+		*r = append(*r, 0)
+	}
+	(*r)[len(*r)-1] = v
+}
+
+// median is the median of the runs (0 with none).
+func (r jbRuns) median() float64 { return jbMedian(r) }

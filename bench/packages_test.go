@@ -91,7 +91,7 @@ func BenchmarkGenericPackage(b *testing.B) {
 		{"RSS growth <= 64 MiB", rssGrowth <= 64<<10, fmt.Sprintf("%.1f MiB", float64(rssGrowth)/1024)},
 	} {
 		if !c.ok {
-			b.Logf("target missed: %s (measured %s)", c.what, c.value)
+			b.Errorf("target missed: %s (measured %s)", c.what, c.value)
 		}
 	}
 }
