@@ -333,12 +333,27 @@ func TestQueueWakesReplicas(t *testing.T) {
 	// test measures the wake-up, not the connection.
 	time.Sleep(300 * time.Millisecond)
 
-	held := make(chan *testserver.Resp, 1)
-	go func() { held <- rc.Request(t) }()
+	// The held request runs in its own goroutine, which must not fail the
+	// test (t.Fatal there would stop only that goroutine and show as a
+	// timeout): it hands its answer or its error back.
+	type answer struct {
+		r   *testserver.Resp
+		err error
+	}
+	held := make(chan answer, 1)
+	req := rc.BuildRequest(t, rc.LastUpdate)
+	go func() {
+		r, err := b.Try(req)
+		held <- answer{r, err}
+	}()
 	time.Sleep(300 * time.Millisecond) // the request is now held by B
 	a.PushCI(t, p.Path, dev, map[string]string{".gitlab-ci.yml": livenessCI})
 	select {
-	case r := <-held:
+	case h := <-held:
+		if h.err != nil {
+			t.Fatalf("held job request to B: %v", h.err)
+		}
+		r := h.r
 		if r.Status != http.StatusCreated {
 			t.Fatalf("held job request to B: %s, want 201 with the job queued through A", r)
 		}
