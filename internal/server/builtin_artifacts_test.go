@@ -3,15 +3,12 @@ package server_test
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/runner"
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
@@ -54,28 +51,6 @@ test:
     - test ! -e crash.log
 `
 
-// startRunner runs the built-in runner against s until the test ends.
-func startRunner(t *testing.T, s *testserver.Server) {
-	t.Helper()
-	_, tok := s.CreateRunner(t, map[string]any{"description": "built-in", "run_untagged": true})
-	hc := &http.Client{Timeout: time.Minute}
-	r := &runner.Runner{
-		Client:    &runner.Client{BaseURL: s.URL, Token: tok, SystemID: "builtin_" + testserver.RandHex(4), HTTP: hc},
-		BuildsDir: t.TempDir(), Concurrent: 2, Log: slog.New(slog.DiscardHandler), KillGrace: time.Second,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		hc.CloseIdleConnections()
-	})
-}
-
 // waitPipeline polls until the pipeline is finished and returns its jobs
 // by name.
 func waitPipeline(t *testing.T, s *testserver.Server, p testserver.Project, id int64) (string, map[string]map[string]any) {
@@ -111,7 +86,7 @@ func testBuiltinRunnerArtifacts(t *testing.T, s *testserver.Server) {
 	p := s.CreateProject(t, group, "app", "private")
 	dev := s.CreateUser(t, "dev")
 	s.AddMember(t, "groups", group, dev.ID, 30)
-	startRunner(t, s)
+	s.StartBuiltinRunner(t)
 	s.PushCI(t, p.Path, dev, map[string]string{".gitlab-ci.yml": builtinArtifactsCI})
 	var list []map[string]any
 	s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/pipelines", s.RootToken, nil, http.StatusOK).JSON(t, &list)
