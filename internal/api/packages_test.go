@@ -42,7 +42,7 @@ func (e *pkgEnv) apiPath(rest string) string {
 
 // upload PUTs body (chunked when chunked is set) to path; auth sets the
 // credential.
-func (e *pkgEnv) upload(t *testing.T, path string, body []byte, chunked bool, auth func(*http.Request)) *testserver.Resp {
+func (e *pkgEnv) upload(t *testing.T, path string, body []byte, chunked bool, auth testserver.Cred) *testserver.Resp {
 	t.Helper()
 	var rd io.Reader = bytes.NewReader(body)
 	if chunked {
@@ -59,50 +59,6 @@ func (e *pkgEnv) upload(t *testing.T, path string, body []byte, chunked bool, au
 		auth(req)
 	}
 	return e.s.Send(t, req)
-}
-
-func (e *pkgEnv) get(t *testing.T, path string, auth func(*http.Request)) *testserver.Resp {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.s.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != nil {
-		auth(req)
-	}
-	return e.s.Send(t, req)
-}
-
-func (e *pkgEnv) do(t *testing.T, method, path string, auth func(*http.Request)) *testserver.Resp {
-	t.Helper()
-	req, err := http.NewRequest(method, e.s.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth != nil {
-		auth(req)
-	}
-	return e.s.Send(t, req)
-}
-
-func patHeader(tok string) func(*http.Request) {
-	return func(r *http.Request) { r.Header.Set("PRIVATE-TOKEN", tok) }
-}
-
-func jobHeader(tok string) func(*http.Request) {
-	return func(r *http.Request) { r.Header.Set("JOB-TOKEN", tok) }
-}
-
-func basicAuth(user, password string) func(*http.Request) {
-	return func(r *http.Request) { r.SetBasicAuth(user, password) }
-}
-
-func jobParam(tok string) func(*http.Request) {
-	return func(r *http.Request) {
-		q := r.URL.Query()
-		q.Set("job_token", tok)
-		r.URL.RawQuery = q.Encode()
-	}
 }
 
 func pkgWant(t *testing.T, r *testserver.Resp, status int, body string) {
@@ -153,8 +109,8 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 		path := e.genericPath("my_tool", "1.2.3-rc+1", "tool.tar.gz")
 		v1 := bytes.Repeat([]byte("version one\n"), 1000)
 
-		pkgWant(t, e.upload(t, path, v1, false, patHeader(e.Dev.Token)), http.StatusCreated, `{"message":"201 Created"}`)
-		r := e.get(t, path, patHeader(e.Reporter.Token))
+		pkgWant(t, e.upload(t, path, v1, false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, `{"message":"201 Created"}`)
+		r := e.s.Call(t, "GET", path, testserver.PrivateToken(e.Reporter.Token), nil)
 		pkgWant(t, r, http.StatusOK, "")
 		if !bytes.Equal(r.Body, v1) {
 			t.Fatalf("downloaded %d bytes, want the %d uploaded", len(r.Body), len(v1))
@@ -176,14 +132,14 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 		// A duplicate file name, chunked and with select=package_file: a
 		// new file; GET serves the newest.
 		v2 := bytes.Repeat([]byte("second version\n"), 5000)
-		r = e.upload(t, path+"?select=package_file", v2, true, patHeader(e.Maint.Token))
+		r = e.upload(t, path+"?select=package_file", v2, true, testserver.PrivateToken(e.Maint.Token))
 		pkgWant(t, r, http.StatusCreated, "")
 		pf := r.Object(t)
 		if pf["file_name"] != "tool.tar.gz" || testserver.Num(t, pf, "size") != int64(len(v2)) || pf["file_sha256"] != sha256hex(v2) ||
 			pf["file_md5"] != nil || pf["file_sha1"] != nil || pf["created_at"] == nil || pf["updated_at"] == nil {
 			t.Fatalf("select=package_file: %s", r.Body)
 		}
-		if r = e.get(t, path, patHeader(e.Reporter.Token)); !bytes.Equal(r.Body, v2) {
+		if r = e.s.Call(t, "GET", path, testserver.PrivateToken(e.Reporter.Token), nil); !bytes.Equal(r.Body, v2) {
 			t.Fatalf("after a duplicate upload, GET served %d bytes, want the newest (%d)", len(r.Body), len(v2))
 		}
 		if p, f, b := e.stored(t); p != 1 || f != 2 || len(b) != 2 {
@@ -191,7 +147,7 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 		}
 
 		// The packages API sees one package with two files.
-		r = e.get(t, e.apiPath(""), patHeader(e.Reporter.Token))
+		r = e.s.Call(t, "GET", e.apiPath(""), testserver.PrivateToken(e.Reporter.Token), nil)
 		pkgWant(t, r, http.StatusOK, "")
 		var list []map[string]any
 		r.JSON(t, &list)
@@ -210,13 +166,13 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 		if _, shown := links["delete_api_path"]; shown {
 			t.Fatalf("a Reporter is shown delete_api_path: %v", links)
 		}
-		r = e.get(t, e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Maint.Token))
+		r = e.s.Call(t, "GET", e.apiPath("/"+testserver.Itoa(pkgID)), testserver.PrivateToken(e.Maint.Token), nil)
 		pkgWant(t, r, http.StatusOK, "")
 		if l := r.Object(t)["_links"].(map[string]any); l["delete_api_path"] != s.URL+"/api/v4/projects/"+testserver.Itoa(e.Project.ID)+"/packages/"+testserver.Itoa(pkgID) {
 			t.Fatalf("a Maintainer's _links: %v", l)
 		}
 
-		r = e.get(t, e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files"), patHeader(e.Reporter.Token))
+		r = e.s.Call(t, "GET", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files"), testserver.PrivateToken(e.Reporter.Token), nil)
 		pkgWant(t, r, http.StatusOK, "")
 		var files []map[string]any
 		r.JSON(t, &files)
@@ -225,29 +181,29 @@ func TestGenericPackageRoundTrip(t *testing.T) {
 			t.Fatalf("package_files: %s", r.Body)
 		}
 		firstID := testserver.Num(t, files[0], "id")
-		r = e.get(t, e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(firstID)+"/download"), patHeader(e.Reporter.Token))
+		r = e.s.Call(t, "GET", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(firstID)+"/download"), testserver.PrivateToken(e.Reporter.Token), nil)
 		if r.Status != http.StatusOK || !bytes.Equal(r.Body, v1) {
 			t.Fatalf("download of the first file: %d, %d bytes", r.Status, len(r.Body))
 		}
 
 		// Deleting the newer file: GET falls back to the older one.
 		secondID := testserver.Num(t, files[1], "id")
-		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(secondID)), patHeader(e.Maint.Token)), http.StatusNoContent, "")
-		if r = e.get(t, path, patHeader(e.Reporter.Token)); !bytes.Equal(r.Body, v1) {
+		pkgWant(t, e.s.Call(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(secondID)), testserver.PrivateToken(e.Maint.Token), nil), http.StatusNoContent, "")
+		if r = e.s.Call(t, "GET", path, testserver.PrivateToken(e.Reporter.Token), nil); !bytes.Equal(r.Body, v1) {
 			t.Fatalf("after deleting the newest file, GET served %d bytes", len(r.Body))
 		}
 		if _, f, b := e.stored(t); f != 1 || len(b) != 1 {
 			t.Fatalf("after deleting a file: %d file rows, blobs %v", f, b)
 		}
-		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(secondID)), patHeader(e.Maint.Token)),
+		pkgWant(t, e.s.Call(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)+"/package_files/"+testserver.Itoa(secondID)), testserver.PrivateToken(e.Maint.Token), nil),
 			http.StatusNotFound, `{"message":"404 Not Found"}`)
 
 		// Deleting the package removes its rows and its blobs.
-		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Maint.Token)), http.StatusNoContent, "")
+		pkgWant(t, e.s.Call(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)), testserver.PrivateToken(e.Maint.Token), nil), http.StatusNoContent, "")
 		e.wantNothingStored(t, "DELETE package")
-		pkgWant(t, e.get(t, path, patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Package Not Found"}`)
-		pkgWant(t, e.get(t, e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
-		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)), patHeader(e.Maint.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
+		pkgWant(t, e.s.Call(t, "GET", path, testserver.PrivateToken(e.Reporter.Token), nil), http.StatusNotFound, `{"message":"404 Package Not Found"}`)
+		pkgWant(t, e.s.Call(t, "GET", e.apiPath("/"+testserver.Itoa(pkgID)), testserver.PrivateToken(e.Reporter.Token), nil), http.StatusNotFound, `{"message":"404 Not found"}`)
+		pkgWant(t, e.s.Call(t, "DELETE", e.apiPath("/"+testserver.Itoa(pkgID)), testserver.PrivateToken(e.Maint.Token), nil), http.StatusNotFound, `{"message":"404 Not found"}`)
 	})
 }
 
@@ -262,29 +218,29 @@ func TestGenericPackageJobToken(t *testing.T) {
 
 		transports := []struct {
 			name string
-			auth func(*http.Request)
+			auth testserver.Cred
 		}{
-			{"header", jobHeader(j.Token)},
-			{"param", jobParam(j.Token)},
-			{"basic", basicAuth("gitlab-ci-token", j.Token)},
+			{"header", testserver.JobToken(j.Token)},
+			{"param", testserver.JobTokenParam(j.Token)},
+			{"basic", testserver.Basic("gitlab-ci-token", j.Token)},
 		}
 		for _, tr := range transports {
 			body := []byte("built by the job, sent with the token in the " + tr.name)
 			path := e.genericPath("ci-build", "1.0", tr.name+".bin")
 			pkgWant(t, e.upload(t, path, body, false, tr.auth), http.StatusCreated, `{"message":"201 Created"}`)
 			for _, down := range transports {
-				if r := e.get(t, path, down.auth); r.Status != http.StatusOK || !bytes.Equal(r.Body, body) {
+				if r := e.s.Call(t, "GET", path, down.auth, nil); r.Status != http.StatusOK || !bytes.Equal(r.Body, body) {
 					t.Fatalf("upload by %s, download by %s: %s", tr.name, down.name, r)
 				}
 			}
 		}
 		// Basic with any user name and a personal access token.
-		pkgWant(t, e.upload(t, e.genericPath("ci-build", "1.0", "pat.bin"), []byte("x"), false, basicAuth("anyone", e.Dev.Token)),
+		pkgWant(t, e.upload(t, e.genericPath("ci-build", "1.0", "pat.bin"), []byte("x"), false, testserver.Basic("anyone", e.Dev.Token)),
 			http.StatusCreated, "")
 
 		// The packages API takes the job token too, and shows the job's
 		// pipeline on the package and on the files it published.
-		r := e.get(t, e.apiPath("?package_name=ci-build"), jobHeader(j.Token))
+		r := e.s.Call(t, "GET", e.apiPath("?package_name=ci-build"), testserver.JobToken(j.Token), nil)
 		pkgWant(t, r, http.StatusOK, "")
 		var list []map[string]any
 		r.JSON(t, &list)
@@ -298,7 +254,7 @@ func TestGenericPackageJobToken(t *testing.T) {
 		if u, _ := pipes[0].(map[string]any)["user"].(map[string]any); u == nil || u["username"] != "dev" {
 			t.Fatalf("pipeline user: %v", pipes[0])
 		}
-		r = e.get(t, e.apiPath("/"+testserver.Itoa(testserver.Num(t, list[0], "id"))+"/package_files"), jobParam(j.Token))
+		r = e.s.Call(t, "GET", e.apiPath("/"+testserver.Itoa(testserver.Num(t, list[0], "id"))+"/package_files"), testserver.JobTokenParam(j.Token), nil)
 		var files []map[string]any
 		r.JSON(t, &files)
 		if len(files) != 4 {
@@ -311,15 +267,15 @@ func TestGenericPackageJobToken(t *testing.T) {
 			t.Fatalf("a file published with a PAT has pipelines: %v", files[3])
 		}
 		// A job token does not delete: its user is a Developer.
-		pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+testserver.Itoa(testserver.Num(t, list[0], "id"))), jobHeader(j.Token)), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+		pkgWant(t, e.s.Call(t, "DELETE", e.apiPath("/"+testserver.Itoa(testserver.Num(t, list[0], "id"))), testserver.JobToken(j.Token), nil), http.StatusForbidden, `{"message":"403 Forbidden"}`)
 
 		// Once the job has finished, its token is refused everywhere.
 		j.FinishOK(t, "success")
 		for _, tr := range transports {
 			pkgWant(t, e.upload(t, e.genericPath("ci-build", "1.0", "late.bin"), []byte("x"), false, tr.auth), http.StatusUnauthorized, "")
-			pkgWant(t, e.get(t, e.genericPath("ci-build", "1.0", "header.bin"), tr.auth), http.StatusUnauthorized, "")
+			pkgWant(t, e.s.Call(t, "GET", e.genericPath("ci-build", "1.0", "header.bin"), tr.auth, nil), http.StatusUnauthorized, "")
 		}
-		pkgWant(t, e.get(t, e.apiPath(""), jobHeader(j.Token)), http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
+		pkgWant(t, e.s.Call(t, "GET", e.apiPath(""), testserver.JobToken(j.Token), nil), http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
 		if _, f, _ := e.stored(t); f != 4 {
 			t.Fatalf("%d files stored, want 4", f)
 		}
@@ -331,9 +287,9 @@ func TestPackageRoles(t *testing.T) {
 		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := newPkgEnv(t, s, "private")
 		file := e.genericPath("pkg", "1", "f.bin")
-		pkgWant(t, e.upload(t, file, []byte("seed"), false, patHeader(s.RootToken)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, file, []byte("seed"), false, testserver.PrivateToken(s.RootToken)), http.StatusCreated, "")
 		var list []map[string]any
-		e.get(t, e.apiPath(""), patHeader(s.RootToken)).JSON(t, &list)
+		e.s.Call(t, "GET", e.apiPath(""), testserver.PrivateToken(s.RootToken), nil).JSON(t, &list)
 		pkgID := testserver.Itoa(testserver.Num(t, list[0], "id"))
 
 		const (
@@ -351,24 +307,24 @@ func TestPackageRoles(t *testing.T) {
 			put, get, list, del, api want
 		}{
 			{"anonymous", nil, want{401, unauthorized}, want{404, notFound}, want{404, notFound}, want{401, unauthorized}, want{404, notFound}},
-			{"non-member", patHeader(e.Outsider.Token), want{404, notFound}, want{404, notFound}, want{404, notFound}, want{404, notFound}, want{404, notFound}},
-			{"guest", patHeader(e.Guest.Token), want{403, forbidden}, want{403, forbidden}, want{403, forbidden}, want{403, forbidden}, want{403, forbidden}},
-			{"reporter", patHeader(e.Reporter.Token), want{403, forbidden}, want{200, ""}, want{200, ""}, want{403, forbidden}, want{200, ""}},
-			{"developer", patHeader(e.Dev.Token), want{201, ""}, want{200, ""}, want{200, ""}, want{403, forbidden}, want{200, ""}},
-			{"maintainer", basicAuth("maint", e.Maint.Token), want{201, ""}, want{200, ""}, want{200, ""}, want{204, ""}, want{404, `{"message":"404 Not found"}`}},
+			{"non-member", testserver.PrivateToken(e.Outsider.Token), want{404, notFound}, want{404, notFound}, want{404, notFound}, want{404, notFound}, want{404, notFound}},
+			{"guest", testserver.PrivateToken(e.Guest.Token), want{403, forbidden}, want{403, forbidden}, want{403, forbidden}, want{403, forbidden}, want{403, forbidden}},
+			{"reporter", testserver.PrivateToken(e.Reporter.Token), want{403, forbidden}, want{200, ""}, want{200, ""}, want{403, forbidden}, want{200, ""}},
+			{"developer", testserver.PrivateToken(e.Dev.Token), want{201, ""}, want{200, ""}, want{200, ""}, want{403, forbidden}, want{200, ""}},
+			{"maintainer", testserver.Basic("maint", e.Maint.Token), want{201, ""}, want{200, ""}, want{200, ""}, want{204, ""}, want{404, `{"message":"404 Not found"}`}},
 		} {
 			t.Run(tc.who, func(t *testing.T) {
 				pkgWant(t, e.upload(t, e.genericPath("pkg", "1", tc.who+".bin"), []byte("x"), false, tc.auth), tc.put.status, tc.put.body)
-				pkgWant(t, e.get(t, file, tc.auth), tc.get.status, tc.get.body)
+				pkgWant(t, e.s.Call(t, "GET", file, tc.auth, nil), tc.get.status, tc.get.body)
 				// The packages API does not take Basic: the maintainer's
 				// rows use the header there.
 				auth := tc.auth
 				if tc.who == "maintainer" {
-					auth = patHeader(e.Maint.Token)
+					auth = testserver.PrivateToken(e.Maint.Token)
 				}
-				pkgWant(t, e.get(t, e.apiPath(""), auth), tc.list.status, tc.list.body)
-				pkgWant(t, e.do(t, "DELETE", e.apiPath("/"+pkgID), auth), tc.del.status, tc.del.body)
-				pkgWant(t, e.get(t, e.apiPath("/"+pkgID), auth), tc.api.status, tc.api.body)
+				pkgWant(t, e.s.Call(t, "GET", e.apiPath(""), auth, nil), tc.list.status, tc.list.body)
+				pkgWant(t, e.s.Call(t, "DELETE", e.apiPath("/"+pkgID), auth, nil), tc.del.status, tc.del.body)
+				pkgWant(t, e.s.Call(t, "GET", e.apiPath("/"+pkgID), auth, nil), tc.api.status, tc.api.body)
 			})
 		}
 
@@ -378,9 +334,9 @@ func TestPackageRoles(t *testing.T) {
 			p := s.CreateProject(t, g, "lib", vis)
 			pe := &pkgEnv{s: s, Team: &testserver.Team{Project: p}}
 			path := pe.genericPath("lib", "2", "lib.so")
-			pkgWant(t, pe.upload(t, path, []byte("lib"), false, patHeader(s.RootToken)), http.StatusCreated, "")
-			anon := pe.get(t, path, nil)
-			outsider := pe.get(t, path, patHeader(e.Outsider.Token))
+			pkgWant(t, pe.upload(t, path, []byte("lib"), false, testserver.PrivateToken(s.RootToken)), http.StatusCreated, "")
+			anon := pe.s.Call(t, "GET", path, nil, nil)
+			outsider := pe.s.Call(t, "GET", path, testserver.PrivateToken(e.Outsider.Token), nil)
 			if vis == "public" && (anon.Status != 200 || string(anon.Body) != "lib") {
 				t.Fatalf("public, anonymous: %s", anon)
 			}
@@ -390,7 +346,7 @@ func TestPackageRoles(t *testing.T) {
 			if outsider.Status != 200 {
 				t.Fatalf("%s, signed-in non-member: %s", vis, outsider)
 			}
-			pkgWant(t, pe.upload(t, path, []byte("evil"), false, patHeader(e.Outsider.Token)), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+			pkgWant(t, pe.upload(t, path, []byte("evil"), false, testserver.PrivateToken(e.Outsider.Token)), http.StatusForbidden, `{"message":"403 Forbidden"}`)
 		}
 	})
 }
@@ -400,12 +356,12 @@ func TestGenericPackageStatusAndSelect(t *testing.T) {
 		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := newPkgEnv(t, s, "private")
 		hidden := e.genericPath("secret", "1", "s.bin")
-		pkgWant(t, e.upload(t, hidden+"?status=hidden", []byte("hush"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
-		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o.bin"), []byte("open"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, hidden+"?status=hidden", []byte("hush"), false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o.bin"), []byte("open"), false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
 
 		list := func(query string) []string {
 			t.Helper()
-			r := e.get(t, e.apiPath(query), patHeader(e.Reporter.Token))
+			r := e.s.Call(t, "GET", e.apiPath(query), testserver.PrivateToken(e.Reporter.Token), nil)
 			pkgWant(t, r, http.StatusOK, "")
 			var l []map[string]any
 			r.JSON(t, &l)
@@ -422,21 +378,21 @@ func TestGenericPackageStatusAndSelect(t *testing.T) {
 			t.Fatalf("status=hidden: %v", got)
 		}
 		// Hidden, but still downloadable by name.
-		if r := e.get(t, hidden, patHeader(e.Reporter.Token)); r.Status != 200 || string(r.Body) != "hush" {
+		if r := e.s.Call(t, "GET", hidden, testserver.PrivateToken(e.Reporter.Token), nil); r.Status != 200 || string(r.Body) != "hush" {
 			t.Fatalf("GET hidden: %s", r)
 		}
 		// Publishing again with status=default unhides it; without a
 		// status the package keeps its own.
-		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o2.bin")+"?status=hidden", []byte("x"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
-		pkgWant(t, e.upload(t, hidden+"?status=default", []byte("loud"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
-		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o3.bin"), []byte("x"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o2.bin")+"?status=hidden", []byte("x"), false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, hidden+"?status=default", []byte("loud"), false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("open", "1", "o3.bin"), []byte("x"), false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
 		if got := list("?order_by=name"); !slices.Equal(got, []string{"secret/default"}) {
 			t.Fatalf("after status changes: %v", got)
 		}
 
 		for _, q := range []string{"?status=public", "?select=package", "?status="} {
 			name := strings.SplitN(q[1:], "=", 2)[0]
-			pkgWant(t, e.upload(t, e.genericPath("other", "1", "x.bin")+q, []byte("x"), false, patHeader(e.Dev.Token)),
+			pkgWant(t, e.upload(t, e.genericPath("other", "1", "x.bin")+q, []byte("x"), false, testserver.PrivateToken(e.Dev.Token)),
 				http.StatusBadRequest, `{"error":"`+name+` does not have a valid value"}`)
 		}
 	})
@@ -483,7 +439,7 @@ func TestGenericPackageValidation(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				body := []byte("must never be stored")
-				r := e.upload(t, e.genericPath(tc.pkg, tc.version, tc.file), body, false, patHeader(e.Dev.Token))
+				r := e.upload(t, e.genericPath(tc.pkg, tc.version, tc.file), body, false, testserver.PrivateToken(e.Dev.Token))
 				if tc.status == 0 {
 					// Go's ServeMux redirects a path with dot segments to
 					// its clean form before any handler runs.
@@ -494,7 +450,7 @@ func TestGenericPackageValidation(t *testing.T) {
 					pkgWant(t, r, tc.status, tc.body)
 				}
 				e.wantNothingStored(t, tc.name)
-				if g := e.get(t, e.genericPath(tc.pkg, tc.version, tc.file), patHeader(e.Dev.Token)); g.Status == http.StatusOK {
+				if g := e.s.Call(t, "GET", e.genericPath(tc.pkg, tc.version, tc.file), testserver.PrivateToken(e.Dev.Token), nil); g.Status == http.StatusOK {
 					t.Fatalf("GET of a refused upload: %s", g)
 				}
 			})
@@ -523,7 +479,7 @@ func TestGenericPackageValidation(t *testing.T) {
 		}
 		// The longest allowed parts work.
 		max := strings.Repeat("b", 255)
-		pkgWant(t, e.upload(t, e.genericPath(max, max, max), []byte("ok"), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath(max, max, max), []byte("ok"), false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
 	})
 }
 
@@ -544,18 +500,18 @@ func TestGenericPackageTooLarge(t *testing.T) {
 		const tooLarge = `{"message":"413 Request Entity Too Large"}`
 		big := bytes.Repeat([]byte{'z'}, limit+1)
 		for _, chunked := range []bool{false, true} {
-			r := e.upload(t, e.genericPath("big", "1", "f.bin"), big, chunked, patHeader(e.Dev.Token))
+			r := e.upload(t, e.genericPath("big", "1", "f.bin"), big, chunked, testserver.PrivateToken(e.Dev.Token))
 			pkgWant(t, r, http.StatusRequestEntityTooLarge, tooLarge)
 			e.wantNothingStored(t, fmt.Sprintf("413 (chunked %v)", chunked))
 		}
 		// Far larger and chunked: the server stops reading at the limit.
-		r := e.upload(t, e.genericPath("big", "1", "f.bin"), bytes.Repeat([]byte{'z'}, 8<<20), true, patHeader(e.Dev.Token))
+		r := e.upload(t, e.genericPath("big", "1", "f.bin"), bytes.Repeat([]byte{'z'}, 8<<20), true, testserver.PrivateToken(e.Dev.Token))
 		pkgWant(t, r, http.StatusRequestEntityTooLarge, tooLarge)
 		e.wantNothingStored(t, "413 of 8 MiB chunked")
 		// Exactly the limit is fine, either way.
 		exact := big[:limit]
-		pkgWant(t, e.upload(t, e.genericPath("big", "1", "a.bin"), exact, false, patHeader(e.Dev.Token)), http.StatusCreated, "")
-		pkgWant(t, e.upload(t, e.genericPath("big", "1", "b.bin"), exact, true, patHeader(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("big", "1", "a.bin"), exact, false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
+		pkgWant(t, e.upload(t, e.genericPath("big", "1", "b.bin"), exact, true, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
 		if p, f, b := e.stored(t); p != 1 || f != 2 || len(b) != 2 {
 			t.Fatalf("stored %d, %d, %v", p, f, b)
 		}
@@ -569,11 +525,11 @@ func TestPackagesAPIListing(t *testing.T) {
 		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := newPkgEnv(t, s, "private")
 		for _, p := range []struct{ name, version string }{{"zeta", "1.0"}, {"alpha", "2.0"}, {"alpha", "1.0"}, {"beta-lib", "0.9"}, {"Alphabet", "3"}} {
-			pkgWant(t, e.upload(t, e.genericPath(p.name, p.version, "f"), []byte(p.name), false, patHeader(e.Dev.Token)), http.StatusCreated, "")
+			pkgWant(t, e.upload(t, e.genericPath(p.name, p.version, "f"), []byte(p.name), false, testserver.PrivateToken(e.Dev.Token)), http.StatusCreated, "")
 		}
 		list := func(query string) ([]string, http.Header) {
 			t.Helper()
-			r := e.get(t, e.apiPath(query), patHeader(e.Reporter.Token))
+			r := e.s.Call(t, "GET", e.apiPath(query), testserver.PrivateToken(e.Reporter.Token), nil)
 			pkgWant(t, r, http.StatusOK, "")
 			var l []map[string]any
 			r.JSON(t, &l)
@@ -612,9 +568,9 @@ func TestPackagesAPIListing(t *testing.T) {
 		}
 		for _, q := range []string{"order_by=size", "sort=up", "package_type=zip", "status=gone"} {
 			name := strings.SplitN(q, "=", 2)[0]
-			pkgWant(t, e.get(t, e.apiPath("?"+q), patHeader(e.Reporter.Token)), http.StatusBadRequest, `{"error":"`+name+` does not have a valid value"}`)
+			pkgWant(t, e.s.Call(t, "GET", e.apiPath("?"+q), testserver.PrivateToken(e.Reporter.Token), nil), http.StatusBadRequest, `{"error":"`+name+` does not have a valid value"}`)
 		}
-		pkgWant(t, e.get(t, e.apiPath("/abc"), patHeader(e.Reporter.Token)), http.StatusBadRequest, `{"error":"package_id is invalid"}`)
-		pkgWant(t, e.get(t, e.apiPath("/999999/package_files"), patHeader(e.Reporter.Token)), http.StatusNotFound, `{"message":"404 Not found"}`)
+		pkgWant(t, e.s.Call(t, "GET", e.apiPath("/abc"), testserver.PrivateToken(e.Reporter.Token), nil), http.StatusBadRequest, `{"error":"package_id is invalid"}`)
+		pkgWant(t, e.s.Call(t, "GET", e.apiPath("/999999/package_files"), testserver.PrivateToken(e.Reporter.Token), nil), http.StatusNotFound, `{"message":"404 Not found"}`)
 	})
 }

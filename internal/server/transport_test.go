@@ -32,28 +32,21 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 	j.Start(t)
 	tok := j.Token
 
-	// get sends GET path with the request prepared by prep.
-	get := func(t *testing.T, path string, prep func(*http.Request)) *testserver.Resp {
+	// get sends GET path under /api/v4 with the credential prep.
+	get := func(t *testing.T, path string, prep testserver.Cred) *testserver.Resp {
 		t.Helper()
-		req := s.NewRequest(t, "GET", "/api/v4"+path, "", nil)
-		if prep != nil {
-			prep(req)
-		}
-		return s.Send(t, req)
+		return s.Call(t, "GET", testserver.API+path, prep, nil)
 	}
-	header := func(k, v string) func(*http.Request) {
-		return func(r *http.Request) { r.Header.Add(k, v) }
-	}
-	bearer := header("Authorization", "Bearer "+tok)
-	basic := func(r *http.Request) { r.SetBasicAuth("gitlab-ci-token", tok) }
+	bearer := testserver.Bearer(tok)
+	basic := testserver.Basic("gitlab-ci-token", tok)
 	q := url.QueryEscape(tok)
 
 	t.Run("GET /job accepted", func(t *testing.T) {
 		for _, c := range []struct {
 			name, path string
-			prep       func(*http.Request)
+			prep       testserver.Cred
 		}{
-			{"JOB-TOKEN header", "/job", header("JOB-TOKEN", tok)},
+			{"JOB-TOKEN header", "/job", testserver.JobToken(tok)},
 			{"job_token query parameter", "/job?job_token=" + q, nil},
 			{"token query parameter (request transport, gitlab-compat §1)", "/job?token=" + q, nil},
 			{"Authorization: Bearer", "/job", bearer},
@@ -81,7 +74,7 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 	t.Run("GET /job refused", func(t *testing.T) {
 		for _, c := range []struct {
 			name, path string
-			prep       func(*http.Request)
+			prep       testserver.Cred
 		}{
 			{"HTTP Basic gitlab-ci-token (not declared: anonymous)", "/job", basic},
 			{"job_token twice", "/job?job_token=" + q + "&job_token=" + q, nil},
@@ -90,7 +83,7 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 			{"job_token with two different values", "/job?job_token=" + q + "&job_token=other", nil},
 			{"token twice", "/job?token=" + q + "&token=" + q, nil},
 			{"JOB-TOKEN header twice", "/job", func(r *http.Request) { r.Header.Add("JOB-TOKEN", tok); r.Header.Add("JOB-TOKEN", tok) }},
-			{"PRIVATE-TOKEN carrying the job token", "/job", header("PRIVATE-TOKEN", tok)},
+			{"PRIVATE-TOKEN carrying the job token", "/job", testserver.PrivateToken(tok)},
 			{"private_token carrying the job token", "/job?private_token=" + q, nil},
 			{"no credential", "/job", nil},
 		} {
@@ -104,18 +97,18 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 		if r := get(t, "/user", bearer); r.Status != http.StatusUnauthorized {
 			t.Errorf("GET /user with the job token as Bearer: %s, want 401", r)
 		}
-		if r := get(t, "/user", header("JOB-TOKEN", tok)); r.Status != http.StatusUnauthorized {
+		if r := get(t, "/user", testserver.JobToken(tok)); r.Status != http.StatusUnauthorized {
 			t.Errorf("GET /user with JOB-TOKEN (anonymous): %s, want 401", r)
 		}
 		privPath := "/projects/" + testserver.Itoa(priv.ID)
 		for _, c := range []struct {
 			name string
 			path string
-			prep func(*http.Request)
+			prep testserver.Cred
 		}{
-			{"JOB-TOKEN", privPath, header("JOB-TOKEN", tok)},
+			{"JOB-TOKEN", privPath, testserver.JobToken(tok)},
 			{"job_token", privPath + "?job_token=" + q, nil},
-			{"PRIVATE-TOKEN carrying the job token", privPath, header("PRIVATE-TOKEN", tok)},
+			{"PRIVATE-TOKEN carrying the job token", privPath, testserver.PrivateToken(tok)},
 			{"HTTP Basic gitlab-ci-token", privPath, basic},
 		} {
 			if r := get(t, c.path, c.prep); r.Status != http.StatusNotFound {
@@ -137,11 +130,11 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 		for _, c := range []struct {
 			name string
 			path string
-			prep func(*http.Request)
+			prep testserver.Cred
 		}{
-			{"JOB-TOKEN", pubPath, header("JOB-TOKEN", tok)},
+			{"JOB-TOKEN", pubPath, testserver.JobToken(tok)},
 			{"job_token", pubPath + "?job_token=" + q, nil},
-			{"PRIVATE-TOKEN carrying the job token", pubPath, header("PRIVATE-TOKEN", tok)},
+			{"PRIVATE-TOKEN carrying the job token", pubPath, testserver.PrivateToken(tok)},
 			{"HTTP Basic gitlab-ci-token", pubPath, basic},
 		} {
 			r := get(t, c.path, c.prep)
@@ -161,7 +154,7 @@ func testJobTokenTransports(t *testing.T, dialect string) {
 	t.Run("Basic with another user name", func(t *testing.T) {
 		// Basic is not declared on GET /job; with any user name the
 		// password is no credential there.
-		r := get(t, "/job", func(r *http.Request) { r.SetBasicAuth("someone", tok) })
+		r := get(t, "/job", testserver.Basic("someone", tok))
 		if r.Status != http.StatusUnauthorized {
 			t.Errorf("GET /job with Basic someone:<job token>: %s, want 401", r)
 		}

@@ -169,3 +169,47 @@ func Str(t testing.TB, m map[string]any, key string) string {
 
 // Itoa is strconv.FormatInt(n, 10), for paths.
 func Itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Cred puts a credential into a request: one of the ways a token travels
+// (gitlab-compat.md §1).
+type Cred func(*http.Request)
+
+// PrivateToken is the PRIVATE-TOKEN header.
+func PrivateToken(token string) Cred {
+	return func(r *http.Request) { r.Header.Set("PRIVATE-TOKEN", token) }
+}
+
+// JobToken is the JOB-TOKEN header.
+func JobToken(token string) Cred {
+	return func(r *http.Request) { r.Header.Set("JOB-TOKEN", token) }
+}
+
+// JobTokenParam is the job_token query parameter.
+func JobTokenParam(token string) Cred {
+	return func(r *http.Request) {
+		q := r.URL.Query()
+		q.Set("job_token", token)
+		r.URL.RawQuery = q.Encode()
+	}
+}
+
+// Bearer is Authorization: Bearer.
+func Bearer(token string) Cred {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+}
+
+// Basic is HTTP Basic; a job token travels as gitlab-ci-token:<token>.
+func Basic(user, password string) Cred {
+	return func(r *http.Request) { r.SetBasicAuth(user, password) }
+}
+
+// Call sends method path with cred (nil: anonymous) and body as
+// NewRequest encodes it, and returns the answer whatever its status.
+func (s *Server) Call(t testing.TB, method, path string, cred Cred, body any) *Resp {
+	t.Helper()
+	req := s.NewRequest(t, method, path, "", body)
+	if cred != nil {
+		cred(req)
+	}
+	return s.Send(t, req)
+}
