@@ -106,8 +106,8 @@ type Server struct {
 	tb     testing.TB
 	opts   Options
 	client *http.Client
-	logs   *Buffer // what an operator sees: the masked log, or the child's output
-	raw    *Buffer // in process: the same records before masking
+	logs   *logBuffer // what an operator sees: the masked log, or the child's output
+	raw    *logBuffer // in process: the same records before masking
 	logger *slog.Logger
 	checks logCheck
 
@@ -146,7 +146,7 @@ func New(t testing.TB, o Options) *Server {
 	}
 	s := &Server{
 		RootToken: o.RootToken, DataDir: o.DataDir, DBURL: o.DatabaseURL, Dialect: o.Dialect,
-		Storage: "fs", S3: o.S3, tb: t, opts: o, logs: &Buffer{},
+		Storage: "fs", S3: o.S3, tb: t, opts: o, logs: &logBuffer{},
 		client: &http.Client{
 			Timeout:   2 * time.Minute,
 			Transport: &http.Transport{MaxIdleConns: 200, MaxIdleConnsPerHost: 200, IdleConnTimeout: 30 * time.Second},
@@ -168,17 +168,18 @@ func New(t testing.TB, o Options) *Server {
 	return s
 }
 
-// Restart starts a new server on a stopped one's data directory and
-// database, with the same options; the secrets it remembered and the
+// Restart starts a new child process on a stopped one's data directory
+// and database, with the same options; the secrets it remembered and the
 // errors it expects carry over.
 func (s *Server) Restart(t testing.TB) *Server {
 	t.Helper()
-	if s.cmd != nil {
-		select {
-		case <-s.exited:
-		default:
-			t.Fatalf("Restart: the old server is still running")
-		}
+	if s.cmd == nil {
+		t.Fatalf("Restart: only a child process can be stopped and restarted")
+	}
+	select {
+	case <-s.exited:
+	default:
+		t.Fatalf("Restart: the old server is still running")
 	}
 	o := s.opts
 	n := New(t, o)
@@ -199,7 +200,7 @@ func (s *Server) startInProcess(t testing.TB) {
 		s.logs = fileBuffer(t, testdb.TempDir(t))
 		s.logger = server.NewLogger(s.logs, slog.LevelInfo)
 	} else {
-		s.raw = &Buffer{}
+		s.raw = &logBuffer{}
 		s.logger = slog.New(teeHandler{
 			raw:    slog.NewTextHandler(s.raw, &slog.HandlerOptions{Level: slog.LevelDebug}),
 			masked: server.NewLogger(s.logs, slog.LevelDebug).Handler(),
@@ -343,7 +344,7 @@ func (s *Server) launch(bin string) error {
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Dir = o.DataDir
 	s.cmd.Env = append(env, o.Env...)
-	s.logs = &Buffer{}
+	s.logs = &logBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	s.exited = make(chan struct{})
 	dieWithParent(s.cmd)
@@ -567,26 +568,26 @@ func dedupe(fs []finding) []finding {
 
 // ---- small things ----
 
-// Buffer is a log sink written to concurrently: in memory, or (for a
+// logBuffer is a log sink written to concurrently: in memory, or (for a
 // benchmark's millions of lines) in a file through a write buffer.
-type Buffer struct {
+type logBuffer struct {
 	mu   sync.Mutex
 	buf  bytes.Buffer
 	file *os.File
 	w    *bufio.Writer
 }
 
-// fileBuffer is a Buffer kept in a file of dir.
-func fileBuffer(t testing.TB, dir string) *Buffer {
+// fileBuffer is a logBuffer kept in a file of dir.
+func fileBuffer(t testing.TB, dir string) *logBuffer {
 	f, err := os.CreateTemp(dir, "server-*.log")
 	if err != nil {
 		t.Fatalf("testserver: %v", err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return &Buffer{file: f, w: bufio.NewWriterSize(f, 1<<16)}
+	return &logBuffer{file: f, w: bufio.NewWriterSize(f, 1<<16)}
 }
 
-func (b *Buffer) Write(p []byte) (int, error) {
+func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.w != nil {
@@ -595,7 +596,7 @@ func (b *Buffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-func (b *Buffer) String() string {
+func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.w != nil {
