@@ -59,7 +59,7 @@ func testGitLabClient(t *testing.T, s *testserver.Server) {
 	mkUser := func(name string) *gitlab.User {
 		t.Helper()
 		u := must[*gitlab.User](t, "CreateUser "+name)(root.Users.CreateUser(&gitlab.CreateUserOptions{
-			Username: gitlab.Ptr(name), Name: gitlab.Ptr("testserver.User " + name), Email: gitlab.Ptr(name + "@example.com"),
+			Username: gitlab.Ptr(name), Name: gitlab.Ptr("User " + name), Email: gitlab.Ptr(name + "@example.com"),
 			ForceRandomPassword: gitlab.Ptr(true),
 		}))
 		if u.ID == 0 || u.Username != name || u.Email != name+"@example.com" || u.State != "active" {
@@ -69,7 +69,7 @@ func testGitLabClient(t *testing.T, s *testserver.Server) {
 	}
 	alice, bob, carol := mkUser("alice"), mkUser("bob"), mkUser("carol")
 	got := must[*gitlab.User](t, "GetUser")(root.Users.GetUser(alice.ID, &gitlab.GetUserOptions{}))
-	if got.ID != alice.ID || got.Username != "alice" || got.Name != "testserver.User alice" {
+	if got.ID != alice.ID || got.Username != "alice" || got.Name != "User alice" {
 		t.Errorf("GetUser: %+v", got)
 	}
 	_, _, err := root.Users.GetUser(99999, &gitlab.GetUserOptions{})

@@ -254,12 +254,22 @@ func testJobTokenScope(t *testing.T, s *testserver.Server) {
 	work := g.Init(t, s.GitURL(alice.Username, alice.Token, aPath))
 	g.Commit(t, work, "bad permission", map[string]string{".gitlab-ci.yml": bad})
 	g.Run(t, work, "push", "--quiet", "origin", "HEAD:bad")
-	p := s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(aID)+"/pipeline", alice.Token, map[string]any{"ref": "bad"}, http.StatusCreated).Object(t)
+	pushed := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/pipelines?ref=bad", alice.Token, nil, http.StatusOK).List(t)
+	if len(pushed) != 1 {
+		t.Fatalf("the push of branch bad created %d pipelines, want 1", len(pushed))
+	}
+	p := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/pipelines/"+testserver.Itoa(testserver.Num(t, pushed[0], "id")), alice.Token, nil, http.StatusOK).Object(t)
 	if p["status"] != "failed" || p["yaml_errors"] != `line 5: job_token:permissions: unknown permission "read_everything"` {
 		t.Errorf("pipeline with an unknown job_token permission: status %v, yaml_errors %v; want failed at line 5", p["status"], p["yaml_errors"])
 	}
 	if jobs := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/pipelines/"+testserver.Itoa(testserver.Num(t, p, "id"))+"/jobs", alice.Token, nil, http.StatusOK).List(t); len(jobs) != 0 {
 		t.Errorf("the failed pipeline has %d jobs, want none", len(jobs))
+	}
+	// The API refuses the same file and saves nothing.
+	refused := s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(aID)+"/pipeline", alice.Token, map[string]any{"ref": "bad"}, http.StatusBadRequest)
+	checkJSON(t, refused, `{"message":{"base":["line 5: job_token:permissions: unknown permission \"read_everything\""]}}`)
+	if after := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/pipelines?ref=bad", alice.Token, nil, http.StatusOK).List(t); len(after) != 1 {
+		t.Errorf("the refused POST /pipeline saved a pipeline: %d on branch bad, want 1", len(after))
 	}
 
 	// 6. The authentication log of each target shows team/a's allowed and

@@ -344,10 +344,13 @@ func testPushPipelines(t *testing.T, s *testserver.Server) {
 			t.Errorf("pipeline of broken YAML: status %v, yaml_errors %q; want failed at line 3", p["status"], ye)
 		}
 		checkCIJobSet(t, "broken YAML", pipelineCIJobSet(t, s, pid, testserver.Num(t, p, "id"), dev.Token), ciJobSet{})
-		// The API creates the failed pipeline too (GitLab answers 201).
-		r := s.Expect(t, "POST", base+"/pipeline", dev.Token, map[string]any{"ref": "main"}, http.StatusCreated)
-		if p = r.Object(t); p["status"] != "failed" || p["yaml_errors"] == nil {
-			t.Errorf("POST /pipeline on broken YAML: status %v, yaml_errors %v", p["status"], p["yaml_errors"])
+		// The API refuses it and saves nothing (GitLab: save_on_errors:
+		// false, 400 with the error on base).
+		before = listProjectPipelines(t, s, pid, dev.Token)
+		r := s.Expect(t, "POST", base+"/pipeline", dev.Token, map[string]any{"ref": "main"}, http.StatusBadRequest)
+		checkJSON(t, r, `{"message":{"base":["line 3: invalid YAML: mapping values are not allowed in this context"]}}`)
+		if after := listProjectPipelines(t, s, pid, dev.Token); len(after) != len(before) {
+			t.Errorf("POST /pipeline on broken YAML saved a pipeline: %d pipelines, want %d", len(after), len(before))
 		}
 	})
 

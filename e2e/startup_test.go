@@ -28,6 +28,11 @@ func TestStartup(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.DataDir, "ciwarden.db")); err != nil {
 		t.Errorf("default database not in the data directory: %v", err)
 	}
+	// Without CIWARDEN_INSTANCE_KEY the first start creates the instance
+	// key in the data directory, readable by the server's user alone.
+	if st, err := os.Stat(filepath.Join(s.DataDir, "instance.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("instance key file: %v, want mode 0600 (%v)", st, err)
+	}
 
 	r := s.Expect(t, "GET", "/-/health", "", nil, http.StatusOK)
 	checkJSON(t, r, `{"status":"ok"}`)
@@ -75,6 +80,10 @@ func TestBadConfiguration(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badKeyDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(badKeyDir, "instance.key"), []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +94,9 @@ func TestBadConfiguration(t *testing.T) {
 		name string
 		args []string
 		env  []string
-		// want are substrings the one line must contain.
-		want []string
+		// want are substrings the one line must contain, hide those it
+		// must not.
+		want, hide []string
 	}{
 		{name: "unreachable postgres", args: []string{"--database-url", "postgres://postgres@127.0.0.1:1/x"},
 			want: []string{"postgres", "127.0.0.1:1"}},
@@ -100,6 +110,12 @@ func TestBadConfiguration(t *testing.T) {
 			want: []string{"mysql"}},
 		{name: "listen address in use", args: []string{"--listen", busy.Addr().String()},
 			want: []string{busy.Addr().String()}},
+		{name: "malformed instance key", env: []string{"CIWARDEN_INSTANCE_KEY=hunter2hunter2"},
+			want: []string{"CIWARDEN_INSTANCE_KEY", "base64 of 32 bytes"}, hide: []string{"hunter2"}},
+		{name: "instance key of 16 bytes", env: []string{"CIWARDEN_INSTANCE_KEY=MDEyMzQ1Njc4OWFiY2RlZg=="},
+			want: []string{"CIWARDEN_INSTANCE_KEY", "base64 of 32 bytes"}, hide: []string{"MDEyMzQ1Njc4OWFiY2RlZg"}},
+		{name: "malformed instance key file", args: []string{"--data-dir", badKeyDir},
+			want: []string{"instance key file", filepath.Join(badKeyDir, "instance.key")}, hide: []string{"c2hvcnQ"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -137,6 +153,11 @@ func TestBadConfiguration(t *testing.T) {
 			for _, w := range c.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("message %q does not mention %q", msg, w)
+				}
+			}
+			for _, h := range c.hide {
+				if strings.Contains(msg, h) {
+					t.Errorf("message %q repeats %q", msg, h)
 				}
 			}
 			if stdout.Len() != 0 {

@@ -20,33 +20,33 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/blob"
-	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runner"
 	"github.com/ciwarden/ciwarden/internal/server"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/version"
 )
 
 const usage = `ciwarden: a self-hosted CI/CD server built around the CI/CD job token.
 
 Usage:
   ciwarden serve [flags]                       run the server
-  ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD]
+  ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD] [--name N]
+                                               print a new personal access token for NAME
   ciwarden runner --url URL --token TOKEN [--concurrent N] [--builds-dir DIR]
                                                run jobs with the built-in shell runner
   ciwarden routes                              print the API route table
-  ciwarden version
+  ciwarden version                             print the version and VCS revision
 
-Run "ciwarden serve -h" for the server's flags.
+Run "ciwarden COMMAND --help" for a command's flags.
 `
-
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -60,15 +60,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serve(args[1:], stderr)
+		err = serve(args[1:], stdout, stderr)
 	case "runner":
-		err = runRunner(args[1:], stderr)
+		err = runRunner(args[1:], stdout, stderr)
 	case "admin":
-		err = admin(args[1:], stdout, stderr)
+		err = admin(args[1:], stdout)
 	case "routes":
 		printRoutes(stdout)
 	case "version":
-		fmt.Fprintln(stdout, "ciwarden", version)
+		v, rev := version.Get()
+		fmt.Fprintf(stdout, "ciwarden %s (revision %s)\n", v, rev)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -85,84 +86,72 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// envDefault returns the environment's value for name, or def.
-func envDefault(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
+// storageFlags are shared by every command that opens the database.
+func storageFlags(c *command, cfg *server.Config) {
+	c.String(&cfg.DataDir, "data-dir", "CIWARDEN_DATA_DIR", "./ciwarden-data", "",
+		"data directory (created if missing; must be writable)")
+	c.String(&cfg.DatabaseURL, "database-url", "CIWARDEN_DATABASE_URL", "", "SQLite file <data-dir>/ciwarden.db",
+		"postgres://user@host:5432/db for PostgreSQL, sqlite://PATH for SQLite")
 }
 
-// storageFlags are shared by every command that opens the database; each
-// flag also reads CIWARDEN_<NAME>.
-func storageFlags(fs *flag.FlagSet, cfg *server.Config) {
-	fs.StringVar(&cfg.DataDir, "data-dir", envDefault("CIWARDEN_DATA_DIR", "./ciwarden-data"), "data directory (env CIWARDEN_DATA_DIR)")
-	fs.StringVar(&cfg.DatabaseURL, "database-url", envDefault("CIWARDEN_DATABASE_URL", ""),
-		"database: postgres://... or sqlite://PATH (env CIWARDEN_DATABASE_URL; default: SQLite in the data dir)")
-}
-
-func serve(args []string, stderr io.Writer) error {
+func serve(args []string, stdout, stderr io.Writer) error {
 	var cfg server.Config
-	var err error
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Listen, "listen", envDefault("CIWARDEN_LISTEN", "127.0.0.1:8080"), "address to listen on (env CIWARDEN_LISTEN)")
-	fs.StringVar(&cfg.ExternalURL, "external-url", envDefault("CIWARDEN_EXTERNAL_URL", ""),
-		"URL users and jobs reach the server at (env CIWARDEN_EXTERNAL_URL; default http://<listen>)")
-	storageFlags(fs, &cfg)
-	fs.StringVar(&cfg.RunnerRegistrationToken, "runner-registration-token", envDefault("CIWARDEN_RUNNER_REGISTRATION_TOKEN", ""),
-		"enables legacy runner registration (POST /api/v4/runners) with this token (env CIWARDEN_RUNNER_REGISTRATION_TOKEN)")
-	longPoll := fs.String("runner-long-poll", envDefault("CIWARDEN_RUNNER_LONG_POLL", "50s"),
-		"how long a runner's job request is held while no job is queued (env CIWARDEN_RUNNER_LONG_POLL)")
-	runners := fs.String("runners", envDefault("CIWARDEN_RUNNERS", "0"), "built-in runner workers to run in this process (env CIWARDEN_RUNNERS)")
-	logLevel := fs.String("log-level", envDefault("CIWARDEN_LOG_LEVEL", "info"), "debug, info, warn or error (env CIWARDEN_LOG_LEVEL)")
-	s3Endpoint := fs.String("s3-endpoint", envDefault("CIWARDEN_S3_ENDPOINT", ""),
-		"S3-compatible object storage for artifacts and packages, host:port or http(s)://host:port (env CIWARDEN_S3_ENDPOINT; credentials from CIWARDEN_S3_ACCESS_KEY and CIWARDEN_S3_SECRET_KEY or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; default: the data dir)")
-	s3Bucket := fs.String("s3-bucket", envDefault("CIWARDEN_S3_BUCKET", ""), "the S3 bucket (env CIWARDEN_S3_BUCKET)")
-	maxArtifacts := fs.String("max-artifacts-size", envDefault("CIWARDEN_MAX_ARTIFACTS_SIZE", "100MiB"),
-		"largest job artifact upload, such as 100MiB or 2GiB (env CIWARDEN_MAX_ARTIFACTS_SIZE)")
-	maxPackage := fs.String("max-package-file-size", envDefault("CIWARDEN_MAX_PACKAGE_FILE_SIZE", "5GiB"),
-		"largest package file upload (env CIWARDEN_MAX_PACKAGE_FILE_SIZE)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	}
-	if cfg.MaxArtifactsSize, err = parseSize("--max-artifacts-size", *maxArtifacts); err != nil {
-		return err
-	}
-	if cfg.MaxPackageFileSize, err = parseSize("--max-package-file-size", *maxPackage); err != nil {
+	var s3Endpoint, s3Bucket, logLevel string
+	c := newCommand("serve", "ciwarden serve [flags]",
+		"Runs the server. Every flag can also be set by its environment variable; a flag given on the command line wins.")
+	c.String(&cfg.Listen, "listen", "CIWARDEN_LISTEN", "127.0.0.1:8080", "",
+		"address to listen on (port 0: any free port, which the external URL then names)")
+	c.String(&cfg.ExternalURL, "external-url", "CIWARDEN_EXTERNAL_URL", "", "http://<listen>",
+		"the URL users and jobs reach the server at; used in web_url, clone URLs, pagination links and CI variables")
+	storageFlags(c, &cfg)
+	c.Int(&cfg.Runners, "runners", "CIWARDEN_RUNNERS", 0,
+		"built-in runner workers run inside the server (their runner's token is kept in <data-dir>/builtin-runner.token)")
+	c.Duration(&cfg.LongPoll, "runner-long-poll", "CIWARDEN_RUNNER_LONG_POLL", 50*time.Second,
+		"how long POST /jobs/request holds a runner while nothing is queued")
+	c.String(&cfg.RunnerRegistrationToken, "runner-registration-token", "CIWARDEN_RUNNER_REGISTRATION_TOKEN", "", "",
+		"enables legacy gitlab-runner register --registration-token (POST /api/v4/runners)")
+	c.String(&logLevel, "log-level", "CIWARDEN_LOG_LEVEL", "info", "", "debug, info, warn or error")
+	c.String(&s3Endpoint, "s3-endpoint", "CIWARDEN_S3_ENDPOINT", "", "unset: <data-dir>/blobs",
+		"S3-compatible object storage for artifacts and packages: host:port (TLS) or http(s)://host:port; "+
+			"credentials only from the environment: CIWARDEN_S3_ACCESS_KEY and CIWARDEN_S3_SECRET_KEY, else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; "+
+			"also CIWARDEN_S3_REGION, CIWARDEN_S3_PREFIX")
+	c.String(&s3Bucket, "s3-bucket", "CIWARDEN_S3_BUCKET", "", "", "the bucket (must exist)")
+	c.Size(&cfg.MaxArtifactsSize, "max-artifacts-size", "CIWARDEN_MAX_ARTIFACTS_SIZE", "100MiB", "largest job artifact upload (413 above it)")
+	c.Size(&cfg.MaxPackageFileSize, "max-package-file-size", "CIWARDEN_MAX_PACKAGE_FILE_SIZE", "5GiB", "largest package file upload (413 above it)")
+	c.EnvOnly("CIWARDEN_INITIAL_ROOT_TOKEN", "unset", "on a first start, root's token gets exactly this value (scope api, no expiry)")
+	c.EnvOnly("CIWARDEN_INSTANCE_KEY", "unset: <data-dir>/instance.key",
+		"the instance key (base64 of 32 bytes) that encrypts what must not be stored in clear; replicas sharing a database must all set the same value")
+	if err := c.parse(args, stdout); err != nil {
 		return err
 	}
 	// The endpoint and bucket may come from flags; the rest of the S3
 	// settings, credentials above all, only from the environment.
+	var err error
 	if cfg.S3, err = blob.S3ConfigFromEnv(func(name string) string {
 		switch name {
 		case "CIWARDEN_S3_ENDPOINT":
-			return *s3Endpoint
+			return s3Endpoint
 		case "CIWARDEN_S3_BUCKET":
-			return *s3Bucket
+			return s3Bucket
 		}
 		return os.Getenv(name)
 	}); err != nil {
 		return err
 	}
-	n, err := strconv.Atoi(*runners)
-	if err != nil || n < 0 || n > 64 {
-		return fmt.Errorf("--runners %q: a number from 0 to 64", *runners)
+	if cfg.Runners < 0 || cfg.Runners > 64 {
+		return fmt.Errorf("--runners %d: a number from 0 to 64", cfg.Runners)
 	}
-	cfg.Runners = n
-	lp, err := time.ParseDuration(*longPoll)
-	if err != nil || lp < 0 || lp > 10*time.Minute {
-		return fmt.Errorf("--runner-long-poll %q: a duration up to 10m, such as 50s", *longPoll)
+	if cfg.LongPoll < 0 || cfg.LongPoll > 10*time.Minute {
+		return fmt.Errorf("--runner-long-poll %s: a duration up to 10m, such as 50s", cfg.LongPoll)
 	}
-	cfg.LongPoll = lp
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
 	}
 	cfg.InitialRootToken = os.Getenv("CIWARDEN_INITIAL_ROOT_TOKEN")
+	// A key, like a credential, comes from the environment only: argv is
+	// visible to every user of the machine.
+	cfg.InstanceKey = os.Getenv("CIWARDEN_INSTANCE_KEY")
 	log := server.NewLogger(stderr, level)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -174,29 +163,35 @@ func serve(args []string, stderr io.Writer) error {
 	return srv.Run(ctx)
 }
 
-func admin(args []string, stdout, stderr io.Writer) error {
+func admin(args []string, stdout io.Writer) error {
+	const synopsis = "ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD] [--name N]"
 	if len(args) < 2 || args[0] != "token" || args[1] != "create" {
-		return errors.New("usage: ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD]")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintf(stdout, "Usage: %s\n", synopsis)
+			return flag.ErrHelp
+		}
+		return errors.New("usage: " + synopsis)
 	}
 	var cfg server.Config
-	fs := flag.NewFlagSet("admin token create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	storageFlags(fs, &cfg)
-	user := fs.String("user", "", "username to create the token for (required)")
-	scopes := fs.String("scopes", "api", "comma-separated scopes: api, read_api")
-	expires := fs.String("expires", "", "expiry date YYYY-MM-DD (default: none)")
-	name := fs.String("name", "admin-cli", "token name")
-	if err := fs.Parse(args[2:]); err != nil {
+	var user, scopes, expires, name string
+	c := newCommand("admin token create", synopsis,
+		"Prints a new personal access token for the user NAME, written straight into the database (the server may be stopped).")
+	storageFlags(c, &cfg)
+	c.String(&user, "user", "", "", "required", "username to create the token for")
+	c.String(&scopes, "scopes", "", "api", "", "comma-separated scopes: api, read_api")
+	c.String(&expires, "expires", "", "", "none", "expiry date YYYY-MM-DD")
+	c.String(&name, "name", "", "admin-cli", "", "the token's name")
+	if err := c.parse(args[2:], stdout); err != nil {
 		return err
 	}
-	if *user == "" {
+	if user == "" {
 		return errors.New("admin token create: --user is required")
 	}
-	in := accounts.NewToken{Name: *name, Scopes: strings.Split(*scopes, ",")}
-	if *expires != "" {
-		t, err := time.Parse(time.DateOnly, *expires)
+	in := accounts.NewToken{Name: name, Scopes: strings.Split(scopes, ",")}
+	if expires != "" {
+		t, err := time.Parse(time.DateOnly, expires)
 		if err != nil {
-			return fmt.Errorf("--expires %q: use YYYY-MM-DD", *expires)
+			return fmt.Errorf("--expires %q: use YYYY-MM-DD", expires)
 		}
 		in.ExpiresAt = &t
 	}
@@ -212,9 +207,9 @@ func admin(args []string, stdout, stderr io.Writer) error {
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	u, err := st.UserByUsername(ctx, *user)
+	u, err := st.UserByUsername(ctx, user)
 	if errors.Is(err, model.ErrNotFound) {
-		return fmt.Errorf("no user %q", *user)
+		return fmt.Errorf("no user %q", user)
 	}
 	if err != nil {
 		return err
@@ -229,39 +224,41 @@ func admin(args []string, stdout, stderr io.Writer) error {
 }
 
 // runRunner is `ciwarden runner`: the built-in runner against any server.
-func runRunner(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("runner", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	u := fs.String("url", envDefault("CIWARDEN_RUNNER_URL", ""), "server URL (env CIWARDEN_RUNNER_URL)")
-	tok := fs.String("token", envDefault("CIWARDEN_RUNNER_TOKEN", ""), "runner authentication token, glrt-... (env CIWARDEN_RUNNER_TOKEN)")
-	concurrent := fs.Int("concurrent", 1, "jobs to run at once")
-	builds := fs.String("builds-dir", envDefault("CIWARDEN_BUILDS_DIR", "./ciwarden-builds"), "where jobs run (env CIWARDEN_BUILDS_DIR)")
-	if err := fs.Parse(args); err != nil {
+func runRunner(args []string, stdout, stderr io.Writer) error {
+	var u, tok, builds string
+	var concurrent int
+	c := newCommand("runner", "ciwarden runner --url URL --token TOKEN [--concurrent N] [--builds-dir DIR]",
+		"Runs jobs with the built-in shell runner against a server (token from POST /api/v4/user/runners).")
+	c.String(&u, "url", "CIWARDEN_RUNNER_URL", "", "required", "the server's URL")
+	c.String(&tok, "token", "CIWARDEN_RUNNER_TOKEN", "", "required", "runner authentication token, glrt-...")
+	c.Int(&concurrent, "concurrent", "", 1, "jobs to run at once (1 to 64)")
+	c.String(&builds, "builds-dir", "CIWARDEN_BUILDS_DIR", "./ciwarden-builds", "", "where jobs run")
+	if err := c.parse(args, stdout); err != nil {
 		return err
 	}
-	if *u == "" || *tok == "" {
+	if u == "" || tok == "" {
 		return errors.New("runner: --url and --token are required")
 	}
-	if pu, err := url.Parse(*u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-		return fmt.Errorf("runner: --url %q must be an http(s) URL", *u)
+	if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return fmt.Errorf("runner: --url %q must be an http(s) URL", u)
 	}
-	if *concurrent < 1 || *concurrent > 64 {
+	if concurrent < 1 || concurrent > 64 {
 		return errors.New("runner: --concurrent must be between 1 and 64")
 	}
-	dir, err := filepath.Abs(*builds)
+	dir, err := filepath.Abs(builds)
 	if err != nil {
 		return err
 	}
 	log := server.NewLogger(stderr, slog.LevelInfo)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c := &runner.Client{BaseURL: strings.TrimSuffix(*u, "/"), Token: *tok, SystemID: "r_" + randomHex(6),
+	rc := &runner.Client{BaseURL: strings.TrimSuffix(u, "/"), Token: tok, SystemID: "r_" + randomHex(6),
 		HTTP: &http.Client{Timeout: 10 * time.Minute}}
-	if err := c.Verify(ctx); err != nil {
+	if err := rc.Verify(ctx); err != nil {
 		return fmt.Errorf("runner: the server refused the token: %v", err)
 	}
-	log.Info("runner started", "url", *u, "concurrent", *concurrent, "builds_dir", dir)
-	r := &runner.Runner{Client: c, BuildsDir: dir, Concurrent: *concurrent, Log: log, MaskPrefixes: api.MaskPrefixes}
+	log.Info("runner started", "url", u, "concurrent", concurrent, "builds_dir", dir)
+	r := &runner.Runner{Client: rc, BuildsDir: dir, Concurrent: concurrent, Log: log, MaskPrefixes: auth.MaskPrefixes}
 	return r.Run(ctx)
 }
 
@@ -274,26 +271,7 @@ func randomHex(n int) string {
 // printRoutes prints the route table: which credentials each endpoint
 // accepts and in which transports, its target and the permission it needs.
 func printRoutes(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "METHOD\tPATH\tPAT\tJOB TOKEN\tJOB POLICY\tTARGET\tPERMISSION")
-	for _, r := range (&api.API{}).Routes() {
-		policy := r.Action.Policy
-		if policy == "" || r.Accepts.JobToken == 0 {
-			policy = "-"
-		}
-		pat, job := r.Accepts.PAT.String(), r.Accepts.JobToken.String()
-		switch {
-		case r.Accepts.Runner:
-			pat, job = "-", "runner token"
-		case r.Accepts.RunnerJob:
-			pat, job = "-", "own job (header|body)"
-		}
-		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", r.Method, api.Prefix, r.Path, pat, job, policy, r.Target, r.Action.Name)
-	}
-	for _, r := range git.Routes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\tproject\t%s\n", r.Method, r.Path, r.PAT, r.JobToken, r.Permission)
-	}
-	tw.Flush()
+	gate.Print(w, api.Prefix, server.RouteTable())
 }
 
 // parseSize reads a byte count: a number with an optional unit B, KB, MB,

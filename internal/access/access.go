@@ -1,13 +1,15 @@
-// Package access is where a caller's access to a project is decided for
-// every transport (REST, git, the runner's dependency download, pipeline
-// creation's needs:project): it loads the caller's role and, for a job
-// token on another project, the token access scope, asks authz.Decide,
-// and records cross-project job-token uses in the authentication log.
+// Package access is where a caller's access to a project or group is
+// decided for every transport (REST, git, the runner's dependency
+// download, pipeline creation's needs:project): it loads the caller's role
+// and, for a job token on another project, the token access scope, asks
+// authz.Decide, and hands cross-project job-token uses to the
+// authentication log (a Recorder, kept by package jobtoken).
 package access
 
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
@@ -15,12 +17,19 @@ import (
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
-// Authorizer decides access to projects.
+// Recorder receives every cross-project job-token decision: the
+// authentication log (jobtoken.AuthLog). Recording must be cheap, it is
+// on the request's path.
+type Recorder interface {
+	Record(accessed, origin int64, policy string, d authz.Decision)
+}
+
+// Authorizer decides access to projects and groups.
 type Authorizer struct {
 	Store *store.Store
 	// Log receives every cross-project job-token decision; nil records
 	// nothing.
-	Log *AuthLog
+	Log Recorder
 
 	cache *scopeCache // see CacheScopes
 }
@@ -40,13 +49,59 @@ func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.
 		return authz.Decision{}, 0, err
 	}
 	d := authz.Decide(s, t, act)
-	// A use is logged on the project it reached; a token whose user
-	// cannot even see the target did not reach it, and its project's name
-	// must not surface in the target's log.
-	if s.Job != nil && s.Job.ProjectID != p.ID && a.Log != nil && d.Check != authz.CheckVisibility {
-		a.Log.Record(p.ID, s.Job.ProjectID, act.Policy, d)
-	}
+	a.Record(s, t, act, d)
 	return d, t.Level, nil
+}
+
+// Allows answers whether who may do act on p, where the answer shapes
+// what a response shows (a delete link) rather than being a use of the
+// caller's token: nothing is recorded in the authentication log.
+func (a *Authorizer) Allows(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (bool, error) {
+	s, t, err := a.Facts(ctx, who, p)
+	if err != nil {
+		return false, err
+	}
+	return authz.Decide(s, t, act).Allowed, nil
+}
+
+// Record puts a cross-project job-token decision in the authentication
+// log. A use is logged on the project it reached; a token whose user
+// cannot even see the target did not reach it, and its project's name
+// must not surface in the target's log.
+func (a *Authorizer) Record(s authz.Subject, t authz.Target, act authz.Action, d authz.Decision) {
+	if s.Job != nil && t.Kind == authz.Project && s.Job.ProjectID != t.ID && a.Log != nil && d.Check != authz.CheckVisibility {
+		a.Log.Record(t.ID, s.Job.ProjectID, act.Policy, d)
+	}
+}
+
+// GroupFacts loads what the decision needs about who and namespace n: for
+// a group, the caller's level there and whether they belong to something
+// beneath it; a personal namespace is private and its owner alone holds a
+// role there (Owner), so someone else's is "not found".
+func (a *Authorizer) GroupFacts(ctx context.Context, who *auth.Principal, n *model.Namespace) (authz.Subject, authz.Target, error) {
+	s := who.Subject()
+	if !n.IsGroup() {
+		t := authz.Target{Kind: authz.Group, ID: n.ID, Visibility: model.Private}
+		if n.OwnerID != nil && *n.OwnerID == who.UserID() {
+			t.Level = model.Owner
+		}
+		return s, t, nil
+	}
+	level, related, err := a.Store.GroupAccessLevel(ctx, who.UserID(), n)
+	if err != nil {
+		return s, authz.Target{}, err
+	}
+	return s, authz.Target{Kind: authz.Group, ID: n.ID, Visibility: n.Visibility, Level: level, Related: related}, nil
+}
+
+// Group decides whether who may do act in group n, and returns the
+// caller's level there.
+func (a *Authorizer) Group(ctx context.Context, who *auth.Principal, n *model.Namespace, act authz.Action) (authz.Decision, model.AccessLevel, error) {
+	s, t, err := a.GroupFacts(ctx, who, n)
+	if err != nil {
+		return authz.Decision{}, 0, err
+	}
+	return authz.Decide(s, t, act), t.Level, nil
 }
 
 // Facts loads what the decision needs about who and p: the caller's
@@ -58,7 +113,8 @@ func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Pr
 	if err != nil {
 		return s, authz.Target{}, err
 	}
-	t := authz.Target{Kind: authz.Project, ID: p.ID, Visibility: p.Visibility, Level: level}
+	t := authz.Target{Kind: authz.Project, ID: p.ID, Visibility: p.Visibility, Level: level,
+		JobTokenPush: p.CIPushRepositoryForJobTokenAllowed}
 	if s.Job == nil {
 		return s, t, nil
 	}
@@ -117,4 +173,42 @@ func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (
 		sc.Entry.Kind, sc.Entry.ID = "group", l.GroupID
 	}
 	return sc, nil
+}
+
+// FindProject resolves a project ID or full path. A project pending
+// deletion does not exist for anyone (model.Project.PendingDeletion).
+func (a *Authorizer) FindProject(ctx context.Context, ref string) (*model.Project, error) {
+	var p *model.Project
+	var err error
+	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
+		p, err = a.Store.Project(ctx, id)
+	} else {
+		p, err = a.Store.ProjectByPath(ctx, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.PendingDeletion() {
+		return nil, model.ErrNotFound
+	}
+	return p, nil
+}
+
+// FindGroup resolves a group ID or full path; personal namespaces and
+// groups pending deletion are not groups here.
+func (a *Authorizer) FindGroup(ctx context.Context, ref string) (*model.Namespace, error) {
+	var n *model.Namespace
+	var err error
+	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
+		n, err = a.Store.Namespace(ctx, id)
+	} else {
+		n, err = a.Store.NamespaceByPath(ctx, ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !n.IsGroup() || n.PendingDelete {
+		return nil, model.ErrNotFound
+	}
+	return n, nil
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 	"github.com/ciwarden/ciwarden/internal/testdb"
@@ -25,24 +25,9 @@ func TestScopeCacheFollowsEveryChange(t *testing.T) {
 	}
 }
 
-// openStore opens a fresh, migrated database of dialect.
-func openStore(tb testing.TB, dialect string) *store.Store {
-	tb.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, testdb.URL(tb, dialect))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return st
-}
-
 func testScopeCache(t *testing.T, dialect string) {
 	ctx := context.Background()
-	st := openStore(t, dialect)
+	st := testdb.Store(t, dialect)
 	var user *model.User
 	var root, mid, leaf, other *model.Namespace
 	var source, target *model.Project
@@ -98,8 +83,7 @@ func testScopeCache(t *testing.T, dialect string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		who := &auth.Principal{Kind: auth.JobKind, User: user, Project: src,
-			Job: &model.Job{ID: 1, ProjectID: src.ID, Status: model.StatusRunning}}
+		who := auth.JobPrincipal(&model.Job{ID: 1, ProjectID: src.ID, Status: model.StatusRunning}, src, nil, user)
 		c, _, err := cached.Project(ctx, who, tgt, act)
 		if err != nil {
 			t.Fatal(err)
@@ -187,52 +171,13 @@ func testScopeCache(t *testing.T, dialect string) {
 	}
 }
 
-// TestAuthLogFinalFlush: uses recorded since the last flush are written
-// when the log stops (the server stops it after its last request, before
-// closing the store), not lost with the process.
-func TestAuthLogFinalFlush(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t, "sqlite")
-	var a, b *model.Project
-	if err := st.Tx(ctx, func(q *store.Queries) error {
-		n := &model.Namespace{Kind: model.NamespaceGroup, Name: "g", Path: "g", FullPath: "g", FullName: "g", Visibility: model.Private}
-		if err := q.CreateNamespace(ctx, n); err != nil {
-			return err
-		}
-		a = &model.Project{Name: "a", Path: "a", NamespaceID: n.ID, Visibility: model.Private, DefaultBranch: "main"}
-		b = &model.Project{Name: "b", Path: "b", NamespaceID: n.ID, Visibility: model.Private, DefaultBranch: "main"}
-		if err := q.CreateProject(ctx, a); err != nil {
-			return err
-		}
-		return q.CreateProject(ctx, b)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	l := &access.AuthLog{Store: st, Log: slog.New(slog.DiscardHandler)}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); l.Run(runCtx, time.Hour) }()
-	l.Record(b.ID, a.ID, authz.PolicyReadJobs, authz.Allow)
-	l.Record(b.ID, a.ID, authz.PolicyReadPackages, authz.Decision{Status: 403, Message: "no", Check: authz.CheckInbound})
-	stop()
-	<-done
-	rows, _, err := st.Authorizations(ctx, b.ID, store.Page{Number: 1, PerPage: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 1 || rows[0].AllowedCount != 1 || rows[0].DeniedCount != 1 || rows[0].LastPolicy != authz.PolicyReadPackages ||
-		rows[0].LastAllowed || rows[0].LastDenialReason != "inbound_allowlist: no" {
-		t.Fatalf("log after stop: %+v", rows)
-	}
-}
-
 // TestConcurrentDecisions: decisions through the cache, recorded in the
 // authentication log, while the allowlist changes and the log flushes
 // underneath. Every use is counted once (run with -race to check the
 // locking too).
 func TestConcurrentDecisions(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t, "sqlite")
+	st := testdb.Store(t, "sqlite")
 	var user *model.User
 	var src, tgt *model.Project
 	if err := st.Tx(ctx, func(q *store.Queries) error {
@@ -255,7 +200,7 @@ func TestConcurrentDecisions(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	l := &access.AuthLog{Store: st, Log: slog.New(slog.DiscardHandler)}
+	l := &jobtoken.AuthLog{Store: st, Log: slog.New(slog.DiscardHandler)}
 	az := &access.Authorizer{Store: st, Log: l}
 	az.CacheScopes(10)
 
@@ -268,7 +213,7 @@ func TestConcurrentDecisions(t *testing.T) {
 				if err == nil {
 					var p *model.Project
 					if p, err = st.Project(ctx, tgt.ID); err == nil {
-						who := &auth.Principal{Kind: auth.JobKind, User: user, Project: s, Job: &model.Job{ID: 1, ProjectID: s.ID, Status: model.StatusRunning}}
+						who := auth.JobPrincipal(&model.Job{ID: 1, ProjectID: s.ID, Status: model.StatusRunning}, s, nil, user)
 						_, _, err = az.Project(ctx, who, p, authz.ReadPackage)
 					}
 				}

@@ -10,6 +10,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 	"github.com/ciwarden/ciwarden/internal/testdb"
@@ -53,12 +54,12 @@ type scopeCase struct {
 func BenchmarkScopeDecision(b *testing.B) {
 	for _, dialect := range testdb.Dialects {
 		b.Run(dialect, func(b *testing.B) {
-			st := openStore(b, dialect)
+			st := testdb.Store(b, dialect)
 			one, large := scopeFixture(b, st)
 			// cached is how the server decides (access.CacheScopes);
 			// uncached reads the lists on every call, for comparison.
 			for _, mode := range []string{"cached", "uncached"} {
-				az := &access.Authorizer{Store: st, Log: &access.AuthLog{Store: st}}
+				az := &access.Authorizer{Store: st, Log: &jobtoken.AuthLog{Store: st}}
 				if mode == "cached" {
 					az.CacheScopes(1000)
 				}
@@ -162,7 +163,7 @@ func checkScopeCase(b *testing.B, st *store.Store, a *access.Authorizer, c *scop
 	if d != authz.Allow || level != model.Reporter {
 		b.Fatalf("%s: decision %+v at level %d, want allowed at Reporter", c.target.FullPath(), d, level)
 	}
-	if err := a.Log.Flush(ctx); err != nil {
+	if err := a.Log.(*jobtoken.AuthLog).Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
 	rows, _, err := st.Authorizations(ctx, c.target.ID, store.Page{Number: 1, PerPage: 10})
@@ -320,8 +321,7 @@ func scopeFixture(b *testing.B, st *store.Store) (one, large *scopeCase) {
 		return p
 	}
 	principal := func(source *model.Project, jobID int64) *auth.Principal {
-		return &auth.Principal{Kind: auth.JobKind, User: user, Project: source,
-			Job: &model.Job{ID: jobID, ProjectID: source.ID, Status: model.StatusRunning}}
+		return auth.JobPrincipal(&model.Job{ID: jobID, ProjectID: source.ID, Status: model.StatusRunning}, source, nil, user)
 	}
 	one = &scopeCase{who: principal(load(sourceOne.ID), 1), target: load(targetOne.ID), entryKind: "project", entryID: sourceOne.ID}
 	large = &scopeCase{who: principal(load(sourceL.ID), 2), target: load(targetL.ID), entryKind: "group", entryID: chain[8].ID}
@@ -329,24 +329,4 @@ func scopeFixture(b *testing.B, st *store.Store) (one, large *scopeCase) {
 		b.Fatalf("source traversal has %d groups, want 10", d)
 	}
 	return one, large
-}
-
-// BenchmarkAuthLogRecord is what recording a cross-project use costs the
-// request: a map update under a lock, the database write being left to
-// the next flush. Compare with BenchmarkScopeDecision's ns/op.
-//
-//	go test ./internal/access -run '^$' -bench AuthLogRecord
-func BenchmarkAuthLogRecord(b *testing.B) {
-	l := &access.AuthLog{}
-	denied := authz.Decision{Status: 403, Message: "refused", Check: authz.CheckInbound}
-	b.ReportAllocs()
-	i := int64(0)
-	for b.Loop() {
-		d := authz.Allow
-		if i%4 == 0 {
-			d = denied
-		}
-		l.Record(1+i%64, 2, authz.PolicyReadPackages, d)
-		i++
-	}
 }

@@ -27,6 +27,9 @@ import (
 type Service struct {
 	Store *store.Store
 	Now   func() time.Time
+	// EndWorkOf ends a blocked user's unfinished CI work (their jobs fail,
+	// their tokens die); nil does nothing.
+	EndWorkOf func(ctx context.Context, userID int64) error
 }
 
 // NewUser is what POST /users accepts.
@@ -86,9 +89,16 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*model.User, erro
 }
 
 // SetBlocked blocks or unblocks a user. A blocked user's tokens fail at
-// once: authentication re-reads the user on every request.
+// once (authentication checks the user at every use), and their
+// unfinished jobs are dropped.
 func (s *Service) SetBlocked(ctx context.Context, id int64, blocked bool) error {
-	return s.Store.SetUserBlocked(ctx, id, blocked)
+	if err := s.Store.SetUserBlocked(ctx, id, blocked); err != nil {
+		return err
+	}
+	if blocked && s.EndWorkOf != nil {
+		return s.EndWorkOf(ctx, id)
+	}
+	return nil
 }
 
 // NewToken is what POST /users/:id/personal_access_tokens accepts.
@@ -146,29 +156,89 @@ func dedupe(in []string) []string {
 	return out
 }
 
+// Boot is what a start learned about root.
+type Boot struct {
+	// Generated is the token of a root created by this start, to be shown
+	// once; empty when CIWARDEN_INITIAL_ROOT_TOKEN gave it.
+	Generated string
+	// RootNeedsToken: root exists but holds no token known to work and to
+	// be kept: every active api token of root is unused (the start that
+	// printed it may have died before anyone copied it) and none is the
+	// configured initial token. The operator is told how to make one.
+	RootNeedsToken bool
+}
+
+// rootUsername is the admin a first start creates.
+const rootUsername = "root"
+
 // Bootstrap runs on every start: on an empty database it creates the admin
 // user root and a token for it, the given one when initialToken is set or
-// else a generated one that it returns to be shown once.
-func (s *Service) Bootstrap(ctx context.Context, initialToken string) (generated string, err error) {
+// else a generated one that it returns to be shown once. On later starts
+// it reports whether root lacks a usable token.
+func (s *Service) Bootstrap(ctx context.Context, initialToken string) (Boot, error) {
+	initialToken = strings.TrimSpace(initialToken)
 	n, err := s.Store.CountUsers(ctx)
-	if err != nil || n > 0 {
-		return "", err
+	if err != nil {
+		return Boot{}, err
 	}
-	root, err := s.CreateUser(ctx, NewUser{Username: "root", Name: "Administrator", Email: "root@localhost", Admin: true})
+	if n > 0 {
+		needs, err := s.rootNeedsToken(ctx, initialToken)
+		return Boot{RootNeedsToken: needs}, err
+	}
+	root, err := s.CreateUser(ctx, NewUser{Username: rootUsername, Name: "Administrator", Email: "root@localhost", Admin: true})
 	if err != nil {
 		var taken *ErrTaken
 		if errors.As(err, &taken) {
-			return "", nil // another replica won the race
+			return Boot{}, nil // another replica won the race
 		}
-		return "", fmt.Errorf("create root user: %w", err)
+		return Boot{}, fmt.Errorf("create root user: %w", err)
 	}
-	initialToken = strings.TrimSpace(initialToken)
 	_, secret, err := s.CreateToken(ctx, root.ID, NewToken{Name: "initial root token", Scopes: []string{model.ScopeAPI}, Secret: initialToken})
 	if err != nil {
-		return "", fmt.Errorf("create root token: %w", err)
+		return Boot{}, fmt.Errorf("create root token: %w", err)
 	}
 	if initialToken != "" {
-		return "", nil
+		return Boot{}, nil
 	}
-	return secret, nil
+	return Boot{Generated: secret}, nil
+}
+
+// rootNeedsToken is Boot.RootNeedsToken. A root renamed or removed is the
+// operator's choice: nothing to say then.
+func (s *Service) rootNeedsToken(ctx context.Context, initialToken string) (bool, error) {
+	root, err := s.Store.UserByUsername(ctx, rootUsername)
+	if errors.Is(err, model.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	now := s.Now()
+	usable := func(t *model.PersonalAccessToken) bool {
+		return t.UserID == root.ID && t.Active(now) && t.HasScope(model.ScopeAPI)
+	}
+	if initialToken != "" {
+		t, err := s.Store.PATByDigest(ctx, auth.Digest(initialToken))
+		if err == nil && usable(t) {
+			return false, nil
+		}
+		if err != nil && !errors.Is(err, model.ErrNotFound) {
+			return false, err
+		}
+	}
+	const perPage = 100
+	for page := 1; ; page++ {
+		tokens, total, err := s.Store.ListPATs(ctx, root.ID, store.Page{Number: page, PerPage: perPage})
+		if err != nil {
+			return false, err
+		}
+		for _, t := range tokens {
+			if usable(t) && t.LastUsedAt != nil {
+				return false, nil
+			}
+		}
+		if page*perPage >= total {
+			return true, nil
+		}
+	}
 }

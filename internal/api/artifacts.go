@@ -11,63 +11,26 @@ import (
 	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
 // Job artifacts on the REST API: the archive by job or by ref and job
-// name, one file out of it, and deletion. Expired artifacts are never
-// served; the sweeper deletes them later.
+// name, one file out of it, and deletion. What exists and may be served
+// is artifacts.Service's; these handlers resolve the route and stream.
 
 // artifactsAPI takes a personal access token or the job token (JOB-TOKEN,
 // job_token, Bearer) with the read_jobs policy (gitlab-compat.md §6).
 var artifactsAPI = Accepts{PAT: userAPI.PAT, JobToken: auth.Header | auth.Param | auth.Bearer}
 
-// errNoRoute is the answer of a path under a catch-all route that names
-// nothing, as for any unknown route.
-var errNoRoute = &Error{Status: http.StatusNotFound, Body: map[string]any{"error": "404 Not Found"}}
-
-// liveArchive is a job's archive, unless it has none or it expired.
-func (a *API) liveArchive(c *Ctx, j *model.Job) (*model.Artifact, error) {
-	art, err := a.Store.JobArtifact(c.Context(), j.ID, model.ArtifactArchive)
-	if errors.Is(err, model.ErrNotFound) || (err == nil && (art.Expired(c.now()) || j.ErasedAt != nil)) {
-		return nil, errNotFound("")
-	}
-	return art, err
-}
-
-// serveArtifact streams a stored artifact: Range and HEAD work, and on
-// the filesystem the kernel copies the file to the socket (sendfile).
-func (a *API) serveArtifact(c *Ctx, art *model.Artifact) error {
-	obj, err := a.openBlob(c, art.BlobKey, errNotFound(""))
+// archive serves job j's archive.
+func (a *API) archive(c *Ctx, j *model.Job) error {
+	art, obj, err := a.Artifacts.Archive(c.Context(), j)
 	if err != nil {
 		return err
 	}
-	defer obj.Close()
-	h := c.W.Header()
-	h.Set("Content-Type", artifactContentType(art.FileFormat))
-	h.Set("Content-Disposition", attachment(art.Filename))
-	h.Set("Content-Transfer-Encoding", "binary")
-	h.Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(c.W, c.R, "", art.CreatedAt, obj)
+	gate.ServeStored(c.Ctx, art.Filename, art.ContentType(), art.CreatedAt, obj)
 	return nil
-}
-
-func artifactContentType(format string) string {
-	switch format {
-	case model.FormatZip:
-		return "application/zip"
-	case model.FormatGzip:
-		return "application/gzip"
-	}
-	return "application/octet-stream"
-}
-
-// attachment is a Content-Disposition for a download named name.
-func attachment(name string) string {
-	if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
-		return v
-	}
-	return "attachment"
 }
 
 // downloadJobArtifacts is GET /projects/:id/jobs/:job_id/artifacts.
@@ -79,11 +42,7 @@ func (a *API) downloadJobArtifacts(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	art, err := a.liveArchive(c, j)
-	if err != nil {
-		return err
-	}
-	return a.serveArtifact(c, art)
+	return a.archive(c, j)
 }
 
 // jobArtifactFile is GET /projects/:id/jobs/:job_id/artifacts/*path: one
@@ -119,14 +78,10 @@ func (a *API) refArtifactsAt(c *Ctx, rest string) error {
 		return err
 	}
 	if ref, ok := strings.CutSuffix(rest, "/download"); ok && ref != "" {
-		j, err := a.Store.LatestSuccessfulJob(c.Context(), c.Project.ID, ref, name)
+		j, err := a.Artifacts.LatestJob(c.Context(), c.Project, ref, name)
 		switch {
 		case err == nil:
-			art, err := a.liveArchive(c, j)
-			if err != nil {
-				return err
-			}
-			return a.serveArtifact(c, art)
+			return a.archive(c, j)
 		case !errors.Is(err, model.ErrNotFound):
 			return err
 		case !strings.Contains(rest, "/raw/"):
@@ -147,7 +102,7 @@ func (a *API) refArtifactsAt(c *Ctx, rest string) error {
 		if ref == "" || file == "" {
 			continue
 		}
-		j, err := a.Store.LatestSuccessfulJob(c.Context(), c.Project.ID, ref, name)
+		j, err := a.Artifacts.LatestJob(c.Context(), c.Project, ref, name)
 		if errors.Is(err, model.ErrNotFound) {
 			continue
 		} else if err != nil {
@@ -161,52 +116,27 @@ func (a *API) refArtifactsAt(c *Ctx, rest string) error {
 	return errNoRoute
 }
 
-// serveEntry streams the regular file at name out of j's archive, reading
-// the zip's directory and that entry's bytes from the blob, never the
-// whole archive.
+// serveEntry streams the regular file at name out of j's archive.
 func (a *API) serveEntry(c *Ctx, j *model.Job, name string) error {
-	if name == "" || strings.ContainsRune(name, 0) || unsafeEntryName(name) != "" {
-		return errMessage(http.StatusBadRequest, "400 Bad request - invalid artifact path")
-	}
-	art, err := a.liveArchive(c, j)
+	e, err := a.Artifacts.Entry(c.Context(), j, name)
 	if err != nil {
 		return err
 	}
-	if art.FileFormat != model.FormatZip {
-		return errNotFound("")
-	}
-	obj, err := a.openBlob(c, art.BlobKey, errNotFound(""))
-	if err != nil {
-		return err
-	}
-	defer obj.Close()
-	zr, err := openZip(obj)
-	if err != nil {
-		return err // checked at upload: a stored archive is a zip
-	}
-	f := findEntry(zr, name)
-	if f == nil {
-		return errNotFound("")
-	}
-	rc, err := f.Open()
-	if err != nil {
-		return errNotFound("") // an unsupported compression method
-	}
-	defer rc.Close()
+	defer e.Close()
 	h := c.W.Header()
 	ct := mime.TypeByExtension(path.Ext(name))
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
 	h.Set("Content-Type", ct)
-	h.Set("Content-Disposition", attachment(path.Base(name)))
-	h.Set("Content-Length", strconv.FormatUint(f.UncompressedSize64, 10))
+	h.Set("Content-Disposition", gate.Attachment(path.Base(name)))
+	h.Set("Content-Length", strconv.FormatUint(e.Size, 10))
 	h.Set("X-Content-Type-Options", "nosniff")
 	c.W.WriteHeader(http.StatusOK)
 	if c.R.Method == http.MethodHead {
 		return nil
 	}
-	if _, err := io.Copy(c.W, rc); err != nil {
+	if _, err := io.Copy(c.W, e); err != nil {
 		// The status is out: cut the connection so the client sees a
 		// truncated body rather than a complete-looking wrong one.
 		if c.Context().Err() == nil {

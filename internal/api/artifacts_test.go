@@ -99,6 +99,21 @@ func testArtifactsRoundTrip(t *testing.T, s *testserver.Server) {
 		testserver.WantStatus(t, s.GetWith(t, "/api/v4/jobs/99999999/artifacts", "JOB-TOKEN", test.Token), http.StatusForbidden)
 		// The running job itself has no archive: 404.
 		testserver.WantStatus(t, s.GetWith(t, "/api/v4/jobs/"+testserver.Itoa(test.ID)+"/artifacts", "JOB-TOKEN", test.Token), http.StatusNotFound)
+		// The JOB-TOKEN header is the only transport (runner-protocol.md
+		// §10.2): a live token or a Developer's PAT anywhere else leaves
+		// the request anonymous, which the runner protocol refuses.
+		deps := "/api/v4/jobs/" + testserver.Itoa(build.ID) + "/artifacts"
+		for what, r := range map[string]*testserver.Resp{
+			"?job_token=":     s.GetWith(t, deps+"?job_token="+test.Token, "", ""),
+			"?token=":         s.GetWith(t, deps+"?token="+test.Token, "", ""),
+			"?private_token=": s.GetWith(t, deps+"?private_token="+e.Dev.Token, "", ""),
+			"PRIVATE-TOKEN":   s.GetWith(t, deps, "PRIVATE-TOKEN", e.Dev.Token),
+			"Bearer":          s.GetWith(t, deps, "Authorization", "Bearer "+test.Token),
+		} {
+			if r.Status != http.StatusForbidden || !strings.Contains(string(r.Body), "403 Forbidden") {
+				t.Errorf("dependency download with the credential in %s: %s, want 403 Forbidden", what, r)
+			}
+		}
 	})
 	// Downloads by ref need a successful pipeline: finish this one, and
 	// take the job token of a second pipeline's job (reader) from here on.
@@ -244,6 +259,64 @@ func testArtifactsRoundTrip(t *testing.T, s *testserver.Server) {
 		s.Expect(t, "DELETE", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/jobs/"+testserver.Itoa(build.ID)+"/artifacts", e.Maint.Token, nil, http.StatusNoContent)
 	})
 	reader.FinishOK(t, "success")
+}
+
+// TestArtifactPathRules: an archive entry with a NUL or another control
+// character, or with a "." segment, is refused at upload with a message
+// naming the problem and nothing is stored (but for the root directory
+// entry "./"); and the same paths are refused (400) by every later read,
+// by job and by ref, encoded so that they reach the handler (issue 13
+// item 5).
+func TestArtifactPathRules(t *testing.T) {
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
+		e := s.NewTeamCI(t, testserver.ArtifactsCI)
+		build := e.Take(t, "build")
+		for _, c := range []struct{ name, shown, why string }{
+			{"out/\x00nul", "out/?nul", "a NUL byte"},
+			{"out/bell\x07", "out/bell?", "a control character"},
+			{"out/new\nline", "out/new?line", "a control character"},
+			{"out/del\x7f", "out/del?", "a control character"},
+			{"out/c1\u0085", "out/c1?", "a control character"},
+			{"./out/a.txt", "./out/a.txt", "a . segment"},
+			{"out/./a.txt", "out/./a.txt", "a . segment"},
+			{"out/.", "out/.", "a . segment"},
+			{".", ".", "a . segment"},
+			{"./x/", "./x/", "a . segment"},
+		} {
+			r := s.UploadArtifact(t, build.ID, build.Token, "", testserver.Zip(t, map[string]string{"out/ok.txt": "ok", c.name: "payload"}), false)
+			want := `{"message":"400 Bad request - artifacts archive entry \"` + c.shown + `\" has ` + c.why + `"}`
+			if r.Status != http.StatusBadRequest || strings.TrimSpace(string(r.Body)) != want {
+				t.Errorf("entry %q: %s; want 400 %s", c.name, r, want)
+			}
+			s.NoArtifactsStored(t, e.Project.ID, build.ID, fmt.Sprintf("entry %q", c.name))
+		}
+		// Names that only look alike are fine, and so is the root's own
+		// directory entry, which gitlab-runner writes for `paths: [.]`.
+		ok := map[string]string{"./": "", "out/": "", "out/a.txt": "alpha", "out/.hidden": "h", "out/..a": "dots", "out/a./b": "b"}
+		testserver.WantStatus(t, s.UploadArtifact(t, build.ID, build.Token, "", testserver.Zip(t, ok), false), http.StatusCreated)
+		build.FinishOK(t, "success")
+		// By ref needs a successful pipeline.
+		e.Take(t, "test").FinishOK(t, "success")
+
+		jobArts := "/api/v4/projects/" + testserver.Itoa(e.Project.ID) + "/jobs/" + testserver.Itoa(build.ID) + "/artifacts/"
+		byRef := "/api/v4/projects/" + testserver.Itoa(e.Project.ID) + "/jobs/artifacts/main/raw/"
+		for _, path := range []string{"out/.hidden", "out/..a", "out/a./b"} {
+			for _, base := range []string{jobArts, byRef} {
+				if r := s.GetWith(t, base+path+"?job=build", "PRIVATE-TOKEN", e.Dev.Token); r.Status != http.StatusOK || string(r.Body) != ok[path] {
+					t.Errorf("GET %s: %s, want 200 %q", base+path, r, ok[path])
+				}
+			}
+		}
+		for _, path := range []string{".%2F", ".%2Fout%2Fa.txt", "out%2F.%2Fa.txt", "out%2F.", "out%2Fa.txt%01", "out%2Fa%0A.txt", "out%2Fa%7F.txt", "out/a%C2%85.txt"} {
+			for _, base := range []string{jobArts, byRef} {
+				r := s.GetWith(t, base+path+"?job=build", "PRIVATE-TOKEN", e.Dev.Token)
+				if r.Status != http.StatusBadRequest || strings.TrimSpace(string(r.Body)) != `{"message":"400 Bad request - invalid artifact path"}` {
+					t.Errorf("GET %s: %s, want 400 invalid artifact path", base+path, r)
+				}
+			}
+		}
+	})
 }
 
 func TestArtifactExpiryAndSweep(t *testing.T) {

@@ -60,11 +60,21 @@ func patJSON(t *model.PersonalAccessToken, now time.Time) map[string]any {
 	}
 }
 
-func (a *API) namespaceJSON(n *model.Namespace) map[string]any {
-	return map[string]any{
-		"id": n.ID, "name": n.Name, "path": n.Path, "kind": n.Kind, "full_path": n.FullPath,
-		"parent_id": n.ParentID, "avatar_url": nil, "web_url": a.webURL(n.FullPath),
-	}
+// namespaceEntity is GitLab's NamespaceBasic.
+type namespaceEntity struct {
+	ID        int64   `json:"id"`
+	Name      string  `json:"name"`
+	Path      string  `json:"path"`
+	Kind      string  `json:"kind"`
+	FullPath  string  `json:"full_path"`
+	ParentID  *int64  `json:"parent_id"`
+	AvatarURL *string `json:"avatar_url"`
+	WebURL    string  `json:"web_url"`
+}
+
+func (a *API) namespaceEntity(n *model.Namespace) namespaceEntity {
+	return namespaceEntity{ID: n.ID, Name: n.Name, Path: n.Path, Kind: n.Kind, FullPath: n.FullPath, ParentID: n.ParentID,
+		WebURL: a.webURL(n.FullPath)}
 }
 
 func (a *API) groupJSON(n *model.Namespace) map[string]any {
@@ -75,25 +85,54 @@ func (a *API) groupJSON(n *model.Namespace) map[string]any {
 	}
 }
 
-func (a *API) projectJSON(p *model.Project) map[string]any {
-	m := a.basicProjectJSON(p)
-	m["visibility"], m["empty_repo"], m["archived"], m["creator_id"] = p.Visibility, true, false, p.CreatorID
-	m["marked_for_deletion_on"] = nil
-	m["ci_push_repository_for_job_token_allowed"] = p.CIPushRepositoryForJobTokenAllowed
-	m["_links"] = map[string]string{"self": a.webURL("api/v4/projects/" + itoa(p.ID))}
-	return m
+// projectEntity is GitLab's project entity, as far as ciwarden keeps
+// its fields.
+type projectEntity struct {
+	basicProject
+	Visibility                         model.Visibility `json:"visibility"`
+	EmptyRepo                          bool             `json:"empty_repo"`
+	Archived                           bool             `json:"archived"`
+	CreatorID                          int64            `json:"creator_id"`
+	MarkedForDeletionOn                *string          `json:"marked_for_deletion_on"`
+	CIPushRepositoryForJobTokenAllowed bool             `json:"ci_push_repository_for_job_token_allowed"`
+	Links                              struct {
+		Self string `json:"self"`
+	} `json:"_links"`
 }
 
-// basicProjectJSON is the fields every project entity carries.
-func (a *API) basicProjectJSON(p *model.Project) map[string]any {
+func (a *API) projectJSON(p *model.Project) *projectEntity {
+	e := &projectEntity{basicProject: a.basicProject(p), Visibility: p.Visibility, EmptyRepo: !a.Repos.HasBranches(p.ID), CreatorID: p.CreatorID,
+		CIPushRepositoryForJobTokenAllowed: p.CIPushRepositoryForJobTokenAllowed}
+	e.Links.Self = a.webURL("api/v4/projects/" + itoa(p.ID))
+	return e
+}
+
+// basicProject is the fields every project entity carries (GitLab's
+// BasicProjectDetails).
+type basicProject struct {
+	ID                int64           `json:"id"`
+	Description       string          `json:"description"`
+	Name              string          `json:"name"`
+	NameWithNamespace string          `json:"name_with_namespace"`
+	Path              string          `json:"path"`
+	PathWithNamespace string          `json:"path_with_namespace"`
+	CreatedAt         string          `json:"created_at"`
+	LastActivityAt    string          `json:"last_activity_at"`
+	DefaultBranch     string          `json:"default_branch"`
+	WebURL            string          `json:"web_url"`
+	HTTPURLToRepo     string          `json:"http_url_to_repo"`
+	ReadmeURL         *string         `json:"readme_url"`
+	Namespace         namespaceEntity `json:"namespace"`
+	Topics            []string        `json:"topics"`
+	TagList           []string        `json:"tag_list"`
+}
+
+func (a *API) basicProject(p *model.Project) basicProject {
 	full := p.FullPath()
-	return map[string]any{
-		"id": p.ID, "description": p.Description, "name": p.Name, "name_with_namespace": p.FullName(),
-		"path": p.Path, "path_with_namespace": full, "created_at": timeJSON(p.CreatedAt),
-		"last_activity_at": timeJSON(p.UpdatedAt), "default_branch": p.DefaultBranch,
-		"web_url": a.webURL(full), "http_url_to_repo": a.webURL(full + ".git"), "readme_url": nil,
-		"namespace": a.namespaceJSON(p.Namespace), "topics": []string{}, "tag_list": []string{},
-	}
+	return basicProject{ID: p.ID, Description: p.Description, Name: p.Name, NameWithNamespace: p.FullName(), Path: p.Path,
+		PathWithNamespace: full, CreatedAt: timeJSON(p.CreatedAt), LastActivityAt: timeJSON(p.UpdatedAt),
+		DefaultBranch: p.DefaultBranch, WebURL: a.webURL(full), HTTPURLToRepo: a.webURL(full + ".git"),
+		Namespace: a.namespaceEntity(p.Namespace), Topics: []string{}, TagList: []string{}}
 }
 
 func (a *API) memberJSON(m *model.Member) map[string]any {

@@ -113,7 +113,7 @@ func TestExplainJobTokenDecision(t *testing.T) {
 			t.Errorf("entry: %v", out["entry"])
 		}
 		if _, shown := e.explain(t, e.alice, q, http.StatusOK)["entry"]; shown {
-			t.Errorf("the job's testserver.User, not a maintainer of T, is shown T's allowlist entry")
+			t.Errorf("the job's user, not a maintainer of T, is shown T's allowlist entry")
 		}
 		out = e.explain(t, e.tmaint, "job_id="+testserver.Itoa(e.job.ID)+"&permission=read_jobs", http.StatusOK)
 		if out["allowed"] != true || out["failed_check"] != nil || testserver.Num(t, out, "status") != 200 {

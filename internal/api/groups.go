@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -18,7 +19,7 @@ func (c *Ctx) visibilityParam() *model.Visibility {
 	}
 	v := model.Visibility(s)
 	if !v.Valid() {
-		c.Params.fail("visibility does not have a valid value")
+		c.Params.Fail("visibility does not have a valid value")
 		return nil
 	}
 	return &v
@@ -41,7 +42,7 @@ func (c *Ctx) groupInput() (projects.GroupInput, error) {
 }
 
 func (a *API) listGroups(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func (a *API) writeGroups(c *Ctx, f store.GroupFilter, pg store.Page) error {
 	for _, g := range groups {
 		out = append(out, a.groupJSON(g))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -77,12 +78,12 @@ func (a *API) createGroup(c *Ctx) error {
 	}
 	var parent *model.Namespace
 	if pid, ok := c.Params.Int("parent_id"); ok {
-		if parent, err = a.findGroup(c.Context(), itoa(pid)); errors.Is(err, model.ErrNotFound) {
+		if parent, err = c.FindGroup(itoa(pid)); errors.Is(err, model.ErrNotFound) {
 			return errNotFound("Parent Group")
 		} else if err != nil {
 			return err
 		}
-		if err := c.authorizeGroup(parent, authz.CreateSubgroup); err != nil {
+		if err := c.AuthorizeGroup(parent, authz.CreateSubgroup); err != nil {
 			return err
 		}
 	}
@@ -101,11 +102,11 @@ func (a *API) createGroup(c *Ctx) error {
 func (a *API) getGroup(c *Ctx) error {
 	out := a.groupJSON(c.Group)
 	ps, _, err := a.Store.ListProjects(c.Context(), store.ProjectFilter{Viewer: c.viewer(), NamespaceID: c.Group.ID, OrderBy: "id", Sort: "asc"},
-		store.Page{Number: 1, PerPage: maxPerPage})
+		store.Page{Number: 1, PerPage: gate.MaxPerPage})
 	if err != nil {
 		return err
 	}
-	list := make([]map[string]any, 0, len(ps))
+	list := make([]*projectEntity, 0, len(ps))
 	for _, p := range ps {
 		list = append(list, a.projectJSON(p))
 	}
@@ -149,7 +150,7 @@ func (a *API) groupProjects(c *Ctx) error {
 }
 
 func (a *API) groupSubgroups(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}

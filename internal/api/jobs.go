@@ -8,7 +8,9 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runnerapi"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -104,6 +106,10 @@ func (a *API) jobJSON(c *Ctx, j *model.Job, p *model.Pipeline) *jobEntity {
 			WebURL: a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
 		e.Commit = &commitBasic{ID: p.SHA, ShortID: shortSHA(p.SHA)}
 	}
+	// GitLab's Job entity shows the runner that took the job (null before).
+	if r, err := a.CI.JobRunner(c.Context(), j.RunnerID); err == nil && r != nil {
+		e.Runner = runnerapi.NewEntity(r, c.now())
+	}
 	if u := c.Principal.User; u != nil && u.ID == j.UserID {
 		e.User = a.userJSON(u, false)
 	} else if u, err := a.Store.User(c.Context(), j.UserID); err == nil {
@@ -126,7 +132,7 @@ func (c *Ctx) scopeParam() []string {
 	scopes, _ := c.Params.Strings("scope")
 	for _, s := range scopes {
 		if !jobScopes[s] {
-			c.Params.fail("scope does not have a valid value")
+			c.Params.Fail("scope does not have a valid value")
 		}
 	}
 	return scopes
@@ -145,7 +151,7 @@ func (a *API) pipelineJobs(c *Ctx) error {
 }
 
 func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -180,13 +186,13 @@ func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
 		e.setArtifacts(arts[j.ID], c.now())
 		out = append(out, e)
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
 // pathJob loads {job_id} of the route's project.
 func (c *Ctx) pathJob() (*model.Job, error) {
-	id, err := c.pathInt("job_id")
+	id, err := c.PathInt("job_id")
 	if err != nil {
 		return nil, err
 	}
@@ -309,14 +315,42 @@ func (a *API) eraseJob(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	if j.UserID != c.Principal.UserID() {
-		if err := c.authorizeProject(c.Project, authz.EraseJob); err != nil {
-			return err
-		}
+	if err := c.Authorize(authz.EraseJob, gate.Owner(j.UserID == c.Principal.UserID())); err != nil {
+		return err
 	}
 	j, err = a.CI.Erase(c.Context(), j.ID)
 	if err != nil {
 		return jobActionErr(err, "Job is not erasable!")
 	}
 	return a.writeJob(c, http.StatusCreated, j)
+}
+
+// currentJob is GET /job: the job token's own job. A personal access
+// token has no job: 404.
+func (a *API) currentJob(c *Ctx) error {
+	j := c.Principal.Job
+	if j == nil {
+		return errNotFound("")
+	}
+	// Authentication read the job's project and pipeline (or the token
+	// cache holds them): no further reads on this hot path.
+	c.Project = c.Principal.Project
+	writeJSON(c.W, http.StatusOK, a.jobJSON(c, j, c.Principal.Pipeline))
+	return nil
+}
+
+// jobTrace is GET /projects/:id/jobs/:job_id/trace: the stored, masked log.
+func (a *API) jobTrace(c *Ctx) error {
+	j, err := c.pathJob()
+	if err != nil {
+		return err
+	}
+	data, err := a.Store.Trace(c.Context(), j.ID)
+	if err != nil {
+		return err
+	}
+	c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	c.W.WriteHeader(http.StatusOK)
+	c.W.Write(data)
+	return nil
 }

@@ -20,12 +20,13 @@ import (
 
 // Messages the scope endpoints answer with, as GitLab words them.
 const (
-	jtsMsgProjectListed  = "400 Bad request - Target project is already in the job token scope"
-	jtsMsgGroupListed    = "400 Bad request - This group is already in the job token allowlist."
-	jtsMsgSelfLink       = "400 Bad request - Validation failed: Target project can't be the same as the source project"
-	jtsMsgLinkLimit      = "400 Bad request - Validation failed: Source project exceeds the allowable number of project links in this direction"
-	jtsMsgProjectHidden  = "400 Bad request - The target_project that you are attempting to access does not exist or you don't have permission to perform this action"
-	jtsMsgGroupHidden    = "400 Bad request - The target_group that you are attempting to access does not exist or you don't have permission to perform this action"
+	jtsMsgProjectListed = "400 Bad request - Target project is already in the job token scope"
+	jtsMsgGroupListed   = "400 Bad request - This group is already in the job token allowlist."
+	jtsMsgSelfLink      = "400 Bad request - Validation failed: Target project can't be the same as the source project"
+	jtsMsgLinkLimit     = "400 Bad request - Validation failed: Source project exceeds the allowable number of project links in this direction"
+	// A target missing and one the caller cannot see answer alike.
+	jtsMsgProjectHidden  = "404 target_project_id not found Not Found"
+	jtsMsgGroupHidden    = "404 target_group_id not found Not Found"
 	jtsMsgProjectUnlist  = "400 Bad request - Target project is not in the job token scope"
 	jtsMsgGroupUnlist    = "400 Bad request - Target group is not in the job token scope"
 	jtsMsgSelfRemoval    = "400 Bad request - Source project cannot be removed from the job token scope"
@@ -332,8 +333,8 @@ func TestJobTokenScopeProjectAllowlist(t *testing.T) {
 			{"float", e.maint.Token, jtsObj{"target_project_id": 1.5}, http.StatusBadRequest, jtsObj{"error": "target_project_id is invalid"}},
 			{"not a number", e.maint.Token, jtsObj{"target_project_id": "abc"}, http.StatusBadRequest, jtsObj{"error": "target_project_id is invalid"}},
 			{"no such project", e.maint.Token, jtsObj{"target_project_id": jtsMissingID}, http.StatusNotFound,
-				jtsObj{"message": "404 target_project_id not found Not Found"}},
-			{"unreadable target", e.maint.Token, jtsObj{"target_project_id": hidden.ID}, http.StatusBadRequest, jtsObj{"message": jtsMsgProjectHidden}},
+				jtsObj{"message": jtsMsgProjectHidden}},
+			{"unreadable target", e.maint.Token, jtsObj{"target_project_id": hidden.ID}, http.StatusNotFound, jtsObj{"message": jtsMsgProjectHidden}},
 			{"developer", e.dev.Token, jtsObj{"target_project_id": c.ID}, http.StatusForbidden, jtsForbidden},
 			{"outsider", e.outsider.Token, jtsObj{"target_project_id": c.ID}, http.StatusNotFound, jtsProjectNotFound},
 			{"no token", "", jtsObj{"target_project_id": c.ID}, http.StatusUnauthorized, jtsUnauthorized},
@@ -521,8 +522,8 @@ func TestJobTokenScopeGroupsAllowlist(t *testing.T) {
 			{"blank", e.maint.Token, jtsObj{"target_group_id": ""}, http.StatusBadRequest, jtsObj{"error": "target_group_id is missing"}},
 			{"float", e.maint.Token, jtsObj{"target_group_id": 1.5}, http.StatusBadRequest, jtsObj{"error": "target_group_id is invalid"}},
 			{"no such group", e.maint.Token, jtsObj{"target_group_id": jtsMissingID}, http.StatusNotFound,
-				jtsObj{"message": "404 target_group_id not found Not Found"}},
-			{"unreadable group", e.maint.Token, jtsObj{"target_group_id": secret}, http.StatusBadRequest, jtsObj{"message": jtsMsgGroupHidden}},
+				jtsObj{"message": jtsMsgGroupHidden}},
+			{"unreadable group", e.maint.Token, jtsObj{"target_group_id": secret}, http.StatusNotFound, jtsObj{"message": jtsMsgGroupHidden}},
 			{"unknown policy", e.maint.Token, jtsObj{"target_group_id": secret, "job_token_policies": []string{"read_all"}},
 				http.StatusBadRequest, jtsObj{"error": "job_token_policies does not have a valid value"}},
 			{"developer", e.dev.Token, jtsObj{"target_group_id": secret}, http.StatusForbidden, jtsForbidden},
@@ -588,7 +589,7 @@ func TestJobTokenScopeOutboundAllowlist(t *testing.T) {
 		// Adding needs Maintainer on the target too.
 		jtsCall(t, s, "POST", out, e.maint.Token, jtsObj{"target_project_id": asDev.ID}, http.StatusForbidden,
 			jtsObj{"message": jtsMsgOutboundTarget})
-		jtsCall(t, s, "POST", out, e.maint.Token, jtsObj{"target_project_id": foreign.ID}, http.StatusBadRequest,
+		jtsCall(t, s, "POST", out, e.maint.Token, jtsObj{"target_project_id": foreign.ID}, http.StatusNotFound,
 			jtsObj{"message": jtsMsgProjectHidden})
 		jtsCall(t, s, "POST", out, e.maint.Token, jtsObj{"target_project_id": asMaint.ID}, http.StatusCreated,
 			jtsObj{"source_project_id": e.app.ID, "target_project_id": asMaint.ID})
@@ -598,7 +599,7 @@ func TestJobTokenScopeOutboundAllowlist(t *testing.T) {
 			jtsObj{"message": jtsMsgSelfLink})
 		jtsCall(t, s, "POST", out, e.maint.Token, nil, http.StatusBadRequest, jtsObj{"error": "target_project_id is missing"})
 		jtsCall(t, s, "POST", out, e.maint.Token, jtsObj{"target_project_id": jtsMissingID}, http.StatusNotFound,
-			jtsObj{"message": "404 target_project_id not found Not Found"})
+			jtsObj{"message": jtsMsgProjectHidden})
 		jtsCall(t, s, "POST", out, e.dev.Token, jtsObj{"target_project_id": asMaint.ID}, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "POST", out, "", jtsObj{"target_project_id": asMaint.ID}, http.StatusUnauthorized, jtsUnauthorized)
 		// An administrator needs no role anywhere.
@@ -636,6 +637,37 @@ func TestJobTokenScopeOutboundAllowlist(t *testing.T) {
 		// The outbound list has no entry permissions to change.
 		jtsCall(t, s, "PUT", out+"/"+testserver.Itoa(asMaint.ID), e.maint.Token, jtsObj{"default_permissions": false},
 			http.StatusNotFound, jtsObj{"error": "404 Not Found"})
+	})
+}
+
+// TestJobTokenScopeAddRevealsNothing: adding an entry for a project or
+// group the caller cannot see answers exactly as for one that does not
+// exist, on all three lists (issue 13 item 7), so that POST cannot probe
+// for private projects and groups; and nothing is added.
+func TestJobTokenScopeAddRevealsNothing(t *testing.T) {
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
+		e := jtsNewEnv(t, s)
+		other := s.CreateGroup(t, "elsewhere", 0, "private")
+		hidden := s.CreateProject(t, other, "hidden", "private")
+		for _, c := range []struct {
+			list, param, want string
+			hidden            int64
+		}{
+			{"allowlist", "target_project_id", jtsMsgProjectHidden, hidden.ID},
+			{"outbound_allowlist", "target_project_id", jtsMsgProjectHidden, hidden.ID},
+			{"groups_allowlist", "target_group_id", jtsMsgGroupHidden, other},
+		} {
+			path := jtsPath(e.app, "/"+c.list)
+			missing := jtsCall(t, s, "POST", path, e.maint.Token, jtsObj{c.param: jtsMissingID}, http.StatusNotFound, jtsObj{"message": c.want})
+			unseen := jtsCall(t, s, "POST", path, e.maint.Token, jtsObj{c.param: c.hidden}, http.StatusNotFound, jtsObj{"message": c.want})
+			if string(missing.Body) != string(unseen.Body) {
+				t.Errorf("POST %s: a hidden target answers %s, a missing one %s", c.list, unseen.Body, missing.Body)
+			}
+		}
+		jtsList(t, s, e.app, "allowlist", e.maint.Token, jtsEntry(e.app, true))
+		jtsList(t, s, e.app, "outbound_allowlist", e.maint.Token, jtsEntry(e.app, true))
+		jtsCall(t, s, "GET", jtsPath(e.app, "/groups_allowlist"), e.maint.Token, nil, http.StatusOK, []jtsObj{})
 	})
 }
 

@@ -45,7 +45,7 @@ func (a *API) listAllMembers(c *Ctx) error {
 
 // writeMembers pages an in-memory list: memberships of one source are few.
 func (a *API) writeMembers(c *Ctx, ms []*model.Member) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -65,12 +65,12 @@ func (a *API) writeMembers(c *Ctx, ms []*model.Member) error {
 	for _, m := range filtered[start:end] {
 		out = append(out, a.memberJSON(m))
 	}
-	c.writePage(out, pg, len(filtered))
+	c.WritePage(out, pg, len(filtered))
 	return nil
 }
 
 func (a *API) getMember(c *Ctx) error {
-	uid, err := c.pathInt("user_id")
+	uid, err := c.PathInt("user_id")
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (a *API) getMember(c *Ctx) error {
 }
 
 func (a *API) getAllMember(c *Ctx) error {
-	uid, err := c.pathInt("user_id")
+	uid, err := c.PathInt("user_id")
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (a *API) addMember(c *Ctx) error {
 }
 
 func (a *API) updateMember(c *Ctx) error {
-	uid, err := c.pathInt("user_id")
+	uid, err := c.PathInt("user_id")
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (a *API) updateMember(c *Ctx) error {
 }
 
 func (a *API) removeMember(c *Ctx) error {
-	uid, err := c.pathInt("user_id")
+	uid, err := c.PathInt("user_id")
 	if err != nil {
 		return err
 	}

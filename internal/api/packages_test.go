@@ -282,6 +282,53 @@ func TestGenericPackageJobToken(t *testing.T) {
 	})
 }
 
+// TestPackageDeleteLinkFollowsTheDecision: a package shows its
+// delete_api_path to whoever the decision lets delete it, a job token
+// included, and not on the role alone: a token of another project whose
+// user is a Maintainer here, admitted by an entry that grants
+// read_packages only, could not delete and is not shown the link. Asking
+// is not a use of the token: the authentication log counts the reads
+// only.
+func TestPackageDeleteLinkFollowsTheDecision(t *testing.T) {
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
+		e := newPkgEnv(t, s, "private")
+		src := s.CreateProject(t, s.CreateGroup(t, "srcgrp", 0, "private"), "src", "private")
+		s.AddMember(t, "projects", src.ID, e.Maint.ID, 30)
+		pkgWant(t, e.upload(t, e.genericPath("tool", "1", "t.bin"), []byte("x"), false, testserver.PrivateToken(e.Maint.Token)), http.StatusCreated, "")
+		_, rtok := s.CreateRunner(t, nil)
+		s.PushCI(t, src.Path, e.Maint, map[string]string{".gitlab-ci.yml": "job:\n  script: [x]\n"})
+		j := s.NewRunnerClient(rtok).TakeJob(t)
+		j.Start(t)
+		s.AllowJobTokens(t, e.Project.ID, src.ID)
+
+		deleteLink := func(what string, want bool) {
+			t.Helper()
+			r := s.Call(t, "GET", e.apiPath(""), testserver.JobToken(j.Token), nil)
+			pkgWant(t, r, http.StatusOK, "")
+			var list []map[string]any
+			r.JSON(t, &list)
+			if len(list) != 1 {
+				t.Fatalf("%s: %s", what, r.Body)
+			}
+			links, _ := list[0]["_links"].(map[string]any)
+			if _, shown := links["delete_api_path"]; shown != want {
+				t.Errorf("%s: delete_api_path shown %v, want %v: %v", what, shown, want, links)
+			}
+		}
+		deleteLink("entry with the default permissions", true)
+		s.Expect(t, "PUT", testserver.API+"/projects/"+testserver.Itoa(e.Project.ID)+"/job_token_scope/allowlist/"+testserver.Itoa(src.ID), s.RootToken,
+			map[string]any{"job_token_policies": []string{"read_packages"}}, http.StatusOK)
+		deleteLink("entry granting read_packages only", false)
+
+		var rows []map[string]any
+		s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(e.Project.ID)+"/job_token_scope/authorizations", s.RootToken, nil, http.StatusOK).JSON(t, &rows)
+		if len(rows) != 1 || testserver.Num(t, rows[0], "allowed_count") != 2 || testserver.Num(t, rows[0], "denied_count") != 0 || rows[0]["last_policy"] != "read_packages" {
+			t.Errorf("authentication log %v, want two allowed read_packages uses", rows)
+		}
+	})
+}
+
 func TestPackageRoles(t *testing.T) {
 	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
 		s := testserver.New(t, testserver.Options{Dialect: dialect})

@@ -45,7 +45,7 @@ func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline, detail bool) map[string]an
 
 // pathPipeline loads {pipeline_id} of the route's project.
 func (c *Ctx) pathPipeline() (*model.Pipeline, error) {
-	id, err := c.pathInt("pipeline_id")
+	id, err := c.PathInt("pipeline_id")
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (c *Ctx) pathPipeline() (*model.Pipeline, error) {
 }
 
 func (a *API) listPipelines(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -66,10 +66,10 @@ func (a *API) listPipelines(c *Ctx) error {
 	f.SHA, _ = c.Params.String("sha")
 	f.Source, _ = c.Params.String("source")
 	if f.Status, _ = c.Params.String("status"); f.Status != "" && !pipelineStatuses[f.Status] {
-		c.Params.fail("status does not have a valid value")
+		c.Params.Fail("status does not have a valid value")
 	}
 	if f.Sort, _ = c.Params.String("sort"); f.Sort != "" && f.Sort != "asc" && f.Sort != "desc" {
-		c.Params.fail("sort does not have a valid value")
+		c.Params.Fail("sort does not have a valid value")
 	}
 	if err := c.Params.Err(); err != nil {
 		return err
@@ -82,7 +82,7 @@ func (a *API) listPipelines(c *Ctx) error {
 	for _, p := range ps {
 		out = append(out, a.pipelineJSON(c, p, false))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -107,7 +107,7 @@ func (a *API) createPipeline(c *Ctx) error {
 		return err
 	}
 	p, err := a.CI.CreatePipeline(c.Context(), ci.CreateInput{Project: c.Project, User: c.Principal.User, Ref: ref,
-		Source: model.SourceAPI, Variables: vars})
+		Source: model.SourceAPI, Variables: vars, RefuseInvalid: true})
 	if err != nil {
 		return pipelineErr(err)
 	}
@@ -127,7 +127,7 @@ func pipelineErr(err error) error {
 
 // variablesParam reads variables: [{key, value, variable_type}].
 func (c *Ctx) variablesParam() ([]model.Variable, error) {
-	raw, ok := c.Params.raw("variables")
+	raw, ok := c.Params.Raw("variables")
 	if !ok {
 		return nil, nil
 	}

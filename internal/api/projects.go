@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -23,7 +25,7 @@ func (c *Ctx) projectInput() (projects.ProjectInput, error) {
 
 // projectFilter reads GET /projects' filters.
 func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return store.ProjectFilter{}, pg, err
 	}
@@ -34,7 +36,7 @@ func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
 	f.Search, _ = p.String("search")
 	if lvl, ok := p.Int("min_access_level"); ok {
 		if !model.AccessLevel(lvl).Valid() {
-			p.fail("min_access_level does not have a valid value")
+			p.Fail("min_access_level does not have a valid value")
 		}
 		f.MinAccessLevel = model.AccessLevel(lvl)
 	}
@@ -43,11 +45,11 @@ func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
 	}
 	f.OrderBy, _ = p.String("order_by")
 	if f.OrderBy != "" && !store.ValidProjectOrder(f.OrderBy) {
-		p.fail("order_by does not have a valid value")
+		p.Fail("order_by does not have a valid value")
 	}
 	f.Sort, _ = p.String("sort")
 	if f.Sort != "" && f.Sort != "asc" && f.Sort != "desc" {
-		p.fail("sort does not have a valid value")
+		p.Fail("sort does not have a valid value")
 	}
 	if (f.Membership || f.Owned || f.MinAccessLevel > 0) && c.Principal.UserID() == 0 {
 		// Anonymous callers have no memberships: the filter matches nothing.
@@ -69,11 +71,11 @@ func (a *API) writeProjects(c *Ctx, f store.ProjectFilter, pg store.Page) error 
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(ps))
+	out := make([]*projectEntity, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, a.projectJSON(p))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -93,21 +95,23 @@ func (a *API) createProject(c *Ctx) error {
 	if in.Name == nil && in.Path == nil {
 		return errParam("name, path are missing, at least one parameter must be provided")
 	}
-	nsID := c.Principal.User.NamespaceID
-	if v, ok := c.Params.Int("namespace_id"); ok {
-		nsID = v
-	}
+	nsID, nsPath := c.namespaceParam()
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	ns, err := a.Store.Namespace(c.Context(), nsID)
+	var ns *model.Namespace
+	if nsPath != "" {
+		ns, err = a.Store.NamespaceByPath(c.Context(), nsPath)
+	} else {
+		ns, err = a.Store.Namespace(c.Context(), nsID)
+	}
 	if errors.Is(err, model.ErrNotFound) || (err == nil && ns.PendingDelete) {
 		return errNotFound("Namespace")
 	}
 	if err != nil {
 		return err
 	}
-	if err := c.authorizeNamespace(ns, authz.CreateProjectIn); err != nil {
+	if err := c.AuthorizeGroup(ns, authz.CreateProjectIn); err != nil {
 		return err
 	}
 	p, err := a.Projects.CreateProject(c.Context(), c.Principal.User, ns, in)
@@ -118,18 +122,25 @@ func (a *API) createProject(c *Ctx) error {
 	return nil
 }
 
-// authorizeNamespace decides an action on a group or on a personal
-// namespace, where only its owner (and admins) hold a role.
-func (c *Ctx) authorizeNamespace(ns *model.Namespace, act authz.Action) error {
-	if ns.IsGroup() {
-		return c.authorizeGroup(ns, act)
+// namespaceParam reads POST /projects' namespace_id: a namespace's ID or,
+// as a string that is not a number, its full path ("platform/team"), as
+// the :id of /groups/:id may be; so a script names the group it has just
+// created without looking its ID up. GitLab itself declares the parameter
+// an integer: a path is accepted here in addition. Absent, it is the
+// caller's own namespace.
+func (c *Ctx) namespaceParam() (id int64, path string) {
+	if v, ok := c.Params.Raw("namespace_id"); ok {
+		if s, isString := v.(string); isString && strings.TrimSpace(s) != "" {
+			if _, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil {
+				return 0, s
+			}
+		}
 	}
-	level := model.NoAccess
-	if ns.OwnerID != nil && *ns.OwnerID == c.Principal.UserID() {
-		level = model.Owner
+	id = c.Principal.User.NamespaceID
+	if v, ok := c.Params.Int("namespace_id"); ok {
+		id = v
 	}
-	// A personal namespace is not browsable: someone else's is "not found".
-	return c.authorize(authz.Target{Kind: authz.Group, Visibility: model.Private, Level: level}, act)
+	return id, ""
 }
 
 func (a *API) updateProject(c *Ctx) error {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"net/http"
 	"strings"
 
@@ -27,7 +28,7 @@ func (a *API) commitJSON(c *Ctx, cm *git.Commit) map[string]any {
 
 // refs lists branches or tags (kind "heads" or "tags") with their commits.
 func (a *API) refs(c *Ctx, kind string) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -55,6 +56,7 @@ func (a *API) refs(c *Ctx, kind string) error {
 	start := min(pg.Offset(), len(names))
 	end := min(start+pg.Limit(), len(names))
 	out := make([]map[string]any, 0, end-start)
+	canPush := c.Can(authz.PushAbility)
 	for _, r := range names[start:end] {
 		cm, err := a.Repos.Commit(c.Context(), c.Project.ID, r.SHA)
 		if err != nil {
@@ -66,7 +68,7 @@ func (a *API) refs(c *Ctx, kind string) error {
 			entry["default"] = r.Name == c.Project.DefaultBranch
 			entry["developers_can_push"] = true
 			entry["developers_can_merge"] = true
-			entry["can_push"] = c.Level >= 30
+			entry["can_push"] = canPush
 			entry["web_url"] = a.webURL(c.Project.FullPath() + "/-/tree/" + r.Name)
 		} else {
 			entry["target"] = r.SHA
@@ -75,7 +77,7 @@ func (a *API) refs(c *Ctx, kind string) error {
 		}
 		out = append(out, entry)
 	}
-	c.writePage(out, pg, len(names))
+	c.WritePage(out, pg, len(names))
 	return nil
 }
 
@@ -109,11 +111,15 @@ func (a *API) rawFile(c *Ctx) error {
 		return errParam("file_path is invalid")
 	}
 	data, err := a.Repos.ReadFile(c.Context(), c.Project.ID, ref, path, maxRawFile)
+	var tooLarge *git.TooLargeError
 	if errors.Is(err, git.ErrNotFound) {
 		return errNotFound("File")
 	}
+	if errors.As(err, &tooLarge) {
+		return errTooLarge
+	}
 	if err != nil {
-		return errMessage(http.StatusRequestEntityTooLarge, "413 Request Entity Too Large")
+		return err
 	}
 	c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	c.W.Header().Set("X-Content-Type-Options", "nosniff")

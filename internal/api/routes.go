@@ -19,6 +19,10 @@ func (a *API) Routes() []Route {
 		{http.MethodPost, "/users/{user_id}/block", userAPI, NoTarget, authz.AdminUsers, a.blockUser},
 		{http.MethodPost, "/users/{user_id}/unblock", userAPI, NoTarget, authz.AdminUsers, a.unblockUser},
 
+		// The instance's version (metadata.go)
+		{http.MethodGet, "/version", userAPI, NoTarget, authz.ReadMetadata, a.getMetadata},
+		{http.MethodGet, "/metadata", userAPI, NoTarget, authz.ReadMetadata, a.getMetadata},
+
 		// Personal access tokens
 		{http.MethodPost, "/users/{user_id}/personal_access_tokens", userAPI, NoTarget, authz.AdminUsers, a.createPAT},
 		{http.MethodGet, "/personal_access_tokens", userAPI, NoTarget, authz.ReadOwnTokens, a.listPATs},
@@ -76,29 +80,11 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/jobs/{job_id}/trace", userAPI, ProjectTarget, authz.ReadPipeline, a.jobTrace},
 		{http.MethodGet, "/job", jobAPI, NoTarget, authz.ReadCurrentUser, a.currentJob},
 
-		// Runners
-		{http.MethodPost, "/user/runners", userAPI, NoTarget, authz.CreateGroup, a.createUserRunner},
-		{http.MethodGet, "/runners", userAPI, NoTarget, authz.ReadCurrentUser, a.listRunners},
-		{http.MethodGet, "/runners/all", userAPI, NoTarget, authz.AdminUsers, a.listAllRunners},
-		{http.MethodGet, "/projects/{id}/runners", userAPI, ProjectTarget, authz.UpdateProjectRead, a.projectRunners},
-
-		// The runner protocol
-		{http.MethodPost, "/runners", Accepts{}, NoTarget, authz.RunnerCall, a.registerRunner},
-		{http.MethodPost, "/runners/verify", runnerAPI, NoTarget, authz.RunnerCall, a.verifyRunner},
-		{http.MethodDelete, "/runners", runnerAPI, NoTarget, authz.RunnerCall, a.unregisterRunner},
-		{http.MethodDelete, "/runners/managers", runnerAPI, NoTarget, authz.RunnerCall, a.unregisterManager},
-		{http.MethodPost, "/jobs/request", runnerAPI, NoTarget, authz.RunnerCall, a.requestJob},
-		{http.MethodPut, "/jobs/{job_id}", runnerJobAPI, NoTarget, authz.RunnerCall, a.updateJob},
-		{http.MethodPatch, "/jobs/{job_id}/trace", runnerLogAPI, NoTarget, authz.RunnerCall, a.patchTrace},
-
-		// Job artifacts (artifacts.go, artifacts_upload.go). The runner
-		// uploads with its job's token and downloads dependencies with a
-		// running job's token, checked by the handler. ServeMux cannot
-		// match a ref with slashes before /download or /raw/, so
+		// Job artifacts (artifacts.go); the runner's upload and dependency
+		// download are internal/runnerapi's. ServeMux cannot match a ref
+		// with slashes before /download or /raw/, so
 		// jobs/artifacts/<ref>/... is the catch-all jobs/{ref_path...},
-		// which every more specific jobs/ route above outranks.
-		{http.MethodPost, "/jobs/{job_id}/artifacts", runnerUploadAPI, NoTarget, authz.RunnerCall, a.uploadArtifacts},
-		{http.MethodGet, "/jobs/{job_id}/artifacts", dependencyAPI, NoTarget, authz.RunnerCall, a.downloadDependency},
+		// which every more specific jobs/ route outranks.
 		{http.MethodGet, "/projects/{id}/jobs/{job_id}/artifacts", artifactsAPI, ProjectTarget, authz.ReadJobArtifacts, a.downloadJobArtifacts},
 		{http.MethodGet, "/projects/{id}/jobs/{job_id}/artifacts/{artifact_path...}", artifactsAPI, ProjectTarget, authz.ReadJobArtifacts, a.jobArtifactFile},
 		{http.MethodGet, "/projects/{id}/jobs/{ref_path...}", artifactsAPI, ProjectTarget, authz.ReadJobArtifacts, a.refArtifacts},

@@ -35,7 +35,7 @@ func (a *API) createPAT(c *Ctx) error {
 // listPATs lists the caller's tokens; an admin sees everyone's, or one
 // user's with user_id.
 func (a *API) listPATs(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (a *API) listPATs(c *Ctx) error {
 	for _, t := range tokens {
 		out = append(out, patJSON(t, c.now()))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
@@ -69,7 +69,7 @@ func (a *API) selfPAT(c *Ctx) error {
 // pathPAT loads {token_id} if the caller owns it or is an admin; anyone
 // else gets the same 404 as for a token that does not exist.
 func (c *Ctx) pathPAT() (*model.PersonalAccessToken, error) {
-	id, err := c.pathInt("token_id")
+	id, err := c.PathInt("token_id")
 	if err != nil {
 		return nil, err
 	}

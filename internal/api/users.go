@@ -18,7 +18,7 @@ func (a *API) currentUser(c *Ctx) error {
 }
 
 func (a *API) listUsers(c *Ctx) error {
-	pg, err := c.page()
+	pg, err := c.Page()
 	if err != nil {
 		return err
 	}
@@ -38,13 +38,13 @@ func (a *API) listUsers(c *Ctx) error {
 	for _, u := range users {
 		out = append(out, a.userJSON(u, c.Principal.Admin()))
 	}
-	c.writePage(out, pg, total)
+	c.WritePage(out, pg, total)
 	return nil
 }
 
 // pathUser loads the user named by {user_id}.
 func (c *Ctx) pathUser() (*model.User, error) {
-	id, err := c.pathInt("user_id")
+	id, err := c.PathInt("user_id")
 	if err != nil {
 		return nil, err
 	}

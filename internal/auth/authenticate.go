@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strings"
@@ -43,6 +44,9 @@ type Authenticator struct {
 	// TouchEvery throttles last_used_at writes, which would otherwise add
 	// a write to every request.
 	TouchEvery time.Duration
+	// RegistrationToken enables legacy runner registration with this
+	// token; empty refuses every registration.
+	RegistrationToken string
 
 	cache *tokenCache
 }
@@ -58,12 +62,20 @@ func (a *Authenticator) CacheJobTokens(max int) {
 }
 
 // Authenticate returns the Principal for c: anonymous when no credential
-// was sent, a *Failure when one was sent and is no good.
+// was sent, a *Failure when one was sent and is no good. A job token whose
+// job ended, whose project is being deleted or whose user is blocked is
+// still a Principal, marked dead: the decision refuses it (authz
+// liveness), 401 on the API and 403 with the job's status on the runner
+// protocol, the same rule for every route.
 func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Principal, error) {
-	if c.Job != "" {
+	switch {
+	case c.Registration != "":
+		return a.registrar(c.Registration)
+	case c.Runner != "":
+		return a.runner(ctx, c.Runner)
+	case c.Job != "":
 		return a.job(ctx, c.Job)
-	}
-	if c.PAT == "" {
+	case c.PAT == "":
 		return AnonymousPrincipal, nil
 	}
 	now := a.Now()
@@ -97,16 +109,30 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Princ
 	return &Principal{Kind: UserKind, User: u, Token: t}, nil
 }
 
-// JobAlive reports whether a job's token may still be used: its job is
-// running or canceling (canceling, so that after_script can use it) and
-// not erased. Without the cache every use re-reads the job; with it, the
-// change that ends the job evicts the token after commit (cache.go).
-func JobAlive(j *model.Job) bool {
-	return (j.Status == model.StatusRunning || j.Status == model.StatusCanceling) && j.ErasedAt == nil
+// registrar checks the legacy registration token (constant time); with
+// none configured, registration is off and every token is refused.
+func (a *Authenticator) registrar(secret string) (*Principal, error) {
+	if a.RegistrationToken == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(a.RegistrationToken)) != 1 {
+		return nil, errBadToken
+	}
+	return &Principal{Kind: RegistrarKind}, nil
 }
 
-// job resolves a job token: a live job whose project is not being deleted
-// and whose user may still sign in.
+// runner resolves a runner's token.
+func (a *Authenticator) runner(ctx context.Context, secret string) (*Principal, error) {
+	r, err := a.Store.RunnerByDigest(ctx, Digest(secret))
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, errBadToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up runner token: %w", err)
+	}
+	return &Principal{Kind: RunnerKind, Runner: r}, nil
+}
+
+// job resolves a job token. Live tokens may come from the cache, which
+// forgets a token the moment its job, pipeline, project or user changes;
+// dead ones are read every time and never cached.
 func (a *Authenticator) job(ctx context.Context, secret string) (*Principal, error) {
 	if !strings.HasPrefix(secret, JobTokenPrefix) {
 		return nil, errBadToken
@@ -120,8 +146,8 @@ func (a *Authenticator) job(ctx context.Context, secret string) (*Principal, err
 		return p, nil
 	}
 	p, err := a.loadJob(ctx, digest)
-	if err != nil {
-		return nil, err
+	if err != nil || !p.Live() {
+		return p, err
 	}
 	a.cache.put(digest, gen, p)
 	cp := *p
@@ -137,28 +163,33 @@ func (a *Authenticator) loadJob(ctx context.Context, digest string) (*Principal,
 	if err != nil {
 		return nil, fmt.Errorf("look up job token: %w", err)
 	}
-	if !JobAlive(j) {
-		return nil, errBadToken
-	}
-	p, err := a.Store.Project(ctx, j.ProjectID)
-	if errors.Is(err, model.ErrNotFound) || (err == nil && (p.PendingDelete || p.Namespace.PendingDelete)) {
-		return nil, errBadToken
-	}
-	if err != nil {
-		return nil, err
-	}
-	u, err := a.Store.User(ctx, j.UserID)
-	if errors.Is(err, model.ErrNotFound) || (err == nil && u.Blocked) {
-		return nil, errBadToken
+	return LoadJobPrincipal(ctx, a.Store, j)
+}
+
+// LoadJobPrincipal is job j's token as authentication builds it, whether
+// or not the job still runs (explain asks about any job): its project,
+// pipeline and user read from st. A project or user gone makes it dead.
+func LoadJobPrincipal(ctx context.Context, st *store.Store, j *model.Job) (*Principal, error) {
+	p, err := st.Project(ctx, j.ProjectID)
+	if errors.Is(err, model.ErrNotFound) {
+		p, err = nil, nil // being removed: the token is dead
 	}
 	if err != nil {
 		return nil, err
 	}
-	pl, err := a.Store.Pipeline(ctx, j.PipelineID)
+	u, err := st.User(ctx, j.UserID)
+	if errors.Is(err, model.ErrNotFound) {
+		u, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	who := &Principal{Kind: JobKind, User: u, Job: j, Project: p, Pipeline: pl}
-	who.jobSubject = jobSubject(who)
-	return who, nil
+	pl, err := st.Pipeline(ctx, j.PipelineID)
+	if errors.Is(err, model.ErrNotFound) {
+		pl, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return JobPrincipal(j, p, pl, u), nil
 }

@@ -3,7 +3,6 @@ package auth
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -52,10 +51,34 @@ type Credentials struct {
 	Job       string
 	JobFrom   Transport
 	BasicUser string
+	// Runner is a runner's token; Registration the legacy registration
+	// token (runner-protocol.md §4).
+	Runner       string
+	Registration string
 }
 
 // Present reports whether any credential was sent.
-func (c Credentials) Present() bool { return c.PAT != "" || c.Job != "" }
+func (c Credentials) Present() bool {
+	return c.PAT != "" || c.Job != "" || c.Runner != "" || c.Registration != ""
+}
+
+// Accept is what a route takes: the transports of personal access tokens
+// and job tokens, and the runner protocol's own credentials.
+type Accept struct {
+	PAT Transport
+	Job Transport
+	// Runner: a runner's token, in the body's token or the RUNNER-TOKEN
+	// header (gitlab-runner sends both).
+	Runner bool
+	// Registration: the registration token, in the body's token.
+	Registration bool
+}
+
+// Params gives the one value of a parameter sent in the query string or
+// the body; a parameter sent twice or as an array is ErrAmbiguous.
+type Params interface {
+	Single(name string) (string, error)
+}
 
 // JobTokenUser is the HTTP Basic user name that marks the password as a job
 // token (git, registries, package managers).
@@ -65,13 +88,25 @@ const JobTokenUser = "gitlab-ci-token"
 // does not take one: GitLab answers 401 rather than ignoring it.
 var ErrJobTokenNotAccepted = errors.New("job token not accepted here")
 
-// Extract finds the credential a request carries in the transports a route
-// accepts (pat for personal access tokens, job for job tokens), in GitLab's
-// order: HTTP Basic, then the job token header and parameters, then the
-// personal access token parameter and header, then Bearer. A job token is
-// never taken for a personal access token. form holds parameters parsed
-// from the body, if any.
-func Extract(r *http.Request, form url.Values, pat, job Transport) (Credentials, error) {
+// Extract finds the credential a request carries in the transports the
+// route accepts, in GitLab's order: HTTP Basic, then the job token header
+// and parameters, then the personal access token parameter and header,
+// then Bearer. A job token is never taken for a personal access token.
+// Credentials travelling any other way are not looked at: the request is
+// anonymous as far as they go.
+func Extract(r *http.Request, params Params, a Accept) (Credentials, error) {
+	switch {
+	case a.Registration:
+		v, err := params.Single("token")
+		return Credentials{Registration: v}, err
+	case a.Runner:
+		v, err := params.Single("token")
+		if v == "" && err == nil {
+			v = r.Header.Get("Runner-Token")
+		}
+		return Credentials{Runner: v}, err
+	}
+	pat, job := a.PAT, a.Job
 	if u, p, ok := r.BasicAuth(); ok && p != "" {
 		switch {
 		case u == JobTokenUser && job&Basic != 0:
@@ -89,7 +124,7 @@ func Extract(r *http.Request, form url.Values, pat, job Transport) (Credentials,
 	}
 	if job&Param != 0 {
 		for _, name := range []string{"job_token", "token"} {
-			v, err := single(r.URL.Query(), form, name)
+			v, err := params.Single(name)
 			if err != nil {
 				return Credentials{}, err
 			}
@@ -99,7 +134,7 @@ func Extract(r *http.Request, form url.Values, pat, job Transport) (Credentials,
 		}
 	}
 	if pat&Param != 0 {
-		v, err := single(r.URL.Query(), form, "private_token")
+		v, err := params.Single("private_token")
 		if err != nil {
 			return Credentials{}, err
 		}
@@ -133,26 +168,4 @@ func bearer(r *http.Request) (string, bool) {
 		return strings.TrimSpace(h[7:]), true
 	}
 	return "", false
-}
-
-// single returns the one value of a credential parameter in the query or
-// the body; an array form or a repeated parameter is ErrAmbiguous.
-func single(query, form url.Values, name string) (string, error) {
-	var vals []string
-	for _, src := range []url.Values{query, form} {
-		if src == nil {
-			continue
-		}
-		if _, ok := src[name+"[]"]; ok {
-			return "", ErrAmbiguous
-		}
-		vals = append(vals, src[name]...)
-	}
-	if len(vals) > 1 {
-		return "", ErrAmbiguous
-	}
-	if len(vals) == 1 {
-		return vals[0], nil
-	}
-	return "", nil
 }

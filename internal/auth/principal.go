@@ -13,8 +13,13 @@ const (
 	// UserKind authenticated with a personal access token.
 	UserKind
 	// JobKind authenticated with a CI/CD job token: it acts as the job's
-	// user, within the job token's limits.
+	// user, within the job token's limits, and on the runner protocol as
+	// the runner of that job.
 	JobKind
+	// RunnerKind authenticated with a runner's token.
+	RunnerKind
+	// RegistrarKind presented the instance's runner registration token.
+	RegistrarKind
 )
 
 func (k Kind) String() string {
@@ -23,6 +28,10 @@ func (k Kind) String() string {
 		return "user"
 	case JobKind:
 		return "job"
+	case RunnerKind:
+		return "runner"
+	case RegistrarKind:
+		return "registrar"
 	}
 	return "anonymous"
 }
@@ -38,6 +47,7 @@ type Principal struct {
 	// them, so that GET /job needs no further reads.
 	Project  *model.Project
 	Pipeline *model.Pipeline
+	Runner   *model.Runner // for RunnerKind
 
 	jobSubject *authz.JobToken // see Subject
 }
@@ -48,6 +58,45 @@ type Principal struct {
 
 // AnonymousPrincipal is the caller with no credential.
 var AnonymousPrincipal = &Principal{Kind: Anonymous}
+
+// JobPrincipal is job j's token as authentication builds it: the one
+// constructor, for authentication, explain and pipeline creation's
+// needs:project. The job's project and user are needed; its pipeline may
+// be nil where nothing reads it.
+func JobPrincipal(j *model.Job, p *model.Project, pl *model.Pipeline, u *model.User) *Principal {
+	who := &Principal{Kind: JobKind, User: u, Job: j, Project: p, Pipeline: pl}
+	who.jobSubject = &authz.JobToken{JobID: j.ID, Dead: Liveness(j, p, u), ProjectID: j.ProjectID,
+		Restricted: j.TokenRestricted, Permissions: j.TokenPermissions}
+	if p != nil {
+		who.jobSubject.ProjectPath = p.FullPath()
+	}
+	return who
+}
+
+// Liveness says why job j's token is dead, "" while it may be used: its
+// job running or canceling (canceling, so that after_script can use it)
+// and not erased, its project not being deleted, its user allowed to sign
+// in (security.md §1). The one statement of the rule, for every route.
+func Liveness(j *model.Job, p *model.Project, u *model.User) string {
+	switch {
+	case u == nil || u.Blocked:
+		return authz.UserBlocked
+	case p == nil || p.PendingDeletion():
+		return authz.ProjectDeleted
+	case !JobAlive(j):
+		return authz.JobEnded
+	}
+	return ""
+}
+
+// JobAlive reports whether a job is in a state whose token works: running
+// or canceling, and not erased.
+func JobAlive(j *model.Job) bool {
+	return (j.Status == model.StatusRunning || j.Status == model.StatusCanceling) && j.ErasedAt == nil
+}
+
+// Live reports whether a job token's principal may still act.
+func (p *Principal) Live() bool { return p.Kind != JobKind || p.jobSubject.Live() }
 
 // UserID is the acting user's ID, 0 when anonymous.
 func (p *Principal) UserID() int64 {
@@ -68,24 +117,6 @@ func (p *Principal) ReadOnly() bool {
 
 // Subject is the principal as authz sees it.
 func (p *Principal) Subject() authz.Subject {
-	s := authz.Subject{Authenticated: p.Kind != Anonymous, Admin: p.Admin(), ReadOnly: p.ReadOnly()}
-	if p.Kind == JobKind {
-		s.Job = p.jobSubject
-		if s.Job == nil {
-			s.Job = jobSubject(p)
-		}
-	}
-	return s
-}
-
-// jobSubject is a job token's side of the decision. Authentication
-// builds it once per token (the cache keeps it), so that requests do not
-// allocate it again.
-func jobSubject(p *Principal) *authz.JobToken {
-	j := &authz.JobToken{Live: JobAlive(p.Job), ProjectID: p.Job.ProjectID,
-		Restricted: p.Job.TokenRestricted, Permissions: p.Job.TokenPermissions}
-	if p.Project != nil {
-		j.ProjectPath = p.Project.FullPath()
-	}
-	return j
+	return authz.Subject{Authenticated: p.Kind == UserKind || p.Kind == JobKind, Admin: p.Admin(), ReadOnly: p.ReadOnly(),
+		Job: p.jobSubject, Runner: p.Kind == RunnerKind, Registrar: p.Kind == RegistrarKind}
 }

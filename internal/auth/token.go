@@ -25,6 +25,10 @@ const (
 	RunnerTokenPrefix = "glrt-"
 )
 
+// MaskPrefixes are the token prefixes runners must mask in job logs
+// (features.token_mask_prefixes), and the server in every log it keeps.
+var MaskPrefixes = []string{JobTokenPrefix, PATPrefix, RunnerTokenPrefix}
+
 // secretBytes is the random part of every token: 256 bits.
 const secretBytes = 32
 

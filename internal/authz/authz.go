@@ -20,6 +20,9 @@ const (
 	Instance TargetKind = iota
 	Project
 	Group
+	// Job is a runner's call about one job (its state, its log, its
+	// artifacts), made with that job's token.
+	Job
 )
 
 // Subject is the caller, as authz needs to see it.
@@ -30,13 +33,20 @@ type Subject struct {
 	ReadOnly bool
 	// Job is set when the credential is a CI/CD job token.
 	Job *JobToken
+	// Runner: the credential is a runner's token (runner-protocol.md §4).
+	Runner bool
+	// Registrar: the credential is the instance's runner registration
+	// token (legacy POST /runners).
+	Registrar bool
 }
 
 // JobToken is a job-token caller as the decision sees it.
 type JobToken struct {
-	// Live: the job is running or canceling and not erased. Authentication
-	// refuses dead tokens before any decision; explain asks about any job.
-	Live        bool
+	// JobID is the job whose token it is.
+	JobID int64
+	// Dead says why the token may no longer be used, "" while it may
+	// (security.md §1): JobEnded, ProjectDeleted or UserBlocked.
+	Dead        string
 	ProjectID   int64
 	ProjectPath string
 	// Restricted: the job declared `job_token: permissions:`, and its token
@@ -44,6 +54,18 @@ type JobToken struct {
 	Restricted  bool
 	Permissions []string
 }
+
+// Why a job token is dead, in the order liveness reports them: a token
+// revoked with its user or project stays dead even for the final-call
+// grace that a job's own end leaves its runner.
+const (
+	UserBlocked    = "user_blocked"
+	ProjectDeleted = "project_deleted"
+	JobEnded       = "job_ended"
+)
+
+// Live reports whether the token may be used.
+func (j *JobToken) Live() bool { return j.Dead == "" }
 
 // Scope is what the token access scope says about one job token and one
 // target project, loaded before the decision (gitlab-compat.md §4).
@@ -86,6 +108,15 @@ type Target struct {
 	Related bool
 	// Scope is the token access scope, for a job token on a project.
 	Scope Scope
+	// Owner: the caller made the resource acted on (ran the job it would
+	// erase).
+	Owner bool
+	// JobTokenPush: the project lets its own jobs' tokens push
+	// (ci_push_repository_for_job_token_allowed).
+	JobTokenPush bool
+	// InGrace: the target job ended less than the final-call grace ago
+	// (security.md §1).
+	InGrace bool
 }
 
 // Action is a permission an endpoint needs.
@@ -109,6 +140,19 @@ type Action struct {
 	// JobOwnProject: a job token may do this in its own project only
 	// (gitlab-compat.md §3.1 step 5, §4.7).
 	JobOwnProject bool
+	// JobTokenPush: a job token may do this only where the project allows
+	// its jobs to push (the push toggle).
+	JobTokenPush bool
+	// NonOwnerMin is the role needed by a caller who does not own the
+	// resource acted on; an owner needs only Min.
+	NonOwnerMin model.AccessLevel
+	// Runner actions are a runner's own calls, by its token; Registration
+	// is legacy registration, by the registration token.
+	Runner       bool
+	Registration bool
+	// FinalGrace: the job's runner may repeat this call for a while after
+	// the job ended (its final update: security.md §1).
+	FinalGrace bool
 }
 
 // The actions. Roles follow GitLab's permissions table.
@@ -123,25 +167,31 @@ var (
 	CreateProject   = Action{Name: "create_project", Write: true}
 	// Browse is listing what the caller may see; the listing filters.
 	Browse = Action{Name: "browse"}
+	// Observe is the operator's endpoints: health, readiness, metrics.
+	Observe = Action{Name: "observe"}
+	// ReadMetadata is GET /version and /metadata: any signed-in caller
+	// (GitLab's lib/api/metadata.rb authenticates, nothing more).
+	ReadMetadata = Action{Name: "read_instance_metadata", Auth: true}
 
 	ReadProject         = Action{Name: "read_project"}
 	UpdateProject       = Action{Name: "admin_project", Write: true, Min: model.Maintainer}
 	RemoveProject       = Action{Name: "remove_project", Write: true, Min: model.Owner}
 	AdminProjectMembers = Action{Name: "admin_project_member", Write: true, Min: model.Maintainer}
 	ReadRepository      = Action{Name: "download_code", MinPrivate: model.Reporter, Policy: PolicyReadRepositories}
-	PushCode            = Action{Name: "push_code", Write: true, Min: model.Developer, Policy: PolicyAdminRepositories, JobOwnProject: true}
+	// PushAbility is the role a push needs, whatever the credential's
+	// scope: what the branches API reports as can_push.
+	PushAbility = Action{Name: "push_code_ability", Min: model.Developer}
+	PushCode    = Action{Name: "push_code", Write: true, Min: model.Developer, Policy: PolicyAdminRepositories, JobOwnProject: true, JobTokenPush: true}
 	// Pipelines and jobs: everyone who sees a public or internal project
 	// sees its pipelines; a private one needs Reporter.
 	ReadPipeline   = Action{Name: "read_pipeline", MinPrivate: model.Reporter, Policy: PolicyReadPipelines}
 	CreatePipeline = Action{Name: "create_pipeline", Write: true, Min: model.Developer}
 	UpdatePipeline = Action{Name: "update_pipeline", Write: true, Min: model.Developer}
-	EraseJob       = Action{Name: "erase_build", Write: true, Min: model.Maintainer}
+	// EraseJob: Maintainers erase any job, a Developer the jobs they ran.
+	EraseJob       = Action{Name: "erase_build", Write: true, Min: model.Developer, NonOwnerMin: model.Maintainer}
 	DeletePipeline = Action{Name: "destroy_pipeline", Write: true, Min: model.Owner}
 	// UpdateProjectRead is reading what Maintainers manage (runners).
 	UpdateProjectRead = Action{Name: "admin_project_read", Auth: true, Min: model.Maintainer}
-	// RunnerCall is a runner's own call; the runner or job token it
-	// carries was checked before the decision.
-	RunnerCall = Action{Name: "runner"}
 
 	// The token access scope: Maintainers read and change it; explain is
 	// for Maintainers and the job's user, which its handler checks.
@@ -167,6 +217,8 @@ var (
 // untouched for other callers and for targets that are not projects.
 const (
 	CheckAuthentication = "authentication"
+	CheckRunner         = "runner" // the runner protocol's credentials
+	CheckOwnJob         = "own_job"
 	CheckLiveness       = "liveness"
 	CheckVisibility     = "visibility"
 	CheckOwnProject     = "own_project"
@@ -177,7 +229,9 @@ const (
 	CheckJobPermissions = "job_permissions"
 	CheckAdmin          = "admin"
 	CheckRole           = "role"
+	CheckOwner          = "owner"
 	CheckFeature        = "feature_visibility"
+	CheckJobTokenPush   = "job_token_push"
 )
 
 // Decision is Decide's answer: allowed, or refused with the HTTP status,
@@ -209,6 +263,9 @@ const (
 	// MsgNoJobTokenPolicy: an allowlist entry or a job narrowed the token
 	// to listed policies, and the route declares none.
 	MsgNoJobTokenPolicy = "This action is unauthorized for CI/CD job tokens."
+	// MsgJobTokenPushOff: the project has not allowed its jobs' tokens to
+	// push (git answers its own words).
+	MsgJobTokenPushOff = "This project does not allow CI/CD job tokens to push to its repository."
 )
 
 // ScopeMessage is the 403 of a cross-project use the token access scope
@@ -237,6 +294,8 @@ type checkID uint8
 
 const (
 	idAuthentication checkID = iota
+	idRunner
+	idOwnJob
 	idLiveness
 	idVisibility
 	idOwnProject
@@ -247,14 +306,17 @@ const (
 	idJobPermissions
 	idAdmin
 	idRole
+	idOwner
 	idFeature
+	idJobTokenPush
 	numChecks
 )
 
 // checkNames names each check, in Decide's order.
 var checkNames = [numChecks]string{
-	CheckAuthentication, CheckLiveness, CheckVisibility, CheckOwnProject, CheckTokenScope, CheckOutbound, CheckInbound,
-	CheckEntryPolicy, CheckJobPermissions, CheckAdmin, CheckRole, CheckFeature,
+	CheckAuthentication, CheckRunner, CheckOwnJob, CheckLiveness, CheckVisibility, CheckOwnProject, CheckTokenScope,
+	CheckOutbound, CheckInbound, CheckEntryPolicy, CheckJobPermissions, CheckAdmin, CheckRole, CheckOwner, CheckFeature,
+	CheckJobTokenPush,
 }
 
 // result is what one check says; a failing check also fills in the
@@ -265,6 +327,9 @@ const (
 	passed result = iota
 	failed
 	skipped // not applicable: the check did not look
+	// omitted: the check never concerns this action or this kind of
+	// caller (a runner check on a REST action); Explain leaves it out.
+	omitted
 )
 
 func fail(d *Decision, v Decision) result {
@@ -276,6 +341,10 @@ func run(c checkID, s *Subject, t *Target, a *Action, d *Decision) result {
 	switch c {
 	case idAuthentication:
 		return checkAuthentication(s, t, a, d)
+	case idRunner:
+		return checkRunner(s, t, a, d)
+	case idOwnJob:
+		return checkOwnJob(s, t, a, d)
 	case idLiveness:
 		return checkLiveness(s, t, a, d)
 	case idVisibility:
@@ -296,12 +365,17 @@ func run(c checkID, s *Subject, t *Target, a *Action, d *Decision) result {
 		return checkAdmin(s, t, a, d)
 	case idRole:
 		return checkRole(s, t, a, d)
+	case idOwner:
+		return checkOwner(s, t, a, d)
+	case idFeature:
+		return checkFeature(s, t, a, d)
 	}
-	return checkFeature(s, t, a, d)
+	return checkJobTokenPush(s, t, a, d)
 }
 
 // Decide runs the checks in order and returns the first refusal:
-// authentication; a job token's liveness; visibility of the target,
+// authentication; the runner protocol's own credentials (a runner's token,
+// a job's token on calls about that job); a job token's liveness; visibility of the target,
 // refused as 404 so that existence is never revealed, even to a caller
 // whose credential could not have done the action anyway; actions a job
 // token may do only in its own project; the credential's scope; for a job token on another project, the token
@@ -344,6 +418,8 @@ func Explain(s Subject, t Target, a Action) (Decision, []Step) {
 			}
 		case skipped:
 			st.Result = "not_applicable"
+		case omitted:
+			continue
 		}
 		steps = append(steps, st)
 	}
@@ -357,18 +433,50 @@ func checkAuthentication(s *Subject, t *Target, a *Action, d *Decision) result {
 	return passed
 }
 
-func checkLiveness(s *Subject, t *Target, a *Action, d *Decision) result {
+// checkRunner: the runner protocol's calls take a runner's token, and
+// legacy registration the registration token; GitLab answers anything else
+// 403, which gitlab-runner counts against the runner's health
+// (runner-protocol.md §4).
+func checkRunner(s *Subject, t *Target, a *Action, d *Decision) result {
 	switch {
-	case s.Job == nil:
-		return skipped
-	case !s.Job.Live:
-		return fail(d, deny(http.StatusUnauthorized, MsgUnauthorized, CheckLiveness))
+	case a.Runner && !s.Runner, a.Registration && !s.Registrar:
+		return fail(d, deny(http.StatusForbidden, MsgForbidden, CheckRunner))
+	case a.Runner, a.Registration:
+		return passed
+	}
+	return omitted
+}
+
+// checkOwnJob: a runner's call about a job carries that job's token
+// (runner-protocol.md §7: "The token's job must match :id").
+func checkOwnJob(s *Subject, t *Target, a *Action, d *Decision) result {
+	if t.Kind != Job {
+		return omitted
+	}
+	if s.Job == nil || s.Job.JobID != t.ID {
+		return fail(d, deny(http.StatusForbidden, MsgForbidden, CheckOwnJob))
 	}
 	return passed
 }
 
+// checkLiveness: a job token works while its job runs (or cancels), its
+// project is not being deleted and its user may sign in. The only
+// exception is the runner repeating its final update shortly after the
+// job's own end.
+func checkLiveness(s *Subject, t *Target, a *Action, d *Decision) result {
+	switch {
+	case s.Job == nil:
+		return skipped
+	case s.Job.Live():
+		return passed
+	case s.Job.Dead == JobEnded && a.FinalGrace && t.InGrace:
+		return passed
+	}
+	return fail(d, deny(http.StatusUnauthorized, MsgUnauthorized, CheckLiveness))
+}
+
 func checkVisibility(s *Subject, t *Target, a *Action, d *Decision) result {
-	if t.Kind == Instance {
+	if t.Kind == Instance || t.Kind == Job {
 		return skipped
 	}
 	if !s.Admin && !visible(*s, *t) {
@@ -474,13 +582,25 @@ func checkAdmin(s *Subject, t *Target, a *Action, d *Decision) result {
 }
 
 func checkRole(s *Subject, t *Target, a *Action, d *Decision) result {
-	if t.Kind == Instance || s.Admin {
+	if t.Kind == Instance || t.Kind == Job || s.Admin {
 		return passed
 	}
 	if t.Level < a.Min || (t.Visibility == model.Private && t.Level < a.MinPrivate) {
 		return fail(d, deny(http.StatusForbidden, MsgForbidden, CheckRole))
 	}
 	return passed
+}
+
+// checkOwner: some actions need a higher role on what someone else made
+// (erasing another user's job needs Maintainer, one's own Developer).
+func checkOwner(s *Subject, t *Target, a *Action, d *Decision) result {
+	switch {
+	case a.NonOwnerMin == 0:
+		return omitted
+	case s.Admin || t.Owner || t.Level >= a.NonOwnerMin:
+		return passed
+	}
+	return fail(d, deny(http.StatusForbidden, MsgForbidden, CheckOwner))
 }
 
 // checkFeature: a job token outside a public or internal target's
@@ -495,6 +615,21 @@ func checkFeature(s *Subject, t *Target, a *Action, d *Decision) result {
 	}
 	if a.Write || a.Auth || a.AdminOnly || a.Min > 0 {
 		return fail(d, deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckFeature))
+	}
+	return passed
+}
+
+// checkJobTokenPush: a job token pushes only where its project allows it
+// (ci_push_repository_for_job_token_allowed, off by default); own_project
+// has already kept it to its own project.
+func checkJobTokenPush(s *Subject, t *Target, a *Action, d *Decision) result {
+	switch {
+	case !a.JobTokenPush:
+		return omitted
+	case s.Job == nil:
+		return skipped
+	case !t.JobTokenPush:
+		return fail(d, deny(http.StatusForbidden, MsgJobTokenPushOff, CheckJobTokenPush))
 	}
 	return passed
 }

@@ -76,6 +76,7 @@ var specs = []spec{
 	{action: authz.CreateGroup, kind: authz.Instance, write: true},
 	{action: authz.CreateProject, kind: authz.Instance, write: true},
 	{action: authz.ReadCurrentUser, kind: authz.Instance, auth: true},
+	{action: authz.ReadMetadata, kind: authz.Instance, auth: true},
 	{action: authz.ListAllUsers, kind: authz.Instance, auth: true},
 	{action: authz.Browse, kind: authz.Instance},
 	{action: authz.ReadUser, kind: authz.Instance},
@@ -171,8 +172,8 @@ func TestDecide(t *testing.T) {
 			}
 		}
 	}
-	if want := len(visibilities) * len(callers) * len(specs); rows != want || rows != 600 {
-		t.Fatalf("ran %d rows, want %d (600)", rows, want)
+	if want := len(visibilities) * len(callers) * len(specs); rows != want || rows != 630 {
+		t.Fatalf("ran %d rows, want %d (630)", rows, want)
 	}
 }
 

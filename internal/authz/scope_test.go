@@ -37,6 +37,9 @@ type scopeAction struct {
 	minPrivate model.AccessLevel
 	policy     string // "" where job tokens have no policy
 	ownOnly    bool   // a job token may do it in its own project only
+	// pushToggle: a job token may do it only where the project lets its
+	// jobs push (ci_push_repository_for_job_token_allowed).
+	pushToggle bool
 }
 
 var (
@@ -46,7 +49,7 @@ var (
 	jtReadArtifacts   = scopeAction{action: authz.ReadJobArtifacts, minPrivate: model.Reporter, policy: "read_jobs"}
 	jtReadRepository  = scopeAction{action: authz.ReadRepository, minPrivate: model.Reporter, policy: "read_repositories"}
 	jtReadPipeline    = scopeAction{action: authz.ReadPipeline, minPrivate: model.Reporter, policy: "read_pipelines"}
-	jtPushCode        = scopeAction{action: authz.PushCode, write: true, min: model.Developer, policy: "admin_repositories", ownOnly: true}
+	jtPushCode        = scopeAction{action: authz.PushCode, write: true, min: model.Developer, policy: "admin_repositories", ownOnly: true, pushToggle: true}
 	jtReadProject     = scopeAction{action: authz.ReadProject}
 	jtUpdateProject   = scopeAction{action: authz.UpdateProject, write: true, min: model.Maintainer}
 	jtReadRunners     = scopeAction{action: authz.UpdateProjectRead, auth: true, min: model.Maintainer}
@@ -104,6 +107,8 @@ type scopeCase struct {
 	entry         string
 	entryDefault  bool
 	entryPolicies []string
+	// pushOff: the project does not let its jobs' tokens push.
+	pushOff bool
 	// restricted: the job declared `job_token: permissions: jobPerms`.
 	restricted bool
 	jobPerms   []string
@@ -115,13 +120,21 @@ func (c scopeCase) subject() authz.Subject {
 		Authenticated: true,
 		Admin:         c.admin,
 		Job: &authz.JobToken{
-			Live:        c.live,
+			Dead:        deadUnless(c.live),
 			ProjectID:   jtOwnID,
 			ProjectPath: jtOwnPath,
 			Restricted:  c.restricted,
 			Permissions: c.jobPerms,
 		},
 	}
+}
+
+// deadUnless is a job token's liveness as the table writes it.
+func deadUnless(live bool) string {
+	if live {
+		return ""
+	}
+	return authz.JobEnded
 }
 
 func (c scopeCase) targetPath() string {
@@ -133,11 +146,12 @@ func (c scopeCase) targetPath() string {
 
 func (c scopeCase) target() authz.Target {
 	t := authz.Target{
-		Kind:       authz.Project,
-		ID:         jtOwnID,
-		Path:       jtOwnPath,
-		Visibility: c.vis,
-		Level:      c.level,
+		Kind:         authz.Project,
+		ID:           jtOwnID,
+		Path:         jtOwnPath,
+		Visibility:   c.vis,
+		Level:        c.level,
+		JobTokenPush: !c.pushOff,
 		Scope: authz.Scope{
 			OutboundEnabled: c.outbound,
 			InOutboundList:  c.listed,
@@ -188,7 +202,16 @@ func (c scopeCase) String() string {
 var jtCheckNames = []string{
 	"authentication", "liveness", "visibility", "own_project", "credential_scope", "outbound_scope",
 	"inbound_allowlist", "entry_policy", "job_permissions", "admin", "role",
-	"feature_visibility",
+	"feature_visibility", "job_token_push",
+}
+
+// checkNamesFor is jtCheckNames as Explain shows them for act: the push
+// toggle only where it concerns the action.
+func checkNamesFor(act scopeAction) []string {
+	if act.pushToggle {
+		return jtCheckNames
+	}
+	return jtCheckNames[:len(jtCheckNames)-1]
 }
 
 // scopeOracle judges each check on its own, from the rules and not from
@@ -263,6 +286,10 @@ func scopeOracle(c scopeCase) map[string]authz.Decision {
 	if c.other && c.inbound && c.entry == "" && !private && (c.act.write || c.act.auth || c.act.min > model.NoAccess) {
 		fail("feature_visibility", http.StatusForbidden, scopeMsg)
 	}
+	// job_token_push: a push needs the project's leave for its jobs.
+	if c.act.pushToggle && c.pushOff {
+		fail("job_token_push", http.StatusForbidden, "This project does not allow CI/CD job tokens to push to its repository.")
+	}
 	return fails
 }
 
@@ -288,12 +315,13 @@ func scopeVerify(c scopeCase, fails map[string]authz.Decision) string {
 	if got != want {
 		return fmt.Sprintf("Explain decision = %+v, want %+v", got, want)
 	}
-	if len(steps) != len(jtCheckNames) {
-		return fmt.Sprintf("Explain gave %d steps, want %d: %+v", len(steps), len(jtCheckNames), steps)
+	names := checkNamesFor(c.act)
+	if len(steps) != len(names) {
+		return fmt.Sprintf("Explain gave %d steps, want %d: %+v", len(steps), len(names), steps)
 	}
 	for i, st := range steps {
-		if st.Check != jtCheckNames[i] {
-			return fmt.Sprintf("Explain step %d is %q, want %q", i, st.Check, jtCheckNames[i])
+		if st.Check != names[i] {
+			return fmt.Sprintf("Explain step %d is %q, want %q", i, st.Check, names[i])
 		}
 		d, failing := fails[st.Check]
 		switch {
@@ -508,6 +536,9 @@ func TestScopeSpotCases(t *testing.T) {
 			withCheck(scopeOther, "feature_visibility")},
 		{"push to its own project, Developer",
 			with(jtPushCode, func(c *scopeCase) { c.other, c.level = false, model.Developer }), allowed},
+		{"push to its own project, Maintainer, pushes not allowed for job tokens",
+			with(jtPushCode, func(c *scopeCase) { c.other, c.level, c.pushOff = false, model.Maintainer, true }),
+			authz.Decision{Status: 403, Message: "This project does not allow CI/CD job tokens to push to its repository.", Check: "job_token_push"}},
 		{"push to another project, allowlisted, Owner",
 			with(jtPushCode, func(c *scopeCase) { c.vis, c.level = model.Private, model.Owner }),
 			authz.Decision{Status: 403, Message: "A CI/CD job token may do this only in its own project.", Check: "own_project"}},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -111,8 +112,8 @@ func (w *ArtifactSweeper) Run(ctx context.Context, every time.Duration) {
 // payloadArtifacts is artifacts[] of the payload (runner-protocol.md
 // §6.4): one zip archive when the job has paths or untracked, then one
 // entry per report.
-func payloadArtifacts(a *ArtifactSpec) []PayloadArtifact {
-	out := []PayloadArtifact{}
+func payloadArtifacts(a *ArtifactSpec) []runnerproto.PayloadArtifact {
+	out := []runnerproto.PayloadArtifact{}
 	if a == nil {
 		return out
 	}
@@ -125,7 +126,7 @@ func payloadArtifacts(a *ArtifactSpec) []PayloadArtifact {
 		if when == "" {
 			when = "on_success"
 		}
-		out = append(out, PayloadArtifact{Name: name, Untracked: a.Untracked, Paths: nonNilStrings(a.Paths),
+		out = append(out, runnerproto.PayloadArtifact{Name: name, Untracked: a.Untracked, Paths: nonNilStrings(a.Paths),
 			Exclude: nonNilStrings(a.Exclude), When: when, Type: model.ArtifactArchive, Format: model.FormatZip, ExpireIn: a.ExpireIn})
 	}
 	reports := make([]string, 0, len(a.Reports))
@@ -148,7 +149,7 @@ func payloadArtifacts(a *ArtifactSpec) []PayloadArtifact {
 		if name == "" {
 			name = typ
 		}
-		out = append(out, PayloadArtifact{Name: name, Paths: nonNilStrings(a.Reports[key]), Exclude: []string{},
+		out = append(out, runnerproto.PayloadArtifact{Name: name, Paths: nonNilStrings(a.Reports[key]), Exclude: []string{},
 			When: "always", Type: typ, Format: format, ExpireIn: a.ExpireIn})
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
 
 // candidatesPerPage bounds each scan of the pending jobs.
@@ -16,7 +17,7 @@ const candidatesPerPage = 100
 // that token (the only place its clear value ever exists). nil means no job.
 // Many runners may call it at once; the compare-and-set in the store lets
 // exactly one of them have each job.
-func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []string) (*Payload, error) {
+func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []string) (*runnerproto.Payload, error) {
 	projects := map[int64]*model.Project{}
 	var after int64
 	for {
@@ -40,7 +41,7 @@ func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []st
 				}
 				projects[j.ProjectID] = p
 			}
-			if p.PendingDelete || p.Namespace.PendingDelete || !serves(r, p) {
+			if p.PendingDeletion() || !serves(r, p) {
 				continue
 			}
 			token := auth.NewSecret(auth.JobTokenPrefix)
@@ -56,7 +57,7 @@ func (s *Service) Assign(ctx context.Context, r *model.Runner, maskPrefixes []st
 			if err := s.Process(ctx, j.PipelineID); err != nil {
 				s.Log.Error("process after assignment", "job_id", j.ID, "err", err)
 			}
-			return s.payload(ctx, p, j, token, maskPrefixes)
+			return s.payload(ctx, p, j, r, token, maskPrefixes)
 		}
 	}
 }
@@ -84,7 +85,7 @@ func serves(r *model.Runner, p *model.Project) bool {
 	return false
 }
 
-func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, token string, prefixes []string) (*Payload, error) {
+func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, r *model.Runner, token string, prefixes []string) (*runnerproto.Payload, error) {
 	pl, err := s.Store.Pipeline(ctx, j.PipelineID)
 	if err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, t
 		return nil, err
 	}
 	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, Token: token, MaskPrefixes: prefixes, Project: p,
-		Pipeline: pl, Job: j, User: u, Commit: commit, Now: s.Now(), Dependencies: deps}), nil
+		Pipeline: pl, Job: j, Runner: r, User: u, Commit: commit, Now: s.Now(), Dependencies: deps}), nil
 }
 
 // commitCached is commit metadata for payloads: every job of a pipeline

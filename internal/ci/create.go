@@ -31,6 +31,12 @@ type CreateInput struct {
 	BeforeSHA string
 	Source    string
 	Variables []model.Variable
+	// RefuseInvalid makes a configuration error refuse the request with
+	// nothing saved (a *model.ValidationError on "base"), as GitLab's API
+	// does (POST /projects/:id/pipeline runs CreatePipelineService with
+	// save_on_errors: false). Otherwise, as for a push, the error is saved
+	// as a failed pipeline whose yaml_errors says why.
+	RefuseInvalid bool
 }
 
 // RefusedError is a pipeline that was not created, with GitLab's reason.
@@ -49,8 +55,8 @@ const (
 // CreatePipeline reads .gitlab-ci.yml at the commit, evaluates it and
 // stores the pipeline with its jobs, then processes it. A configuration
 // that cannot be used still creates a pipeline, failed, whose yaml_errors
-// says why and where; rules that select nothing create none
-// (*RefusedError).
+// says why and where (unless in.RefuseInvalid); rules that select nothing
+// create none (*RefusedError).
 func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pipeline, error) {
 	if err := s.resolveRef(ctx, &in); err != nil {
 		return nil, err
@@ -61,14 +67,17 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		in.SHA = c.SHA
 	}
 	data, err := s.Repos.ReadFile(ctx, pid, in.SHA, ConfigFile, maxConfigBytes)
-	if errors.Is(err, git.ErrNotFound) {
-		return nil, &RefusedError{Reason: ReasonMissingConfig}
-	}
 	var cfg *config.Config
 	var yamlErr error
-	if err != nil {
-		yamlErr = fmt.Errorf("%s: %v", ConfigFile, err)
-	} else {
+	var tooLarge *git.TooLargeError
+	switch {
+	case errors.Is(err, git.ErrNotFound):
+		return nil, &RefusedError{Reason: ReasonMissingConfig}
+	case errors.As(err, &tooLarge):
+		yamlErr = err // refused unread: ".gitlab-ci.yml is N bytes, over the ...-byte limit"
+	case err != nil:
+		return nil, err
+	default:
 		cfg, yamlErr = config.Parse(data, config.Options{MaxBytes: maxConfigBytes, ReadFile: func(path string) ([]byte, error) {
 			b, err := s.Repos.ReadFile(ctx, pid, in.SHA, strings.TrimPrefix(path, "/"), maxConfigBytes)
 			if errors.Is(err, git.ErrNotFound) {
@@ -76,6 +85,9 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 			}
 			return b, err
 		}})
+	}
+	if yamlErr != nil && in.RefuseInvalid {
+		return nil, model.Invalid("base", yamlErr.Error())
 	}
 	var commit *CommitInfo
 	if c, err := s.commit(ctx, pid, in.SHA); err == nil {
@@ -99,6 +111,9 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		plan, err := cfg.Plan(config.Env{Vars: vars.Lookup, Overrides: overrides.Lookup,
 			Changes: s.changes(ctx, in), Exists: s.exists(ctx, pid, in.SHA)})
 		if err != nil {
+			if in.RefuseInvalid { // the transaction rolls back: nothing saved
+				return model.Invalid("base", err.Error())
+			}
 			return s.failPipeline(ctx, q, p, err)
 		}
 		if !plan.Created {

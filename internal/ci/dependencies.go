@@ -10,6 +10,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci/expr"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
 
 // dependencyInput is what dependencies[] is computed from.
@@ -28,7 +29,7 @@ type dependencyInput struct {
 // the jobs of earlier stages, or with needs: the needed jobs whose
 // artifacts are wanted, narrowed by dependencies:; then needs:project
 // entries. artifacts_file is set only for an unexpired archive.
-func (s *Service) dependencies(ctx context.Context, in dependencyInput) ([]PayloadDependency, error) {
+func (s *Service) dependencies(ctx context.Context, in dependencyInput) ([]runnerproto.PayloadDependency, error) {
 	spec := SpecOf(in.Job)
 	var jobs []*model.Job
 	if s.mayHaveLocalDependencies(in.Job, spec) {
@@ -83,12 +84,12 @@ func (s *Service) dependencies(ctx context.Context, in dependencyInput) ([]Paylo
 		return nil, err
 	}
 	now := s.Now()
-	out := make([]PayloadDependency, 0, len(picked))
+	out := make([]runnerproto.PayloadDependency, 0, len(picked))
 	for _, o := range picked {
-		d := PayloadDependency{ID: o.ID, Name: o.Name, Token: in.Token}
+		d := runnerproto.PayloadDependency{ID: o.ID, Name: o.Name, Token: in.Token}
 		for _, a := range arts[o.ID] {
 			if a.FileType == model.ArtifactArchive && !a.Expired(now) {
-				d.ArtifactsFile = &DependencyArtifactsFile{Filename: a.Filename, Size: a.Size}
+				d.ArtifactsFile = &runnerproto.DependencyArtifactsFile{Filename: a.Filename, Size: a.Size}
 			}
 		}
 		out = append(out, d)
@@ -155,10 +156,10 @@ func (s *Service) readableLatestJob(ctx context.Context, in dependencyInput, pat
 	if err != nil {
 		return nil, err
 	}
-	if p.PendingDelete || p.Namespace.PendingDelete {
+	if p.PendingDeletion() {
 		return nil, model.ErrNotFound
 	}
-	who := &auth.Principal{Kind: auth.JobKind, User: in.User, Job: in.Job, Project: in.Project, Pipeline: in.Pipeline}
+	who := auth.JobPrincipal(in.Job, in.Project, in.Pipeline, in.User)
 	d, _, err := s.access().Project(ctx, who, p, authz.ReadJobArtifacts)
 	if err != nil {
 		return nil, err

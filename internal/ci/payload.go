@@ -7,125 +7,12 @@ import (
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
 
 // The job payload, in the shape gitlab-runner decodes (runner-protocol.md
 // §6). Fields the runner would choke on (`run`, empty times) are never
 // sent.
-
-type Payload struct {
-	ID            int64               `json:"id"`
-	Token         string              `json:"token"`
-	AllowGitFetch bool                `json:"allow_git_fetch"`
-	JobInfo       JobInfo             `json:"job_info"`
-	GitInfo       GitInfo             `json:"git_info"`
-	RunnerInfo    RunnerInfo          `json:"runner_info"`
-	Variables     []PayloadVar        `json:"variables"`
-	Steps         []Step              `json:"steps"`
-	Image         map[string]any      `json:"image"`
-	Artifacts     []PayloadArtifact   `json:"artifacts"`
-	Cache         []PayloadCache      `json:"cache"`
-	Dependencies  []PayloadDependency `json:"dependencies"`
-	Features      Features            `json:"features"`
-}
-
-// PayloadArtifact is one artifacts[] entry: something the runner uploads
-// after the script (runner-protocol.md §6 and §10.1).
-type PayloadArtifact struct {
-	Name      string   `json:"name"`
-	Untracked bool     `json:"untracked"`
-	Paths     []string `json:"paths"`
-	Exclude   []string `json:"exclude"`
-	// When: on_success, on_failure or always.
-	When     string `json:"when"`
-	Type     string `json:"artifact_type"`   // archive, junit, dotenv, ...
-	Format   string `json:"artifact_format"` // zip, gzip, raw
-	ExpireIn string `json:"expire_in"`
-}
-
-// PayloadDependency is one dependencies[] entry: a job whose artifacts the
-// runner downloads before the script (runner-protocol.md §10.2).
-type PayloadDependency struct {
-	ID   int64  `json:"id"`
-	Name string `json:"name"`
-	// Token is the running job's own token, not the dependency's.
-	Token string `json:"token"`
-	// ArtifactsFile is present only when the dependency has unexpired
-	// artifacts.
-	ArtifactsFile *DependencyArtifactsFile `json:"artifacts_file,omitempty"`
-}
-
-// DependencyArtifactsFile describes a dependency's archive.
-type DependencyArtifactsFile struct {
-	Filename string `json:"filename"`
-	Size     int64  `json:"size"`
-}
-
-type JobInfo struct {
-	Name               string `json:"name"`
-	Stage              string `json:"stage"`
-	PipelineID         int64  `json:"pipeline_id"`
-	ProjectID          int64  `json:"project_id"`
-	ProjectName        string `json:"project_name"`
-	ProjectFullPath    string `json:"project_full_path"`
-	NamespaceID        int64  `json:"namespace_id"`
-	RootNamespaceID    int64  `json:"root_namespace_id"`
-	UserID             int64  `json:"user_id"`
-	TimeInQueueSeconds int64  `json:"time_in_queue_seconds"`
-	ProjectJobsRunning string `json:"project_jobs_running_on_instance_runners_count"`
-	QueueSize          int64  `json:"queue_size"`
-	QueueDepth         int64  `json:"queue_depth"`
-}
-
-type GitInfo struct {
-	RepoURL          string   `json:"repo_url"`
-	RepoObjectFormat string   `json:"repo_object_format"`
-	Ref              string   `json:"ref"`
-	Sha              string   `json:"sha"`
-	BeforeSha        string   `json:"before_sha"`
-	RefType          string   `json:"ref_type"`
-	Refspecs         []string `json:"refspecs"`
-	Depth            int      `json:"depth"`
-}
-
-type RunnerInfo struct {
-	Timeout int `json:"timeout"`
-}
-
-type PayloadVar struct {
-	Key    string `json:"key"`
-	Value  string `json:"value"`
-	Public bool   `json:"public"`
-	Masked bool   `json:"masked"`
-	Raw    bool   `json:"raw,omitempty"`
-}
-
-type Step struct {
-	Name         string   `json:"name"`
-	Script       []string `json:"script"`
-	Timeout      int      `json:"timeout"`
-	When         string   `json:"when"`
-	AllowFailure bool     `json:"allow_failure"`
-}
-
-type PayloadCache struct {
-	Key          string   `json:"key"`
-	Untracked    bool     `json:"untracked"`
-	Policy       string   `json:"policy"`
-	Paths        []string `json:"paths"`
-	When         string   `json:"when"`
-	FallbackKeys []string `json:"fallback_keys"`
-}
-
-type Features struct {
-	TraceSections     bool     `json:"trace_sections"`
-	TokenMaskPrefixes []string `json:"token_mask_prefixes"`
-	FailureReasons    []string `json:"failure_reasons"`
-}
-
-// FailureReasons are the reasons a runner may report.
-var FailureReasons = []string{"unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure",
-	"runner_system_failure", "job_execution_timeout", "archived_failure", "unmet_prerequisites", "data_integrity_failure"}
 
 // PayloadInput is what a payload is built from.
 type PayloadInput struct {
@@ -135,19 +22,20 @@ type PayloadInput struct {
 	Project      *model.Project
 	Pipeline     *model.Pipeline
 	Job          *model.Job
+	Runner       *model.Runner // the job's: CI_RUNNER_ID, _DESCRIPTION, _TAGS
 	User         *model.User
 	Commit       *CommitInfo
 	Now          time.Time
 	// Dependencies are the jobs whose artifacts the runner downloads
 	// first (dependencies.go); they need the database, BuildPayload not.
-	Dependencies []PayloadDependency
+	Dependencies []runnerproto.PayloadDependency
 }
 
 // defaultGitDepth is GitLab's default shallow clone depth for new projects.
 const defaultGitDepth = 20
 
 // BuildPayload renders the job for a runner.
-func BuildPayload(in PayloadInput) *Payload {
+func BuildPayload(in PayloadInput) *runnerproto.Payload {
 	spec := SpecOf(in.Job)
 	p, pl, j := in.Project, in.Pipeline, in.Job
 	base := strings.TrimSuffix(in.ExternalURL, "/")
@@ -180,30 +68,30 @@ func BuildPayload(in PayloadInput) *Payload {
 	if j.QueuedAt != nil {
 		queued = int64(in.Now.Sub(*j.QueuedAt).Seconds())
 	}
-	out := &Payload{
+	out := &runnerproto.Payload{
 		ID: j.ID, Token: in.Token, AllowGitFetch: true,
-		JobInfo: JobInfo{Name: j.Name, Stage: j.Stage, PipelineID: pl.ID, ProjectID: p.ID, ProjectName: p.Name,
+		JobInfo: runnerproto.JobInfo{Name: j.Name, Stage: j.Stage, PipelineID: pl.ID, ProjectID: p.ID, ProjectName: p.Name,
 			ProjectFullPath: p.FullPath(), NamespaceID: p.NamespaceID, RootNamespaceID: root, UserID: j.UserID,
 			TimeInQueueSeconds: queued, ProjectJobsRunning: "0"},
-		GitInfo: GitInfo{RepoURL: repoURL, RepoObjectFormat: "sha1", Ref: pl.Ref, Sha: pl.SHA, BeforeSha: before, RefType: refType,
+		GitInfo: runnerproto.GitInfo{RepoURL: repoURL, RepoObjectFormat: "sha1", Ref: pl.Ref, Sha: pl.SHA, BeforeSha: before, RefType: refType,
 			Refspecs: []string{"+" + PipelineRef(pl.ID) + ":" + PipelineRef(pl.ID), refspec}, Depth: depth},
-		RunnerInfo:   RunnerInfo{Timeout: timeout},
+		RunnerInfo:   runnerproto.RunnerInfo{Timeout: timeout},
 		Image:        map[string]any{},
 		Artifacts:    payloadArtifacts(spec.Artifacts),
-		Cache:        []PayloadCache{},
+		Cache:        []runnerproto.PayloadCache{},
 		Dependencies: in.Dependencies,
-		Features:     Features{TraceSections: true, TokenMaskPrefixes: in.MaskPrefixes, FailureReasons: FailureReasons},
+		Features:     runnerproto.Features{TraceSections: true, TokenMaskPrefixes: in.MaskPrefixes, FailureReasons: runnerproto.FailureReasons},
 	}
 	if out.Dependencies == nil {
-		out.Dependencies = []PayloadDependency{}
+		out.Dependencies = []runnerproto.PayloadDependency{}
 	}
 	for _, v := range vars {
-		out.Variables = append(out.Variables, PayloadVar{Key: v.Key, Value: v.Value, Raw: v.Raw, Masked: v.Masked, Public: !v.Masked && !secretVar[v.Key]})
+		out.Variables = append(out.Variables, runnerproto.PayloadVar{Key: v.Key, Value: v.Value, Raw: v.Raw, Masked: v.Masked, Public: !v.Masked && !secretVar[v.Key]})
 	}
 	script := append(append([]string{}, spec.BeforeScript...), spec.Script...)
-	out.Steps = []Step{{Name: "script", Script: script, Timeout: timeout, When: "on_success"}}
+	out.Steps = []runnerproto.Step{{Name: "script", Script: script, Timeout: timeout, When: "on_success"}}
 	if len(spec.AfterScript) > 0 {
-		out.Steps = append(out.Steps, Step{Name: "after_script", Script: spec.AfterScript, Timeout: timeout, When: "always", AllowFailure: true})
+		out.Steps = append(out.Steps, runnerproto.Step{Name: "after_script", Script: spec.AfterScript, Timeout: timeout, When: "always", AllowFailure: true})
 	}
 	for _, c := range spec.Cache {
 		policy := c.Policy
@@ -214,7 +102,7 @@ func BuildPayload(in PayloadInput) *Payload {
 		if when == "" {
 			when = "on_success"
 		}
-		out.Cache = append(out.Cache, PayloadCache{Key: c.Key, Untracked: c.Untracked, Policy: policy, Paths: nonNilStrings(c.Paths),
+		out.Cache = append(out.Cache, runnerproto.PayloadCache{Key: c.Key, Untracked: c.Untracked, Policy: policy, Paths: nonNilStrings(c.Paths),
 			When: when, FallbackKeys: nonNilStrings(c.FallbackKeys)})
 	}
 	return out
@@ -242,6 +130,7 @@ func repoURLWithToken(base, fullPath, token string) string {
 func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
 	v := PipelineVariables(PipelineContext{ExternalURL: in.ExternalURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
 	v = append(v, JobVariables(in.ExternalURL, in.Project, in.Job)...)
+	v = append(v, RunnerVariables(in.Runner)...)
 	secret := func(key string) { v = append(v, model.Variable{Key: key, Value: in.Token, Masked: true}) }
 	secret("CI_JOB_TOKEN")
 	v.add("CI_REGISTRY_USER", "gitlab-ci-token")

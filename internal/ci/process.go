@@ -31,9 +31,14 @@ type Service struct {
 	// OnPending is told when jobs became pending, after the transaction
 	// that queued them committed (the runner queue listens).
 	OnPending func(projectID int64)
+	// Traces keeps the jobs' logs (Complete flushes and scans them).
+	Traces *Traces
 
 	commitsMu sync.Mutex
 	commits   map[string]*CommitInfo // project:sha -> commit metadata
+
+	runnersMu sync.Mutex
+	runners   map[int64]cachedRunner // JobRunner's
 }
 
 // ready reports whether a status of a job's predecessors is final, so that

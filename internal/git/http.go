@@ -5,29 +5,19 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cgi"
 	"strings"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
-	"github.com/ciwarden/ciwarden/internal/store"
 )
 
-// GitLab's answers on the git transport.
-const (
-	msgAccessDenied  = "HTTP Basic: Access denied"
-	msgNotFound      = "The project you were looking for could not be found or you don't have permission to view it."
-	msgCannotPush    = "You are not allowed to upload code."
-	msgCannotRead    = "You are not allowed to download code from this project."
-	msgNotGitRequest = "Not a git request."
-)
+const msgNotGitRequest = "Not a git request."
 
 // Push is a completed push: who pushed which refs of which project.
 type Push struct {
@@ -36,18 +26,35 @@ type Push struct {
 	Updates []RefUpdate
 }
 
-// Handler serves repositories over smart HTTP at /<full-path>.git/...
+// Handler serves repositories over smart HTTP at /<full-path>.git/...;
+// its rows go through the gate like every other route, so access is
+// decided before any of its handlers runs.
 type Handler struct {
 	Repos *Repos
-	Store *store.Store
-	Auth  *auth.Authenticator
-	// Access decides every read and push (the token access scope
-	// included) and logs cross-project job-token uses.
-	Access *access.Authorizer
-	Log    *slog.Logger
+	Log   *slog.Logger
 	// OnPush runs after a receive-pack, before the response ends, with the
 	// ref updates that took effect.
 	OnPush func(ctx context.Context, p Push)
+}
+
+// gitPrefix is the repository part of every git route's Path.
+const gitPrefix = "/{full_path}.git"
+
+// Routes are the smart-HTTP endpoints: personal access tokens and job
+// tokens (as gitlab-ci-token) by HTTP Basic only; the dumb protocol is not
+// served. The request body is git's, never parameters.
+func (h *Handler) Routes() []gate.Route {
+	basic := gate.Accepts{PAT: auth.Basic, JobToken: auth.Basic, RawBody: true}
+	row := func(method, suffix string, act authz.Action, handle func(*gate.Ctx) error) gate.Route {
+		return gate.Route{Surface: gate.Git, Method: method, Path: gitPrefix + suffix, Accepts: basic,
+			Target: gate.ProjectTarget, Action: act, Handle: handle}
+	}
+	return []gate.Route{
+		row(http.MethodGet, "/info/refs?service=git-upload-pack", authz.ReadRepository, h.serveBackend),
+		row(http.MethodPost, "/git-upload-pack", authz.ReadRepository, h.serveBackend),
+		row(http.MethodGet, "/info/refs?service=git-receive-pack", authz.PushCode, h.serveBackend),
+		row(http.MethodPost, "/git-receive-pack", authz.PushCode, h.receivePack),
+	}
 }
 
 // request is a parsed git smart-HTTP URL.
@@ -55,6 +62,14 @@ type request struct {
 	projectPath string
 	service     string // git-upload-pack or git-receive-pack
 	advertise   bool   // GET info/refs
+}
+
+// suffix is the part of a route's Path after the repository.
+func (r request) suffix() string {
+	if r.advertise {
+		return "/info/refs?service=" + r.service
+	}
+	return "/" + r.service
 }
 
 // parseGitPath splits /<full-path>[.git]/info/refs and
@@ -84,126 +99,40 @@ func IsGitRequest(r *http.Request) bool {
 	return ok
 }
 
-func plain(w http.ResponseWriter, status int, msg string) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="GitLab"`)
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	io.WriteString(w, msg+"\n")
-}
-
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, ok := parseGitPath(r)
-	if !ok {
-		plain(w, http.StatusNotFound, msgNotGitRequest)
-		return
-	}
-	wantMethod := http.MethodPost
-	if req.advertise {
-		wantMethod = http.MethodGet
-	}
-	if r.Method != wantMethod {
-		plain(w, http.StatusMethodNotAllowed, "Method not allowed.")
-		return
-	}
-	if req.service != "git-upload-pack" && req.service != "git-receive-pack" {
-		// The dumb protocol is not served.
-		plain(w, http.StatusForbidden, "Unsupported git service.")
-		return
-	}
-	creds, err := auth.Extract(r, nil, auth.Basic, auth.Basic)
-	if err != nil {
-		plain(w, http.StatusUnauthorized, msgAccessDenied)
-		return
-	}
-	principal, err := h.Auth.Authenticate(r.Context(), creds)
-	if err != nil {
-		var fail *auth.Failure
-		if !errors.As(err, &fail) {
-			h.Log.Error("git: authenticate", "err", err)
-			plain(w, http.StatusInternalServerError, "Internal error.")
+// Dispatcher matches smart-HTTP requests to their rows of routes and runs
+// them through g, with the repository's path as the project target.
+func Dispatcher(routes []gate.Route, g *gate.Gate) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, ok := parseGitPath(r)
+		if !ok {
+			gate.Plain(w, http.StatusNotFound, msgNotGitRequest)
 			return
 		}
-		plain(w, http.StatusUnauthorized, msgAccessDenied)
-		return
-	}
-	anonymous := principal.Kind == auth.Anonymous
-	project, err := h.findProject(r.Context(), req.projectPath)
-	if err != nil {
-		if !errors.Is(err, model.ErrNotFound) {
-			h.Log.Error("git: find project", "err", err)
-			plain(w, http.StatusInternalServerError, "Internal error.")
+		wantMethod := http.MethodPost
+		if req.advertise {
+			wantMethod = http.MethodGet
+		}
+		if r.Method != wantMethod {
+			gate.Plain(w, http.StatusMethodNotAllowed, "Method not allowed.")
 			return
 		}
-		if anonymous {
-			// Ask for credentials rather than reveal that nothing is there.
-			plain(w, http.StatusUnauthorized, msgAccessDenied)
-			return
+		for i := range routes {
+			rt := &routes[i]
+			if rt.Surface == gate.Git && rt.Method == r.Method && rt.Path == gitPrefix+req.suffix() {
+				r.SetPathValue("id", req.projectPath)
+				g.Serve(rt, w, r)
+				return
+			}
 		}
-		plain(w, http.StatusNotFound, msgNotFound)
-		return
-	}
-	push := req.service == "git-receive-pack"
-	action := authz.ReadRepository
-	if push {
-		action = authz.PushCode
-	}
-	d, _, err := h.Access.Project(r.Context(), principal, project, action)
-	if err != nil {
-		h.Log.Error("git: authorize", "err", err)
-		plain(w, http.StatusInternalServerError, "Internal error.")
-		return
-	}
-	if !d.Allowed {
-		status, msg := gitDenial(d, principal, push, project)
-		plain(w, status, msg)
-		return
-	}
-	// A job token pushes only where its project allows it
-	// (ci_push_repository_for_job_token_allowed); the decision has kept it
-	// to its own project and checked the role (Developer).
-	if push && principal.Kind == auth.JobKind && !project.CIPushRepositoryForJobTokenAllowed {
-		plain(w, http.StatusForbidden, msgCannotPush)
-		return
-	}
-	if push && !req.advertise {
-		h.receivePack(w, r, project, principal)
-		return
-	}
-	h.backend(w, r, project, principal)
+		// The dumb protocol, or a service that does not exist.
+		gate.Plain(w, http.StatusForbidden, "Unsupported git service.")
+	})
 }
 
-// gitDenial is GitLab's answer on the git transport for a refusal: the
-// token access scope and fine-grained permissions explain themselves as
-// on the API, a role too low gets git's own words.
-func gitDenial(d authz.Decision, who *auth.Principal, push bool, p *model.Project) (int, string) {
-	switch {
-	case who.Kind == auth.Anonymous || d.Status == http.StatusUnauthorized:
-		return http.StatusUnauthorized, msgAccessDenied
-	case d.Status == http.StatusNotFound:
-		return http.StatusNotFound, msgNotFound
-	case d.Check == authz.CheckOwnProject:
-		return http.StatusForbidden, msgCannotPush
-	case d.Check != authz.CheckRole && d.Check != authz.CheckTokenScope:
-		return d.Status, d.Message
-	case push:
-		return http.StatusForbidden, msgCannotPush
-	case who.Kind == auth.JobKind:
-		return http.StatusForbidden, "Insufficient permissions to pull from the repository of project " + p.FullPath() + "."
-	}
-	return http.StatusForbidden, msgCannotRead
-}
-
-func (h *Handler) findProject(ctx context.Context, path string) (*model.Project, error) {
-	p, err := h.Store.ProjectByPath(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	if p.PendingDelete || p.Namespace.PendingDelete {
-		return nil, model.ErrNotFound
-	}
-	return p, nil
+// serveBackend hands a decided request to git http-backend.
+func (h *Handler) serveBackend(c *gate.Ctx) error {
+	h.backend(c.W, c.R, c.Project, c.Principal)
+	return nil
 }
 
 // backend hands the request to git http-backend for the project's
@@ -219,10 +148,10 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Proje
 	if who.User != nil {
 		user = who.User.Username
 	}
-	env := append(gitEnv(),
-		"GIT_PROJECT_ROOT="+h.Repos.Root,
+	env := []string{
+		"GIT_PROJECT_ROOT=" + h.Repos.Root,
 		"GIT_HTTP_EXPORT_ALL=1",
-		"REMOTE_USER="+user,
+		"REMOTE_USER=" + user,
 		// http-backend refuses receive-pack without this; access was
 		// decided above.
 		"GIT_CONFIG_COUNT=3",
@@ -230,21 +159,20 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Proje
 		"GIT_CONFIG_KEY_1=uploadpack.allowFilter", "GIT_CONFIG_VALUE_1=true",
 		// refs/pipelines/* belong to the server: pushes may not touch them.
 		"GIT_CONFIG_KEY_2=receive.hideRefs", "GIT_CONFIG_VALUE_2=refs/pipelines",
-	)
-	ch := &cgi.Handler{Path: h.Repos.git(), Args: []string{"http-backend"}, Root: "/", Env: env,
-		Logger: slog.NewLogLogger(h.Log.Handler(), slog.LevelWarn), Stderr: io.Discard}
-	ch.ServeHTTP(w, r2)
+	}
+	h.Repos.serveBackend(w, r2, env, h.Log)
 }
 
 // receivePack reads the ref-update commands ahead of git, runs the push,
 // then reports the updates that took effect.
-func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, p *model.Project, who *auth.Principal) {
+func (h *Handler) receivePack(c *gate.Ctx) error {
+	w, r, p, who := c.W, c.R, c.Project, c.Principal
 	body := io.Reader(r.Body)
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
-			plain(w, http.StatusBadRequest, "Malformed request body.")
-			return
+			gate.Plain(w, http.StatusBadRequest, "Malformed request body.")
+			return nil
 		}
 		defer zr.Close()
 		body = zr
@@ -254,8 +182,8 @@ func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, p *model.P
 	br := bufio.NewReader(body)
 	updates, raw, caps, err := readCommandsCaps(br)
 	if err != nil {
-		plain(w, http.StatusBadRequest, "Malformed push request.")
-		return
+		gate.Plain(w, http.StatusBadRequest, "Malformed push request.")
+		return nil
 	}
 	// The replayed bytes are the ones read, so Content-Length still holds.
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), br))
@@ -264,15 +192,16 @@ func (h *Handler) receivePack(w http.ResponseWriter, r *http.Request, p *model.P
 	// A job token's push starts no pipeline: a job pushing to its own
 	// project would otherwise loop.
 	if h.OnPush == nil || len(updates) == 0 || who.Kind == auth.JobKind {
-		return
+		return nil
 	}
 	applied := h.applied(r.Context(), p.ID, updates, rec.buf.Bytes(), caps)
 	if len(applied) == 0 {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
 	h.OnPush(ctx, Push{Project: p, Pusher: who, Updates: applied})
+	return nil
 }
 
 // applied keeps the updates git reported as done ("ok <ref>" in its
@@ -332,19 +261,4 @@ func (w *reportRecorder) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
-}
-
-// Route describes one git endpoint for the printed route table; the
-// handler above enforces exactly this.
-type Route struct {
-	Method, Path, PAT, JobToken, Permission string
-}
-
-// Routes are the smart-HTTP endpoints: personal access tokens and job
-// tokens (as gitlab-ci-token) by HTTP Basic only.
-var Routes = []Route{
-	{"GET", "/{full_path}.git/info/refs?service=git-upload-pack", "basic", "basic", "download_code"},
-	{"POST", "/{full_path}.git/git-upload-pack", "basic", "basic", "download_code"},
-	{"GET", "/{full_path}.git/info/refs?service=git-receive-pack", "basic", "basic (own project, if allowed)", "push_code"},
-	{"POST", "/{full_path}.git/git-receive-pack", "basic", "basic (own project, if allowed)", "push_code"},
 }

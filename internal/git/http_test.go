@@ -23,6 +23,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
@@ -205,8 +206,9 @@ func newEnvRoot(t *testing.T, root string) *env {
 		t.Fatal(err)
 	}
 
-	h := &git.Handler{Repos: repos, Store: st, Auth: &auth.Authenticator{Store: st, Now: time.Now}, Access: &access.Authorizer{Store: st}, Log: log, OnPush: e.rec.OnPush}
-	e.ts = httptest.NewServer(h)
+	h := &git.Handler{Repos: repos, Log: log, OnPush: e.rec.OnPush}
+	gt := &gate.Gate{Auth: &auth.Authenticator{Store: st, Now: time.Now}, Access: &access.Authorizer{Store: st}, Store: st, Log: log}
+	e.ts = httptest.NewServer(git.Dispatcher(h.Routes(), gt))
 	t.Cleanup(e.ts.Close)
 	return e
 }

@@ -11,19 +11,53 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/model"
 )
 
 // ZeroSHA is git's "no object": the old value of a created ref, the new
 // value of a deleted one.
 const ZeroSHA = "0000000000000000000000000000000000000000"
 
-// ErrNotFound is a revision or path that does not exist.
-var ErrNotFound = errors.New("not found in repository")
+// ErrNotFound is a revision or path that does not exist; it is a
+// model.ErrNotFound, so services and the API treat it as any missing thing.
+var ErrNotFound = fmt.Errorf("not found in repository: %w", model.ErrNotFound)
+
+// ErrOutputTooLarge is a git command that printed more than this package
+// keeps in memory; the command was killed.
+var ErrOutputTooLarge = errors.New("git printed more than the output limit")
+
+// TooLargeError is a file larger than its reader allows.
+type TooLargeError struct {
+	Path      string
+	Size, Max int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is %d bytes, over the %d-byte limit", e.Path, e.Size, e.Max)
+}
+
+// Bounds on every git process this package starts (issue 13, item 1): a
+// git that outlives its caller holds a process, a goroutine and memory,
+// so any user able to trigger one could exhaust the server.
+const (
+	// commandTimeout bounds one command, whatever its caller's context.
+	commandTimeout = 2 * time.Minute
+	// waitDelay bounds the wait for a command's pipes after it exited or
+	// was killed (a child of git may still hold them).
+	waitDelay = 5 * time.Second
+	// defaultMaxOutput bounds what one command may print into memory.
+	defaultMaxOutput = 64 << 20
+	// maxStderr is how much of a command's stderr its error keeps.
+	maxStderr = 16 << 10
+)
 
 // Repos is the directory of bare repositories, one per project, named by
 // project ID so that renaming a project or group moves nothing on disk.
@@ -31,6 +65,8 @@ type Repos struct {
 	Root string
 	// Git is the absolute path of the git executable (CGI needs one).
 	Git string
+	// maxOutput overrides defaultMaxOutput (tests).
+	maxOutput int
 }
 
 // NewRepos finds git on PATH; a missing git is a configuration error.
@@ -73,7 +109,9 @@ func (r *Repos) Create(ctx context.Context, projectID int64, defaultBranch strin
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := r.run(ctx, "", nil, "init", "--quiet", "--bare", "--initial-branch="+defaultBranch, tmp); err != nil {
+	// The files ref format, whatever git's default: HasBranches reads it.
+	// (Older git ignores the setting and knows no other format.)
+	if _, err := r.run(ctx, "", nil, "-c", "init.defaultRefFormat=files", "init", "--quiet", "--bare", "--initial-branch="+defaultBranch, tmp); err != nil {
 		return err
 	}
 	return os.Rename(tmp, dir)
@@ -90,18 +128,69 @@ func (r *Repos) SetHead(ctx context.Context, projectID int64, branch string) err
 	return err
 }
 
-// run executes git in dir with a bounded environment and returns stdout.
-func (r *Repos) run(ctx context.Context, dir string, stdin io.Reader, args ...string) ([]byte, error) {
+// command is git in dir with the isolated environment and bounded waits.
+// ctx must carry commandTimeout (withTimeout); cancelling it kills git.
+func (r *Repos) command(ctx context.Context, dir string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, r.git(), args...)
 	cmd.Dir = dir
-	cmd.Stdin = stdin
 	cmd.Env = gitEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.Bytes(), &CommandError{Args: args, Stderr: strings.TrimSpace(stderr.String()), Err: err}
+	cmd.WaitDelay = waitDelay
+	return cmd
+}
+
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, commandTimeout)
+}
+
+// run executes git in dir and returns its stdout, which may not exceed
+// the output limit: past it git is killed and the error wraps
+// ErrOutputTooLarge.
+func (r *Repos) run(ctx context.Context, dir string, stdin io.Reader, args ...string) ([]byte, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	cmd := r.command(ctx, dir, args...)
+	cmd.Stdin = stdin
+	limit := r.maxOutput
+	if limit <= 0 {
+		limit = defaultMaxOutput
 	}
-	return stdout.Bytes(), nil
+	stdout := &capped{max: limit, kill: cancel}
+	stderr := &capped{max: maxStderr}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
+	switch {
+	case stdout.over:
+		err = ErrOutputTooLarge
+	case err != nil && ctx.Err() != nil:
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	if err != nil {
+		return nil, &CommandError{Args: args, Stderr: strings.TrimSpace(stderr.buf.String()), Err: err}
+	}
+	return stdout.buf.Bytes(), nil
+}
+
+// capped keeps up to max bytes. Past that it keeps nothing more: with
+// kill set it ends the command and fails the write (which also closes
+// the pipe), without it it drops the rest quietly (stderr).
+type capped struct {
+	buf  bytes.Buffer
+	max  int
+	kill context.CancelFunc
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.buf.Len()+len(p) > c.max {
+		if c.kill == nil {
+			c.buf.Write(p[:c.max-c.buf.Len()])
+			return len(p), nil
+		}
+		c.over = true
+		c.kill()
+		return 0, ErrOutputTooLarge
+	}
+	return c.buf.Write(p)
 }
 
 // CommandError is a failed git command.
@@ -115,6 +204,16 @@ func (e *CommandError) Error() string {
 	return fmt.Sprintf("git %s: %v: %s", strings.Join(e.Args, " "), e.Err, e.Stderr)
 }
 
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// failed reports whether err is git's own refusal (an exit status, so a
+// revision or path that does not resolve) rather than a limit, a timeout
+// or a caller that went away, which must not read as "not found".
+func failed(err error) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) || errors.Is(err, fs.ErrNotExist) // git's exit, or no repository to run in
+}
+
 // gitEnv isolates git from the user's and system's configuration.
 func gitEnv() []string {
 	env := []string{"GIT_CONFIG_NOSYSTEM=1", "HOME=/nonexistent", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C"}
@@ -122,6 +221,50 @@ func gitEnv() []string {
 		env = append(env, "PATH="+p)
 	}
 	return env
+}
+
+// HasBranches reports whether a project's repository has a branch;
+// GitLab's empty_repo is its negation (Repository#empty?: no branch, so
+// nothing to show). It is on every project response, so it reads the ref
+// store's files rather than starting git: a loose ref under refs/heads, or
+// a refs/heads/ line of packed-refs. A missing repository has none.
+func (r *Repos) HasBranches(projectID int64) bool {
+	dir := r.Path(projectID)
+	if hasLooseRef(filepath.Join(dir, "refs", "heads")) {
+		return true
+	}
+	f, err := os.Open(filepath.Join(dir, "packed-refs"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// "<object> <refname>"; "#" starts the header, "^" a peeled tag.
+		if _, name, ok := strings.Cut(sc.Text(), " "); ok && strings.HasPrefix(name, "refs/heads/") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasLooseRef reports whether dir holds a ref file at any depth (branch
+// names may contain slashes); a ".lock" file is an update in progress.
+func hasLooseRef(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if hasLooseRef(filepath.Join(dir, e.Name())) {
+				return true
+			}
+		} else if !strings.HasSuffix(e.Name(), ".lock") {
+			return true
+		}
+	}
+	return false
 }
 
 // Ref is a branch or tag.
@@ -168,8 +311,11 @@ func (r *Repos) Commit(ctx context.Context, projectID int64, rev string) (*Commi
 	}
 	out, err := r.run(ctx, r.Path(projectID), nil, "log", "-1", "--no-show-signature",
 		"--format=%H%x00%P%x00%an%x00%ae%x00%aI%x00%cn%x00%ce%x00%cI%x00%B", rev+"^{commit}", "--")
-	if err != nil {
+	if failed(err) {
 		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
 	}
 	f := strings.SplitN(string(out), "\x00", 9)
 	if len(f) < 9 {
@@ -188,9 +334,9 @@ func safeRev(rev string) bool {
 }
 
 // ReadFile returns the content of path at rev, up to max bytes; a larger
-// file is an error rather than a truncation. One git process: cat-file
-// --batch tells type and size before the content, so an oversized file is
-// refused without being read.
+// file is a *TooLargeError rather than a truncation. One git process:
+// cat-file --batch tells type and size before the content, so an oversized
+// file is refused without being read.
 func (r *Repos) ReadFile(ctx context.Context, projectID int64, rev, path string, max int64) ([]byte, error) {
 	if !safeRev(rev) || path == "" || strings.HasPrefix(path, "/") || strings.ContainsAny(path, "\x00\n") {
 		return nil, ErrNotFound
@@ -198,11 +344,9 @@ func (r *Repos) ReadFile(ctx context.Context, projectID int64, rev, path string,
 	if _, err := os.Stat(r.Path(projectID)); err != nil {
 		return nil, ErrNotFound
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // also ends git when we stop reading early
-	cmd := exec.CommandContext(ctx, r.git(), "cat-file", "--batch")
-	cmd.Dir = r.Path(projectID)
-	cmd.Env = gitEnv()
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	cmd := r.command(ctx, r.Path(projectID), "cat-file", "--batch")
 	cmd.Stdin = strings.NewReader(rev + ":" + path + "\n")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -211,10 +355,19 @@ func (r *Repos) ReadFile(ctx context.Context, projectID int64, rev, path string,
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer cmd.Wait()
+	// Kill git before waiting for it, on every return: a blob we refuse or
+	// stop reading is still being written, and git would block on the full
+	// pipe while Wait waited for git.
+	defer func() {
+		cancel()
+		cmd.Wait()
+	}()
 	br := bufio.NewReader(out)
 	header, err := br.ReadString('\n')
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, ErrNotFound
 	}
 	f := strings.Fields(header)
@@ -226,10 +379,13 @@ func (r *Repos) ReadFile(ctx context.Context, projectID int64, rev, path string,
 		return nil, ErrNotFound
 	}
 	if size > max {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d allowed", path, size, max)
+		return nil, &TooLargeError{Path: path, Size: size, Max: max}
 	}
 	data := make([]byte, size)
 	if _, err := io.ReadFull(br, data); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	return data, nil
@@ -241,8 +397,11 @@ func (r *Repos) ListFiles(ctx context.Context, projectID int64, rev string) ([]s
 		return nil, ErrNotFound
 	}
 	out, err := r.run(ctx, r.Path(projectID), nil, "ls-tree", "-r", "-z", "--name-only", rev, "--")
-	if err != nil {
+	if failed(err) {
 		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
 	}
 	return splitZ(out), nil
 }

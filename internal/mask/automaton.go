@@ -313,9 +313,15 @@ func (a *automaton) next(s int32, c byte) int32 {
 	}
 }
 
-func triIndex(a, b, c byte) uint32 {
-	return (uint32(a) | uint32(b)<<8 | uint32(c)<<16) * 0x9E3779B1 >> 16
+// triHash gives a trigger's first three bytes two bit positions in the
+// tri filter (a Bloom filter): with one, a common trigram of log text that
+// shared its bit with a trigger stopped the scanner wherever it occurred.
+func triHash(a, b, c byte) (h1, h2 uint32) {
+	x := (uint64(a) | uint64(b)<<8 | uint64(c)<<16) * 0x9E3779B97F4A7C15
+	return uint32(x >> 48), uint32(x>>32) & 0xffff
 }
+
+func (m *Masker) triHas(h uint32) bool { return m.tri[h>>6]&(1<<(h&63)) != 0 }
 
 // maxOffset is the furthest into a trigger the scanner samples: the pair
 // it watches starts at offset -1 (any byte, then the trigger's first) up to
@@ -428,8 +434,9 @@ func (m *Masker) initFilters(ps []pattern, names []string) {
 		for _, a := range t.at(0) {
 			for _, b := range t.at(1) {
 				for _, c := range t.at(2) {
-					h := triIndex(a, b, c)
-					m.tri[h>>6] |= 1 << (h & 63)
+					h1, h2 := triHash(a, b, c)
+					m.tri[h1>>6] |= 1 << (h1 & 63)
+					m.tri[h2>>6] |= 1 << (h2 & 63)
 				}
 			}
 		}
@@ -516,8 +523,8 @@ func (m *Masker) initModes() {
 
 // starts reports whether a trigger may start at p[s] (p[s+2] must exist).
 func (m *Masker) starts(p []byte, s int) bool {
-	h := triIndex(p[s], p[s+1], p[s+2])
-	return m.tri[h>>6]&(1<<(h&63)) != 0
+	h1, h2 := triHash(p[s], p[s+1], p[s+2])
+	return m.triHas(h1) && m.triHas(h2)
 }
 
 // scan returns the first s >= from at which a trigger may start or, if

@@ -22,6 +22,7 @@ func FuzzStreamEqualsOneShot(f *testing.F) {
 		"?private_token=abc&x=1 glpat-abc _gitlab_session=x",
 		"https://u:p@ss@host/ https://host:8080/x redis://:pw@h",
 		wrap76("Z2l0bGFiLWNpLXRva2VuOmN3am9iLVF4N3ZOMmtMcDlSdFo0bVc4c0hjM3lKZDZmQjFnQTVlVTBvS2lUblZiWHFfLTJoRjk="),
+		"YWFiMTIzNDU= x YWJhYjEyMzQK cGEic3NcdzByZA== pa%22ss%5Cw0rd",
 	} {
 		f.Add([]byte(s), []byte{1, 3, 7})
 	}

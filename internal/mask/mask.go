@@ -106,7 +106,7 @@ type Masker struct {
 	class [256]uint8
 	// pairs and tri are the scanner's filters for triggers (anything that
 	// can start a match or a rule): per byte pair, bit d+1 says a trigger
-	// may start d bytes before it; per hashed first three bytes, one bit.
+	// may start d bytes before it; per hashed first three bytes, two bits.
 	pairs [1 << 16]uint8
 	tri   [1024]uint64
 	// stop[mode] marks the bytes that end a run the scanner may skip in
@@ -170,6 +170,7 @@ func patterns(r Rules) []pattern {
 	ps := patternSet{}
 	for _, s := range r.Secrets {
 		ps.addSecret(s)
+		ps.addEncoded(s)
 	}
 	for _, t := range r.Tokens {
 		ps.addSecret(t)
@@ -211,10 +212,12 @@ func (m *Masker) initClasses() {
 			k |= clsWord
 		}
 		ctl := b <= ' ' || b == 0x7f
-		// Values end where a URL in a log usually ends; anything else,
-		// including ',', ')' and ';', is masked with the value because
+		// Values end where a URL in a log usually ends: at whitespace, a
+		// quote or a bracket (`curl "...?job_token=$T")` keeps its `")`;
+		// no token or percent-encoded value contains one). Anything else,
+		// ',' and ';' among them, is masked with the value because
 		// masking a little too much is safe.
-		if !ctl && strings.IndexByte("&#\"'<>`", b) < 0 {
+		if !ctl && strings.IndexByte("&#\"'<>`()[]{}", b) < 0 {
 			k |= clsValue
 		}
 		if ctl || strings.IndexByte("/?#\\\"'<>`", b) >= 0 {
@@ -289,25 +292,42 @@ func (ps patternSet) addSecret(s string) {
 	}
 }
 
-// addToken adds the forms a token leaks in besides its own.
+// addEncoded adds a masked value's encodings (security.md §4): its
+// standard base64 at each of the three alignments, also where the value
+// ends the encoded data (the final partial group and its padding: "...w=="),
+// and its percent-encoded forms, both Go's (query and path), which also
+// cover what curl and browsers produce.
+func (ps patternSet) addEncoded(s string) {
+	for align := 0; align < 3; align++ {
+		mid, end := stableBase64(s, align)
+		ps.add(mid)
+		ps.add(end)
+	}
+	ps.add(url.QueryEscape(s))
+	ps.add(url.PathEscape(s))
+}
+
+// addToken adds the forms a token leaks in besides its own: those of
+// addEncoded, and their pieces.
 //
-// Base64: the token may start at any byte offset of the encoded data, so
-// for each offset mod 3 only the characters computed from token bits
-// alone are stable. A token is random, so any MinSecretLen bytes of it, or
-// of one of these encodings, identify it: every such window is a pattern,
-// and their union masks every piece of at least that length. So the token
-// stays masked when `base64` wraps its encoding at 76 columns, or when a
-// trace line is cut and the next piece starts after a timestamp.
-//
-// Percent-encoding: both Go forms (query and path), which also cover what
-// curl and browsers produce.
+// A token is random, so any MinSecretLen bytes of it, or of one of its
+// base64 encodings, identify it: every such window is a pattern, and their
+// union masks every piece of at least that length. So the token stays
+// masked when `base64` wraps its encoding at 76 columns, or when a trace
+// line is cut and the next piece starts after a timestamp. A masked
+// variable gets no windows: a piece of a password may be an ordinary word.
 func (ps patternSet) addToken(t string) {
+	ps.addEncoded(t)
 	ps.addWindows(t)
 	for align := 0; align < 3; align++ {
-		ps.addWindows(stableBase64(t, align))
+		mid, end := stableBase64(t, align)
+		ps.addWindows(mid)
+		// And those that reach into the padding. One that ends at the
+		// partial character would also match where the data goes on.
+		for k := len(mid) + 2; k <= len(end); k++ {
+			ps.add(end[k-MinSecretLen : k])
+		}
 	}
-	ps.add(url.QueryEscape(t))
-	ps.add(url.PathEscape(t))
 }
 
 func (ps patternSet) addWindows(s string) {
@@ -316,16 +336,20 @@ func (ps patternSet) addWindows(s string) {
 	}
 }
 
-// stableBase64 returns the base64 characters that encode only bits of t
-// when t starts at offset align (mod 3) of the encoded data.
-func stableBase64(t string, align int) string {
+// stableBase64 returns the standard base64 characters that encode only
+// bits of t when t starts at offset align (mod 3) of the encoded data: mid
+// wherever t is in the data, end where t ends it. end is mid followed by
+// the final partial group, whose last character holds t's last 2 or 4 bits
+// and zero bits, and its padding; it equals mid when the data ends on a
+// group boundary.
+func stableBase64(t string, align int) (mid, end string) {
 	n := align + len(t)
-	buf := make([]byte, n+(3-n%3)%3)
+	buf := make([]byte, n)
 	copy(buf[align:], t)
 	enc := base64.StdEncoding.EncodeToString(buf)
-	first := (8*align + 5) / 6       // first character whose 6 bits start inside t
-	last := (8*(align+len(t)))/6 - 1 // last character whose 6 bits end inside t
-	return enc[first : last+1]
+	first := (8*align + 5) / 6 // first character whose 6 bits start inside t
+	last := (8*n)/6 - 1        // last character whose 6 bits end inside t
+	return enc[first : last+1], enc[first:]
 }
 
 // jsonEscape writes s as the inside of a JSON string, as encoders do

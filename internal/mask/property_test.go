@@ -26,27 +26,59 @@ func propRules() Rules {
 }
 
 // leaks lists what must never reach the output under propRules: every
-// secret and line, and every MinSecretLen-byte window of each token and of
-// its base64 at each alignment, and the tokens' percent-encoded forms.
+// secret and line; every secret's and token's base64 at each alignment,
+// also where it ends the encoded data, and percent-encoded forms; every
+// MinSecretLen-byte window of each token and of its base64.
 func leaks(r Rules) []string {
 	var l []string
 	for _, s := range append(append([]string{}, r.Secrets...), r.Tokens...) {
-		l = append(l, s)
+		l = append(l, s, url.QueryEscape(s), url.PathEscape(s))
 		for _, line := range strings.Split(s, "\n") {
 			if len(line) >= MinSecretLen {
 				l = append(l, line)
 			}
 		}
+		for align := 0; align < 3; align++ {
+			l = append(l, refBase64(s, align, false), refBase64(s, align, true))
+		}
 	}
 	for _, t := range r.Tokens {
-		for _, e := range []string{t, stableBase64(t, 0), stableBase64(t, 1), stableBase64(t, 2)} {
+		for _, e := range []string{t, refBase64(t, 0, false), refBase64(t, 1, false), refBase64(t, 2, false),
+			refBase64(t, 0, true), refBase64(t, 1, true), refBase64(t, 2, true)} {
 			for k := 0; k+MinSecretLen <= len(e); k++ {
 				l = append(l, e[k:k+MinSecretLen])
 			}
 		}
-		l = append(l, url.QueryEscape(t), url.PathEscape(t))
 	}
 	return l
+}
+
+// refBase64 is what of s's base64 must not be seen when s starts align
+// bytes (mod 3) into the encoded data, found by encoding it between
+// neighbours that differ in every bit and keeping what both encodings
+// share: with end, s ends the data (the final group and its padding).
+func refBase64(s string, align int, end bool) string {
+	enc := func(fill byte) string {
+		b := bytes.Repeat([]byte{fill}, align)
+		b = append(b, s...)
+		if !end {
+			b = append(b, fill, fill, fill)
+			for len(b)%3 != 0 { // no padding to share
+				b = append(b, fill)
+			}
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	a, b := enc(0x00), enc(0xff)
+	i := 0
+	for a[i] != b[i] {
+		i++
+	}
+	j := len(a)
+	for a[j-1] != b[j-1] {
+		j--
+	}
+	return a[i:j]
 }
 
 func randString(rng *rand.Rand, n int, chars string) string {
@@ -68,7 +100,8 @@ func embed(rng *rand.Rand, r Rules) (text, secret string) {
 	around := func(s string) string {
 		return randString(rng, rng.Intn(40), alnum+" :") + s + randString(rng, rng.Intn(10), alnum+"\n")
 	}
-	switch rng.Intn(17) {
+	val := r.Secrets[rng.Intn(len(r.Secrets))]
+	switch rng.Intn(20) {
 	case 0:
 		return r.Secrets[rng.Intn(len(r.Secrets))], ""
 	case 1:
@@ -110,6 +143,12 @@ func embed(rng *rand.Rand, r Rules) (text, secret string) {
 	case 15: // a trace line cut inside the token
 		k := MinSecretLen + rng.Intn(len(jobToken)-2*MinSecretLen)
 		return jobToken[:k] + "\n2026-01-02T03:04:05.123456Z 00O+" + jobToken[k:], ""
+	case 16: // a masked value's base64, at any alignment
+		return b64([]byte(around(val))), ""
+	case 17: // a token or masked value that ends the encoded data
+		return b64([]byte(randString(rng, rng.Intn(3), alnum) + []string{tok, val}[rng.Intn(2)])), ""
+	case 18:
+		return []func(string) string{url.QueryEscape, url.PathEscape}[rng.Intn(2)](val), ""
 	default:
 		return "https://host.example.com:" + fmt.Sprint(rng.Intn(65536)) + "/a?b=c&d=e", ""
 	}

@@ -94,7 +94,7 @@ func refWord(c byte) bool {
 }
 
 func refValue(c byte) bool {
-	return c > ' ' && c != 0x7f && !strings.ContainsRune("&#\"'<>`", rune(c))
+	return c > ' ' && c != 0x7f && !strings.ContainsRune("&#\"'<>`()[]{}", rune(c))
 }
 
 func refURLStop(c byte) bool {

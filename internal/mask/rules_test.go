@@ -79,13 +79,15 @@ func TestTokenEncodings(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{jobToken, "[MASKED]"},
 		// `echo -n "$X" | base64` with the token at each offset mod 3: the
-		// characters that also encode neighbouring bytes stay.
-		{b64([]byte(jobToken)), "[MASKED]Q=="},
-		{b64([]byte("a" + jobToken)), "YW[MASKED]k="},
+		// characters that also encode neighbouring bytes stay; the final
+		// partial group, whose last character holds token bits and zero
+		// bits, is masked with its padding (issue 13 item 6).
+		{b64([]byte(jobToken)), "[MASKED]"},
+		{b64([]byte("a" + jobToken)), "YW[MASKED]"},
 		{b64([]byte("ab" + jobToken)), "YWJ[MASKED]"},
 		{b64([]byte("Basic gitlab-ci-token:" + jobToken + "\n")), "QmFzaWMgZ2l0bGFiLWNpLXRva2VuOm[MASKED]kK"},
 		// Wrapped at 76 columns, as `base64` does: both pieces.
-		{wrap76(b64([]byte("gitlab-ci-token:" + jobToken))), "Z2l0bGFiLWNpLXRva2VuOm[MASKED]\n[MASKED]k="},
+		{wrap76(b64([]byte("gitlab-ci-token:" + jobToken))), "Z2l0bGFiLWNpLXRva2VuOm[MASKED]\n[MASKED]"},
 		// A trace line cut mid-token, the rest after a timestamp.
 		{jobToken[:20] + "\n2026-01-02T03:04:05.123456Z 00O+" + jobToken[20:], "[MASKED]\n2026-01-02T03:04:05.123456Z 00O+[MASKED]"},
 		// Percent-encoded, query and path forms.
@@ -94,6 +96,29 @@ func TestTokenEncodings(t *testing.T) {
 		{"raw p@ss/w0rd+x y&z=1.", "raw [MASKED]."},
 		// Fewer than MinSecretLen characters of the token say nothing.
 		{jobToken[:7] + " " + jobToken[len(jobToken)-7:], jobToken[:7] + " " + jobToken[len(jobToken)-7:]},
+	} {
+		maskAll(t, r, c.in, c.want)
+	}
+}
+
+// TestSecretEncodings: a masked variable's base64 at every alignment, also
+// where it ends the data (its final partial group and padding), and its
+// percent-encoded forms are masked, as the token's are (issue 13 item 6).
+func TestSecretEncodings(t *testing.T) {
+	const secret = "s3cr3t-Value+/ok" // 16 bytes: a partial group at two alignments
+	r := Rules{Secrets: []string{secret}}
+	b64 := base64.StdEncoding.EncodeToString
+	for _, c := range []struct{ in, want string }{
+		{b64([]byte(secret)), "[MASKED]"},                  // czNjcjN0LVZhbHVlKy9vaw==
+		{b64([]byte("a" + secret)), "YX[MASKED]"},          // YXMzY3IzdC1WYWx1ZSsvb2s=
+		{b64([]byte("ab" + secret)), "YWJ[MASKED]"},        // YWJzM2NyM3QtVmFsdWUrL29r
+		{b64([]byte(secret + "\n")), "[MASKED]wo="},        // 'w' holds bits of '\n' too
+		{b64([]byte("a" + secret + "\n")), "YX[MASKED]sK"}, // so does 's'
+		{b64([]byte("user:" + secret + "@host")), "dXNlcjp[MASKED]QGhvc3Q="},
+		{"?x=s3cr3t-Value%2B%2Fok&y", "?x=[MASKED]&y"},
+		{"/s3cr3t-Value+%2Fok/", "/[MASKED]/"},
+		// No pieces: a piece of a password may be an ordinary word.
+		{secret[:12] + "\n" + b64([]byte(secret))[:12], secret[:12] + "\n" + b64([]byte(secret))[:12]},
 	} {
 		maskAll(t, r, c.in, c.want)
 	}
@@ -167,6 +192,26 @@ func TestQueryParams(t *testing.T) {
 		{"token=abc", "token=abc"},
 		{"?X-Amz-Signature=f00d&X-Amz-Credential=AKIA/x", "?X-Amz-Signature=[MASKED]&X-Amz-Credential=[MASKED]"},
 		{`curl "https://h/api?access_token=abc"`, `curl "https://h/api?access_token=[MASKED]"`},
+	} {
+		maskAll(t, r, c.in, c.want)
+	}
+}
+
+// TestQueryValueEnds: a query parameter's value ends at whitespace, a
+// quote or a bracket, so the shell and markup around an echoed URL stay
+// (issue 13 item 16).
+func TestQueryValueEnds(t *testing.T) {
+	r := Rules{QueryParams: DefaultQueryParams()}
+	for _, c := range []struct{ in, want string }{
+		{`$ out=$(curl "$CI_API_V4_URL/job?job_token=$CI_JOB_TOKEN")`, `$ out=$(curl "$CI_API_V4_URL/job?job_token=[MASKED]")`},
+		{`$ out=$(wget -qO- $CI_API_V4_URL/job?job_token=$CI_JOB_TOKEN)`, `$ out=$(wget -qO- $CI_API_V4_URL/job?job_token=[MASKED])`},
+		{`curl '?private_token=abc')`, `curl '?private_token=[MASKED]')`},
+		{"(see ?token=abc) [?token=def] {?token=ghi}", "(see ?token=[MASKED]) [?token=[MASKED]] {?token=[MASKED]}"},
+		{"[link](https://h/x?token=abc)", "[link](https://h/x?token=[MASKED])"},
+		{"?token=abc\tx ?token=abc\ny", "?token=[MASKED]\tx ?token=[MASKED]\ny"},
+		// Within the value, what is not a bracket, quote or space stays
+		// masked: masking a little too much is safe.
+		{"?token=a,b;c:d$e%2F", "?token=[MASKED]"},
 	} {
 		maskAll(t, r, c.in, c.want)
 	}

@@ -47,6 +47,17 @@ type Artifact struct {
 	ExpireAt *time.Time
 }
 
+// ContentType is how an artifact is served: by its file format.
+func (a *Artifact) ContentType() string {
+	switch a.FileFormat {
+	case FormatZip:
+		return "application/zip"
+	case FormatGzip:
+		return "application/gzip"
+	}
+	return "application/octet-stream"
+}
+
 // Expired reports whether a is past its expiry at now.
 func (a *Artifact) Expired(now time.Time) bool {
 	return a.ExpireAt != nil && !now.Before(*a.ExpireAt)

@@ -7,7 +7,10 @@
 // TestConcurrentDuplicates, TestMalformedBodies).
 package model
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Stores and services wrap them with context; only the HTTP
 // layer turns them into status codes (internal/api/errors.go).
@@ -17,7 +20,33 @@ var (
 	ErrInvalid      = errors.New("invalid")
 	ErrForbidden    = errors.New("forbidden")
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrTooLarge is an upload over its size limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrRecordNotFound is a record looked up by its ID that does not
+	// exist, where GitLab's API answers with its finder's RecordNotFound
+	// rather than naming the resource (the packages API).
+	ErrRecordNotFound = fmt.Errorf("record %w", ErrNotFound)
 )
+
+// Refusal is a refusal in GitLab's own words, for answers whose text
+// clients and GitLab's docs rely on. Kind is the sentinel it is
+// (ErrInvalid, ErrNotFound or ErrForbidden, which decides the status);
+// Message is GitLab's text without the prefix its API helpers add
+// (bad_request!, not_found!, forbidden!): for ErrNotFound, the name of
+// what is missing.
+type Refusal struct {
+	Kind    error
+	Message string
+}
+
+func (e *Refusal) Error() string { return e.Message }
+
+func (e *Refusal) Unwrap() error { return e.Kind }
+
+// Refuse returns a Refusal of kind with GitLab's message.
+func Refuse(kind error, message string) error {
+	return &Refusal{Kind: kind, Message: message}
+}
 
 // ValidationError reports which fields of an input were rejected and why, in
 // the shape GitLab uses for model validation failures:

@@ -90,6 +90,14 @@ type Project struct {
 	JobTokenScopeVersion int64
 }
 
+// PendingDeletion reports whether the project is being deleted, on its own
+// or with its namespace: from that moment it exists for nobody (API, git,
+// its jobs' tokens) while the reaper removes it. The one statement of a
+// project's liveness.
+func (p *Project) PendingDeletion() bool {
+	return p.PendingDelete || (p.Namespace != nil && p.Namespace.PendingDelete)
+}
+
 // FullPath is the namespace's full path plus the project's path.
 func (p *Project) FullPath() string {
 	if p.Namespace == nil {

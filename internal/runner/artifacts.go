@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/ci/expr"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
 
 // DefaultMaxExtractSize bounds what one dependency's archive may expand
@@ -46,7 +46,7 @@ func (j *jobRun) downloadDependencies(ctx context.Context) error {
 	return nil
 }
 
-func (j *jobRun) downloadDependency(ctx context.Context, dep ci.PayloadDependency) error {
+func (j *jobRun) downloadDependency(ctx context.Context, dep runnerproto.PayloadDependency) error {
 	j.printf("Downloading artifacts for %s (%d)...\n", dep.Name, dep.ID)
 	// The archive goes to a file first: a zip is read from its end. It
 	// sits next to the job's directory, not in it.
@@ -116,7 +116,7 @@ func statusText(code int) string { return fmt.Sprintf("%d %s", code, http.Status
 // gitlab-runner's upload_artifacts_on_success/on_failure stages. The
 // first failure fails the job.
 func (j *jobRun) uploadArtifacts(ctx context.Context, succeeded bool) error {
-	var due []ci.PayloadArtifact
+	var due []runnerproto.PayloadArtifact
 	for _, a := range j.p.Artifacts {
 		switch a.When {
 		case "always":
@@ -148,7 +148,7 @@ func (j *jobRun) uploadArtifacts(ctx context.Context, succeeded bool) error {
 	return nil
 }
 
-func (j *jobRun) uploadArtifact(ctx context.Context, a ci.PayloadArtifact) error {
+func (j *jobRun) uploadArtifact(ctx context.Context, a runnerproto.PayloadArtifact) error {
 	j.printf("Uploading artifacts...\n")
 	expand := j.expander()
 	var paths, exclude []string

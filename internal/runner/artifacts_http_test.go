@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
 
 const testJobToken = "glcbt-64_testjobtoken0123456789"
@@ -30,7 +30,7 @@ type testJob struct {
 	log bytes.Buffer
 }
 
-func newTestJob(t *testing.T, url string, p *ci.Payload) *testJob {
+func newTestJob(t *testing.T, url string, p *runnerproto.Payload) *testJob {
 	t.Helper()
 	old := transferRetryDelay
 	transferRetryDelay = 10 * time.Millisecond
@@ -163,9 +163,9 @@ func zipEntries(t *testing.T, data []byte) map[string]string {
 func TestUploadArtifactsRequest(t *testing.T) {
 	fake, srv := startFake(t)
 	fake.statuses = []int{500, 201} // the retry must send the whole archive again
-	p := &ci.Payload{Artifacts: []ci.PayloadArtifact{{Name: "build-$CI_JOB_NAME", Paths: []string{"out/", "$EXTRA"},
+	p := &runnerproto.Payload{Artifacts: []runnerproto.PayloadArtifact{{Name: "build-$CI_JOB_NAME", Paths: []string{"out/", "$EXTRA"},
 		Exclude: []string{"out/*.tmp"}, When: "on_success", Type: "archive", Format: "zip", ExpireIn: "1 week"}},
-		Variables: []ci.PayloadVar{{Key: "CI_JOB_NAME", Value: "compile"}, {Key: "EXTRA", Value: "notes.md"}}}
+		Variables: []runnerproto.PayloadVar{{Key: "CI_JOB_NAME", Value: "compile"}, {Key: "EXTRA", Value: "notes.md"}}}
 	tj := newTestJob(t, srv.URL, p)
 	writeTree(t, tj.dir, map[string]string{"out/bin": "binary", "out/x.tmp": "tmp", "notes.md": "notes", "other": "o"})
 
@@ -238,7 +238,7 @@ func TestUploadArtifactsOutcomes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake, srv := startFake(t)
 			fake.statuses = tc.statuses
-			tj := newTestJob(t, srv.URL, &ci.Payload{Artifacts: []ci.PayloadArtifact{{Paths: []string{"f"}, When: tc.when}}})
+			tj := newTestJob(t, srv.URL, &runnerproto.Payload{Artifacts: []runnerproto.PayloadArtifact{{Paths: []string{"f"}, When: tc.when}}})
 			writeTree(t, tj.dir, map[string]string{"f": "x"})
 			err := tj.uploadArtifacts(context.Background(), tc.succeeded)
 			if (err != nil) != tc.wantErr || (err != nil && !errors.Is(err, errUpload)) {
@@ -256,7 +256,7 @@ func TestUploadArtifactsOutcomes(t *testing.T) {
 
 func TestUploadArtifactsNoFilesAndFormats(t *testing.T) {
 	fake, srv := startFake(t)
-	tj := newTestJob(t, srv.URL, &ci.Payload{Artifacts: []ci.PayloadArtifact{
+	tj := newTestJob(t, srv.URL, &runnerproto.Payload{Artifacts: []runnerproto.PayloadArtifact{
 		{Paths: []string{"missing/"}, When: "always"},
 		{Name: "junit.xml", Paths: []string{"report.xml"}, When: "always", Type: "junit", Format: "gzip", ExpireIn: "never"},
 		{Name: "raw.json", Paths: []string{"*.json"}, When: "always", Type: "dotenv", Format: "raw"},
@@ -286,9 +286,9 @@ func TestUploadArtifactsNoFilesAndFormats(t *testing.T) {
 func TestDownloadDependencies(t *testing.T) {
 	fake, srv := startFake(t)
 	fake.download = zipOf(t, zent{name: "dist/app", body: "built"}, zent{name: "dist/lib/x.so", body: "so"})
-	dep := ci.PayloadDependency{ID: 7, Name: "build", Token: testJobToken, ArtifactsFile: &ci.DependencyArtifactsFile{Filename: "artifacts.zip", Size: 1}}
-	skipped := ci.PayloadDependency{ID: 8, Name: "lint", Token: testJobToken} // no artifacts: no request
-	tj := newTestJob(t, srv.URL, &ci.Payload{Dependencies: []ci.PayloadDependency{skipped, dep}})
+	dep := runnerproto.PayloadDependency{ID: 7, Name: "build", Token: testJobToken, ArtifactsFile: &runnerproto.DependencyArtifactsFile{Filename: "artifacts.zip", Size: 1}}
+	skipped := runnerproto.PayloadDependency{ID: 8, Name: "lint", Token: testJobToken} // no artifacts: no request
+	tj := newTestJob(t, srv.URL, &runnerproto.Payload{Dependencies: []runnerproto.PayloadDependency{skipped, dep}})
 	fake.dlStatus = []int{502} // retried
 	if err := tj.downloadDependencies(context.Background()); err != nil {
 		t.Fatalf("download: %v\n%s", err, tj.logText())
@@ -327,9 +327,9 @@ func TestDownloadDependencyFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake, srv := startFake(t)
 			fake.dlStatus = tc.status
-			dep := ci.PayloadDependency{ID: 7, Name: "build", Token: tc.token, ArtifactsFile: &ci.DependencyArtifactsFile{Filename: "artifacts.zip"}}
-			tj := newTestJob(t, srv.URL, &ci.Payload{Dependencies: []ci.PayloadDependency{dep},
-				Features: ci.Features{FailureReasons: []string{"script_failure", "missing_dependency_failure"}}})
+			dep := runnerproto.PayloadDependency{ID: 7, Name: "build", Token: tc.token, ArtifactsFile: &runnerproto.DependencyArtifactsFile{Filename: "artifacts.zip"}}
+			tj := newTestJob(t, srv.URL, &runnerproto.Payload{Dependencies: []runnerproto.PayloadDependency{dep},
+				Features: runnerproto.Features{FailureReasons: []string{"script_failure", "missing_dependency_failure"}}})
 			err := tj.downloadDependencies(context.Background())
 			if !errors.Is(err, errDependency) {
 				t.Fatalf("err = %v", err)
@@ -347,7 +347,7 @@ func TestDownloadDependencyFailures(t *testing.T) {
 		})
 	}
 	// A server that does not list the reason gets gitlab-runner's.
-	tj := newTestJob(t, "http://127.0.0.1:1", &ci.Payload{})
+	tj := newTestJob(t, "http://127.0.0.1:1", &runnerproto.Payload{})
 	if got := tj.failureReason(errDependency); got != "script_failure" {
 		t.Fatalf("failure reason %q", got)
 	}
@@ -356,8 +356,8 @@ func TestDownloadDependencyFailures(t *testing.T) {
 func TestDownloadUnsafeArchiveFailsJob(t *testing.T) {
 	fake, srv := startFake(t)
 	fake.download = zipOf(t, zent{name: "ok.txt", body: "fine"}, zent{name: "../../../escape", body: "x"})
-	dep := ci.PayloadDependency{ID: 7, Name: "build", Token: testJobToken, ArtifactsFile: &ci.DependencyArtifactsFile{Filename: "artifacts.zip"}}
-	tj := newTestJob(t, srv.URL, &ci.Payload{Dependencies: []ci.PayloadDependency{dep}})
+	dep := runnerproto.PayloadDependency{ID: 7, Name: "build", Token: testJobToken, ArtifactsFile: &runnerproto.DependencyArtifactsFile{Filename: "artifacts.zip"}}
+	tj := newTestJob(t, srv.URL, &runnerproto.Payload{Dependencies: []runnerproto.PayloadDependency{dep}})
 	err := tj.downloadDependencies(context.Background())
 	if !errors.Is(err, errDependency) || !strings.Contains(err.Error(), "contains '..'") {
 		t.Fatalf("err = %v", err)
@@ -380,8 +380,8 @@ func TestDownloadRedirectDropsToken(t *testing.T) {
 	fake, srv := startFake(t)
 	// 127.0.0.1 and localhost are different hosts to the client.
 	fake.redirect = strings.Replace(storage.URL, "127.0.0.1", "localhost", 1) + "/bucket/obj"
-	dep := ci.PayloadDependency{ID: 7, Name: "build", Token: testJobToken, ArtifactsFile: &ci.DependencyArtifactsFile{Filename: "artifacts.zip"}}
-	tj := newTestJob(t, srv.URL, &ci.Payload{Dependencies: []ci.PayloadDependency{dep}})
+	dep := runnerproto.PayloadDependency{ID: 7, Name: "build", Token: testJobToken, ArtifactsFile: &runnerproto.DependencyArtifactsFile{Filename: "artifacts.zip"}}
+	tj := newTestJob(t, srv.URL, &runnerproto.Payload{Dependencies: []runnerproto.PayloadDependency{dep}})
 	if err := tj.downloadDependencies(context.Background()); err != nil {
 		t.Fatalf("%v\n%s", err, tj.logText())
 	}
@@ -404,7 +404,7 @@ func TestUploadEarly413(t *testing.T) {
 		http.Error(w, `{"message":"413 Request Entity Too Large"}`, http.StatusRequestEntityTooLarge)
 	}))
 	defer srv.Close()
-	tj := newTestJob(t, srv.URL, &ci.Payload{Artifacts: []ci.PayloadArtifact{{Paths: []string{"big"}, When: "on_success", Format: "raw"}}})
+	tj := newTestJob(t, srv.URL, &runnerproto.Payload{Artifacts: []runnerproto.PayloadArtifact{{Paths: []string{"big"}, When: "on_success", Format: "raw"}}})
 	big := make([]byte, 64<<20)
 	for i := range big {
 		big[i] = byte(i * 7)
@@ -431,7 +431,7 @@ func TestUploadRedirect(t *testing.T) {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 	}))
 	defer front.Close()
-	tj := newTestJob(t, front.URL, &ci.Payload{Artifacts: []ci.PayloadArtifact{{Paths: []string{"f"}, When: "on_success"}}})
+	tj := newTestJob(t, front.URL, &runnerproto.Payload{Artifacts: []runnerproto.PayloadArtifact{{Paths: []string{"f"}, When: "on_success"}}})
 	writeTree(t, tj.dir, map[string]string{"f": "x"})
 	if err := tj.uploadArtifacts(context.Background(), true); err != nil {
 		t.Fatalf("%v\n%s", err, tj.logText())
@@ -448,10 +448,10 @@ func TestExecuteArtifactOutcomes(t *testing.T) {
 	t.Run("upload failure fails the job", func(t *testing.T) {
 		fake, srv := startFake(t)
 		fake.statuses = []int{413}
-		tj := newTestJob(t, srv.URL, &ci.Payload{
-			Variables: []ci.PayloadVar{{Key: "GIT_STRATEGY", Value: "none"}},
-			Steps:     []ci.Step{{Name: "script", Script: []string{"echo data > out.txt"}}},
-			Artifacts: []ci.PayloadArtifact{{Paths: []string{"out.txt"}, When: "on_success"}}})
+		tj := newTestJob(t, srv.URL, &runnerproto.Payload{
+			Variables: []runnerproto.PayloadVar{{Key: "GIT_STRATEGY", Value: "none"}},
+			Steps:     []runnerproto.Step{{Name: "script", Script: []string{"echo data > out.txt"}}},
+			Artifacts: []runnerproto.PayloadArtifact{{Paths: []string{"out.txt"}, When: "on_success"}}})
 		exit, err := tj.execute(context.Background(), context.Background(), 0)
 		log := tj.logText()
 		if exit != 1 || !errors.Is(err, errUpload) || tj.failureReason(err) != "script_failure" {
@@ -463,11 +463,11 @@ func TestExecuteArtifactOutcomes(t *testing.T) {
 	})
 	t.Run("timeout uploads nothing", func(t *testing.T) {
 		fake, srv := startFake(t)
-		tj := newTestJob(t, srv.URL, &ci.Payload{
-			RunnerInfo: ci.RunnerInfo{Timeout: 1},
-			Variables:  []ci.PayloadVar{{Key: "GIT_STRATEGY", Value: "none"}},
-			Steps:      []ci.Step{{Name: "script", Script: []string{"echo data > out.txt", "sleep 30"}}},
-			Artifacts:  []ci.PayloadArtifact{{Paths: []string{"out.txt"}, When: "always"}}})
+		tj := newTestJob(t, srv.URL, &runnerproto.Payload{
+			RunnerInfo: runnerproto.RunnerInfo{Timeout: 1},
+			Variables:  []runnerproto.PayloadVar{{Key: "GIT_STRATEGY", Value: "none"}},
+			Steps:      []runnerproto.Step{{Name: "script", Script: []string{"echo data > out.txt", "sleep 30"}}},
+			Artifacts:  []runnerproto.PayloadArtifact{{Paths: []string{"out.txt"}, When: "always"}}})
 		tj.r.KillGrace = time.Second
 		_, err := tj.execute(context.Background(), context.Background(), 0)
 		if err == nil || tj.failureReason(err) != "job_execution_timeout" {

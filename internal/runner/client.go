@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
 
 // Version is what the runner reports about itself.
@@ -114,7 +114,7 @@ func (c *Client) Verify(ctx context.Context) error {
 
 // RequestJob asks for a job; nil means none (204), with the queue version
 // to send next time.
-func (c *Client) RequestJob(ctx context.Context, lastUpdate string) (*ci.Payload, string, error) {
+func (c *Client) RequestJob(ctx context.Context, lastUpdate string) (*runnerproto.Payload, string, error) {
 	body, _ := json.Marshal(map[string]any{"token": c.Token, "system_id": c.SystemID, "last_update": lastUpdate,
 		"info": map[string]any{"name": "ciwarden-runner", "version": Version, "executor": "shell", "shell": "bash",
 			"features": map[string]bool{"masking": true, "trace_checksum": true, "trace_size": true, "cancelable": true,
@@ -131,7 +131,7 @@ func (c *Client) RequestJob(ctx context.Context, lastUpdate string) (*ci.Payload
 	if resp.StatusCode == http.StatusNoContent {
 		return nil, lastUpdate, nil
 	}
-	var p ci.Payload
+	var p runnerproto.Payload
 	if err := json.Unmarshal(data, &p); err != nil {
 		return nil, lastUpdate, fmt.Errorf("decode job: %w", err)
 	}

@@ -214,7 +214,8 @@ func (c *collector) addUntracked(ctx context.Context) {
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, "git", "ls-files", "-o", "-z")
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = c.root, c.env, &out, &errb
-	if err := cmd.Run(); err != nil {
+	cmd.WaitDelay = gitWaitDelay
+	if err := runOwned(cmd); err != nil {
 		c.warnf("untracked: %v %s", err, strings.TrimSpace(errb.String()))
 		return
 	}

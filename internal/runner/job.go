@@ -12,15 +12,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/ci/expr"
 	"github.com/ciwarden/ciwarden/internal/mask"
+	"github.com/ciwarden/ciwarden/internal/runnerproto"
+	"github.com/ciwarden/ciwarden/internal/version"
 )
 
 // Runner polls for jobs and runs them with bash.
@@ -92,7 +94,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // jobRun is one job in progress.
 type jobRun struct {
 	r      *Runner
-	p      *ci.Payload
+	p      *runnerproto.Payload
 	out    *mask.Writer
 	trace  *tracer
 	env    []string
@@ -103,7 +105,7 @@ type jobRun struct {
 	reason string
 }
 
-func (r *Runner) runJob(parent context.Context, worker int, p *ci.Payload) {
+func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Payload) {
 	abortCtx, abort := context.WithCancel(parent)
 	defer abort()
 	scriptCtx, cancel := context.WithCancel(abortCtx)
@@ -170,7 +172,7 @@ func (r *Runner) runJob(parent context.Context, worker int, p *ci.Payload) {
 // every other masked variable, the token prefixes the server sent and
 // ours, URL passwords and credential query parameters. Masked values too
 // short to mask are returned by name, to be reported in the log.
-func compileMask(p *ci.Payload, prefixes []string) (*mask.Masker, []string) {
+func compileMask(p *runnerproto.Payload, prefixes []string) (*mask.Masker, []string) {
 	r := mask.Rules{Prefixes: append(append(mask.DefaultPrefixes(), prefixes...), p.Features.TokenMaskPrefixes...),
 		URLCredentials: true, QueryParams: mask.DefaultQueryParams()}
 	if len(p.Token) >= mask.MinSecretLen {
@@ -280,7 +282,7 @@ func (j *jobRun) execute(scriptCtx, abortCtx context.Context, worker int) (int, 
 		return 1, err
 	}
 	var script []string
-	var after *ci.Step
+	var after *runnerproto.Step
 	for i, s := range p.Steps {
 		switch s.Name {
 		case "script":
@@ -332,7 +334,18 @@ func (j *jobRun) runAfterScript(ctx context.Context) {
 	}
 }
 
-func lookup(p *ci.Payload, key string) string {
+// shortToken is CI_RUNNER_SHORT_TOKEN as gitlab-runner computes it: the
+// runner token without its glrt- (and partition t1_ to t3_) prefix, first
+// 9 characters.
+func shortToken(token string) string {
+	token = strings.TrimPrefix(token, "glrt-")
+	if len(token) > 3 && token[0] == 't' && token[1] >= '1' && token[1] <= '3' && token[2] == '_' {
+		token = token[3:]
+	}
+	return token[:min(9, len(token))]
+}
+
+func lookup(p *runnerproto.Payload, key string) string {
 	val := ""
 	for _, v := range p.Variables {
 		if v.Key == key {
@@ -363,12 +376,27 @@ func (j *jobRun) environment() []string {
 	vals["CI_SERVER"] = "yes"
 	vals["CI_JOB_STATUS"] = "running"
 	order = append(order, "CI_BUILDS_DIR", "CI_PROJECT_DIR", "CI_SERVER", "CI_JOB_STATUS")
+	// What gitlab-runner says about itself (the server sends CI_RUNNER_ID,
+	// _DESCRIPTION and _TAGS).
+	ver, rev := version.Get()
+	for _, kv := range [][2]string{{"CI_RUNNER_SHORT_TOKEN", shortToken(j.r.Client.Token)}, {"CI_RUNNER_VERSION", ver},
+		{"CI_RUNNER_REVISION", rev}, {"CI_RUNNER_EXECUTABLE_ARCH", runtime.GOOS + "/" + runtime.GOARCH}} {
+		if _, ok := vals[kv[0]]; !ok {
+			order = append(order, kv[0])
+		}
+		vals[kv[0]] = kv[1]
+	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + j.r.BuildsDir, "LANG=C.UTF-8", "SHELL=/bin/bash"}
 	for _, k := range order {
 		env = append(env, k+"="+vals[k])
 	}
 	return env
 }
+
+// gitWaitDelay bounds the wait for a git's output pipe after git exited or
+// was killed at the job's end: a child of git (git-remote-http) may still
+// hold it, and the job must not wait for that child (issue 13, item 1).
+const gitWaitDelay = 5 * time.Second
 
 // fetchSources gets the commit with the job token passed to git through
 // the environment (http.extraHeader): never in argv, a file, or the log.
@@ -393,7 +421,8 @@ func (j *jobRun) fetchSources(ctx context.Context) error {
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, gitEnv, j.out, j.out
-		return cmd.Run()
+		cmd.WaitDelay = gitWaitDelay
+		return runOwned(cmd)
 	}
 	if err := run("init", "-q"); err != nil {
 		return err
@@ -421,7 +450,8 @@ func shortSHA(s string) string {
 }
 
 // runStep runs lines as one bash script, echoing each command as the
-// runner does, in its own process group so a cancel reaches every child.
+// runner does, in a process group of its own so that a cancel reaches
+// every child and the runner's death ends them all (proc.go).
 func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int, error) {
 	var b strings.Builder
 	b.WriteString("set -eo pipefail\n")
@@ -439,10 +469,14 @@ func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int,
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
 	f.Close()
+	g, err := newGroup()
+	if err != nil {
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	defer g.release()
 	cmd := exec.Command("bash", "--noprofile", "--norc", f.Name())
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, j.env, j.out, j.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := g.start(cmd); err != nil {
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
 	done := make(chan error, 1)
@@ -451,11 +485,11 @@ func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int,
 	case err = <-done:
 	case <-ctx.Done():
 		// Terminate the whole group, then kill what is left.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		g.signal(syscall.SIGTERM)
 		select {
 		case err = <-done:
 		case <-time.After(j.r.KillGrace):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			g.signal(syscall.SIGKILL)
 			err = <-done
 		}
 	}

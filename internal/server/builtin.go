@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runner"
@@ -21,27 +21,61 @@ import (
 // its digest is in the database), readable by the server's user alone.
 const builtinTokenFile = "builtin-runner.token"
 
+// registeredBuiltinRunner returns the token and runner of this data
+// directory's built-in runner; r is nil when it never registered one (or
+// its runner was deleted).
+func registeredBuiltinRunner(ctx context.Context, st *store.Store, dataDir string) (tok string, r *model.Runner, err error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, builtinTokenFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	tok = strings.TrimSpace(string(b))
+	r, err = st.RunnerByDigest(ctx, auth.Digest(tok))
+	if errors.Is(err, model.ErrNotFound) {
+		return "", nil, nil
+	}
+	return tok, r, err
+}
+
 // builtinRunnerToken returns the token of this data directory's built-in
 // instance runner, registering one the first time.
 func builtinRunnerToken(ctx context.Context, st *store.Store, dataDir string) (string, error) {
-	path := filepath.Join(dataDir, builtinTokenFile)
-	if b, err := os.ReadFile(path); err == nil {
-		tok := strings.TrimSpace(string(b))
-		if _, err := st.RunnerByDigest(ctx, auth.Digest(tok)); err == nil {
-			return tok, nil
-		} else if !errors.Is(err, model.ErrNotFound) {
-			return "", err
-		}
+	tok, r, err := registeredBuiltinRunner(ctx, st, dataDir)
+	if err != nil || r != nil {
+		return tok, err
 	}
-	tok := auth.NewSecret(auth.RunnerTokenPrefix)
-	r := &model.Runner{Type: model.InstanceRunner, Description: "built-in runner", RunUntagged: true}
+	tok = auth.NewSecret(auth.RunnerTokenPrefix)
+	r = &model.Runner{Type: model.InstanceRunner, Description: "built-in runner", RunUntagged: true}
 	if err := st.CreateRunner(ctx, r, auth.Digest(tok)); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dataDir, builtinTokenFile), []byte(tok+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return tok, nil
+}
+
+// failDeadBuiltinJobs fails (runner_system_failure) the jobs this data
+// directory's built-in runner still holds at start: the server that ran
+// it died with them (their scripts died too, internal/runner/proc.go), so
+// their tokens die now rather than at the jobs' timeout. A data directory
+// belongs to one server process, as its blob temporaries do (openBlobs):
+// no live runner holds these jobs. External runners' jobs keep the
+// timeout rule (ci.Service.FailOverdue).
+func (s *Server) failDeadBuiltinJobs(ctx context.Context) {
+	_, r, err := registeredBuiltinRunner(ctx, s.store, s.cfg.DataDir)
+	if err == nil && r != nil {
+		var n int
+		if n, err = s.ci.FailRunnerJobs(ctx, r.ID); n > 0 {
+			s.log.Warn("failed the jobs the built-in runner held when the server last stopped", "count", n)
+		}
+	}
+	if err != nil {
+		s.log.Warn("failing the built-in runner's jobs from the last run failed", "err", err)
+	}
 }
 
 // startBuiltinRunner runs n runner workers in this process against the
@@ -55,7 +89,7 @@ func (s *Server) startBuiltinRunner(ctx context.Context, addr string, n int) (do
 	r := &runner.Runner{
 		Client:    &runner.Client{BaseURL: "http://" + addr, Token: tok, SystemID: "builtin", HTTP: hc},
 		BuildsDir: filepath.Join(s.cfg.DataDir, "builds"), Concurrent: n,
-		Log: s.log.With(slog.String("component", "runner")), MaskPrefixes: api.MaskPrefixes,
+		Log: s.log.With(slog.String("component", "runner")), MaskPrefixes: auth.MaskPrefixes,
 	}
 	ch := make(chan struct{})
 	go func() {

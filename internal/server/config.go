@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/blob"
+	"github.com/ciwarden/ciwarden/internal/secretbox"
 )
 
 // Config is everything `ciwarden serve` can be told.
@@ -45,6 +46,10 @@ type Config struct {
 	// AuthLogFlushEvery is how often the authentication log's batched
 	// uses are written (a read of the log flushes this process's first).
 	AuthLogFlushEvery time.Duration
+	// InstanceKey is the instance key in its text form (base64 of 32
+	// bytes), from CIWARDEN_INSTANCE_KEY; replicas must share it. Empty:
+	// the key kept in DataDir/instance.key, created on the first start.
+	InstanceKey string
 }
 
 // Default upload bounds, as GitLab's defaults (artifacts 100 MiB; generic
@@ -101,7 +106,33 @@ func (c *Config) Normalize() error {
 	if c.S3.Endpoint != "" && c.S3.Bucket == "" {
 		return errors.New("--s3-endpoint is set but --s3-bucket is not")
 	}
+	if c.InstanceKey != "" {
+		if _, err := secretbox.ParseKey(c.InstanceKey); err != nil {
+			return fmt.Errorf("CIWARDEN_INSTANCE_KEY is %v", err)
+		}
+	}
 	return nil
+}
+
+// instanceKeyFile is where a node keeps its instance key when the
+// environment gives none.
+const instanceKeyFile = "instance.key"
+
+// openBox returns the box of the instance key: the configured one, or the
+// one in the data directory, created on the first start (silently: a start
+// that fails says one line, its error).
+func openBox(c Config) (*secretbox.Box, error) {
+	var key []byte
+	var err error
+	if c.InstanceKey != "" {
+		key, err = secretbox.ParseKey(c.InstanceKey)
+	} else {
+		key, _, err = secretbox.KeyFile(filepath.Join(c.DataDir, instanceKeyFile))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return secretbox.New(key)
 }
 
 // prepareDataDir creates the data directory and proves it writable.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ciwarden/ciwarden/internal/gate"
 )
 
 // metrics are labelled by route pattern, never by raw path or query, so a
@@ -81,7 +83,7 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
 }
 
-// observe logs and counts every request. The log line has the path
+// observe logs and counts every request, at INFO. The log line has the path
 // without its query string (which may carry a token) and no headers. A
 // panic in a handler becomes a 500, logged, never a dropped connection.
 func observe(next http.Handler, m *metrics, log *slog.Logger) http.Handler {
@@ -107,6 +109,12 @@ func observe(next http.Handler, m *metrics, log *slog.Logger) http.Handler {
 			code := sw.status
 			if code == 0 {
 				code = http.StatusOK
+			}
+			if r.Context().Err() != nil {
+				// The client went away before the answer reached it (a
+				// runner ending its long poll, a client timing out): 499,
+				// as nginx and GitLab count it, whatever the handler wrote.
+				code = gate.StatusClientClosed
 			}
 			elapsed := time.Since(start)
 			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()

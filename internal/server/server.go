@@ -9,16 +9,24 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/artifacts"
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/jobtoken"
+	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/runnerapi"
+	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -32,8 +40,11 @@ type Server struct {
 	queue    *ci.Queue
 	auth     *auth.Authenticator
 	blobs    blob.Store
-	authLog  *access.AuthLog
+	authLog  *jobtoken.AuthLog
+	gate     *gate.Gate
+	routes   []gate.Route
 	handler  http.Handler
+	ln       net.Listener // bound by New; nil when Config.Listen was empty
 }
 
 // maxCachedJobTokens bounds the job-token cache: one entry per running job
@@ -44,10 +55,14 @@ const maxCachedJobTokens = 100_000
 // took part in a cross-project job-token use.
 const maxCachedScopes = 10_000
 
-// New opens and migrates the database, creates root on first start, and
-// builds the HTTP handler. Notices meant for the operator (a generated root
-// token) go to notices.
-func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (*Server, error) {
+// New prepares a server: it binds cfg.Listen (when set; in-process users
+// leave it empty and use Handler), checks git, the data directory, the
+// database (migrated) and blob storage, and only then creates root on a
+// first start, so that a start that fails never leaves a root whose one-time
+// token nobody saw. Notices meant for the operator (a generated root token,
+// how to make one when root has none) go to notices.
+func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (srv *Server, err error) {
+	listen, derivedURL := cfg.Listen != "", cfg.ExternalURL == ""
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
@@ -57,36 +72,60 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	var ln net.Listener
+	if listen {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+		defer func() {
+			if err != nil {
+				ln.Close()
+			}
+		}()
+		if derivedURL {
+			// Port 0 picks a free port: advertise the one bound.
+			cfg.ExternalURL = boundURL(cfg.Listen, ln.Addr())
+		}
+	}
+	box, err := openBox(cfg)
+	if err != nil {
+		return nil, err
+	}
+	repos, err := git.NewRepos(filepath.Join(cfg.DataDir, "repositories"))
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	now := func() time.Time { return time.Now().UTC() }
-	acc := &accounts.Service{Store: st, Now: now}
-	generated, err := acc.Bootstrap(ctx, cfg.InitialRootToken)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	if generated != "" {
-		fmt.Fprintf(notices, "\nCreated the admin user root. Its personal access token, shown only this once:\n\n    %s\n\n", generated)
-	}
-	repos, err := git.NewRepos(filepath.Join(cfg.DataDir, "repositories"))
-	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	blobs, err := openBlobs(ctx, cfg, log)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
+	now := func() time.Time { return time.Now().UTC() }
+	acc := &accounts.Service{Store: st, Now: now}
+	boot, err := acc.Bootstrap(ctx, cfg.InitialRootToken)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case boot.Generated != "":
+		fmt.Fprintf(notices, "\nCreated the admin user root. Its personal access token, shown only this once:\n\n    %s\n\n", boot.Generated)
+	case boot.RootNeedsToken:
+		log.Warn("root has no personal access token known to be in use: if you do not hold one, create one with " +
+			"`ciwarden admin token create --user root` (with this server's --data-dir or --database-url)")
+	}
 	proj := &projects.Service{Store: st, Now: now, Log: log, Repos: repos, Blobs: blobs}
-	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute}
+	authn := &auth.Authenticator{Store: st, Now: now, TouchEvery: time.Minute, RegistrationToken: cfg.RunnerRegistrationToken}
 	if !st.Shared() {
 		// Replicas on PostgreSQL re-read every token: a change committed
 		// by another process would not reach this cache.
@@ -101,48 +140,81 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 				log.Warn("announcing queued jobs to other replicas failed", "error", err)
 			}
 		}}
-	authLog := &access.AuthLog{Store: st, Log: log, Now: now}
+	acc.EndWorkOf = pipelines.DropJobsOfUser
+	authLog := &jobtoken.AuthLog{Store: st, Log: log, Now: now}
 	authorizer := &access.Authorizer{Store: st, Log: authLog}
 	// Exact on every replica: see access.CacheScopes.
 	authorizer.CacheScopes(maxCachedScopes)
 	pipelines.Access = authorizer
-	gitHTTP := &git.Handler{Repos: repos, Store: st, Auth: authn, Access: authorizer, Log: log, OnPush: pipelines.OnPush}
+	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
+	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc}
+	pipelines.Traces = traces
+	arts := &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize}
 	a := &api.API{
-		Store:    st,
-		Auth:     authn,
-		Accounts: acc,
-		Projects: proj,
-		CI:       pipelines,
-		Queue:    queue,
-		Repos:    repos,
-		Access:   authorizer,
-		AuthLog:  authLog,
-		Blobs:    blobs,
-		Masker:   &api.StreamMasker{},
-
-		MaxArtifactsSize:   cfg.MaxArtifactsSize,
-		MaxPackageFileSize: cfg.MaxPackageFileSize,
-		LongPoll:           cfg.LongPoll,
-
-		OnTraceLeak: m.traceLeaks.Inc,
-
-		RunnerRegistrationToken: cfg.RunnerRegistrationToken,
-		ExternalURL:             cfg.ExternalURL,
-		Log:                     log,
+		Store:     st,
+		Auth:      authn,
+		Accounts:  acc,
+		Projects:  proj,
+		CI:        pipelines,
+		Repos:     repos,
+		Access:    authorizer,
+		JobTokens: &jobtoken.Service{Store: st, Access: authorizer, Log: authLog},
+		Artifacts: arts,
+		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
+			MaxFileSize: cfg.MaxPackageFileSize},
+		ExternalURL: cfg.ExternalURL,
+		Log:         log,
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /-/health", health)
-	mux.HandleFunc("GET /-/liveness", health)
-	mux.HandleFunc("GET /-/readiness", readiness(st.Ping, log))
-	mux.Handle("GET /metrics", m.handler())
-	mux.Handle(api.Prefix+"/", a.Handler())
-	mux.Handle("/", gitHTTP)
-	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, authLog: authLog, handler: observe(refuseDotSegments(mux), m, log)}, nil
+	ra := &runnerapi.API{Runners: &runners.Service{Store: st, Now: now}, CI: pipelines, Queue: queue, Traces: traces,
+		Artifacts: arts, LongPoll: cfg.LongPoll, Now: now, Log: log}
+	// The one gate: every route of the API, the runner protocol and git
+	// passes authentication, its target's facts and authz.Decide there.
+	g := &gate.Gate{Auth: authn, Access: authorizer, Store: st, Log: log, ExternalURL: cfg.ExternalURL}
+	gitRoutes := gitHTTP.Routes()
+	routes := routeTable(a, ra, gitRoutes, opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
+	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs,
+		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log), ln: ln}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// routeTable is every route the server serves: the REST API
+// (internal/api), the runner protocol and the runners' endpoints
+// (internal/runnerapi), git, and the operator's endpoints.
+func routeTable(a *api.API, ra *runnerapi.API, gitRoutes, ops []gate.Route) []gate.Route {
+	return slices.Concat(a.GateRoutes(), ra.Routes(), gitRoutes, ops)
+}
+
+// RouteTable is the route table for printing (`ciwarden routes`); its
+// handlers are not for serving.
+func RouteTable() []gate.Route {
+	return routeTable(&api.API{}, &runnerapi.API{}, (&git.Handler{}).Routes(), opsRoutes(http.NotFoundHandler(), http.NotFoundHandler()))
+}
+
+// opsRoutes are the operator's endpoints, open to everyone as GitLab's
+// are from an allowed address: liveness, readiness (the database answers),
+// Prometheus metrics (labelled by route pattern, never carrying a secret).
+func opsRoutes(readiness, metrics http.Handler) []gate.Route {
+	row := func(path string, h http.Handler) gate.Route {
+		return gate.Route{Surface: gate.Ops, Method: http.MethodGet, Path: path, Accepts: gate.Accepts{RawBody: true},
+			Target: gate.NoTarget, Action: authz.Observe, Handle: func(c *gate.Ctx) error { h.ServeHTTP(c.W, c.R); return nil }}
+	}
+	return []gate.Route{
+		row("/-/health", http.HandlerFunc(health)),
+		row("/-/liveness", http.HandlerFunc(health)),
+		row("/-/readiness", readiness),
+		row("/metrics", metrics),
+	}
+}
+
+// Gate is the server's request gate (tests watch its decisions).
+func (s *Server) Gate() *gate.Gate { return s.gate }
+
+// Routes is the whole route table: REST, runner protocol and git.
+func (s *Server) Routes() []gate.Route { return s.routes }
 
 // Store is the server's database.
 func (s *Server) Store() *store.Store { return s.store }
@@ -183,17 +255,27 @@ func openBlobs(ctx context.Context, cfg Config, log *slog.Logger) (blob.Store, e
 	return s3, nil
 }
 
+// boundURL is http://host:port of the address listen bound: the host as
+// configured, the port the kernel gave.
+func boundURL(listen string, addr net.Addr) string {
+	host, _, _ := net.SplitHostPort(listen)
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 // Config is the normalized configuration.
 func (s *Server) Config() Config { return s.cfg }
 
-// Run serves until ctx is done, then shuts down gracefully: new
-// connections are refused and requests in flight get up to 30 s.
+// Run serves on the listener New bound until ctx is done, then shuts down
+// gracefully: new connections are refused and requests in flight get up
+// to 30 s.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	ln := s.ln
+	if ln == nil {
+		return errors.New("server: Run needs Config.Listen")
 	}
+	var err error
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	// Shutdown waits for requests in progress: release held job requests.
 	srv.RegisterOnShutdown(s.queue.Close)
@@ -214,6 +296,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("listening for jobs queued by other replicas failed; retrying", "error", err)
 	})
 
+	s.failDeadBuiltinJobs(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	runnerCtx, stopRunners := context.WithCancel(bg)

@@ -26,15 +26,17 @@ func scanArtifact(row interface{ Scan(...any) error }) (*model.Artifact, error) 
 }
 
 // ErrJobGone refuses an artifact for a job that was erased or deleted
-// while its upload streamed.
-var ErrJobGone = fmt.Errorf("job erased or deleted: %w", model.ErrNotFound)
+// while its upload streamed, or whose token died meanwhile.
+var ErrJobGone = fmt.Errorf("job erased, deleted or ended: %w", model.ErrNotFound)
 
 // PutArtifact records a (complete) artifact blob for its job, replacing
 // the job's artifact of the same type, and returns the replaced blob's key
 // ("" if none) for the caller to delete once this has committed. It takes
 // the job's pipeline lock, as erasing does, so an artifact never survives
-// an erase that ran while it uploaded.
-func (s *Store) PutArtifact(ctx context.Context, a *model.Artifact) (replaced string, err error) {
+// an erase that ran while it uploaded; live, when given, is asked under
+// that lock whether the job's token still lives, so that nothing sent
+// with a token that died during the upload is kept.
+func (s *Store) PutArtifact(ctx context.Context, a *model.Artifact, live func(*Queries, *model.Job) error) (replaced string, err error) {
 	err = s.Tx(ctx, func(q *Queries) error {
 		j, err := q.Job(ctx, a.JobID)
 		if err != nil {
@@ -45,6 +47,11 @@ func (s *Store) PutArtifact(ctx context.Context, a *model.Artifact) (replaced st
 		}
 		if j, err = q.Job(ctx, a.JobID); err != nil || j.ErasedAt != nil {
 			return ErrJobGone
+		}
+		if live != nil {
+			if err := live(q, j); err != nil {
+				return err
+			}
 		}
 		old, err := q.JobArtifact(ctx, a.JobID, a.FileType)
 		switch {

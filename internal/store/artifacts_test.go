@@ -53,7 +53,7 @@ func (f *artFixture) pipeline(ref, status string, names ...string) (*model.Pipel
 func (f *artFixture) put(j *model.Job, typ, key string, expire *time.Time) string {
 	f.t.Helper()
 	replaced, err := f.st.PutArtifact(ctx, &model.Artifact{JobID: j.ID, ProjectID: j.ProjectID, FileType: typ, FileFormat: "zip",
-		Filename: "artifacts.zip", Size: 10, SHA256: "abc", BlobKey: key, ExpireAt: expire})
+		Filename: "artifacts.zip", Size: 10, SHA256: "abc", BlobKey: key, ExpireAt: expire}, nil)
 	if err != nil {
 		f.t.Fatalf("PutArtifact(%s, %s): %v", typ, key, err)
 	}
@@ -135,11 +135,11 @@ func TestPutArtifactRefusesErasedJob(t *testing.T) {
 		if ok, err := st.SetJobStatus(ctx, &j, j.Status); !ok || err != nil {
 			t.Fatalf("erase: %v %v", ok, err)
 		}
-		_, err := st.PutArtifact(ctx, &model.Artifact{JobID: j.ID, ProjectID: j.ProjectID, FileType: "archive", FileFormat: "zip", BlobKey: "k"})
+		_, err := st.PutArtifact(ctx, &model.Artifact{JobID: j.ID, ProjectID: j.ProjectID, FileType: "archive", FileFormat: "zip", BlobKey: "k"}, nil)
 		if !errors.Is(err, store.ErrJobGone) {
 			t.Fatalf("PutArtifact on an erased job: %v, want ErrJobGone", err)
 		}
-		_, err = st.PutArtifact(ctx, &model.Artifact{JobID: 424242, ProjectID: j.ProjectID, FileType: "archive", FileFormat: "zip", BlobKey: "k"})
+		_, err = st.PutArtifact(ctx, &model.Artifact{JobID: 424242, ProjectID: j.ProjectID, FileType: "archive", FileFormat: "zip", BlobKey: "k"}, nil)
 		if !errors.Is(err, store.ErrJobGone) {
 			t.Fatalf("PutArtifact on a missing job: %v, want ErrJobGone", err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	sqlitedrv "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -34,6 +35,9 @@ type dialect interface {
 	// lockRow takes a write lock on one row for the rest of the
 	// transaction.
 	lockRow(ctx context.Context, q *Queries, table string, id int64) error
+	// migrationLocker serializes migrations across processes, or is nil
+	// where one process owns the database.
+	migrationLocker() (lock.SessionLocker, error)
 }
 
 type sqliteDialect struct{}
@@ -51,6 +55,9 @@ func (sqliteDialect) migrations() (fs.FS, error) {
 	return rewriteMigrations(strings.NewReplacer("{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{BLOB}}", "BLOB"))
 }
 func (sqliteDialect) rebind(q string) string { return q }
+
+// A SQLite database belongs to one process (store.Shared is false).
+func (sqliteDialect) migrationLocker() (lock.SessionLocker, error) { return nil, nil }
 func (sqliteDialect) mapErr(err error) error {
 	var se *sqlitedrv.Error
 	if errors.As(err, &se) {
@@ -81,6 +88,14 @@ type postgresDialect struct{ rebound *sync.Map }
 func (postgresDialect) name() string         { return "postgres" }
 func (postgresDialect) driver() string       { return "pgx" }
 func (postgresDialect) goose() goose.Dialect { return goose.DialectPostgres }
+
+// migrationLocker is a session advisory lock: replicas starting together
+// on one database (a first install, or an upgrade that adds migrations)
+// take turns, the later ones finding the work done. Polled every second
+// for up to five minutes.
+func (postgresDialect) migrationLocker() (lock.SessionLocker, error) {
+	return lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+}
 func (postgresDialect) configure(db *sql.DB) {
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(16)

@@ -203,6 +203,18 @@ func (q *Queries) JobByTokenDigest(ctx context.Context, digest string) (*model.J
 	return j, notFound(err, "job")
 }
 
+// ActiveJobsOfUser lists up to limit jobs of userID that have not
+// finished (created, pending, scheduled, running, canceling): the work a
+// blocked user's block must end.
+func (q *Queries) ActiveJobsOfUser(ctx context.Context, userID int64, limit int) ([]*model.Job, error) {
+	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE status IN (?, ?, ?, ?, ?) AND user_id = ? ORDER BY id LIMIT ?",
+		model.StatusCreated, model.StatusPending, model.StatusScheduled, model.StatusRunning, model.StatusCanceling, userID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanJob)
+}
+
 // OverdueJobs lists running jobs whose timeout has passed at now, for the
 // server to fail when their runner has vanished.
 func (q *Queries) OverdueJobs(ctx context.Context, now time.Time, limit int) ([]*model.Job, error) {
@@ -214,13 +226,27 @@ func (q *Queries) OverdueJobs(ctx context.Context, now time.Time, limit int) ([]
 	return collect(rows, scanJob)
 }
 
+// RunnerJobs lists the jobs a runner holds: running or being canceled.
+func (q *Queries) RunnerJobs(ctx context.Context, runnerID int64, limit int) ([]*model.Job, error) {
+	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE status IN (?, ?) AND runner_id = ? ORDER BY id LIMIT ?",
+		model.StatusRunning, model.StatusCanceling, runnerID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanJob)
+}
+
 // AppendTrace adds a masked chunk to a job's log, if the runner's offset
-// is the one stored (a compare-and-set on trace_size), and saves the raw
-// byte count, CRC and masker state. It reports false on an offset mismatch.
+// is the one stored (a compare-and-set on trace_size) and the job's token
+// still lives (its job running or canceling, its user not blocked: a chunk
+// that was on its way when the token died is not stored), and saves the
+// raw byte count, CRC and masker state. It reports false otherwise.
 func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, crc uint32, state, masked []byte) (bool, error) {
 	defer q.changed(jobChange, jobID)
-	res, err := q.exec(ctx, "UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ? WHERE id = ? AND trace_size = ?",
-		rawLen, int64(crc), state, jobID, offset)
+	res, err := q.exec(ctx, `UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ?
+		WHERE id = ? AND trace_size = ? AND status IN (?, ?)
+		AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = jobs.user_id AND users.blocked)`,
+		rawLen, int64(crc), state, jobID, offset, model.StatusRunning, model.StatusCanceling)
 	if err != nil {
 		return false, err
 	}
@@ -230,9 +256,33 @@ func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, 
 	if len(masked) == 0 {
 		return true, nil
 	}
-	_, err = q.exec(ctx, "INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_trace_chunks WHERE job_id = ?), ?)",
+	return true, q.addTraceChunk(ctx, jobID, masked)
+}
+
+// addTraceChunk appends masked text to a job's stored log.
+func (q *Queries) addTraceChunk(ctx context.Context, jobID int64, masked []byte) error {
+	_, err := q.exec(ctx, "INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_trace_chunks WHERE job_id = ?), ?)",
 		jobID, jobID, masked)
-	return true, err
+	return err
+}
+
+// FlushTrace stores the masker's last output at a job's final update and
+// clears its held state, if the state is still state (a compare-and-set:
+// of concurrent final updates only one stores the tail). It reports
+// whether it did.
+func (q *Queries) FlushTrace(ctx context.Context, jobID int64, state, masked []byte) (bool, error) {
+	defer q.changed(jobChange, jobID)
+	res, err := q.exec(ctx, "UPDATE jobs SET trace_state = NULL WHERE id = ? AND trace_state = ?", jobID, state)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	if len(masked) == 0 {
+		return true, nil
+	}
+	return true, q.addTraceChunk(ctx, jobID, masked)
 }
 
 // Trace returns a job's stored (masked) log.

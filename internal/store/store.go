@@ -156,7 +156,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(s.d.goose(), s.db, fsys)
+	var opts []goose.ProviderOption
+	locker, err := s.d.migrationLocker()
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if locker != nil {
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(s.d.goose(), s.db, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

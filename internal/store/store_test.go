@@ -188,6 +188,40 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
+// TestConcurrentFirstMigrate: replicas starting together on one empty
+// PostgreSQL database all migrate it, once (issue 20 item 1: without the
+// advisory lock, some failed on duplicate type names).
+func TestConcurrentFirstMigrate(t *testing.T) {
+	if !testdb.HavePostgres() {
+		t.Skipf("skipping PostgreSQL: set %s", testdb.EnvPostgres)
+	}
+	for trial := range 3 {
+		url := testdb.URL(t, "postgres")
+		const n = 4
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				st, err := store.Open(ctx, url)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer st.Close()
+				errs <- st.Migrate(ctx)
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatalf("trial %d: concurrent Migrate: %v", trial, err)
+			}
+		}
+		st := openStore(t, url)
+		if got := count(t, st, "SELECT COUNT(DISTINCT version_id) FROM goose_db_version WHERE version_id > 0"); got != count(t, st, "SELECT COUNT(*) FROM goose_db_version WHERE version_id > 0") {
+			t.Errorf("trial %d: a migration was recorded twice", trial)
+		}
+	}
+}
+
 func TestOpenRejectsBadURLs(t *testing.T) {
 	for _, url := range []string{"", "mysql://localhost/db", "sqlite://", "sqlite:///no/such/dir/x.db"} {
 		if st, err := store.Open(ctx, url); err == nil {

@@ -32,7 +32,16 @@ var secretByDesign = map[string]string{
 	// reuses the registration (README, --runners); it is a credential
 	// file, like a key file, readable only by the server's user.
 	"builtin-runner.token": "the built-in runner's token file",
+	// The instance key that seals secrets at rest (internal/secretbox),
+	// created 0600 on the first start when the environment gives none.
+	// The check remembers its content as a secret instead: it must appear
+	// nowhere else.
+	instanceKeyFile: "the instance key file",
 }
+
+// instanceKeyFile is where the server keeps its instance key in the data
+// directory (server.Config.InstanceKey).
+const instanceKeyFile = "instance.key"
 
 // KnownLeaks are places where today's code keeps a secret in clear and a
 // fix is under way: a finding there is logged, not failed. Each entry

@@ -29,10 +29,14 @@
 //     raw log is read, from before the masking logger (which operators
 //     see); a child's log cannot be had raw, so any [MASKED] or
 //     [REDACTED] in it is a leak (the server's own log never needs
-//     masking);
+//     masking). The one exception is the notice of a first start without
+//     CIWARDEN_INITIAL_ROOT_TOKEN, which prints root's new token once on
+//     purpose: that printing is skipped, and the token is remembered;
 //   - the same secrets at rest: every file of the data directory (the
 //     SQLite database and its WAL included) and of the S3 gateway, and on
-//     PostgreSQL every text and binary column of the test database.
+//     PostgreSQL every text and binary column of the test database. The
+//     instance key is one of the secrets, whether the test gave it
+//     (Options.InstanceKey) or the server keeps it in its data directory.
 //     KnownLeaks lists the places where today's code is known to leak, to
 //     be removed as fixes land.
 //

@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/ciwarden/ciwarden/internal/api"
+	"github.com/ciwarden/ciwarden/internal/auth"
 )
 
 // The leak check (security.md: no secret in logs or in clear at rest). One
@@ -25,9 +25,9 @@ import (
 //     alignments.
 
 // tokenPrefixes are the prefixes of every token ciwarden mints, from the
-// code's own list (the one runners are told to mask; issue 12 moves it
-// next to the token formats in package auth).
-var tokenPrefixes = api.MaskPrefixes
+// code's own list (the one runners are told to mask), next to the token
+// formats in package auth.
+var tokenPrefixes = auth.MaskPrefixes
 
 // minTokenTail is how many token characters must follow a prefix for a
 // match to count as a token: fewer than any minted token has (43 + 6),

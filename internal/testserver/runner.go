@@ -284,10 +284,10 @@ func (s *Server) WantDead(t testing.TB, token, fullPath string) {
 // StartBuiltinRunner runs ciwarden's built-in runner (two workers) against
 // s until the test ends, registered as an untagged instance runner. Its
 // builds live in the data directory and its log goes to the server's, so
-// both are checked.
-func (s *Server) StartBuiltinRunner(t testing.TB) {
+// both are checked. It returns the runner's ID and token.
+func (s *Server) StartBuiltinRunner(t testing.TB) (int64, string) {
 	t.Helper()
-	_, tok := s.CreateRunner(t, map[string]any{"description": "built-in", "run_untagged": true})
+	id, tok := s.CreateRunner(t, map[string]any{"description": "built-in", "run_untagged": true})
 	hc := &http.Client{Timeout: time.Minute}
 	r := &runner.Runner{
 		Client:    &runner.Client{BaseURL: s.URL, Token: tok, SystemID: "builtin_" + RandHex(4), HTTP: hc},
@@ -304,4 +304,5 @@ func (s *Server) StartBuiltinRunner(t testing.TB) {
 		<-done
 		hc.CloseIdleConnections()
 	})
+	return id, tok
 }

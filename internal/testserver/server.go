@@ -16,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +53,11 @@ type Options struct {
 	// RootToken is root's token (Config.InitialRootToken); empty means a
 	// fresh one with the personal access token prefix.
 	RootToken string
+	// NoInitialRootToken (child process) gives no
+	// CIWARDEN_INITIAL_ROOT_TOKEN: a first start makes root a token and
+	// prints it once, which the test reads from Log. RootToken is then
+	// only what the test knows root's token to be ("" for none).
+	NoInitialRootToken bool
 	// LongPoll of POST /jobs/request; 0 means 2 s in process and the
 	// server's default in a child process.
 	LongPoll time.Duration
@@ -59,6 +66,10 @@ type Options struct {
 	// MaxArtifactsSize and MaxPackageFileSize (in process); 0 means the
 	// defaults. A child process takes --max-artifacts-size in Args.
 	MaxArtifactsSize, MaxPackageFileSize int64
+	// InstanceKey (base64 of 32 bytes: Config.InstanceKey, or
+	// CIWARDEN_INSTANCE_KEY for a child process); empty means the key
+	// file the server keeps in its data directory.
+	InstanceKey string
 
 	// Process runs the built ciwarden binary as a child process (`ciwarden
 	// serve`), as an operator would, instead of server.New in this
@@ -76,6 +87,16 @@ type Options struct {
 	// Args are more `serve` flags and Env more environment (child process).
 	Args []string
 	Env  []string
+	// Command (child process) is the whole command line, such as the
+	// README's `serve --runners 2`, instead of the harness's `serve
+	// --listen <free port> --data-dir <DataDir> [--database-url ...]`
+	// and Args. It (or Env) must make the server listen on port 0: the
+	// harness waits for the line saying where it listens and takes the
+	// external URL from it. DataDir must still name the data directory
+	// the command uses, for the checks.
+	Command []string
+	// Dir (child process) is the working directory; empty means DataDir.
+	Dir string
 
 	s3Prefix string // in process: the objects' prefix in the bucket, kept by Restart
 }
@@ -141,7 +162,7 @@ func New(t testing.TB, o Options) *Server {
 	if o.DataDir == "" {
 		o.DataDir = testdb.TempDir(t) // its default database is a file: URI
 	}
-	if o.RootToken == "" {
+	if o.RootToken == "" && !o.NoInitialRootToken {
 		o.RootToken = auth.PATPrefix + "test-root-" + RandHex(12)
 	}
 	s := &Server{
@@ -154,11 +175,14 @@ func New(t testing.TB, o Options) *Server {
 			// test sees every redirect.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		secrets: []string{o.RootToken},
+		secrets: []string{o.RootToken}, // "" is no secret: newDetector skips it
 	}
 	if o.S3 != nil {
 		s.Storage = "s3"
 		s.secrets = append(s.secrets, o.S3.SecretKey)
+	}
+	if o.InstanceKey != "" {
+		s.secrets = append(s.secrets, o.InstanceKey)
 	}
 	if o.Process {
 		s.startChild(t)
@@ -218,6 +242,7 @@ func (s *Server) startInProcess(t testing.TB) {
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, InitialRootToken: o.RootToken, ExternalURL: s.URL,
 		LongPoll: longPoll, RunnerRegistrationToken: o.RegistrationToken,
 		MaxArtifactsSize: o.MaxArtifactsSize, MaxPackageFileSize: o.MaxPackageFileSize,
+		InstanceKey: o.InstanceKey,
 	}
 	if o.S3 != nil {
 		if o.s3Prefix == "" {
@@ -319,30 +344,60 @@ func (s *Server) startChild(t testing.TB) {
 	if s.Ready > time.Second {
 		t.Logf("ciwarden took %v to become ready", s.Ready)
 	}
+	s.scanPrinted()
 	t.Cleanup(s.stopChild)
+}
+
+// printedRootToken is the notice of a first start without
+// CIWARDEN_INITIAL_ROOT_TOKEN: root's new token, printed once on purpose
+// (README, Quick start) to the server's output, not its log.
+var printedRootToken = regexp.MustCompile(`Created the admin user root\. Its personal access token, shown only this once:\s+(\S+)`)
+
+// scanPrinted remembers the root token a first start printed, which must
+// appear nowhere else, and returns the child's output with that one
+// printing blanked, for the leak check.
+func (s *Server) scanPrinted() []byte {
+	log := []byte(s.logs.String())
+	for _, m := range printedRootToken.FindAllSubmatchIndex(log, -1) {
+		s.Remember(string(log[m[2]:m[3]]))
+		copy(log[m[2]:m[3]], bytes.Repeat([]byte("*"), m[3]-m[2]))
+	}
+	return log
 }
 
 func (s *Server) launch(bin string) error {
 	o := s.opts
-	addr := FreeAddr(s.tb)
-	s.URL = "http://" + addr
-	args := []string{"serve", "--listen", addr, "--data-dir", o.DataDir}
-	if o.DatabaseURL != "" {
-		args = append(args, "--database-url", o.DatabaseURL)
+	args := o.Command
+	if args == nil {
+		addr := FreeAddr(s.tb)
+		s.URL = "http://" + addr
+		args = []string{"serve", "--listen", addr, "--data-dir", o.DataDir}
+		if o.DatabaseURL != "" {
+			args = append(args, "--database-url", o.DatabaseURL)
+		}
+		if o.LongPoll != 0 {
+			args = append(args, "--runner-long-poll", o.LongPoll.String())
+		}
+		if o.RegistrationToken != "" {
+			args = append(args, "--runner-registration-token", o.RegistrationToken)
+		}
+		args = append(args, o.Args...)
 	}
-	if o.LongPoll != 0 {
-		args = append(args, "--runner-long-poll", o.LongPoll.String())
+	env := CleanEnv()
+	if !o.NoInitialRootToken {
+		env = append(env, "CIWARDEN_INITIAL_ROOT_TOKEN="+o.RootToken)
 	}
-	if o.RegistrationToken != "" {
-		args = append(args, "--runner-registration-token", o.RegistrationToken)
-	}
-	args = append(args, o.Args...)
-	env := append(CleanEnv(), "CIWARDEN_INITIAL_ROOT_TOKEN="+o.RootToken)
 	if o.S3 != nil {
 		env = append(env, o.S3.Env()...)
 	}
+	if o.InstanceKey != "" {
+		env = append(env, "CIWARDEN_INSTANCE_KEY="+o.InstanceKey)
+	}
 	s.cmd = exec.Command(bin, args...)
-	s.cmd.Dir = o.DataDir
+	s.cmd.Dir = o.Dir
+	if s.cmd.Dir == "" {
+		s.cmd.Dir = o.DataDir
+	}
 	s.cmd.Env = append(env, o.Env...)
 	s.logs = &logBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
@@ -356,6 +411,9 @@ func (s *Server) launch(bin string) error {
 		s.waitErr = s.cmd.Wait()
 		close(s.exited)
 	}()
+	if o.Command != nil {
+		return s.awaitListening(begin)
+	}
 	poll := &http.Client{Timeout: time.Second}
 	defer poll.CloseIdleConnections()
 	deadline := begin.Add(30 * time.Second)
@@ -383,6 +441,32 @@ func (s *Server) launch(bin string) error {
 			return fmt.Errorf("/-/readiness not 200 within 30s (last error: %v)", err)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// listening is the line a server logs once it listens, with the bound
+// address and the external URL it advertises.
+var listening = regexp.MustCompile(`msg="ciwarden listening" addr=(\S+) external_url=(\S+)`)
+
+// awaitListening waits for a child started with Options.Command to say
+// where it listens, and takes its external URL.
+func (s *Server) awaitListening(begin time.Time) error {
+	for {
+		if m := listening.FindStringSubmatch(s.logs.String()); m != nil {
+			s.URL = m[2]
+			s.Ready = time.Since(begin)
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("exited before it listened: %v", s.waitErr)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Since(begin) > 30*time.Second {
+			s.cmd.Process.Kill()
+			<-s.exited
+			return errors.New("did not say it listens within 30s")
+		}
 	}
 }
 
@@ -481,8 +565,12 @@ func (s *Server) Log() string { return s.logs.String() }
 
 func (s *Server) detector() *detector {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return newDetector(s.secrets)
+	secrets := slices.Clone(s.secrets)
+	s.mu.Unlock()
+	if key, err := os.ReadFile(filepath.Join(s.DataDir, instanceKeyFile)); err == nil {
+		secrets = append(secrets, strings.TrimSpace(string(key)))
+	}
+	return newDetector(secrets)
 }
 
 // scanData runs the data check; it returns leaks, and logs known ones.
@@ -536,12 +624,16 @@ func (s *Server) check(dataLeaks []finding) {
 	for _, e := range s.checks.serverErrors(log) {
 		t.Errorf("the server logged a server error the test did not expect: %s", e)
 	}
+	scanned := log
+	if s.cmd != nil {
+		scanned = s.scanPrinted()
+	}
 	d := s.detector()
 	leaks := dedupe(dataLeaks)
 	if s.raw != nil {
 		leaks = append(leaks, d.scanLog("the raw log (before masking)", []byte(s.raw.String()), false)...)
 	}
-	leaks = append(leaks, d.scanLog("the server's log", log, true)...)
+	leaks = append(leaks, d.scanLog("the server's log", scanned, true)...)
 	for _, l := range dedupe(leaks) {
 		t.Errorf("leak: %s", l)
 	}

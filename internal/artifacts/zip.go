@@ -1,4 +1,4 @@
-package api
+package artifacts
 
 import (
 	"archive/zip"
@@ -7,8 +7,10 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/ciwarden/ciwarden/internal/blob"
+	"github.com/ciwarden/ciwarden/internal/model"
 )
 
 // Reading artifact zips straight from blob storage, never whole: the
@@ -75,16 +77,24 @@ func openZip(obj blob.Object) (*zip.Reader, error) {
 	return zip.NewReader(newBlockReaderAt(obj), obj.Size())
 }
 
-// unsafeEntryName reports why a zip entry name could write outside the
-// directory it is extracted into (zip slip), or "" when it is safe: an
-// absolute path, a drive letter, a ".." segment, a backslash (a separator
-// on Windows) or a NUL byte.
+// unsafeEntryName reports why name cannot be an artifact path, or "" when
+// it can. It applies to every entry of an uploaded archive and to every
+// path a later read asks for, so that what is refused at upload can never
+// be named afterwards. Refused: what could write outside the directory a
+// runner extracts into (zip slip: an absolute path, a drive letter, a
+// backslash, which is a separator on Windows, a ".." segment); a "."
+// segment, which names the same file as the path without it (README:
+// "any path with a . or .. segment"); and NUL and other control
+// characters, which no file name needs and which would reach logs and
+// terminals raw (issue 13 item 5).
 func unsafeEntryName(name string) string {
 	switch {
 	case name == "":
 		return "an empty name"
 	case strings.ContainsRune(name, 0):
 		return "a NUL byte"
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "a control character"
 	case strings.ContainsRune(name, '\\'):
 		return "a backslash"
 	case strings.HasPrefix(name, "/"):
@@ -92,38 +102,49 @@ func unsafeEntryName(name string) string {
 	case len(name) >= 2 && name[1] == ':' && (name[0]|0x20 >= 'a' && name[0]|0x20 <= 'z'):
 		return "a drive letter"
 	}
-	for _, seg := range strings.Split(name, "/") {
-		if seg == ".." {
+	for seg := range strings.SplitSeq(name, "/") {
+		switch seg {
+		case "..":
 			return "a .. segment"
+		case ".":
+			return "a . segment"
 		}
 	}
 	return ""
 }
 
+// rootEntry is the directory entry of the archive's root, which
+// gitlab-runner writes for `paths: [.]`: it names the extraction
+// directory itself, no file, and an archive holding it is accepted.
+const rootEntry = "./"
+
 // checkZip refuses an archive that is not a zip or holds an entry that
-// could escape the extraction directory.
+// cannot be an artifact path.
 func checkZip(obj blob.Object) error {
 	zr, err := openZip(obj)
 	if err != nil {
-		return errBadRequest("artifacts archive is not a valid zip file")
+		return model.Refuse(model.ErrInvalid, "artifacts archive is not a valid zip file")
 	}
 	for _, f := range zr.File {
+		if f.Name == rootEntry {
+			continue
+		}
 		if why := unsafeEntryName(f.Name); why != "" {
-			return errBadRequest(fmt.Sprintf("artifacts archive entry %q has %s", printable(f.Name), why))
+			return model.Refuse(model.ErrInvalid, fmt.Sprintf("artifacts archive entry %q has %s", printable(f.Name), why))
 		}
 	}
 	return nil
 }
 
-// printable keeps a hostile entry name out of a JSON message's way: NUL
-// and other control bytes are shown escaped.
+// printable keeps a hostile name out of a JSON message's way: NUL and
+// other control characters are shown as "?", and it is cut at 200 bytes.
 func printable(s string) string {
 	s = strings.ToValidUTF8(s, "?")
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) {
 			return '?'
 		}
 		return r

@@ -1,7 +1,6 @@
-package api
+package gate
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,39 +10,27 @@ import (
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
-// writeJSON is the one JSON writer.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if v == nil {
-		return
-	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
 // Pagination bounds, as GitLab's.
 const (
 	defaultPerPage = 20
-	maxPerPage     = 100
+	MaxPerPage     = 100
 )
 
-// page reads page and per_page; a non-number or a value below 1 is a 400,
+// Page reads page and per_page; a non-number or a value below 1 is a 400,
 // a per_page above 100 is clamped as GitLab does.
-func (c *Ctx) page() (store.Page, error) {
+func (c *Ctx) Page() (store.Page, error) {
 	p := store.Page{Number: 1, PerPage: defaultPerPage}
 	if v, ok := c.Params.Int("page"); ok {
 		if v < 1 || v > 1<<31 {
-			return p, errParam("page is invalid")
+			return p, ParamError("page is invalid")
 		}
 		p.Number = int(v)
 	}
 	if v, ok := c.Params.Int("per_page"); ok {
 		if v < 1 {
-			return p, errParam("per_page is invalid")
+			return p, ParamError("per_page is invalid")
 		}
-		p.PerPage = int(min(v, maxPerPage))
+		p.PerPage = int(min(v, MaxPerPage))
 	}
 	if err := c.Params.Err(); err != nil {
 		return p, err
@@ -51,10 +38,10 @@ func (c *Ctx) page() (store.Page, error) {
 	return p, nil
 }
 
-// writePage writes one page of a listing with GitLab's pagination
+// WritePage writes one page of a listing with GitLab's pagination
 // headers: X-Total, X-Total-Pages, X-Page, X-Per-Page, X-Next-Page,
 // X-Prev-Page and Link.
-func (c *Ctx) writePage(items any, p store.Page, total int) {
+func (c *Ctx) WritePage(items any, p store.Page, total int) {
 	h := c.W.Header()
 	pages := (total + p.PerPage - 1) / p.PerPage
 	if pages == 0 {
@@ -86,7 +73,7 @@ func (c *Ctx) writePage(items any, p store.Page, total int) {
 	link(1, "first")
 	link(pages, "last")
 	h.Set("Link", strings.Join(links, ", "))
-	writeJSON(c.W, http.StatusOK, items)
+	WriteJSON(c.W, http.StatusOK, items)
 }
 
 // pageURL is this request's URL on the external host with another page.
@@ -102,5 +89,25 @@ func (c *Ctx) pageURL(n, perPage int) string {
 	}
 	q.Set("page", strconv.Itoa(n))
 	q.Set("per_page", strconv.Itoa(perPage))
-	return strings.TrimSuffix(c.API.ExternalURL, "/") + c.R.URL.EscapedPath() + "?" + q.Encode()
+	return strings.TrimSuffix(c.gate.ExternalURL, "/") + c.R.URL.EscapedPath() + "?" + q.Encode()
+}
+
+// List is the one shape of a GitLab listing: read page and per_page, fetch
+// that page and the total, render each item, write them with the
+// pagination headers.
+func List[T, E any](c *Ctx, fetch func(store.Page) ([]T, int, error), render func(T) E) error {
+	pg, err := c.Page()
+	if err != nil {
+		return err
+	}
+	items, total, err := fetch(pg)
+	if err != nil {
+		return err
+	}
+	out := make([]E, 0, len(items))
+	for _, it := range items {
+		out = append(out, render(it))
+	}
+	c.WritePage(out, pg, total)
+	return nil
 }

@@ -1,4 +1,4 @@
-package api
+package gate
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ciwarden/ciwarden/internal/auth"
 )
 
 // maxParamsBody bounds a request body parsed as parameters.
@@ -51,7 +53,7 @@ func parseParams(w http.ResponseWriter, r *http.Request, rawBody bool) (*Params,
 		dec.UseNumber()
 		var m map[string]any
 		if err := dec.Decode(&m); err != nil || dec.Decode(new(any)) != io.EOF {
-			return nil, errParam("The request body is not valid JSON or not a JSON object")
+			return nil, ParamError("The request body is not valid JSON or not a JSON object")
 		}
 		p.json = m
 	case "application/x-www-form-urlencoded":
@@ -62,7 +64,7 @@ func parseParams(w http.ResponseWriter, r *http.Request, rawBody bool) (*Params,
 			return nil, err
 		}
 		if p.form, err = url.ParseQuery(string(body)); err != nil {
-			return nil, errParam("The request body is not a valid form")
+			return nil, ParamError("The request body is not a valid form")
 		}
 	case "multipart/form-data":
 		if err := r.ParseMultipartForm(maxParamsBody); err != nil {
@@ -70,7 +72,7 @@ func parseParams(w http.ResponseWriter, r *http.Request, rawBody bool) (*Params,
 			if errors.As(err, &tooLarge) {
 				return nil, err
 			}
-			return nil, errParam("The request body is not a valid form")
+			return nil, ParamError("The request body is not a valid form")
 		}
 		p.form = url.Values(r.MultipartForm.Value)
 	default:
@@ -88,7 +90,7 @@ func parseParams(w http.ResponseWriter, r *http.Request, rawBody bool) (*Params,
 // errMalformed answers strings with NUL bytes or invalid UTF-8, which
 // would otherwise reach the database (PostgreSQL refuses them; SQLite
 // stores them), as GitLab's malformed-strings middleware does.
-var errMalformed = errMessage(http.StatusBadRequest, "400 Bad Request - malformed string: null byte or invalid UTF-8")
+var errMalformed = Message(http.StatusBadRequest, "400 Bad Request - malformed string: null byte or invalid UTF-8")
 
 // wellFormed reports whether every parameter and the path are valid UTF-8
 // without NUL bytes.
@@ -133,22 +135,52 @@ func goodJSON(v any) bool {
 	return true
 }
 
-// Form is the body's form values, for credential extraction.
-func (p *Params) Form() url.Values { return p.form }
+// Single is the one value of a credential parameter, from the query
+// string, a form body or a JSON body; sent twice, as an array (name[]=)
+// or as a JSON value that is not a string, it is auth.ErrAmbiguous and
+// the request is refused (security.md §2).
+func (p *Params) Single(name string) (string, error) {
+	var vals []string
+	if v, ok := p.json[name]; ok {
+		s, isStr := v.(string)
+		if !isStr && v != nil {
+			return "", auth.ErrAmbiguous
+		}
+		vals = append(vals, s)
+	}
+	if _, ok := p.json[name+"[]"]; ok {
+		return "", auth.ErrAmbiguous
+	}
+	for _, src := range []url.Values{p.query, p.form} {
+		if _, ok := src[name+"[]"]; ok {
+			return "", auth.ErrAmbiguous
+		}
+		vals = append(vals, src[name]...)
+	}
+	if len(vals) > 1 {
+		return "", auth.ErrAmbiguous
+	}
+	if len(vals) == 1 {
+		return vals[0], nil
+	}
+	return "", nil
+}
 
 // Err is the first parameter error recorded by a getter.
 func (p *Params) Err() error { return p.err }
 
-func (p *Params) fail(msg string) {
+// Fail records a parameter error (GitLab's {"error": msg} 400) unless
+// one was recorded already; Err returns it.
+func (p *Params) Fail(msg string) {
 	if p.err == nil {
-		p.err = errParam(msg)
+		p.err = ParamError(msg)
 	}
 }
 
-// raw finds a parameter: a JSON value, or the string of a form or query
+// Raw finds a parameter: a JSON value, or the string of a form or query
 // value. A repeated form or query value counts as the last one, as Rack
 // does.
-func (p *Params) raw(name string) (any, bool) {
+func (p *Params) Raw(name string) (any, bool) {
 	if v, ok := p.json[name]; ok {
 		return v, true
 	}
@@ -162,7 +194,7 @@ func (p *Params) raw(name string) (any, bool) {
 
 // Has reports whether name was sent at all.
 func (p *Params) Has(name string) bool {
-	if _, ok := p.raw(name); ok {
+	if _, ok := p.Raw(name); ok {
 		return true
 	}
 	_, ok := p.rawList(name)
@@ -172,12 +204,12 @@ func (p *Params) Has(name string) bool {
 // Require records "<name> is missing" for the first absent parameter.
 func (p *Params) Require(names ...string) {
 	for _, n := range names {
-		v, ok := p.raw(n)
+		v, ok := p.Raw(n)
 		if list, isList := p.rawList(n); isList && len(list) > 0 && !ok {
 			v, ok = list[0], true // name[]=... counts as given
 		}
 		if !ok || v == nil || v == "" {
-			p.fail(n + " is missing")
+			p.Fail(n + " is missing")
 			return
 		}
 	}
@@ -186,7 +218,7 @@ func (p *Params) Require(names ...string) {
 // String returns a string parameter; a JSON number or boolean is taken as
 // its text, as GitLab coerces them. JSON null reads as "".
 func (p *Params) String(name string) (string, bool) {
-	v, ok := p.raw(name)
+	v, ok := p.Raw(name)
 	if !ok {
 		return "", false
 	}
@@ -200,14 +232,14 @@ func (p *Params) String(name string) (string, bool) {
 	case bool:
 		return strconv.FormatBool(x), true
 	}
-	p.fail(name + " is invalid")
+	p.Fail(name + " is invalid")
 	return "", false
 }
 
 // Int returns an integer parameter; "12" and 12 are accepted, 1.5, "abc",
 // null and objects are invalid.
 func (p *Params) Int(name string) (int64, bool) {
-	v, ok := p.raw(name)
+	v, ok := p.Raw(name)
 	if !ok {
 		return 0, false
 	}
@@ -218,12 +250,12 @@ func (p *Params) Int(name string) (int64, bool) {
 	case json.Number:
 		s = x.String()
 	default:
-		p.fail(name + " is invalid")
+		p.Fail(name + " is invalid")
 		return 0, false
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil {
-		p.fail(name + " is invalid")
+		p.Fail(name + " is invalid")
 		return 0, false
 	}
 	return n, true
@@ -232,7 +264,7 @@ func (p *Params) Int(name string) (int64, bool) {
 // Bool returns a boolean parameter: true/false, or their common spellings
 // in forms (1/0, yes/no, t/f).
 func (p *Params) Bool(name string) (bool, bool) {
-	v, ok := p.raw(name)
+	v, ok := p.Raw(name)
 	if !ok {
 		return false, false
 	}
@@ -254,7 +286,7 @@ func (p *Params) Bool(name string) (bool, bool) {
 			return false, true
 		}
 	}
-	p.fail(name + " is invalid")
+	p.Fail(name + " is invalid")
 	return false, false
 }
 
@@ -274,7 +306,7 @@ func (p *Params) Date(name string) (*time.Time, bool) {
 		if ts, err2 := time.Parse(time.RFC3339, s); err2 == nil {
 			t = ts.UTC().Truncate(24 * time.Hour)
 		} else {
-			p.fail(name + " is invalid")
+			p.Fail(name + " is invalid")
 			return nil, false
 		}
 	}
@@ -328,7 +360,7 @@ func (p *Params) Strings(name string) ([]string, bool) {
 	for _, v := range vals {
 		s, isStr := v.(string)
 		if !isStr {
-			p.fail(fmt.Sprintf("%s is invalid", name))
+			p.Fail(fmt.Sprintf("%s is invalid", name))
 			return nil, false
 		}
 		if s = strings.TrimSpace(s); s != "" {

@@ -1,0 +1,234 @@
+package ci
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/mask"
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/secretbox"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+// MaxTraceSize bounds a job's whole log, counted in the bytes the runner
+// sent.
+const MaxTraceSize = 64 << 20
+
+// Traces keeps job logs as runners send them (PATCH /jobs/:id/trace),
+// masked on arrival whatever the runner did (security.md §4).
+//
+// The runner's view stays that of the bytes it sent: the job row keeps
+// their size and CRC32, which Range, the 416 answers and the final
+// checksum check use, while the stored log is the masked output (whose
+// size may differ). Between requests the masker's held-back tail, which
+// may be the start of a secret, waits in the job row sealed with the
+// instance key, so that no byte of a live secret is written in clear.
+type Traces struct {
+	Store *store.Store
+	// Box seals the masker's state in jobs.trace_state.
+	Box *secretbox.Box
+	// Prefixes are token prefixes masked in every log besides
+	// gitlab-runner's: ours.
+	Prefixes []string
+	Log      *slog.Logger
+	// OnLeak counts a finished job whose stored log still holds one of
+	// its secrets.
+	OnLeak func()
+
+	// Compiled maskers per rule set: a job's requests all use the same
+	// one, and compiling costs more than masking a chunk.
+	mu      sync.Mutex
+	maskers map[string]*mask.Masker
+}
+
+// maxCachedMaskers bounds the cache: one entry per job sending logs.
+const maxCachedMaskers = 1024
+
+// Append adds the chunk read from body at offset, the runner's count of
+// what it sent before. It reports the log's size in runner bytes after the
+// call and whether the chunk was taken: not when offset is not where the
+// log ends (the runner resends from size), checked before body is read
+// and again, as a compare-and-set, when it is stored. A log over
+// MaxTraceSize is refused (model.ErrTooLarge); body is bounded by the
+// caller.
+func (t *Traces) Append(ctx context.Context, j *model.Job, token string, offset int64, body io.Reader) (size int64, taken bool, err error) {
+	if offset != j.TraceSize {
+		return j.TraceSize, false, nil
+	}
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return 0, false, err
+	}
+	if j.TraceSize+int64(len(data)) > MaxTraceSize {
+		return 0, false, fmt.Errorf("job log over %d bytes: %w", MaxTraceSize, model.ErrTooLarge)
+	}
+	var out bytes.Buffer
+	w, err := t.resume(j, token, &out)
+	if err != nil {
+		return 0, false, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return 0, false, err
+	}
+	crc := crc32.Update(j.TraceCRC, crc32.IEEETable, data)
+	var stored bool
+	err = t.Store.Tx(ctx, func(q *store.Queries) error {
+		stored, err = q.AppendTrace(ctx, j.ID, offset, int64(len(data)), crc, t.seal(j.ID, w.State()), out.Bytes())
+		return err
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	if !stored {
+		cur, err := t.Store.Job(ctx, j.ID)
+		if err != nil {
+			return 0, false, err
+		}
+		if !auth.JobAlive(cur) {
+			return 0, false, &JobEndedError{Status: cur.Status}
+		}
+		// A concurrent request moved the offset: say where the log is.
+		return cur.TraceSize, false, nil
+	}
+	return offset + int64(len(data)), true, nil
+}
+
+// JobEndedError refuses a chunk whose job's token died while it was on
+// its way (the job ended, its user was blocked): nothing of it is stored,
+// and the runner is told the job's status.
+type JobEndedError struct{ Status string }
+
+func (e *JobEndedError) Error() string { return "the job's token died: job " + e.Status }
+func (e *JobEndedError) Unwrap() error { return model.ErrForbidden }
+
+// Flush stores what the masker still holds once the runner has sent
+// everything: at the job's final update.
+func (t *Traces) Flush(ctx context.Context, j *model.Job, token string) error {
+	cur, err := t.Store.Job(ctx, j.ID)
+	if err != nil || len(cur.TraceState) == 0 {
+		return err
+	}
+	var out bytes.Buffer
+	w, err := t.resume(cur, token, &out)
+	if err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	// Only the first of concurrent final updates stores the tail: the
+	// state is taken by a compare-and-set on itself.
+	return t.Store.Tx(ctx, func(q *store.Queries) error {
+		_, err := q.FlushTrace(ctx, j.ID, cur.TraceState, out.Bytes())
+		return err
+	})
+}
+
+// Scan looks, once the job has ended, for any raw secret of the job (its
+// token, its masked variables) still in the stored log: masking has failed
+// somewhere. A find is reported without the secret, by a log line and
+// OnLeak (the metric).
+func (t *Traces) Scan(ctx context.Context, j *model.Job, token string) {
+	data, err := t.Store.Trace(ctx, j.ID)
+	if err != nil {
+		t.Log.Warn("scan job log", "job_id", j.ID, "err", err)
+		return
+	}
+	r := t.rules(j, token)
+	found := 0
+	for _, s := range append(append([]string{}, r.Tokens...), r.Secrets...) {
+		if s != "" && bytes.Contains(data, []byte(s)) {
+			found++
+		}
+	}
+	if found == 0 {
+		return
+	}
+	t.Log.Error("a secret of the job is in its stored log", "job_id", j.ID, "project_id", j.ProjectID, "secrets_found", found)
+	if t.OnLeak != nil {
+		t.OnLeak()
+	}
+}
+
+// rules are what the server masks in a job's log as it arrives: its token
+// with its encodings (the runner's credential on this very request), its
+// masked variables, every token prefix, URL passwords and credential query
+// parameters.
+func (t *Traces) rules(j *model.Job, token string) mask.Rules {
+	r := mask.Rules{Prefixes: append(mask.DefaultPrefixes(), t.Prefixes...), URLCredentials: true,
+		QueryParams: mask.DefaultQueryParams()}
+	if strings.HasPrefix(token, auth.JobTokenPrefix) {
+		r.Tokens = append(r.Tokens, token)
+	}
+	for _, v := range SpecOf(j).Variables {
+		if v.Masked && len(v.Value) >= mask.MinSecretLen {
+			r.Secrets = append(r.Secrets, v.Value)
+		}
+	}
+	return r
+}
+
+// resume returns a masker Writer that continues j's log where its saved
+// state left it, writing to out.
+func (t *Traces) resume(j *model.Job, token string, out io.Writer) (*mask.Writer, error) {
+	m, err := t.masker(t.rules(j, token))
+	if err != nil {
+		return nil, err
+	}
+	var state []byte
+	if len(j.TraceState) > 0 {
+		if state, err = t.Box.Open(j.TraceState, stateContext(j.ID)); err != nil {
+			return nil, fmt.Errorf("job %d: the log masker's saved state cannot be resumed (is CIWARDEN_INSTANCE_KEY the same on every replica?): %w", j.ID, err)
+		}
+	}
+	return m.Resume(state, out)
+}
+
+func (t *Traces) seal(jobID int64, state []byte) []byte {
+	if state == nil {
+		return nil
+	}
+	return t.Box.Seal(state, stateContext(jobID))
+}
+
+// stateContext binds a sealed state to its job's row.
+func stateContext(jobID int64) []byte {
+	return fmt.Appendf(nil, "jobs.trace_state %d", jobID)
+}
+
+func (t *Traces) masker(r mask.Rules) (*mask.Masker, error) {
+	h := sha256.New()
+	for _, list := range [][]string{r.Secrets, r.Tokens, r.Prefixes, r.QueryParams} {
+		for _, v := range list {
+			h.Write([]byte(v))
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{1})
+	}
+	key := string(h.Sum(nil))
+	t.mu.Lock()
+	m, ok := t.maskers[key]
+	t.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	m, err := mask.Compile(r)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.maskers == nil || len(t.maskers) >= maxCachedMaskers {
+		t.maskers = map[string]*mask.Masker{} // start over rather than track age
+	}
+	t.maskers[key] = m
+	t.mu.Unlock()
+	return m, nil
+}
