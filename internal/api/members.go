@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"net/http"
 	"strings"
 
@@ -108,7 +109,7 @@ func (a *API) getAllMember(c *Ctx) error {
 func (c *Ctx) memberInput(uid int64) (projects.MemberInput, error) {
 	p := c.Params
 	p.Require("access_level")
-	in := projects.MemberInput{UserID: uid, ActorLevel: c.Level, ActorAdmin: c.Principal.Admin(), ActorID: c.Principal.UserID()}
+	in := projects.MemberInput{UserID: uid, MayManageOwners: c.Can(authz.ManageOwners), ActorID: c.Principal.UserID()}
 	lvl, _ := p.Int("access_level")
 	in.AccessLevel = model.AccessLevel(lvl)
 	in.ExpiresAt, _ = p.Date("expires_at")
@@ -177,7 +178,7 @@ func (a *API) removeMember(c *Ctx) error {
 		return err
 	}
 	kind, id := c.memberSource()
-	if err := a.Projects.RemoveMember(c.Context(), kind, id, uid, c.Level, c.Principal.Admin()); err != nil {
+	if err := a.Projects.RemoveMember(c.Context(), kind, id, uid, c.Can(authz.ManageOwners)); err != nil {
 		return memberErr(err)
 	}
 	c.W.WriteHeader(http.StatusNoContent)

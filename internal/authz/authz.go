@@ -177,7 +177,10 @@ var (
 	UpdateProject       = Action{Name: "admin_project", Write: true, Min: model.Maintainer}
 	RemoveProject       = Action{Name: "remove_project", Write: true, Min: model.Owner}
 	AdminProjectMembers = Action{Name: "admin_project_member", Write: true, Min: model.Maintainer}
-	ReadRepository      = Action{Name: "download_code", MinPrivate: model.Reporter, Policy: PolicyReadRepositories}
+	// ManageOwners is granting, changing or removing the Owner role of a
+	// project or group: Owners only (GitLab's rule).
+	ManageOwners   = Action{Name: "admin_owner_member", Write: true, Min: model.Owner}
+	ReadRepository = Action{Name: "download_code", MinPrivate: model.Reporter, Policy: PolicyReadRepositories}
 	// PushAbility is the role a push needs, whatever the credential's
 	// scope: what the branches API reports as can_push.
 	PushAbility = Action{Name: "push_code_ability", Min: model.Developer}

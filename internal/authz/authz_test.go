@@ -58,6 +58,9 @@ var specs = []spec{
 	{action: authz.UpdateProject, kind: authz.Project, write: true, min: model.Maintainer},
 	{action: authz.RemoveProject, kind: authz.Project, write: true, min: model.Owner},
 	{action: authz.AdminProjectMembers, kind: authz.Project, write: true, min: model.Maintainer},
+	// Granting, changing or removing Owner: Owners only (projects and
+	// groups alike: the role check does not look at the kind).
+	{action: authz.ManageOwners, kind: authz.Project, write: true, min: model.Owner},
 	// Groups.
 	{action: authz.ReadGroup, kind: authz.Group},
 	{action: authz.UpdateGroup, kind: authz.Group, write: true, min: model.Owner},
@@ -172,8 +175,8 @@ func TestDecide(t *testing.T) {
 			}
 		}
 	}
-	if want := len(visibilities) * len(callers) * len(specs); rows != want || rows != 630 {
-		t.Fatalf("ran %d rows, want %d (630)", rows, want)
+	if want := len(visibilities) * len(callers) * len(specs); rows != want || rows != 660 {
+		t.Fatalf("ran %d rows, want %d (660)", rows, want)
 	}
 }
 

@@ -24,8 +24,6 @@ type Ctx struct {
 	// Job is the job a runner's call is about (JobTarget: the token's own
 	// job), or the job whose project was decided (JobProjectTarget).
 	Job *model.Job
-	// Level is the principal's effective level on the target.
-	Level model.AccessLevel
 
 	gate *Gate
 	// subject and target are what the route's decision saw, so that a
@@ -74,9 +72,6 @@ func (c *Ctx) decideProject(p *model.Project, act authz.Action, route bool) erro
 	if err != nil {
 		return err
 	}
-	if route {
-		c.Level = t.Level
-	}
 	err = c.decide(s, t, act, route)
 	var denied *Denied
 	d := authz.Allow
@@ -91,9 +86,6 @@ func (c *Ctx) decideGroup(n *model.Namespace, act authz.Action, route bool) erro
 	s, t, err := c.gate.Access.GroupFacts(c.Context(), c.Principal, n)
 	if err != nil {
 		return err
-	}
-	if route {
-		c.Level = t.Level
 	}
 	return c.decide(s, t, act, route)
 }

@@ -201,7 +201,7 @@ func newEnvRoot(t *testing.T, root string) *env {
 		t.Fatal(err)
 	}
 	if _, err := proj.AddMember(ctx, model.SourceProject, e.project.ID, projects.MemberInput{
-		UserID: users["bob"].ID, AccessLevel: model.Reporter, ActorLevel: model.Owner, ActorID: e.alice.ID,
+		UserID: users["bob"].ID, AccessLevel: model.Reporter, MayManageOwners: true, ActorID: e.alice.ID,
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -32,11 +32,10 @@ type MemberInput struct {
 	UserID      int64
 	AccessLevel model.AccessLevel
 	ExpiresAt   *time.Time
-	// ActorLevel is the caller's own level on the source; only an Owner
-	// (or an admin, ActorAdmin) may grant or change Owner.
-	ActorLevel model.AccessLevel
-	ActorAdmin bool
-	ActorID    int64
+	// MayManageOwners: authz let the caller grant, change or remove the
+	// Owner role here (authz.ManageOwners: Owners and administrators).
+	MayManageOwners bool
+	ActorID         int64
 }
 
 func (in MemberInput) check(existing model.AccessLevel) error {
@@ -46,7 +45,7 @@ func (in MemberInput) check(existing model.AccessLevel) error {
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(time.Now()) {
 		return model.Invalid("expires_at", "cannot be a date in the past")
 	}
-	if !in.ActorAdmin && in.ActorLevel < model.Owner && (in.AccessLevel == model.Owner || existing == model.Owner) {
+	if !in.MayManageOwners && (in.AccessLevel == model.Owner || existing == model.Owner) {
 		return ErrOwnerNeedsOwner
 	}
 	return nil
@@ -90,14 +89,15 @@ func (s *Service) UpdateMember(ctx context.Context, kind string, sourceID int64,
 	return s.Store.Member(ctx, kind, sourceID, in.UserID)
 }
 
-// RemoveMember removes a direct membership.
-func (s *Service) RemoveMember(ctx context.Context, kind string, sourceID, userID int64, actorLevel model.AccessLevel, actorAdmin bool) error {
+// RemoveMember removes a direct membership; an Owner's only if
+// mayManageOwners (authz.ManageOwners).
+func (s *Service) RemoveMember(ctx context.Context, kind string, sourceID, userID int64, mayManageOwners bool) error {
 	return s.Store.Tx(ctx, func(q *store.Queries) error {
 		cur, err := q.Member(ctx, kind, sourceID, userID)
 		if err != nil {
 			return err
 		}
-		if cur.AccessLevel == model.Owner && actorLevel < model.Owner && !actorAdmin {
+		if cur.AccessLevel == model.Owner && !mayManageOwners {
 			return ErrOwnerNeedsOwner
 		}
 		if err := s.keepOwner(ctx, q, kind, sourceID, cur, model.NoAccess); err != nil {

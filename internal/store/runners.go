@@ -242,11 +242,17 @@ func (q *Queries) RunnerJobs(ctx context.Context, runnerID int64, limit int) ([]
 // that was on its way when the token died is not stored), and saves the
 // raw byte count, CRC and masker state. It reports false otherwise.
 func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, crc uint32, state, masked []byte) (bool, error) {
-	defer q.changed(jobChange, jobID)
-	res, err := q.exec(ctx, `UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ?
+	return q.traceChunkIf(ctx, jobID, masked, `UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ?
 		WHERE id = ? AND trace_size = ? AND status IN (?, ?)
 		AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = jobs.user_id AND users.blocked)`,
 		rawLen, int64(crc), state, jobID, offset, model.StatusRunning, model.StatusCanceling)
+}
+
+// traceChunkIf runs the job row's compare-and-set update and, if it
+// changed the row, appends masked text to the job's stored log.
+func (q *Queries) traceChunkIf(ctx context.Context, jobID int64, masked []byte, update string, args ...any) (bool, error) {
+	defer q.changed(jobChange, jobID)
+	res, err := q.exec(ctx, update, args...)
 	if err != nil {
 		return false, err
 	}
@@ -256,14 +262,9 @@ func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, 
 	if len(masked) == 0 {
 		return true, nil
 	}
-	return true, q.addTraceChunk(ctx, jobID, masked)
-}
-
-// addTraceChunk appends masked text to a job's stored log.
-func (q *Queries) addTraceChunk(ctx context.Context, jobID int64, masked []byte) error {
-	_, err := q.exec(ctx, "INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_trace_chunks WHERE job_id = ?), ?)",
+	_, err = q.exec(ctx, "INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_trace_chunks WHERE job_id = ?), ?)",
 		jobID, jobID, masked)
-	return err
+	return true, err
 }
 
 // FlushTrace stores the masker's last output at a job's final update and
@@ -271,18 +272,7 @@ func (q *Queries) addTraceChunk(ctx context.Context, jobID int64, masked []byte)
 // of concurrent final updates only one stores the tail). It reports
 // whether it did.
 func (q *Queries) FlushTrace(ctx context.Context, jobID int64, state, masked []byte) (bool, error) {
-	defer q.changed(jobChange, jobID)
-	res, err := q.exec(ctx, "UPDATE jobs SET trace_state = NULL WHERE id = ? AND trace_state = ?", jobID, state)
-	if err != nil {
-		return false, err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
-	}
-	if len(masked) == 0 {
-		return true, nil
-	}
-	return true, q.addTraceChunk(ctx, jobID, masked)
+	return q.traceChunkIf(ctx, jobID, masked, "UPDATE jobs SET trace_state = NULL WHERE id = ? AND trace_state = ?", jobID, state)
 }
 
 // Trace returns a job's stored (masked) log.
