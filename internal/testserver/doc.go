@@ -1,7 +1,8 @@
 // Package testserver is the one harness every suite starts servers with:
-// internal/server's runner-protocol tests, internal/api's REST tests, the
-// end-to-end tests in e2e and the benchmarks in bench. It is a normal
-// package that only tests import.
+// internal/runnerapi's runner-protocol tests, internal/api's REST tests,
+// internal/server's tests of the server as a whole, the end-to-end tests
+// in e2e and the benchmarks in bench. It is a normal package that only
+// tests import.
 //
 // New starts a ciwarden on SQLite or PostgreSQL (internal/testdb),
 // optionally with S3 blobs (internal/testblob), either in this process

@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 // Blocking a user ends their running work (issue 12 item 7, as GitLab
 // drops a blocked user's pipelines): their unfinished jobs fail with

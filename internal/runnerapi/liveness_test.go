@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 // The job token's life (gitlab-compat.md §2, security.md §1): valid while
 // its job runs or is canceling, refused on the very next request once the

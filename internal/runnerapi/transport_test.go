@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 // How a job token may travel (gitlab-compat.md §1, security.md §2): GET
 // /api/v4/job declares the request transports (JOB-TOKEN header, job_token

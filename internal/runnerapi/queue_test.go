@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 // The job queue (runner-protocol.md §5, §15.3): many runners polling at
 // once get every job exactly once, and runners get only the jobs they may

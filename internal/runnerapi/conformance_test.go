@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 // Runner protocol conformance, written from runner-protocol.md (§2, §3, §5
 // to §9, §16) and not from ciwarden's own runner: the test plays

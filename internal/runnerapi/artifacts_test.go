@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 // Job artifacts on the runner's side, against a real server on both
 // databases and both blob stores: uploads refused (leaving nothing

@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 import (
 	"bytes"
