@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/auth"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx", to read a test database
 	_ "modernc.org/sqlite"             // "sqlite", to read a test database
 )
@@ -46,20 +45,9 @@ const instanceKeyFile = "instance.key"
 // KnownLeaks are places where today's code keeps a secret in clear and a
 // fix is under way: a finding there is logged, not failed. Each entry
 // names its issue; remove it when the fix lands, and the check applies.
-var KnownLeaks = []KnownLeak{{
-	// The trace masker's held-back tail (the start of what may become a
-	// secret: a job token cut between two PATCH requests) is saved in the
-	// job row between requests, unmasked, and overwritten at the next.
-	Column: "jobs.trace_state",
-	Why:    "issue 13 item 2: the masker's held state is stored in clear",
-	// SQLite keeps the overwritten states in the WAL and in free space
-	// of the database file, where no current row holds them: a job
-	// token found there is taken for one of them. Nothing else stores a
-	// job token at all.
-	Remnant: func(f finding) bool {
-		return strings.HasPrefix(f.what, "a token "+auth.JobTokenPrefix) || strings.HasPrefix(f.what, "the secret "+auth.JobTokenPrefix)
-	},
-}}
+// None is known today: the masker's held state, the last entry, is sealed
+// with the instance key since issue 13 item 2 (jobs.trace_state).
+var KnownLeaks []KnownLeak
 
 // KnownLeak is one entry of KnownLeaks.
 type KnownLeak struct {
