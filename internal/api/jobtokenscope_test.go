@@ -1,4 +1,4 @@
-package server_test
+package api_test
 
 // The REST contract of /projects/:id/job_token_scope (gitlab-compat.md
 // §5) and ciwarden's additions to it (entry permissions, the outbound
@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // Messages the scope endpoints answer with, as GitLab words them.
@@ -45,33 +47,33 @@ var (
 // jtsEnv is a private project app in private group src, with a
 // Maintainer, a Developer and a signed-in outsider.
 type jtsEnv struct {
-	s                    *testServer
+	s                    *testserver.Server
 	srcGroup             int64
-	app                  project
-	maint, dev, outsider user
+	app                  testserver.Project
+	maint, dev, outsider testserver.User
 }
 
-func jtsNewEnv(t *testing.T, s *testServer) *jtsEnv {
+func jtsNewEnv(t *testing.T, s *testserver.Server) *jtsEnv {
 	t.Helper()
 	e := &jtsEnv{s: s}
-	e.srcGroup = s.createGroup(t, "src", "private")
-	e.app = s.createProject(t, e.srcGroup, "app", "private")
-	e.maint = s.createUser(t, "maint")
-	e.dev = s.createUser(t, "dev")
-	e.outsider = s.createUser(t, "outsider")
-	s.addMember(t, "projects", e.app.ID, e.maint.ID, 40)
-	s.addMember(t, "projects", e.app.ID, e.dev.ID, 30)
+	e.srcGroup = s.CreateGroup(t, "src", 0, "private")
+	e.app = s.CreateProject(t, e.srcGroup, "app", "private")
+	e.maint = s.CreateUser(t, "maint")
+	e.dev = s.CreateUser(t, "dev")
+	e.outsider = s.CreateUser(t, "outsider")
+	s.AddMember(t, "projects", e.app.ID, e.maint.ID, 40)
+	s.AddMember(t, "projects", e.app.ID, e.dev.ID, 30)
 	return e
 }
 
 // jtsPath is p's scope path followed by rest.
-func jtsPath(p project, rest string) string {
-	return "/projects/" + itoa(p.ID) + "/job_token_scope" + rest
+func jtsPath(p testserver.Project, rest string) string {
+	return "/projects/" + testserver.Itoa(p.ID) + "/job_token_scope" + rest
 }
 
 // jtsCheck asserts r's status and that its body is the JSON of want; a
 // nil want means an empty body.
-func jtsCheck(t testing.TB, r *resp, status int, want any) {
+func jtsCheck(t testing.TB, r *testserver.Resp, status int, want any) {
 	t.Helper()
 	if r.Status != status {
 		t.Fatalf("%s: want %d", r, status)
@@ -94,20 +96,20 @@ func jtsCheck(t testing.TB, r *resp, status int, want any) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, w) {
-		t.Fatalf("%s: body\n  %s\nwant\n  %s", r.what, r.Body, wantJSON)
+		t.Fatalf("%s: body\n  %s\nwant\n  %s", r.Req, r.Body, wantJSON)
 	}
 }
 
 // jtsCall is s.api plus jtsCheck.
-func jtsCall(t testing.TB, s *testServer, method, path, token string, body any, status int, want any) *resp {
+func jtsCall(t testing.TB, s *testserver.Server, method, path, token string, body any, status int, want any) *testserver.Resp {
 	t.Helper()
-	r := s.api(t, method, path, token, body)
+	r := s.Do(t, method, testserver.API+path, token, body)
 	jtsCheck(t, r, status, want)
 	return r
 }
 
 // jtsScope asserts the scope's two toggles as a Maintainer reads them.
-func jtsScope(t testing.TB, s *testServer, p project, token string, inbound, outbound bool) {
+func jtsScope(t testing.TB, s *testserver.Server, p testserver.Project, token string, inbound, outbound bool) {
 	t.Helper()
 	jtsCall(t, s, "GET", jtsPath(p, ""), token, nil, http.StatusOK,
 		jtsObj{"inbound_enabled": inbound, "outbound_enabled": outbound})
@@ -115,7 +117,7 @@ func jtsScope(t testing.TB, s *testServer, p project, token string, inbound, out
 
 // jtsEntry is one project of an allowlist listing, cut to the fields
 // the suite compares.
-func jtsEntry(p project, def bool, policies ...string) jtsObj {
+func jtsEntry(p testserver.Project, def bool, policies ...string) jtsObj {
 	if policies == nil {
 		policies = []string{}
 	}
@@ -124,9 +126,9 @@ func jtsEntry(p project, def bool, policies ...string) jtsObj {
 
 // jtsList asserts a project allowlist listing (list is "allowlist" or
 // "outbound_allowlist"): exactly want, in order.
-func jtsList(t testing.TB, s *testServer, p project, list, token string, want ...jtsObj) {
+func jtsList(t testing.TB, s *testserver.Server, p testserver.Project, list, token string, want ...jtsObj) {
 	t.Helper()
-	r := s.api(t, "GET", jtsPath(p, "/"+list), token, nil)
+	r := s.Do(t, "GET", testserver.API+jtsPath(p, "/"+list), token, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("%s: want 200", r)
 	}
@@ -138,7 +140,7 @@ func jtsList(t testing.TB, s *testServer, p project, list, token string, want ..
 		keys = keys[:2]
 		for i, it := range items {
 			if _, ok := it["default_permissions"]; ok {
-				t.Fatalf("%s: outbound entry %d shows permissions: %v", r.what, i, it)
+				t.Fatalf("%s: outbound entry %d shows permissions: %v", r.Req, i, it)
 			}
 		}
 		for i := range want {
@@ -151,7 +153,7 @@ func jtsList(t testing.TB, s *testServer, p project, list, token string, want ..
 		for _, k := range keys {
 			v, ok := it[k]
 			if !ok {
-				t.Fatalf("%s: entry %d has no %q: %v", r.what, i, k, it)
+				t.Fatalf("%s: entry %d has no %q: %v", r.Req, i, k, it)
 			}
 			got[i][k] = v
 		}
@@ -165,16 +167,16 @@ func jtsList(t testing.TB, s *testServer, p project, list, token string, want ..
 	_ = json.Unmarshal(gotJSON, &g)
 	_ = json.Unmarshal(wantJSON, &w)
 	if !reflect.DeepEqual(g, w) {
-		t.Fatalf("%s: entries\n  %s\nwant\n  %s", r.what, gotJSON, wantJSON)
+		t.Fatalf("%s: entries\n  %s\nwant\n  %s", r.Req, gotJSON, wantJSON)
 	}
 }
 
 // jtsHeaders asserts pagination headers.
-func jtsHeaders(t testing.TB, r *resp, want map[string]string) {
+func jtsHeaders(t testing.TB, r *testserver.Resp, want map[string]string) {
 	t.Helper()
 	for k, v := range want {
 		if got := r.Header.Get(k); got != v {
-			t.Errorf("%s: %s is %q, want %q", r.what, k, got, v)
+			t.Errorf("%s: %s is %q, want %q", r.Req, k, got, v)
 		}
 	}
 }
@@ -182,8 +184,8 @@ func jtsHeaders(t testing.TB, r *resp, want map[string]string) {
 // ---- GET and PATCH /projects/:id/job_token_scope, instance setting ----
 
 func TestJobTokenScopeSettings(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := jtsNewEnv(t, s)
 		path := jtsPath(e.app, "")
 
@@ -192,7 +194,7 @@ func TestJobTokenScopeSettings(t *testing.T) {
 		jtsCall(t, s, "GET", path, "cwpat-no-such-token-0000000000", nil, http.StatusUnauthorized, jtsUnauthorized)
 		jtsCall(t, s, "GET", path, e.dev.Token, nil, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "GET", path, e.outsider.Token, nil, http.StatusNotFound, jtsProjectNotFound)
-		jtsCall(t, s, "GET", jtsPath(project{ID: jtsMissingID}, ""), e.maint.Token, nil, http.StatusNotFound, jtsProjectNotFound)
+		jtsCall(t, s, "GET", jtsPath(testserver.Project{ID: jtsMissingID}, ""), e.maint.Token, nil, http.StatusNotFound, jtsProjectNotFound)
 		// A new project: the allowlist on, the outbound limit off.
 		jtsScope(t, s, e.app, e.maint.Token, true, false)
 
@@ -236,23 +238,23 @@ func TestJobTokenScopeSettings(t *testing.T) {
 
 		// The instance setting: administrators only.
 		settings := "/application/settings"
-		jtsCall(t, s, "GET", settings, rootToken, nil, http.StatusOK, jtsObj{jtsEnforceSetting: false})
+		jtsCall(t, s, "GET", settings, s.RootToken, nil, http.StatusOK, jtsObj{jtsEnforceSetting: false})
 		jtsCall(t, s, "GET", settings, e.maint.Token, nil, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "GET", settings, "", nil, http.StatusUnauthorized, jtsUnauthorized)
 		jtsCall(t, s, "PUT", settings, e.maint.Token, jtsObj{jtsEnforceSetting: true}, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "PUT", settings, "", jtsObj{jtsEnforceSetting: true}, http.StatusUnauthorized, jtsUnauthorized)
-		jtsCall(t, s, "PUT", settings, rootToken, jtsObj{jtsEnforceSetting: nil}, http.StatusBadRequest, jtsObj{"error": jtsEnforceSetting + " is empty"})
-		jtsCall(t, s, "GET", settings, rootToken, nil, http.StatusOK, jtsObj{jtsEnforceSetting: false})
+		jtsCall(t, s, "PUT", settings, s.RootToken, jtsObj{jtsEnforceSetting: nil}, http.StatusBadRequest, jtsObj{"error": jtsEnforceSetting + " is empty"})
+		jtsCall(t, s, "GET", settings, s.RootToken, nil, http.StatusOK, jtsObj{jtsEnforceSetting: false})
 
 		// Enforcement on: the allowlist cannot be switched off, in a
 		// request alone or with another change, and the other change is
 		// not applied either.
 		jtsCall(t, s, "PATCH", path, e.maint.Token, jtsObj{"enabled": true, "outbound_enabled": false}, http.StatusNoContent, nil)
-		r := s.expect(t, "PUT", settings, rootToken, jtsObj{jtsEnforceSetting: true}, http.StatusOK).Object(t)
+		r := s.Expect(t, "PUT", testserver.API+settings, s.RootToken, jtsObj{jtsEnforceSetting: true}, http.StatusOK).Object(t)
 		if r[jtsEnforceSetting] != true {
 			t.Fatalf("PUT %s: %s is %v, want true", settings, jtsEnforceSetting, r[jtsEnforceSetting])
 		}
-		jtsCall(t, s, "GET", settings, rootToken, nil, http.StatusOK, jtsObj{jtsEnforceSetting: true})
+		jtsCall(t, s, "GET", settings, s.RootToken, nil, http.StatusOK, jtsObj{jtsEnforceSetting: true})
 		enforced := jtsObj{"message": "400 Bad request - The instance enforces the job token allowlist on every project; it cannot be turned off"}
 		jtsCall(t, s, "PATCH", path, e.maint.Token, jtsObj{"enabled": false}, http.StatusBadRequest, enforced)
 		jtsCall(t, s, "PATCH", path, e.maint.Token, jtsObj{"enabled": false, "outbound_enabled": true}, http.StatusBadRequest, enforced)
@@ -262,14 +264,14 @@ func TestJobTokenScopeSettings(t *testing.T) {
 		jtsScope(t, s, e.app, e.maint.Token, true, true)
 
 		// Lifted again: the project may switch it off.
-		jtsCall(t, s, "PUT", settings, rootToken, jtsObj{jtsEnforceSetting: false}, http.StatusOK, jtsObj{jtsEnforceSetting: false})
+		jtsCall(t, s, "PUT", settings, s.RootToken, jtsObj{jtsEnforceSetting: false}, http.StatusOK, jtsObj{jtsEnforceSetting: false})
 		jtsCall(t, s, "PATCH", path, e.maint.Token, jtsObj{"enabled": false}, http.StatusNoContent, nil)
 		jtsScope(t, s, e.app, e.maint.Token, false, true)
 		// Enforced later, a project that had switched it off reads the
 		// effective value, as GitLab's: the allowlist is in force.
-		jtsCall(t, s, "PUT", settings, rootToken, jtsObj{jtsEnforceSetting: true}, http.StatusOK, jtsObj{jtsEnforceSetting: true})
+		jtsCall(t, s, "PUT", settings, s.RootToken, jtsObj{jtsEnforceSetting: true}, http.StatusOK, jtsObj{jtsEnforceSetting: true})
 		jtsScope(t, s, e.app, e.maint.Token, true, true)
-		jtsCall(t, s, "PUT", settings, rootToken, jtsObj{jtsEnforceSetting: false}, http.StatusOK, jtsObj{jtsEnforceSetting: false})
+		jtsCall(t, s, "PUT", settings, s.RootToken, jtsObj{jtsEnforceSetting: false}, http.StatusOK, jtsObj{jtsEnforceSetting: false})
 		jtsScope(t, s, e.app, e.maint.Token, false, true)
 	})
 }
@@ -277,18 +279,18 @@ func TestJobTokenScopeSettings(t *testing.T) {
 // ---- the inbound project allowlist ----
 
 func TestJobTokenScopeProjectAllowlist(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := jtsNewEnv(t, s)
-		pub := s.createGroup(t, "pub", "public")
-		a := s.createProject(t, pub, "a", "public")
+		pub := s.CreateGroup(t, "pub", 0, "public")
+		a := s.CreateProject(t, pub, "a", "public")
 		// b is private: the Maintainer can read it as a Reporter.
-		b := s.createProject(t, e.srcGroup, "b", "private")
-		s.addMember(t, "projects", b.ID, e.maint.ID, 20)
-		c := s.createProject(t, pub, "c", "public")
-		d := s.createProject(t, pub, "d", "public")
-		other := s.createGroup(t, "other", "private")
-		hidden := s.createProject(t, other, "hidden", "private")
+		b := s.CreateProject(t, e.srcGroup, "b", "private")
+		s.AddMember(t, "projects", b.ID, e.maint.ID, 20)
+		c := s.CreateProject(t, pub, "c", "public")
+		d := s.CreateProject(t, pub, "d", "public")
+		other := s.CreateGroup(t, "other", 0, "private")
+		hidden := s.CreateProject(t, other, "hidden", "private")
 		list := jtsPath(e.app, "/allowlist")
 
 		// The project itself is listed even with no links.
@@ -301,15 +303,15 @@ func TestJobTokenScopeProjectAllowlist(t *testing.T) {
 		jtsCall(t, s, "POST", list, e.maint.Token, jtsObj{"target_project_id": a.ID}, http.StatusCreated,
 			jtsObj{"source_project_id": e.app.ID, "target_project_id": a.ID})
 		// A form body and a string ID work as in GitLab.
-		jtsCall(t, s, "POST", list, e.maint.Token, url.Values{"target_project_id": {itoa(b.ID)}}, http.StatusCreated,
+		jtsCall(t, s, "POST", list, e.maint.Token, url.Values{"target_project_id": {testserver.Itoa(b.ID)}}, http.StatusCreated,
 			jtsObj{"source_project_id": e.app.ID, "target_project_id": b.ID})
 		jtsList(t, s, e.app, "allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(a, true), jtsEntry(b, true))
 
 		// Pages count the project itself: page 2 of 1 is a.
-		r := s.expect(t, "GET", list+"?per_page=1&page=2", e.maint.Token, nil, http.StatusOK)
+		r := s.Expect(t, "GET", testserver.API+list+"?per_page=1&page=2", e.maint.Token, nil, http.StatusOK)
 		var page []jtsObj
 		r.JSON(t, &page)
-		if len(page) != 1 || num(t, page[0], "id") != a.ID {
+		if len(page) != 1 || testserver.Num(t, page[0], "id") != a.ID {
 			t.Fatalf("%s: want only project %d", r, a.ID)
 		}
 		jtsHeaders(t, r, map[string]string{"X-Total": "3", "X-Total-Pages": "3", "X-Page": "2", "X-Per-Page": "1",
@@ -355,7 +357,7 @@ func TestJobTokenScopeProjectAllowlist(t *testing.T) {
 			jtsEntry(c, false, "read_packages"))
 
 		// Changing an entry's permissions.
-		cPath := list + "/" + itoa(c.ID)
+		cPath := list + "/" + testserver.Itoa(c.ID)
 		jtsCall(t, s, "PUT", cPath, e.maint.Token, jtsObj{"default_permissions": true}, http.StatusOK,
 			jtsObj{"source_project_id": e.app.ID, "target_project_id": c.ID, "default_permissions": true, "job_token_policies": []string{"read_packages"}})
 		jtsList(t, s, e.app, "allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(a, true), jtsEntry(b, true),
@@ -373,8 +375,8 @@ func TestJobTokenScopeProjectAllowlist(t *testing.T) {
 			status int
 			want   jtsObj
 		}{
-			{"not listed", list + "/" + itoa(d.ID), e.maint.Token, jtsObj{"default_permissions": true}, http.StatusBadRequest, jtsObj{"message": jtsMsgProjectUnlist}},
-			{"the project itself", list + "/" + itoa(e.app.ID), e.maint.Token, jtsObj{"default_permissions": true}, http.StatusBadRequest, jtsObj{"message": jtsMsgProjectUnlist}},
+			{"not listed", list + "/" + testserver.Itoa(d.ID), e.maint.Token, jtsObj{"default_permissions": true}, http.StatusBadRequest, jtsObj{"message": jtsMsgProjectUnlist}},
+			{"the project itself", list + "/" + testserver.Itoa(e.app.ID), e.maint.Token, jtsObj{"default_permissions": true}, http.StatusBadRequest, jtsObj{"message": jtsMsgProjectUnlist}},
 			{"no params", cPath, e.maint.Token, nil, http.StatusBadRequest,
 				jtsObj{"error": "default_permissions, job_token_policies are missing, at least one parameter must be provided"}},
 			{"unknown policy", cPath, e.maint.Token, jtsObj{"job_token_policies": []string{"read_nothing"}}, http.StatusBadRequest,
@@ -393,7 +395,7 @@ func TestJobTokenScopeProjectAllowlist(t *testing.T) {
 		}
 
 		// Removing.
-		jtsCall(t, s, "DELETE", list+"/"+itoa(a.ID), e.maint.Token, nil, http.StatusNoContent, nil)
+		jtsCall(t, s, "DELETE", list+"/"+testserver.Itoa(a.ID), e.maint.Token, nil, http.StatusNoContent, nil)
 		afterDelete := []jtsObj{jtsEntry(e.app, true), jtsEntry(b, true), jtsEntry(c, false, "admin_packages", "read_jobs")}
 		jtsList(t, s, e.app, "allowlist", e.maint.Token, afterDelete...)
 		for _, c := range []struct {
@@ -412,7 +414,7 @@ func TestJobTokenScopeProjectAllowlist(t *testing.T) {
 			{"no token", b.ID, "", http.StatusUnauthorized, jtsUnauthorized},
 		} {
 			t.Run("DELETE "+c.name, func(t *testing.T) {
-				jtsCall(t, s, "DELETE", list+"/"+itoa(c.target), c.token, nil, c.status, c.want)
+				jtsCall(t, s, "DELETE", list+"/"+testserver.Itoa(c.target), c.token, nil, c.status, c.want)
 				jtsList(t, s, e.app, "allowlist", e.maint.Token, afterDelete...)
 			})
 		}
@@ -423,50 +425,50 @@ func TestJobTokenScopeProjectAllowlist(t *testing.T) {
 
 		// On a public project a signed-in non-member sees the project but
 		// holds no role: 403, and the entry stays.
-		open := s.createProject(t, pub, "open", "public")
+		open := s.CreateProject(t, pub, "open", "public")
 		openList := jtsPath(open, "/allowlist")
-		jtsCall(t, s, "POST", openList, rootToken, jtsObj{"target_project_id": a.ID}, http.StatusCreated,
+		jtsCall(t, s, "POST", openList, s.RootToken, jtsObj{"target_project_id": a.ID}, http.StatusCreated,
 			jtsObj{"source_project_id": open.ID, "target_project_id": a.ID})
-		jtsCall(t, s, "DELETE", openList+"/"+itoa(a.ID), e.outsider.Token, nil, http.StatusForbidden, jtsForbidden)
+		jtsCall(t, s, "DELETE", openList+"/"+testserver.Itoa(a.ID), e.outsider.Token, nil, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "POST", openList, e.outsider.Token, jtsObj{"target_project_id": c.ID}, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "GET", openList, e.outsider.Token, nil, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "GET", jtsPath(open, ""), "", nil, http.StatusUnauthorized, jtsUnauthorized)
-		jtsList(t, s, open, "allowlist", rootToken, jtsEntry(open, true), jtsEntry(a, true))
+		jtsList(t, s, open, "allowlist", s.RootToken, jtsEntry(open, true), jtsEntry(a, true))
 	})
 }
 
 // TestJobTokenScopeLinkLimit: 200 project links per direction; the 201st
 // is refused, and the other direction has its own 200.
 func TestJobTokenScopeLinkLimit(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
-		g := s.createGroup(t, "many", "public")
-		owner := s.createProject(t, g, "owner", "private")
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
+		g := s.CreateGroup(t, "many", 0, "public")
+		owner := s.CreateProject(t, g, "owner", "private")
 		list := jtsPath(owner, "/allowlist")
 		start := time.Now()
-		var targets []project
+		var targets []testserver.Project
 		for i := range 201 {
-			targets = append(targets, s.createProject(t, g, "p"+itoa(int64(i)), "public"))
+			targets = append(targets, s.CreateProject(t, g, "p"+testserver.Itoa(int64(i)), "public"))
 		}
 		for _, p := range targets[:200] {
-			s.expect(t, "POST", list, rootToken, jtsObj{"target_project_id": p.ID}, http.StatusCreated)
+			s.Expect(t, "POST", testserver.API+list, s.RootToken, jtsObj{"target_project_id": p.ID}, http.StatusCreated)
 		}
 		t.Logf("200 projects and links in %v", time.Since(start))
-		jtsCall(t, s, "POST", list, rootToken, jtsObj{"target_project_id": targets[200].ID}, http.StatusBadRequest,
+		jtsCall(t, s, "POST", list, s.RootToken, jtsObj{"target_project_id": targets[200].ID}, http.StatusBadRequest,
 			jtsObj{"message": jtsMsgLinkLimit})
-		r := s.expect(t, "GET", list+"?per_page=100&page=3", rootToken, nil, http.StatusOK)
+		r := s.Expect(t, "GET", testserver.API+list+"?per_page=100&page=3", s.RootToken, nil, http.StatusOK)
 		jtsHeaders(t, r, map[string]string{"X-Total": "201", "X-Total-Pages": "3", "X-Page": "3", "X-Per-Page": "100"})
 		var last []jtsObj
 		r.JSON(t, &last)
-		if len(last) != 1 || num(t, last[0], "id") != targets[199].ID {
+		if len(last) != 1 || testserver.Num(t, last[0], "id") != targets[199].ID {
 			t.Fatalf("%s: want only project %d", r, targets[199].ID)
 		}
 		// The outbound direction counts apart.
-		jtsCall(t, s, "POST", jtsPath(owner, "/outbound_allowlist"), rootToken, jtsObj{"target_project_id": targets[200].ID},
+		jtsCall(t, s, "POST", jtsPath(owner, "/outbound_allowlist"), s.RootToken, jtsObj{"target_project_id": targets[200].ID},
 			http.StatusCreated, jtsObj{"source_project_id": owner.ID, "target_project_id": targets[200].ID})
 		// Making room admits one more.
-		jtsCall(t, s, "DELETE", list+"/"+itoa(targets[0].ID), rootToken, nil, http.StatusNoContent, nil)
-		jtsCall(t, s, "POST", list, rootToken, jtsObj{"target_project_id": targets[200].ID}, http.StatusCreated,
+		jtsCall(t, s, "DELETE", list+"/"+testserver.Itoa(targets[0].ID), s.RootToken, nil, http.StatusNoContent, nil)
+		jtsCall(t, s, "POST", list, s.RootToken, jtsObj{"target_project_id": targets[200].ID}, http.StatusCreated,
 			jtsObj{"source_project_id": owner.ID, "target_project_id": targets[200].ID})
 	})
 }
@@ -474,11 +476,11 @@ func TestJobTokenScopeLinkLimit(t *testing.T) {
 // ---- the inbound group allowlist ----
 
 func TestJobTokenScopeGroupsAllowlist(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := jtsNewEnv(t, s)
-		pub := s.createGroup(t, "pubgrp", "public")
-		secret := s.createGroup(t, "secret", "private")
+		pub := s.CreateGroup(t, "pubgrp", 0, "public")
+		secret := s.CreateGroup(t, "secret", 0, "private")
 		list := jtsPath(e.app, "/groups_allowlist")
 		group := func(id int64, path string, def bool, policies ...string) jtsObj {
 			if policies == nil {
@@ -534,12 +536,12 @@ func TestJobTokenScopeGroupsAllowlist(t *testing.T) {
 		}
 
 		// Permissions of a group entry.
-		pubPath := list + "/" + itoa(pub)
+		pubPath := list + "/" + testserver.Itoa(pub)
 		jtsCall(t, s, "PUT", pubPath, e.maint.Token, jtsObj{"job_token_policies": []string{"read_jobs"}}, http.StatusOK,
 			jtsObj{"source_project_id": e.app.ID, "target_group_id": pub, "default_permissions": false, "job_token_policies": []string{"read_jobs"}})
 		want = []jtsObj{group(pub, "pubgrp", false, "read_jobs"), group(e.srcGroup, "src", false, "read_packages")}
 		jtsCall(t, s, "GET", list, e.maint.Token, nil, http.StatusOK, want)
-		jtsCall(t, s, "PUT", list+"/"+itoa(secret), e.maint.Token, jtsObj{"default_permissions": true}, http.StatusBadRequest,
+		jtsCall(t, s, "PUT", list+"/"+testserver.Itoa(secret), e.maint.Token, jtsObj{"default_permissions": true}, http.StatusBadRequest,
 			jtsObj{"message": jtsMsgGroupUnlist})
 		jtsCall(t, s, "PUT", pubPath, e.dev.Token, jtsObj{"default_permissions": true}, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "PUT", pubPath, e.maint.Token, nil, http.StatusBadRequest,
@@ -556,9 +558,9 @@ func TestJobTokenScopeGroupsAllowlist(t *testing.T) {
 		jtsCall(t, s, "DELETE", pubPath, e.maint.Token, nil, http.StatusBadRequest, jtsObj{"message": jtsMsgGroupUnlist})
 		// An unlisted group the caller cannot see looks missing
 		// (security.md §3: existence is never revealed).
-		jtsCall(t, s, "DELETE", list+"/"+itoa(secret), e.maint.Token, nil, http.StatusNotFound,
+		jtsCall(t, s, "DELETE", list+"/"+testserver.Itoa(secret), e.maint.Token, nil, http.StatusNotFound,
 			jtsObj{"message": "404 target_group_id not found Not Found"})
-		jtsCall(t, s, "DELETE", list+"/"+itoa(jtsMissingID), e.maint.Token, nil, http.StatusNotFound,
+		jtsCall(t, s, "DELETE", list+"/"+testserver.Itoa(jtsMissingID), e.maint.Token, nil, http.StatusNotFound,
 			jtsObj{"message": "404 target_group_id not found Not Found"})
 		jtsCall(t, s, "GET", list, e.maint.Token, nil, http.StatusOK, want)
 	})
@@ -567,16 +569,16 @@ func TestJobTokenScopeGroupsAllowlist(t *testing.T) {
 // ---- the outbound allowlist (ciwarden: the seed's outbound limit) ----
 
 func TestJobTokenScopeOutboundAllowlist(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := jtsNewEnv(t, s)
 		// asDev: the Maintainer of app is a Developer there; asMaint:
 		// Maintainer; foreign: no member at all.
-		asDev := s.createProject(t, e.srcGroup, "asdev", "private")
-		asMaint := s.createProject(t, e.srcGroup, "asmaint", "private")
-		foreign := s.createProject(t, e.srcGroup, "foreign", "private")
-		s.addMember(t, "projects", asDev.ID, e.maint.ID, 30)
-		s.addMember(t, "projects", asMaint.ID, e.maint.ID, 40)
+		asDev := s.CreateProject(t, e.srcGroup, "asdev", "private")
+		asMaint := s.CreateProject(t, e.srcGroup, "asmaint", "private")
+		foreign := s.CreateProject(t, e.srcGroup, "foreign", "private")
+		s.AddMember(t, "projects", asDev.ID, e.maint.ID, 30)
+		s.AddMember(t, "projects", asMaint.ID, e.maint.ID, 40)
 		out := jtsPath(e.app, "/outbound_allowlist")
 		in := jtsPath(e.app, "/allowlist")
 
@@ -601,7 +603,7 @@ func TestJobTokenScopeOutboundAllowlist(t *testing.T) {
 		jtsCall(t, s, "POST", out, e.dev.Token, jtsObj{"target_project_id": asMaint.ID}, http.StatusForbidden, jtsForbidden)
 		jtsCall(t, s, "POST", out, "", jtsObj{"target_project_id": asMaint.ID}, http.StatusUnauthorized, jtsUnauthorized)
 		// An administrator needs no role anywhere.
-		jtsCall(t, s, "POST", out, rootToken, jtsObj{"target_project_id": foreign.ID}, http.StatusCreated,
+		jtsCall(t, s, "POST", out, s.RootToken, jtsObj{"target_project_id": foreign.ID}, http.StatusCreated,
 			jtsObj{"source_project_id": e.app.ID, "target_project_id": foreign.ID})
 		jtsList(t, s, e.app, "outbound_allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(asMaint, true), jtsEntry(foreign, true))
 
@@ -613,27 +615,27 @@ func TestJobTokenScopeOutboundAllowlist(t *testing.T) {
 			jtsObj{"source_project_id": e.app.ID, "target_project_id": asMaint.ID})
 		jtsList(t, s, e.app, "allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(asDev, true), jtsEntry(asMaint, true))
 		jtsList(t, s, e.app, "outbound_allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(asMaint, true), jtsEntry(foreign, true))
-		jtsCall(t, s, "DELETE", out+"/"+itoa(asDev.ID), e.maint.Token, nil, http.StatusBadRequest, jtsObj{"message": jtsMsgProjectUnlist})
+		jtsCall(t, s, "DELETE", out+"/"+testserver.Itoa(asDev.ID), e.maint.Token, nil, http.StatusBadRequest, jtsObj{"message": jtsMsgProjectUnlist})
 		// foreign is not listed inbound and the maintainer cannot see it:
 		// as if it did not exist.
-		jtsCall(t, s, "DELETE", in+"/"+itoa(foreign.ID), e.maint.Token, nil, http.StatusNotFound, jtsObj{"message": "404 Project Not Found"})
-		jtsCall(t, s, "DELETE", in+"/"+itoa(asMaint.ID), e.maint.Token, nil, http.StatusNoContent, nil)
+		jtsCall(t, s, "DELETE", in+"/"+testserver.Itoa(foreign.ID), e.maint.Token, nil, http.StatusNotFound, jtsObj{"message": "404 Project Not Found"})
+		jtsCall(t, s, "DELETE", in+"/"+testserver.Itoa(asMaint.ID), e.maint.Token, nil, http.StatusNoContent, nil)
 		jtsList(t, s, e.app, "allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(asDev, true))
 		jtsList(t, s, e.app, "outbound_allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(asMaint, true), jtsEntry(foreign, true))
 
 		// Removing needs Maintainer on the source only.
-		jtsCall(t, s, "DELETE", out+"/"+itoa(foreign.ID), e.dev.Token, nil, http.StatusForbidden, jtsForbidden)
-		jtsCall(t, s, "DELETE", out+"/"+itoa(foreign.ID), "", nil, http.StatusUnauthorized, jtsUnauthorized)
-		jtsCall(t, s, "DELETE", out+"/"+itoa(foreign.ID), e.maint.Token, nil, http.StatusNoContent, nil)
+		jtsCall(t, s, "DELETE", out+"/"+testserver.Itoa(foreign.ID), e.dev.Token, nil, http.StatusForbidden, jtsForbidden)
+		jtsCall(t, s, "DELETE", out+"/"+testserver.Itoa(foreign.ID), "", nil, http.StatusUnauthorized, jtsUnauthorized)
+		jtsCall(t, s, "DELETE", out+"/"+testserver.Itoa(foreign.ID), e.maint.Token, nil, http.StatusNoContent, nil)
 		// Removed, it is again a project the maintainer cannot see.
-		jtsCall(t, s, "DELETE", out+"/"+itoa(foreign.ID), e.maint.Token, nil, http.StatusNotFound, jtsProjectNotFound)
-		jtsCall(t, s, "DELETE", out+"/"+itoa(e.app.ID), e.maint.Token, nil, http.StatusBadRequest, jtsObj{"message": jtsMsgSelfRemoval})
-		jtsCall(t, s, "DELETE", out+"/"+itoa(jtsMissingID), e.maint.Token, nil, http.StatusNotFound, jtsProjectNotFound)
+		jtsCall(t, s, "DELETE", out+"/"+testserver.Itoa(foreign.ID), e.maint.Token, nil, http.StatusNotFound, jtsProjectNotFound)
+		jtsCall(t, s, "DELETE", out+"/"+testserver.Itoa(e.app.ID), e.maint.Token, nil, http.StatusBadRequest, jtsObj{"message": jtsMsgSelfRemoval})
+		jtsCall(t, s, "DELETE", out+"/"+testserver.Itoa(jtsMissingID), e.maint.Token, nil, http.StatusNotFound, jtsProjectNotFound)
 		jtsList(t, s, e.app, "outbound_allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(asMaint, true))
 		jtsList(t, s, e.app, "allowlist", e.maint.Token, jtsEntry(e.app, true), jtsEntry(asDev, true))
 
 		// The outbound list has no entry permissions to change.
-		jtsCall(t, s, "PUT", out+"/"+itoa(asMaint.ID), e.maint.Token, jtsObj{"default_permissions": false},
+		jtsCall(t, s, "PUT", out+"/"+testserver.Itoa(asMaint.ID), e.maint.Token, jtsObj{"default_permissions": false},
 			http.StatusNotFound, jtsObj{"error": "404 Not Found"})
 	})
 }
@@ -643,11 +645,11 @@ func TestJobTokenScopeOutboundAllowlist(t *testing.T) {
 // exist, on all three lists (issue 13 item 7), so that POST cannot probe
 // for private projects and groups; and nothing is added.
 func TestJobTokenScopeAddRevealsNothing(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := jtsNewEnv(t, s)
-		other := s.createGroup(t, "elsewhere", "private")
-		hidden := s.createProject(t, other, "hidden", "private")
+		other := s.CreateGroup(t, "elsewhere", 0, "private")
+		hidden := s.CreateProject(t, other, "hidden", "private")
 		for _, c := range []struct {
 			list, param, want string
 			hidden            int64
@@ -672,8 +674,8 @@ func TestJobTokenScopeAddRevealsNothing(t *testing.T) {
 // ---- the authentication log ----
 
 func TestJobTokenScopeAuthorizations(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := jtsNewEnv(t, s)
 		path := jtsPath(e.app, "/authorizations")
 		header := "origin_project_id,origin_project_path,last_used_at,allowed_count,denied_count,last_policy,last_result,last_denial_reason,last_denied_at"
@@ -686,15 +688,15 @@ func TestJobTokenScopeAuthorizations(t *testing.T) {
 		jtsHeaders(t, r, map[string]string{"X-Total": "0"})
 		jtsCall(t, s, "GET", path+"?format=xml", e.maint.Token, nil, http.StatusBadRequest, jtsObj{"error": "format does not have a valid value"})
 
-		r = s.expect(t, "GET", path+"?format=csv", e.maint.Token, nil, http.StatusOK)
+		r = s.Expect(t, "GET", testserver.API+path+"?format=csv", e.maint.Token, nil, http.StatusOK)
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
-			t.Errorf("%s: Content-Type %q, want text/csv", r.what, ct)
+			t.Errorf("%s: Content-Type %q, want text/csv", r.Req, ct)
 		}
 		if first, _, _ := strings.Cut(string(r.Body), "\n"); first != header {
-			t.Errorf("%s: first line %q, want %q", r.what, first, header)
+			t.Errorf("%s: first line %q, want %q", r.Req, first, header)
 		}
 		if string(r.Body) != header+"\n" {
-			t.Errorf("%s: body %q, want the header line alone for a fresh project", r.what, r.Body)
+			t.Errorf("%s: body %q, want the header line alone for a fresh project", r.Req, r.Body)
 		}
 	})
 }
@@ -704,23 +706,23 @@ func TestJobTokenScopeAuthorizations(t *testing.T) {
 // project path spelling the other list's name; outbound entries take no
 // permissions.
 func TestJobTokenScopeListIsTheRoutes(t *testing.T) {
-	s := newServer(t, serverOpts{})
-	g := s.createGroup(t, "x", "private")
-	tricky := s.createProject(t, s.createGroup(t, "job_token_scope", "private"), "outbound_allowlist", "private")
-	other := s.createProject(t, g, "other", "private")
+	s := testserver.New(t, testserver.Options{})
+	g := s.CreateGroup(t, "x", 0, "private")
+	tricky := s.CreateProject(t, s.CreateGroup(t, "job_token_scope", 0, "private"), "outbound_allowlist", "private")
+	other := s.CreateProject(t, g, "other", "private")
 	enc := "/projects/" + strings.ReplaceAll(tricky.Path, "/", "%2F") + "/job_token_scope"
-	jtsCall(t, s, "POST", enc+"/allowlist", rootToken, jtsObj{"target_project_id": other.ID}, http.StatusCreated,
+	jtsCall(t, s, "POST", enc+"/allowlist", s.RootToken, jtsObj{"target_project_id": other.ID}, http.StatusCreated,
 		jtsObj{"source_project_id": tricky.ID, "target_project_id": other.ID})
-	jtsList(t, s, tricky, "allowlist", rootToken, jtsEntry(tricky, true), jtsEntry(other, true))
-	jtsList(t, s, tricky, "outbound_allowlist", rootToken, jtsEntry(tricky, true))
+	jtsList(t, s, tricky, "allowlist", s.RootToken, jtsEntry(tricky, true), jtsEntry(other, true))
+	jtsList(t, s, tricky, "outbound_allowlist", s.RootToken, jtsEntry(tricky, true))
 
 	for _, k := range []string{"default_permissions", "job_token_policies"} {
 		body := jtsObj{"target_project_id": other.ID, k: true}
 		if k == "job_token_policies" {
 			body[k] = []string{"read_jobs"}
 		}
-		jtsCall(t, s, "POST", enc+"/outbound_allowlist", rootToken, body, http.StatusBadRequest,
+		jtsCall(t, s, "POST", enc+"/outbound_allowlist", s.RootToken, body, http.StatusBadRequest,
 			jtsObj{"error": k + " does not apply to the outbound allowlist"})
 	}
-	jtsList(t, s, tricky, "outbound_allowlist", rootToken, jtsEntry(tricky, true))
+	jtsList(t, s, tricky, "outbound_allowlist", s.RootToken, jtsEntry(tricky, true))
 }

@@ -1,27 +1,29 @@
-package server_test
+package api_test
 
 import (
 	"bytes"
 	"net/http"
 	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestJobTokenScopeBadInput sends the scope endpoints malformed ids,
 // wrongly typed values and broken bodies: every one is a 4xx, and the
-// scope is exactly as before afterwards. (newServer also fails the test
+// scope is exactly as before afterwards. (The harness also fails the test
 // on any 500 or panic in the log.)
 func TestJobTokenScopeBadInput(t *testing.T) {
-	s := newServer(t, serverOpts{})
-	g := s.createGroup(t, "bad", "private")
-	p := s.createProject(t, g, "p", "private")
-	other := s.createProject(t, g, "other", "private")
-	base := "/projects/" + itoa(p.ID) + "/job_token_scope"
-	s.expect(t, "POST", base+"/allowlist", rootToken, map[string]any{"target_project_id": other.ID}, http.StatusCreated)
+	s := testserver.New(t, testserver.Options{})
+	g := s.CreateGroup(t, "bad", 0, "private")
+	p := s.CreateProject(t, g, "p", "private")
+	other := s.CreateProject(t, g, "other", "private")
+	base := "/projects/" + testserver.Itoa(p.ID) + "/job_token_scope"
+	s.Expect(t, "POST", testserver.API+base+"/allowlist", s.RootToken, map[string]any{"target_project_id": other.ID}, http.StatusCreated)
 
 	snapshot := func() []byte {
 		var out bytes.Buffer
 		for _, path := range []string{"", "/allowlist", "/groups_allowlist", "/outbound_allowlist"} {
-			out.Write(s.expect(t, "GET", base+path, rootToken, nil, http.StatusOK).Body)
+			out.Write(s.Expect(t, "GET", testserver.API+base+path, s.RootToken, nil, http.StatusOK).Body)
 		}
 		return out.Bytes()
 	}
@@ -55,9 +57,9 @@ func TestJobTokenScopeBadInput(t *testing.T) {
 		{"POST", "/outbound_allowlist", map[string]any{"target_project_id": nil}},
 		{"PUT", "/allowlist/abc", map[string]any{"default_permissions": true}},
 		{"PUT", "/allowlist/" + huge, map[string]any{"default_permissions": true}},
-		{"PUT", "/allowlist/" + itoa(other.ID), map[string]any{"job_token_policies": "read_jobs"}},
-		{"PUT", "/allowlist/" + itoa(other.ID), map[string]any{"job_token_policies": []any{"read_jobs", "bogus"}}},
-		{"PUT", "/allowlist/" + itoa(other.ID), map[string]any{"default_permissions": []any{}}},
+		{"PUT", "/allowlist/" + testserver.Itoa(other.ID), map[string]any{"job_token_policies": "read_jobs"}},
+		{"PUT", "/allowlist/" + testserver.Itoa(other.ID), map[string]any{"job_token_policies": []any{"read_jobs", "bogus"}}},
+		{"PUT", "/allowlist/" + testserver.Itoa(other.ID), map[string]any{"default_permissions": []any{}}},
 		{"PUT", "/groups_allowlist/-3", map[string]any{"default_permissions": true}},
 		{"DELETE", "/allowlist/abc", nil},
 		{"DELETE", "/allowlist/-1", nil},
@@ -74,14 +76,14 @@ func TestJobTokenScopeBadInput(t *testing.T) {
 		{"GET", "/explain?job_id=1&permission=admin_deployments", nil},
 	}
 	for _, c := range calls {
-		var r *resp
+		var r *testserver.Resp
 		if raw, ok := c.body.(string); ok {
-			req := s.newRequest(t, c.method, "/api/v4"+base+c.path, raw)
+			req := s.NewRequest(t, c.method, "/api/v4"+base+c.path, "", raw)
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("PRIVATE-TOKEN", rootToken)
-			r = s.send(t, req)
+			req.Header.Set("PRIVATE-TOKEN", s.RootToken)
+			r = s.Send(t, req)
 		} else {
-			r = s.api(t, c.method, base+c.path, rootToken, c.body)
+			r = s.Do(t, c.method, testserver.API+base+c.path, s.RootToken, c.body)
 		}
 		if r.Status < 400 || r.Status > 499 {
 			t.Errorf("%s %s %v: %s, want a 4xx", c.method, c.path, c.body, r)

@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 // The job queue (runner-protocol.md §5, §15.3): many runners polling at
 // once get every job exactly once, and runners get only the jobs they may
@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 const (
@@ -25,7 +27,7 @@ const (
 )
 
 // runnerReq builds a runner request without a testing.TB, for goroutines.
-func (s *testServer) runnerReq(method, path string, body any, headers map[string]string) (*http.Request, error) {
+func runnerReq(s *testserver.Server, method, path string, body any, headers map[string]string) (*http.Request, error) {
 	var rd *bytes.Reader
 	if b, ok := body.([]byte); ok {
 		rd = bytes.NewReader(b)
@@ -40,8 +42,8 @@ func (s *testServer) runnerReq(method, path string, body any, headers map[string
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("User-Agent", runnerUserAgent)
-	req.Header.Set("X-Request-Id", randHex(8))
+	req.Header.Set("User-Agent", testserver.RunnerUserAgent)
+	req.Header.Set("X-Request-Id", testserver.RandHex(8))
 	if _, raw := body.([]byte); !raw {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json")
@@ -53,12 +55,12 @@ func (s *testServer) runnerReq(method, path string, body any, headers map[string
 }
 
 // call is runnerReq and do, expecting status want.
-func (s *testServer) call(method, path string, body any, headers map[string]string, want int) (*resp, error) {
-	req, err := s.runnerReq(method, path, body, headers)
+func call(s *testserver.Server, method, path string, body any, headers map[string]string, want int) (*testserver.Resp, error) {
+	req, err := runnerReq(s, method, path, body, headers)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.do(req)
+	r, err := s.Try(req)
 	if err != nil {
 		return nil, err
 	}
@@ -70,18 +72,18 @@ func (s *testServer) call(method, path string, body any, headers map[string]stri
 
 // runJob plays one job to success: PUT running, one trace chunk, final
 // PUT with the checksum.
-func (s *testServer) runJob(id int64, token string) error {
+func runJob(s *testserver.Server, id int64, token string) error {
 	jt := map[string]string{"JOB-TOKEN": token}
-	if _, err := s.call("PUT", "/jobs/"+itoa(id), map[string]any{"token": token, "state": "running"}, jt, http.StatusOK); err != nil {
+	if _, err := call(s, "PUT", "/jobs/"+testserver.Itoa(id), map[string]any{"token": token, "state": "running"}, jt, http.StatusOK); err != nil {
 		return err
 	}
 	trace := []byte(fmt.Sprintf("job %d ran\n", id))
 	h := map[string]string{"JOB-TOKEN": token, "Content-Type": "text/plain", "Content-Range": fmt.Sprintf("0-%d", len(trace)-1)}
-	if _, err := s.call("PATCH", "/jobs/"+itoa(id)+"/trace", trace, h, http.StatusAccepted); err != nil {
+	if _, err := call(s, "PATCH", "/jobs/"+testserver.Itoa(id)+"/trace", trace, h, http.StatusAccepted); err != nil {
 		return err
 	}
 	sum := fmt.Sprintf("crc32:%08x", crc32.ChecksumIEEE(trace))
-	_, err := s.call("PUT", "/jobs/"+itoa(id), map[string]any{"token": token, "state": "success", "checksum": sum,
+	_, err := call(s, "PUT", "/jobs/"+testserver.Itoa(id), map[string]any{"token": token, "state": "success", "checksum": sum,
 		"output": map[string]any{"checksum": sum, "bytesize": len(trace)}}, jt, http.StatusOK)
 	return err
 }
@@ -97,17 +99,19 @@ func manyJobsCI(n int) string {
 // TestQueueConcurrentRunners: 20 runners, each its own registration,
 // wait in long polls; one push queues 200 jobs; every job is handed out
 // exactly once and finished by the runner that got it.
-func TestQueueConcurrentRunners(t *testing.T) { forEachDialect(t, testQueueConcurrentRunners) }
+func TestQueueConcurrentRunners(t *testing.T) {
+	testserver.ForEachDialect(t, testQueueConcurrentRunners)
+}
 
 func testQueueConcurrentRunners(t *testing.T, dialect string) {
-	s := newServer(t, serverOpts{dialect: dialect, LongPoll: time.Second})
-	group := s.createGroup(t, "queue", "private")
-	p := s.createProject(t, group, "many", "private")
-	dev := s.createUser(t, "dev")
-	s.addMember(t, "groups", group, dev.ID, 40)
+	s := testserver.New(t, testserver.Options{Dialect: dialect, LongPoll: time.Second})
+	group := s.CreateGroup(t, "queue", 0, "private")
+	p := s.CreateProject(t, group, "many", "private")
+	dev := s.CreateUser(t, "dev")
+	s.AddMember(t, "groups", group, dev.ID, 40)
 	tokens := make([]string, queueRunners)
 	for i := range tokens {
-		_, tokens[i] = s.createRunner(t, map[string]any{"description": fmt.Sprintf("runner %d", i)})
+		_, tokens[i] = s.CreateRunner(t, map[string]any{"description": fmt.Sprintf("runner %d", i)})
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -131,20 +135,20 @@ func testQueueConcurrentRunners(t *testing.T, dialect string) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			systemID := "s_" + randHex(6)
+			systemID := "s_" + testserver.RandHex(6)
 			last := ""
 			first := true
 			for ctx.Err() == nil {
-				body := map[string]any{"token": tok, "system_id": systemID, "info": runnerInfo()}
+				body := map[string]any{"token": tok, "system_id": systemID, "info": testserver.RunnerInfoBody()}
 				if last != "" {
 					body["last_update"] = last
 				}
-				req, err := s.runnerReq("POST", "/jobs/request", body, map[string]string{"RUNNER-TOKEN": tok})
+				req, err := runnerReq(s, "POST", "/jobs/request", body, map[string]string{"RUNNER-TOKEN": tok})
 				if err != nil {
 					fail("runner %d: %v", i, err)
 					break
 				}
-				r, err := s.do(req.WithContext(ctx))
+				r, err := s.Try(req.WithContext(ctx))
 				if err != nil {
 					if ctx.Err() == nil {
 						fail("runner %d: %v", i, err)
@@ -164,16 +168,16 @@ func testQueueConcurrentRunners(t *testing.T, dialect string) {
 						return
 					}
 				case http.StatusCreated:
-					var j JobResponse
+					var j testserver.JobResponse
 					if err := json.Unmarshal(r.Body, &j); err != nil || j.ID == 0 || j.Token == "" {
 						fail("runner %d: undecodable job (%v): %s", i, err, r.Body)
 						return
 					}
-					s.remember(j.Token)
+					s.Remember(j.Token)
 					mu.Lock()
 					got[j.ID] = append(got[j.ID], i)
 					mu.Unlock()
-					if err := s.runJob(j.ID, j.Token); err != nil {
+					if err := runJob(s, j.ID, j.Token); err != nil {
 						fail("runner %d, job %d: %v", i, j.ID, err)
 						return
 					}
@@ -195,7 +199,7 @@ func testQueueConcurrentRunners(t *testing.T, dialect string) {
 	// Every runner now holds a long poll with the current version; the
 	// push wakes them all at once.
 	start := time.Now()
-	s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": manyJobsCI(queueJobs)})
+	s.PushCI(t, p.Path, dev, map[string]string{".gitlab-ci.yml": manyJobsCI(queueJobs)})
 	workers.Wait()
 	elapsed := time.Since(start)
 	mu.Lock()
@@ -211,9 +215,9 @@ func testQueueConcurrentRunners(t *testing.T, dialect string) {
 	var want []int64
 	for page := 1; ; page++ {
 		var jobs []map[string]any
-		s.expect(t, "GET", fmt.Sprintf("/projects/%d/jobs?per_page=100&page=%d", p.ID, page), rootToken, nil, http.StatusOK).JSON(t, &jobs)
+		s.Expect(t, "GET", testserver.API+fmt.Sprintf("/projects/%d/jobs?per_page=100&page=%d", p.ID, page), s.RootToken, nil, http.StatusOK).JSON(t, &jobs)
 		for _, j := range jobs {
-			want = append(want, num(t, j, "id"))
+			want = append(want, testserver.Num(t, j, "id"))
 			if j["status"] != "success" {
 				t.Errorf("job %v (%v): status %v, want success", j["id"], j["name"], j["status"])
 			}
@@ -248,7 +252,7 @@ func testQueueConcurrentRunners(t *testing.T, dialect string) {
 	sort.Ints(counts)
 	t.Logf("%d jobs by %d runners in %v; jobs per runner %v", len(got), len(perRunner), elapsed.Round(time.Millisecond), counts)
 	var pls []map[string]any
-	s.expect(t, "GET", fmt.Sprintf("/projects/%d/pipelines", p.ID), rootToken, nil, http.StatusOK).JSON(t, &pls)
+	s.Expect(t, "GET", testserver.API+fmt.Sprintf("/projects/%d/pipelines", p.ID), s.RootToken, nil, http.StatusOK).JSON(t, &pls)
 	if len(pls) != 1 || pls[0]["status"] != "success" {
 		t.Errorf("pipelines %v, want one, success", pls)
 	}
@@ -256,7 +260,7 @@ func testQueueConcurrentRunners(t *testing.T, dialect string) {
 
 // TestQueueMatching: tags and run_untagged, paused runners, project
 // runners.
-func TestQueueMatching(t *testing.T) { forEachDialect(t, testQueueMatching) }
+func TestQueueMatching(t *testing.T) { testserver.ForEachDialect(t, testQueueMatching) }
 
 const taggedCI = `untagged:
   script: echo untagged
@@ -269,54 +273,54 @@ gpu:
 `
 
 func testQueueMatching(t *testing.T, dialect string) {
-	s := newServer(t, serverOpts{dialect: dialect, LongPoll: 300 * time.Millisecond})
-	group := s.createGroup(t, "match", "private")
-	tp := s.createProject(t, group, "tags", "private")
-	pa := s.createProject(t, group, "a", "private")
-	pb := s.createProject(t, group, "b", "private")
-	dev := s.createUser(t, "dev")
-	s.addMember(t, "groups", group, dev.ID, 40)
-	_, dockerTok := s.createRunner(t, map[string]any{"tag_list": []string{"docker"}, "run_untagged": false})
-	_, plainTok := s.createRunner(t, nil)
-	_, pausedTok := s.createRunner(t, map[string]any{"tag_list": []string{"gpu"}, "paused": true})
-	_, projATok := s.createRunner(t, map[string]any{"runner_type": "project_type", "project_id": pa.ID})
-	docker, plain, paused, projA := s.newRunnerClient(dockerTok), s.newRunnerClient(plainTok), s.newRunnerClient(pausedTok), s.newRunnerClient(projATok)
-	name := func(j *runningJob) string { return j.Payload.JobInfo.Name }
+	s := testserver.New(t, testserver.Options{Dialect: dialect, LongPoll: 300 * time.Millisecond})
+	group := s.CreateGroup(t, "match", 0, "private")
+	tp := s.CreateProject(t, group, "tags", "private")
+	pa := s.CreateProject(t, group, "a", "private")
+	pb := s.CreateProject(t, group, "b", "private")
+	dev := s.CreateUser(t, "dev")
+	s.AddMember(t, "groups", group, dev.ID, 40)
+	_, dockerTok := s.CreateRunner(t, map[string]any{"tag_list": []string{"docker"}, "run_untagged": false})
+	_, plainTok := s.CreateRunner(t, nil)
+	_, pausedTok := s.CreateRunner(t, map[string]any{"tag_list": []string{"gpu"}, "paused": true})
+	_, projATok := s.CreateRunner(t, map[string]any{"runner_type": "project_type", "project_id": pa.ID})
+	docker, plain, paused, projA := s.NewRunnerClient(dockerTok), s.NewRunnerClient(plainTok), s.NewRunnerClient(pausedTok), s.NewRunnerClient(projATok)
+	name := func(j *testserver.RunningJob) string { return j.Payload.JobInfo.Name }
 
-	s.pushCI(t, tp, dev, map[string]string{".gitlab-ci.yml": taggedCI})
+	s.PushCI(t, tp.Path, dev, map[string]string{".gitlab-ci.yml": taggedCI})
 	t.Run("tags", func(t *testing.T) {
 		// untagged is the oldest job; a runner with run_untagged=false
 		// skips it.
-		if j := docker.takeJob(t); name(j) != "tagged" {
+		if j := docker.TakeJob(t); name(j) != "tagged" {
 			t.Errorf("runner [docker], run_untagged=false got %q, want tagged", name(j))
 		}
-		docker.expectNoJob(t)
-		if j := plain.takeJob(t); name(j) != "untagged" {
+		docker.ExpectNoJob(t)
+		if j := plain.TakeJob(t); name(j) != "untagged" {
 			t.Errorf("untagged runner got %q, want untagged", name(j))
 		}
-		plain.expectNoJob(t) // gpu is pending, but tagged
+		plain.ExpectNoJob(t) // gpu is pending, but tagged
 	})
 	t.Run("paused", func(t *testing.T) {
-		r := paused.request(t)
+		r := paused.Request(t)
 		if r.Status != http.StatusNoContent || r.Header.Get("X-GitLab-Last-Update") == "" {
 			t.Errorf("paused runner [gpu] with a gpu job pending: %s, want 204 with X-GitLab-Last-Update", r)
 		}
 	})
 	t.Run("project runner", func(t *testing.T) {
-		s.pushCI(t, pb, dev, map[string]string{".gitlab-ci.yml": "b:\n  script: echo b\n"})
-		projA.expectNoJob(t)
-		s.pushCI(t, pa, dev, map[string]string{".gitlab-ci.yml": "a:\n  script: echo a\n"})
-		j := projA.takeJob(t)
+		s.PushCI(t, pb.Path, dev, map[string]string{".gitlab-ci.yml": "b:\n  script: echo b\n"})
+		projA.ExpectNoJob(t)
+		s.PushCI(t, pa.Path, dev, map[string]string{".gitlab-ci.yml": "a:\n  script: echo a\n"})
+		j := projA.TakeJob(t)
 		if name(j) != "a" || j.Payload.JobInfo.ProjectID != pa.ID {
 			t.Errorf("project runner of a got %q of project %d, want a of %d", name(j), j.Payload.JobInfo.ProjectID, pa.ID)
 		}
-		projA.expectNoJob(t) // b (and gpu) still pending
-		if j := plain.takeJob(t); name(j) != "b" {
+		projA.ExpectNoJob(t) // b (and gpu) still pending
+		if j := plain.TakeJob(t); name(j) != "b" {
 			t.Errorf("instance runner got %q, want b (left by a's project runner)", name(j))
 		}
 	})
 	var jobs []map[string]any
-	s.expect(t, "GET", fmt.Sprintf("/projects/%d/jobs?scope=pending", tp.ID), rootToken, nil, http.StatusOK).JSON(t, &jobs)
+	s.Expect(t, "GET", testserver.API+fmt.Sprintf("/projects/%d/jobs?scope=pending", tp.ID), s.RootToken, nil, http.StatusOK).JSON(t, &jobs)
 	if len(jobs) != 1 || jobs[0]["name"] != "gpu" {
 		t.Errorf("pending jobs of %s: %v, want only gpu", tp.Path, jobs)
 	}

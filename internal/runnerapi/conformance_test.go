@@ -1,4 +1,4 @@
-package server_test
+package runnerapi_test
 
 // Runner protocol conformance, written from runner-protocol.md (§2, §3, §5
 // to §9, §16) and not from ciwarden's own runner: the test plays
@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -18,178 +19,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
-// ---- gitlab-runner's types (the fields the contract names) ----
-
-// JobResponse mirrors spec.Job / common.JobResponse.
-type JobResponse struct {
-	ID            int64          `json:"id"`
-	Token         string         `json:"token"`
-	AllowGitFetch bool           `json:"allow_git_fetch"`
-	JobInfo       JobInfo        `json:"job_info"`
-	GitInfo       GitInfo        `json:"git_info"`
-	RunnerInfo    RunnerInfo     `json:"runner_info"`
-	Variables     []JobVariable  `json:"variables"`
-	Steps         []Step         `json:"steps"`
-	Image         Image          `json:"image"`
-	Services      []Image        `json:"services"`
-	Artifacts     []Artifact     `json:"artifacts"`
-	Cache         []Cache        `json:"cache"`
-	Credentials   []Credentials  `json:"credentials"`
-	Dependencies  []Dependency   `json:"dependencies"`
-	Features      GitlabFeatures `json:"features"`
-	Hooks         []Hook         `json:"hooks"`
-	// Run is the quirky field of §6.2: absent or a JSON string holding a
-	// steps array; null, "" and [] make the runner lose the job.
-	Run runField `json:"run"`
-}
-
-type JobInfo struct {
-	Name                                     string  `json:"name"`
-	Stage                                    string  `json:"stage"`
-	ProjectID                                int64   `json:"project_id"`
-	ProjectName                              string  `json:"project_name"`
-	ProjectFullPath                          string  `json:"project_full_path"`
-	PipelineID                               int64   `json:"pipeline_id"`
-	NamespaceID                              int64   `json:"namespace_id"`
-	RootNamespaceID                          int64   `json:"root_namespace_id"`
-	UserID                                   int64   `json:"user_id"`
-	TimeInQueueSeconds                       float64 `json:"time_in_queue_seconds"`
-	ProjectJobsRunningOnInstanceRunnersCount string  `json:"project_jobs_running_on_instance_runners_count"`
-	QueueSize                                int64   `json:"queue_size"`
-	QueueDepth                               int64   `json:"queue_depth"`
-}
-
-type GitInfo struct {
-	RepoURL          string   `json:"repo_url"`
-	RepoObjectFormat string   `json:"repo_object_format"`
-	Ref              string   `json:"ref"`
-	Sha              string   `json:"sha"`
-	BeforeSha        string   `json:"before_sha"`
-	RefType          string   `json:"ref_type"`
-	Refspecs         []string `json:"refspecs"`
-	Depth            int      `json:"depth"`
-	Protected        *bool    `json:"protected"`
-}
-
-type RunnerInfo struct {
-	Timeout int    `json:"timeout"`
-	UUID    string `json:"uuid"`
-}
-
-type JobVariable struct {
-	Key    string `json:"key"`
-	Value  string `json:"value"`
-	Public bool   `json:"public"`
-	File   bool   `json:"file"`
-	Masked bool   `json:"masked"`
-	Raw    bool   `json:"raw"`
-}
-
-type Step struct {
-	Name         string   `json:"name"`
-	Script       []string `json:"script"`
-	Timeout      int      `json:"timeout"`
-	When         string   `json:"when"`
-	AllowFailure bool     `json:"allow_failure"`
-}
-
-type Image struct {
-	Name            string           `json:"name"`
-	Alias           string           `json:"alias"`
-	Command         []string         `json:"command"`
-	Entrypoint      []string         `json:"entrypoint"`
-	Ports           []map[string]any `json:"ports"`
-	Variables       []JobVariable    `json:"variables"`
-	PullPolicies    []string         `json:"pull_policy"`
-	ExecutorOptions executorOptions  `json:"executor_opts"`
-}
-
-// executorOptions refuses unknown keys, as the runner does (§6.2).
-type executorOptions struct {
-	Docker     map[string]any `json:"docker"`
-	Kubernetes map[string]any `json:"kubernetes"`
-}
-
-func (e *executorOptions) UnmarshalJSON(b []byte) error {
-	type plain executorOptions
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	var p plain
-	if err := d.Decode(&p); err != nil {
-		return fmt.Errorf("executor_opts: %w", err)
-	}
-	*e = executorOptions(p)
-	return nil
-}
-
-type Artifact struct {
-	Name      string   `json:"name"`
-	Untracked bool     `json:"untracked"`
-	Paths     []string `json:"paths"`
-	Exclude   []string `json:"exclude"`
-	When      string   `json:"when"`
-	Type      string   `json:"artifact_type"`
-	Format    string   `json:"artifact_format"`
-	ExpireIn  string   `json:"expire_in"`
-}
-
-type Cache struct {
-	Key          string   `json:"key"`
-	Untracked    bool     `json:"untracked"`
-	Policy       string   `json:"policy"`
-	Paths        []string `json:"paths"`
-	When         string   `json:"when"`
-	FallbackKeys []string `json:"fallback_keys"`
-}
-
-type Credentials struct {
-	Type     string `json:"type"`
-	URL      string `json:"url"`
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
-type Dependency struct {
-	ID            int64  `json:"id"`
-	Token         string `json:"token"`
-	Name          string `json:"name"`
-	ArtifactsFile struct {
-		Filename string `json:"filename"`
-		Size     int64  `json:"size"`
-	} `json:"artifacts_file"`
-}
-
-type GitlabFeatures struct {
-	TraceSections     bool     `json:"trace_sections"`
-	TokenMaskPrefixes []string `json:"token_mask_prefixes"`
-	FailureReasons    []string `json:"failure_reasons"`
-}
-
-type Hook struct {
-	Name   string   `json:"name"`
-	Script []string `json:"script"`
-}
-
-// runField decodes "run" as the runner does: a JSON string, parsed again
-// as a steps array.
-type runField struct {
-	Steps []map[string]any
-	Set   bool
-}
-
-func (r *runField) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
-	if err := json.Unmarshal([]byte(s), &r.Steps); err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
-	r.Set = true
-	return nil
-}
+// ---- gitlab-runner's types (the job payload's are testserver's) ----
 
 // registerResponse mirrors common.RegisterRunnerResponse and
 // common.VerifyRunnerResponse: token_expires_at is a time.Time, so it
@@ -200,6 +34,19 @@ type registerResponse struct {
 	TokenExpiresAt time.Time `json:"token_expires_at"`
 }
 
+// hostOf is host:port of a URL.
+func hostOf(t testing.TB, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		t.Fatalf("%s has no port", raw)
+	}
+	return u.Host
+}
+
 // ---- checks on raw JSON ----
 
 // isJSON is how the runner recognises a JSON reply.
@@ -208,48 +55,9 @@ func isJSON(h http.Header) bool {
 	return err == nil && mt == "application/json"
 }
 
-// checkRawPayload walks the raw job JSON: no "run" key (at any depth),
-// and every *_at value null or RFC 3339 (never "").
-func checkRawPayload(t testing.TB, raw []byte) {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatalf("payload is not JSON: %v", err)
-	}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				p := path + "." + k
-				if k == "run" {
-					t.Errorf("payload has a %q key (%v): gitlab-runner loses the job unless it is absent or a JSON string holding a steps array", p, e)
-				}
-				if strings.HasSuffix(k, "_at") || k == "expires_at" {
-					switch tv := e.(type) {
-					case nil:
-					case string:
-						if _, err := time.Parse(time.RFC3339, tv); err != nil {
-							t.Errorf("payload %s = %q: time values must be null or RFC 3339", p, tv)
-						}
-					default:
-						t.Errorf("payload %s = %v (%T): time values must be null or RFC 3339", p, tv, tv)
-					}
-				}
-				walk(p, e)
-			}
-		case []any:
-			for i, e := range x {
-				walk(path+"["+strconv.Itoa(i)+"]", e)
-			}
-		}
-	}
-	walk("", v)
-}
-
 // lastVars indexes variables by key; the last duplicate wins (§6.1).
-func lastVars(vs []JobVariable) map[string]JobVariable {
-	m := map[string]JobVariable{}
+func lastVars(vs []testserver.JobVariable) map[string]testserver.JobVariable {
+	m := map[string]testserver.JobVariable{}
 	for _, v := range vs {
 		m[v.Key] = v
 	}
@@ -268,7 +76,7 @@ func TestRunMirror(t *testing.T) {
 		`{"id":1,"image":{"executor_opts":{"docker":{}}}}`: true,
 		`{"id":1,"image":{"executor_opts":{"nope":{}}}}`:   false,
 	} {
-		var j JobResponse
+		var j testserver.JobResponse
 		if err := json.Unmarshal([]byte(body), &j); (err == nil) != ok {
 			t.Errorf("decode %s: err %v, want ok=%v", body, err, ok)
 		}
@@ -307,24 +115,24 @@ test:
 // TestRunnerConformance walks gitlab-runner's conversation (§2) against a
 // real server: verify, idle polls and long polling, the job payload, the
 // trace and the final update, cancellation, and registration.
-func TestRunnerConformance(t *testing.T) { forEachDialect(t, testRunnerConformance) }
+func TestRunnerConformance(t *testing.T) { testserver.ForEachDialect(t, testRunnerConformance) }
 
 func testRunnerConformance(t *testing.T, dialect string) {
 	// Long enough that a push on a loaded 2-core machine (CI runs every
 	// package at once) still lands inside the hold.
 	const longPoll = 12 * time.Second
-	s := newServer(t, serverOpts{dialect: dialect, LongPoll: longPoll})
-	group := s.createGroup(t, "proto", "private")
-	p := s.createProject(t, group, "app", "private")
-	dev := s.createUser(t, "dev")
-	s.addMember(t, "projects", p.ID, dev.ID, 40)
-	runnerID, runnerToken := s.createRunner(t, map[string]any{"description": "conformance"})
-	rc := s.newRunnerClient(runnerToken)
+	s := testserver.New(t, testserver.Options{Dialect: dialect, LongPoll: longPoll})
+	group := s.CreateGroup(t, "proto", 0, "private")
+	p := s.CreateProject(t, group, "app", "private")
+	dev := s.CreateUser(t, "dev")
+	s.AddMember(t, "projects", p.ID, dev.ID, 40)
+	runnerID, runnerToken := s.CreateRunner(t, map[string]any{"description": "conformance"})
+	rc := s.NewRunnerClient(runnerToken)
 
 	t.Run("verify", func(t *testing.T) {
-		req := s.runnerCall(t, "POST", "/runners/verify", map[string]any{"token": runnerToken, "system_id": rc.systemID, "info": runnerInfo()}, true)
+		req := s.RunnerCall(t, "POST", "/runners/verify", map[string]any{"token": runnerToken, "system_id": rc.SystemID, "info": testserver.RunnerInfoBody()}, true)
 		req.Header.Set("RUNNER-TOKEN", runnerToken)
-		r := s.send(t, req)
+		r := s.Send(t, req)
 		if r.Status != http.StatusOK || !isJSON(r.Header) {
 			t.Fatalf("verify: %s, Content-Type %q; want 200 application/json", r, r.Header.Get("Content-Type"))
 		}
@@ -334,44 +142,44 @@ func testRunnerConformance(t *testing.T, dialect string) {
 			t.Errorf("verify: id %d, want the runner's id %d (non-zero)", v.ID, runnerID)
 		}
 		for _, tok := range []string{"glrt-unknown-token", ""} {
-			req := s.runnerCall(t, "POST", "/runners/verify", map[string]any{"token": tok, "system_id": rc.systemID}, true)
+			req := s.RunnerCall(t, "POST", "/runners/verify", map[string]any{"token": tok, "system_id": rc.SystemID}, true)
 			if tok != "" {
 				req.Header.Set("RUNNER-TOKEN", tok)
 			}
-			if r := s.send(t, req); r.Status != http.StatusForbidden {
+			if r := s.Send(t, req); r.Status != http.StatusForbidden {
 				t.Errorf("verify with token %q: %s, want 403", tok, r)
 			}
 		}
 	})
 
 	t.Run("idle request", func(t *testing.T) {
-		r := rc.request(t)
+		r := rc.Request(t)
 		if r.Status != http.StatusNoContent || r.Header.Get("X-GitLab-Last-Update") == "" || len(r.Body) != 0 {
 			t.Fatalf("idle POST /jobs/request: %s, X-GitLab-Last-Update %q; want 204, the header, no body", r, r.Header.Get("X-GitLab-Last-Update"))
 		}
 		// The token is accepted in the body alone and in RUNNER-TOKEN alone.
-		req := s.runnerCall(t, "POST", "/jobs/request", map[string]any{"token": runnerToken, "info": runnerInfo()}, true)
-		if r := s.send(t, req); r.Status != http.StatusNoContent {
+		req := s.RunnerCall(t, "POST", "/jobs/request", map[string]any{"token": runnerToken, "info": testserver.RunnerInfoBody()}, true)
+		if r := s.Send(t, req); r.Status != http.StatusNoContent {
 			t.Errorf("token only in the body: %s, want 204", r)
 		}
-		req = s.runnerCall(t, "POST", "/jobs/request", map[string]any{"info": runnerInfo()}, true)
+		req = s.RunnerCall(t, "POST", "/jobs/request", map[string]any{"info": testserver.RunnerInfoBody()}, true)
 		req.Header.Set("RUNNER-TOKEN", runnerToken)
-		if r := s.send(t, req); r.Status != http.StatusNoContent {
+		if r := s.Send(t, req); r.Status != http.StatusNoContent {
 			t.Errorf("token only in RUNNER-TOKEN: %s, want 204", r)
 		}
-		bad := s.newRunnerClient("glrt-not-a-runner-token")
-		if r := bad.request(t); r.Status != http.StatusForbidden {
+		bad := s.NewRunnerClient("glrt-not-a-runner-token")
+		if r := bad.Request(t); r.Status != http.StatusForbidden {
 			t.Errorf("unknown runner token: %s, want 403", r)
 		}
-		req = s.runnerCall(t, "POST", "/jobs/request", map[string]any{"info": runnerInfo()}, true)
-		if r := s.send(t, req); r.Status != http.StatusForbidden {
+		req = s.RunnerCall(t, "POST", "/jobs/request", map[string]any{"info": testserver.RunnerInfoBody()}, true)
+		if r := s.Send(t, req); r.Status != http.StatusForbidden {
 			t.Errorf("no runner token: %s, want 403", r)
 		}
 	})
 
 	t.Run("long poll holds", func(t *testing.T) {
-		last := rc.lastUpdate
-		r := rc.requestWith(t, last)
+		last := rc.LastUpdate
+		r := rc.RequestWith(t, last)
 		if r.Status != http.StatusNoContent {
 			t.Fatalf("long poll with nothing queued: %s, want 204", r)
 		}
@@ -382,7 +190,7 @@ func testRunnerConformance(t *testing.T, dialect string) {
 			t.Errorf("held request answered 204 without X-GitLab-Last-Update")
 		}
 		for _, stale := range []string{"", "stale-value", last + "x"} {
-			r := rc.requestWith(t, stale)
+			r := rc.RequestWith(t, stale)
 			if r.Status != http.StatusNoContent || r.Elapsed > longPoll/2 {
 				t.Errorf("last_update %q: %s after %v; want 204 at once", stale, r, r.Elapsed)
 			}
@@ -390,25 +198,25 @@ func testRunnerConformance(t *testing.T, dialect string) {
 	})
 
 	// The held request is answered by the push that queues a job.
-	var build *runningJob
+	var build *testserver.RunningJob
 	var sha string
 	var pipelineID int64
 	t.Run("long poll wakes on a new pipeline", func(t *testing.T) {
-		rc.request(t) // make rc.lastUpdate current
-		req := rc.buildRequest(t, rc.lastUpdate)
+		rc.Request(t) // make rc.LastUpdate current
+		req := rc.BuildRequest(t, rc.LastUpdate)
 		type result struct {
-			r   *resp
+			r   *testserver.Resp
 			err error
 			at  time.Time
 		}
 		ch := make(chan result, 1)
 		sent := time.Now()
 		go func() {
-			r, err := s.do(req)
+			r, err := s.Try(req)
 			ch <- result{r, err, time.Now()}
 		}()
 		time.Sleep(300 * time.Millisecond)
-		_, sha = s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": conformanceCI})
+		_, sha = s.PushCI(t, p.Path, dev, map[string]string{".gitlab-ci.yml": conformanceCI})
 		pushed := time.Now()
 		var res result
 		select {
@@ -429,21 +237,21 @@ func testRunnerConformance(t *testing.T, dialect string) {
 		if !isJSON(res.r.Header) {
 			t.Errorf("job payload Content-Type %q, want application/json", res.r.Header.Get("Content-Type"))
 		}
-		build = rc.decodeJob(t, res.r)
-		pipelines := s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines", rootToken, nil, http.StatusOK)
+		build = rc.DecodeJob(t, res.r)
+		pipelines := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/pipelines", s.RootToken, nil, http.StatusOK)
 		var list []map[string]any
 		pipelines.JSON(t, &list)
 		if len(list) != 1 {
 			t.Fatalf("%d pipelines after one push, want 1", len(list))
 		}
-		pipelineID = num(t, list[0], "id")
+		pipelineID = testserver.Num(t, list[0], "id")
 	})
 	if build == nil {
 		t.Fatal("no job to continue with")
 	}
 
 	t.Run("payload", func(t *testing.T) {
-		checkRawPayload(t, build.Raw)
+		testserver.CheckRawPayload(t, build.Raw)
 		j := build.Payload
 		if j.Run.Set {
 			t.Errorf("payload sets run: %v", j.Run.Steps)
@@ -458,11 +266,11 @@ func testRunnerConformance(t *testing.T, dialect string) {
 		g := j.GitInfo
 		u, err := url.Parse(g.RepoURL)
 		if err != nil || !u.IsAbs() || u.Host != hostOf(t, s.URL) || u.Scheme != "http" {
-			t.Errorf("repo_url %q: want an absolute URL on %s", redact([]string{g.RepoURL}), s.URL)
+			t.Errorf("repo_url %q: want an absolute URL on %s", testserver.RedactArgs([]string{g.RepoURL}), s.URL)
 		} else {
 			pw, _ := u.User.Password()
 			if u.User.Username() != "gitlab-ci-token" || pw != j.Token {
-				t.Errorf("repo_url %s: want gitlab-ci-token:<job token>@", redact([]string{g.RepoURL}))
+				t.Errorf("repo_url %s: want gitlab-ci-token:<job token>@", testserver.RedactArgs([]string{g.RepoURL}))
 			}
 			if u.Path != "/"+p.Path+".git" {
 				t.Errorf("repo_url path %q, want /%s.git", u.Path, p.Path)
@@ -514,14 +322,14 @@ func testRunnerConformance(t *testing.T, dialect string) {
 			"CI_REGISTRY_USER":   "gitlab-ci-token",
 			"CI_SERVER_URL":      s.URL,
 			"CI_API_V4_URL":      s.URL + "/api/v4",
-			"CI_PROJECT_ID":      itoa(p.ID),
+			"CI_PROJECT_ID":      testserver.Itoa(p.ID),
 			"CI_PROJECT_PATH":    p.Path,
-			"CI_PIPELINE_ID":     itoa(pipelineID),
+			"CI_PIPELINE_ID":     testserver.Itoa(pipelineID),
 			"CI_PIPELINE_SOURCE": "push",
 			"CI_COMMIT_SHA":      sha,
 			"CI_COMMIT_REF_NAME": "main",
 			"CI_COMMIT_BRANCH":   "main",
-			"CI_JOB_ID":          itoa(j.ID),
+			"CI_JOB_ID":          testserver.Itoa(j.ID),
 			"CI_JOB_NAME":        "build",
 			"CI_JOB_STAGE":       "build",
 			"GITLAB_USER_LOGIN":  dev.Username,
@@ -542,49 +350,49 @@ func testRunnerConformance(t *testing.T, dialect string) {
 			t.Errorf("%d token_mask_prefixes; the runner takes at most 15 in total", len(f.TokenMaskPrefixes))
 		}
 		// The refspecs reach sha: fetch as the runner does, then check out.
-		g2 := newGit(t)
+		g2 := testserver.NewGit(t)
 		dir := filepath.Join(t.TempDir(), "build")
-		g2.run(t, "", "init", "--quiet", dir)
-		g2.run(t, dir, "remote", "add", "origin", g.RepoURL)
+		g2.Run(t, "", "init", "--quiet", dir)
+		g2.Run(t, dir, "remote", "add", "origin", g.RepoURL)
 		args := append([]string{"fetch", "--quiet", "origin", "--no-recurse-submodules"}, g.Refspecs...)
 		if g.Depth > 0 {
 			args = append(args, "--depth", strconv.Itoa(g.Depth))
 		}
-		g2.run(t, dir, args...)
-		g2.run(t, dir, "checkout", "-f", "-q", g.Sha)
-		if head := g2.run(t, dir, "rev-parse", "HEAD"); head != sha {
+		g2.Run(t, dir, args...)
+		g2.Run(t, dir, "checkout", "-f", "-q", g.Sha)
+		if head := g2.Run(t, dir, "rev-parse", "HEAD"); head != sha {
 			t.Errorf("checked out %s, want %s", head, sha)
 		}
 	})
 
 	// other: the second job of the build stage, taken by the same runner.
-	other := rc.takeJob(t)
+	other := rc.TakeJob(t)
 	if other.Payload.JobInfo.Name != "other" {
 		t.Fatalf("second job %q, want other", other.Payload.JobInfo.Name)
 	}
 
 	t.Run("job updates and trace", func(t *testing.T) {
-		r := build.update(t, map[string]any{"state": "running"})
+		r := build.Update(t, map[string]any{"state": "running"})
 		if r.Status != http.StatusOK || r.Header.Get("Job-Status") != "running" {
 			t.Fatalf("first PUT state=running: %s, Job-Status %q; want 200 running", r, r.Header.Get("Job-Status"))
 		}
-		other.start(t)
+		other.Start(t)
 		// A job token authenticates its own job only.
-		if r := s.updateJob(t, other.ID, build.Token, map[string]any{"state": "running"}); r.Status != http.StatusForbidden {
+		if r := s.UpdateJob(t, other.ID, build.Token, map[string]any{"state": "running"}); r.Status != http.StatusForbidden {
 			t.Errorf("PUT /jobs/<other> with build's token: %s, want 403", r)
 		}
-		if r := s.updateJob(t, other.ID, build.Token, map[string]any{"state": "success"}); r.Status != http.StatusForbidden {
+		if r := s.UpdateJob(t, other.ID, build.Token, map[string]any{"state": "success"}); r.Status != http.StatusForbidden {
 			t.Errorf("final PUT /jobs/<other> with build's token: %s, want 403", r)
 		}
-		if r := s.patchTrace(t, other.ID, build.Token, 0, []byte("intruder\n")); r.Status != http.StatusForbidden {
+		if r := s.PatchTrace(t, other.ID, build.Token, 0, []byte("intruder\n")); r.Status != http.StatusForbidden {
 			t.Errorf("PATCH /jobs/<other>/trace with build's token: %s, want 403", r)
 		}
-		if st := s.jobState(t, p, other.ID); st["status"] != "running" {
+		if st := s.Job(t, p.ID, other.ID); st["status"] != "running" {
 			t.Errorf("other after foreign calls: status %v, want running", st["status"])
 		}
 
 		chunk1 := "\x1b[0KRunning with gitlab-runner 19.4.0\nsection_start:1700000000:step_script\r\x1b[0Kline one\n"
-		r = build.appendTrace(t, chunk1)
+		r = build.AppendTrace(t, chunk1)
 		if got, want := r.Header.Get("Range"), fmt.Sprintf("0-%d", len(chunk1)); got != want {
 			t.Errorf("PATCH 202: Range %q, want %q", got, want)
 		}
@@ -596,103 +404,103 @@ func testRunnerConformance(t *testing.T, dialect string) {
 		}
 		// Wrong offsets: 416 with the stored size, then resume from there.
 		for _, off := range []int{3, len(chunk1) + 10, 0} {
-			r := s.patchTrace(t, build.ID, build.Token, off, []byte("bogus"))
+			r := s.PatchTrace(t, build.ID, build.Token, off, []byte("bogus"))
 			if r.Status != http.StatusRequestedRangeNotSatisfiable || r.Header.Get("Range") != fmt.Sprintf("0-%d", len(chunk1)) {
 				t.Errorf("PATCH at offset %d (stored %d): %s, Range %q; want 416 with Range 0-%d", off, len(chunk1), r, r.Header.Get("Range"), len(chunk1))
 			}
 		}
 		chunk2 := "line two\nsection_end:1700000001:step_script\r\x1b[0K"
-		r = build.appendTrace(t, chunk2)
+		r = build.AppendTrace(t, chunk2)
 		if got, want := r.Header.Get("Range"), fmt.Sprintf("0-%d", len(chunk1)+len(chunk2)); got != want {
 			t.Errorf("PATCH after resuming: Range %q, want %q", got, want)
 		}
 		// Content-Range is required.
-		req := s.runnerCall(t, "PATCH", "/jobs/"+itoa(build.ID)+"/trace", []byte("x"), false)
+		req := s.RunnerCall(t, "PATCH", "/jobs/"+testserver.Itoa(build.ID)+"/trace", []byte("x"), false)
 		req.Header.Set("JOB-TOKEN", build.Token)
 		req.Header.Set("Content-Type", "text/plain")
-		if r := s.send(t, req); r.Status != http.StatusBadRequest {
+		if r := s.Send(t, req); r.Status != http.StatusBadRequest {
 			t.Errorf("PATCH without Content-Range: %s, want 400", r)
 		}
 		// A keep-alive PUT while running.
-		if r := build.update(t, map[string]any{"state": "running"}); r.Status != http.StatusOK || r.Header.Get("Job-Status") != "running" {
+		if r := build.Update(t, map[string]any{"state": "running"}); r.Status != http.StatusOK || r.Header.Get("Job-Status") != "running" {
 			t.Errorf("keep-alive PUT: %s, Job-Status %q; want 200 running", r, r.Header.Get("Job-Status"))
 		}
 		chunk3 := "Job succeeded\n"
-		build.appendTrace(t, chunk3)
+		build.AppendTrace(t, chunk3)
 
-		r = build.finish(t, "success")
+		r = build.Finish(t, "success")
 		if r.Status != http.StatusOK {
 			t.Fatalf("final PUT state=success: %s, want 200", r)
 		}
 		if r.Header.Get("Job-Status") != "success" {
 			t.Errorf("final PUT: Job-Status %q, want success", r.Header.Get("Job-Status"))
 		}
-		if st := s.jobState(t, p, build.ID); st["status"] != "success" {
+		if st := s.Job(t, p.ID, build.ID); st["status"] != "success" {
 			t.Errorf("after the final PUT: status %v, want success", st["status"])
 		}
-		tr := s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(build.ID)+"/trace", rootToken, nil, http.StatusOK)
-		if string(tr.Body) != string(build.sent) {
-			t.Errorf("stored trace %q, want what the runner sent %q", tr.Body, build.sent)
+		tr := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/jobs/"+testserver.Itoa(build.ID)+"/trace", s.RootToken, nil, http.StatusOK)
+		if string(tr.Body) != string(build.Sent) {
+			t.Errorf("stored trace %q, want what the runner sent %q", tr.Body, build.Sent)
 		}
 		// The runner repeats its final update until it sees 200.
-		if r := build.finish(t, "success"); r.Status != http.StatusOK {
+		if r := build.Finish(t, "success"); r.Status != http.StatusOK {
 			t.Errorf("repeated final PUT: %s, want 200", r)
 		}
 		// After the final update the token is refused.
-		r = s.patchTrace(t, build.ID, build.Token, len(build.sent), []byte("late\n"))
+		r = s.PatchTrace(t, build.ID, build.Token, len(build.Sent), []byte("late\n"))
 		if r.Status != http.StatusForbidden {
 			t.Errorf("PATCH after the final update: %s, want 403", r)
 		} else if r.Header.Get("Job-Status") != "success" {
 			t.Errorf("PATCH 403 after the end: Job-Status %q, want success", r.Header.Get("Job-Status"))
 		}
-		if r := build.update(t, map[string]any{"state": "running"}); r.Status != http.StatusForbidden {
+		if r := build.Update(t, map[string]any{"state": "running"}); r.Status != http.StatusForbidden {
 			t.Errorf("PUT state=running after the final update: %s, want 403", r)
 		}
-		if r := s.getJob(t, build.Token); r.Status != http.StatusUnauthorized {
+		if r := s.GetJob(t, build.Token); r.Status != http.StatusUnauthorized {
 			t.Errorf("GET /job after the final update: %s, want 401", r)
 		}
-		other.appendTrace(t, "other\n")
-		other.finishOK(t, "success")
+		other.AppendTrace(t, "other\n")
+		other.FinishOK(t, "success")
 	})
 
 	t.Run("cancel", func(t *testing.T) {
-		tj := rc.takeJob(t) // test stage, queued once build and other succeeded
+		tj := rc.TakeJob(t) // test stage, queued once build and other succeeded
 		if tj.Payload.JobInfo.Name != "test" {
 			t.Fatalf("third job %q, want test", tj.Payload.JobInfo.Name)
 		}
-		tj.start(t)
-		tj.appendTrace(t, "running tests\n")
-		s.expect(t, "POST", "/projects/"+itoa(p.ID)+"/pipelines/"+itoa(pipelineID)+"/cancel", dev.Token, nil, http.StatusCreated)
-		r := tj.appendTrace(t, "still running\n")
+		tj.Start(t)
+		tj.AppendTrace(t, "running tests\n")
+		s.Expect(t, "POST", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/pipelines/"+testserver.Itoa(pipelineID)+"/cancel", dev.Token, nil, http.StatusCreated)
+		r := tj.AppendTrace(t, "still running\n")
 		if r.Header.Get("Job-Status") != "canceling" {
 			t.Errorf("PATCH after cancel: Job-Status %q, want canceling", r.Header.Get("Job-Status"))
 		}
-		r = tj.update(t, map[string]any{"state": "running"})
+		r = tj.Update(t, map[string]any{"state": "running"})
 		if r.Status != http.StatusOK || r.Header.Get("Job-Status") != "canceling" {
 			t.Errorf("PUT state=running after cancel: %s, Job-Status %q; want 200 canceling", r, r.Header.Get("Job-Status"))
 		}
 		// after_script may still use the token while canceling.
-		s.wantLive(t, tj.Token, tj.ID, p.Path)
+		s.WantLive(t, tj.Token, tj.ID, p.Path)
 		// The after_script prints the token, split over two PATCHes; the
 		// server masks it on ingest.
 		half := len(tj.Token) / 2
-		tj.appendTrace(t, "after_script: "+tj.Token[:half])
-		tj.appendTrace(t, tj.Token[half:]+" done\n")
-		tj.finishOK(t, "failed")
-		if st := s.jobState(t, p, tj.ID); st["status"] != "canceled" {
+		tj.AppendTrace(t, "after_script: "+tj.Token[:half])
+		tj.AppendTrace(t, tj.Token[half:]+" done\n")
+		tj.FinishOK(t, "failed")
+		if st := s.Job(t, p.ID, tj.ID); st["status"] != "canceled" {
 			t.Errorf("job finished as failed while canceling: status %v, want canceled", st["status"])
 		}
-		if pl := s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines/"+itoa(pipelineID), rootToken, nil, http.StatusOK).Object(t); pl["status"] != "canceled" {
+		if pl := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/pipelines/"+testserver.Itoa(pipelineID), s.RootToken, nil, http.StatusOK).Object(t); pl["status"] != "canceled" {
 			t.Errorf("pipeline after cancel: status %v, want canceled", pl["status"])
 		}
-		s.wantDead(t, tj.Token, p.Path)
-		if r := tj.finish(t, "failed"); r.Status != http.StatusOK {
+		s.WantDead(t, tj.Token, p.Path)
+		if r := tj.Finish(t, "failed"); r.Status != http.StatusOK {
 			t.Errorf("repeated final PUT after cancel: %s, want 200", r)
 		}
-		if r := s.patchTrace(t, tj.ID, tj.Token, len(tj.sent), []byte("late\n")); r.Status != http.StatusForbidden {
+		if r := s.PatchTrace(t, tj.ID, tj.Token, len(tj.Sent), []byte("late\n")); r.Status != http.StatusForbidden {
 			t.Errorf("PATCH after the final update of a canceled job: %s, want 403", r)
 		}
-		tr := s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(tj.ID)+"/trace", rootToken, nil, http.StatusOK)
+		tr := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/jobs/"+testserver.Itoa(tj.ID)+"/trace", s.RootToken, nil, http.StatusOK)
 		if bytes.Contains(tr.Body, []byte(tj.Token)) || bytes.Contains(tr.Body, []byte(tj.Token[6:])) {
 			t.Errorf("the stored trace contains the job token: %q", tr.Body)
 		}
@@ -703,34 +511,34 @@ func testRunnerConformance(t *testing.T, dialect string) {
 
 	t.Run("legacy registration disabled", func(t *testing.T) {
 		for _, tok := range []string{"", "wrong-registration-token", runnerToken} {
-			body := map[string]any{"description": "legacy", "info": runnerInfo()}
+			body := map[string]any{"description": "legacy", "info": testserver.RunnerInfoBody()}
 			if tok != "" {
 				body["token"] = tok
 			}
-			req := s.runnerCall(t, "POST", "/runners", body, true)
+			req := s.RunnerCall(t, "POST", "/runners", body, true)
 			if tok != "" {
 				req.Header.Set("RUNNER-TOKEN", tok)
 			}
-			if r := s.send(t, req); r.Status != http.StatusForbidden {
+			if r := s.Send(t, req); r.Status != http.StatusForbidden {
 				t.Errorf("POST /runners with token %q on a server without a registration token: %s, want 403", tok, r)
 			}
 		}
 	})
 
 	t.Run("registration and unregistration", func(t *testing.T) {
-		regToken := "reg-" + randHex(12)
-		s2 := newServer(t, serverOpts{dialect: dialect, RegistrationToken: regToken})
+		regToken := "reg-" + testserver.RandHex(12)
+		s2 := testserver.New(t, testserver.Options{Dialect: dialect, RegistrationToken: regToken})
 		// gitlab-runner register sends JSON with tag_list as a
 		// comma-separated string (§4.1).
-		register := func(tok string, tags bool) *resp {
+		register := func(tok string, tags bool) *testserver.Resp {
 			body := map[string]any{"token": tok, "description": "legacy runner", "run_untagged": false, "locked": true,
-				"access_level": "not_protected", "maximum_timeout": 3600, "paused": false, "info": runnerInfo()}
+				"access_level": "not_protected", "maximum_timeout": 3600, "paused": false, "info": testserver.RunnerInfoBody()}
 			if tags {
 				body["tag_list"] = "docker,linux"
 			}
-			req := s2.runnerCall(t, "POST", "/runners", body, true)
+			req := s2.RunnerCall(t, "POST", "/runners", body, true)
 			req.Header.Set("RUNNER-TOKEN", tok)
-			return s2.send(t, req)
+			return s2.Send(t, req)
 		}
 		if r := register("wrong", true); r.Status != http.StatusForbidden {
 			t.Errorf("POST /runners with a wrong registration token: %s, want 403", r)
@@ -746,7 +554,7 @@ func testRunnerConformance(t *testing.T, dialect string) {
 		}
 		var reg registerResponse
 		r.JSON(t, &reg)
-		s2.remember(reg.Token)
+		s2.Remember(reg.Token)
 		raw := r.Object(t)
 		if v, ok := raw["token_expires_at"]; !ok || v != nil {
 			t.Errorf("POST /runners: token_expires_at %v (present %v), want null", v, ok)
@@ -757,27 +565,27 @@ func testRunnerConformance(t *testing.T, dialect string) {
 		if tagged {
 			// The tags were split and kept.
 			var list []map[string]any
-			s2.expect(t, "GET", "/runners/all?tag_list=docker,linux", rootToken, nil, http.StatusOK).JSON(t, &list)
-			if len(list) != 1 || num(t, list[0], "id") != reg.ID {
+			s2.Expect(t, "GET", testserver.API+"/runners/all?tag_list=docker,linux", s2.RootToken, nil, http.StatusOK).JSON(t, &list)
+			if len(list) != 1 || testserver.Num(t, list[0], "id") != reg.ID {
 				t.Errorf("runners tagged docker and linux: %v, want the registered one", list)
 			}
 		}
 
-		rc2 := s2.newRunnerClient(reg.Token)
-		req := s2.runnerCall(t, "POST", "/runners/verify", map[string]any{"token": reg.Token, "system_id": rc2.systemID, "info": runnerInfo()}, true)
+		rc2 := s2.NewRunnerClient(reg.Token)
+		req := s2.RunnerCall(t, "POST", "/runners/verify", map[string]any{"token": reg.Token, "system_id": rc2.SystemID, "info": testserver.RunnerInfoBody()}, true)
 		req.Header.Set("RUNNER-TOKEN", reg.Token)
 		var v registerResponse
-		if r := s2.send(t, req); r.Status != http.StatusOK {
+		if r := s2.Send(t, req); r.Status != http.StatusOK {
 			t.Fatalf("verify the registered runner: %s, want 200", r)
 		} else if r.JSON(t, &v); v.ID != reg.ID {
 			t.Errorf("verify: id %d, want %d", v.ID, reg.ID)
 		}
-		rc2.expectNoJob(t)
+		rc2.ExpectNoJob(t)
 
-		delManager := func() *resp {
-			req := s2.runnerCall(t, "DELETE", "/runners/managers", map[string]any{"token": reg.Token, "system_id": rc2.systemID}, false)
+		delManager := func() *testserver.Resp {
+			req := s2.RunnerCall(t, "DELETE", "/runners/managers", map[string]any{"token": reg.Token, "system_id": rc2.SystemID}, false)
 			req.Header.Set("RUNNER-TOKEN", reg.Token)
-			return s2.send(t, req)
+			return s2.Send(t, req)
 		}
 		if r := delManager(); r.Status != http.StatusNoContent {
 			t.Errorf("DELETE /runners/managers: %s, want 204", r)
@@ -785,20 +593,20 @@ func testRunnerConformance(t *testing.T, dialect string) {
 		if r := delManager(); r.Status != http.StatusNotFound {
 			t.Errorf("DELETE /runners/managers again: %s, want 404", r)
 		}
-		delRunner := func() *resp {
-			req := s2.runnerCall(t, "DELETE", "/runners", map[string]any{"token": reg.Token}, false)
+		delRunner := func() *testserver.Resp {
+			req := s2.RunnerCall(t, "DELETE", "/runners", map[string]any{"token": reg.Token}, false)
 			req.Header.Set("RUNNER-TOKEN", reg.Token)
-			return s2.send(t, req)
+			return s2.Send(t, req)
 		}
 		if r := delRunner(); r.Status != http.StatusNoContent {
 			t.Fatalf("DELETE /runners: %s, want 204", r)
 		}
-		if r := rc2.request(t); r.Status != http.StatusForbidden {
+		if r := rc2.Request(t); r.Status != http.StatusForbidden {
 			t.Errorf("job request with a deleted runner's token: %s, want 403", r)
 		}
-		req = s2.runnerCall(t, "POST", "/runners/verify", map[string]any{"token": reg.Token, "system_id": rc2.systemID}, true)
+		req = s2.RunnerCall(t, "POST", "/runners/verify", map[string]any{"token": reg.Token, "system_id": rc2.SystemID}, true)
 		req.Header.Set("RUNNER-TOKEN", reg.Token)
-		if r := s2.send(t, req); r.Status != http.StatusForbidden {
+		if r := s2.Send(t, req); r.Status != http.StatusForbidden {
 			t.Errorf("verify a deleted runner: %s, want 403", r)
 		}
 		if r := delRunner(); r.Status != http.StatusForbidden {

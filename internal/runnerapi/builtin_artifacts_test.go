@@ -1,17 +1,15 @@
-package server_test
+package runnerapi_test
 
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/runner"
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // builtinArtifactsCI: build writes files and declares artifacts (with an
@@ -53,42 +51,18 @@ test:
     - test ! -e crash.log
 `
 
-// startRunner runs the built-in runner against s until the test ends; it
-// returns the runner's ID and token.
-func startRunner(t *testing.T, s *testServer) (int64, string) {
-	t.Helper()
-	id, tok := s.createRunner(t, map[string]any{"description": "built-in", "run_untagged": true})
-	hc := &http.Client{Timeout: time.Minute}
-	r := &runner.Runner{
-		Client:    &runner.Client{BaseURL: s.URL, Token: tok, SystemID: "builtin_" + randHex(4), HTTP: hc},
-		BuildsDir: t.TempDir(), Concurrent: 2, Log: slog.New(slog.DiscardHandler), KillGrace: time.Second,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		hc.CloseIdleConnections()
-	})
-	return id, tok
-}
-
 // waitPipeline polls until the pipeline is finished and returns its jobs
 // by name.
-func waitPipeline(t *testing.T, s *testServer, p project, id int64) (string, map[string]map[string]any) {
+func waitPipeline(t *testing.T, s *testserver.Server, p testserver.Project, id int64) (string, map[string]map[string]any) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		pl := s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines/"+itoa(id), rootToken, nil, http.StatusOK).Object(t)
+		pl := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/pipelines/"+testserver.Itoa(id), s.RootToken, nil, http.StatusOK).Object(t)
 		status, _ := pl["status"].(string)
 		switch status {
 		case "success", "failed", "canceled":
 			var list []map[string]any
-			s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines/"+itoa(id)+"/jobs", rootToken, nil, http.StatusOK).JSON(t, &list)
+			s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/pipelines/"+testserver.Itoa(id)+"/jobs", s.RootToken, nil, http.StatusOK).JSON(t, &list)
 			jobs := map[string]map[string]any{}
 			for _, j := range list {
 				name, _ := j["name"].(string)
@@ -104,36 +78,36 @@ func waitPipeline(t *testing.T, s *testServer, p project, id int64) (string, map
 }
 
 func TestBuiltinRunnerArtifacts(t *testing.T) {
-	forEachStorage(t, serverOpts{}, testBuiltinRunnerArtifacts)
+	testserver.ForEachStorage(t, testserver.Options{}, testBuiltinRunnerArtifacts)
 }
 
-func testBuiltinRunnerArtifacts(t *testing.T, s *testServer) {
-	group := s.createGroup(t, "arts", "private")
-	p := s.createProject(t, group, "app", "private")
-	dev := s.createUser(t, "dev")
-	s.addMember(t, "groups", group, dev.ID, 30)
-	startRunner(t, s)
-	s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": builtinArtifactsCI})
+func testBuiltinRunnerArtifacts(t *testing.T, s *testserver.Server) {
+	group := s.CreateGroup(t, "arts", 0, "private")
+	p := s.CreateProject(t, group, "app", "private")
+	dev := s.CreateUser(t, "dev")
+	s.AddMember(t, "groups", group, dev.ID, 30)
+	s.StartBuiltinRunner(t)
+	s.PushCI(t, p.Path, dev, map[string]string{".gitlab-ci.yml": builtinArtifactsCI})
 	var list []map[string]any
-	s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines", rootToken, nil, http.StatusOK).JSON(t, &list)
+	s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/pipelines", s.RootToken, nil, http.StatusOK).JSON(t, &list)
 	if len(list) != 1 {
 		t.Fatalf("%d pipelines", len(list))
 	}
-	status, jobs := waitPipeline(t, s, p, num(t, list[0], "id"))
+	status, jobs := waitPipeline(t, s, p, testserver.Num(t, list[0], "id"))
 	trace := func(name string) string {
-		return string(s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(num(t, jobs[name], "id"))+"/trace", rootToken, nil, http.StatusOK).Body)
+		return string(s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/jobs/"+testserver.Itoa(testserver.Num(t, jobs[name], "id"))+"/trace", s.RootToken, nil, http.StatusOK).Body)
 	}
 	if status != "success" || jobs["build"]["status"] != "success" || jobs["test"]["status"] != "success" || jobs["broken"]["status"] != "failed" {
 		t.Fatalf("pipeline %s, jobs build=%v broken=%v test=%v\nbuild:\n%s\ntest:\n%s", status, jobs["build"]["status"],
 			jobs["broken"]["status"], jobs["test"]["status"], trace("build"), trace("test"))
 	}
-	buildID := num(t, jobs["build"], "id")
+	buildID := testserver.Num(t, jobs["build"], "id")
 
 	// The logs say what happened, as gitlab-runner's do.
 	for name, wants := range map[string][]string{
 		"build": {"Uploading artifacts for successful job", "out: found 4 matching artifact files and directories",
 			"out/*.tmp: excluded 1 files", `Uploading artifacts as "archive" to coordinator... 201 Created`},
-		"test":   {"Downloading artifacts for build (" + itoa(buildID) + ")...", "Downloading artifacts from coordinator... ok"},
+		"test":   {"Downloading artifacts for build (" + testserver.Itoa(buildID) + ")...", "Downloading artifacts from coordinator... ok"},
 		"broken": {"Uploading artifacts for failed job", "crash.log: found 1 matching artifact files and directories"},
 	} {
 		tr := trace(name)
@@ -145,7 +119,7 @@ func testBuiltinRunnerArtifacts(t *testing.T, s *testServer) {
 	}
 
 	// The archive is downloadable through the API, as uploaded.
-	r := s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(buildID)+"/artifacts", dev.Token, nil, http.StatusOK)
+	r := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/jobs/"+testserver.Itoa(buildID)+"/artifacts", dev.Token, nil, http.StatusOK)
 	zr, err := zip.NewReader(bytes.NewReader(r.Body), int64(len(r.Body)))
 	if err != nil {
 		t.Fatalf("artifacts are not a zip: %v", err)
@@ -173,10 +147,10 @@ func testBuiltinRunnerArtifacts(t *testing.T, s *testServer) {
 		}
 	}
 	// The failed job's on_failure artifacts are there too.
-	r = s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(num(t, jobs["broken"], "id"))+"/artifacts", dev.Token, nil, http.StatusOK)
+	r = s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/jobs/"+testserver.Itoa(testserver.Num(t, jobs["broken"], "id"))+"/artifacts", dev.Token, nil, http.StatusOK)
 	if zr, err := zip.NewReader(bytes.NewReader(r.Body), int64(len(r.Body))); err != nil || len(zr.File) != 1 || zr.File[0].Name != "crash.log" {
 		t.Fatalf("broken's artifacts: %v %v", err, zr)
 	}
 	// The test job declared none.
-	s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/jobs/"+itoa(num(t, jobs["test"], "id"))+"/artifacts", dev.Token, nil, http.StatusNotFound)
+	s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(p.ID)+"/jobs/"+testserver.Itoa(testserver.Num(t, jobs["test"], "id"))+"/artifacts", dev.Token, nil, http.StatusNotFound)
 }

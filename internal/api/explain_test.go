@@ -1,4 +1,4 @@
-package server_test
+package api_test
 
 import (
 	"encoding/csv"
@@ -6,40 +6,42 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // explainEnv is a job of project S (run by alice) asking about project T.
 // tmaint maintains T and can see S (a Guest there); hidden maintains T
 // and cannot see S.
 type explainEnv struct {
-	s                                 *testServer
-	src, tgt                          project
-	alice, tmaint, hidden, tdev, outs user
-	job                               *runningJob
+	s                                 *testserver.Server
+	src, tgt                          testserver.Project
+	alice, tmaint, hidden, tdev, outs testserver.User
+	job                               *testserver.RunningJob
 }
 
-func newExplainEnv(t *testing.T, s *testServer) *explainEnv {
+func newExplainEnv(t *testing.T, s *testserver.Server) *explainEnv {
 	e := &explainEnv{s: s}
-	e.src = s.createProject(t, s.createGroup(t, "srcgrp", "private"), "s", "private")
-	e.tgt = s.createProject(t, s.createGroup(t, "tgtgrp", "private"), "t", "private")
-	e.alice, e.tmaint, e.tdev, e.outs = s.createUser(t, "alice"), s.createUser(t, "tmaint"), s.createUser(t, "tdev"), s.createUser(t, "outs")
-	e.hidden = s.createUser(t, "hidden")
-	s.addMember(t, "projects", e.src.ID, e.alice.ID, 30)
-	s.addMember(t, "projects", e.src.ID, e.tmaint.ID, 10)
-	s.addMember(t, "projects", e.tgt.ID, e.alice.ID, 20)
-	s.addMember(t, "projects", e.tgt.ID, e.tmaint.ID, 40)
-	s.addMember(t, "projects", e.tgt.ID, e.hidden.ID, 40)
-	s.addMember(t, "projects", e.tgt.ID, e.tdev.ID, 30)
-	s.pushCI(t, e.src, e.alice, map[string]string{".gitlab-ci.yml": "job:\n  script: [x]\n"})
-	_, tok := s.createRunner(t, nil)
-	e.job = s.newRunnerClient(tok).takeJob(t)
-	e.job.start(t)
+	e.src = s.CreateProject(t, s.CreateGroup(t, "srcgrp", 0, "private"), "s", "private")
+	e.tgt = s.CreateProject(t, s.CreateGroup(t, "tgtgrp", 0, "private"), "t", "private")
+	e.alice, e.tmaint, e.tdev, e.outs = s.CreateUser(t, "alice"), s.CreateUser(t, "tmaint"), s.CreateUser(t, "tdev"), s.CreateUser(t, "outs")
+	e.hidden = s.CreateUser(t, "hidden")
+	s.AddMember(t, "projects", e.src.ID, e.alice.ID, 30)
+	s.AddMember(t, "projects", e.src.ID, e.tmaint.ID, 10)
+	s.AddMember(t, "projects", e.tgt.ID, e.alice.ID, 20)
+	s.AddMember(t, "projects", e.tgt.ID, e.tmaint.ID, 40)
+	s.AddMember(t, "projects", e.tgt.ID, e.hidden.ID, 40)
+	s.AddMember(t, "projects", e.tgt.ID, e.tdev.ID, 30)
+	s.PushCI(t, e.src.Path, e.alice, map[string]string{".gitlab-ci.yml": "job:\n  script: [x]\n"})
+	_, tok := s.CreateRunner(t, nil)
+	e.job = s.NewRunnerClient(tok).TakeJob(t)
+	e.job.Start(t)
 	return e
 }
 
-func (e *explainEnv) explain(t *testing.T, who user, query string, want int) map[string]any {
+func (e *explainEnv) explain(t *testing.T, who testserver.User, query string, want int) map[string]any {
 	t.Helper()
-	r := e.s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+query, who.Token, nil, want)
+	r := e.s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(e.tgt.ID)+"/job_token_scope/explain?"+query, who.Token, nil, want)
 	return r.Object(t)
 }
 
@@ -58,15 +60,15 @@ func checkResults(t *testing.T, out map[string]any, want ...string) {
 }
 
 func TestExplainJobTokenDecision(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := newExplainEnv(t, s)
-		q := "job_id=" + itoa(e.job.ID) + "&permission=read_packages"
+		q := "job_id=" + testserver.Itoa(e.job.ID) + "&permission=read_packages"
 		scopeMsg := "Authentication by CI/CD job token not allowed from srcgrp/s to tgtgrp/t."
 
 		// Not on T's allowlist.
 		out := e.explain(t, e.tmaint, q, http.StatusOK)
-		if out["allowed"] != false || out["failed_check"] != "inbound_allowlist" || num(t, out, "status") != 403 ||
+		if out["allowed"] != false || out["failed_check"] != "inbound_allowlist" || testserver.Num(t, out, "status") != 403 ||
 			out["message"] != scopeMsg || out["source_project"] != "srcgrp/s" || out["target_project"] != "tgtgrp/t" {
 			t.Errorf("maintainer's explain: %v", out)
 		}
@@ -79,7 +81,7 @@ func TestExplainJobTokenDecision(t *testing.T) {
 		}
 		// Anyone else, and a maintainer of T who cannot see S, learn
 		// nothing: as if the job did not exist.
-		for _, who := range []user{e.tdev, e.hidden} {
+		for _, who := range []testserver.User{e.tdev, e.hidden} {
 			if got := e.explain(t, who, q, http.StatusNotFound); got["message"] != "404 Job Not Found" {
 				t.Errorf("%s's explain: %v", who.Username, got)
 			}
@@ -91,15 +93,15 @@ func TestExplainJobTokenDecision(t *testing.T) {
 		if got := e.explain(t, e.outs, q, http.StatusNotFound); got["message"] != "404 Project Not Found" {
 			t.Errorf("outsider: %v", got)
 		}
-		e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_everything", http.StatusBadRequest)
+		e.explain(t, e.tmaint, "job_id="+testserver.Itoa(e.job.ID)+"&permission=read_everything", http.StatusBadRequest)
 		// A policy no job-token endpoint uses cannot be explained.
-		e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_pipelines", http.StatusBadRequest)
+		e.explain(t, e.tmaint, "job_id="+testserver.Itoa(e.job.ID)+"&permission=read_pipelines", http.StatusBadRequest)
 		e.explain(t, e.tmaint, "permission=read_packages", http.StatusBadRequest)
-		s.expect(t, "GET", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/explain?"+q, "", nil, http.StatusUnauthorized)
+		s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(e.tgt.ID)+"/job_token_scope/explain?"+q, "", nil, http.StatusUnauthorized)
 
 		// Listed with read_jobs only: the entry's policy refuses
 		// read_packages, and the maintainer sees the entry.
-		s.expect(t, "POST", "/projects/"+itoa(e.tgt.ID)+"/job_token_scope/allowlist", rootToken,
+		s.Expect(t, "POST", testserver.API+"/projects/"+testserver.Itoa(e.tgt.ID)+"/job_token_scope/allowlist", s.RootToken,
 			map[string]any{"target_project_id": e.src.ID, "job_token_policies": []string{"read_jobs"}}, http.StatusCreated)
 		out = e.explain(t, e.tmaint, q, http.StatusOK)
 		if out["failed_check"] != "entry_policy" ||
@@ -107,19 +109,19 @@ func TestExplainJobTokenDecision(t *testing.T) {
 			t.Errorf("narrow entry: %v", out)
 		}
 		entry, _ := out["entry"].(map[string]any)
-		if entry["kind"] != "project" || num(t, entry, "id") != e.src.ID || entry["default_permissions"] != false {
+		if entry["kind"] != "project" || testserver.Num(t, entry, "id") != e.src.ID || entry["default_permissions"] != false {
 			t.Errorf("entry: %v", out["entry"])
 		}
 		if _, shown := e.explain(t, e.alice, q, http.StatusOK)["entry"]; shown {
 			t.Errorf("the job's user, not a maintainer of T, is shown T's allowlist entry")
 		}
-		out = e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_jobs", http.StatusOK)
-		if out["allowed"] != true || out["failed_check"] != nil || num(t, out, "status") != 200 {
+		out = e.explain(t, e.tmaint, "job_id="+testserver.Itoa(e.job.ID)+"&permission=read_jobs", http.StatusOK)
+		if out["allowed"] != true || out["failed_check"] != nil || testserver.Num(t, out, "status") != 200 {
 			t.Errorf("read_jobs through the entry: %v", out)
 		}
 		// alice is only a Reporter of T: publishing would fail on the
 		// entry and on the role.
-		out = e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=admin_packages", http.StatusOK)
+		out = e.explain(t, e.tmaint, "job_id="+testserver.Itoa(e.job.ID)+"&permission=admin_packages", http.StatusOK)
 		if out["failed_check"] != "entry_policy" {
 			t.Errorf("admin_packages: %v", out)
 		}
@@ -127,23 +129,23 @@ func TestExplainJobTokenDecision(t *testing.T) {
 			"inbound_allowlist=pass", "entry_policy=fail", "job_permissions=not_applicable", "role=fail",
 			"feature_visibility=not_applicable")
 		// A push to another project is never a job token's.
-		out = e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=admin_repositories", http.StatusOK)
+		out = e.explain(t, e.tmaint, "job_id="+testserver.Itoa(e.job.ID)+"&permission=admin_repositories", http.StatusOK)
 		if out["failed_check"] != "own_project" || out["message"] != "A CI/CD job token may do this only in its own project." {
 			t.Errorf("admin_repositories: %v", out)
 		}
 
 		// S limits its token and does not list T.
-		s.expect(t, "PATCH", "/projects/"+itoa(e.src.ID)+"/job_token_scope", rootToken, map[string]any{"outbound_enabled": true}, http.StatusNoContent)
-		out = e.explain(t, e.tmaint, "job_id="+itoa(e.job.ID)+"&permission=read_jobs", http.StatusOK)
+		s.Expect(t, "PATCH", testserver.API+"/projects/"+testserver.Itoa(e.src.ID)+"/job_token_scope", s.RootToken, map[string]any{"outbound_enabled": true}, http.StatusNoContent)
+		out = e.explain(t, e.tmaint, "job_id="+testserver.Itoa(e.job.ID)+"&permission=read_jobs", http.StatusOK)
 		if out["failed_check"] != "outbound_scope" || out["message"] != scopeMsg {
 			t.Errorf("outbound: %v", out)
 		}
-		s.expect(t, "PATCH", "/projects/"+itoa(e.src.ID)+"/job_token_scope", rootToken, map[string]any{"outbound_enabled": false}, http.StatusNoContent)
+		s.Expect(t, "PATCH", testserver.API+"/projects/"+testserver.Itoa(e.src.ID)+"/job_token_scope", s.RootToken, map[string]any{"outbound_enabled": false}, http.StatusNoContent)
 
 		// Once the job ends its token is dead: liveness fails first.
-		e.job.finishOK(t, "success")
+		e.job.FinishOK(t, "success")
 		out = e.explain(t, e.tmaint, q, http.StatusOK)
-		if out["failed_check"] != "liveness" || num(t, out, "status") != 401 || out["message"] != "401 Unauthorized" {
+		if out["failed_check"] != "liveness" || testserver.Num(t, out, "status") != 401 || out["message"] != "401 Unauthorized" {
 			t.Errorf("finished job: %v", out)
 		}
 	})
@@ -154,33 +156,33 @@ func TestExplainJobTokenDecision(t *testing.T) {
 // this server's batch), in JSON and CSV; uses in the job's own project do
 // not.
 func TestAuthenticationLog(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, dialect string) {
-		s := newServer(t, serverOpts{dialect: dialect})
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := newExplainEnv(t, s)
-		packages := func(p project, want int) {
+		packages := func(p testserver.Project, want int) {
 			t.Helper()
-			req := s.newRequest(t, "GET", "/api/v4/projects/"+itoa(p.ID)+"/packages", nil)
+			req := s.NewRequest(t, "GET", "/api/v4/projects/"+testserver.Itoa(p.ID)+"/packages", "", nil)
 			req.Header.Set("JOB-TOKEN", e.job.Token)
-			if r := s.send(t, req); r.Status != want {
+			if r := s.Send(t, req); r.Status != want {
 				t.Fatalf("%s: want %d", r, want)
 			}
 		}
 		packages(e.tgt, http.StatusForbidden)
 		packages(e.src, http.StatusOK)
-		s.allowJobTokens(t, e.tgt, e.src)
+		s.AllowJobTokens(t, e.tgt.ID, e.src.ID)
 		packages(e.tgt, http.StatusOK)
 		packages(e.tgt, http.StatusOK)
 
-		log := "/projects/" + itoa(e.tgt.ID) + "/job_token_scope/authorizations"
-		s.expect(t, "GET", log, e.tdev.Token, nil, http.StatusForbidden)
+		log := "/projects/" + testserver.Itoa(e.tgt.ID) + "/job_token_scope/authorizations"
+		s.Expect(t, "GET", testserver.API+log, e.tdev.Token, nil, http.StatusForbidden)
 		var rows []map[string]any
-		s.expect(t, "GET", log, e.tmaint.Token, nil, http.StatusOK).JSON(t, &rows)
+		s.Expect(t, "GET", testserver.API+log, e.tmaint.Token, nil, http.StatusOK).JSON(t, &rows)
 		if len(rows) != 1 {
 			t.Fatalf("log rows %v, want one for S", rows)
 		}
 		row := rows[0]
-		if num(t, row, "origin_project_id") != e.src.ID || row["origin_project_path"] != "srcgrp/s" ||
-			num(t, row, "allowed_count") != 2 || num(t, row, "denied_count") != 1 || row["last_result"] != "allowed" ||
+		if testserver.Num(t, row, "origin_project_id") != e.src.ID || row["origin_project_path"] != "srcgrp/s" ||
+			testserver.Num(t, row, "allowed_count") != 2 || testserver.Num(t, row, "denied_count") != 1 || row["last_result"] != "allowed" ||
 			row["last_policy"] != "read_packages" ||
 			row["last_denial_reason"] != "inbound_allowlist: Authentication by CI/CD job token not allowed from srcgrp/s to tgtgrp/t." ||
 			row["last_denied_at"] == nil {
@@ -188,11 +190,11 @@ func TestAuthenticationLog(t *testing.T) {
 		}
 		// Nothing about S's own uses in S's log.
 		var own []map[string]any
-		if s.expect(t, "GET", "/projects/"+itoa(e.src.ID)+"/job_token_scope/authorizations", rootToken, nil, http.StatusOK).JSON(t, &own); len(own) != 0 {
+		if s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(e.src.ID)+"/job_token_scope/authorizations", s.RootToken, nil, http.StatusOK).JSON(t, &own); len(own) != 0 {
 			t.Errorf("own-project uses logged: %v", own)
 		}
 
-		r := s.expect(t, "GET", log+"?format=csv", e.tmaint.Token, nil, http.StatusOK)
+		r := s.Expect(t, "GET", testserver.API+log+"?format=csv", e.tmaint.Token, nil, http.StatusOK)
 		if ct := r.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
 			t.Errorf("CSV content type %q", ct)
 		}
@@ -200,29 +202,29 @@ func TestAuthenticationLog(t *testing.T) {
 		if err != nil || len(recs) != 2 {
 			t.Fatalf("CSV %q: %v", r.Body, err)
 		}
-		if recs[1][0] != itoa(e.src.ID) || recs[1][1] != "srcgrp/s" || recs[1][3] != "2" || recs[1][4] != "1" || recs[1][6] != "allowed" {
+		if recs[1][0] != testserver.Itoa(e.src.ID) || recs[1][1] != "srcgrp/s" || recs[1][3] != "2" || recs[1][4] != "1" || recs[1][6] != "allowed" {
 			t.Errorf("CSV row %v", recs[1])
 		}
-		s.expect(t, "GET", log+"?format=xml", e.tmaint.Token, nil, http.StatusBadRequest)
+		s.Expect(t, "GET", testserver.API+log+"?format=xml", e.tmaint.Token, nil, http.StatusBadRequest)
 
 		// T's other maintainer cannot see S: the row does not name it.
 		var hidden []map[string]any
-		s.expect(t, "GET", log, e.hidden.Token, nil, http.StatusOK).JSON(t, &hidden)
+		s.Expect(t, "GET", testserver.API+log, e.hidden.Token, nil, http.StatusOK).JSON(t, &hidden)
 		if len(hidden) != 1 || hidden[0]["origin_project_id"] != nil || hidden[0]["origin_project_path"] != "a project you cannot see" ||
 			hidden[0]["origin_project"] != nil ||
 			hidden[0]["last_denial_reason"] != "inbound_allowlist: Authentication by CI/CD job token not allowed from a project you cannot see to tgtgrp/t." {
 			t.Errorf("log as a maintainer who cannot see S: %v", hidden)
 		}
-		r = s.expect(t, "GET", log+"?format=csv", e.hidden.Token, nil, http.StatusOK)
+		r = s.Expect(t, "GET", testserver.API+log+"?format=csv", e.hidden.Token, nil, http.StatusOK)
 		if strings.Contains(string(r.Body), "srcgrp") {
 			t.Errorf("CSV names a project the reader cannot see: %s", r.Body)
 		}
 
 		// A project alice cannot see answers 404 and keeps no trace of S.
-		far := s.createProject(t, s.createGroup(t, "fargrp", "private"), "far", "private")
+		far := s.CreateProject(t, s.CreateGroup(t, "fargrp", 0, "private"), "far", "private")
 		packages(far, http.StatusNotFound)
 		var farLog []map[string]any
-		if s.expect(t, "GET", "/projects/"+itoa(far.ID)+"/job_token_scope/authorizations", rootToken, nil, http.StatusOK).JSON(t, &farLog); len(farLog) != 0 {
+		if s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(far.ID)+"/job_token_scope/authorizations", s.RootToken, nil, http.StatusOK).JSON(t, &farLog); len(farLog) != 0 {
 			t.Errorf("a use the target never saw is logged: %v", farLog)
 		}
 	})
