@@ -195,7 +195,7 @@ func (s *Service) FailRunnerJobs(ctx context.Context, runnerID int64) (int, erro
 	}
 	n := 0
 	for _, j := range jobs {
-		if _, err := s.Finish(ctx, j.ID, StateFailed, "runner_system_failure", nil); err != nil {
+		if _, err := s.Finish(ctx, j.ID, StateFailed, FailureRunnerSystem, nil); err != nil {
 			s.Log.Warn("fail a job of a dead runner", "job_id", j.ID, "err", err)
 			continue
 		}

@@ -39,6 +39,9 @@ type Runner struct {
 	// MaxExtractSize bounds the bytes one dependency's artifacts may
 	// expand to; 0 means DefaultMaxExtractSize, < 0 no bound.
 	MaxExtractSize int64
+	// KeepAlive is the longest a job goes without a call to the server;
+	// 0 means DefaultKeepAlive.
+	KeepAlive time.Duration
 }
 
 // Run runs Concurrent workers until ctx ends; jobs in progress are
@@ -49,6 +52,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	if r.KillGrace <= 0 {
 		r.KillGrace = 10 * time.Second
+	}
+	if r.KeepAlive <= 0 {
+		r.KeepAlive = DefaultKeepAlive
 	}
 	if err := os.MkdirAll(r.BuildsDir, 0o750); err != nil {
 		return err
@@ -111,7 +117,7 @@ func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Paylo
 	scriptCtx, cancel := context.WithCancel(abortCtx)
 	defer cancel()
 	j := &jobRun{r: r, p: p, cancel: cancel, abort: abort}
-	j.trace = &tracer{client: r.Client, jobID: p.ID, token: p.Token, interval: 3 * time.Second}
+	j.trace = &tracer{client: r.Client, jobID: p.ID, token: p.Token, interval: 3 * time.Second, keepAlive: r.KeepAlive}
 	j.trace.onStatus = func(status string) {
 		switch status {
 		case "canceling":
@@ -132,6 +138,7 @@ func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Paylo
 		r.Log.Warn("runner: job refused at start", "job_id", p.ID, "err", err)
 		return
 	}
+	j.trace.answered()
 	tctx, stopTrace := context.WithCancel(abortCtx)
 	go j.trace.loop(tctx)
 

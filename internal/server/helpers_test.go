@@ -79,6 +79,8 @@ type serverOpts struct {
 	MaxArtifactsSize, MaxPackageFileSize int64
 	// InstanceKey (base64); empty means the data directory's key file.
 	InstanceKey string
+	// RunnerContactTimeout; 0 means the default.
+	RunnerContactTimeout time.Duration
 }
 
 // testServer is a ciwarden server behind an httptest server whose URL is
@@ -128,6 +130,7 @@ func newServer(t testing.TB, o serverOpts) *testServer {
 		MaxArtifactsSize:        o.MaxArtifactsSize,
 		MaxPackageFileSize:      o.MaxPackageFileSize,
 		InstanceKey:             o.InstanceKey,
+		RunnerContactTimeout:    o.RunnerContactTimeout,
 	}
 	if o.S3 != nil {
 		cfg.S3 = blob.S3Config{Endpoint: o.S3.Endpoint, Bucket: o.S3.Bucket, AccessKey: o.S3.AccessKey,
