@@ -105,12 +105,21 @@ func (t *tracer) answered() {
 	t.mu.Unlock()
 }
 
-// loop sends every interval until ctx ends, and a keep-alive whenever
-// nothing was sent for keepAlive.
+// rewind makes the next send start from the log's beginning: the server
+// asked for the log again (412), and the 416 of that send says where its
+// copy ends.
+func (t *tracer) rewind() {
+	t.mu.Lock()
+	t.sent = 0
+	t.mu.Unlock()
+}
+
+// loop sends every interval until ctx ends (every keepAlive when that is
+// shorter), and a keep-alive whenever nothing was sent for keepAlive.
 func (t *tracer) loop(ctx context.Context) {
 	for {
 		t.mu.Lock()
-		d := t.interval
+		d := min(t.interval, t.keepAlive)
 		t.mu.Unlock()
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,289 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/runner"
+)
+
+// The built-in runner's end of a job (issue 20 items 4 and 5,
+// runner-protocol.md §13 step 10): the rest of the log and the final
+// update reach a server that was unreachable for a while when the job
+// ended, and a log chunk the server never stored is resent when the final
+// update is answered 412.
+
+// faultyProxy stands between a runner and the server, as a load balancer
+// does, and fails the runner's calls as told.
+type faultyProxy struct {
+	*httptest.Server
+	mu sync.Mutex
+	// fault, when set, sees every request first; it reports whether the
+	// request was handled (dropped or answered) and must not be forwarded.
+	fault func(w http.ResponseWriter, r *http.Request) bool
+}
+
+func newFaultyProxy(t *testing.T, target string) *faultyProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	// A runner hanging up its held job request at the test's end is no
+	// news.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	p := &faultyProxy{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		fault := p.fault
+		p.mu.Unlock()
+		if fault != nil && fault(w, r) {
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// hangUp drops the connection without an answer: the server is
+// unreachable.
+func hangUp(w http.ResponseWriter) {
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
+// isTracePatch: the request sends a job's log.
+func isTracePatch(r *http.Request) bool {
+	return r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/trace")
+}
+
+// newRunner is the built-in runner against baseURL with token.
+func newRunner(t *testing.T, baseURL, token string) *runner.Runner {
+	t.Helper()
+	return &runner.Runner{
+		Client:    &runner.Client{BaseURL: baseURL, Token: token, SystemID: "end_" + randHex(4), HTTP: &http.Client{Timeout: time.Minute}},
+		BuildsDir: t.TempDir(), Concurrent: 1, Log: slog.New(slog.DiscardHandler), KillGrace: time.Second,
+	}
+}
+
+// runRunner runs r until the test ends or stop is called; stop returns
+// when Run has returned.
+func runRunner(t *testing.T, r *runner.Runner) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx)
+	}()
+	stop = func() {
+		cancel()
+		<-done
+		r.Client.HTTP.CloseIdleConnections()
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// endCI is a job whose log has a known start and end.
+const endCI = "job:\n  script:\n    - echo start of the job\n    - sleep 1\n    - echo end of the job\n"
+
+// wantWholeLog waits for the pipeline and checks that its job succeeded
+// with its whole log and no mark of an incomplete one; it returns the job.
+func wantWholeLog(t *testing.T, s *testServer, p project) map[string]any {
+	t.Helper()
+	var list []map[string]any
+	s.expect(t, "GET", "/projects/"+itoa(p.ID)+"/pipelines", rootToken, nil, http.StatusOK).JSON(t, &list)
+	if len(list) != 1 {
+		t.Fatalf("%d pipelines, want 1", len(list))
+	}
+	status, jobs := waitPipeline(t, s, p, num(t, list[0], "id"))
+	log := s.storedTrace(t, p, num(t, jobs["job"], "id"))
+	if status != "success" || jobs["job"]["status"] != "success" {
+		t.Fatalf("pipeline %s, job %v, want success; log:\n%s", status, jobs["job"]["status"], log)
+	}
+	for _, want := range []string{"start of the job", "end of the job", "Job succeeded"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the stored log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, incompleteMark) {
+		t.Errorf("the stored log is marked incomplete:\n%s", log)
+	}
+	return jobs["job"]
+}
+
+// endFixture is a project whose pipeline the runner behind proxy runs.
+func endFixture(t *testing.T, s *testServer) (project, user, string) {
+	t.Helper()
+	dev := s.createUser(t, "dev")
+	g := s.createGroup(t, "grp", "private")
+	s.addMember(t, "groups", g, dev.ID, 30)
+	p := s.createProject(t, g, "app", "private")
+	_, tok := s.createRunner(t, map[string]any{"run_untagged": true})
+	return p, dev, tok
+}
+
+// TestRunnerEndSurvivesOutage: the server becomes unreachable when the
+// runner first sends the log and stays so for 10 seconds, across the
+// job's end (longer than the 5 quick tries of one call). The job still
+// ends with its state and whole log once the server is back.
+func TestRunnerEndSurvivesOutage(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := newServer(t, serverOpts{dialect: dialect})
+		p, dev, tok := endFixture(t, s)
+		proxy := newFaultyProxy(t, s.URL)
+		var downUntil time.Time
+		dropped := 0
+		proxy.fault = func(w http.ResponseWriter, r *http.Request) bool {
+			proxy.mu.Lock()
+			if downUntil.IsZero() && isTracePatch(r) {
+				downUntil = time.Now().Add(10 * time.Second)
+			}
+			down := time.Now().Before(downUntil)
+			if down {
+				dropped++
+			}
+			proxy.mu.Unlock()
+			if down {
+				hangUp(w)
+			}
+			return down
+		}
+		runRunner(t, newRunner(t, proxy.URL, tok))
+		s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": endCI})
+		job := wantWholeLog(t, s, p)
+		proxy.mu.Lock()
+		defer proxy.mu.Unlock()
+		finished, err := time.Parse(time.RFC3339, job["finished_at"].(string))
+		// finished_at is rendered to the millisecond.
+		if err != nil || dropped < 5 || finished.Before(downUntil.Add(-time.Millisecond)) {
+			t.Errorf("%d calls dropped, job finished at %v (%v), outage until %v: the job's end did not wait out the outage",
+				dropped, finished, err, downUntil)
+		}
+	})
+}
+
+// TestRunnerResendsLostLog: the first log chunk is answered 202 but never
+// reaches the server (a proxy that lost it). The final update's size and
+// checksum do not match what the server holds; it answers 412, and the
+// runner resends from where the server's copy ends.
+func TestRunnerResendsLostLog(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := newServer(t, serverOpts{dialect: dialect})
+		p, dev, tok := endFixture(t, s)
+		proxy := newFaultyProxy(t, s.URL)
+		lost := false
+		proxy.fault = func(w http.ResponseWriter, r *http.Request) bool {
+			proxy.mu.Lock()
+			defer proxy.mu.Unlock()
+			if lost || !isTracePatch(r) {
+				return false
+			}
+			lost = true
+			w.WriteHeader(http.StatusAccepted)
+			return true
+		}
+		runRunner(t, newRunner(t, proxy.URL, tok))
+		s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": endCI})
+		wantWholeLog(t, s, p)
+		if !lost {
+			t.Fatal("no log chunk was lost: the test proves nothing")
+		}
+	})
+}
+
+// TestRunnerKeepsQuietJobAlive: a job that prints nothing for longer than
+// the server's --runner-contact-timeout is not taken for abandoned: the
+// runner's keep-alive PUTs are word from it.
+func TestRunnerKeepsQuietJobAlive(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dialect string) {
+		s := newServer(t, serverOpts{dialect: dialect, Run: true, RunnerContactTimeout: 3 * time.Second})
+		p, dev, tok := endFixture(t, s)
+		r := newRunner(t, s.URL, tok)
+		r.KeepAlive = 500 * time.Millisecond
+		runRunner(t, r)
+		s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": "job:\n  script:\n    - echo start of the job\n    - sleep 8\n    - echo end of the job\n"})
+		wantWholeLog(t, s, p)
+	})
+}
+
+// TestRunnerEndIsBounded: a server that never comes back does not hold a
+// runner's worker forever: past EndFor the runner gives the job's end up
+// and asks for work again; and a runner being stopped returns at once
+// rather than waiting out the retries.
+func TestRunnerEndIsBounded(t *testing.T) {
+	s := newServer(t, serverOpts{})
+	p, dev, tok := endFixture(t, s)
+	proxy := newFaultyProxy(t, s.URL)
+	var mu sync.Mutex
+	down, asked := false, 0
+	proxy.fault = func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if isTracePatch(r) {
+			down = true
+		}
+		switch {
+		case !down:
+			return false
+		case strings.HasSuffix(r.URL.Path, "/jobs/request"):
+			asked++
+			return false
+		}
+		hangUp(w)
+		return true
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("still waiting, after a minute, for %s", what)
+			}
+		}
+	}
+
+	r := newRunner(t, proxy.URL, tok)
+	r.EndFor = 3 * time.Second
+	stop := runRunner(t, r)
+	s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": endCI})
+	waitFor("the runner to give the job's end up and ask for work again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return asked > 0
+	})
+	stop()
+
+	// The same with the default bound (an hour): stopping the runner ends
+	// its retries.
+	mu.Lock()
+	down, asked = false, 0
+	mu.Unlock()
+	stop = runRunner(t, newRunner(t, proxy.URL, tok))
+	s.createPipeline(t, p, dev, nil)
+	waitFor("the job's end to meet the outage", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return down
+	})
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(time.Minute):
+		t.Fatal("the runner, stopped while retrying a job's end, did not return within a minute")
+	}
+}
