@@ -18,11 +18,7 @@ func TestAbandonedJobFails(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		const timeout = 4 * time.Second
 		s := newServer(t, serverOpts{dialect: dialect, Run: true, RunnerContactTimeout: timeout})
-		dev := s.createUser(t, "dev")
-		g := s.createGroup(t, "grp", "private")
-		s.addMember(t, "groups", g, dev.ID, 30)
-		p := s.createProject(t, g, "app", "private")
-		_, tok := s.createRunner(t, nil)
+		p, dev, tok := runnerFixture(t, s)
 		s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": "left:\n  script: [a]\nkept:\n  script: [b]\n"})
 		rc := s.newRunnerClient(tok)
 		abandoned, alive := rc.takeJob(t), rc.takeJob(t)

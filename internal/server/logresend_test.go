@@ -93,11 +93,7 @@ func TestLostLogIsResent(t *testing.T) {
 func TestIncompleteLogIsMarked(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := newServer(t, serverOpts{dialect: dialect})
-		dev := s.createUser(t, "dev")
-		g := s.createGroup(t, "grp", "private")
-		s.addMember(t, "groups", g, dev.ID, 30)
-		p := s.createProject(t, g, "app", "private")
-		_, tok := s.createRunner(t, nil)
+		p, dev, tok := runnerFixture(t, s)
 		rc := s.newRunnerClient(tok)
 		s.pushCI(t, p, dev, map[string]string{".gitlab-ci.yml": "a:\n  script: [echo a]\nb:\n  script: [echo b]\nc:\n  script: [echo c]\nd:\n  script: [echo d]\n"})
 		take := func() *runningJob {

@@ -126,8 +126,9 @@ func wantWholeLog(t *testing.T, s *testServer, p project) map[string]any {
 	return jobs["job"]
 }
 
-// endFixture is a project whose pipeline the runner behind proxy runs.
-func endFixture(t *testing.T, s *testServer) (project, user, string) {
+// runnerFixture is a private project, a Developer of it, and the token of
+// an instance runner that takes its jobs.
+func runnerFixture(t *testing.T, s *testServer) (project, user, string) {
 	t.Helper()
 	dev := s.createUser(t, "dev")
 	g := s.createGroup(t, "grp", "private")
@@ -144,7 +145,7 @@ func endFixture(t *testing.T, s *testServer) (project, user, string) {
 func TestRunnerEndSurvivesOutage(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := newServer(t, serverOpts{dialect: dialect})
-		p, dev, tok := endFixture(t, s)
+		p, dev, tok := runnerFixture(t, s)
 		proxy := newFaultyProxy(t, s.URL)
 		var downUntil time.Time
 		dropped := 0
@@ -184,7 +185,7 @@ func TestRunnerEndSurvivesOutage(t *testing.T) {
 func TestRunnerResendsLostLog(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := newServer(t, serverOpts{dialect: dialect})
-		p, dev, tok := endFixture(t, s)
+		p, dev, tok := runnerFixture(t, s)
 		proxy := newFaultyProxy(t, s.URL)
 		lost := false
 		proxy.fault = func(w http.ResponseWriter, r *http.Request) bool {
@@ -212,7 +213,7 @@ func TestRunnerResendsLostLog(t *testing.T) {
 func TestRunnerKeepsQuietJobAlive(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, dialect string) {
 		s := newServer(t, serverOpts{dialect: dialect, Run: true, RunnerContactTimeout: 3 * time.Second})
-		p, dev, tok := endFixture(t, s)
+		p, dev, tok := runnerFixture(t, s)
 		r := newRunner(t, s.URL, tok)
 		r.KeepAlive = 500 * time.Millisecond
 		runRunner(t, r)
@@ -227,7 +228,7 @@ func TestRunnerKeepsQuietJobAlive(t *testing.T) {
 // rather than waiting out the retries.
 func TestRunnerEndIsBounded(t *testing.T) {
 	s := newServer(t, serverOpts{})
-	p, dev, tok := endFixture(t, s)
+	p, dev, tok := runnerFixture(t, s)
 	proxy := newFaultyProxy(t, s.URL)
 	var mu sync.Mutex
 	down, asked := false, 0
