@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // Job artifact benchmarks (issue 6), against `ciwarden serve` as a child
@@ -53,13 +55,11 @@ const abTarget = "docs/target.txt"
 func TestArtifactsBench(t *testing.T) {
 	jbRequireLong(t)
 	jbRequireProc(t)
-	bin := jbBinary(t)
-	srv := jbServe(t, bin, "--max-artifacts-size", "200MiB")
-	a := jbNewAPI(srv.URL)
-	a.HTTP.Timeout = 5 * time.Minute
-	pid, path := a.CreateProject(t, "artifacts")
-	runnerToken := a.CreateRunner(t, "bench artifacts")
-	jbPush(t, srv.URL, path, map[string]string{".gitlab-ci.yml": abCI}, "main")
+	srv := jbServe(t, "--max-artifacts-size", "200MiB")
+	srv.Client().Timeout = 5 * time.Minute // 100 MiB each way on a busy machine
+	pid, path := srv.CreateProject(t, 0, "artifacts", "private").IDPath()
+	runnerToken := jbCreateRunner(t, srv, "bench artifacts")
+	jbPush(t, srv, path, map[string]string{".gitlab-ci.yml": abCI}, "main")
 
 	zipPath, targetBody := abBuildZip(t, filepath.Join(t.TempDir(), "big.zip"))
 	st, err := os.Stat(zipPath)
@@ -68,13 +68,13 @@ func TestArtifactsBench(t *testing.T) {
 	}
 	zipSize := st.Size()
 
-	jobID, jobToken := abTakeJob(t, a, runnerToken)
+	jobID, jobToken := abTakeJob(t, srv, runnerToken)
 	start := time.Now()
-	abUpload(t, a, jobID, jobToken, zipPath)
+	abUpload(t, srv, jobID, jobToken, zipPath)
 	t.Logf("upload of %.1f MiB (chunked multipart): %v", float64(zipSize)/(1<<20), time.Since(start).Round(time.Millisecond))
-	a.Call(t, "PUT", "/api/v4/jobs/"+strconv.FormatInt(jobID, 10), http.Header{"Job-Token": {jobToken}},
+	jbJobCall(t, srv, "PUT", "/api/v4/jobs/"+strconv.FormatInt(jobID, 10), jobToken,
 		map[string]any{"token": jobToken, "state": "success"}, http.StatusOK)
-	abWaitPipeline(t, a, pid)
+	abWaitPipeline(t, srv, pid)
 
 	root := http.Header{"Private-Token": {jbRootToken}}
 	proj := "/api/v4/projects/" + strconv.FormatInt(pid, 10)
@@ -83,7 +83,7 @@ func TestArtifactsBench(t *testing.T) {
 	byRefURL := proj + "/jobs/artifacts/main/download?job=build"
 
 	t.Run("extract", func(t *testing.T) {
-		body, _ := a.Call(t, "GET", entryURL, root, nil, http.StatusOK)
+		body := srv.Expect(t, "GET", entryURL, jbRootToken, nil, http.StatusOK).Body
 		if !bytes.Equal(body, targetBody) {
 			t.Fatalf("extracted %d bytes, not the file", len(body))
 		}
@@ -93,7 +93,7 @@ func TestArtifactsBench(t *testing.T) {
 		for i := 0; i < n; i++ {
 			before := abRchar(t, srv.Pid())
 			t0 := time.Now()
-			a.Call(t, "GET", entryURL, root, nil, http.StatusOK)
+			srv.Expect(t, "GET", entryURL, jbRootToken, nil, http.StatusOK)
 			times = append(times, time.Since(t0))
 			reads = append(reads, abRchar(t, srv.Pid())-before)
 		}
@@ -114,6 +114,8 @@ func TestArtifactsBench(t *testing.T) {
 			len(targetBody), float64(zipSize)/(1<<20), tm.Round(10*time.Microsecond), r, 100*float64(r)/float64(zipSize), slices.Max(reads))
 		t.Logf("whole zip download: median %v, server read %d bytes; extraction is %.0fx faster",
 			w.Round(time.Millisecond), wholeRead, float64(w)/float64(tm))
+		jbPrint("BenchmarkArtifactsBench/extract", float64(tm.Microseconds()), "us/file", float64(r), "bytes-read",
+			float64(w.Microseconds()), "us/whole-zip", float64(w)/float64(tm), "x-faster-than-whole")
 		if slices.Max(reads) > zipSize/10 {
 			t.Errorf("extracting one small file read %d bytes of a %d-byte zip", slices.Max(reads), zipSize)
 		}
@@ -147,8 +149,9 @@ func TestArtifactsBench(t *testing.T) {
 		ratio := mibps(o) / mibps(b)
 		t.Logf("100 MiB by ref and job name: ciwarden median %v (%.0f MiB/s), plain ServeFile %v (%.0f MiB/s), ratio %.2f (target >= 0.70)",
 			o.Round(time.Millisecond), mibps(o), b.Round(time.Millisecond), mibps(b), ratio)
-		if ratio < 0.70 {
-			t.Errorf("download throughput ratio %.2f < 0.70", ratio)
+		jbPrint("BenchmarkArtifactsBench/download-by-ref", mibps(o), "ciwarden-MiB/s", mibps(b), "plain-MiB/s", ratio, "x-plain")
+		if ratio < 0.70 { // docs/performance.md, as packages
+			t.Errorf("target missed: download throughput ratio %.2f, want >= 0.70", ratio)
 		}
 	})
 }
@@ -192,19 +195,12 @@ func abBuildZip(t *testing.T, path string) (string, []byte) {
 }
 
 // abTakeJob plays the runner: request the job and start it.
-func abTakeJob(t *testing.T, a *jbAPI, runnerToken string) (int64, string) {
+func abTakeJob(t *testing.T, s *testserver.Server, runnerToken string) (int64, string) {
 	t.Helper()
 	var data []byte
 	for i := 0; i < 100; i++ {
-		req, _ := http.NewRequest("POST", a.Base+"/api/v4/jobs/request", strings.NewReader(`{"token":"`+runnerToken+`","system_id":"bench"}`))
-		req.Header.Set("Content-Type", "application/json")
-		res, err := a.HTTP.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ = io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode == http.StatusCreated {
+		r := s.Do(t, "POST", "/api/v4/jobs/request", "", map[string]any{"token": runnerToken, "system_id": "bench"})
+		if data = r.Body; r.Status == http.StatusCreated {
 			break
 		}
 		data = nil
@@ -217,13 +213,14 @@ func abTakeJob(t *testing.T, a *jbAPI, runnerToken string) (int64, string) {
 	if err := json.Unmarshal(data, &job); err != nil || job.Token == "" {
 		t.Fatalf("no job for the runner: %v %s", err, data)
 	}
-	a.Call(t, "PUT", "/api/v4/jobs/"+strconv.FormatInt(job.ID, 10), http.Header{"Job-Token": {job.Token}},
+	s.Remember(job.Token)
+	jbJobCall(t, s, "PUT", "/api/v4/jobs/"+strconv.FormatInt(job.ID, 10), job.Token,
 		map[string]any{"token": job.Token, "state": "running"}, http.StatusOK)
 	return job.ID, job.Token
 }
 
 // abUpload streams the zip as gitlab-runner does: chunked multipart.
-func abUpload(t *testing.T, a *jbAPI, jobID int64, token, path string) {
+func abUpload(t *testing.T, s *testserver.Server, jobID int64, token, path string) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
@@ -243,24 +240,16 @@ func abUpload(t *testing.T, a *jbAPI, jobID int64, token, path string) {
 		}
 		pw.CloseWithError(err)
 	}()
-	req, _ := http.NewRequest("POST", a.Base+"/api/v4/jobs/"+strconv.FormatInt(jobID, 10)+"/artifacts?artifact_format=zip&artifact_type=archive&expire_in=1+day", pr)
+	req, _ := http.NewRequest("POST", s.URL+"/api/v4/jobs/"+strconv.FormatInt(jobID, 10)+"/artifacts?artifact_format=zip&artifact_type=archive&expire_in=1+day", pr)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.Header.Set("Job-Token", token)
-	res, err := a.HTTP.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if res.StatusCode != http.StatusCreated {
-		t.Fatalf("upload: %d %s", res.StatusCode, body)
-	}
+	s.MakeRequest(t, req, http.StatusCreated)
 }
 
-func abWaitPipeline(t *testing.T, a *jbAPI, pid int64) {
+func abWaitPipeline(t *testing.T, s *testserver.Server, pid int64) {
 	t.Helper()
 	for i := 0; i < 200; i++ {
-		list, _ := a.RootList(t, "/api/v4/projects/"+strconv.FormatInt(pid, 10)+"/pipelines")
+		list, _ := jbRootList(t, s, "/api/v4/projects/"+strconv.FormatInt(pid, 10)+"/pipelines")
 		if len(list) == 1 && list[0]["status"] == "success" {
 			return
 		}

@@ -1,16 +1,16 @@
 package bench
 
-// Helpers shared by jobtoken_test.go, polling_test.go and
-// throughput_test.go. Every identifier here starts with jb so that it
+// Helpers shared by the benchmarks: what they measure with (CPU time,
+// memory and descriptors from /proc, knobs from the environment) and the
+// servers they measure, which internal/testserver starts and checks as it
+// does every test's. Every identifier here starts with jb so that it
 // cannot collide with the other benchmarks of the package.
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // jbRootToken is root's personal access token in every server these
@@ -83,70 +85,6 @@ func jbEnvDuration(t testing.TB, name string, def time.Duration) time.Duration {
 		t.Fatalf("%s=%q: want a duration such as 20s", name, v)
 	}
 	return d
-}
-
-// jbModuleRoot is the directory of go.mod.
-func jbModuleRoot() (string, error) {
-	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-		if gomod := strings.TrimSpace(string(out)); gomod != "" && gomod != os.DevNull {
-			return filepath.Dir(gomod), nil
-		}
-	}
-	dir, err := filepath.Abs("..")
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-		return "", fmt.Errorf("cannot find the module root: %v", err)
-	}
-	return dir, nil
-}
-
-// jbBinary builds ./cmd/ciwarden into the test's temporary directory (the
-// build cache makes this a link step), or returns CIWARDEN_BENCH_BIN when
-// set (a binary kept for profiling the server with perf). No go
-// toolchain: skip.
-func jbBinary(t testing.TB) string {
-	t.Helper()
-	if bin := os.Getenv("CIWARDEN_BENCH_BIN"); bin != "" {
-		return bin
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skipf("the go command is not on PATH: %v", err)
-	}
-	root, err := jbModuleRoot()
-	if err != nil {
-		t.Skipf("%v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "ciwarden")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/ciwarden")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/ciwarden: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// jbCleanEnv is the environment without CIWARDEN_* variables.
-func jbCleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CIWARDEN_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// jbFreeAddr picks a free port on 127.0.0.1.
-func jbFreeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.1: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // jbCPU is a process's CPU time from /proc/<pid>/stat: its own threads
@@ -218,6 +156,67 @@ func jbOpenFDs(pid int) int {
 	return len(ents)
 }
 
+func TestMain(m *testing.M) { testserver.Main(m) }
+
+// jbServe starts `ciwarden serve` as a child process (SQLite in its data
+// directory, root's token jbRootToken) with more flags, waits until it is
+// ready, and stops and checks it when the test ends.
+func jbServe(t testing.TB, args ...string) *testserver.Server {
+	t.Helper()
+	return testserver.New(t, testserver.Options{Process: true, DefaultDB: true, RootToken: jbRootToken, Args: args})
+}
+
+// jbProcCPU is a process's CPU time, failing the test when /proc cannot
+// tell.
+func jbProcCPU(t testing.TB, pid int) jbCPU {
+	t.Helper()
+	c, err := jbReadCPU(pid)
+	if err != nil {
+		t.Fatalf("CPU time of process %d: %v", pid, err)
+	}
+	return c
+}
+
+// jbRootList is a listing as root (JSON array) and its X-Total.
+func jbRootList(t testing.TB, s *testserver.Server, path string) ([]map[string]any, int) {
+	t.Helper()
+	r := s.Expect(t, "GET", path, jbRootToken, nil, http.StatusOK)
+	total, _ := strconv.Atoi(r.Header.Get("X-Total"))
+	return r.List(t), total
+}
+
+// jbJobCall is a runner call with the job token in JOB-TOKEN and body as
+// JSON, expecting want.
+func jbJobCall(t testing.TB, s *testserver.Server, method, path, token string, body any, want int) *testserver.Resp {
+	t.Helper()
+	req := s.NewRequest(t, method, path, "", body)
+	req.Header.Set("JOB-TOKEN", token)
+	return s.MakeRequest(t, req, want)
+}
+
+// jbCreateRunner creates an instance runner and returns its token.
+func jbCreateRunner(t testing.TB, s *testserver.Server, description string) string {
+	t.Helper()
+	_, tok := s.CreateRunner(t, map[string]any{"description": description})
+	return tok
+}
+
+// jbPush commits files to a new repository and pushes it, as root, to
+// each of refs (branch names) of the project at fullPath, in one push:
+// one pipeline per branch.
+func jbPush(t testing.TB, s *testserver.Server, fullPath string, files map[string]string, refs ...string) {
+	t.Helper()
+	jbRequireGit(t)
+	g := testserver.NewGit(t)
+	dir := g.Init(t, s.GitURL("root", s.RootToken, fullPath))
+	g.Commit(t, dir, "bench", files)
+	args := []string{"push", "--quiet", "origin"}
+	for _, ref := range refs {
+		args = append(args, "HEAD:refs/heads/"+ref)
+	}
+	g.Run(t, dir, args...)
+}
+
 // jbProc is a child process these benchmarks started. It dies with the
 // test process (Pdeathsig) and is stopped, by its own PID only, when the
 // test ends.
@@ -259,7 +258,7 @@ func jbStart(t testing.TB, name, bin string, env []string, args ...string) *jbPr
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(jbCleanEnv(), env...)
+	cmd.Env = append(testserver.CleanEnv(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -295,214 +294,6 @@ func (p *jbProc) Stop(t testing.TB) {
 		<-p.exited
 		t.Logf("%s did not exit within 40 s of SIGTERM; killed", p.Name)
 	}
-}
-
-// jbChildServer is `ciwarden serve` running as a child process.
-type jbChildServer struct {
-	*jbProc
-	URL     string
-	DataDir string
-}
-
-// jbServe starts `ciwarden serve` on a free port of 127.0.0.1 with a
-// fresh SQLite data directory and waits until /-/readiness answers 200.
-func jbServe(t testing.TB, bin string, args ...string) *jbChildServer {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		addr := jbFreeAddr(t)
-		dataDir := t.TempDir()
-		all := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, args...)
-		p := jbStart(t, "ciwarden-serve", bin, []string{"CIWARDEN_INITIAL_ROOT_TOKEN=" + jbRootToken}, all...)
-		s := &jbChildServer{jbProc: p, URL: "http://" + addr, DataDir: dataDir}
-		err := s.waitReady(30 * time.Second)
-		if err == nil {
-			return s
-		}
-		if strings.Contains(p.Log(), "address already in use") && attempt < 3 {
-			continue
-		}
-		t.Fatalf("ciwarden serve: %v\n%s", err, p.Log())
-	}
-}
-
-func (s *jbChildServer) waitReady(limit time.Duration) error {
-	c := &http.Client{Timeout: time.Second}
-	defer c.CloseIdleConnections()
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("exited before it was ready: %v", s.waitErr)
-		default:
-		}
-		resp, err := c.Get(s.URL + "/-/readiness")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("/-/readiness not 200 within %v (last error %v)", limit, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// jbAPI calls a ciwarden over HTTP with a JSON body.
-type jbAPI struct {
-	Base string // http://host:port
-	HTTP *http.Client
-}
-
-func jbNewAPI(base string) *jbAPI {
-	return &jbAPI{Base: base, HTTP: &http.Client{Timeout: time.Minute}}
-}
-
-// Call sends method path with body as JSON (nil: no body) and header,
-// expects status want, and returns the body and the header.
-func (a *jbAPI) Call(t testing.TB, method, path string, header http.Header, body any, want int) ([]byte, http.Header) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		js, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(js)
-	}
-	req, err := http.NewRequest(method, a.Base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := a.HTTP.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, data)
-	}
-	return data, resp.Header
-}
-
-// Root calls as root (PRIVATE-TOKEN) and decodes a JSON object.
-func (a *jbAPI) Root(t testing.TB, method, path string, body any, want int) map[string]any {
-	t.Helper()
-	data, _ := a.Call(t, method, path, http.Header{"Private-Token": {jbRootToken}}, body, want)
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatalf("%s %s: %v: %s", method, path, err, data)
-	}
-	return m
-}
-
-// RootList calls as root and decodes a JSON array; it also returns
-// X-Total.
-func (a *jbAPI) RootList(t testing.TB, path string) ([]map[string]any, int) {
-	t.Helper()
-	data, h := a.Call(t, "GET", path, http.Header{"Private-Token": {jbRootToken}}, nil, http.StatusOK)
-	var l []map[string]any
-	if err := json.Unmarshal(data, &l); err != nil {
-		t.Fatalf("GET %s: %v: %s", path, err, data)
-	}
-	total, _ := strconv.Atoi(h.Get("X-Total"))
-	return l, total
-}
-
-// CreateProject creates a private project in root's namespace and
-// returns its ID and full path.
-func (a *jbAPI) CreateProject(t testing.TB, path string) (int64, string) {
-	t.Helper()
-	p := a.Root(t, "POST", "/api/v4/projects", map[string]any{"name": path, "path": path, "visibility": "private"}, http.StatusCreated)
-	return jbInt(t, p, "id"), p["path_with_namespace"].(string)
-}
-
-// CreateRunner creates an instance runner and returns its glrt- token.
-func (a *jbAPI) CreateRunner(t testing.TB, description string) string {
-	t.Helper()
-	r := a.Root(t, "POST", "/api/v4/user/runners", map[string]any{"runner_type": "instance_type", "description": description}, http.StatusCreated)
-	tok, _ := r["token"].(string)
-	if tok == "" {
-		t.Fatalf("POST /user/runners: no token in %v", r)
-	}
-	return tok
-}
-
-func jbInt(t testing.TB, m map[string]any, key string) int64 {
-	t.Helper()
-	f, ok := m[key].(float64)
-	if !ok {
-		t.Fatalf("%q is not a number in %v", key, m)
-	}
-	return int64(f)
-}
-
-// jbRepo is a local repository with one commit, ready to push.
-type jbRepo struct {
-	dir string
-	env []string
-}
-
-// jbNewRepo commits files to a new local repository.
-func jbNewRepo(t testing.TB, files map[string]string) *jbRepo {
-	t.Helper()
-	jbRequireGit(t)
-	home := t.TempDir()
-	r := &jbRepo{dir: filepath.Join(home, "work"), env: []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C",
-		"GIT_AUTHOR_NAME=Bench", "GIT_AUTHOR_EMAIL=bench@example.com",
-		"GIT_COMMITTER_NAME=Bench", "GIT_COMMITTER_EMAIL=bench@example.com",
-	}}
-	r.git(t, home, "init", "--quiet", r.dir)
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(r.dir, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.git(t, r.dir, "add", "--all")
-	r.git(t, r.dir, "commit", "--quiet", "-m", "bench")
-	return r
-}
-
-func (r *jbRepo) git(t testing.TB, dir string, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "credential.helper=", "-c", "init.defaultBranch=main"}, args...)...)
-	cmd.Dir, cmd.Env = dir, r.env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("git %s: %v\n%s", args[0], err, out)
-	}
-}
-
-// Push pushes HEAD to each of refs (branch names) of the project at
-// base/fullPath, as root, in one push: one pipeline per branch.
-func (r *jbRepo) Push(t testing.TB, base, fullPath string, refs ...string) {
-	t.Helper()
-	url := strings.Replace(base, "://", "://root:"+jbRootToken+"@", 1) + "/" + fullPath + ".git"
-	args := []string{"push", "--quiet", url}
-	for _, ref := range refs {
-		args = append(args, "HEAD:refs/heads/"+ref)
-	}
-	r.git(t, r.dir, args...)
-}
-
-// jbPush commits files to a new repository and pushes it to refs.
-func jbPush(t testing.TB, base, fullPath string, files map[string]string, refs ...string) {
-	t.Helper()
-	jbNewRepo(t, files).Push(t, base, fullPath, refs...)
 }
 
 // jbShort writes a count as 1k, 1M...
@@ -545,3 +336,32 @@ func jbSleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// jbPrint writes one result in the format of `go test -bench` lines: the
+// name, a count of 1, then value and unit pairs. The CIWARDEN_BENCH tests
+// report this way so that bench/measure.sh (and benchstat) read their
+// figures as they read benchmarks'.
+func jbPrint(name string, pairs ...any) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\t1", name)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fmt.Fprintf(&b, "\t%.4g %s", pairs[i], pairs[i+1])
+	}
+	fmt.Println(b.String())
+}
+
+// jbRuns keeps one value per run of a sub-benchmark. Each run starts with
+// a one-iteration probe and then calls the function again with a larger
+// b.N, which is the call `go test` reports: the value of the last call of
+// each run is kept. With -count N there are N runs.
+type jbRuns []float64
+
+func (r *jbRuns) set(b *testing.B, v float64) {
+	if b.N == 1 || len(*r) == 0 {
+		*r = append(*r, 0)
+	}
+	(*r)[len(*r)-1] = v
+}
+
+// median is the median of the runs (0 with none).
+func (r jbRuns) median() float64 { return jbMedian(r) }

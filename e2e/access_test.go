@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // The callers of the access matrix, in the order of the tables below.
@@ -50,12 +52,12 @@ var projectLevels = []struct {
 
 func TestAccessMatrix(t *testing.T) { forEachDialect(t, testAccessMatrix) }
 
-func testAccessMatrix(t *testing.T, s *Server) {
+func testAccessMatrix(t *testing.T, s *testserver.Server) {
 	top := s.CreateGroup(t, "grp", 0, "public")
 	sub := s.CreateGroup(t, "sub", top, "public")
 
 	tokens := map[string]string{"anonymous": "", "admin": s.RootToken}
-	users := map[string]User{}
+	users := map[string]testserver.User{}
 	for _, name := range []string{"non-member", "guest", "reporter", "developer", "maintainer", "owner"} {
 		u := s.CreateUser(t, name)
 		users[name], tokens[name] = u, u.Token
@@ -74,7 +76,7 @@ func testAccessMatrix(t *testing.T, s *Server) {
 	}
 	projects := map[string]project{}
 	for _, vis := range visibilities {
-		id, path := s.CreateProject(t, sub, "proj-"+vis, vis)
+		id, path := s.CreateProject(t, sub, "proj-"+vis, vis).IDPath()
 		if want := "grp/sub/proj-" + vis; path != want {
 			t.Fatalf("path_with_namespace %q, want %q", path, want)
 		}
@@ -83,14 +85,14 @@ func testAccessMatrix(t *testing.T, s *Server) {
 	}
 
 	// The owner's role is inherited from the top-level group.
-	r := s.Expect(t, "GET", api+"/projects/"+itoa(projects["private"].id)+"/members/all/"+itoa(users["owner"].ID), s.RootToken, nil, http.StatusOK)
-	if m := r.Object(t); num(t, m, "access_level") != 50 {
+	r := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projects["private"].id)+"/members/all/"+testserver.Itoa(users["owner"].ID), s.RootToken, nil, http.StatusOK)
+	if m := r.Object(t); testserver.Num(t, m, "access_level") != 50 {
 		t.Errorf("owner's inherited level on the project: %s", r.Body)
 	}
 
 	for _, vis := range visibilities {
 		p := projects[vis]
-		byID := api + "/projects/" + itoa(p.id)
+		byID := api + "/projects/" + testserver.Itoa(p.id)
 		byPath := api + "/projects/" + pathID(p.path)
 		description := "" // the last description a successful PUT set
 		for i, caller := range matrixCallers {
@@ -102,7 +104,7 @@ func testAccessMatrix(t *testing.T, s *Server) {
 					checkStatus(t, r, wantRead[vis][i], "Project")
 					if r.Status == http.StatusOK {
 						m := r.Object(t)
-						if num(t, m, "id") != p.id || str(t, m, "path_with_namespace") != p.path || str(t, m, "visibility") != vis {
+						if testserver.Num(t, m, "id") != p.id || testserver.Str(t, m, "path_with_namespace") != p.path || testserver.Str(t, m, "visibility") != vis {
 							t.Errorf("GET %s: wrong project: %s", path, r.Body)
 						}
 					}
@@ -120,27 +122,27 @@ func testAccessMatrix(t *testing.T, s *Server) {
 				r = s.Do(t, "PUT", byID, token, url.Values{"description": {newDesc}})
 				checkStatus(t, r, wantUpdate[vis][i], "Project")
 				if r.Status == http.StatusOK {
-					if got := str(t, r.Object(t), "description"); got != newDesc {
+					if got := testserver.Str(t, r.Object(t), "description"); got != newDesc {
 						t.Errorf("PUT answered description %q, want %q", got, newDesc)
 					}
 					description = newDesc
 				}
 				after := s.Expect(t, "GET", byID, s.RootToken, nil, http.StatusOK).Object(t)
-				if got := str(t, after, "description"); got != description {
+				if got := testserver.Str(t, after, "description"); got != description {
 					t.Errorf("description is %q after %s's PUT, want %q", got, caller, description)
 				}
 
 				// Members: a fresh user at Developer; removed again after.
-				r = s.Do(t, "POST", byID+"/members", token, url.Values{"user_id": {itoa(candidate.ID)}, "access_level": {"30"}})
+				r = s.Do(t, "POST", byID+"/members", token, url.Values{"user_id": {testserver.Itoa(candidate.ID)}, "access_level": {"30"}})
 				checkStatus(t, r, wantAddMember[vis][i], "Project")
 				if r.Status == http.StatusCreated {
 					m := r.Object(t)
-					if num(t, m, "id") != candidate.ID || num(t, m, "access_level") != 30 || str(t, m, "username") != candidate.Username {
+					if testserver.Num(t, m, "id") != candidate.ID || testserver.Num(t, m, "access_level") != 30 || testserver.Str(t, m, "username") != candidate.Username {
 						t.Errorf("POST members answered %s", r.Body)
 					}
-					s.Expect(t, "DELETE", byID+"/members/"+itoa(candidate.ID), s.RootToken, nil, http.StatusNoContent)
+					s.Expect(t, "DELETE", byID+"/members/"+testserver.Itoa(candidate.ID), s.RootToken, nil, http.StatusNoContent)
 				} else {
-					s.Expect(t, "GET", byID+"/members/"+itoa(candidate.ID), s.RootToken, nil, http.StatusNotFound)
+					s.Expect(t, "GET", byID+"/members/"+testserver.Itoa(candidate.ID), s.RootToken, nil, http.StatusNotFound)
 				}
 			})
 		}
@@ -149,16 +151,16 @@ func testAccessMatrix(t *testing.T, s *Server) {
 	// Deletion, on throwaway projects: everyone below Owner is refused and
 	// the project stays; then the owner deletes one and the admin another.
 	for _, vis := range visibilities {
-		doomed, _ := s.CreateProject(t, sub, "doomed-"+vis, vis)
+		doomed := s.CreateProject(t, sub, "doomed-"+vis, vis).ID
 		addMembers(doomed)
-		doomedByAdmin, _ := s.CreateProject(t, sub, "doomed-by-admin-"+vis, vis)
+		doomedByAdmin := s.CreateProject(t, sub, "doomed-by-admin-"+vis, vis).ID
 		for i, caller := range matrixCallers {
 			pid := doomed
 			if caller == "admin" {
 				pid = doomedByAdmin
 			}
 			t.Run("delete/"+vis+"/"+caller, func(t *testing.T) {
-				path := api + "/projects/" + itoa(pid)
+				path := api + "/projects/" + testserver.Itoa(pid)
 				r := s.Do(t, "DELETE", path, tokens[caller], nil)
 				checkStatus(t, r, wantDelete[vis][i], "Project")
 				if r.Status == http.StatusAccepted {
@@ -188,18 +190,18 @@ func testAccessMatrix(t *testing.T, s *Server) {
 // beneath them, and managed only by their owners.
 func TestPrivateGroups(t *testing.T) { forEachDialect(t, testPrivateGroups) }
 
-func testPrivateGroups(t *testing.T, s *Server) {
+func testPrivateGroups(t *testing.T, s *testserver.Server) {
 	top := s.CreateGroup(t, "hidden", 0, "private")
 	sub := s.CreateGroup(t, "inner", top, "private")
-	pid, _ := s.CreateProject(t, sub, "secret", "private")
-	other, _ := s.CreateProject(t, top, "other", "private")
+	pid := s.CreateProject(t, sub, "secret", "private").ID
+	other := s.CreateProject(t, top, "other", "private").ID
 	guest := s.CreateUser(t, "pguest")
 	maint := s.CreateUser(t, "pmaint")
 	stranger := s.CreateUser(t, "stranger")
 	s.AddMember(t, "projects", pid, guest.ID, 10)
 	s.AddMember(t, "groups", top, maint.ID, 40)
 
-	for _, g := range []string{itoa(top), pathID("hidden"), itoa(sub), pathID("hidden/inner")} {
+	for _, g := range []string{testserver.Itoa(top), pathID("hidden"), testserver.Itoa(sub), pathID("hidden/inner")} {
 		// A member of a project beneath sees the groups above it...
 		s.Expect(t, "GET", api+"/groups/"+g, guest.Token, nil, http.StatusOK)
 		s.Expect(t, "GET", api+"/groups/"+g, maint.Token, nil, http.StatusOK)
@@ -214,12 +216,12 @@ func testPrivateGroups(t *testing.T, s *Server) {
 		checkStatus(t, s.Do(t, "PUT", api+"/groups/"+g, "", url.Values{"description": {"x"}}), http.StatusUnauthorized, "")
 	}
 	// Seeing a group is not seeing its other projects.
-	r := s.Expect(t, "GET", api+"/groups/"+itoa(top)+"/projects?include_subgroups=true", guest.Token, nil, http.StatusOK)
-	if l := r.List(t); len(l) != 1 || num(t, l[0], "id") != pid {
+	r := s.Expect(t, "GET", api+"/groups/"+testserver.Itoa(top)+"/projects?include_subgroups=true", guest.Token, nil, http.StatusOK)
+	if l := r.List(t); len(l) != 1 || testserver.Num(t, l[0], "id") != pid {
 		t.Errorf("guest's view of the group's projects: %s", r.Body)
 	}
-	checkStatus(t, s.Do(t, "GET", api+"/projects/"+itoa(other), guest.Token, nil), http.StatusNotFound, "Project")
-	r = s.Expect(t, "GET", api+"/groups/"+itoa(top)+"/projects?include_subgroups=true", maint.Token, nil, http.StatusOK)
+	checkStatus(t, s.Do(t, "GET", api+"/projects/"+testserver.Itoa(other), guest.Token, nil), http.StatusNotFound, "Project")
+	r = s.Expect(t, "GET", api+"/groups/"+testserver.Itoa(top)+"/projects?include_subgroups=true", maint.Token, nil, http.StatusOK)
 	if l := r.List(t); len(l) != 2 {
 		t.Errorf("maintainer's view of the group's projects: %s", r.Body)
 	}
@@ -228,8 +230,8 @@ func testPrivateGroups(t *testing.T, s *Server) {
 		t.Errorf("a stranger lists private projects: %s", r.Body)
 	}
 	// Listing members of a group needs seeing it.
-	checkStatus(t, s.Do(t, "GET", api+"/groups/"+itoa(top)+"/members", stranger.Token, nil), http.StatusNotFound, "Group")
-	r = s.Expect(t, "GET", api+"/groups/"+itoa(sub)+"/members/all", guest.Token, nil, http.StatusOK)
+	checkStatus(t, s.Do(t, "GET", api+"/groups/"+testserver.Itoa(top)+"/members", stranger.Token, nil), http.StatusNotFound, "Group")
+	r = s.Expect(t, "GET", api+"/groups/"+testserver.Itoa(sub)+"/members/all", guest.Token, nil, http.StatusOK)
 	if l := r.List(t); len(l) != 2 { // root (creator, Owner) and the maintainer
 		t.Errorf("GET /groups/:sub/members/all: %s", r.Body)
 	}

@@ -10,44 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// restartOnSameData starts ciwarden again on a stopped server's data
-// directory and database, with the same root token, serve flags and
-// environment (S3 settings included), and stops it when the test ends.
-func restartOnSameData(t *testing.T, old *Server) *Server {
-	t.Helper()
-	select {
-	case <-old.exited:
-	default:
-		t.Fatalf("restartOnSameData: the old server is still running")
-	}
-	s := &Server{
-		Dialect:   old.Dialect,
-		DataDir:   old.DataDir,
-		DBURL:     old.DBURL,
-		RootToken: old.RootToken,
-		Storage:   old.Storage,
-		client:    &http.Client{Timeout: 30 * time.Second},
-		args:      old.args,
-		env:       old.env,
-	}
-	old.mu.Lock()
-	s.secrets = append(s.secrets, old.secrets...)
-	old.mu.Unlock()
-	for attempt := 1; ; attempt++ {
-		err := s.launch(t)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, errPortTaken) && attempt < 3 {
-			continue
-		}
-		t.Fatalf("restart ciwarden: %v\nstderr:\n%s", err, s.stderr.String())
-	}
-	t.Cleanup(func() { s.stop(t) })
-	return s
-}
+	"github.com/ciwarden/ciwarden/internal/testserver"
+)
 
 // runCiwardenCLI runs the ciwarden binary with a clean environment and returns
 // its exit code, stdout and stderr.
@@ -55,8 +20,8 @@ func runCiwardenCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = cleanEnv()
+	cmd := exec.CommandContext(ctx, testserver.Binary(t), args...)
+	cmd.Env = testserver.CleanEnv()
 	cmd.Dir = t.TempDir()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -76,9 +41,9 @@ func runCiwardenCLI(t *testing.T, args ...string) (int, string, string) {
 // offline, in the data directory's database, that the server then accepts
 // with its scopes and expiry.
 func TestAdminTokenCreate(t *testing.T) {
-	s := start(t, serverOptions{Dialect: "sqlite", DefaultDB: true})
+	s := start(t, testserver.Options{Dialect: "sqlite", DefaultDB: true})
 	u := s.CreateUser(t, "cliuser")
-	s.client.CloseIdleConnections()
+	s.Client().CloseIdleConnections()
 	s.Terminate(t)
 	s.Wait(t)
 	if t.Failed() {
@@ -100,7 +65,7 @@ func TestAdminTokenCreate(t *testing.T) {
 	if len(lines) != 1 || token == "" || strings.ContainsAny(token, " \t") || !strings.HasSuffix(stdout, "\n") {
 		t.Fatalf("admin token create printed %q, want exactly one token line", stdout)
 	}
-	s.remember(token)
+	s.Remember(token)
 
 	// The unknown user, the bad date, the missing --user: non-zero with a
 	// message that says what is wrong, and no token.
@@ -125,9 +90,9 @@ func TestAdminTokenCreate(t *testing.T) {
 		}
 	}
 
-	s2 := restartOnSameData(t, s)
+	s2 := s.Restart(t)
 	me := s2.Expect(t, "GET", api+"/user", token, nil, http.StatusOK).Object(t)
-	if me["username"] != "cliuser" || num(t, me, "id") != u.ID {
+	if me["username"] != "cliuser" || testserver.Num(t, me, "id") != u.ID {
 		t.Errorf("GET /user with the CLI token: %v, want cliuser (%d)", me, u.ID)
 	}
 	// Also as a Bearer token.
@@ -142,7 +107,7 @@ func TestAdminTokenCreate(t *testing.T) {
 	if self["expires_at"] != expires {
 		t.Errorf("the CLI token's expires_at: %v, want %s", self["expires_at"], expires)
 	}
-	if self["active"] != true || self["revoked"] != false || num(t, self, "user_id") != u.ID {
+	if self["active"] != true || self["revoked"] != false || testserver.Num(t, self, "user_id") != u.ID {
 		t.Errorf("the CLI token: %v", self)
 	}
 
@@ -150,6 +115,6 @@ func TestAdminTokenCreate(t *testing.T) {
 	checkJSON(t, r, `{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token.","scope":"api"}`)
 
 	// What the first server wrote is still there, and root still works.
-	s2.Expect(t, "GET", api+"/users/"+itoa(u.ID), s2.RootToken, nil, http.StatusOK)
+	s2.Expect(t, "GET", api+"/users/"+testserver.Itoa(u.ID), s2.RootToken, nil, http.StatusOK)
 	s2.Expect(t, "GET", api+"/user", u.Token, nil, http.StatusOK)
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestArtifactUploadKilled: a server killed (SIGKILL) in the middle of a
@@ -17,18 +19,18 @@ import (
 // artifacts_file, no row, no blob), and the runner's retry of the upload
 // works. On both databases, with filesystem blobs and with S3.
 func TestArtifactUploadKilled(t *testing.T) {
-	forEachStorage(t, nil, func(t *testing.T, s *Server) {
+	forEachStorage(t, nil, func(t *testing.T, s *testserver.Server) {
 		group := s.CreateGroup(t, "grp", 0, "private")
-		projectID, projectPath := s.CreateProject(t, group, "app", "private")
-		g := newGitClient(t)
-		dir := g.Init(t, gitURL(s, "root", s.RootToken, projectPath))
+		projectID, projectPath := s.CreateProject(t, group, "app", "private").IDPath()
+		g := testserver.NewGit(t)
+		dir := g.Init(t, s.GitURL("root", s.RootToken, projectPath))
 		g.Commit(t, dir, "ci", map[string]string{".gitlab-ci.yml": "build:\n  script: [make]\n  artifacts:\n    paths: [out/]\n"})
 		g.Run(t, dir, "push", "--quiet", "origin", "HEAD:main")
 
 		// A runner takes the job, as gitlab-runner would.
-		runnerToken := str(t, s.Expect(t, "POST", api+"/user/runners", s.RootToken,
+		runnerToken := testserver.Str(t, s.Expect(t, "POST", api+"/user/runners", s.RootToken,
 			map[string]any{"runner_type": "instance_type"}, 201).Object(t), "token")
-		s.remember(runnerToken)
+		s.Remember(runnerToken)
 		var job struct {
 			ID    int64  `json:"id"`
 			Token string `json:"token"`
@@ -44,7 +46,7 @@ func TestArtifactUploadKilled(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		s.remember(job.Token)
+		s.Remember(job.Token)
 		upload := func(body io.Reader) *http.Request {
 			pr, pw := io.Pipe()
 			mw := multipart.NewWriter(pw)
@@ -58,7 +60,7 @@ func TestArtifactUploadKilled(t *testing.T) {
 				}
 				pw.CloseWithError(err)
 			}()
-			req := s.NewRequest(t, "POST", api+"/jobs/"+itoa(job.ID)+"/artifacts?artifact_format=zip&artifact_type=archive", "", nil)
+			req := s.NewRequest(t, "POST", api+"/jobs/"+testserver.Itoa(job.ID)+"/artifacts?artifact_format=zip&artifact_type=archive", "", nil)
 			req.Header.Set("JOB-TOKEN", job.Token)
 			req.Header.Set("Content-Type", mw.FormDataContentType())
 			req.Body, req.ContentLength = pr, -1
@@ -70,10 +72,10 @@ func TestArtifactUploadKilled(t *testing.T) {
 		slow, feed := io.Pipe()
 		killDuringUpload(t, s, upload(slow), feed, []byte("partial artifact "))
 
-		s = restartOnSameData(t, s)
-		artifacts := api + "/projects/" + itoa(projectID) + "/jobs/" + itoa(job.ID) + "/artifacts"
+		s = s.Restart(t)
+		artifacts := api + "/projects/" + testserver.Itoa(projectID) + "/jobs/" + testserver.Itoa(job.ID) + "/artifacts"
 		s.Expect(t, "GET", artifacts, s.RootToken, nil, 404)
-		if m := s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/jobs/"+itoa(job.ID), s.RootToken, nil, 200).Object(t); m["artifacts_file"] != nil {
+		if m := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/jobs/"+testserver.Itoa(job.ID), s.RootToken, nil, 200).Object(t); m["artifacts_file"] != nil {
 			t.Errorf("artifacts_file after the killed upload: %v", m["artifacts_file"])
 		}
 		db, _ := s.OpenDB(t)
@@ -99,7 +101,7 @@ func TestArtifactUploadKilled(t *testing.T) {
 		if got := s.Expect(t, "GET", artifacts, s.RootToken, nil, 200).Body; !bytes.Equal(got, zip) {
 			t.Fatalf("downloaded %d bytes, want the %d uploaded", len(got), len(zip))
 		}
-		s.Expect(t, "PUT", api+"/jobs/"+itoa(job.ID), "", map[string]any{"token": job.Token, "state": "success"}, 200)
+		s.Expect(t, "PUT", api+"/jobs/"+testserver.Itoa(job.ID), "", map[string]any{"token": job.Token, "state": "success"}, 200)
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestArtifactsAndPackagesWithJobToken is issue 6's acceptance, with the
@@ -61,24 +63,24 @@ const outsiderCI = `probe:
     - 'code=$(curl -s -o /dev/null -w "%{http_code}" --header "JOB-TOKEN: $CI_JOB_TOKEN" "$CI_API_V4_URL/projects/$P_ID/packages/generic/mypkg/1.0.0/pkg.bin"); echo "package $code"; test "$code" = 404'
 `
 
-func testArtifactsAndPackages(t *testing.T, s *Server) {
+func testArtifactsAndPackages(t *testing.T, s *testserver.Server) {
 	alice := s.CreateUser(t, "alice")
 	bob := s.CreateUser(t, "bob")
 	team := s.CreateGroup(t, "team", 0, "private")
 	s.AddMember(t, "groups", team, alice.ID, 30)
-	pID, pPath := s.CreateProject(t, team, "producer", "private")
-	qID, qPath := s.CreateProject(t, team, "consumer", "private")
+	pID, pPath := s.CreateProject(t, team, "producer", "private").IDPath()
+	qID, qPath := s.CreateProject(t, team, "consumer", "private").IDPath()
 	bobs := s.CreateGroup(t, "bobs", 0, "private")
 	s.AddMember(t, "groups", bobs, bob.ID, 40)
-	rID, rPath := s.CreateProject(t, bobs, "outside", "private")
+	rID, rPath := s.CreateProject(t, bobs, "outside", "private").IDPath()
 
-	g := newGitClient(t)
+	g := testserver.NewGit(t)
 	push := func(path, token, ci string) {
-		dir := g.Init(t, gitURL(s, "u", token, path))
+		dir := g.Init(t, s.GitURL("u", token, path))
 		g.Commit(t, dir, "ci", map[string]string{".gitlab-ci.yml": ci})
 		g.Run(t, dir, "push", "--quiet", "origin", "HEAD:main")
 	}
-	vars := []map[string]string{{"key": "P_ID", "value": itoa(pID)}}
+	vars := []map[string]string{{"key": "P_ID", "value": testserver.Itoa(pID)}}
 
 	// P lets the consumer's jobs in; the outsider's stay out.
 	s.AllowJobTokens(t, pID, qID)
@@ -92,7 +94,7 @@ func testArtifactsAndPackages(t *testing.T, s *Server) {
 	// The consumer's pipeline is created over the API, to pass P's ID.
 	push(qPath, alice.Token, consumerCI)
 	waitPipeline(t, s, qID, alice.Token, 0) // the push pipeline (P_ID unset) may fail; it is not the one checked
-	consumer := num(t, s.Expect(t, "POST", api+"/projects/"+itoa(qID)+"/pipeline", alice.Token,
+	consumer := testserver.Num(t, s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(qID)+"/pipeline", alice.Token,
 		map[string]any{"ref": "main", "variables": vars}, 201).Object(t), "id")
 	waitPipeline(t, s, qID, alice.Token, consumer)
 	for _, name := range []string{"fetch", "cross"} {
@@ -103,27 +105,27 @@ func testArtifactsAndPackages(t *testing.T, s *Server) {
 	}
 
 	// The artifacts and the package, as alice sees them.
-	archive := s.Expect(t, "GET", api+"/projects/"+itoa(pID)+"/jobs/"+itoa(buildJob)+"/artifacts", alice.Token, nil, 200)
+	archive := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(pID)+"/jobs/"+testserver.Itoa(buildJob)+"/artifacts", alice.Token, nil, 200)
 	if len(archive.Body) < 22 || string(archive.Body[:2]) != "PK" {
 		t.Errorf("artifacts archive: %d bytes, not a zip", len(archive.Body))
 	}
-	file := s.Expect(t, "GET", api+"/projects/"+itoa(pID)+"/jobs/"+itoa(buildJob)+"/artifacts/out/result.txt", alice.Token, nil, 200)
-	if want := "built by job " + itoa(buildJob) + "\n"; string(file.Body) != want {
+	file := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(pID)+"/jobs/"+testserver.Itoa(buildJob)+"/artifacts/out/result.txt", alice.Token, nil, 200)
+	if want := "built by job " + testserver.Itoa(buildJob) + "\n"; string(file.Body) != want {
 		t.Errorf("out/result.txt from the archive: %q, want %q", file.Body, want)
 	}
-	s.Expect(t, "GET", api+"/projects/"+itoa(pID)+"/jobs/"+itoa(buildJob)+"/artifacts/out/skip.tmp", alice.Token, nil, 404)
-	pkg := s.Expect(t, "GET", api+"/projects/"+itoa(pID)+"/packages/generic/mypkg/1.0.0/pkg.bin", alice.Token, nil, 200)
+	s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(pID)+"/jobs/"+testserver.Itoa(buildJob)+"/artifacts/out/skip.tmp", alice.Token, nil, 404)
+	pkg := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(pID)+"/packages/generic/mypkg/1.0.0/pkg.bin", alice.Token, nil, 200)
 	if string(pkg.Body) != "package payload\n" {
 		t.Errorf("package file: %q", pkg.Body)
 	}
 
 	// bob cannot see P: 404 on each, with his personal access token...
-	base := api + "/projects/" + itoa(pID)
+	base := api + "/projects/" + testserver.Itoa(pID)
 	for _, path := range []string{
 		base + "/jobs/artifacts/main/download?job=build",
 		base + "/jobs/artifacts/main/raw/out/result.txt?job=build",
-		base + "/jobs/" + itoa(buildJob) + "/artifacts",
-		base + "/jobs/" + itoa(buildJob) + "/artifacts/out/result.txt",
+		base + "/jobs/" + testserver.Itoa(buildJob) + "/artifacts",
+		base + "/jobs/" + testserver.Itoa(buildJob) + "/artifacts/out/result.txt",
 		base + "/packages/generic/mypkg/1.0.0/pkg.bin",
 		base + "/packages",
 	} {
@@ -134,7 +136,7 @@ func testArtifactsAndPackages(t *testing.T, s *Server) {
 	// ... and with a job token of his own project's job.
 	push(rPath, bob.Token, outsiderCI)
 	waitPipeline(t, s, rID, bob.Token, 0)
-	outsider := num(t, s.Expect(t, "POST", api+"/projects/"+itoa(rID)+"/pipeline", bob.Token,
+	outsider := testserver.Num(t, s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(rID)+"/pipeline", bob.Token,
 		map[string]any{"ref": "main", "variables": vars}, 201).Object(t), "id")
 	waitPipeline(t, s, rID, bob.Token, outsider)
 	probe := pipelineJob(t, s, rID, outsider, "probe", bob.Token)
@@ -146,13 +148,13 @@ func testArtifactsAndPackages(t *testing.T, s *Server) {
 
 // waitPipeline waits until pipeline id of project (or, for id 0, the
 // project's newest pipeline) has finished, and returns its ID.
-func waitPipeline(t *testing.T, s *Server, projectID int64, token string, id int64) int64 {
+func waitPipeline(t *testing.T, s *testserver.Server, projectID int64, token string, id int64) int64 {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		if id == 0 {
 			if ps := listProjectPipelines(t, s, projectID, token); len(ps) > 0 {
-				id = num(t, ps[0], "id")
+				id = testserver.Num(t, ps[0], "id")
 			}
 		}
 		if id != 0 {
@@ -168,29 +170,29 @@ func waitPipeline(t *testing.T, s *Server, projectID int64, token string, id int
 	}
 }
 
-func pipelineStatus(t *testing.T, s *Server, projectID, id int64, token string) string {
+func pipelineStatus(t *testing.T, s *testserver.Server, projectID, id int64, token string) string {
 	t.Helper()
-	return str(t, s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/pipelines/"+itoa(id), token, nil, 200).Object(t), "status")
+	return testserver.Str(t, s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/pipelines/"+testserver.Itoa(id), token, nil, 200).Object(t), "status")
 }
 
 // pipelineJob is the ID of the job called name in the pipeline.
-func pipelineJob(t *testing.T, s *Server, projectID, pipelineID int64, name, token string) int64 {
+func pipelineJob(t *testing.T, s *testserver.Server, projectID, pipelineID int64, name, token string) int64 {
 	t.Helper()
-	for _, j := range s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/pipelines/"+itoa(pipelineID)+"/jobs", token, nil, 200).List(t) {
+	for _, j := range s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/pipelines/"+testserver.Itoa(pipelineID)+"/jobs", token, nil, 200).List(t) {
 		if j["name"] == name {
-			return num(t, j, "id")
+			return testserver.Num(t, j, "id")
 		}
 	}
 	t.Fatalf("pipeline %d has no job %q", pipelineID, name)
 	return 0
 }
 
-func jobStatus(t *testing.T, s *Server, projectID, jobID int64, token string) string {
+func jobStatus(t *testing.T, s *testserver.Server, projectID, jobID int64, token string) string {
 	t.Helper()
-	return str(t, s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/jobs/"+itoa(jobID), token, nil, 200).Object(t), "status")
+	return testserver.Str(t, s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/jobs/"+testserver.Itoa(jobID), token, nil, 200).Object(t), "status")
 }
 
-func jobLog(t *testing.T, s *Server, projectID, jobID int64, token string) string {
+func jobLog(t *testing.T, s *testserver.Server, projectID, jobID int64, token string) string {
 	t.Helper()
-	return string(s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/jobs/"+itoa(jobID)+"/trace", token, nil, 200).Body)
+	return string(s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/jobs/"+testserver.Itoa(jobID)+"/trace", token, nil, 200).Body)
 }

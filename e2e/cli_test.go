@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // readmeSection returns the README's text under "## title", up to the
 // next section of the same level.
 func readmeSection(t *testing.T, title string) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := testserver.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestSubcommandHelp(t *testing.T) {
 // TestVersion: `ciwarden version` prints the module version and the VCS
 // revision stamped in the binary, as `go version -m` reads them.
 func TestVersion(t *testing.T) {
-	info, err := exec.Command("go", "version", "-m", binary).Output()
+	info, err := exec.Command("go", "version", "-m", testserver.Binary(t)).Output()
 	if err != nil {
 		t.Fatalf("go version -m: %v", err)
 	}

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // newClient is GitLab's own Go client pointed at s; an empty token makes
 // an anonymous client. Retries are off so that a failure shows at once.
-func newClient(t *testing.T, s *Server, token string) *gitlab.Client {
+func newClient(t *testing.T, s *testserver.Server, token string) *gitlab.Client {
 	t.Helper()
 	c, err := gitlab.NewClient(token, gitlab.WithBaseURL(s.URL+api), gitlab.WithoutRetries())
 	if err != nil {
@@ -46,7 +48,7 @@ func must[T any](t *testing.T, what string) func(v T, resp *gitlab.Response, err
 
 func TestGitLabClient(t *testing.T) { forEachDialect(t, testGitLabClient) }
 
-func testGitLabClient(t *testing.T, s *Server) {
+func testGitLabClient(t *testing.T, s *testserver.Server) {
 	root := newClient(t, s, s.RootToken)
 
 	// Users.
@@ -86,7 +88,7 @@ func testGitLabClient(t *testing.T, s *Server) {
 			pat.ExpiresAt == nil || pat.ExpiresAt.String() != expires.String() {
 			t.Errorf("CreatePersonalAccessToken: %+v", pat)
 		}
-		s.remember(pat.Token)
+		s.Remember(pat.Token)
 		return pat
 	}
 	alicePAT, bobPAT, carolPAT := mkToken(alice, "api"), mkToken(bob, "api"), mkToken(carol, "api", "read_api")

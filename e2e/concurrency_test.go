@@ -6,24 +6,26 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // parallel sends n requests at once (made by mk) and returns the answers
 // in order.
-func parallel(t *testing.T, s *Server, n int, mk func(i int) *http.Request) []*Resp {
+func parallel(t *testing.T, s *testserver.Server, n int, mk func(i int) *http.Request) []*testserver.Resp {
 	t.Helper()
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
 		reqs[i] = mk(i)
 	}
-	out := make([]*Resp, n)
+	out := make([]*testserver.Resp, n)
 	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range reqs {
 		wg.Go(func() {
 			<-start
-			out[i], errs[i] = s.try(reqs[i])
+			out[i], errs[i] = s.Try(reqs[i])
 		})
 	}
 	close(start)
@@ -37,7 +39,7 @@ func parallel(t *testing.T, s *Server, n int, mk func(i int) *http.Request) []*R
 }
 
 // statusCount tallies answers by status.
-func statusCount(rs []*Resp) map[int]int {
+func statusCount(rs []*testserver.Resp) map[int]int {
 	c := map[int]int{}
 	for _, r := range rs {
 		c[r.Status]++
@@ -49,23 +51,23 @@ func statusCount(rs []*Resp) map[int]int {
 // SQLite, a unique violation surfacing raw) nor both win a race.
 func TestConcurrentWrites(t *testing.T) { forEachDialect(t, testConcurrentWrites) }
 
-func testConcurrentWrites(t *testing.T, s *Server) {
+func testConcurrentWrites(t *testing.T, s *testserver.Server) {
 	root := s.RootToken
 	grp := s.CreateGroup(t, "busy", 0, "private")
 
 	t.Run("distinct projects", func(t *testing.T) {
 		const n = 16
 		rs := parallel(t, s, n, func(i int) *http.Request {
-			return s.NewRequest(t, "POST", api+"/projects", root, url.Values{"name": {fmt.Sprintf("p%d", i)}, "namespace_id": {itoa(grp)}})
+			return s.NewRequest(t, "POST", api+"/projects", root, url.Values{"name": {fmt.Sprintf("p%d", i)}, "namespace_id": {testserver.Itoa(grp)}})
 		})
 		if c := statusCount(rs); c[http.StatusCreated] != n {
 			for _, r := range rs {
 				if r.Status != http.StatusCreated {
-					t.Errorf("%s: %d %s", r.req, r.Status, r.Body)
+					t.Errorf("%s: %d %s", r.Req, r.Status, r.Body)
 				}
 			}
 		}
-		r := s.Expect(t, "GET", api+"/groups/"+itoa(grp)+"/projects", root, nil, http.StatusOK)
+		r := s.Expect(t, "GET", api+"/groups/"+testserver.Itoa(grp)+"/projects", root, nil, http.StatusOK)
 		if got := r.Header.Get("X-Total"); got != fmt.Sprint(n) {
 			t.Errorf("X-Total %s after %d creations", got, n)
 		}
@@ -83,7 +85,7 @@ func testConcurrentWrites(t *testing.T, s *Server) {
 			if r.Status == http.StatusBadRequest {
 				checkJSON(t, r, `{"message":{"path":["has already been taken"]}}`)
 			} else if r.Status != http.StatusCreated {
-				t.Errorf("%s: %d %s", r.req, r.Status, r.Body)
+				t.Errorf("%s: %d %s", r.Req, r.Status, r.Body)
 			}
 		}
 	})
@@ -105,9 +107,9 @@ func testConcurrentWrites(t *testing.T, s *Server) {
 
 	t.Run("same member", func(t *testing.T) {
 		u := s.CreateUser(t, "joiner")
-		pid, _ := s.CreateProject(t, grp, "target", "private")
+		pid := s.CreateProject(t, grp, "target", "private").ID
 		rs := parallel(t, s, 8, func(int) *http.Request {
-			return s.NewRequest(t, "POST", api+"/projects/"+itoa(pid)+"/members", root, url.Values{"user_id": {itoa(u.ID)}, "access_level": {"30"}})
+			return s.NewRequest(t, "POST", api+"/projects/"+testserver.Itoa(pid)+"/members", root, url.Values{"user_id": {testserver.Itoa(u.ID)}, "access_level": {"30"}})
 		})
 		c := statusCount(rs)
 		if c[http.StatusCreated] != 1 || c[http.StatusConflict] != 7 {

@@ -14,68 +14,27 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // startOnAnyPort starts `ciwarden serve --listen 127.0.0.1:0` on dataDir
 // (SQLite in it) with env added to a clean environment, and waits for the
-// log line that names the bound address. The process becomes a Server of
-// the harness, stopped when the test ends; its URL is the external URL the
-// server advertises. rootToken is what the caller knows root's token to be.
-func startOnAnyPort(t *testing.T, dataDir, rootToken string, env []string, args ...string) *Server {
+// log line that names the bound address. The process is a server of the
+// harness, stopped and checked when the test ends; its URL is the
+// external URL the server advertises. rootToken is what the caller knows
+// root's token to be.
+func startOnAnyPort(t *testing.T, dataDir, rootToken string, env []string, args ...string) *testserver.Server {
 	t.Helper()
 	return launchListening(t, dataDir, dataDir, rootToken, env, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, args...))
 }
 
 // launchListening runs the binary with args in dir and adopts it as
 // startOnAnyPort does; args (or env) must make it listen on port 0.
-func launchListening(t *testing.T, dir, dataDir, rootToken string, env, args []string) *Server {
+func launchListening(t *testing.T, dir, dataDir, rootToken string, env, args []string) *testserver.Server {
 	t.Helper()
-	s := &Server{Dialect: "sqlite", DataDir: dataDir, RootToken: rootToken, client: &http.Client{Timeout: 30 * time.Second},
-		stderr: &syncBuffer{}, exited: make(chan struct{})}
-	if rootToken != "" {
-		s.secrets = append(s.secrets, rootToken)
-	}
-	s.cmd = exec.Command(binary, args...)
-	s.cmd.Dir = dir
-	s.cmd.Env = append(cleanEnv(), env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
-	dieWithParent(s.cmd)
-	begin := time.Now()
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	listening := regexp.MustCompile(`msg="ciwarden listening" addr=(\S+) external_url=(\S+)`)
-	for {
-		if m := listening.FindStringSubmatch(s.stderr.String()); m != nil {
-			s.URL = m[2]
-			break
-		}
-		select {
-		case <-s.exited:
-			t.Fatalf("ciwarden exited before it listened: %v\n%s", s.waitErr, s.stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Since(begin) > 30*time.Second {
-			s.cmd.Process.Kill()
-			<-s.exited
-			t.Fatalf("ciwarden did not listen within 30s:\n%s", s.stderr.String())
-		}
-	}
-	s.Ready = time.Since(begin)
-	t.Cleanup(func() { s.stop(t) })
-	return s
-}
-
-// kill ends the server with SIGKILL, as a crash would.
-func (s *Server) kill(t testing.TB) {
-	t.Helper()
-	s.cmd.Process.Kill() // by this test's own child PID
-	<-s.exited
-	s.terminated = true // killed on purpose: stop() must not complain
+	return testserver.New(t, testserver.Options{Process: true, DefaultDB: true, DataDir: dataDir, Dir: dir,
+		Command: args, Env: env, RootToken: rootToken, NoInitialRootToken: true})
 }
 
 // generatedRootToken reads the token a first start printed.
@@ -95,7 +54,7 @@ const tokenHint = "ciwarden admin token create --user root"
 // port it bound, not 0, in every URL it builds: web and clone URLs,
 // pagination links, and the CI variables a runner gets.
 func TestListenPortZero(t *testing.T) {
-	root := "e2e-root-" + randHex(16)
+	root := "e2e-root-" + testserver.RandHex(16)
 	s := startOnAnyPort(t, t.TempDir(), root, []string{"CIWARDEN_INITIAL_ROOT_TOKEN=" + root})
 	u, err := url.Parse(s.URL)
 	if err != nil || u.Hostname() != "127.0.0.1" || u.Port() == "" || u.Port() == "0" {
@@ -104,29 +63,29 @@ func TestListenPortZero(t *testing.T) {
 	s.Expect(t, "GET", "/-/readiness", "", nil, http.StatusOK)
 
 	group := s.CreateGroup(t, "g", 0, "private")
-	projectID, path := s.CreateProject(t, group, "app", "private")
+	projectID, path := s.CreateProject(t, group, "app", "private").IDPath()
 	s.CreateProject(t, group, "other", "private")
-	p := s.Expect(t, "GET", api+"/projects/"+itoa(projectID), s.RootToken, nil, http.StatusOK).Object(t)
+	p := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID), s.RootToken, nil, http.StatusOK).Object(t)
 	for field, want := range map[string]string{
 		"web_url":          s.URL + "/" + path,
 		"http_url_to_repo": s.URL + "/" + path + ".git",
 	} {
-		if got := str(t, p, field); got != want {
+		if got := testserver.Str(t, p, field); got != want {
 			t.Errorf("%s = %q, want %q", field, got, want)
 		}
 	}
-	r := s.Expect(t, "GET", api+"/groups/"+itoa(group)+"/projects?per_page=1", s.RootToken, nil, http.StatusOK)
+	r := s.Expect(t, "GET", api+"/groups/"+testserver.Itoa(group)+"/projects?per_page=1", s.RootToken, nil, http.StatusOK)
 	if link := r.Header.Get("Link"); !strings.Contains(link, "<"+s.URL+api+"/groups/") {
 		t.Errorf("Link header %q does not point at %s", link, s.URL)
 	}
 
 	// A job's variables: push a CI file and take the job as a runner.
-	g := newGitClient(t)
-	dir := g.Init(t, gitURL(s, "root", s.RootToken, path))
+	g := testserver.NewGit(t)
+	dir := g.Init(t, s.GitURL("root", s.RootToken, path))
 	g.Commit(t, dir, "ci", map[string]string{".gitlab-ci.yml": "job:\n  script: [echo hi]\n"})
 	g.Run(t, dir, "push", "--quiet", "origin", "HEAD:main")
-	runnerToken := str(t, s.Expect(t, "POST", api+"/user/runners", s.RootToken, map[string]any{"runner_type": "instance_type"}, 201).Object(t), "token")
-	s.remember(runnerToken)
+	runnerToken := testserver.Str(t, s.Expect(t, "POST", api+"/user/runners", s.RootToken, map[string]any{"runner_type": "instance_type"}, 201).Object(t), "token")
+	s.Remember(runnerToken)
 	var job struct {
 		Token     string `json:"token"`
 		Variables []struct {
@@ -146,7 +105,7 @@ func TestListenPortZero(t *testing.T) {
 			t.Fatalf("no job handed out: %d %s", r.Status, r.Body)
 		}
 	}
-	s.remember(job.Token)
+	s.Remember(job.Token)
 	vars := map[string]string{}
 	for _, v := range job.Variables {
 		vars[v.Key] = v.Value
@@ -174,8 +133,8 @@ func TestFirstStartPortInUse(t *testing.T) {
 	dataDir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "serve", "--listen", busy.Addr().String(), "--data-dir", dataDir)
-	cmd.Dir, cmd.Env = dataDir, cleanEnv()
+	cmd := exec.CommandContext(ctx, testserver.Binary(t), "serve", "--listen", busy.Addr().String(), "--data-dir", dataDir)
+	cmd.Dir, cmd.Env = dataDir, testserver.CleanEnv()
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	var exit *exec.ExitError
@@ -194,13 +153,13 @@ func TestFirstStartPortInUse(t *testing.T) {
 	}
 
 	s := startOnAnyPort(t, dataDir, "", nil)
-	s.RootToken = generatedRootToken(t, s.stderr.String())
+	s.RootToken = generatedRootToken(t, s.Log())
 	me := s.Expect(t, "GET", api+"/user", s.RootToken, nil, http.StatusOK).Object(t)
 	if me["username"] != "root" || me["is_admin"] != true {
 		t.Errorf("GET /user with the printed token: %v", me)
 	}
-	if strings.Contains(s.stderr.String(), tokenHint) {
-		t.Errorf("a start that printed root's token also says how to make one:\n%s", s.stderr.String())
+	if strings.Contains(s.Log(), tokenHint) {
+		t.Errorf("a start that printed root's token also says how to make one:\n%s", s.Log())
 	}
 }
 
@@ -212,36 +171,36 @@ func TestRootTokenHint(t *testing.T) {
 	dataDir := t.TempDir()
 	noInitial := []string{"CIWARDEN_INITIAL_ROOT_TOKEN="}
 	s := startOnAnyPort(t, dataDir, "", noInitial)
-	token := generatedRootToken(t, s.stderr.String())
-	s.kill(t)
+	token := generatedRootToken(t, s.Log())
+	s.Kill(t)
 
-	hints := func(s *Server) int { return strings.Count(s.stderr.String(), tokenHint) }
+	hints := func(s *testserver.Server) int { return strings.Count(s.Log(), tokenHint) }
 	s = startOnAnyPort(t, dataDir, token, noInitial)
 	if n := hints(s); n != 1 {
-		t.Errorf("after a first start that died, the restart says %d times how to make a token, want once:\n%s", n, s.stderr.String())
+		t.Errorf("after a first start that died, the restart says %d times how to make a token, want once:\n%s", n, s.Log())
 	}
-	if strings.Contains(s.stderr.String(), "Created the admin user root") {
+	if strings.Contains(s.Log(), "Created the admin user root") {
 		t.Errorf("a second root token was printed")
 	}
 
 	// The token is used: it is known to be held.
 	self := s.Expect(t, "GET", api+"/personal_access_tokens/self", token, nil, http.StatusOK).Object(t)
-	s.client.CloseIdleConnections()
+	s.Client().CloseIdleConnections()
 	s.Terminate(t)
 	s.Wait(t)
 	s = startOnAnyPort(t, dataDir, token, noInitial)
 	if n := hints(s); n != 0 {
-		t.Errorf("root's token is in use, yet the start says how to make one:\n%s", s.stderr.String())
+		t.Errorf("root's token is in use, yet the start says how to make one:\n%s", s.Log())
 	}
 
 	// Revoked: root has no active token any more.
-	s.Expect(t, "DELETE", api+"/personal_access_tokens/"+itoa(num(t, self, "id")), token, nil, http.StatusNoContent)
-	s.client.CloseIdleConnections()
+	s.Expect(t, "DELETE", api+"/personal_access_tokens/"+testserver.Itoa(testserver.Num(t, self, "id")), token, nil, http.StatusNoContent)
+	s.Client().CloseIdleConnections()
 	s.Terminate(t)
 	s.Wait(t)
 	s = startOnAnyPort(t, dataDir, "", noInitial)
 	if n := hints(s); n != 1 {
-		t.Errorf("root's only token is revoked; the start says %d times how to make one, want once:\n%s", n, s.stderr.String())
+		t.Errorf("root's only token is revoked; the start says %d times how to make one, want once:\n%s", n, s.Log())
 	}
 
 	// The hint works: the CLI makes a token that the server accepts.
@@ -250,6 +209,6 @@ func TestRootTokenHint(t *testing.T) {
 		t.Fatalf("admin token create: exit %d: %s", code, errOut)
 	}
 	fresh := strings.TrimSpace(out)
-	s.remember(fresh)
+	s.Remember(fresh)
 	s.Expect(t, "GET", api+"/user", fresh, nil, http.StatusOK)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestClientHangUp: a client that goes away mid-request is recorded as
@@ -20,20 +22,20 @@ import (
 // line: a runner ending its long poll of POST /jobs/request, and a client
 // dropping a package upload halfway.
 func TestClientHangUp(t *testing.T) {
-	forEachDialect(t, func(t *testing.T, s *Server) {
-		runnerToken := str(t, s.Expect(t, "POST", api+"/user/runners", s.RootToken,
+	forEachDialect(t, func(t *testing.T, s *testserver.Server) {
+		runnerToken := testserver.Str(t, s.Expect(t, "POST", api+"/user/runners", s.RootToken,
 			map[string]any{"runner_type": "instance_type"}, http.StatusCreated).Object(t), "token")
-		s.remember(runnerToken)
+		s.Remember(runnerToken)
 		group := s.CreateGroup(t, "grp", 0, "private")
-		projectID, _ := s.CreateProject(t, group, "app", "private")
+		projectID := s.CreateProject(t, group, "app", "private").ID
 
 		// The long poll: the first request learns the queue's version,
 		// the second is held with it until the runner hangs up. A hang-up
 		// before the server read the request leaves no trace at all, so
 		// wait longer on each try.
-		for wait := 200 * time.Millisecond; !s.logged(`status=499`, `path=/api/v4/jobs/request`); wait *= 2 {
+		for wait := 200 * time.Millisecond; !logged(s, `status=499`, `path=/api/v4/jobs/request`); wait *= 2 {
 			if wait > 10*time.Second {
-				t.Fatalf("no 499 logged for the abandoned long poll:\n%s", s.stderr.String())
+				t.Fatalf("no 499 logged for the abandoned long poll:\n%s", s.Log())
 			}
 			// The queue's version as of now: it moves when the server
 			// starts listening for other replicas' jobs, which a loaded
@@ -64,9 +66,9 @@ func TestClientHangUp(t *testing.T) {
 				}
 			}
 		}, 0)
-		for deadline := time.Now().Add(10 * time.Second); !s.logged(`status=499`, `path=/api/v4/projects/`+itoa(projectID)+`/packages/generic/`); time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(10 * time.Second); !logged(s, `status=499`, `path=/api/v4/projects/`+testserver.Itoa(projectID)+`/packages/generic/`); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("no 499 logged for the abandoned upload:\n%s", s.stderr.String())
+				t.Fatalf("no 499 logged for the abandoned upload:\n%s", s.Log())
 			}
 		}
 
@@ -79,7 +81,7 @@ func TestClientHangUp(t *testing.T) {
 		if strings.Contains(metrics, `code="500"`) {
 			t.Errorf("a hang-up was counted as a 500:\n%s", requestCounts.FindAllString(metrics, -1))
 		}
-		log := s.stderr.String()
+		log := s.Log()
 		for _, bad := range []string{"level=ERROR", "status=500"} {
 			if strings.Contains(log, bad) {
 				t.Errorf("the log has %q after client hang-ups:\n%s", bad, log)
@@ -94,7 +96,7 @@ var requestCounts = regexp.MustCompile(`(?m)^ciwarden_http_requests_total\{.*$`)
 // hangUpAfter sends a raw request on a connection of its own, runs more
 // (if any) to send part of a body, waits, and closes the connection
 // without reading an answer.
-func hangUpAfter(t *testing.T, s *Server, head string, more func(net.Conn), wait time.Duration) {
+func hangUpAfter(t *testing.T, s *testserver.Server, head string, more func(net.Conn), wait time.Duration) {
 	t.Helper()
 	u, err := url.Parse(s.URL)
 	if err != nil {
@@ -115,8 +117,8 @@ func hangUpAfter(t *testing.T, s *Server, head string, more func(net.Conn), wait
 }
 
 // logged reports whether one line of the server's log has every part.
-func (s *Server) logged(parts ...string) bool {
-	sc := bufio.NewScanner(strings.NewReader(s.stderr.String()))
+func logged(s *testserver.Server, parts ...string) bool {
+	sc := bufio.NewScanner(strings.NewReader(s.Log()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		all := true

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/testdb"
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestJobTokenScope is issue 7's acceptance with the built-in runner, on
@@ -31,7 +32,7 @@ import (
 func TestJobTokenScope(t *testing.T) {
 	for _, d := range testdb.Dialects {
 		t.Run(d, func(t *testing.T) {
-			s := start(t, serverOptions{Dialect: d, Args: []string{"--runners", "2", "--runner-long-poll", "2s"}})
+			s := start(t, testserver.Options{Dialect: d, Args: []string{"--runners", "2", "--runner-long-poll", "2s"}})
 			testJobTokenScope(t, s)
 		})
 	}
@@ -129,20 +130,20 @@ for repo in own:$CI_PROJECT_PATH b:$B_PATH; do
 done
 `
 
-func testJobTokenScope(t *testing.T, s *Server) {
+func testJobTokenScope(t *testing.T, s *testserver.Server) {
 	alice := s.CreateUser(t, "alice") // runs team/a's pipelines
 	bob := s.CreateUser(t, "bob")     // Developer of team/b only
 	carol := s.CreateUser(t, "carol") // Maintainer of shared, sees nothing of team
 	team := s.CreateGroup(t, "team", 0, "private")
 	s.AddMember(t, "groups", team, alice.ID, 30)
-	bID, bPath := s.CreateProject(t, team, "b", "private")
-	aID, aPath := s.CreateProject(t, team, "a", "private")
+	bID, bPath := s.CreateProject(t, team, "b", "private").IDPath()
+	aID, aPath := s.CreateProject(t, team, "a", "private").IDPath()
 	s.AddMember(t, "projects", bID, bob.ID, 30)
 	shared := s.CreateGroup(t, "shared", 0, "internal")
 	s.AddMember(t, "groups", shared, carol.ID, 40)
-	cID, cPath := s.CreateProject(t, shared, "c", "internal")
+	cID, cPath := s.CreateProject(t, shared, "c", "internal").IDPath()
 	// shared/d: internal too, and alice is a Developer there.
-	dID, _ := s.CreateProject(t, shared, "d", "internal")
+	dID := s.CreateProject(t, shared, "d", "internal").ID
 	s.AddMember(t, "projects", dID, alice.ID, 30)
 	if aPath != "team/a" || bPath != "team/b" || cPath != "shared/c" {
 		t.Fatalf("project paths %s, %s, %s", aPath, bPath, cPath)
@@ -150,9 +151,9 @@ func testJobTokenScope(t *testing.T, s *Server) {
 
 	// team/b and shared/c publish artifacts and a package from their own
 	// jobs: a job token needs nothing to publish in its own project.
-	g := newGitClient(t)
-	push := func(user User, path string, files map[string]string) string {
-		dir := g.Init(t, gitURL(s, user.Username, user.Token, path))
+	g := testserver.NewGit(t)
+	push := func(user testserver.User, path string, files map[string]string) string {
+		dir := g.Init(t, s.GitURL(user.Username, user.Token, path))
 		sha := g.Commit(t, dir, "ci", files)
 		g.Run(t, dir, "push", "--quiet", "origin", "HEAD:main")
 		return sha
@@ -160,7 +161,7 @@ func testJobTokenScope(t *testing.T, s *Server) {
 	for _, p := range []struct {
 		id   int64
 		path string
-		who  User
+		who  testserver.User
 	}{{bID, bPath, alice}, {cID, cPath, carol}} {
 		push(p.who, p.path, map[string]string{".gitlab-ci.yml": jtsProducerCI, "data.txt": "repository of " + p.path + "\n"})
 		pl := waitPipeline(t, s, p.id, p.who.Token, 0)
@@ -171,11 +172,11 @@ func testJobTokenScope(t *testing.T, s *Server) {
 	}
 	aHead := push(alice, aPath, map[string]string{".gitlab-ci.yml": jtsCI, "probe.sh": jtsProbeScript, "narrow.sh": jtsNarrowScript})
 	// team/a's own package, for the narrowed job to read.
-	checkJSON(t, s.Expect(t, "PUT", api+"/projects/"+itoa(aID)+"/packages/generic/own/1.0.0/own.bin", s.RootToken,
+	checkJSON(t, s.Expect(t, "PUT", api+"/projects/"+testserver.Itoa(aID)+"/packages/generic/own/1.0.0/own.bin", s.RootToken,
 		"own package of team/a\n", http.StatusCreated), `{"message":"201 Created"}`)
 
 	scopeB := "Authentication by CI/CD job token not allowed from team/a to team/b."
-	targets := itoa(bID) + ":" + bPath + " " + itoa(cID) + ":" + cPath
+	targets := testserver.Itoa(bID) + ":" + bPath + " " + testserver.Itoa(cID) + ":" + cPath
 	probe := func(step string) (int64, map[string]*jtsResult) {
 		t.Helper()
 		job, log := jtsRun(t, s, aID, alice.Token, "probe", map[string]string{"MODE": "probe", "TARGETS": targets})
@@ -206,16 +207,16 @@ func testJobTokenScope(t *testing.T, s *Server) {
 
 	// 3. team/a limits its token's reach: private team/b is refused until
 	// team/a lists it; internal shared/c is exempt.
-	s.Expect(t, "PATCH", api+"/projects/"+itoa(aID)+"/job_token_scope", s.RootToken, map[string]any{"outbound_enabled": true}, http.StatusNoContent)
-	checkJSON(t, s.Expect(t, "GET", api+"/projects/"+itoa(aID)+"/job_token_scope", s.RootToken, nil, http.StatusOK),
+	s.Expect(t, "PATCH", api+"/projects/"+testserver.Itoa(aID)+"/job_token_scope", s.RootToken, map[string]any{"outbound_enabled": true}, http.StatusNoContent)
+	checkJSON(t, s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/job_token_scope", s.RootToken, nil, http.StatusOK),
 		`{"inbound_enabled":true,"outbound_enabled":true}`)
 	_, r = probe("outbound limit on, team/b unlisted")
 	jtsDenied(t, "outbound limit on, team/b unlisted", r[bPath], scopeB)
 	jtsReadable(t, "outbound limit on, team/b unlisted", r[cPath], cPath)
 	jtsPut(t, "outbound limit on, team/b unlisted", r[cPath], http.StatusForbidden, "403 Forbidden")
 
-	checkJSON(t, s.Expect(t, "POST", api+"/projects/"+itoa(aID)+"/job_token_scope/outbound_allowlist", s.RootToken,
-		map[string]any{"target_project_id": bID}, http.StatusCreated), `{"source_project_id":`+itoa(aID)+`,"target_project_id":`+itoa(bID)+`}`)
+	checkJSON(t, s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(aID)+"/job_token_scope/outbound_allowlist", s.RootToken,
+		map[string]any{"target_project_id": bID}, http.StatusCreated), `{"source_project_id":`+testserver.Itoa(aID)+`,"target_project_id":`+testserver.Itoa(bID)+`}`)
 	_, r = probe("outbound limit on, team/b listed")
 	jtsReadable(t, "outbound limit on, team/b listed", r[bPath], bPath)
 	jtsPut(t, "outbound limit on, team/b listed", r[bPath], http.StatusCreated, "201 Created")
@@ -232,7 +233,7 @@ func testJobTokenScope(t *testing.T, s *Server) {
 	// 5. job_token: permissions: [read_packages] reads packages (its own
 	// project's and team/b's) and nothing else, except that its own
 	// repository stays readable (the runner checked it out).
-	_, log := jtsRun(t, s, aID, alice.Token, "narrow", map[string]string{"MODE": "narrow", "B_ID": itoa(bID), "B_PATH": bPath})
+	_, log := jtsRun(t, s, aID, alice.Token, "narrow", map[string]string{"MODE": "narrow", "B_ID": testserver.Itoa(bID), "B_PATH": bPath})
 	narrow := jtsLines(log, "NARROW ")
 	want := map[string]string{
 		"own-get":       "200 own package of team/a",
@@ -246,28 +247,28 @@ func testJobTokenScope(t *testing.T, s *Server) {
 			t.Errorf("narrowed job, %s: %q, want %q; log:\n%s", k, got, w, log)
 		}
 	}
-	s.Expect(t, "GET", api+"/projects/"+itoa(aID)+"/packages/generic/own/2.0.0/new.bin", s.RootToken, nil, http.StatusNotFound)
+	s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/packages/generic/own/2.0.0/new.bin", s.RootToken, nil, http.StatusNotFound)
 
 	// An unknown permission fails the pipeline at creation, at its line.
 	bad := "bad:\n  job_token:\n    permissions:\n      - read_packages\n      - read_everything\n  script: echo\n"
-	work := g.Init(t, gitURL(s, alice.Username, alice.Token, aPath))
+	work := g.Init(t, s.GitURL(alice.Username, alice.Token, aPath))
 	g.Commit(t, work, "bad permission", map[string]string{".gitlab-ci.yml": bad})
 	g.Run(t, work, "push", "--quiet", "origin", "HEAD:bad")
-	pushed := s.Expect(t, "GET", api+"/projects/"+itoa(aID)+"/pipelines?ref=bad", alice.Token, nil, http.StatusOK).List(t)
+	pushed := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/pipelines?ref=bad", alice.Token, nil, http.StatusOK).List(t)
 	if len(pushed) != 1 {
 		t.Fatalf("the push of branch bad created %d pipelines, want 1", len(pushed))
 	}
-	p := s.Expect(t, "GET", api+"/projects/"+itoa(aID)+"/pipelines/"+itoa(num(t, pushed[0], "id")), alice.Token, nil, http.StatusOK).Object(t)
+	p := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/pipelines/"+testserver.Itoa(testserver.Num(t, pushed[0], "id")), alice.Token, nil, http.StatusOK).Object(t)
 	if p["status"] != "failed" || p["yaml_errors"] != `line 5: job_token:permissions: unknown permission "read_everything"` {
 		t.Errorf("pipeline with an unknown job_token permission: status %v, yaml_errors %v; want failed at line 5", p["status"], p["yaml_errors"])
 	}
-	if jobs := s.Expect(t, "GET", api+"/projects/"+itoa(aID)+"/pipelines/"+itoa(num(t, p, "id"))+"/jobs", alice.Token, nil, http.StatusOK).List(t); len(jobs) != 0 {
+	if jobs := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/pipelines/"+testserver.Itoa(testserver.Num(t, p, "id"))+"/jobs", alice.Token, nil, http.StatusOK).List(t); len(jobs) != 0 {
 		t.Errorf("the failed pipeline has %d jobs, want none", len(jobs))
 	}
 	// The API refuses the same file and saves nothing.
-	refused := s.Expect(t, "POST", api+"/projects/"+itoa(aID)+"/pipeline", alice.Token, map[string]any{"ref": "bad"}, http.StatusBadRequest)
+	refused := s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(aID)+"/pipeline", alice.Token, map[string]any{"ref": "bad"}, http.StatusBadRequest)
 	checkJSON(t, refused, `{"message":{"base":["line 5: job_token:permissions: unknown permission \"read_everything\""]}}`)
-	if after := s.Expect(t, "GET", api+"/projects/"+itoa(aID)+"/pipelines?ref=bad", alice.Token, nil, http.StatusOK).List(t); len(after) != 1 {
+	if after := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(aID)+"/pipelines?ref=bad", alice.Token, nil, http.StatusOK).List(t); len(after) != 1 {
 		t.Errorf("the refused POST /pipeline saved a pipeline: %d on branch bad, want 1", len(after))
 	}
 
@@ -282,25 +283,25 @@ func testJobTokenScope(t *testing.T, s *Server) {
 	jtsCheckRow(t, "shared/c", row, aPath, "denied", "admin_packages", "role: 403 Forbidden")
 	jtsCheckCSV(t, s, bID, aID, aPath)
 	// Only Maintainers read the log.
-	checkStatus(t, s.Do(t, "GET", api+"/projects/"+itoa(bID)+"/job_token_scope/authorizations", bob.Token, nil), http.StatusForbidden, "")
+	checkStatus(t, s.Do(t, "GET", api+"/projects/"+testserver.Itoa(bID)+"/job_token_scope/authorizations", bob.Token, nil), http.StatusForbidden, "")
 }
 
 // jtsHold runs team/a's hold job, takes its token and drives team/b's
 // scope around it: the request after each removal is refused, explain
 // names the check, and the authentication log counts exactly these uses.
-func jtsHold(t *testing.T, s *Server, aID, bID, cID, dID int64, alice, bob, carol User, scopeB string) {
+func jtsHold(t *testing.T, s *testserver.Server, aID, bID, cID, dID int64, alice, bob, carol testserver.User, scopeB string) {
 	t.Helper()
 	dir := t.TempDir()
 	tokenFile, stopFile := filepath.Join(dir, "token"), filepath.Join(dir, "stop")
 	// However the test ends, let the job finish before the server stops.
 	t.Cleanup(func() { os.WriteFile(stopFile, nil, 0o644) })
-	pl := num(t, s.Expect(t, "POST", api+"/projects/"+itoa(aID)+"/pipeline", alice.Token, map[string]any{
+	pl := testserver.Num(t, s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(aID)+"/pipeline", alice.Token, map[string]any{
 		"ref": "main", "variables": jtsVars(map[string]string{"MODE": "hold", "TOKEN_FILE": tokenFile, "STOP_FILE": stopFile}),
 	}, http.StatusCreated).Object(t), "id")
 	job := pipelineJob(t, s, aID, pl, "hold", alice.Token)
 	token := jtsWaitToken(t, s, aID, pl, job, alice.Token, tokenFile)
 
-	pkg := api + "/projects/" + itoa(bID) + "/packages/generic/mypkg/1.0.0/pkg.bin"
+	pkg := api + "/projects/" + testserver.Itoa(bID) + "/packages/generic/mypkg/1.0.0/pkg.bin"
 	get := func(step string, want int, body string) {
 		t.Helper()
 		req := s.NewRequest(t, "GET", pkg, "", nil)
@@ -323,10 +324,10 @@ func jtsHold(t *testing.T, s *Server, aID, bID, cID, dID int64, alice, bob, caro
 		jtsCheckExplain(t, step, e, allowed, check, status, msg)
 		return e
 	}
-	inbound := api + "/projects/" + itoa(bID) + "/job_token_scope/allowlist"
-	outbound := api + "/projects/" + itoa(aID) + "/job_token_scope/outbound_allowlist"
+	inbound := api + "/projects/" + testserver.Itoa(bID) + "/job_token_scope/allowlist"
+	outbound := api + "/projects/" + testserver.Itoa(aID) + "/job_token_scope/outbound_allowlist"
 	before := jtsAuthRow(t, s, bID, aID)
-	allowed0, denied0 := num(t, before, "allowed_count"), num(t, before, "denied_count")
+	allowed0, denied0 := testserver.Num(t, before, "allowed_count"), testserver.Num(t, before, "denied_count")
 
 	get("listed both ways", http.StatusOK, "package of team/b\n")
 	e := explain("listed both ways", true, "", http.StatusOK, "")
@@ -335,9 +336,9 @@ func jtsHold(t *testing.T, s *Server, aID, bID, cID, dID int64, alice, bob, caro
 	}
 
 	// Inbound: team/b drops team/a.
-	s.Expect(t, "DELETE", inbound+"/"+itoa(aID), s.RootToken, nil, http.StatusNoContent)
+	s.Expect(t, "DELETE", inbound+"/"+testserver.Itoa(aID), s.RootToken, nil, http.StatusNoContent)
 	get("inbound entry removed", http.StatusForbidden, scopeB)
-	checkGitAnswer(t, gitHTTP(t, s, "GET", "/team/b.git/info/refs?service=git-upload-pack", "gitlab-ci-token", token), http.StatusForbidden, scopeB)
+	checkGitAnswer(t, s.GitHTTP(t, "GET", "/team/b.git/info/refs?service=git-upload-pack", "gitlab-ci-token", token), http.StatusForbidden, scopeB)
 	e = explain("inbound entry removed", false, "inbound_allowlist", http.StatusForbidden, scopeB)
 	wantChecks := `[{"check":"liveness","result":"pass"},{"check":"visibility","result":"pass"},{"check":"own_project","result":"not_applicable"},{"check":"outbound_scope","result":"pass"},` +
 		`{"check":"inbound_allowlist","result":"fail","status":403,"message":"` + scopeB + `"},{"check":"entry_policy","result":"not_applicable"},` +
@@ -345,7 +346,7 @@ func jtsHold(t *testing.T, s *Server, aID, bID, cID, dID int64, alice, bob, caro
 	if got := jtsJSON(t, e["checks"]); got != jtsJSON(t, json.RawMessage(wantChecks)) {
 		t.Errorf("explain's checks:\n%s\nwant\n%s", got, wantChecks)
 	}
-	if e["source_project"] != "team/a" || e["target_project"] != "team/b" || e["permission"] != "read_packages" || num(t, e, "job_id") != job {
+	if e["source_project"] != "team/a" || e["target_project"] != "team/b" || e["permission"] != "read_packages" || testserver.Num(t, e, "job_id") != job {
 		t.Errorf("explain names source %v, target %v, permission %v, job %v", e["source_project"], e["target_project"], e["permission"], e["job_id"])
 	}
 	if _, ok := e["entry"]; ok {
@@ -359,7 +360,7 @@ func jtsHold(t *testing.T, s *Server, aID, bID, cID, dID int64, alice, bob, caro
 	checkStatus(t, s.Do(t, "GET", jtsExplainPath(bID, job, "read_packages"), carol.Token, nil), http.StatusNotFound, "Project")
 
 	row := jtsAuthRow(t, s, bID, aID)
-	if a, d := num(t, row, "allowed_count"), num(t, row, "denied_count"); a != allowed0+1 || d != denied0+2 {
+	if a, d := testserver.Num(t, row, "allowed_count"), testserver.Num(t, row, "denied_count"); a != allowed0+1 || d != denied0+2 {
 		t.Errorf("after one allowed and two refused uses: allowed %d, denied %d; want %d, %d", a, d, allowed0+1, denied0+2)
 	}
 	jtsCheckRow(t, "team/b after the inbound removal", row, "team/a", "denied", "read_repositories", "inbound_allowlist: "+scopeB)
@@ -369,14 +370,14 @@ func jtsHold(t *testing.T, s *Server, aID, bID, cID, dID int64, alice, bob, caro
 	explain("inbound entry back", true, "", http.StatusOK, "")
 
 	// Outbound: team/a drops team/b from the places its token may go.
-	s.Expect(t, "DELETE", outbound+"/"+itoa(bID), s.RootToken, nil, http.StatusNoContent)
+	s.Expect(t, "DELETE", outbound+"/"+testserver.Itoa(bID), s.RootToken, nil, http.StatusNoContent)
 	get("outbound entry removed", http.StatusForbidden, scopeB)
 	explain("outbound entry removed", false, "outbound_scope", http.StatusForbidden, scopeB)
 	s.Expect(t, "POST", outbound, s.RootToken, map[string]any{"target_project_id": bID}, http.StatusCreated)
 	get("outbound entry back", http.StatusOK, "package of team/b\n")
 
 	row = jtsAuthRow(t, s, bID, aID)
-	if a, d := num(t, row, "allowed_count"), num(t, row, "denied_count"); a != allowed0+3 || d != denied0+3 {
+	if a, d := testserver.Num(t, row, "allowed_count"), testserver.Num(t, row, "denied_count"); a != allowed0+3 || d != denied0+3 {
 		t.Errorf("after three allowed and three refused uses: allowed %d, denied %d; want %d, %d", a, d, allowed0+3, denied0+3)
 	}
 	jtsCheckRow(t, "team/b after the outbound removal", row, "team/a", "allowed", "read_packages", "outbound_scope: "+scopeB)
@@ -385,7 +386,7 @@ func jtsHold(t *testing.T, s *Server, aID, bID, cID, dID int64, alice, bob, caro
 	// token keeps only what the public gets: the upload her role would
 	// allow is the scope's 403. On shared/c, listed but where alice has no
 	// role, the role refuses it.
-	put := s.NewRequest(t, "PUT", api+"/projects/"+itoa(dID)+"/packages/generic/probe/1.0.0/put.bin", "", "upload")
+	put := s.NewRequest(t, "PUT", api+"/projects/"+testserver.Itoa(dID)+"/packages/generic/probe/1.0.0/put.bin", "", "upload")
 	put.Header.Set("JOB-TOKEN", token)
 	checkJSON(t, s.MakeRequest(t, put, http.StatusForbidden), jtsJSONMessage("Authentication by CI/CD job token not allowed from team/a to shared/d."))
 	jtsCheckExplain(t, "upload to shared/d", jtsExplain(t, s, s.RootToken, dID, job, "admin_packages", http.StatusOK),
@@ -531,9 +532,9 @@ func jtsVars(vars map[string]string) []map[string]string {
 
 // jtsRun creates an API pipeline with vars, waits for it, and returns
 // its job called name, which must have succeeded, and the job's log.
-func jtsRun(t *testing.T, s *Server, projectID int64, token, name string, vars map[string]string) (int64, string) {
+func jtsRun(t *testing.T, s *testserver.Server, projectID int64, token, name string, vars map[string]string) (int64, string) {
 	t.Helper()
-	pl := num(t, s.Expect(t, "POST", api+"/projects/"+itoa(projectID)+"/pipeline", token,
+	pl := testserver.Num(t, s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(projectID)+"/pipeline", token,
 		map[string]any{"ref": "main", "variables": jtsVars(vars)}, http.StatusCreated).Object(t), "id")
 	waitPipeline(t, s, projectID, token, pl)
 	job := pipelineJob(t, s, projectID, pl, name, token)
@@ -560,12 +561,12 @@ func jtsLines(log, prefix string) map[string]string {
 
 // jtsWaitToken waits for the hold job to leave its token in file, and
 // remembers it so that the harness checks it never reaches the log.
-func jtsWaitToken(t *testing.T, s *Server, projectID, pipelineID, jobID int64, token, file string) string {
+func jtsWaitToken(t *testing.T, s *testserver.Server, projectID, pipelineID, jobID int64, token, file string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if b, err := os.ReadFile(file); err == nil && len(b) > 0 {
-			s.remember(string(b))
+			s.Remember(string(b))
 			return string(b)
 		}
 		switch st := pipelineStatus(t, s, projectID, pipelineID, token); st {
@@ -580,10 +581,10 @@ func jtsWaitToken(t *testing.T, s *Server, projectID, pipelineID, jobID int64, t
 }
 
 func jtsExplainPath(target, job int64, permission string) string {
-	return api + "/projects/" + itoa(target) + "/job_token_scope/explain?job_id=" + itoa(job) + "&permission=" + permission
+	return api + "/projects/" + testserver.Itoa(target) + "/job_token_scope/explain?job_id=" + testserver.Itoa(job) + "&permission=" + permission
 }
 
-func jtsExplain(t *testing.T, s *Server, token string, target, job int64, permission string, want int) map[string]any {
+func jtsExplain(t *testing.T, s *testserver.Server, token string, target, job int64, permission string, want int) map[string]any {
 	t.Helper()
 	return s.Expect(t, "GET", jtsExplainPath(target, job, permission), token, nil, want).Object(t)
 }
@@ -596,7 +597,7 @@ func jtsCheckExplain(t *testing.T, step string, e map[string]any, allowed bool, 
 	if !allowed {
 		wantCheck, wantMsg = check, msg
 	}
-	if e["allowed"] != allowed || e["failed_check"] != wantCheck || num(t, e, "status") != int64(status) || e["message"] != wantMsg {
+	if e["allowed"] != allowed || e["failed_check"] != wantCheck || testserver.Num(t, e, "status") != int64(status) || e["message"] != wantMsg {
 		t.Errorf("%s: explain says allowed %v, failed_check %v, status %v, message %v; want %v, %v, %d, %v",
 			step, e["allowed"], e["failed_check"], e["status"], e["message"], allowed, wantCheck, status, wantMsg)
 	}
@@ -604,10 +605,10 @@ func jtsCheckExplain(t *testing.T, step string, e map[string]any, allowed bool, 
 
 // jtsAuthRow is the authentication log row of target for origin, read as
 // root; a missing row is one with no uses yet.
-func jtsAuthRow(t *testing.T, s *Server, target, origin int64) map[string]any {
+func jtsAuthRow(t *testing.T, s *testserver.Server, target, origin int64) map[string]any {
 	t.Helper()
-	for _, row := range s.Expect(t, "GET", api+"/projects/"+itoa(target)+"/job_token_scope/authorizations?per_page=100", s.RootToken, nil, http.StatusOK).List(t) {
-		if num(t, row, "origin_project_id") == origin {
+	for _, row := range s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(target)+"/job_token_scope/authorizations?per_page=100", s.RootToken, nil, http.StatusOK).List(t) {
+		if testserver.Num(t, row, "origin_project_id") == origin {
 			return row
 		}
 	}
@@ -618,7 +619,7 @@ func jtsAuthRow(t *testing.T, s *Server, target, origin int64) map[string]any {
 // use as described.
 func jtsCheckRow(t *testing.T, what string, row map[string]any, origin, result, policy, reason string) {
 	t.Helper()
-	if num(t, row, "allowed_count") == 0 || num(t, row, "denied_count") == 0 {
+	if testserver.Num(t, row, "allowed_count") == 0 || testserver.Num(t, row, "denied_count") == 0 {
 		t.Errorf("%s's log for %s: allowed %v, denied %v; want both above 0", what, origin, row["allowed_count"], row["denied_count"])
 	}
 	if row["origin_project_path"] != origin || row["last_result"] != result || row["last_policy"] != policy || row["last_denial_reason"] != reason {
@@ -632,9 +633,9 @@ func jtsCheckRow(t *testing.T, what string, row map[string]any, origin, result, 
 
 // jtsCheckCSV checks the CSV export of target's log: the header and
 // origin's row, agreeing with the JSON.
-func jtsCheckCSV(t *testing.T, s *Server, target, origin int64, originPath string) {
+func jtsCheckCSV(t *testing.T, s *testserver.Server, target, origin int64, originPath string) {
 	t.Helper()
-	r := s.Expect(t, "GET", api+"/projects/"+itoa(target)+"/job_token_scope/authorizations?format=csv", s.RootToken, nil, http.StatusOK)
+	r := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(target)+"/job_token_scope/authorizations?format=csv", s.RootToken, nil, http.StatusOK)
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") {
 		t.Errorf("CSV export: Content-Type %q", ct)
 	}
@@ -649,9 +650,9 @@ func jtsCheckCSV(t *testing.T, s *Server, target, origin int64, originPath strin
 	}
 	row := jtsAuthRow(t, s, target, origin)
 	for _, rec := range recs[1:] {
-		if len(rec) == len(header) && rec[0] == itoa(origin) {
-			want := []string{itoa(origin), originPath, str(t, row, "last_used_at"), itoa(num(t, row, "allowed_count")), itoa(num(t, row, "denied_count")),
-				str(t, row, "last_policy"), str(t, row, "last_result"), str(t, row, "last_denial_reason"), str(t, row, "last_denied_at")}
+		if len(rec) == len(header) && rec[0] == testserver.Itoa(origin) {
+			want := []string{testserver.Itoa(origin), originPath, testserver.Str(t, row, "last_used_at"), testserver.Itoa(testserver.Num(t, row, "allowed_count")), testserver.Itoa(testserver.Num(t, row, "denied_count")),
+				testserver.Str(t, row, "last_policy"), testserver.Str(t, row, "last_result"), testserver.Str(t, row, "last_denial_reason"), testserver.Str(t, row, "last_denied_at")}
 			if !slices.Equal(rec, want) {
 				t.Errorf("CSV row %v, want %v", rec, want)
 			}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/testdb"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // markedProcesses lists the live processes whose environment holds
@@ -46,11 +48,11 @@ func markedProcesses(t *testing.T, marker string) []int {
 func TestKilledServerJobs(t *testing.T) {
 	for _, dialect := range testdb.Dialects {
 		t.Run(dialect, func(t *testing.T) {
-			s := start(t, serverOptions{Dialect: dialect, Args: []string{"--runners", "1", "--runner-long-poll", "2s"}})
+			s := start(t, testserver.Options{Dialect: dialect, Args: []string{"--runners", "1", "--runner-long-poll", "2s"}})
 			group := s.CreateGroup(t, "grp", 0, "private")
-			projectID, projectPath := s.CreateProject(t, group, "app", "private")
-			g := newGitClient(t)
-			dir := g.Init(t, gitURL(s, "root", s.RootToken, projectPath))
+			projectID, projectPath := s.CreateProject(t, group, "app", "private").IDPath()
+			g := testserver.NewGit(t)
+			dir := g.Init(t, s.GitURL("root", s.RootToken, projectPath))
 			g.Commit(t, dir, "ci", map[string]string{".gitlab-ci.yml": `workflow:
   rules:
     - if: $CI_PIPELINE_SOURCE == "api"
@@ -61,12 +63,12 @@ sleeper:
 `})
 			g.Run(t, dir, "push", "--quiet", "origin", "HEAD:main")
 
-			marker := "e2e-" + randHex(8)
+			marker := "e2e-" + testserver.RandHex(8)
 			tokenFile := filepath.Join(t.TempDir(), "token")
-			project := api + "/projects/" + itoa(projectID)
+			project := api + "/projects/" + testserver.Itoa(projectID)
 			p := s.Expect(t, "POST", project+"/pipeline", s.RootToken, map[string]any{"ref": "main", "variables": []map[string]string{
 				{"key": "TOKEN_FILE", "value": tokenFile}, {"key": "MARKER", "value": marker}}}, http.StatusCreated).Object(t)
-			pipeline := project + "/pipelines/" + itoa(num(t, p, "id"))
+			pipeline := project + "/pipelines/" + testserver.Itoa(testserver.Num(t, p, "id"))
 			var token string
 			for deadline := time.Now().Add(60 * time.Second); token == "" || len(markedProcesses(t, marker)) < 3; time.Sleep(50 * time.Millisecond) {
 				if time.Now().After(deadline) {
@@ -76,14 +78,14 @@ sleeper:
 					token = string(b)
 				}
 			}
-			s.remember(token)
+			s.Remember(token)
 			jobs := s.Expect(t, "GET", pipeline+"/jobs", s.RootToken, nil, http.StatusOK).List(t)
 			if len(jobs) != 1 || jobs[0]["status"] != "running" {
 				t.Fatalf("jobs before the kill: %v", jobs)
 			}
-			job := project + "/jobs/" + itoa(num(t, jobs[0], "id"))
+			job := project + "/jobs/" + testserver.Itoa(testserver.Num(t, jobs[0], "id"))
 
-			s.kill(t)
+			s.Kill(t)
 			// bash, its foreground sleep and the background one: all die
 			// with the server, before anything restarts it.
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -96,12 +98,12 @@ sleeper:
 				}
 			}
 
-			s = restartOnSameData(t, s)
+			s = s.Restart(t)
 			j := s.Expect(t, "GET", job, s.RootToken, nil, http.StatusOK).Object(t)
 			if j["status"] != "failed" || j["failure_reason"] != "runner_system_failure" {
 				t.Errorf("the job after the restart: status %v, failure_reason %v; want failed, runner_system_failure", j["status"], j["failure_reason"])
 			}
-			if st := str(t, s.Expect(t, "GET", pipeline, s.RootToken, nil, http.StatusOK).Object(t), "status"); st != "failed" {
+			if st := testserver.Str(t, s.Expect(t, "GET", pipeline, s.RootToken, nil, http.StatusOK).Object(t), "status"); st != "failed" {
 				t.Errorf("the pipeline after the restart: %s, want failed", st)
 			}
 			req := s.NewRequest(t, "GET", api+"/job", "", nil)

@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	gitlab "gitlab.com/gitlab-org/api/client-go/v2"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // binaryBuildInfo is what the toolchain recorded in the binary under test
 // (`go version -m`): the main module's version and vcs.revision.
 func binaryBuildInfo(t *testing.T) (version, revision string) {
 	t.Helper()
-	out, err := exec.Command("go", "version", "-m", binary).Output()
+	out, err := exec.Command("go", "version", "-m", testserver.Binary(t)).Output()
 	if err != nil {
 		t.Fatalf("go version -m: %v", err)
 	}

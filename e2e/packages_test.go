@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestPackageUploadKilled: a server killed (SIGKILL) in the middle of a
@@ -18,10 +20,10 @@ import (
 // not listed, no file row exists, and a fresh upload of the same file
 // works. On both databases, with filesystem blobs and with S3.
 func TestPackageUploadKilled(t *testing.T) {
-	forEachStorage(t, nil, func(t *testing.T, s *Server) {
+	forEachStorage(t, nil, func(t *testing.T, s *testserver.Server) {
 		group := s.CreateGroup(t, "grp", 0, "private")
-		projectID, _ := s.CreateProject(t, group, "app", "private")
-		file := api + "/projects/" + itoa(projectID) + "/packages/generic/tool/1.0/tool.bin"
+		projectID := s.CreateProject(t, group, "app", "private").ID
+		file := api + "/projects/" + testserver.Itoa(projectID) + "/packages/generic/tool/1.0/tool.bin"
 
 		// A chunked upload fed slowly through a pipe: the server has taken
 		// several MiB, and is waiting for more, when it is killed.
@@ -31,9 +33,9 @@ func TestPackageUploadKilled(t *testing.T) {
 		req.ContentLength = -1
 		killDuringUpload(t, s, req, feed, []byte("partial upload "))
 
-		s = restartOnSameData(t, s)
+		s = s.Restart(t)
 		checkJSON(t, s.Do(t, "GET", file, s.RootToken, nil), `{"message":"404 Package Not Found"}`)
-		r := s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/packages", s.RootToken, nil, http.StatusOK)
+		r := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/packages", s.RootToken, nil, http.StatusOK)
 		if l := r.List(t); len(l) != 0 || r.Header.Get("X-Total") != "0" {
 			t.Fatalf("packages listed after the killed upload: %s (X-Total %s)", r.Body, r.Header.Get("X-Total"))
 		}
@@ -62,7 +64,7 @@ func TestPackageUploadKilled(t *testing.T) {
 		if !bytes.Equal(got.Body, body) {
 			t.Fatalf("downloaded %d bytes, want the %d uploaded", len(got.Body), len(body))
 		}
-		if l := s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/packages", s.RootToken, nil, http.StatusOK).List(t); len(l) != 1 {
+		if l := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/packages", s.RootToken, nil, http.StatusOK).List(t); len(l) != 1 {
 			t.Fatalf("packages after a fresh upload: %v", l)
 		}
 	})
@@ -73,11 +75,11 @@ func TestPackageUploadKilled(t *testing.T) {
 // pattern (with filesystem blobs: once the blob store's temporary file
 // exists, proof that the kill lands mid-upload). It returns when the
 // client has seen the upload fail.
-func killDuringUpload(t *testing.T, s *Server, req *http.Request, feed *io.PipeWriter, pattern []byte) {
+func killDuringUpload(t *testing.T, s *testserver.Server, req *http.Request, feed *io.PipeWriter, pattern []byte) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.try(req)
+		_, err := s.Try(req)
 		done <- err
 	}()
 	chunk := bytes.Repeat(pattern, 64<<10) // ~1 MiB
@@ -95,9 +97,7 @@ func killDuringUpload(t *testing.T, s *Server, req *http.Request, feed *io.PipeW
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	s.cmd.Process.Kill() // by this test's own child PID
-	<-s.exited
-	s.terminated = true // killed on purpose: stop() must not complain
+	s.Kill(t) // by this test's own child PID, on purpose: no complaint at the end
 	feed.CloseWithError(errors.New("server killed"))
 	select {
 	case err := <-done:

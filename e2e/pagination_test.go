@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 func TestPagination(t *testing.T) { forEachDialect(t, testPagination) }
 
-func testPagination(t *testing.T, s *Server) {
+func testPagination(t *testing.T, s *testserver.Server) {
 	root := s.RootToken
 	// What root sees before: nothing on a fresh server, but count anyway.
 	before, err := strconv.Atoi(s.Expect(t, "GET", api+"/projects", root, nil, http.StatusOK).Header.Get("X-Total"))
@@ -22,27 +24,27 @@ func testPagination(t *testing.T, s *Server) {
 	grp := s.CreateGroup(t, "many", 0, "private")
 	created := map[int64]bool{}
 	for i := range 25 {
-		id, _ := s.CreateProject(t, grp, fmt.Sprintf("p%02d", i), "private")
+		id := s.CreateProject(t, grp, fmt.Sprintf("p%02d", i), "private").ID
 		created[id] = true
 	}
 	total := before + 25
 	pages := (total + 9) / 10
 
-	headers := func(t *testing.T, r *Resp, want map[string]string) {
+	headers := func(t *testing.T, r *testserver.Resp, want map[string]string) {
 		t.Helper()
 		for k, v := range want {
 			if got := r.Header.Get(k); got != v {
-				t.Errorf("%s: %s = %q, want %q", r.req, k, got, v)
+				t.Errorf("%s: %s = %q, want %q", r.Req, k, got, v)
 			}
 			if _, ok := r.Header[http.CanonicalHeaderKey(k)]; !ok {
-				t.Errorf("%s: no %s header", r.req, k)
+				t.Errorf("%s: no %s header", r.Req, k)
 			}
 		}
 	}
 
 	// Walk every page; together they hold each project exactly once.
 	seen := map[int64]int{}
-	var page2 *Resp
+	var page2 *testserver.Resp
 	for p := 1; p <= pages; p++ {
 		r := s.Expect(t, "GET", api+"/projects?per_page=10&page="+strconv.Itoa(p), root, nil, http.StatusOK)
 		items := r.List(t)
@@ -51,7 +53,7 @@ func testPagination(t *testing.T, s *Server) {
 			t.Errorf("page %d: %d items, want %d", p, len(items), want)
 		}
 		for _, m := range items {
-			seen[num(t, m, "id")]++
+			seen[testserver.Num(t, m, "id")]++
 		}
 		if p == 2 {
 			page2 = r

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // pushCI is the .gitlab-ci.yml of TestPushPipelines. Which jobs a
@@ -79,16 +81,16 @@ type ciJobSet map[string]string
 
 // pipelineCIJobSet lists a pipeline's jobs (as token) and checks the names
 // are unique.
-func pipelineCIJobSet(t testing.TB, s *Server, projectID, pipelineID int64, token string) ciJobSet {
+func pipelineCIJobSet(t testing.TB, s *testserver.Server, projectID, pipelineID int64, token string) ciJobSet {
 	t.Helper()
-	jobs := s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/pipelines/"+itoa(pipelineID)+"/jobs?per_page=100", token, nil, http.StatusOK).List(t)
+	jobs := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/pipelines/"+testserver.Itoa(pipelineID)+"/jobs?per_page=100", token, nil, http.StatusOK).List(t)
 	set := ciJobSet{}
 	for _, j := range jobs {
-		name := str(t, j, "name")
+		name := testserver.Str(t, j, "name")
 		if _, dup := set[name]; dup {
 			t.Errorf("pipeline %d lists job %q twice", pipelineID, name)
 		}
-		set[name] = str(t, j, "stage") + "/" + str(t, j, "status")
+		set[name] = testserver.Str(t, j, "stage") + "/" + testserver.Str(t, j, "status")
 	}
 	return set
 }
@@ -110,26 +112,26 @@ func sortedCIJobSet(s ciJobSet) []string {
 }
 
 // listProjectPipelines lists a project's pipelines, newest first.
-func listProjectPipelines(t testing.TB, s *Server, projectID int64, token string) []map[string]any {
+func listProjectPipelines(t testing.TB, s *testserver.Server, projectID int64, token string) []map[string]any {
 	t.Helper()
-	return s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/pipelines?per_page=100", token, nil, http.StatusOK).List(t)
+	return s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/pipelines?per_page=100", token, nil, http.StatusOK).List(t)
 }
 
 // onlyNewPipeline checks that exactly one pipeline appeared since before
 // (a listing) and returns its detail.
-func onlyNewPipeline(t testing.TB, s *Server, projectID int64, token string, before []map[string]any) map[string]any {
+func onlyNewPipeline(t testing.TB, s *testserver.Server, projectID int64, token string, before []map[string]any) map[string]any {
 	t.Helper()
 	after := listProjectPipelines(t, s, projectID, token)
 	if len(after) != len(before)+1 {
 		t.Fatalf("%d pipelines, want %d (one new): %v", len(after), len(before)+1, after)
 	}
-	id := num(t, after[0], "id")
+	id := testserver.Num(t, after[0], "id")
 	for _, p := range before {
-		if num(t, p, "id") == id {
+		if testserver.Num(t, p, "id") == id {
 			t.Fatalf("the newest pipeline %d is not new", id)
 		}
 	}
-	return s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/pipelines/"+itoa(id), token, nil, http.StatusOK).Object(t)
+	return s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/pipelines/"+testserver.Itoa(id), token, nil, http.StatusOK).Object(t)
 }
 
 func entityUsername(m map[string]any) any {
@@ -145,19 +147,19 @@ func entityUsername(m map[string]any) any {
 // none; an unusable file creates a failed pipeline that says where.
 func TestPushPipelines(t *testing.T) { forEachDialect(t, testPushPipelines) }
 
-func testPushPipelines(t *testing.T, s *Server) {
-	g := newGitClient(t)
+func testPushPipelines(t *testing.T, s *testserver.Server) {
+	g := testserver.NewGit(t)
 	group := s.CreateGroup(t, "cigrp", 0, "private")
-	pid, path := s.CreateProject(t, group, "app", "private")
+	pid, path := s.CreateProject(t, group, "app", "private").IDPath()
 	owner := s.CreateUser(t, "ciowner")
 	dev := s.CreateUser(t, "cidev")
 	reporter := s.CreateUser(t, "cireporter")
 	s.AddMember(t, "groups", group, owner.ID, 50)
 	s.AddMember(t, "projects", pid, dev.ID, 30)
 	s.AddMember(t, "projects", pid, reporter.ID, 20)
-	base := api + "/projects/" + itoa(pid)
+	base := api + "/projects/" + testserver.Itoa(pid)
 
-	work := g.Init(t, gitURL(s, dev.Username, dev.Token, path))
+	work := g.Init(t, s.GitURL(dev.Username, dev.Token, path))
 	sha := g.Commit(t, work, "Add CI", map[string]string{".gitlab-ci.yml": pushCI, "README.md": "app\n"})
 	g.Run(t, work, "push", "--quiet", "origin", "main")
 
@@ -169,8 +171,8 @@ func testPushPipelines(t *testing.T, s *Server) {
 	if list[0]["source"] != "push" || list[0]["ref"] != "main" || list[0]["sha"] != sha {
 		t.Errorf("push pipeline: source %v, ref %v, sha %v; want push, main, %s", list[0]["source"], list[0]["ref"], list[0]["sha"], sha)
 	}
-	mainID := num(t, list[0], "id")
-	p := s.Expect(t, "GET", base+"/pipelines/"+itoa(mainID), reporter.Token, nil, http.StatusOK).Object(t)
+	mainID := testserver.Num(t, list[0], "id")
+	p := s.Expect(t, "GET", base+"/pipelines/"+testserver.Itoa(mainID), reporter.Token, nil, http.StatusOK).Object(t)
 	if entityUsername(p) != dev.Username {
 		t.Errorf("push pipeline: user %v, want the pusher %s", entityUsername(p), dev.Username)
 	}
@@ -199,7 +201,7 @@ func testPushPipelines(t *testing.T, s *Server) {
 			t.Errorf("tag pipeline: ref %v, tag %v, sha %v, source %v, user %v; want v1.0, true, %s (the tagged commit), push, %s",
 				p["ref"], p["tag"], p["sha"], p["source"], entityUsername(p), sha, dev.Username)
 		}
-		checkCIJobSet(t, "push of tag v1.0", pipelineCIJobSet(t, s, pid, num(t, p, "id"), reporter.Token), ciJobSet{
+		checkCIJobSet(t, "push of tag v1.0", pipelineCIJobSet(t, s, pid, testserver.Num(t, p, "id"), reporter.Token), ciJobSet{
 			"build":   "build/pending",
 			"flaky":   "build/pending",
 			"unit":    "test/created",
@@ -215,13 +217,13 @@ func testPushPipelines(t *testing.T, s *Server) {
 		if p["ref"] != "feature" {
 			t.Errorf("feature pipeline: ref %v", p["ref"])
 		}
-		checkCIJobSet(t, "push to feature", pipelineCIJobSet(t, s, pid, num(t, p, "id"), reporter.Token), ciJobSet{
+		checkCIJobSet(t, "push to feature", pipelineCIJobSet(t, s, pid, testserver.Num(t, p, "id"), reporter.Token), ciJobSet{
 			"flaky": "build/pending",
 			"lint":  "test/pending",
 		})
 		before = listProjectPipelines(t, s, pid, reporter.Token)
 		g.Run(t, work, "push", "--quiet", "origin", "--delete", "feature")
-		if ls := g.Run(t, "", "ls-remote", gitURL(s, dev.Username, dev.Token, path), "refs/heads/feature"); ls != "" {
+		if ls := g.Run(t, "", "ls-remote", s.GitURL(dev.Username, dev.Token, path), "refs/heads/feature"); ls != "" {
 			t.Fatalf("feature still exists after the delete: %q", ls)
 		}
 		if after := listProjectPipelines(t, s, pid, reporter.Token); len(after) != len(before) {
@@ -261,7 +263,7 @@ func testPushPipelines(t *testing.T, s *Server) {
 		if p["source"] != "api" || p["ref"] != "main" || p["sha"] != sha || p["tag"] != false || entityUsername(p) != dev.Username {
 			t.Errorf("API pipeline: source %v, ref %v, sha %v, tag %v, user %v", p["source"], p["ref"], p["sha"], p["tag"], entityUsername(p))
 		}
-		checkCIJobSet(t, "POST /pipeline ref=main", pipelineCIJobSet(t, s, pid, num(t, p, "id"), dev.Token), ciJobSet{
+		checkCIJobSet(t, "POST /pipeline ref=main", pipelineCIJobSet(t, s, pid, testserver.Num(t, p, "id"), dev.Token), ciJobSet{
 			"build":     "build/pending",
 			"flaky":     "build/pending",
 			"unit":      "test/created",
@@ -273,7 +275,7 @@ func testPushPipelines(t *testing.T, s *Server) {
 			"ref": "main", "variables": []map[string]string{{"key": "DEPLOY", "value": "yes"}},
 		}, http.StatusCreated)
 		p = r.Object(t)
-		checkCIJobSet(t, "POST /pipeline with DEPLOY=yes", pipelineCIJobSet(t, s, pid, num(t, p, "id"), dev.Token), ciJobSet{
+		checkCIJobSet(t, "POST /pipeline with DEPLOY=yes", pipelineCIJobSet(t, s, pid, testserver.Num(t, p, "id"), dev.Token), ciJobSet{
 			"build":     "build/pending",
 			"flaky":     "build/pending",
 			"unit":      "test/created",
@@ -287,7 +289,7 @@ func testPushPipelines(t *testing.T, s *Server) {
 		if p = r.Object(t); p["tag"] != true || p["ref"] != "v1.0" || p["sha"] != sha {
 			t.Errorf("API pipeline for tag v1.0: tag %v, ref %v, sha %v; want true, v1.0, the tagged commit %s", p["tag"], p["ref"], p["sha"], sha)
 		}
-		checkCIJobSet(t, "POST /pipeline ref=v1.0", pipelineCIJobSet(t, s, pid, num(t, p, "id"), dev.Token), ciJobSet{
+		checkCIJobSet(t, "POST /pipeline ref=v1.0", pipelineCIJobSet(t, s, pid, testserver.Num(t, p, "id"), dev.Token), ciJobSet{
 			"build":     "build/pending",
 			"flaky":     "build/pending",
 			"unit":      "test/created",
@@ -330,7 +332,7 @@ func testPushPipelines(t *testing.T, s *Server) {
 		if !strings.Contains(ye, "line 6") || !strings.Contains(ye, "scirpt") {
 			t.Errorf("yaml_errors %q, want the unknown keyword scirpt at line 6", ye)
 		}
-		checkCIJobSet(t, "unknown keyword", pipelineCIJobSet(t, s, pid, num(t, p, "id"), dev.Token), ciJobSet{})
+		checkCIJobSet(t, "unknown keyword", pipelineCIJobSet(t, s, pid, testserver.Num(t, p, "id"), dev.Token), ciJobSet{})
 
 		before = listProjectPipelines(t, s, pid, dev.Token)
 		broken := "build:\n  script: echo hi\n   stage: build\n"
@@ -341,7 +343,7 @@ func testPushPipelines(t *testing.T, s *Server) {
 		if p["status"] != "failed" || !strings.Contains(ye, "line 3") {
 			t.Errorf("pipeline of broken YAML: status %v, yaml_errors %q; want failed at line 3", p["status"], ye)
 		}
-		checkCIJobSet(t, "broken YAML", pipelineCIJobSet(t, s, pid, num(t, p, "id"), dev.Token), ciJobSet{})
+		checkCIJobSet(t, "broken YAML", pipelineCIJobSet(t, s, pid, testserver.Num(t, p, "id"), dev.Token), ciJobSet{})
 		// The API refuses it and saves nothing (GitLab: save_on_errors:
 		// false, 400 with the error on base).
 		before = listProjectPipelines(t, s, pid, dev.Token)
@@ -405,11 +407,11 @@ delayed:
 // delete, and the project boundary.
 func TestJobActions(t *testing.T) { forEachDialect(t, testJobActions) }
 
-func testJobActions(t *testing.T, s *Server) {
-	g := newGitClient(t)
+func testJobActions(t *testing.T, s *testserver.Server) {
+	g := testserver.NewGit(t)
 	group := s.CreateGroup(t, "actgrp", 0, "private")
-	pid, path := s.CreateProject(t, group, "app", "private")
-	otherID, otherPath := s.CreateProject(t, group, "other", "private")
+	pid, path := s.CreateProject(t, group, "app", "private").IDPath()
+	otherID, otherPath := s.CreateProject(t, group, "other", "private").IDPath()
 	owner := s.CreateUser(t, "actowner")
 	maint := s.CreateUser(t, "actmaint")
 	dev := s.CreateUser(t, "actdev")
@@ -420,12 +422,12 @@ func testJobActions(t *testing.T, s *Server) {
 	s.AddMember(t, "projects", pid, dev.ID, 30)
 	s.AddMember(t, "projects", pid, dev2.ID, 30)
 	s.AddMember(t, "projects", pid, reporter.ID, 20)
-	base := api + "/projects/" + itoa(pid)
+	base := api + "/projects/" + testserver.Itoa(pid)
 
-	work := g.Init(t, gitURL(s, owner.Username, owner.Token, path))
+	work := g.Init(t, s.GitURL(owner.Username, owner.Token, path))
 	g.Commit(t, work, "CI", map[string]string{".gitlab-ci.yml": actionsCI})
 	g.Run(t, work, "push", "--quiet", "origin", "main")
-	g.Run(t, work, "push", "--quiet", gitURL(s, owner.Username, owner.Token, otherPath), "main")
+	g.Run(t, work, "push", "--quiet", s.GitURL(owner.Username, owner.Token, otherPath), "main")
 	if l := listProjectPipelines(t, s, pid, dev.Token); len(l) != 0 {
 		t.Fatalf("workflow rules allow only API pipelines, yet the push created %d", len(l))
 	}
@@ -438,16 +440,16 @@ func testJobActions(t *testing.T, s *Server) {
 	jobs := func(t *testing.T, projectID, pipelineID int64, token string, query string) map[string][]job {
 		t.Helper()
 		out := map[string][]job{}
-		l := s.Expect(t, "GET", api+"/projects/"+itoa(projectID)+"/pipelines/"+itoa(pipelineID)+"/jobs?per_page=100"+query, token, nil, http.StatusOK).List(t)
+		l := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(projectID)+"/pipelines/"+testserver.Itoa(pipelineID)+"/jobs?per_page=100"+query, token, nil, http.StatusOK).List(t)
 		for _, j := range l {
-			out[str(t, j, "name")] = append(out[str(t, j, "name")], job{num(t, j, "id"), str(t, j, "status")})
+			out[testserver.Str(t, j, "name")] = append(out[testserver.Str(t, j, "name")], job{testserver.Num(t, j, "id"), testserver.Str(t, j, "status")})
 		}
 		return out
 	}
 	create := func(t *testing.T, body map[string]any) int64 {
 		t.Helper()
 		p := s.Expect(t, "POST", base+"/pipeline", dev.Token, body, http.StatusCreated).Object(t)
-		return num(t, p, "id")
+		return testserver.Num(t, p, "id")
 	}
 
 	pl := create(t, map[string]any{"ref": "main"})
@@ -458,7 +460,7 @@ func testJobActions(t *testing.T, s *Server) {
 		"manual-dag":   "deploy/manual",
 	})
 	js := jobs(t, pid, pl, dev.Token, "")
-	id := func(name string) string { return itoa(js[name][0].id) }
+	id := func(name string) string { return testserver.Itoa(js[name][0].id) }
 
 	t.Run("play", func(t *testing.T) {
 		r := s.Expect(t, "POST", base+"/jobs/"+id("build")+"/play", dev.Token, nil, http.StatusBadRequest)
@@ -467,7 +469,7 @@ func testJobActions(t *testing.T, s *Server) {
 
 		for _, name := range []string{"manual-first", "manual-dag"} {
 			j := s.Expect(t, "POST", base+"/jobs/"+id(name)+"/play", dev.Token, nil, http.StatusOK).Object(t)
-			if num(t, j, "id") != js[name][0].id || j["status"] != "pending" || entityUsername(j) != dev.Username {
+			if testserver.Num(t, j, "id") != js[name][0].id || j["status"] != "pending" || entityUsername(j) != dev.Username {
 				t.Errorf("play %s: id %v, status %v, user %v; want the same job, pending, %s", name, j["id"], j["status"], entityUsername(j), dev.Username)
 			}
 			// Once played it is no longer playable.
@@ -490,12 +492,12 @@ func testJobActions(t *testing.T, s *Server) {
 	})
 
 	t.Run("cancel", func(t *testing.T) {
-		checkStatus(t, s.Do(t, "POST", base+"/pipelines/"+itoa(pl)+"/cancel", reporter.Token, nil), http.StatusForbidden, "")
-		p := s.Expect(t, "POST", base+"/pipelines/"+itoa(pl)+"/cancel", dev.Token, nil, http.StatusCreated).Object(t)
-		if p["status"] != "canceled" || num(t, p, "id") != pl {
+		checkStatus(t, s.Do(t, "POST", base+"/pipelines/"+testserver.Itoa(pl)+"/cancel", reporter.Token, nil), http.StatusForbidden, "")
+		p := s.Expect(t, "POST", base+"/pipelines/"+testserver.Itoa(pl)+"/cancel", dev.Token, nil, http.StatusCreated).Object(t)
+		if p["status"] != "canceled" || testserver.Num(t, p, "id") != pl {
 			t.Errorf("cancel: answered pipeline %v with status %v, want %d canceled", p["id"], p["status"], pl)
 		}
-		p = s.Expect(t, "GET", base+"/pipelines/"+itoa(pl), dev.Token, nil, http.StatusOK).Object(t)
+		p = s.Expect(t, "GET", base+"/pipelines/"+testserver.Itoa(pl), dev.Token, nil, http.StatusOK).Object(t)
 		if p["status"] != "canceled" || p["finished_at"] == nil {
 			t.Errorf("canceled pipeline: status %v, finished_at %v", p["status"], p["finished_at"])
 		}
@@ -509,22 +511,22 @@ func testJobActions(t *testing.T, s *Server) {
 
 	t.Run("retry", func(t *testing.T) {
 		old := js["build"][0].id
-		n := s.Expect(t, "POST", base+"/jobs/"+itoa(old)+"/retry", dev.Token, nil, http.StatusCreated).Object(t)
-		newID := num(t, n, "id")
+		n := s.Expect(t, "POST", base+"/jobs/"+testserver.Itoa(old)+"/retry", dev.Token, nil, http.StatusCreated).Object(t)
+		newID := testserver.Num(t, n, "id")
 		if newID == old || n["name"] != "build" {
 			t.Errorf("retry: answered job %d %v, want a new build job (old %d)", newID, n["name"], old)
 		}
 		// The answer is the job as it is: a first-stage job is queued at
 		// once, and a GET right after the answer says so.
-		cur := s.Expect(t, "GET", base+"/jobs/"+itoa(newID), dev.Token, nil, http.StatusOK).Object(t)
+		cur := s.Expect(t, "GET", base+"/jobs/"+testserver.Itoa(newID), dev.Token, nil, http.StatusOK).Object(t)
 		if cur["status"] != "pending" {
 			t.Errorf("the new build job: status %v, want pending", cur["status"])
 		}
 		if n["status"] != cur["status"] {
 			t.Errorf("retry answered the new job with status %v, but it is %v", n["status"], cur["status"])
 		}
-		o := s.Expect(t, "GET", base+"/jobs/"+itoa(old), dev.Token, nil, http.StatusOK).Object(t)
-		if num(t, o, "id") != old || o["status"] != "canceled" || o["retried"] != true {
+		o := s.Expect(t, "GET", base+"/jobs/"+testserver.Itoa(old), dev.Token, nil, http.StatusOK).Object(t)
+		if testserver.Num(t, o, "id") != old || o["status"] != "canceled" || o["retried"] != true {
 			t.Errorf("the retried job: id %v, status %v, retried %v; want %d, canceled, true", o["id"], o["status"], o["retried"], old)
 		}
 		latest := jobs(t, pid, pl, dev.Token, "")
@@ -540,14 +542,14 @@ func testJobActions(t *testing.T, s *Server) {
 			t.Errorf("jobs with include_retried=true: build %v, want %d canceled and %d pending", all["build"], old, newID)
 		}
 		// The retried one cannot be retried again.
-		s.Expect(t, "POST", base+"/jobs/"+itoa(old)+"/retry", dev.Token, nil, http.StatusForbidden)
+		s.Expect(t, "POST", base+"/jobs/"+testserver.Itoa(old)+"/retry", dev.Token, nil, http.StatusForbidden)
 		// The pipeline runs again.
-		p := s.Expect(t, "GET", base+"/pipelines/"+itoa(pl), dev.Token, nil, http.StatusOK).Object(t)
+		p := s.Expect(t, "GET", base+"/pipelines/"+testserver.Itoa(pl), dev.Token, nil, http.StatusOK).Object(t)
 		if p["status"] == "canceled" {
 			t.Errorf("after a retry the pipeline is still canceled")
 		}
 		// A pending job is not erasable either.
-		r := s.Expect(t, "POST", base+"/jobs/"+itoa(newID)+"/erase", maint.Token, nil, http.StatusForbidden)
+		r := s.Expect(t, "POST", base+"/jobs/"+testserver.Itoa(newID)+"/erase", maint.Token, nil, http.StatusForbidden)
 		checkJSON(t, r, `{"message":"403 Forbidden - Job is not erasable!"}`)
 	})
 
@@ -555,7 +557,7 @@ func testJobActions(t *testing.T, s *Server) {
 		// Another developer may not erase dev's job; a maintainer may.
 		checkStatus(t, s.Do(t, "POST", base+"/jobs/"+id("test")+"/erase", dev2.Token, nil), http.StatusForbidden, "")
 		j := s.Expect(t, "POST", base+"/jobs/"+id("test")+"/erase", maint.Token, nil, http.StatusCreated).Object(t)
-		if num(t, j, "id") != js["test"][0].id || j["erased_at"] == nil || j["status"] != "canceled" {
+		if testserver.Num(t, j, "id") != js["test"][0].id || j["erased_at"] == nil || j["status"] != "canceled" {
 			t.Errorf("erase: id %v, erased_at %v, status %v", j["id"], j["erased_at"], j["status"])
 		}
 		j = s.Expect(t, "GET", base+"/jobs/"+id("test"), dev.Token, nil, http.StatusOK).Object(t)
@@ -569,17 +571,17 @@ func testJobActions(t *testing.T, s *Server) {
 	})
 
 	t.Run("other project", func(t *testing.T) {
-		op := s.Expect(t, "POST", api+"/projects/"+itoa(otherID)+"/pipeline", owner.Token, map[string]any{"ref": "main"}, http.StatusCreated).Object(t)
-		opID := num(t, op, "id")
+		op := s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(otherID)+"/pipeline", owner.Token, map[string]any{"ref": "main"}, http.StatusCreated).Object(t)
+		opID := testserver.Num(t, op, "id")
 		ojs := jobs(t, otherID, opID, owner.Token, "")
-		oj := itoa(ojs["build"][0].id)
-		for _, ep := range []string{"/jobs/" + oj, "/pipelines/" + itoa(opID), "/pipelines/" + itoa(opID) + "/jobs"} {
+		oj := testserver.Itoa(ojs["build"][0].id)
+		for _, ep := range []string{"/jobs/" + oj, "/pipelines/" + testserver.Itoa(opID), "/pipelines/" + testserver.Itoa(opID) + "/jobs"} {
 			checkStatus(t, s.Do(t, "GET", base+ep, owner.Token, nil), http.StatusNotFound, "")
 		}
-		for _, ep := range []string{"/jobs/" + oj + "/cancel", "/jobs/" + oj + "/retry", "/jobs/" + oj + "/play", "/jobs/" + oj + "/erase", "/pipelines/" + itoa(opID) + "/cancel"} {
+		for _, ep := range []string{"/jobs/" + oj + "/cancel", "/jobs/" + oj + "/retry", "/jobs/" + oj + "/play", "/jobs/" + oj + "/erase", "/pipelines/" + testserver.Itoa(opID) + "/cancel"} {
 			checkStatus(t, s.Do(t, "POST", base+ep, owner.Token, nil), http.StatusNotFound, "")
 		}
-		checkStatus(t, s.Do(t, "DELETE", base+"/pipelines/"+itoa(opID), owner.Token, nil), http.StatusNotFound, "")
+		checkStatus(t, s.Do(t, "DELETE", base+"/pipelines/"+testserver.Itoa(opID), owner.Token, nil), http.StatusNotFound, "")
 		// Untouched.
 		checkCIJobSet(t, "the other project's pipeline", pipelineCIJobSet(t, s, otherID, opID, owner.Token), ciJobSet{
 			"build":        "build/pending",
@@ -590,16 +592,16 @@ func testJobActions(t *testing.T, s *Server) {
 	})
 
 	t.Run("delete", func(t *testing.T) {
-		checkStatus(t, s.Do(t, "DELETE", base+"/pipelines/"+itoa(pl), maint.Token, nil), http.StatusForbidden, "")
-		s.Expect(t, "GET", base+"/pipelines/"+itoa(pl), maint.Token, nil, http.StatusOK)
-		r := s.Expect(t, "DELETE", base+"/pipelines/"+itoa(pl), owner.Token, nil, http.StatusNoContent)
+		checkStatus(t, s.Do(t, "DELETE", base+"/pipelines/"+testserver.Itoa(pl), maint.Token, nil), http.StatusForbidden, "")
+		s.Expect(t, "GET", base+"/pipelines/"+testserver.Itoa(pl), maint.Token, nil, http.StatusOK)
+		r := s.Expect(t, "DELETE", base+"/pipelines/"+testserver.Itoa(pl), owner.Token, nil, http.StatusNoContent)
 		if len(r.Body) != 0 {
 			t.Errorf("DELETE pipeline: 204 with a body %q", r.Body)
 		}
-		checkStatus(t, s.Do(t, "GET", base+"/pipelines/"+itoa(pl), owner.Token, nil), http.StatusNotFound, "")
-		checkStatus(t, s.Do(t, "GET", base+"/pipelines/"+itoa(pl)+"/jobs", owner.Token, nil), http.StatusNotFound, "")
+		checkStatus(t, s.Do(t, "GET", base+"/pipelines/"+testserver.Itoa(pl), owner.Token, nil), http.StatusNotFound, "")
+		checkStatus(t, s.Do(t, "GET", base+"/pipelines/"+testserver.Itoa(pl)+"/jobs", owner.Token, nil), http.StatusNotFound, "")
 		checkStatus(t, s.Do(t, "GET", base+"/jobs/"+id("build"), owner.Token, nil), http.StatusNotFound, "")
-		checkStatus(t, s.Do(t, "DELETE", base+"/pipelines/"+itoa(pl), owner.Token, nil), http.StatusNotFound, "")
+		checkStatus(t, s.Do(t, "DELETE", base+"/pipelines/"+testserver.Itoa(pl), owner.Token, nil), http.StatusNotFound, "")
 		if l := listProjectPipelines(t, s, pid, owner.Token); len(l) != 0 {
 			t.Errorf("pipelines after the delete: %v", l)
 		}
@@ -627,14 +629,14 @@ func testJobActions(t *testing.T, s *Server) {
 		}
 		checkCIJobSet(t, "pipeline with a delayed job", got, want)
 		j := jobs(t, pid, dp, dev.Token, "")["delayed"]
-		d := s.Expect(t, "GET", base+"/jobs/"+itoa(j[0].id), dev.Token, nil, http.StatusOK).Object(t)
+		d := s.Expect(t, "GET", base+"/jobs/"+testserver.Itoa(j[0].id), dev.Token, nil, http.StatusOK).Object(t)
 		if d["when"] != "delayed" {
 			t.Errorf("delayed job: when %v", d["when"])
 		}
 		// Once start_in has passed, the scheduler queues it.
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			d = s.Expect(t, "GET", base+"/jobs/"+itoa(j[0].id), dev.Token, nil, http.StatusOK).Object(t)
+			d = s.Expect(t, "GET", base+"/jobs/"+testserver.Itoa(j[0].id), dev.Token, nil, http.StatusOK).Object(t)
 			if d["status"] == "pending" {
 				break
 			}

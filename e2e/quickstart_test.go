@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // indentedBlocks returns the code blocks (lines indented four spaces) of
@@ -61,9 +63,9 @@ func TestQuickStart(t *testing.T) {
 	dataDir := filepath.Join(work, "ciwarden-data")
 	anyPort := []string{"CIWARDEN_LISTEN=127.0.0.1:0"}
 	home := t.TempDir()
-	shellEnv := append(cleanEnv(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+	shellEnv := append(testserver.CleanEnv(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
 		"GIT_AUTHOR_NAME=Quick Start", "GIT_AUTHOR_EMAIL=qs@example.com", "GIT_COMMITTER_NAME=Quick Start", "GIT_COMMITTER_EMAIL=qs@example.com")
-	run := func(s *Server, token, commands string) string {
+	run := func(s *testserver.Server, token, commands string) string {
 		t.Helper()
 		u, err := url.Parse(s.URL)
 		if err != nil {
@@ -87,11 +89,11 @@ func TestQuickStart(t *testing.T) {
 	hello := regexp.MustCompile(`hello from job (\d+)`)
 
 	s := launchListening(t, work, dataDir, "", anyPort, serveArgs)
-	token := generatedRootToken(t, s.stderr.String())
+	token := generatedRootToken(t, s.Log())
 	var jobs []string
 	for round := 1; round <= 2; round++ {
 		if round == 2 {
-			s.client.CloseIdleConnections()
+			s.Client().CloseIdleConnections()
 			s.Terminate(t)
 			s.Wait(t)
 			s = launchListening(t, work, dataDir, token, anyPort, serveArgs)
@@ -99,7 +101,7 @@ func TestQuickStart(t *testing.T) {
 		out := run(s, token, script)
 		m := hello.FindAllStringSubmatch(out, -1)
 		if len(m) == 0 {
-			t.Fatalf("round %d: the trace does not say hello:\n%s\nserver:\n%s", round, out, s.stderr.String())
+			t.Fatalf("round %d: the trace does not say hello:\n%s\nserver:\n%s", round, out, s.Log())
 		}
 		jobs = append(jobs, m[len(m)-1][1])
 	}

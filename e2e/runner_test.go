@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestBuiltinRunnerJobToken is the first job that uses CI_JOB_TOKEN: the
@@ -19,24 +21,24 @@ import (
 func TestBuiltinRunnerJobToken(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			s := start(t, serverOptions{Dialect: dialect, Args: []string{"--runners", "2", "--runner-long-poll", "2s"}})
+			s := start(t, testserver.Options{Dialect: dialect, Args: []string{"--runners", "2", "--runner-long-poll", "2s"}})
 			testBuiltinRunnerJobToken(t, s)
 		})
 	}
 }
 
-func testBuiltinRunnerJobToken(t *testing.T, s *Server) {
+func testBuiltinRunnerJobToken(t *testing.T, s *testserver.Server) {
 	alice := s.CreateUser(t, "alice")
 	group := s.CreateGroup(t, "team", 0, "private")
 	s.AddMember(t, "groups", group, alice.ID, 30)
-	otherID, otherPath := s.CreateProject(t, group, "other", "private")
-	appID, appPath := s.CreateProject(t, group, "app", "private")
+	otherID, otherPath := s.CreateProject(t, group, "other", "private").IDPath()
+	appID, appPath := s.CreateProject(t, group, "app", "private").IDPath()
 	// other lets app's jobs in (its allowlist is on, as for every new
 	// project).
 	s.AllowJobTokens(t, otherID, appID)
 
-	g := newGitClient(t)
-	other := g.Init(t, gitURL(s, "alice", alice.Token, otherPath))
+	g := testserver.NewGit(t)
+	other := g.Init(t, s.GitURL("alice", alice.Token, otherPath))
 	g.Commit(t, other, "data", map[string]string{"f.txt": "secretdata\n"})
 	g.Run(t, other, "push", "--quiet", "origin", "HEAD:main")
 
@@ -58,29 +60,29 @@ job:
     - for ((i=0; i<${#CI_JOB_TOKEN}; i++)); do printf '%s' "${CI_JOB_TOKEN:i:1}"; done; echo
     - printf '%s' "$CI_JOB_TOKEN" > "$TOKEN_FILE"
 `
-	app := g.Init(t, gitURL(s, "alice", alice.Token, appPath))
+	app := g.Init(t, s.GitURL("alice", alice.Token, appPath))
 	g.Commit(t, app, "ci", map[string]string{".gitlab-ci.yml": ci})
 	g.Run(t, app, "push", "--quiet", "origin", "HEAD:main")
 
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	p := s.Expect(t, "POST", api+"/projects/"+itoa(appID)+"/pipeline", alice.Token, map[string]any{
+	p := s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(appID)+"/pipeline", alice.Token, map[string]any{
 		"ref": "main", "variables": []map[string]string{{"key": "TOKEN_FILE", "value": tokenFile}},
 	}, 201).Object(t)
-	pid := itoa(num(t, p, "id"))
+	pid := testserver.Itoa(testserver.Num(t, p, "id"))
 
 	status := ""
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		status = str(t, s.Expect(t, "GET", api+"/projects/"+itoa(appID)+"/pipelines/"+pid, alice.Token, nil, 200).Object(t), "status")
+		status = testserver.Str(t, s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(appID)+"/pipelines/"+pid, alice.Token, nil, 200).Object(t), "status")
 		if status == "success" || status == "failed" || status == "canceled" {
 			break
 		}
 	}
-	jobs := s.Expect(t, "GET", api+"/projects/"+itoa(appID)+"/pipelines/"+pid+"/jobs", alice.Token, nil, 200).List(t)
+	jobs := s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(appID)+"/pipelines/"+pid+"/jobs", alice.Token, nil, 200).List(t)
 	if len(jobs) != 1 {
 		t.Fatalf("%d jobs, want 1", len(jobs))
 	}
-	jobID := itoa(num(t, jobs[0], "id"))
-	trace := string(s.Expect(t, "GET", api+"/projects/"+itoa(appID)+"/jobs/"+jobID+"/trace", alice.Token, nil, 200).Body)
+	jobID := testserver.Itoa(testserver.Num(t, jobs[0], "id"))
+	trace := string(s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(appID)+"/jobs/"+jobID+"/trace", alice.Token, nil, 200).Body)
 	if status != "success" {
 		t.Fatalf("pipeline %s, want success; trace:\n%s", status, trace)
 	}
@@ -94,7 +96,7 @@ job:
 		t.Fatalf("the job did not leave its token for the test: %v", err)
 	}
 	token := string(b)
-	s.remember(token)
+	s.Remember(token)
 	if !strings.HasPrefix(token, "cwjob-") {
 		t.Fatalf("token %q... lacks the cwjob- prefix", token[:min(len(token), 8)])
 	}
@@ -117,6 +119,6 @@ job:
 	if r := s.Send(t, req); r.Status != 401 {
 		t.Errorf("GET /job with the finished job's token: %d, want 401", r.Status)
 	}
-	r := gitHTTP(t, s, "GET", "/"+otherPath+".git/info/refs?service=git-upload-pack", "gitlab-ci-token", token)
+	r := s.GitHTTP(t, "GET", "/"+otherPath+".git/info/refs?service=git-upload-pack", "gitlab-ci-token", token)
 	checkGitAnswer(t, r, 401, "HTTP Basic: Access denied")
 }

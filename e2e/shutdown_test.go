@@ -66,7 +66,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("request in flight during shutdown: %d %s", res.resp.StatusCode, b)
 	}
 	s.Wait(t)
-	if !strings.Contains(s.stderr.String(), "shutting down") {
+	if !strings.Contains(s.Log(), "shutting down") {
 		t.Errorf("no shutdown notice in the log")
 	}
 }

@@ -12,13 +12,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestStartup: a first start on embedded defaults is ready within a second,
 // answers the operational endpoints, and bootstraps root with the token
 // from CIWARDEN_INITIAL_ROOT_TOKEN.
 func TestStartup(t *testing.T) {
-	s := start(t, serverOptions{Dialect: "sqlite", DefaultDB: true})
+	s := start(t, testserver.Options{Dialect: "sqlite", DefaultDB: true})
 	t.Logf("ready %v after exec", s.Ready)
 	if s.Ready >= time.Second {
 		t.Errorf("/-/readiness answered 200 only %v after exec; want < 1s", s.Ready)
@@ -42,10 +44,10 @@ func TestStartup(t *testing.T) {
 	// Root exists and the initial token is exactly the configured value.
 	r = s.Expect(t, "GET", api+"/user", s.RootToken, nil, http.StatusOK)
 	me := r.Object(t)
-	if str(t, me, "username") != "root" || me["is_admin"] != true {
+	if testserver.Str(t, me, "username") != "root" || me["is_admin"] != true {
 		t.Errorf("GET /user with the initial root token: %s", r.Body)
 	}
-	if strings.Contains(s.stderr.String(), "Created the admin user root") {
+	if strings.Contains(s.Log(), "Created the admin user root") {
 		t.Errorf("a configured initial root token must not be announced as generated")
 	}
 
@@ -62,7 +64,7 @@ func TestStartup(t *testing.T) {
 	r = s.Expect(t, "GET", api+"/no-such-thing", s.RootToken, nil, http.StatusNotFound)
 	checkJSON(t, r, `{"error":"404 Not Found"}`)
 
-	out, err := exec.Command(binary, "routes").CombinedOutput()
+	out, err := exec.Command(testserver.Binary(t), "routes").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ciwarden routes: %v\n%s", err, out)
 	}
@@ -117,14 +119,14 @@ func TestBadConfiguration(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"serve", "--listen", "127.0.0.1:" + freePort(t), "--data-dir", t.TempDir()}, c.args...)
+			args := append([]string{"serve", "--listen", testserver.FreeAddr(t), "--data-dir", t.TempDir()}, c.args...)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, args...)
+			cmd := exec.CommandContext(ctx, testserver.Binary(t), args...)
 			cmd.Dir = t.TempDir()
 			// A configured root token keeps the first start from printing a
 			// generated one, so stderr holds only the error.
-			cmd.Env = append(append(cleanEnv(), "CIWARDEN_INITIAL_ROOT_TOKEN=e2e-"+randHex(8)), c.env...)
+			cmd.Env = append(append(testserver.CleanEnv(), "CIWARDEN_INITIAL_ROOT_TOKEN=e2e-"+testserver.RandHex(8)), c.env...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

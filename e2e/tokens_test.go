@@ -6,25 +6,27 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 func TestTokens(t *testing.T) { forEachDialect(t, testTokens) }
 
-func testTokens(t *testing.T, s *Server) {
+func testTokens(t *testing.T, s *testserver.Server) {
 	u := s.CreateUser(t, "tokuser")
 	other := s.CreateUser(t, "other")
 	grp := s.CreateGroup(t, "pubgrp", 0, "public")
-	pub, _ := s.CreateProject(t, grp, "pubproj", "public")
-	pubPath := api + "/projects/" + itoa(pub)
+	pub := s.CreateProject(t, grp, "pubproj", "public").ID
+	pubPath := api + "/projects/" + testserver.Itoa(pub)
 
-	whoAmI := func(t *testing.T, r *Resp, want string) {
+	whoAmI := func(t *testing.T, r *testserver.Resp, want string) {
 		t.Helper()
 		if r.Status != http.StatusOK {
-			t.Errorf("%s: status %d, want 200; body: %s", r.req, r.Status, r.Body)
+			t.Errorf("%s: status %d, want 200; body: %s", r.Req, r.Status, r.Body)
 			return
 		}
-		if got := str(t, r.Object(t), "username"); got != want {
-			t.Errorf("%s: authenticated as %q, want %q", r.req, got, want)
+		if got := testserver.Str(t, r.Object(t), "username"); got != want {
+			t.Errorf("%s: authenticated as %q, want %q", r.Req, got, want)
 		}
 	}
 
@@ -41,8 +43,8 @@ func testTokens(t *testing.T, s *Server) {
 		s.Expect(t, "POST", api+"/groups", "", url.Values{
 			"private_token": {u.Token}, "name": {"Mine"}, "path": {"mine"},
 		}, http.StatusCreated)
-		r := s.Expect(t, "GET", api+"/groups/mine/members/"+itoa(u.ID), s.RootToken, nil, http.StatusOK)
-		if num(t, r.Object(t), "access_level") != 50 {
+		r := s.Expect(t, "GET", api+"/groups/mine/members/"+testserver.Itoa(u.ID), s.RootToken, nil, http.StatusOK)
+		if testserver.Num(t, r.Object(t), "access_level") != 50 {
 			t.Errorf("creator's membership: %s", r.Body)
 		}
 	})
@@ -74,29 +76,29 @@ func testTokens(t *testing.T, s *Server) {
 	})
 
 	t.Run("blocked", func(t *testing.T) {
-		r := s.Expect(t, "POST", api+"/users/"+itoa(u.ID)+"/block", s.RootToken, nil, http.StatusCreated)
+		r := s.Expect(t, "POST", api+"/users/"+testserver.Itoa(u.ID)+"/block", s.RootToken, nil, http.StatusCreated)
 		checkJSON(t, r, `true`)
 		checkStatus(t, s.Do(t, "GET", api+"/user", u.Token, nil), http.StatusUnauthorized, "")
 		checkStatus(t, s.Do(t, "GET", pubPath, u.Token, nil), http.StatusUnauthorized, "")
-		m := s.Expect(t, "GET", api+"/users/"+itoa(u.ID), s.RootToken, nil, http.StatusOK).Object(t)
-		if got := str(t, m, "state"); got != "blocked" {
+		m := s.Expect(t, "GET", api+"/users/"+testserver.Itoa(u.ID), s.RootToken, nil, http.StatusOK).Object(t)
+		if got := testserver.Str(t, m, "state"); got != "blocked" {
 			t.Errorf("state %q after block, want blocked", got)
 		}
 		// Only an admin blocks, and not themself.
-		checkStatus(t, s.Do(t, "POST", api+"/users/"+itoa(other.ID)+"/block", other.Token, nil), http.StatusForbidden, "")
-		rootID := num(t, s.Expect(t, "GET", api+"/user", s.RootToken, nil, http.StatusOK).Object(t), "id")
-		checkStatus(t, s.Do(t, "POST", api+"/users/"+itoa(rootID)+"/block", s.RootToken, nil), http.StatusForbidden, "")
+		checkStatus(t, s.Do(t, "POST", api+"/users/"+testserver.Itoa(other.ID)+"/block", other.Token, nil), http.StatusForbidden, "")
+		rootID := testserver.Num(t, s.Expect(t, "GET", api+"/user", s.RootToken, nil, http.StatusOK).Object(t), "id")
+		checkStatus(t, s.Do(t, "POST", api+"/users/"+testserver.Itoa(rootID)+"/block", s.RootToken, nil), http.StatusForbidden, "")
 
-		r = s.Expect(t, "POST", api+"/users/"+itoa(u.ID)+"/unblock", s.RootToken, nil, http.StatusCreated)
+		r = s.Expect(t, "POST", api+"/users/"+testserver.Itoa(u.ID)+"/unblock", s.RootToken, nil, http.StatusCreated)
 		checkJSON(t, r, `true`)
 		whoAmI(t, s.Do(t, "GET", api+"/user", u.Token, nil), u.Username)
 	})
 
 	t.Run("expired", func(t *testing.T) {
 		tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
-		id, secret := s.createToken(t, u.ID, map[string]any{"name": "short-lived", "scopes": []string{"api"}, "expires_at": tomorrow})
-		m := s.Expect(t, "GET", api+"/personal_access_tokens/"+itoa(id), s.RootToken, nil, http.StatusOK).Object(t)
-		if str(t, m, "expires_at") != tomorrow || m["active"] != true {
+		id, secret := s.CreateTokenWith(t, u.ID, map[string]any{"name": "short-lived", "scopes": []string{"api"}, "expires_at": tomorrow})
+		m := s.Expect(t, "GET", api+"/personal_access_tokens/"+testserver.Itoa(id), s.RootToken, nil, http.StatusOK).Object(t)
+		if testserver.Str(t, m, "expires_at") != tomorrow || m["active"] != true {
 			t.Errorf("new token: expires_at %v active %v, want %s and true", m["expires_at"], m["active"], tomorrow)
 		}
 		whoAmI(t, s.Do(t, "GET", api+"/user", secret, nil), u.Username)
@@ -114,7 +116,7 @@ func testTokens(t *testing.T, s *Server) {
 		}
 		checkInvalidToken(t, s.Do(t, "GET", api+"/user", secret, nil), "Token has expired.")
 		checkInvalidToken(t, s.Do(t, "GET", pubPath, secret, nil), "Token has expired.")
-		m = s.Expect(t, "GET", api+"/personal_access_tokens/"+itoa(id), s.RootToken, nil, http.StatusOK).Object(t)
+		m = s.Expect(t, "GET", api+"/personal_access_tokens/"+testserver.Itoa(id), s.RootToken, nil, http.StatusOK).Object(t)
 		if m["active"] != false || m["revoked"] != false {
 			t.Errorf("expired token: active %v revoked %v, want false false", m["active"], m["revoked"])
 		}
@@ -126,23 +128,23 @@ func testTokens(t *testing.T, s *Server) {
 		id, secret := s.CreateToken(t, u.ID, "api")
 		whoAmI(t, s.Do(t, "GET", api+"/user", secret, nil), u.Username)
 		// Someone else's token is "not found" to a non-admin.
-		checkStatus(t, s.Do(t, "DELETE", api+"/personal_access_tokens/"+itoa(id), other.Token, nil), http.StatusNotFound, "")
+		checkStatus(t, s.Do(t, "DELETE", api+"/personal_access_tokens/"+testserver.Itoa(id), other.Token, nil), http.StatusNotFound, "")
 		whoAmI(t, s.Do(t, "GET", api+"/user", secret, nil), u.Username)
 
-		r := s.Expect(t, "DELETE", api+"/personal_access_tokens/"+itoa(id), u.Token, nil, http.StatusNoContent)
+		r := s.Expect(t, "DELETE", api+"/personal_access_tokens/"+testserver.Itoa(id), u.Token, nil, http.StatusNoContent)
 		if len(r.Body) != 0 {
 			t.Errorf("204 with a body: %q", r.Body)
 		}
 		checkInvalidToken(t, s.Do(t, "GET", api+"/user", secret, nil), "Token has been revoked.")
 		checkInvalidToken(t, s.Do(t, "GET", pubPath, secret, nil), "Token has been revoked.")
-		m := s.Expect(t, "GET", api+"/personal_access_tokens/"+itoa(id), s.RootToken, nil, http.StatusOK).Object(t)
+		m := s.Expect(t, "GET", api+"/personal_access_tokens/"+testserver.Itoa(id), s.RootToken, nil, http.StatusOK).Object(t)
 		if m["revoked"] != true || m["active"] != false {
 			t.Errorf("revoked token: revoked %v active %v, want true false", m["revoked"], m["active"])
 		}
 
 		// An admin revokes anyone's.
 		id2, secret2 := s.CreateToken(t, other.ID, "api")
-		s.Expect(t, "DELETE", api+"/personal_access_tokens/"+itoa(id2), s.RootToken, nil, http.StatusNoContent)
+		s.Expect(t, "DELETE", api+"/personal_access_tokens/"+testserver.Itoa(id2), s.RootToken, nil, http.StatusNoContent)
 		checkInvalidToken(t, s.Do(t, "GET", api+"/user", secret2, nil), "Token has been revoked.")
 	})
 
@@ -161,7 +163,7 @@ func testTokens(t *testing.T, s *Server) {
 
 	t.Run("admin only", func(t *testing.T) {
 		// A non-admin mints no tokens and creates no users.
-		r := s.Do(t, "POST", api+"/users/"+itoa(u.ID)+"/personal_access_tokens", u.Token, map[string]any{"name": "x", "scopes": []string{"api"}})
+		r := s.Do(t, "POST", api+"/users/"+testserver.Itoa(u.ID)+"/personal_access_tokens", u.Token, map[string]any{"name": "x", "scopes": []string{"api"}})
 		checkStatus(t, r, http.StatusForbidden, "")
 		r = s.Do(t, "POST", api+"/users", u.Token, url.Values{"username": {"sneaky"}, "name": {"S"}, "email": {"s@example.com"}})
 		checkStatus(t, r, http.StatusForbidden, "")
@@ -176,19 +178,19 @@ func TestTokenScopesFormArray(t *testing.T) {
 	s := startServer(t, "sqlite")
 	u := s.CreateUser(t, "formuser")
 	for name, req := range map[string]*http.Request{
-		"form": s.NewRequest(t, "POST", api+"/users/"+itoa(u.ID)+"/personal_access_tokens", s.RootToken,
+		"form": s.NewRequest(t, "POST", api+"/users/"+testserver.Itoa(u.ID)+"/personal_access_tokens", s.RootToken,
 			url.Values{"name": {"form"}, "scopes[]": {"api", "read_api"}}),
-		"query": s.NewRequest(t, "POST", api+"/users/"+itoa(u.ID)+"/personal_access_tokens?name=query&scopes[]=api", s.RootToken, nil),
-		"comma": s.NewRequest(t, "POST", api+"/users/"+itoa(u.ID)+"/personal_access_tokens", s.RootToken,
+		"query": s.NewRequest(t, "POST", api+"/users/"+testserver.Itoa(u.ID)+"/personal_access_tokens?name=query&scopes[]=api", s.RootToken, nil),
+		"comma": s.NewRequest(t, "POST", api+"/users/"+testserver.Itoa(u.ID)+"/personal_access_tokens", s.RootToken,
 			url.Values{"name": {"comma"}, "scopes": {"api,read_api"}}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := s.Send(t, req)
 			if r.Status != http.StatusCreated {
-				t.Fatalf("%s: status %d, want 201; body: %s", r.req, r.Status, r.Body)
+				t.Fatalf("%s: status %d, want 201; body: %s", r.Req, r.Status, r.Body)
 			}
 			m := r.Object(t)
-			s.remember(str(t, m, "token"))
+			s.Remember(testserver.Str(t, m, "token"))
 			if scopes, _ := m["scopes"].([]any); len(scopes) == 0 || scopes[0] != "api" {
 				t.Errorf("scopes %v, want [api ...]", m["scopes"])
 			}

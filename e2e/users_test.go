@@ -23,7 +23,7 @@ func TestUserConflicts(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := s.Do(t, "POST", api+"/users", s.RootToken, url.Values{"username": {c.username}, "name": {"N"}, "email": {c.email}})
 			if r.Status != http.StatusConflict {
-				t.Fatalf("%s: status %d, want 409; body: %s", r.req, r.Status, r.Body)
+				t.Fatalf("%s: status %d, want 409; body: %s", r.Req, r.Status, r.Body)
 			}
 			checkJSON(t, r, `{"message":"`+c.want+`"}`)
 		})

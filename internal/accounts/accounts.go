@@ -1,5 +1,13 @@
 // Package accounts holds the rules for users and personal access tokens:
 // who may exist, how tokens are minted, and the first start's root user.
+//
+// Its rules are tested through the API, against a real server on SQLite
+// and PostgreSQL: user and token validation and duplicates in
+// internal/api (TestCreateUserValidation, TestCreateTokenValidation,
+// TestConcurrentDuplicates), token scopes, expiry, revocation and blocking
+// in e2e (TestTokens, TestTokenScopesFormArray, TestUserConflicts), root's
+// first start in e2e (TestStartup) and offline minting in e2e
+// (TestAdminTokenCreate).
 package accounts
 
 import (

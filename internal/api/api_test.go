@@ -6,19 +6,20 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // The API's answers to bad input: malformed and mistyped bodies, unknown
 // IDs, invalid access levels, oversized bodies, bad pagination, bad names
 // and paths. Every case checks the exact status and body, that nothing was
-// half-written, and (through newEnv) that no request was a 500 and no
-// token reached the log. Each test runs on SQLite and, with
-// CIWARDEN_TEST_POSTGRES_URL, on PostgreSQL.
+// half-written, and (through the harness, internal/testserver) that no
+// request was a 500 and no token reached the log. Each test runs on SQLite
+// and, with CIWARDEN_TEST_POSTGRES_URL, on PostgreSQL.
 
 const notJSON = `{"error":"The request body is not valid JSON or not a JSON object"}`
 
@@ -72,15 +73,15 @@ func TestMalformedBodies(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				e.unchanged(t, "/api/v4/groups", func() {
 					e.unchanged(t, "/api/v4/projects", func() {
-						wantJSON(t, e.call(t, c.method, c.path, rootToken, c.ct, c.body), c.status, c.want)
+						wantJSON(t, e.call(t, c.method, c.path, e.RootToken, c.ct, c.body), c.status, c.want)
 					})
 				})
 			})
 		}
 		// The rejected updates changed nothing.
-		wantField(t, e.call(t, "GET", f.projAPI, rootToken, "", ""), 200, "name", `"App"`)
-		wantField(t, e.call(t, "GET", f.projAPI, rootToken, "", ""), 200, "visibility", `"private"`)
-		wantField(t, e.call(t, "GET", f.groupAPI, rootToken, "", ""), 200, "name", `"Group"`)
+		wantField(t, e.call(t, "GET", f.projAPI, e.RootToken, "", ""), 200, "name", `"App"`)
+		wantField(t, e.call(t, "GET", f.projAPI, e.RootToken, "", ""), 200, "visibility", `"private"`)
+		wantField(t, e.call(t, "GET", f.groupAPI, e.RootToken, "", ""), 200, "name", `"Group"`)
 	})
 }
 
@@ -90,8 +91,8 @@ func TestTrailingDataAfterJSON(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, e *env) {
 		e.unchanged(t, "/api/v4/groups", func() {
-			wantJSON(t, e.postJSON(t, "/api/v4/groups", rootToken, `{"name":"t1","path":"t1"} garbage`), 400, notJSON)
-			wantJSON(t, e.postJSON(t, "/api/v4/groups", rootToken, `{"name":"t2","path":"t2"}{"visibility":"public"}`), 400, notJSON)
+			wantJSON(t, e.postJSON(t, "/api/v4/groups", e.RootToken, `{"name":"t1","path":"t1"} garbage`), 400, notJSON)
+			wantJSON(t, e.postJSON(t, "/api/v4/groups", e.RootToken, `{"name":"t2","path":"t2"}{"visibility":"public"}`), 400, notJSON)
 		})
 	})
 }
@@ -105,25 +106,25 @@ func TestCreateUserValidation(t *testing.T) {
 			status                int
 			want                  string
 		}{
-			{"missing email", rootToken, jsonCT, `{"username":"dave","name":"Dave"}`, 400, `{"error":"email is missing"}`},
-			{"empty email", rootToken, jsonCT, `{"username":"dave","name":"Dave","email":""}`, 400, `{"error":"email is missing"}`},
-			{"missing name", rootToken, jsonCT, `{"username":"dave","email":"dave@example.com"}`, 400, `{"error":"name is missing"}`},
-			{"missing username", rootToken, jsonCT, `{"name":"Dave","email":"dave@example.com"}`, 400, `{"error":"username is missing"}`},
-			{"missing email in a form", rootToken, formCT, `username=dave&name=Dave`, 400, `{"error":"email is missing"}`},
-			{"email an object", rootToken, jsonCT, `{"username":"dave","name":"Dave","email":{"a":"b"}}`, 400, `{"error":"email is invalid"}`},
-			{"admin not a boolean", rootToken, jsonCT, `{"username":"dave","name":"Dave","email":"dave@example.com","admin":"maybe"}`, 400, `{"error":"admin is invalid"}`},
-			{"invalid email", rootToken, jsonCT, `{"username":"dave","name":"Dave","email":"not-an-email"}`, 400, `{"message":{"email":["is invalid"]}}`},
-			{"email with a display name", rootToken, jsonCT, `{"username":"dave","name":"Dave","email":"Dave <dave@example.com>"}`, 400, `{"message":{"email":["is invalid"]}}`},
-			{"invalid username", rootToken, jsonCT, `{"username":"-dave","name":"Dave","email":"dave@example.com"}`, 400,
+			{"missing email", e.RootToken, jsonCT, `{"username":"dave","name":"Dave"}`, 400, `{"error":"email is missing"}`},
+			{"empty email", e.RootToken, jsonCT, `{"username":"dave","name":"Dave","email":""}`, 400, `{"error":"email is missing"}`},
+			{"missing name", e.RootToken, jsonCT, `{"username":"dave","email":"dave@example.com"}`, 400, `{"error":"name is missing"}`},
+			{"missing username", e.RootToken, jsonCT, `{"name":"Dave","email":"dave@example.com"}`, 400, `{"error":"username is missing"}`},
+			{"missing email in a form", e.RootToken, formCT, `username=dave&name=Dave`, 400, `{"error":"email is missing"}`},
+			{"email an object", e.RootToken, jsonCT, `{"username":"dave","name":"Dave","email":{"a":"b"}}`, 400, `{"error":"email is invalid"}`},
+			{"admin not a boolean", e.RootToken, jsonCT, `{"username":"dave","name":"Dave","email":"dave@example.com","admin":"maybe"}`, 400, `{"error":"admin is invalid"}`},
+			{"invalid email", e.RootToken, jsonCT, `{"username":"dave","name":"Dave","email":"not-an-email"}`, 400, `{"message":{"email":["is invalid"]}}`},
+			{"email with a display name", e.RootToken, jsonCT, `{"username":"dave","name":"Dave","email":"Dave <dave@example.com>"}`, 400, `{"message":{"email":["is invalid"]}}`},
+			{"invalid username", e.RootToken, jsonCT, `{"username":"-dave","name":"Dave","email":"dave@example.com"}`, 400,
 				`{"message":{"username":["can contain only letters, digits, '_', '-' and '.'. Cannot start with '-', end in '.git' or end in '.atom'"]}}`},
-			{"reserved username", rootToken, jsonCT, `{"username":"api","name":"Dave","email":"dave@example.com"}`, 400, `{"message":{"username":["api is a reserved name"]}}`},
-			{"blank name", rootToken, jsonCT, `{"username":"dave","name":"   ","email":"dave@example.com"}`, 400, `{"message":{"name":["can't be blank"]}}`},
-			{"duplicate username", rootToken, jsonCT, `{"username":"alice","name":"Alice 2","email":"alice2@example.com"}`, 409, `{"message":"Username has already been taken"}`},
-			{"duplicate username, other case", rootToken, jsonCT, `{"username":"ALICE","name":"Alice 2","email":"alice2@example.com"}`, 409, `{"message":"Username has already been taken"}`},
-			{"username of a group", rootToken, jsonCT, `{"username":"grp","name":"G","email":"grp@example.com"}`, 409, `{"message":"Username has already been taken"}`},
-			{"duplicate email", rootToken, jsonCT, `{"username":"alice2","name":"Alice 2","email":"alice@example.com"}`, 409, `{"message":"Email has already been taken"}`},
-			{"duplicate email, other case", rootToken, jsonCT, `{"username":"alice2","name":"Alice 2","email":"ALICE@example.com"}`, 409, `{"message":"Email has already been taken"}`},
-			{"not an admin", f.alice.token, jsonCT, `{"username":"dave","name":"Dave","email":"dave@example.com"}`, 403, `{"message":"403 Forbidden"}`},
+			{"reserved username", e.RootToken, jsonCT, `{"username":"api","name":"Dave","email":"dave@example.com"}`, 400, `{"message":{"username":["api is a reserved name"]}}`},
+			{"blank name", e.RootToken, jsonCT, `{"username":"dave","name":"   ","email":"dave@example.com"}`, 400, `{"message":{"name":["can't be blank"]}}`},
+			{"duplicate username", e.RootToken, jsonCT, `{"username":"alice","name":"Alice 2","email":"alice2@example.com"}`, 409, `{"message":"Username has already been taken"}`},
+			{"duplicate username, other case", e.RootToken, jsonCT, `{"username":"ALICE","name":"Alice 2","email":"alice2@example.com"}`, 409, `{"message":"Username has already been taken"}`},
+			{"username of a group", e.RootToken, jsonCT, `{"username":"grp","name":"G","email":"grp@example.com"}`, 409, `{"message":"Username has already been taken"}`},
+			{"duplicate email", e.RootToken, jsonCT, `{"username":"alice2","name":"Alice 2","email":"alice@example.com"}`, 409, `{"message":"Email has already been taken"}`},
+			{"duplicate email, other case", e.RootToken, jsonCT, `{"username":"alice2","name":"Alice 2","email":"ALICE@example.com"}`, 409, `{"message":"Email has already been taken"}`},
+			{"not an admin", f.alice.Token, jsonCT, `{"username":"dave","name":"Dave","email":"dave@example.com"}`, 403, `{"message":"403 Forbidden"}`},
 			{"anonymous", "", jsonCT, `{"username":"dave","name":"Dave","email":"dave@example.com"}`, 401, `{"message":"401 Unauthorized"}`},
 		}
 		for _, c := range cases {
@@ -134,7 +135,7 @@ func TestCreateUserValidation(t *testing.T) {
 			})
 		}
 		// The control: a valid request is accepted.
-		wantField(t, e.postJSON(t, "/api/v4/users", rootToken, `{"username":"dave","name":"Dave","email":"dave@example.com"}`), 201, "username", `"dave"`)
+		wantField(t, e.postJSON(t, "/api/v4/users", e.RootToken, `{"username":"dave","name":"Dave","email":"dave@example.com"}`), 201, "username", `"dave"`)
 	})
 }
 
@@ -142,8 +143,8 @@ func TestCreateTokenValidation(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, e *env) {
 		f := e.fixture(t)
-		path := fmt.Sprintf("/api/v4/users/%d/personal_access_tokens", f.bob.id)
-		listing := fmt.Sprintf("/api/v4/personal_access_tokens?user_id=%d", f.bob.id)
+		path := fmt.Sprintf("/api/v4/users/%d/personal_access_tokens", f.bob.ID)
+		listing := fmt.Sprintf("/api/v4/personal_access_tokens?user_id=%d", f.bob.ID)
 		cases := []struct {
 			name, ct, body string
 			status         int
@@ -165,7 +166,7 @@ func TestCreateTokenValidation(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				e.unchanged(t, listing, func() {
-					rec := e.call(t, "POST", path, rootToken, c.ct, c.body)
+					rec := e.call(t, "POST", path, e.RootToken, c.ct, c.body)
 					if k, v, ok := strings.Cut(c.want, "="); ok && !strings.HasPrefix(c.want, "{") {
 						wantField(t, rec, c.status, k, v)
 					} else {
@@ -176,22 +177,22 @@ func TestCreateTokenValidation(t *testing.T) {
 		}
 		t.Run("array parameter in a form", func(t *testing.T) {
 			e.unchanged(t, listing, func() {
-				rec := e.call(t, "POST", path, rootToken, formCT, "name=t&scopes[]=sudo")
+				rec := e.call(t, "POST", path, e.RootToken, formCT, "name=t&scopes[]=sudo")
 				wantField(t, rec, 400, "message.scopes", `["\"sudo\" is not a valid scope (use api or read_api)"]`)
 			})
-			rec := e.call(t, "POST", path, rootToken, formCT, "name=t2&scopes[]=api&scopes[]=read_api")
+			rec := e.call(t, "POST", path, e.RootToken, formCT, "name=t2&scopes[]=api&scopes[]=read_api")
 			wantField(t, rec, 201, "scopes", `["api","read_api"]`)
 			tok, _ := field(decode(t, rec), "token")
-			e.remember(tok.(string))
-			wantStatus(t, e.call(t, "DELETE", fmt.Sprintf("/api/v4/personal_access_tokens/%d", idOf(t, rec)), rootToken, "", ""), 204)
+			e.Remember(tok.(string))
+			wantStatus(t, e.call(t, "DELETE", fmt.Sprintf("/api/v4/personal_access_tokens/%d", idOf(t, rec)), e.RootToken, "", ""), 204)
 		})
-		wantJSON(t, e.call(t, "POST", "/api/v4/users/abc/personal_access_tokens", rootToken, jsonCT, `{"name":"t","scopes":["api"]}`), 400, `{"error":"user_id is invalid"}`)
-		wantJSON(t, e.call(t, "POST", path, f.alice.token, jsonCT, `{"name":"t","scopes":["api"]}`), 403, `{"message":"403 Forbidden"}`)
+		wantJSON(t, e.call(t, "POST", "/api/v4/users/abc/personal_access_tokens", e.RootToken, jsonCT, `{"name":"t","scopes":["api"]}`), 400, `{"error":"user_id is invalid"}`)
+		wantJSON(t, e.call(t, "POST", path, f.alice.Token, jsonCT, `{"name":"t","scopes":["api"]}`), 403, `{"message":"403 Forbidden"}`)
 		// The control: a valid request is accepted and listed.
-		rec := e.postJSON(t, path, rootToken, `{"name":"t","scopes":["read_api"],"expires_at":"2999-01-01"}`)
+		rec := e.postJSON(t, path, e.RootToken, `{"name":"t","scopes":["read_api"],"expires_at":"2999-01-01"}`)
 		wantField(t, rec, 201, "expires_at", `"2999-01-01"`)
 		tok, _ := field(decode(t, rec), "token")
-		e.remember(tok.(string))
+		e.Remember(tok.(string))
 		// The fixture's token, the revoked one (GitLab keeps listing revoked
 		// tokens) and this one.
 		if n := e.total(t, listing); n != 3 {
@@ -211,57 +212,57 @@ func TestUnknownIDs(t *testing.T) {
 			memberNF  = `{"message":"404 Member Not Found"}`
 			plainNF   = `{"message":"404 Not Found"}`
 		)
-		bob := fmt.Sprint(f.bob.id)
-		nsID, _ := field(wantStatus(t, e.call(t, "GET", "/api/v4/users/"+bob, rootToken, "", ""), 200), "namespace_id")
+		bob := fmt.Sprint(f.bob.ID)
+		nsID, _ := field(wantStatus(t, e.call(t, "GET", "/api/v4/users/"+bob, e.RootToken, "", ""), 200), "namespace_id")
 		bobNS := int64(nsID.(float64))
 		cases := []struct {
 			name, token, method, path, body string
 			status                          int
 			want                            string
 		}{
-			{"project by id", rootToken, "GET", "/api/v4/projects/999999", "", 404, projectNF},
+			{"project by id", e.RootToken, "GET", "/api/v4/projects/999999", "", 404, projectNF},
 			{"project by id, anonymous", "", "GET", "/api/v4/projects/999999", "", 404, projectNF},
-			{"project by id, non-member", f.bob.token, "GET", "/api/v4/projects/999999", "", 404, projectNF},
-			{"project by path", rootToken, "GET", "/api/v4/projects/no%2Fsuch", "", 404, projectNF},
-			{"project by path without namespace", rootToken, "GET", "/api/v4/projects/nosuch", "", 404, projectNF},
-			{"project id beyond int64", rootToken, "GET", "/api/v4/projects/99999999999999999999", "", 404, projectNF},
-			{"project id negative", rootToken, "GET", "/api/v4/projects/-1", "", 404, projectNF},
-			{"project members", rootToken, "GET", "/api/v4/projects/999999/members", "", 404, projectNF},
-			{"project update", rootToken, "PUT", "/api/v4/projects/999999", `{"name":"x"}`, 404, projectNF},
-			{"project delete", rootToken, "DELETE", "/api/v4/projects/999999", "", 404, projectNF},
+			{"project by id, non-member", f.bob.Token, "GET", "/api/v4/projects/999999", "", 404, projectNF},
+			{"project by path", e.RootToken, "GET", "/api/v4/projects/no%2Fsuch", "", 404, projectNF},
+			{"project by path without namespace", e.RootToken, "GET", "/api/v4/projects/nosuch", "", 404, projectNF},
+			{"project id beyond int64", e.RootToken, "GET", "/api/v4/projects/99999999999999999999", "", 404, projectNF},
+			{"project id negative", e.RootToken, "GET", "/api/v4/projects/-1", "", 404, projectNF},
+			{"project members", e.RootToken, "GET", "/api/v4/projects/999999/members", "", 404, projectNF},
+			{"project update", e.RootToken, "PUT", "/api/v4/projects/999999", `{"name":"x"}`, 404, projectNF},
+			{"project delete", e.RootToken, "DELETE", "/api/v4/projects/999999", "", 404, projectNF},
 			{"project delete, anonymous", "", "DELETE", "/api/v4/projects/999999", "", 401, `{"message":"401 Unauthorized"}`},
-			{"group by id", rootToken, "GET", "/api/v4/groups/999999", "", 404, groupNF},
-			{"group by path", rootToken, "GET", "/api/v4/groups/no%2Fsuch", "", 404, groupNF},
-			{"group that is a user namespace", rootToken, "GET", "/api/v4/groups/alice", "", 404, groupNF},
-			{"group update", rootToken, "PUT", "/api/v4/groups/999999", `{"name":"x"}`, 404, groupNF},
-			{"group delete", rootToken, "DELETE", "/api/v4/groups/999999", "", 404, groupNF},
-			{"group subgroups", rootToken, "GET", "/api/v4/groups/999999/subgroups", "", 404, groupNF},
-			{"user", rootToken, "GET", "/api/v4/users/999999", "", 404, userNF},
+			{"group by id", e.RootToken, "GET", "/api/v4/groups/999999", "", 404, groupNF},
+			{"group by path", e.RootToken, "GET", "/api/v4/groups/no%2Fsuch", "", 404, groupNF},
+			{"group that is a user namespace", e.RootToken, "GET", "/api/v4/groups/alice", "", 404, groupNF},
+			{"group update", e.RootToken, "PUT", "/api/v4/groups/999999", `{"name":"x"}`, 404, groupNF},
+			{"group delete", e.RootToken, "DELETE", "/api/v4/groups/999999", "", 404, groupNF},
+			{"group subgroups", e.RootToken, "GET", "/api/v4/groups/999999/subgroups", "", 404, groupNF},
+			{"user", e.RootToken, "GET", "/api/v4/users/999999", "", 404, userNF},
 			{"user, anonymous", "", "GET", "/api/v4/users/999999", "", 404, userNF},
-			{"user id not a number", rootToken, "GET", "/api/v4/users/abc", "", 400, `{"error":"user_id is invalid"}`},
-			{"user id negative", rootToken, "GET", "/api/v4/users/-1", "", 400, `{"error":"user_id is invalid"}`},
-			{"block unknown user", rootToken, "POST", "/api/v4/users/999999/block", "", 404, userNF},
-			{"token for unknown user", rootToken, "POST", "/api/v4/users/999999/personal_access_tokens", `{"name":"t","scopes":["api"]}`, 404, userNF},
-			{"add unknown user to project", rootToken, "POST", f.projMem, `{"user_id":999999,"access_level":30}`, 404, userNF},
-			{"add unknown user to group", rootToken, "POST", f.groupMem, `{"user_id":999999,"access_level":30}`, 404, userNF},
-			{"get non-member of project", rootToken, "GET", f.projMem + "/" + bob, "", 404, memberNF},
-			{"get unknown member of project", rootToken, "GET", f.projMem + "/999999", "", 404, memberNF},
-			{"get non-member, inherited", rootToken, "GET", f.projMem + "/all/" + bob, "", 404, memberNF},
-			{"member id not a number", rootToken, "GET", f.projMem + "/abc", "", 400, `{"error":"user_id is invalid"}`},
-			{"update non-member of project", rootToken, "PUT", f.projMem + "/" + bob, `{"access_level":30}`, 404, memberNF},
-			{"update unknown user in project", rootToken, "PUT", f.projMem + "/999999", `{"access_level":30}`, 404, memberNF},
-			{"delete non-member of project", rootToken, "DELETE", f.projMem + "/" + bob, "", 404, memberNF},
-			{"delete unknown user from project", rootToken, "DELETE", f.projMem + "/999999", "", 404, memberNF},
-			{"update non-member of group", rootToken, "PUT", f.groupMem + "/" + bob, `{"access_level":30}`, 404, memberNF},
-			{"delete non-member of group", rootToken, "DELETE", f.groupMem + "/" + bob, "", 404, memberNF},
-			{"delete inherited member from project", rootToken, "DELETE", f.projMem + "/1", "", 404, memberNF},
-			{"project in unknown namespace", rootToken, "POST", "/api/v4/projects", `{"name":"x","namespace_id":999999}`, 404, `{"message":"404 Namespace Not Found"}`},
-			{"group under unknown parent", rootToken, "POST", "/api/v4/groups", `{"name":"x","path":"x","parent_id":999999}`, 404, `{"message":"404 Parent Group Not Found"}`},
-			{"group under a user namespace", rootToken, "POST", "/api/v4/groups", fmt.Sprintf(`{"name":"x","path":"x","parent_id":%d}`, bobNS), 404, `{"message":"404 Parent Group Not Found"}`},
-			{"get unknown token", rootToken, "GET", "/api/v4/personal_access_tokens/999999", "", 404, plainNF},
-			{"revoke unknown token", rootToken, "DELETE", "/api/v4/personal_access_tokens/999999", "", 404, plainNF},
-			{"revoke someone else's token", f.bob.token, "DELETE", "/api/v4/personal_access_tokens/1", "", 404, plainNF},
-			{"token id not a number", rootToken, "DELETE", "/api/v4/personal_access_tokens/abc", "", 400, `{"error":"token_id is invalid"}`},
+			{"user id not a number", e.RootToken, "GET", "/api/v4/users/abc", "", 400, `{"error":"user_id is invalid"}`},
+			{"user id negative", e.RootToken, "GET", "/api/v4/users/-1", "", 400, `{"error":"user_id is invalid"}`},
+			{"block unknown user", e.RootToken, "POST", "/api/v4/users/999999/block", "", 404, userNF},
+			{"token for unknown user", e.RootToken, "POST", "/api/v4/users/999999/personal_access_tokens", `{"name":"t","scopes":["api"]}`, 404, userNF},
+			{"add unknown user to project", e.RootToken, "POST", f.projMem, `{"user_id":999999,"access_level":30}`, 404, userNF},
+			{"add unknown user to group", e.RootToken, "POST", f.groupMem, `{"user_id":999999,"access_level":30}`, 404, userNF},
+			{"get non-member of project", e.RootToken, "GET", f.projMem + "/" + bob, "", 404, memberNF},
+			{"get unknown member of project", e.RootToken, "GET", f.projMem + "/999999", "", 404, memberNF},
+			{"get non-member, inherited", e.RootToken, "GET", f.projMem + "/all/" + bob, "", 404, memberNF},
+			{"member id not a number", e.RootToken, "GET", f.projMem + "/abc", "", 400, `{"error":"user_id is invalid"}`},
+			{"update non-member of project", e.RootToken, "PUT", f.projMem + "/" + bob, `{"access_level":30}`, 404, memberNF},
+			{"update unknown user in project", e.RootToken, "PUT", f.projMem + "/999999", `{"access_level":30}`, 404, memberNF},
+			{"delete non-member of project", e.RootToken, "DELETE", f.projMem + "/" + bob, "", 404, memberNF},
+			{"delete unknown user from project", e.RootToken, "DELETE", f.projMem + "/999999", "", 404, memberNF},
+			{"update non-member of group", e.RootToken, "PUT", f.groupMem + "/" + bob, `{"access_level":30}`, 404, memberNF},
+			{"delete non-member of group", e.RootToken, "DELETE", f.groupMem + "/" + bob, "", 404, memberNF},
+			{"delete inherited member from project", e.RootToken, "DELETE", f.projMem + "/1", "", 404, memberNF},
+			{"project in unknown namespace", e.RootToken, "POST", "/api/v4/projects", `{"name":"x","namespace_id":999999}`, 404, `{"message":"404 Namespace Not Found"}`},
+			{"group under unknown parent", e.RootToken, "POST", "/api/v4/groups", `{"name":"x","path":"x","parent_id":999999}`, 404, `{"message":"404 Parent Group Not Found"}`},
+			{"group under a user namespace", e.RootToken, "POST", "/api/v4/groups", fmt.Sprintf(`{"name":"x","path":"x","parent_id":%d}`, bobNS), 404, `{"message":"404 Parent Group Not Found"}`},
+			{"get unknown token", e.RootToken, "GET", "/api/v4/personal_access_tokens/999999", "", 404, plainNF},
+			{"revoke unknown token", e.RootToken, "DELETE", "/api/v4/personal_access_tokens/999999", "", 404, plainNF},
+			{"revoke someone else's token", f.bob.Token, "DELETE", "/api/v4/personal_access_tokens/1", "", 404, plainNF},
+			{"token id not a number", e.RootToken, "DELETE", "/api/v4/personal_access_tokens/abc", "", 400, `{"error":"token_id is invalid"}`},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -277,8 +278,8 @@ func TestUnknownIDs(t *testing.T) {
 			})
 		}
 		// Nothing changed: bob is still nobody's member, root's token works.
-		wantJSON(t, e.call(t, "GET", f.projMem+"/"+bob, rootToken, "", ""), 404, memberNF)
-		wantField(t, e.call(t, "GET", "/api/v4/personal_access_tokens/self", rootToken, "", ""), 200, "active", `true`)
+		wantJSON(t, e.call(t, "GET", f.projMem+"/"+bob, e.RootToken, "", ""), 404, memberNF)
+		wantField(t, e.call(t, "GET", "/api/v4/personal_access_tokens/self", e.RootToken, "", ""), 200, "active", `true`)
 	})
 }
 
@@ -289,7 +290,7 @@ func TestMemberAccessLevels(t *testing.T) {
 		const invalidLevel = `{"error":"access_level does not have a valid value"}`
 		for _, src := range []struct{ kind, members string }{{"project", f.projMem}, {"group", f.groupMem}} {
 			t.Run(src.kind, func(t *testing.T) {
-				add := func(level string) string { return fmt.Sprintf(`{"user_id":%d%s}`, f.bob.id, level) }
+				add := func(level string) string { return fmt.Sprintf(`{"user_id":%d%s}`, f.bob.ID, level) }
 				cases := []struct {
 					name, method, path, ct, body string
 					status                       int
@@ -306,47 +307,47 @@ func TestMemberAccessLevels(t *testing.T) {
 					{"level a boolean", "POST", src.members, jsonCT, add(`,"access_level":true`), 400, `{"error":"access_level is invalid"}`},
 					{"level missing", "POST", src.members, jsonCT, add(``), 400, `{"error":"access_level is missing"}`},
 					{"level null", "POST", src.members, jsonCT, add(`,"access_level":null`), 400, `{"error":"access_level is missing"}`},
-					{"level abc in a form", "POST", src.members, formCT, fmt.Sprintf("user_id=%d&access_level=abc", f.bob.id), 400, `{"error":"access_level is invalid"}`},
-					{"level 35 in a form", "POST", src.members, formCT, fmt.Sprintf("user_id=%d&access_level=35", f.bob.id), 400, invalidLevel},
+					{"level abc in a form", "POST", src.members, formCT, fmt.Sprintf("user_id=%d&access_level=abc", f.bob.ID), 400, `{"error":"access_level is invalid"}`},
+					{"level 35 in a form", "POST", src.members, formCT, fmt.Sprintf("user_id=%d&access_level=35", f.bob.ID), 400, invalidLevel},
 					{"user_id missing", "POST", src.members, jsonCT, `{"access_level":30}`, 400, `{"error":"user_id is missing"}`},
 					{"user_id abc", "POST", src.members, jsonCT, `{"user_id":"abc","access_level":30}`, 400, `{"error":"user_id is invalid"}`},
 					{"expiry not a date", "POST", src.members, jsonCT, add(`,"access_level":30,"expires_at":"soon"`), 400, `{"error":"expires_at is invalid"}`},
 					{"expiry in the past", "POST", src.members, jsonCT, add(`,"access_level":30,"expires_at":"2020-01-01"`), 400, `{"message":{"expires_at":["cannot be a date in the past"]}}`},
-					{"existing member", "POST", src.members, jsonCT, fmt.Sprintf(`{"user_id":%d,"access_level":30}`, f.carol.id), 409, `{"message":"Member already exists"}`},
-					{"existing member, other level", "POST", src.members, jsonCT, fmt.Sprintf(`{"user_id":%d,"access_level":20}`, f.carol.id), 409, `{"message":"Member already exists"}`},
-					{"update to 35", "PUT", fmt.Sprintf("%s/%d", src.members, f.carol.id), jsonCT, `{"access_level":35}`, 400, invalidLevel},
-					{"update to abc", "PUT", fmt.Sprintf("%s/%d", src.members, f.carol.id), jsonCT, `{"access_level":"abc"}`, 400, `{"error":"access_level is invalid"}`},
-					{"update without level", "PUT", fmt.Sprintf("%s/%d", src.members, f.carol.id), jsonCT, `{}`, 400, `{"error":"access_level is missing"}`},
+					{"existing member", "POST", src.members, jsonCT, fmt.Sprintf(`{"user_id":%d,"access_level":30}`, f.carol.ID), 409, `{"message":"Member already exists"}`},
+					{"existing member, other level", "POST", src.members, jsonCT, fmt.Sprintf(`{"user_id":%d,"access_level":20}`, f.carol.ID), 409, `{"message":"Member already exists"}`},
+					{"update to 35", "PUT", fmt.Sprintf("%s/%d", src.members, f.carol.ID), jsonCT, `{"access_level":35}`, 400, invalidLevel},
+					{"update to abc", "PUT", fmt.Sprintf("%s/%d", src.members, f.carol.ID), jsonCT, `{"access_level":"abc"}`, 400, `{"error":"access_level is invalid"}`},
+					{"update without level", "PUT", fmt.Sprintf("%s/%d", src.members, f.carol.ID), jsonCT, `{}`, 400, `{"error":"access_level is missing"}`},
 				}
 				for _, c := range cases {
 					t.Run(c.name, func(t *testing.T) {
 						e.unchanged(t, src.members, func() {
-							wantJSON(t, e.call(t, c.method, c.path, rootToken, c.ct, c.body), c.status, c.want)
+							wantJSON(t, e.call(t, c.method, c.path, e.RootToken, c.ct, c.body), c.status, c.want)
 						})
 					})
 				}
 				// Carol is unchanged, bob still no member.
-				wantField(t, e.call(t, "GET", fmt.Sprintf("%s/%d", src.members, f.carol.id), rootToken, "", ""), 200, "access_level", `30`)
-				wantJSON(t, e.call(t, "GET", fmt.Sprintf("%s/%d", src.members, f.bob.id), rootToken, "", ""), 404, `{"message":"404 Member Not Found"}`)
+				wantField(t, e.call(t, "GET", fmt.Sprintf("%s/%d", src.members, f.carol.ID), e.RootToken, "", ""), 200, "access_level", `30`)
+				wantJSON(t, e.call(t, "GET", fmt.Sprintf("%s/%d", src.members, f.bob.ID), e.RootToken, "", ""), 404, `{"message":"404 Member Not Found"}`)
 			})
 		}
 
 		t.Run("maintainer granting owner", func(t *testing.T) {
 			e.unchanged(t, f.projMem, func() {
-				wantJSON(t, e.postJSON(t, f.projMem, f.alice.token, fmt.Sprintf(`{"user_id":%d,"access_level":50}`, f.bob.id)), 403, `{"message":"403 Forbidden"}`)
+				wantJSON(t, e.postJSON(t, f.projMem, f.alice.Token, fmt.Sprintf(`{"user_id":%d,"access_level":50}`, f.bob.ID)), 403, `{"message":"403 Forbidden"}`)
 			})
-			wantJSON(t, e.call(t, "PUT", fmt.Sprintf("%s/%d", f.projMem, f.carol.id), f.alice.token, jsonCT, `{"access_level":50}`), 403, `{"message":"403 Forbidden"}`)
-			wantJSON(t, e.call(t, "PUT", fmt.Sprintf("%s/%d", f.projMem, f.alice.id), f.alice.token, jsonCT, `{"access_level":50}`), 403, `{"message":"403 Forbidden"}`)
-			wantField(t, e.call(t, "GET", fmt.Sprintf("%s/%d", f.projMem, f.carol.id), rootToken, "", ""), 200, "access_level", `30`)
-			wantField(t, e.call(t, "GET", fmt.Sprintf("%s/%d", f.projMem, f.alice.id), rootToken, "", ""), 200, "access_level", `40`)
+			wantJSON(t, e.call(t, "PUT", fmt.Sprintf("%s/%d", f.projMem, f.carol.ID), f.alice.Token, jsonCT, `{"access_level":50}`), 403, `{"message":"403 Forbidden"}`)
+			wantJSON(t, e.call(t, "PUT", fmt.Sprintf("%s/%d", f.projMem, f.alice.ID), f.alice.Token, jsonCT, `{"access_level":50}`), 403, `{"message":"403 Forbidden"}`)
+			wantField(t, e.call(t, "GET", fmt.Sprintf("%s/%d", f.projMem, f.carol.ID), e.RootToken, "", ""), 200, "access_level", `30`)
+			wantField(t, e.call(t, "GET", fmt.Sprintf("%s/%d", f.projMem, f.alice.ID), e.RootToken, "", ""), 200, "access_level", `40`)
 			// The control: a Maintainer may grant up to Maintainer.
-			wantField(t, e.postJSON(t, f.projMem, f.alice.token, fmt.Sprintf(`{"user_id":%d,"access_level":40}`, f.bob.id)), 201, "access_level", `40`)
+			wantField(t, e.postJSON(t, f.projMem, f.alice.Token, fmt.Sprintf(`{"user_id":%d,"access_level":40}`, f.bob.ID)), 201, "access_level", `40`)
 		})
 		t.Run("developer managing members", func(t *testing.T) {
-			wantJSON(t, e.call(t, "PUT", fmt.Sprintf("%s/%d", f.projMem, f.bob.id), f.carol.token, jsonCT, `{"access_level":10}`), 403, `{"message":"403 Forbidden"}`)
+			wantJSON(t, e.call(t, "PUT", fmt.Sprintf("%s/%d", f.projMem, f.bob.ID), f.carol.Token, jsonCT, `{"access_level":10}`), 403, `{"message":"403 Forbidden"}`)
 		})
 		t.Run("developer managing group members", func(t *testing.T) {
-			wantJSON(t, e.call(t, "PUT", fmt.Sprintf("%s/%d", f.groupMem, f.carol.id), f.carol.token, jsonCT, `{"access_level":50}`), 403, `{"message":"403 Forbidden"}`)
+			wantJSON(t, e.call(t, "PUT", fmt.Sprintf("%s/%d", f.groupMem, f.carol.ID), f.carol.Token, jsonCT, `{"access_level":50}`), 403, `{"message":"403 Forbidden"}`)
 		})
 	})
 }
@@ -368,14 +369,14 @@ func TestOversizedBodies(t *testing.T) {
 		cases := []struct {
 			name, token, method, path, ct, body string
 		}{
-			{"JSON", rootToken, "POST", "/api/v4/groups", jsonCT, bigJSON},
-			{"form", rootToken, "POST", "/api/v4/groups", formCT, bigForm},
-			{"multipart form", rootToken, "POST", "/api/v4/groups", mw.FormDataContentType(), mp.String()},
-			{"other content type", rootToken, "POST", "/api/v4/groups", "application/octet-stream", bigJSON},
-			{"no content type", rootToken, "POST", "/api/v4/groups", "", bigJSON},
+			{"JSON", e.RootToken, "POST", "/api/v4/groups", jsonCT, bigJSON},
+			{"form", e.RootToken, "POST", "/api/v4/groups", formCT, bigForm},
+			{"multipart form", e.RootToken, "POST", "/api/v4/groups", mw.FormDataContentType(), mp.String()},
+			{"other content type", e.RootToken, "POST", "/api/v4/groups", "application/octet-stream", bigJSON},
+			{"no content type", e.RootToken, "POST", "/api/v4/groups", "", bigJSON},
 			{"JSON, anonymous", "", "POST", "/api/v4/groups", jsonCT, bigJSON},
-			{"project update", rootToken, "PUT", f.projAPI, jsonCT, bigJSON},
-			{"member add", rootToken, "POST", f.projMem, formCT, bigForm},
+			{"project update", e.RootToken, "PUT", f.projAPI, jsonCT, bigJSON},
+			{"member add", e.RootToken, "POST", f.projMem, formCT, bigForm},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -384,8 +385,8 @@ func TestOversizedBodies(t *testing.T) {
 				})
 			})
 		}
-		wantJSON(t, e.call(t, "GET", "/api/v4/groups/big", rootToken, "", ""), 404, `{"message":"404 Group Not Found"}`)
-		wantField(t, e.call(t, "GET", f.projAPI, rootToken, "", ""), 200, "name", `"App"`)
+		wantJSON(t, e.call(t, "GET", "/api/v4/groups/big", e.RootToken, "", ""), 404, `{"message":"404 Group Not Found"}`)
+		wantField(t, e.call(t, "GET", f.projAPI, e.RootToken, "", ""), 200, "name", `"App"`)
 
 		// The limit is 1 MiB: a body of exactly 1 MiB is read, one byte
 		// more is refused.
@@ -398,11 +399,11 @@ func TestOversizedBodies(t *testing.T) {
 			if len(body) != 1<<20 {
 				t.Fatalf("body is %d bytes", len(body))
 			}
-			wantField(t, e.postJSON(t, "/api/v4/groups", rootToken, body), 201, "path", `"edge"`)
+			wantField(t, e.postJSON(t, "/api/v4/groups", e.RootToken, body), 201, "path", `"edge"`)
 		})
 		t.Run("1 MiB and one byte", func(t *testing.T) {
 			e.unchanged(t, "/api/v4/groups", func() {
-				wantJSON(t, e.postJSON(t, "/api/v4/groups", rootToken, exact(1<<20+1, "edge2")), 413, tooLarge)
+				wantJSON(t, e.postJSON(t, "/api/v4/groups", e.RootToken, exact(1<<20+1, "edge2")), 413, tooLarge)
 			})
 		})
 	})
@@ -434,34 +435,34 @@ func TestPagination(t *testing.T) {
 		for _, l := range listings {
 			t.Run(l, func(t *testing.T) {
 				for _, b := range bad {
-					wantJSON(t, e.call(t, "GET", l+"?"+b.query, rootToken, "", ""), 400, b.want)
+					wantJSON(t, e.call(t, "GET", l+"?"+b.query, e.RootToken, "", ""), 400, b.want)
 				}
-				rec := e.call(t, "GET", l+"?per_page=1000", rootToken, "", "")
+				rec := e.call(t, "GET", l+"?per_page=1000", e.RootToken, "", "")
 				wantStatus(t, rec, 200)
-				if got := rec.Header().Get("X-Per-Page"); got != "100" {
+				if got := rec.Header.Get("X-Per-Page"); got != "100" {
 					t.Errorf("per_page=1000: X-Per-Page %q, want 100", got)
 				}
 				// Far beyond the last page: an empty page, not an error.
-				rec = e.call(t, "GET", l+"?page=2147483648", rootToken, "", "")
+				rec = e.call(t, "GET", l+"?page=2147483648", e.RootToken, "", "")
 				wantJSON(t, rec, 200, `[]`)
-				if got := rec.Header().Get("X-Page"); got != "2147483648" {
+				if got := rec.Header.Get("X-Page"); got != "2147483648" {
 					t.Errorf("X-Page %q", got)
 				}
 			})
 		}
 		// per_page clamps; page and per_page shape the listing.
 		for i := 0; i < 3; i++ {
-			wantStatus(t, e.postJSON(t, "/api/v4/projects", rootToken, fmt.Sprintf(`{"name":"p%d"}`, i)), 201)
+			wantStatus(t, e.postJSON(t, "/api/v4/projects", e.RootToken, fmt.Sprintf(`{"name":"p%d"}`, i)), 201)
 		}
-		rec := e.call(t, "GET", "/api/v4/projects?per_page=2&page=2&order_by=id&sort=asc", rootToken, "", "")
+		rec := e.call(t, "GET", "/api/v4/projects?per_page=2&page=2&order_by=id&sort=asc", e.RootToken, "", "")
 		wantStatus(t, rec, 200)
 		for h, want := range map[string]string{"X-Total": "4", "X-Total-Pages": "2", "X-Page": "2", "X-Per-Page": "2", "X-Next-Page": "", "X-Prev-Page": "1"} {
-			if got := rec.Header().Get(h); got != want {
+			if got := rec.Header.Get(h); got != want {
 				t.Errorf("%s = %q, want %q", h, got, want)
 			}
 		}
 		if v, ok := decode(t, rec).([]any); !ok || len(v) != 2 {
-			t.Errorf("page 2 of 2: %s", rec.Body.String())
+			t.Errorf("page 2 of 2: %s", string(rec.Body))
 		}
 	})
 }
@@ -495,23 +496,23 @@ func TestNamesAndPaths(t *testing.T) {
 			} {
 				t.Run(c.path, func(t *testing.T) {
 					e.unchanged(t, "/api/v4/groups", func() {
-						wantJSON(t, e.postJSON(t, "/api/v4/groups", rootToken, fmt.Sprintf(`{"name":"n","path":%q}`, c.path)), 400, c.want)
+						wantJSON(t, e.postJSON(t, "/api/v4/groups", e.RootToken, fmt.Sprintf(`{"name":"n","path":%q}`, c.path)), 400, c.want)
 					})
 					if c.path != "" && !strings.EqualFold(c.path, "grp") && c.path != "alice" {
-						wantJSON(t, e.call(t, "GET", "/api/v4/groups/"+url.PathEscape(c.path), rootToken, "", ""), 404, `{"message":"404 Group Not Found"}`)
+						wantJSON(t, e.call(t, "GET", "/api/v4/groups/"+url.PathEscape(c.path), e.RootToken, "", ""), 404, `{"message":"404 Group Not Found"}`)
 					}
 				})
 			}
 			// A reserved name is fine below the top level.
-			wantField(t, e.postJSON(t, "/api/v4/groups", rootToken, fmt.Sprintf(`{"name":"api","path":"api","parent_id":%d}`, f.group)), 201, "full_path", `"grp/api"`)
+			wantField(t, e.postJSON(t, "/api/v4/groups", e.RootToken, fmt.Sprintf(`{"name":"api","path":"api","parent_id":%d}`, f.group)), 201, "full_path", `"grp/api"`)
 		})
 
 		t.Run("group path of an existing project", func(t *testing.T) {
 			e.unchanged(t, "/api/v4/groups", func() {
-				wantJSON(t, e.postJSON(t, "/api/v4/groups", rootToken, fmt.Sprintf(`{"name":"app","path":"app","parent_id":%d}`, f.group)), 400, taken)
-				wantJSON(t, e.postJSON(t, "/api/v4/groups", rootToken, fmt.Sprintf(`{"name":"app","path":"APP","parent_id":%d}`, f.group)), 400, taken)
+				wantJSON(t, e.postJSON(t, "/api/v4/groups", e.RootToken, fmt.Sprintf(`{"name":"app","path":"app","parent_id":%d}`, f.group)), 400, taken)
+				wantJSON(t, e.postJSON(t, "/api/v4/groups", e.RootToken, fmt.Sprintf(`{"name":"app","path":"APP","parent_id":%d}`, f.group)), 400, taken)
 			})
-			wantJSON(t, e.call(t, "GET", "/api/v4/groups/grp%2Fapp", rootToken, "", ""), 404, `{"message":"404 Group Not Found"}`)
+			wantJSON(t, e.call(t, "GET", "/api/v4/groups/grp%2Fapp", e.RootToken, "", ""), 404, `{"message":"404 Group Not Found"}`)
 		})
 
 		t.Run("project paths", func(t *testing.T) {
@@ -531,39 +532,39 @@ func TestNamesAndPaths(t *testing.T) {
 			} {
 				t.Run(c.body, func(t *testing.T) {
 					e.unchanged(t, "/api/v4/projects", func() {
-						wantJSON(t, e.postJSON(t, "/api/v4/projects", rootToken, c.body), 400, c.want)
+						wantJSON(t, e.postJSON(t, "/api/v4/projects", e.RootToken, c.body), 400, c.want)
 					})
 				})
 			}
 		})
 
 		t.Run("project path of an existing subgroup", func(t *testing.T) {
-			wantStatus(t, e.postJSON(t, "/api/v4/groups", rootToken, fmt.Sprintf(`{"name":"sub","path":"sub","parent_id":%d}`, f.group)), 201)
+			wantStatus(t, e.postJSON(t, "/api/v4/groups", e.RootToken, fmt.Sprintf(`{"name":"sub","path":"sub","parent_id":%d}`, f.group)), 201)
 			e.unchanged(t, "/api/v4/projects", func() {
-				wantJSON(t, e.postJSON(t, "/api/v4/projects", rootToken, fmt.Sprintf(`{"name":"sub","path":"sub","namespace_id":%d}`, f.group)), 400, taken)
+				wantJSON(t, e.postJSON(t, "/api/v4/projects", e.RootToken, fmt.Sprintf(`{"name":"sub","path":"sub","namespace_id":%d}`, f.group)), 400, taken)
 			})
-			wantJSON(t, e.call(t, "GET", "/api/v4/projects/grp%2Fsub", rootToken, "", ""), 404, `{"message":"404 Project Not Found"}`)
+			wantJSON(t, e.call(t, "GET", "/api/v4/projects/grp%2Fsub", e.RootToken, "", ""), 404, `{"message":"404 Project Not Found"}`)
 		})
 
 		t.Run("renames", func(t *testing.T) {
-			other := idOf(t, e.postJSON(t, "/api/v4/projects", rootToken, fmt.Sprintf(`{"name":"Other","path":"other","namespace_id":%d}`, f.group)))
+			other := idOf(t, e.postJSON(t, "/api/v4/projects", e.RootToken, fmt.Sprintf(`{"name":"Other","path":"other","namespace_id":%d}`, f.group)))
 			otherAPI := fmt.Sprintf("/api/v4/projects/%d", other)
-			wantJSON(t, e.call(t, "PUT", otherAPI, rootToken, jsonCT, `{"path":"app"}`), 400, taken)
-			wantJSON(t, e.call(t, "PUT", otherAPI, rootToken, jsonCT, `{"path":"x.git"}`), 400, `{"message":{"path":`+badPath+`}}`)
-			wantJSON(t, e.call(t, "PUT", f.groupAPI, rootToken, jsonCT, `{"path":"api"}`), 400, `{"message":{"path":["api is a reserved name"]}}`)
-			wantJSON(t, e.call(t, "PUT", f.groupAPI, rootToken, jsonCT, `{"path":"bob"}`), 400, taken)
-			wantField(t, e.call(t, "GET", otherAPI, rootToken, "", ""), 200, "path_with_namespace", `"grp/other"`)
-			wantField(t, e.call(t, "GET", f.groupAPI, rootToken, "", ""), 200, "full_path", `"grp"`)
+			wantJSON(t, e.call(t, "PUT", otherAPI, e.RootToken, jsonCT, `{"path":"app"}`), 400, taken)
+			wantJSON(t, e.call(t, "PUT", otherAPI, e.RootToken, jsonCT, `{"path":"x.git"}`), 400, `{"message":{"path":`+badPath+`}}`)
+			wantJSON(t, e.call(t, "PUT", f.groupAPI, e.RootToken, jsonCT, `{"path":"api"}`), 400, `{"message":{"path":["api is a reserved name"]}}`)
+			wantJSON(t, e.call(t, "PUT", f.groupAPI, e.RootToken, jsonCT, `{"path":"bob"}`), 400, taken)
+			wantField(t, e.call(t, "GET", otherAPI, e.RootToken, "", ""), 200, "path_with_namespace", `"grp/other"`)
+			wantField(t, e.call(t, "GET", f.groupAPI, e.RootToken, "", ""), 200, "full_path", `"grp"`)
 		})
 
 		t.Run("rename changing only case", func(t *testing.T) {
-			wantField(t, e.call(t, "PUT", f.projAPI, rootToken, jsonCT, `{"path":"App"}`), 200, "path", `"App"`)
+			wantField(t, e.call(t, "PUT", f.projAPI, e.RootToken, jsonCT, `{"path":"App"}`), 200, "path", `"App"`)
 		})
 
 		t.Run("usernames", func(t *testing.T) {
 			e.unchanged(t, "/api/v4/users", func() {
-				wantJSON(t, e.postJSON(t, "/api/v4/users", rootToken, `{"username":"a..b","name":"n","email":"n@example.com"}`), 400, `{"message":{"username":`+badPath+`}}`)
-				wantJSON(t, e.postJSON(t, "/api/v4/users", rootToken, `{"username":"help","name":"n","email":"n@example.com"}`), 400, `{"message":{"username":["help is a reserved name"]}}`)
+				wantJSON(t, e.postJSON(t, "/api/v4/users", e.RootToken, `{"username":"a..b","name":"n","email":"n@example.com"}`), 400, `{"message":{"username":`+badPath+`}}`)
+				wantJSON(t, e.postJSON(t, "/api/v4/users", e.RootToken, `{"username":"help","name":"n","email":"n@example.com"}`), 400, `{"message":{"username":["help is a reserved name"]}}`)
 			})
 		})
 	})
@@ -583,7 +584,7 @@ func TestUnknownRoutes(t *testing.T) {
 			{"GET", "/api/v4/projects/1/no_such_resource"},
 			{"PUT", "/api/v4/personal_access_tokens"},
 		} {
-			for _, tok := range []string{"", rootToken} {
+			for _, tok := range []string{"", e.RootToken} {
 				wantJSON(t, e.call(t, c.method, c.path, tok, "", ""), 404, `{"error":"404 Not Found"}`)
 			}
 		}
@@ -592,26 +593,26 @@ func TestUnknownRoutes(t *testing.T) {
 
 // Credentials travel in the private_token parameter (query or form), the
 // PRIVATE-TOKEN header and Authorization: Bearer. None may reach the log,
-// whether the request succeeds or fails; newEnv's cleanup checks every
+// whether the request succeeds or fails; the harness checks every
 // token it has seen against the whole log, this test drives the
 // transports.
 func TestLogNeverContainsTokens(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, e *env) {
 		f := e.fixture(t)
-		revoked := e.newUser(t, "revoked")
-		rec := e.call(t, "GET", "/api/v4/personal_access_tokens/self", revoked.token, "", "")
+		revoked := e.CreateUser(t, "revoked")
+		rec := e.call(t, "GET", "/api/v4/personal_access_tokens/self", revoked.Token, "", "")
 		tokID, _ := field(wantStatus(t, rec, 200), "id")
-		wantStatus(t, e.call(t, "DELETE", fmt.Sprintf("/api/v4/personal_access_tokens/%v", tokID), revoked.token, "", ""), 204)
+		wantStatus(t, e.call(t, "DELETE", fmt.Sprintf("/api/v4/personal_access_tokens/%v", tokID), revoked.Token, "", ""), 204)
 		bogus := "cwpat-this-is-not-a-real-token-7fK2pQ"
-		e.remember(bogus)
+		e.Remember(bogus)
 
 		withQuery := func(method, path, tok string, body io.Reader) *http.Request {
 			sep := "?"
 			if strings.Contains(path, "?") {
 				sep = "&"
 			}
-			return httptest.NewRequest(method, path+sep+"private_token="+url.QueryEscape(tok), body)
+			return e.newReq(method, path+sep+"private_token="+url.QueryEscape(tok), body)
 		}
 		type step struct {
 			name   string
@@ -622,12 +623,12 @@ func TestLogNeverContainsTokens(t *testing.T) {
 		for _, tok := range []struct {
 			name, value string
 			status      int
-		}{{"valid", f.alice.token, 200}, {"root", rootToken, 200}, {"revoked", revoked.token, 401}, {"bogus", bogus, 401}} {
-			hdr := httptest.NewRequest("GET", "/api/v4/user", nil)
+		}{{"valid", f.alice.Token, 200}, {"root", e.RootToken, 200}, {"revoked", revoked.Token, 401}, {"bogus", bogus, 401}} {
+			hdr := e.newReq("GET", "/api/v4/user", nil)
 			hdr.Header.Set("PRIVATE-TOKEN", tok.value)
-			bearer := httptest.NewRequest("GET", "/api/v4/user", nil)
+			bearer := e.newReq("GET", "/api/v4/user", nil)
 			bearer.Header.Set("Authorization", "Bearer "+tok.value)
-			form := httptest.NewRequest("POST", "/api/v4/groups", strings.NewReader("name=-bad&path=-bad&private_token="+url.QueryEscape(tok.value)))
+			form := e.newReq("POST", "/api/v4/groups", strings.NewReader("name=-bad&path=-bad&private_token="+url.QueryEscape(tok.value)))
 			form.Header.Set("Content-Type", formCT)
 			formStatus := 400
 			if tok.status == 401 {
@@ -651,39 +652,39 @@ func TestLogNeverContainsTokens(t *testing.T) {
 				step{tok.name + " in query, oversized body", big, 413},
 			)
 		}
-		dup := httptest.NewRequest("GET", "/api/v4/user?private_token="+f.alice.token+"&private_token="+f.bob.token, nil)
+		dup := e.newReq("GET", "/api/v4/user?private_token="+f.alice.Token+"&private_token="+f.bob.Token, nil)
 		steps = append(steps, step{"repeated parameter", dup, 401})
-		two := httptest.NewRequest("GET", "/api/v4/user", nil)
-		two.Header.Add("PRIVATE-TOKEN", f.alice.token)
-		two.Header.Add("PRIVATE-TOKEN", f.bob.token)
+		two := e.newReq("GET", "/api/v4/user", nil)
+		two.Header.Add("PRIVATE-TOKEN", f.alice.Token)
+		two.Header.Add("PRIVATE-TOKEN", f.bob.Token)
 		steps = append(steps, step{"repeated header", two, 401})
 
 		for _, s := range steps {
-			rec := e.do(t, s.req)
-			if rec.Code != s.status {
-				t.Errorf("%s: status %d, want %d; body %s", s.name, rec.Code, s.status, shorten(rec.Body.String()))
+			rec := e.Send(t, s.req)
+			if rec.Status != s.status {
+				t.Errorf("%s: status %d, want %d; body %s", s.name, rec.Status, s.status, shorten(string(rec.Body)))
 			}
-			for _, tok := range []string{rootToken, f.alice.token, f.bob.token, revoked.token, bogus} {
-				for k, vs := range rec.Header() {
+			for _, tok := range []string{e.RootToken, f.alice.Token, f.bob.Token, revoked.Token, bogus} {
+				for k, vs := range rec.Header {
 					for _, v := range vs {
 						if strings.Contains(v, tok) {
 							t.Errorf("%s: response header %s repeats a token: %s", s.name, k, v)
 						}
 					}
 				}
-				if strings.Contains(rec.Body.String(), tok) {
+				if strings.Contains(string(rec.Body), tok) {
 					t.Errorf("%s: response body repeats a token", s.name)
 				}
 			}
 		}
-		log := e.logs.String()
+		log := e.Log()
 		if !strings.Contains(log, "path=/api/v4/user ") || !strings.Contains(log, "status=401") {
 			t.Fatalf("the request log was not captured:\n%s", log)
 		}
 		if strings.Contains(log, "private_token=") || strings.Contains(log, "cwpat-") {
 			t.Errorf("the log carries a credential parameter or token prefix:\n%s", log)
 		}
-		// newEnv's cleanup checks every token against the log.
+		// The harness checks every token against the log, raw and masked.
 	})
 }
 
@@ -711,7 +712,7 @@ func TestMalformedStrings(t *testing.T) {
 			{"project update description NUL", "PUT", f.projAPI, jsonCT, `{"description":"x\u0000y"}`, false, both},
 			{"user name invalid UTF-8", "POST", "/api/v4/users", formCT, "username=utf8user&email=utf8user%40example.com&name=%FF", false, both},
 			{"user email with NUL", "POST", "/api/v4/users", formCT, "username=nuluser&name=n&email=nul%00user%40example.com", false, ""},
-			{"token name invalid UTF-8", "POST", fmt.Sprintf("/api/v4/users/%d/personal_access_tokens", f.bob.id), formCT, "name=%FF&scopes=api", false, both},
+			{"token name invalid UTF-8", "POST", fmt.Sprintf("/api/v4/users/%d/personal_access_tokens", f.bob.ID), formCT, "name=%FF&scopes=api", false, both},
 			{"project search NUL", "GET", "/api/v4/projects?search=%00", "", "", false, both},
 			{"group search NUL", "GET", "/api/v4/groups?search=a%00", "", "", false, both},
 			{"username filter NUL", "GET", "/api/v4/users?username=%00", "", "", false, both},
@@ -725,19 +726,19 @@ func TestMalformedStrings(t *testing.T) {
 			t.Run(c.name, func(t *testing.T) {
 				if strings.Contains(c.bugOn, e.dialect) {
 				}
-				rec := e.call(t, c.method, c.path, rootToken, c.ct, c.body)
-				if c.notFoundOK && rec.Code == 404 {
+				rec := e.call(t, c.method, c.path, e.RootToken, c.ct, c.body)
+				if c.notFoundOK && rec.Status == 404 {
 					return
 				}
 				body := wantStatus(t, rec, 400)
 				_, hasErr := field(body, "error")
 				_, hasMsg := field(body, "message")
 				if !hasErr && !hasMsg {
-					t.Errorf("400 without error or message: %s", rec.Body.String())
+					t.Errorf("400 without error or message: %s", string(rec.Body))
 				}
 			})
 		}
-		wantField(t, e.call(t, "GET", f.projAPI, rootToken, "", ""), 200, "description", `""`)
+		wantField(t, e.call(t, "GET", f.projAPI, e.RootToken, "", ""), 200, "description", `""`)
 	})
 }
 
@@ -751,7 +752,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 		race := func(t *testing.T, listing string, body func(i int) (path, json string), created int, conflict string, conflictStatus int) {
 			t.Helper()
 			before := e.total(t, listing)
-			recs := make([]*httptest.ResponseRecorder, n)
+			recs := make([]*testserver.Resp, n)
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			for i := range n {
@@ -760,19 +761,19 @@ func TestConcurrentDuplicates(t *testing.T) {
 					defer wg.Done()
 					p, b := body(i)
 					<-start
-					recs[i] = e.postJSON(t, p, rootToken, b)
+					recs[i] = e.postJSON(t, p, e.RootToken, b)
 				}()
 			}
 			close(start)
 			wg.Wait()
 			ok := 0
 			for _, rec := range recs {
-				if rec.Code == created {
+				if rec.Status == created {
 					ok++
 					continue
 				}
-				if rec.Code != conflictStatus || strings.TrimSpace(rec.Body.String()) != conflict {
-					t.Errorf("status %d body %s, want %d %s", rec.Code, strings.TrimSpace(rec.Body.String()), conflictStatus, conflict)
+				if rec.Status != conflictStatus || strings.TrimSpace(string(rec.Body)) != conflict {
+					t.Errorf("status %d body %s, want %d %s", rec.Status, strings.TrimSpace(string(rec.Body)), conflictStatus, conflict)
 				}
 			}
 			if ok != 1 {
@@ -808,7 +809,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 		})
 		t.Run("same member", func(t *testing.T) {
 			race(t, f.projMem, func(int) (string, string) {
-				return f.projMem, fmt.Sprintf(`{"user_id":%d,"access_level":20}`, f.bob.id)
+				return f.projMem, fmt.Sprintf(`{"user_id":%d,"access_level":20}`, f.bob.ID)
 			}, 201, `{"message":"Member already exists"}`, 409)
 		})
 	})

@@ -4,60 +4,134 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
-// GitLab's JSON shapes. Field names follow GitLab's API entities so that
-// existing clients decode them unchanged.
+// GitLab's JSON shapes, one typed struct per entity. Field names follow
+// GitLab's API entities so that existing clients decode them unchanged; a
+// field GitLab always sends is never omitempty (a pointer that is nil is
+// null), and one it sends only sometimes is.
 
 func timeJSON(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-func dateJSON(t *time.Time) any {
+// dateJSON is a date-only field: null when unset.
+func dateJSON(t *time.Time) *string {
 	if t == nil {
 		return nil
 	}
-	return t.UTC().Format(time.DateOnly)
+	s := t.UTC().Format(time.DateOnly)
+	return &s
 }
 
-func timePtrJSON(t *time.Time) any {
+// timePtrJSON is a time field that may be null.
+func timePtrJSON(t *time.Time) *string {
 	if t == nil {
 		return nil
 	}
-	return timeJSON(*t)
+	s := timeJSON(*t)
+	return &s
+}
+
+// durationJSON is the seconds from start to end, null until both are
+// known.
+func durationJSON(start, end *time.Time) *float64 {
+	if start == nil || end == nil {
+		return nil
+	}
+	d := end.Sub(*start).Seconds()
+	return &d
+}
+
+// runTimes are when a pipeline or a job ran, as GitLab's entities for both
+// show it: queued_duration is from queued to started.
+type runTimes struct {
+	StartedAt      *string  `json:"started_at"`
+	FinishedAt     *string  `json:"finished_at"`
+	Duration       *float64 `json:"duration"`
+	QueuedDuration *float64 `json:"queued_duration"`
+}
+
+func newRunTimes(queued, started, finished *time.Time) runTimes {
+	return runTimes{StartedAt: timePtrJSON(started), FinishedAt: timePtrJSON(finished), Duration: durationJSON(started, finished),
+		QueuedDuration: durationJSON(queued, started)}
+}
+
+// nonNil makes a nil list an empty one: GitLab sends [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func (a *API) webURL(path string) string {
 	return strings.TrimSuffix(a.ExternalURL, "/") + "/" + path
 }
 
-// userJSON is GitLab's UserBasic; full adds what only the user themself or
-// an admin may see.
-func (a *API) userJSON(u *model.User, full bool) map[string]any {
-	m := map[string]any{
-		"id": u.ID, "username": u.Username, "name": u.Name, "state": u.State(), "locked": false,
-		"avatar_url": nil, "web_url": a.webURL(u.Username), "created_at": timeJSON(u.CreatedAt),
-	}
-	if full {
-		m["email"] = u.Email
-		m["public_email"] = nil
-		m["is_admin"] = u.Admin
-		m["namespace_id"] = u.NamespaceID
-		m["bot"] = false
-		m["external"] = false
-	}
-	return m
+// messageEntity is a bare {"message": ...} answer (202 Accepted on a
+// deletion, 201 Created on an upload).
+type messageEntity struct {
+	Message string `json:"message"`
 }
 
-func patJSON(t *model.PersonalAccessToken, now time.Time) map[string]any {
-	scopes := t.Scopes
-	if scopes == nil {
-		scopes = []string{}
+// userEntity is GitLab's UserBasic; userPrivate, when set, adds what only
+// the user themself or an administrator may see.
+type userEntity struct {
+	ID        int64   `json:"id"`
+	Username  string  `json:"username"`
+	Name      string  `json:"name"`
+	State     string  `json:"state"`
+	Locked    bool    `json:"locked"`
+	AvatarURL *string `json:"avatar_url"`
+	WebURL    string  `json:"web_url"`
+	CreatedAt string  `json:"created_at"`
+	*userPrivate
+}
+
+type userPrivate struct {
+	Email       string  `json:"email"`
+	PublicEmail *string `json:"public_email"`
+	IsAdmin     bool    `json:"is_admin"`
+	NamespaceID int64   `json:"namespace_id"`
+	Bot         bool    `json:"bot"`
+	External    bool    `json:"external"`
+}
+
+// userJSON renders u; full adds the private fields.
+func (a *API) userJSON(u *model.User, full bool) *userEntity {
+	e := &userEntity{ID: u.ID, Username: u.Username, Name: u.Name, State: u.State(), WebURL: a.webURL(u.Username),
+		CreatedAt: timeJSON(u.CreatedAt)}
+	if full {
+		e.userPrivate = &userPrivate{Email: u.Email, IsAdmin: u.Admin, NamespaceID: u.NamespaceID}
 	}
-	return map[string]any{
-		"id": t.ID, "name": t.Name, "revoked": t.Revoked, "created_at": timeJSON(t.CreatedAt), "scopes": scopes,
-		"user_id": t.UserID, "last_used_at": timePtrJSON(t.LastUsedAt), "active": t.Active(now), "expires_at": dateJSON(t.ExpiresAt),
-		"description": "",
-	}
+	return e
+}
+
+// patEntity is GitLab's PersonalAccessToken entity.
+type patEntity struct {
+	ID          int64    `json:"id"`
+	Name        string   `json:"name"`
+	Revoked     bool     `json:"revoked"`
+	CreatedAt   string   `json:"created_at"`
+	Description string   `json:"description"`
+	Scopes      []string `json:"scopes"`
+	UserID      int64    `json:"user_id"`
+	LastUsedAt  *string  `json:"last_used_at"`
+	Active      bool     `json:"active"`
+	ExpiresAt   *string  `json:"expires_at"`
+}
+
+// createdPATEntity is the answer to a token's creation: the only time its
+// secret is shown.
+type createdPATEntity struct {
+	*patEntity
+	Token string `json:"token"`
+}
+
+func patJSON(t *model.PersonalAccessToken, now time.Time) *patEntity {
+	return &patEntity{ID: t.ID, Name: t.Name, Revoked: t.Revoked, CreatedAt: timeJSON(t.CreatedAt), Scopes: nonNil(t.Scopes),
+		UserID: t.UserID, LastUsedAt: timePtrJSON(t.LastUsedAt), Active: t.Active(now), ExpiresAt: dateJSON(t.ExpiresAt)}
 }
 
 // namespaceEntity is GitLab's NamespaceBasic.
@@ -77,12 +151,32 @@ func (a *API) namespaceEntity(n *model.Namespace) namespaceEntity {
 		WebURL: a.webURL(n.FullPath)}
 }
 
-func (a *API) groupJSON(n *model.Namespace) map[string]any {
-	return map[string]any{
-		"id": n.ID, "name": n.Name, "path": n.Path, "description": n.Description, "visibility": n.Visibility,
-		"full_name": n.FullName, "full_path": n.FullPath, "parent_id": n.ParentID, "created_at": timeJSON(n.CreatedAt),
-		"web_url": a.webURL("groups/" + n.FullPath), "avatar_url": nil,
-	}
+// groupEntity is GitLab's Group entity, as far as ciwarden keeps its
+// fields.
+type groupEntity struct {
+	ID          int64            `json:"id"`
+	Name        string           `json:"name"`
+	Path        string           `json:"path"`
+	Description string           `json:"description"`
+	Visibility  model.Visibility `json:"visibility"`
+	FullName    string           `json:"full_name"`
+	FullPath    string           `json:"full_path"`
+	ParentID    *int64           `json:"parent_id"`
+	CreatedAt   string           `json:"created_at"`
+	WebURL      string           `json:"web_url"`
+	AvatarURL   *string          `json:"avatar_url"`
+}
+
+func (a *API) groupJSON(n *model.Namespace) *groupEntity {
+	return &groupEntity{ID: n.ID, Name: n.Name, Path: n.Path, Description: n.Description, Visibility: n.Visibility,
+		FullName: n.FullName, FullPath: n.FullPath, ParentID: n.ParentID, CreatedAt: timeJSON(n.CreatedAt),
+		WebURL: a.webURL("groups/" + n.FullPath)}
+}
+
+// groupDetailEntity is GitLab's GroupDetail: the group with its projects.
+type groupDetailEntity struct {
+	*groupEntity
+	Projects []*projectEntity `json:"projects"`
 }
 
 // projectEntity is GitLab's project entity, as far as ciwarden keeps
@@ -135,11 +229,124 @@ func (a *API) basicProject(p *model.Project) basicProject {
 		Namespace: a.namespaceEntity(p.Namespace), Topics: []string{}, TagList: []string{}}
 }
 
-func (a *API) memberJSON(m *model.Member) map[string]any {
-	out := a.userJSON(m.User, false)
-	out["access_level"] = int(m.AccessLevel)
-	out["expires_at"] = dateJSON(m.ExpiresAt)
-	out["created_at"] = timeJSON(m.CreatedAt)
-	out["membership_state"] = "active"
-	return out
+// memberEntity is GitLab's Member: the user's basic fields with the
+// membership's. Its created_at is the membership's, which, declared here,
+// takes the place of the user's.
+type memberEntity struct {
+	*userEntity
+	AccessLevel     model.AccessLevel `json:"access_level"`
+	ExpiresAt       *string           `json:"expires_at"`
+	CreatedAt       string            `json:"created_at"`
+	MembershipState string            `json:"membership_state"`
+}
+
+func (a *API) memberJSON(m *model.Member) *memberEntity {
+	return &memberEntity{userEntity: a.userJSON(m.User, false), AccessLevel: m.AccessLevel, ExpiresAt: dateJSON(m.ExpiresAt),
+		CreatedAt: timeJSON(m.CreatedAt), MembershipState: "active"}
+}
+
+// pipelineEntity is GitLab's PipelineBasic, as listings, a job and a
+// package show a pipeline.
+type pipelineEntity struct {
+	ID        int64  `json:"id"`
+	IID       int64  `json:"iid"`
+	ProjectID int64  `json:"project_id"`
+	SHA       string `json:"sha"`
+	Ref       string `json:"ref"`
+	Status    string `json:"status"`
+	Source    string `json:"source"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
+	WebURL    string `json:"web_url"`
+}
+
+// pipelineJSON renders p, a pipeline of the route's project.
+func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline) *pipelineEntity {
+	return &pipelineEntity{ID: p.ID, IID: p.IID, ProjectID: p.ProjectID, SHA: p.SHA, Ref: p.Ref, Status: p.Status,
+		Source: p.Source, CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt),
+		WebURL: a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
+}
+
+// pipelineDetailEntity is GitLab's Pipeline entity (one pipeline: GET,
+// create, cancel, retry).
+type pipelineDetailEntity struct {
+	*pipelineEntity
+	BeforeSHA  string      `json:"before_sha"`
+	Tag        bool        `json:"tag"`
+	YAMLErrors *string     `json:"yaml_errors"`
+	User       *userEntity `json:"user"`
+	runTimes
+	CommittedAt    *string        `json:"committed_at"`
+	Coverage       *string        `json:"coverage"`
+	DetailedStatus detailedStatus `json:"detailed_status"`
+}
+
+// detailedStatus is GitLab's DetailedStatus, reduced to what a status
+// name determines.
+type detailedStatus struct {
+	Icon  string `json:"icon"`
+	Text  string `json:"text"`
+	Label string `json:"label"`
+	Group string `json:"group"`
+}
+
+func (a *API) pipelineDetailJSON(c *Ctx, p *model.Pipeline) *pipelineDetailEntity {
+	e := &pipelineDetailEntity{pipelineEntity: a.pipelineJSON(c, p), BeforeSHA: p.BeforeSHA, Tag: p.Tag,
+		runTimes:       newRunTimes(nil, p.StartedAt, p.FinishedAt),
+		DetailedStatus: detailedStatus{Icon: "status_" + p.Status, Text: p.Status, Label: p.Status, Group: p.Status}}
+	if p.YAMLErrors != "" {
+		e.YAMLErrors = &p.YAMLErrors
+	}
+	if u, err := a.Store.User(c.Context(), p.UserID); err == nil {
+		e.User = a.userJSON(u, false)
+	}
+	return e
+}
+
+// commitEntity is GitLab's Commit entity.
+type commitEntity struct {
+	ID             string   `json:"id"`
+	ShortID        string   `json:"short_id"`
+	CreatedAt      string   `json:"created_at"`
+	ParentIDs      []string `json:"parent_ids"`
+	Title          string   `json:"title"`
+	Message        string   `json:"message"`
+	AuthorName     string   `json:"author_name"`
+	AuthorEmail    string   `json:"author_email"`
+	AuthoredDate   string   `json:"authored_date"`
+	CommitterName  string   `json:"committer_name"`
+	CommitterEmail string   `json:"committer_email"`
+	CommittedDate  string   `json:"committed_date"`
+	WebURL         string   `json:"web_url"`
+}
+
+func (a *API) commitJSON(c *Ctx, cm *git.Commit) *commitEntity {
+	return &commitEntity{ID: cm.SHA, ShortID: shortSHA(cm.SHA), CreatedAt: cm.CommittedAt, ParentIDs: nonNil(cm.Parents),
+		Title: cm.Title, Message: cm.Message, AuthorName: cm.AuthorName, AuthorEmail: cm.AuthorEmail, AuthoredDate: cm.AuthoredAt,
+		CommitterName: cm.CommitterName, CommitterEmail: cm.CommitterEmail, CommittedDate: cm.CommittedAt,
+		WebURL: a.webURL(c.Project.FullPath() + "/-/commit/" + cm.SHA)}
+}
+
+// branchEntity is GitLab's Branch entity. ciwarden has no protected
+// branches: every branch is unprotected and open to Developers.
+type branchEntity struct {
+	Name               string        `json:"name"`
+	Commit             *commitEntity `json:"commit"`
+	Merged             bool          `json:"merged"`
+	Protected          bool          `json:"protected"`
+	DevelopersCanPush  bool          `json:"developers_can_push"`
+	DevelopersCanMerge bool          `json:"developers_can_merge"`
+	CanPush            bool          `json:"can_push"`
+	Default            bool          `json:"default"`
+	WebURL             string        `json:"web_url"`
+}
+
+// tagEntity is GitLab's Tag entity.
+type tagEntity struct {
+	Name      string        `json:"name"`
+	Message   string        `json:"message"`
+	Target    string        `json:"target"`
+	Commit    *commitEntity `json:"commit"`
+	Release   *struct{}     `json:"release"` // null: ciwarden has no releases
+	Protected bool          `json:"protected"`
 }

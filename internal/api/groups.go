@@ -42,32 +42,22 @@ func (c *Ctx) groupInput() (projects.GroupInput, error) {
 }
 
 func (a *API) listGroups(c *Ctx) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	f := store.GroupFilter{Viewer: c.viewer()}
 	f.AllAvailable, _ = c.Params.Bool("all_available")
 	f.TopLevelOnly, _ = c.Params.Bool("top_level_only")
 	f.Owned, _ = c.Params.Bool("owned")
 	f.Search, _ = c.Params.String("search")
+	return a.writeGroups(c, f)
+}
+
+// writeGroups lists the groups f matches, once the parameters read well.
+func (a *API) writeGroups(c *Ctx, f store.GroupFilter) error {
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	return a.writeGroups(c, f, pg)
-}
-
-func (a *API) writeGroups(c *Ctx, f store.GroupFilter, pg store.Page) error {
-	groups, total, err := a.Store.ListGroups(c.Context(), f, pg)
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(groups))
-	for _, g := range groups {
-		out = append(out, a.groupJSON(g))
-	}
-	c.WritePage(out, pg, total)
-	return nil
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.Namespace, int, error) {
+		return a.Store.ListGroups(c.Context(), f, pg)
+	}, a.groupJSON)
 }
 
 func (a *API) createGroup(c *Ctx) error {
@@ -100,17 +90,15 @@ func (a *API) createGroup(c *Ctx) error {
 
 // getGroup answers the group with its projects, as GitLab's group detail.
 func (a *API) getGroup(c *Ctx) error {
-	out := a.groupJSON(c.Group)
 	ps, _, err := a.Store.ListProjects(c.Context(), store.ProjectFilter{Viewer: c.viewer(), NamespaceID: c.Group.ID, OrderBy: "id", Sort: "asc"},
 		store.Page{Number: 1, PerPage: gate.MaxPerPage})
 	if err != nil {
 		return err
 	}
-	list := make([]*projectEntity, 0, len(ps))
+	out := &groupDetailEntity{groupEntity: a.groupJSON(c.Group), Projects: make([]*projectEntity, 0, len(ps))}
 	for _, p := range ps {
-		list = append(list, a.projectJSON(p))
+		out.Projects = append(out.Projects, a.projectJSON(p))
 	}
-	out["projects"] = list
 	writeJSON(c.W, http.StatusOK, out)
 	return nil
 }
@@ -132,32 +120,19 @@ func (a *API) deleteGroup(c *Ctx) error {
 	if err := a.Projects.DeleteGroup(c.Context(), c.Group); err != nil {
 		return err
 	}
-	writeJSON(c.W, http.StatusAccepted, map[string]string{"message": "202 Accepted"})
+	writeJSON(c.W, http.StatusAccepted, messageEntity{"202 Accepted"})
 	return nil
 }
 
 func (a *API) groupProjects(c *Ctx) error {
-	f, pg, err := c.projectFilter()
-	if err != nil {
-		return err
-	}
+	f := c.projectFilter()
 	f.NamespaceID = c.Group.ID
 	f.WithSubgroups, _ = c.Params.Bool("include_subgroups")
-	if err := c.Params.Err(); err != nil {
-		return err
-	}
-	return a.writeProjects(c, f, pg)
+	return a.writeProjects(c, f)
 }
 
 func (a *API) groupSubgroups(c *Ctx) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	f := store.GroupFilter{Viewer: c.viewer(), ParentID: &c.Group.ID}
 	f.Search, _ = c.Params.String("search")
-	if err := c.Params.Err(); err != nil {
-		return err
-	}
-	return a.writeGroups(c, f, pg)
+	return a.writeGroups(c, f)
 }

@@ -136,40 +136,22 @@ type linkEntity struct {
 // .../outbound_allowlist: the project itself first, then its links.
 func (a *API) listProjectAllowlist(dir string) func(*Ctx) error {
 	return func(c *Ctx) error {
-		pg, err := c.Page()
-		if err != nil {
-			return err
-		}
-		links, total, err := a.JobTokens.ProjectAllowlist(c.Context(), c.Project, dir, pg)
-		if err != nil {
-			return err
-		}
-		out := make([]*linkedProjectEntity, 0, len(links))
-		for _, l := range links {
-			out = append(out, &linkedProjectEntity{basicProject: a.basicProject(l.Project), linkPermissions: permissionsOf(l)})
-		}
-		c.WritePage(out, pg, total)
-		return nil
+		return gate.List(c.Ctx, func(pg store.Page) ([]*model.ScopeLink, int, error) {
+			return a.JobTokens.ProjectAllowlist(c.Context(), c.Project, dir, pg)
+		}, func(l *model.ScopeLink) *linkedProjectEntity {
+			return &linkedProjectEntity{basicProject: a.basicProject(l.Project), linkPermissions: permissionsOf(l)}
+		})
 	}
 }
 
 // listGroupAllowlist is GET .../groups_allowlist.
 func (a *API) listGroupAllowlist(c *Ctx) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
-	links, total, err := a.JobTokens.GroupAllowlist(c.Context(), c.Project, pg)
-	if err != nil {
-		return err
-	}
-	out := make([]*linkedGroupEntity, 0, len(links))
-	for _, l := range links {
-		out = append(out, &linkedGroupEntity{ID: l.Group.ID, Name: l.Group.Name, WebURL: a.webURL("groups/" + l.Group.FullPath),
-			FullPath: l.Group.FullPath, linkPermissions: permissionsOf(l)})
-	}
-	c.WritePage(out, pg, total)
-	return nil
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.ScopeLink, int, error) {
+		return a.JobTokens.GroupAllowlist(c.Context(), c.Project, pg)
+	}, func(l *model.ScopeLink) *linkedGroupEntity {
+		return &linkedGroupEntity{ID: l.Group.ID, Name: l.Group.Name, WebURL: a.webURL("groups/" + l.Group.FullPath),
+			FullPath: l.Group.FullPath, linkPermissions: permissionsOf(l)}
+	})
 }
 
 // permissionParams reads default_permissions and job_token_policies.
@@ -391,20 +373,9 @@ func (a *API) listAuthorizations(c *Ctx) error {
 	default:
 		return errParam("format does not have a valid value")
 	}
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
-	rows, total, err := a.JobTokens.Authorizations(c.Context(), c.Principal, c.Project, pg)
-	if err != nil {
-		return err
-	}
-	out := make([]*authorizationEntity, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, a.authorizationEntity(r))
-	}
-	c.WritePage(out, pg, total)
-	return nil
+	return gate.List(c.Ctx, func(pg store.Page) ([]*jobtoken.LogEntry, int, error) {
+		return a.JobTokens.Authorizations(c.Context(), c.Principal, c.Project, pg)
+	}, a.authorizationEntity)
 }
 
 func (a *API) exportAuthorizations(c *Ctx) error {

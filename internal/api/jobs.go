@@ -14,63 +14,41 @@ import (
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
-func durationJSON(start, end *time.Time) any {
-	if start == nil || end == nil {
-		return nil
-	}
-	return end.Sub(*start).Seconds()
-}
-
 // jobEntity is GitLab's Job entity. A struct, not a map: GET /job is on
 // every job's hot path, and encoding a map sorts its keys each time.
 type jobEntity struct {
-	ID                int64          `json:"id"`
-	Status            string         `json:"status"`
-	Stage             string         `json:"stage"`
-	Name              string         `json:"name"`
-	Ref               string         `json:"ref,omitempty"`
-	Tag               bool           `json:"tag"`
-	AllowFailure      bool           `json:"allow_failure"`
-	CreatedAt         string         `json:"created_at"`
-	StartedAt         any            `json:"started_at"`
-	FinishedAt        any            `json:"finished_at"`
-	ErasedAt          any            `json:"erased_at"`
-	Duration          any            `json:"duration"`
-	QueuedDuration    any            `json:"queued_duration"`
-	Coverage          any            `json:"coverage"`
-	ArtifactsFile     *artifactFile  `json:"artifacts_file,omitempty"`
-	Artifacts         []artifactJSON `json:"artifacts"`
-	ArtifactsExpireAt any            `json:"artifacts_expire_at"`
-	TagList           []string       `json:"tag_list"`
-	Runner            any            `json:"runner"`
-	Archived          bool           `json:"archived"`
-	Retried           bool           `json:"retried"`
-	WebURL            string         `json:"web_url"`
-	When              string         `json:"when"`
-	FailureReason     string         `json:"failure_reason,omitempty"`
-	Project           jobProject     `json:"project"`
-	Pipeline          *pipelineBasic `json:"pipeline,omitempty"`
-	Commit            *commitBasic   `json:"commit,omitempty"`
-	User              map[string]any `json:"user,omitempty"`
+	ID           int64  `json:"id"`
+	Status       string `json:"status"`
+	Stage        string `json:"stage"`
+	Name         string `json:"name"`
+	Ref          string `json:"ref,omitempty"`
+	Tag          bool   `json:"tag"`
+	AllowFailure bool   `json:"allow_failure"`
+	CreatedAt    string `json:"created_at"`
+	runTimes
+	ErasedAt          *string           `json:"erased_at"`
+	Coverage          *float64          `json:"coverage"`
+	ArtifactsFile     *artifactFile     `json:"artifacts_file,omitempty"`
+	Artifacts         []artifactJSON    `json:"artifacts"`
+	ArtifactsExpireAt *string           `json:"artifacts_expire_at"`
+	TagList           []string          `json:"tag_list"`
+	Runner            *runnerapi.Entity `json:"runner"`
+	Archived          bool              `json:"archived"`
+	Retried           bool              `json:"retried"`
+	WebURL            string            `json:"web_url"`
+	When              string            `json:"when"`
+	FailureReason     string            `json:"failure_reason,omitempty"`
+	Project           jobProject        `json:"project"`
+	Pipeline          *pipelineEntity   `json:"pipeline,omitempty"`
+	Commit            *commitBasic      `json:"commit,omitempty"`
+	User              *userEntity       `json:"user,omitempty"`
 }
 
 type jobProject struct {
 	CIJobTokenScopeEnabled bool `json:"ci_job_token_scope_enabled"`
 }
 
-type pipelineBasic struct {
-	ID        int64  `json:"id"`
-	IID       int64  `json:"iid"`
-	ProjectID int64  `json:"project_id"`
-	Ref       string `json:"ref"`
-	SHA       string `json:"sha"`
-	Status    string `json:"status"`
-	Source    string `json:"source"`
-	CreatedAt string `json:"created_at"`
-	UpdatedAt string `json:"updated_at"`
-	WebURL    string `json:"web_url"`
-}
-
+// commitBasic is the commit a job's entity names.
 type commitBasic struct {
 	ID      string `json:"id"`
 	ShortID string `json:"short_id"`
@@ -93,17 +71,14 @@ func jobTags(j *model.Job) []string {
 func (a *API) jobJSON(c *Ctx, j *model.Job, p *model.Pipeline) *jobEntity {
 	e := &jobEntity{
 		ID: j.ID, Status: j.Status, Stage: j.Stage, Name: j.Name, AllowFailure: j.AllowFailure,
-		CreatedAt: timeJSON(j.CreatedAt), StartedAt: timePtrJSON(j.StartedAt), FinishedAt: timePtrJSON(j.FinishedAt),
-		ErasedAt: timePtrJSON(j.ErasedAt), Duration: durationJSON(j.StartedAt, j.FinishedAt),
-		QueuedDuration: durationJSON(j.QueuedAt, j.StartedAt), Artifacts: []artifactJSON{},
+		CreatedAt: timeJSON(j.CreatedAt), runTimes: newRunTimes(j.QueuedAt, j.StartedAt, j.FinishedAt),
+		ErasedAt: timePtrJSON(j.ErasedAt), Artifacts: []artifactJSON{},
 		TagList: jobTags(j), Retried: j.Retried, When: j.When, FailureReason: j.FailureReason,
 		WebURL: a.webURL(c.Project.FullPath() + "/-/jobs/" + itoa(j.ID)),
 	}
 	if p != nil {
 		e.Ref, e.Tag = p.Ref, p.Tag
-		e.Pipeline = &pipelineBasic{ID: p.ID, IID: p.IID, ProjectID: p.ProjectID, Ref: p.Ref, SHA: p.SHA,
-			Status: p.Status, Source: p.Source, CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt),
-			WebURL: a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
+		e.Pipeline = a.pipelineJSON(c, p)
 		e.Commit = &commitBasic{ID: p.SHA, ShortID: shortSHA(p.SHA)}
 	}
 	// GitLab's Job entity shows the runner that took the job (null before).
@@ -151,43 +126,36 @@ func (a *API) pipelineJobs(c *Ctx) error {
 }
 
 func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	f := store.JobFilter{ProjectID: c.Project.ID, PipelineID: pipelineID, Scope: c.scopeParam()}
 	f.IncludeRetried, _ = c.Params.Bool("include_retried")
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	jobs, total, err := a.Store.ListJobs(c.Context(), f, pg)
-	if err != nil {
-		return err
-	}
-	ids := make([]int64, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.ID
-	}
-	arts, err := a.Store.ArtifactsOfJobs(c.Context(), ids)
-	if err != nil {
-		return err
-	}
+	// The page's artifacts in one read, and each of its pipelines once.
+	var arts map[int64][]*model.Artifact
 	pipelines := map[int64]*model.Pipeline{}
-	out := make([]*jobEntity, 0, len(jobs))
-	for _, j := range jobs {
-		p, ok := pipelines[j.PipelineID]
-		if !ok {
-			if p, err = a.Store.Pipeline(c.Context(), j.PipelineID); err != nil {
-				return err
-			}
-			pipelines[j.PipelineID] = p
+	now := c.now()
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.Job, int, error) {
+		jobs, total, err := a.Store.ListJobs(c.Context(), f, pg)
+		if err != nil {
+			return nil, 0, err
 		}
-		e := a.jobJSON(c, j, p)
-		e.setArtifacts(arts[j.ID], c.now())
-		out = append(out, e)
-	}
-	c.WritePage(out, pg, total)
-	return nil
+		ids := make([]int64, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
+			if pipelines[j.PipelineID] == nil {
+				if pipelines[j.PipelineID], err = a.Store.Pipeline(c.Context(), j.PipelineID); err != nil {
+					return nil, 0, err
+				}
+			}
+		}
+		arts, err = a.Store.ArtifactsOfJobs(c.Context(), ids)
+		return jobs, total, err
+	}, func(j *model.Job) *jobEntity {
+		e := a.jobJSON(c, j, pipelines[j.PipelineID])
+		e.setArtifacts(arts[j.ID], now)
+		return e
+	})
 }
 
 // pathJob loads {job_id} of the route's project.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
 )
@@ -46,10 +47,6 @@ func (a *API) listAllMembers(c *Ctx) error {
 
 // writeMembers pages an in-memory list: memberships of one source are few.
 func (a *API) writeMembers(c *Ctx, ms []*model.Member) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	query, _ := c.Params.String("query")
 	if err := c.Params.Err(); err != nil {
 		return err
@@ -60,14 +57,7 @@ func (a *API) writeMembers(c *Ctx, ms []*model.Member) error {
 			filtered = append(filtered, m)
 		}
 	}
-	start := min(pg.Offset(), len(filtered))
-	end := min(start+pg.Limit(), len(filtered))
-	out := make([]map[string]any, 0, end-start)
-	for _, m := range filtered[start:end] {
-		out = append(out, a.memberJSON(m))
-	}
-	c.WritePage(out, pg, len(filtered))
-	return nil
+	return gate.ListSlice(c.Ctx, filtered, a.memberJSON)
 }
 
 func (a *API) getMember(c *Ctx) error {

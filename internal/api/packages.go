@@ -7,6 +7,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/blob"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -107,11 +108,6 @@ func (a *API) putGenericFile(c *Ctx) error {
 	return nil
 }
 
-// messageEntity is a bare {"message": ...} answer.
-type messageEntity struct {
-	Message string `json:"message"`
-}
-
 // getGenericFile is GET /projects/:id/packages/generic/:name/:version/:file:
 // the newest file of that name, hidden packages included.
 func (a *API) getGenericFile(c *Ctx) error {
@@ -165,18 +161,11 @@ type packageLinks struct {
 	DeleteAPIPath string `json:"delete_api_path,omitempty"`
 }
 
+// packagePipeline is a pipeline that published a package, with its user
+// (null once deleted).
 type packagePipeline struct {
-	ID        int64          `json:"id"`
-	IID       int64          `json:"iid"`
-	ProjectID int64          `json:"project_id"`
-	SHA       string         `json:"sha"`
-	Ref       string         `json:"ref"`
-	Status    string         `json:"status"`
-	Source    string         `json:"source"`
-	CreatedAt string         `json:"created_at"`
-	UpdatedAt string         `json:"updated_at"`
-	WebURL    string         `json:"web_url"`
-	User      map[string]any `json:"user"`
+	*pipelineEntity
+	User *userEntity `json:"user"`
 }
 
 type packageFileEntity struct {
@@ -207,9 +196,7 @@ func packageFileJSON(f *model.PackageFile) *packageFileEntity {
 func (a *API) packagePipelines(c *Ctx, ps []*packages.Pipeline) []*packagePipeline {
 	out := make([]*packagePipeline, 0, len(ps))
 	for _, p := range ps {
-		e := &packagePipeline{ID: p.ID, IID: p.IID, ProjectID: p.ProjectID, SHA: p.SHA, Ref: p.Ref, Status: p.Status,
-			Source: p.Source, CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt),
-			WebURL: a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
+		e := &packagePipeline{pipelineEntity: a.pipelineJSON(c, p.Pipeline)}
 		if p.User != nil {
 			e.User = a.userJSON(p.User, false)
 		}
@@ -230,10 +217,6 @@ func (a *API) packageEntity(c *Ctx, p *packages.Package) *packageEntity {
 
 // listPackages is GET /projects/:id/packages.
 func (a *API) listPackages(c *Ctx) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	var f store.PackageFilter
 	f.Type = oneOf(c, "package_type", model.PackageTypes...)
 	f.Name, _ = c.Params.String("package_name")
@@ -244,16 +227,9 @@ func (a *API) listPackages(c *Ctx) error {
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	pkgs, total, err := a.Packages.List(c.Context(), c.Principal, c.Project, f, pg)
-	if err != nil {
-		return err
-	}
-	out := make([]*packageEntity, 0, len(pkgs))
-	for _, p := range pkgs {
-		out = append(out, a.packageEntity(c, p))
-	}
-	c.WritePage(out, pg, total)
-	return nil
+	return gate.List(c.Ctx, func(pg store.Page) ([]*packages.Package, int, error) {
+		return a.Packages.List(c.Context(), c.Principal, c.Project, f, pg)
+	}, func(p *packages.Package) *packageEntity { return a.packageEntity(c, p) })
 }
 
 // getPackage is GET /projects/:id/packages/:package_id.
@@ -276,29 +252,20 @@ func (a *API) listPackageFiles(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	orderBy := oneOf(c, "order_by", "id", "created_at", "file_name")
 	desc := oneOf(c, "sort", "asc", "desc") == "desc"
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	files, total, err := a.Packages.Files(c.Context(), c.Project, id, orderBy, desc, pg)
-	if err != nil {
-		return err
-	}
-	out := make([]*packageFileEntity, 0, len(files))
-	for _, f := range files {
+	return gate.List(c.Ctx, func(pg store.Page) ([]*packages.File, int, error) {
+		return a.Packages.Files(c.Context(), c.Project, id, orderBy, desc, pg)
+	}, func(f *packages.File) *packageFileEntity {
 		e := packageFileJSON(f.PackageFile)
 		if f.Pipelines != nil {
 			e.Pipelines = a.packagePipelines(c, f.Pipelines)
 		}
-		out = append(out, e)
-	}
-	c.WritePage(out, pg, total)
-	return nil
+		return e
+	})
 }
 
 // packageFileParams reads {package_id} and {package_file_id}.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -13,34 +14,6 @@ var pipelineStatuses = map[string]bool{
 	model.StatusCreated: true, model.StatusPending: true, model.StatusRunning: true, model.StatusSuccess: true,
 	model.StatusFailed: true, model.StatusCanceled: true, model.StatusCanceling: true, model.StatusSkipped: true,
 	model.StatusManual: true, model.StatusScheduled: true,
-}
-
-func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline, detail bool) map[string]any {
-	m := map[string]any{
-		"id": p.ID, "iid": p.IID, "project_id": p.ProjectID, "sha": p.SHA, "ref": p.Ref, "status": p.Status,
-		"source": p.Source, "created_at": timeJSON(p.CreatedAt), "updated_at": timeJSON(p.UpdatedAt),
-		"web_url": a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID)),
-	}
-	if detail {
-		m["before_sha"] = p.BeforeSHA
-		m["tag"] = p.Tag
-		m["yaml_errors"] = nil
-		if p.YAMLErrors != "" {
-			m["yaml_errors"] = p.YAMLErrors
-		}
-		m["started_at"] = timePtrJSON(p.StartedAt)
-		m["finished_at"] = timePtrJSON(p.FinishedAt)
-		m["committed_at"] = nil
-		m["coverage"] = nil
-		m["duration"] = durationJSON(p.StartedAt, p.FinishedAt)
-		m["queued_duration"] = nil
-		m["user"] = nil
-		if u, err := a.Store.User(c.Context(), p.UserID); err == nil {
-			m["user"] = a.userJSON(u, false)
-		}
-		m["detailed_status"] = map[string]any{"text": p.Status, "label": p.Status, "group": p.Status, "icon": "status_" + p.Status}
-	}
-	return m
 }
 
 // pathPipeline loads {pipeline_id} of the route's project.
@@ -57,10 +30,6 @@ func (c *Ctx) pathPipeline() (*model.Pipeline, error) {
 }
 
 func (a *API) listPipelines(c *Ctx) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	f := store.PipelineFilter{ProjectID: c.Project.ID}
 	f.Ref, _ = c.Params.String("ref")
 	f.SHA, _ = c.Params.String("sha")
@@ -74,16 +43,9 @@ func (a *API) listPipelines(c *Ctx) error {
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	ps, total, err := a.Store.ListPipelines(c.Context(), f, pg)
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, a.pipelineJSON(c, p, false))
-	}
-	c.WritePage(out, pg, total)
-	return nil
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.Pipeline, int, error) {
+		return a.Store.ListPipelines(c.Context(), f, pg)
+	}, func(p *model.Pipeline) *pipelineEntity { return a.pipelineJSON(c, p) })
 }
 
 func (a *API) getPipeline(c *Ctx) error {
@@ -91,7 +53,7 @@ func (a *API) getPipeline(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.W, http.StatusOK, a.pipelineJSON(c, p, true))
+	writeJSON(c.W, http.StatusOK, a.pipelineDetailJSON(c, p))
 	return nil
 }
 
@@ -111,16 +73,16 @@ func (a *API) createPipeline(c *Ctx) error {
 	if err != nil {
 		return pipelineErr(err)
 	}
-	writeJSON(c.W, http.StatusCreated, a.pipelineJSON(c, p, true))
+	writeJSON(c.W, http.StatusCreated, a.pipelineDetailJSON(c, p))
 	return nil
 }
 
-// pipelineErr renders a refusal to create a pipeline as GitLab does:
-// 400 {"message": {"base": ["..."]}}.
+// pipelineErr makes a refusal to create a pipeline a validation error of
+// base, which GitLab answers 400 {"message": {"base": ["..."]}}.
 func pipelineErr(err error) error {
 	var refused *ci.RefusedError
 	if errors.As(err, &refused) {
-		return &Error{Status: http.StatusBadRequest, Body: map[string]any{"message": map[string]any{"base": []string{refused.Reason}}}}
+		return &model.ValidationError{Fields: map[string][]string{"base": {refused.Reason}}}
 	}
 	return err
 }
@@ -194,7 +156,7 @@ func (a *API) writePipeline(c *Ctx, id int64) error {
 		return err
 	}
 	// GitLab answers cancel and retry with 201.
-	writeJSON(c.W, http.StatusCreated, a.pipelineJSON(c, p, true))
+	writeJSON(c.W, http.StatusCreated, a.pipelineDetailJSON(c, p))
 	return nil
 }
 

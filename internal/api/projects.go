@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -23,12 +24,8 @@ func (c *Ctx) projectInput() (projects.ProjectInput, error) {
 	return in, c.Params.Err()
 }
 
-// projectFilter reads GET /projects' filters.
-func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
-	pg, err := c.Page()
-	if err != nil {
-		return store.ProjectFilter{}, pg, err
-	}
+// projectFilter reads GET /projects' filters; writeProjects checks them.
+func (c *Ctx) projectFilter() store.ProjectFilter {
 	p := c.Params
 	f := store.ProjectFilter{Viewer: c.viewer()}
 	f.Membership, _ = p.Bool("membership")
@@ -55,28 +52,22 @@ func (c *Ctx) projectFilter() (store.ProjectFilter, store.Page, error) {
 		// Anonymous callers have no memberships: the filter matches nothing.
 		f.Viewer.UserID = -1
 	}
-	return f, pg, p.Err()
+	return f
 }
 
 func (a *API) listProjects(c *Ctx) error {
-	f, pg, err := c.projectFilter()
-	if err != nil {
-		return err
-	}
-	return a.writeProjects(c, f, pg)
+	return a.writeProjects(c, c.projectFilter())
 }
 
-func (a *API) writeProjects(c *Ctx, f store.ProjectFilter, pg store.Page) error {
-	ps, total, err := a.Store.ListProjects(c.Context(), f, pg)
-	if err != nil {
+// writeProjects lists the projects f matches, once the parameters read
+// well.
+func (a *API) writeProjects(c *Ctx, f store.ProjectFilter) error {
+	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	out := make([]*projectEntity, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, a.projectJSON(p))
-	}
-	c.WritePage(out, pg, total)
-	return nil
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.Project, int, error) {
+		return a.Store.ListProjects(c.Context(), f, pg)
+	}, a.projectJSON)
 }
 
 func (a *API) getProject(c *Ctx) error {
@@ -160,6 +151,6 @@ func (a *API) deleteProject(c *Ctx) error {
 	if err := a.Projects.DeleteProject(c.Context(), c.Project); err != nil {
 		return err
 	}
-	writeJSON(c.W, http.StatusAccepted, map[string]string{"message": "202 Accepted"})
+	writeJSON(c.W, http.StatusAccepted, messageEntity{"202 Accepted"})
 	return nil
 }

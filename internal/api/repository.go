@@ -2,36 +2,21 @@ package api
 
 import (
 	"errors"
-	"github.com/ciwarden/ciwarden/internal/authz"
 	"net/http"
 	"strings"
 
+	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/store"
 )
 
 // maxRawFile bounds GET .../repository/files/:path/raw.
 const maxRawFile = 100 << 20
 
-func (a *API) commitJSON(c *Ctx, cm *git.Commit) map[string]any {
-	parents := cm.Parents
-	if parents == nil {
-		parents = []string{}
-	}
-	return map[string]any{
-		"id": cm.SHA, "short_id": shortSHA(cm.SHA), "title": cm.Title, "message": cm.Message,
-		"author_name": cm.AuthorName, "author_email": cm.AuthorEmail, "authored_date": cm.AuthoredAt,
-		"committer_name": cm.CommitterName, "committer_email": cm.CommitterEmail, "committed_date": cm.CommittedAt,
-		"created_at": cm.CommittedAt, "parent_ids": parents,
-		"web_url": a.webURL(c.Project.FullPath() + "/-/commit/" + cm.SHA),
-	}
-}
-
-// refs lists branches or tags (kind "heads" or "tags") with their commits.
+// refs lists branches or tags (kind "heads" or "tags") with their
+// commits, which are read for the page only.
 func (a *API) refs(c *Ctx, kind string) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	search, _ := c.Params.String("search")
 	if err := c.Params.Err(); err != nil {
 		return err
@@ -47,38 +32,32 @@ func (a *API) refs(c *Ctx, kind string) error {
 			names = append(names, git.Ref{Name: name, SHA: r.SHA})
 		}
 	}
-	var messages map[string]string
-	if kind == "tags" {
-		if messages, err = a.Repos.TagMessages(c.Context(), c.Project.ID); err != nil {
-			return err
+	commits := map[string]*commitEntity{}
+	fetch := func(pg store.Page) ([]git.Ref, int, error) {
+		page := gate.Slice(names, pg)
+		for _, r := range page {
+			cm, err := a.Repos.Commit(c.Context(), c.Project.ID, r.SHA)
+			if err != nil {
+				return nil, 0, err
+			}
+			commits[r.SHA] = a.commitJSON(c, cm)
 		}
+		return page, len(names), nil
 	}
-	start := min(pg.Offset(), len(names))
-	end := min(start+pg.Limit(), len(names))
-	out := make([]map[string]any, 0, end-start)
-	canPush := c.Can(authz.PushAbility)
-	for _, r := range names[start:end] {
-		cm, err := a.Repos.Commit(c.Context(), c.Project.ID, r.SHA)
+	if kind == "tags" {
+		messages, err := a.Repos.TagMessages(c.Context(), c.Project.ID)
 		if err != nil {
 			return err
 		}
-		entry := map[string]any{"name": r.Name, "commit": a.commitJSON(c, cm), "protected": false}
-		if kind == "heads" {
-			entry["merged"] = false
-			entry["default"] = r.Name == c.Project.DefaultBranch
-			entry["developers_can_push"] = true
-			entry["developers_can_merge"] = true
-			entry["can_push"] = canPush
-			entry["web_url"] = a.webURL(c.Project.FullPath() + "/-/tree/" + r.Name)
-		} else {
-			entry["target"] = r.SHA
-			entry["message"] = messages[r.Name]
-			entry["release"] = nil
-		}
-		out = append(out, entry)
+		return gate.List(c.Ctx, fetch, func(r git.Ref) *tagEntity {
+			return &tagEntity{Name: r.Name, Message: messages[r.Name], Target: r.SHA, Commit: commits[r.SHA]}
+		})
 	}
-	c.WritePage(out, pg, len(names))
-	return nil
+	canPush := c.Can(authz.PushAbility)
+	return gate.List(c.Ctx, fetch, func(r git.Ref) *branchEntity {
+		return &branchEntity{Name: r.Name, Commit: commits[r.SHA], DevelopersCanPush: true, DevelopersCanMerge: true,
+			CanPush: canPush, Default: r.Name == c.Project.DefaultBranch, WebURL: a.webURL(c.Project.FullPath() + "/-/tree/" + r.Name)}
+	})
 }
 
 func (a *API) listBranches(c *Ctx) error { return a.refs(c, "heads") }

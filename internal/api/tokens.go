@@ -5,7 +5,9 @@ import (
 	"net/http"
 
 	"github.com/ciwarden/ciwarden/internal/accounts"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/store"
 )
 
 func (a *API) createPAT(c *Ctx) error {
@@ -26,19 +28,13 @@ func (a *API) createPAT(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := patJSON(t, c.now())
-	out["token"] = secret
-	writeJSON(c.W, http.StatusCreated, out)
+	writeJSON(c.W, http.StatusCreated, &createdPATEntity{patJSON(t, c.now()), secret})
 	return nil
 }
 
 // listPATs lists the caller's tokens; an admin sees everyone's, or one
 // user's with user_id.
 func (a *API) listPATs(c *Ctx) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	userID := c.Principal.UserID()
 	if c.Principal.Admin() {
 		userID, _ = c.Params.Int("user_id")
@@ -46,16 +42,10 @@ func (a *API) listPATs(c *Ctx) error {
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	tokens, total, err := a.Store.ListPATs(c.Context(), userID, pg)
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(tokens))
-	for _, t := range tokens {
-		out = append(out, patJSON(t, c.now()))
-	}
-	c.WritePage(out, pg, total)
-	return nil
+	now := c.now()
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.PersonalAccessToken, int, error) {
+		return a.Store.ListPATs(c.Context(), userID, pg)
+	}, func(t *model.PersonalAccessToken) *patEntity { return patJSON(t, now) })
 }
 
 func (a *API) selfPAT(c *Ctx) error {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/ciwarden/ciwarden/internal/accounts"
+	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -18,10 +19,6 @@ func (a *API) currentUser(c *Ctx) error {
 }
 
 func (a *API) listUsers(c *Ctx) error {
-	pg, err := c.Page()
-	if err != nil {
-		return err
-	}
 	var f store.UserFilter
 	f.Username, _ = c.Params.String("username")
 	f.Search, _ = c.Params.String("search")
@@ -30,16 +27,10 @@ func (a *API) listUsers(c *Ctx) error {
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	users, total, err := a.Store.ListUsers(c.Context(), f, pg)
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(users))
-	for _, u := range users {
-		out = append(out, a.userJSON(u, c.Principal.Admin()))
-	}
-	c.WritePage(out, pg, total)
-	return nil
+	full := c.Principal.Admin()
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.User, int, error) {
+		return a.Store.ListUsers(c.Context(), f, pg)
+	}, func(u *model.User) *userEntity { return a.userJSON(u, full) })
 }
 
 // pathUser loads the user named by {user_id}.

@@ -16,9 +16,10 @@ const (
 	MaxPerPage     = 100
 )
 
-// Page reads page and per_page; a non-number or a value below 1 is a 400,
-// a per_page above 100 is clamped as GitLab does.
-func (c *Ctx) Page() (store.Page, error) {
+// page reads page and per_page; a non-number or a value below 1 is a 400,
+// a per_page above 100 is clamped as GitLab does. Listings read it through
+// List, which reads it after the handler's filters.
+func (c *Ctx) page() (store.Page, error) {
 	p := store.Page{Number: 1, PerPage: defaultPerPage}
 	if v, ok := c.Params.Int("page"); ok {
 		if v < 1 || v > 1<<31 {
@@ -38,10 +39,10 @@ func (c *Ctx) Page() (store.Page, error) {
 	return p, nil
 }
 
-// WritePage writes one page of a listing with GitLab's pagination
+// writePage writes one page of a listing with GitLab's pagination
 // headers: X-Total, X-Total-Pages, X-Page, X-Per-Page, X-Next-Page,
 // X-Prev-Page and Link.
-func (c *Ctx) WritePage(items any, p store.Page, total int) {
+func (c *Ctx) writePage(items any, p store.Page, total int) {
 	h := c.W.Header()
 	pages := (total + p.PerPage - 1) / p.PerPage
 	if pages == 0 {
@@ -94,9 +95,9 @@ func (c *Ctx) pageURL(n, perPage int) string {
 
 // List is the one shape of a GitLab listing: read page and per_page, fetch
 // that page and the total, render each item, write them with the
-// pagination headers.
+// pagination headers. It is the only way to write a page.
 func List[T, E any](c *Ctx, fetch func(store.Page) ([]T, int, error), render func(T) E) error {
-	pg, err := c.Page()
+	pg, err := c.page()
 	if err != nil {
 		return err
 	}
@@ -108,6 +109,19 @@ func List[T, E any](c *Ctx, fetch func(store.Page) ([]T, int, error), render fun
 	for _, it := range items {
 		out = append(out, render(it))
 	}
-	c.WritePage(out, pg, total)
+	c.writePage(out, pg, total)
 	return nil
+}
+
+// ListSlice is List over a listing held whole in memory (a project's
+// members, its branches): the page is cut out of all.
+func ListSlice[T, E any](c *Ctx, all []T, render func(T) E) error {
+	return List(c, func(pg store.Page) ([]T, int, error) { return Slice(all, pg), len(all), nil }, render)
+}
+
+// Slice is page pg of all; past the end it is empty.
+func Slice[T any](all []T, pg store.Page) []T {
+	start := min(pg.Offset(), len(all))
+	end := min(start+pg.Limit(), len(all))
+	return all[start:end]
 }

@@ -1,5 +1,10 @@
 // Package model holds ciwarden's domain types and the sentinel errors that
 // every layer wraps. It imports nothing of ours, knows no SQL and no HTTP.
+//
+// It has no tests of its own: its name rules (names.go) are tested through
+// the API in internal/api (TestNamesAndPaths, TestCreateUserValidation),
+// and the errors by the status each one becomes there (TestUnknownIDs,
+// TestConcurrentDuplicates, TestMalformedBodies).
 package model
 
 import (

@@ -1,6 +1,13 @@
 // Package projects holds the rules for groups, projects and memberships:
 // naming, visibility bounds, inheritance of roles, and deletion in two
 // steps (hidden at once, removed by the reaper).
+//
+// Its rules are tested through the API, against a real server on SQLite
+// and PostgreSQL: names, paths and bad input in internal/api
+// (TestNamesAndPaths, TestMalformedBodies, TestMemberAccessLevels,
+// TestUnknownIDs), visibility and inherited roles for every kind of
+// caller in e2e (TestAccessMatrix, TestPrivateGroups), deletion and the
+// reaper in e2e (TestDeletion), renames in e2e (TestGroupRename).
 package projects
 
 import (

@@ -2,21 +2,14 @@ package server_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
-	"github.com/ciwarden/ciwarden/internal/server"
-	"github.com/ciwarden/ciwarden/internal/testdb"
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
-
-const benchRootToken = "cwpat-bench-root-token-3kq9XzP"
 
 // BenchmarkGetProject measures GET /api/v4/projects/:id as a non-admin
 // Developer of a private project, authenticated by PRIVATE-TOKEN, on
@@ -32,45 +25,18 @@ const benchRootToken = "cwpat-bench-root-token-3kq9XzP"
 // b.RunParallel; the difference between them is ciwarden's own cost per
 // request (routing, token lookup, project and access-level queries,
 // authz.Decide, JSON encoding, request log and metrics). The server logs
-// each request at info level to io.Discard, so log formatting is counted.
+// each request at info level (testserver's Measure: to a buffered file,
+// checked when the benchmark ends), so log formatting is counted.
 func BenchmarkGetProject(b *testing.B) {
-	srv, err := server.New(context.Background(), server.Config{
-		DataDir:          b.TempDir(),
-		DatabaseURL:      testdb.URL(b, "sqlite"),
-		InitialRootToken: benchRootToken,
-		ExternalURL:      "http://ci.example.test",
-	}, server.NewLogger(io.Discard, slog.LevelInfo), io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Store().Close() })
-	h := srv.Handler()
+	s := testserver.New(b, testserver.Options{Measure: true})
+	h := s.Srv.Handler()
 
 	// A private group with a private project; dev is a direct Developer of
 	// the project and nothing else.
-	setup := func(method, path, token, body string, want int) map[string]any {
-		b.Helper()
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("PRIVATE-TOKEN", token)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != want {
-			b.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body.String())
-		}
-		var m map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
-			b.Fatalf("%s %s: %v", method, path, err)
-		}
-		return m
-	}
-	dev := setup("POST", "/api/v4/users", benchRootToken, `{"username":"dev","name":"Dev","email":"dev@example.com"}`, 201)
-	devID := int64(dev["id"].(float64))
-	devToken := setup("POST", fmt.Sprintf("/api/v4/users/%d/personal_access_tokens", devID), benchRootToken, `{"name":"bench","scopes":["api"]}`, 201)["token"].(string)
-	grp := setup("POST", "/api/v4/groups", benchRootToken, `{"name":"Bench","path":"bench","visibility":"private"}`, 201)
-	proj := setup("POST", "/api/v4/projects", benchRootToken, fmt.Sprintf(`{"name":"App","path":"app","visibility":"private","namespace_id":%d}`, int64(grp["id"].(float64))), 201)
-	projectID := int64(proj["id"].(float64))
-	setup("POST", fmt.Sprintf("/api/v4/projects/%d/members", projectID), benchRootToken, fmt.Sprintf(`{"user_id":%d,"access_level":30}`, devID), 201)
+	dev := s.CreateUser(b, "dev")
+	projectID := s.CreateProject(b, s.CreateGroup(b, "bench", 0, "private"), "app", "private").ID
+	s.AddMember(b, "projects", projectID, dev.ID, 30)
+	devToken := dev.Token
 	path := fmt.Sprintf("/api/v4/projects/%d", projectID)
 
 	// Capture the response once; the bare handler replays it.

@@ -22,6 +22,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/server"
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // routeKey names a row.
@@ -39,18 +40,18 @@ var wildcard = regexp.MustCompile(`\{([a-z_]+)(\.\.\.)?\}`)
 // served outside the table, fails here or in
 // TestOnlyTheGateRegistersHandlers.
 func TestEveryRoutePassesDecide(t *testing.T) {
-	s := newServer(t, serverOpts{})
-	group := s.createGroup(t, "gated", "private")
-	p := s.createProject(t, group, "app", "private")
+	s := testserver.New(t, testserver.Options{})
+	group := s.CreateGroup(t, "gated", 0, "private")
+	p := s.CreateProject(t, group, "app", "private")
 
 	var mu sync.Mutex
 	var seen []string
-	s.srv.Gate().OnDecision = func(rt *gate.Route, d authz.Decision) {
+	s.Srv.Gate().OnDecision = func(rt *gate.Route, d authz.Decision) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, routeKey(rt))
 	}
-	routes := s.srv.Routes()
+	routes := s.Srv.Routes()
 	if len(routes) < 90 {
 		t.Fatalf("the route table has %d rows; the server serves more", len(routes))
 	}
@@ -62,12 +63,12 @@ func TestEveryRoutePassesDecide(t *testing.T) {
 			name := wildcard.FindStringSubmatch(w)[1]
 			switch {
 			case name == "id" && rt.Target == gate.GroupTarget:
-				return itoa(group)
+				return testserver.Itoa(group)
 			case name == "id" || name == "full_path":
 				if rt.Surface == gate.Git {
 					return p.Path
 				}
-				return itoa(p.ID)
+				return testserver.Itoa(p.ID)
 			case name == "ref_path":
 				return "artifacts/main/download"
 			case name == "artifact_path" || name == "file_path" || name == "file_name":
@@ -83,7 +84,7 @@ func TestEveryRoutePassesDecide(t *testing.T) {
 		mu.Lock()
 		seen = nil
 		mu.Unlock()
-		r := s.send(t, s.newRequest(t, rt.Method, path, nil))
+		r := s.Send(t, s.NewRequest(t, rt.Method, path, "", nil))
 		mu.Lock()
 		got := seen
 		mu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ type S3 struct {
 	AccessKey string
 	SecretKey string
 	Region    string
+	// Dir is the gateway's storage: the bucket's objects are files there.
+	Dir string
 
 	cmd *exec.Cmd
 	mu  sync.Mutex
@@ -61,6 +64,22 @@ func (g *S3) Env() []string {
 		"CIWARDEN_S3_ACCESS_KEY=" + g.AccessKey,
 		"CIWARDEN_S3_SECRET_KEY=" + g.SecretKey,
 	}
+}
+
+// started and skipped count this test binary's gateways and the tests
+// that skipped for want of versitygw, for Summary.
+var started, skipped atomic.Int64
+
+// Summary says whether this test binary ran its S3 cases, and if not,
+// why: one phrase for a summary line.
+func Summary() string {
+	switch {
+	case started.Load() > 0:
+		return fmt.Sprintf("S3 via versitygw: yes (%d gateways)", started.Load())
+	case skipped.Load() > 0:
+		return fmt.Sprintf("S3 via versitygw: NO, %d tests skipped (versitygw is not installed; %s)", skipped.Load(), Install)
+	}
+	return "S3 via versitygw: not used here"
 }
 
 // Available reports whether versitygw can be found.
@@ -95,6 +114,7 @@ func Start(tb testing.TB) *S3 {
 	tb.Helper()
 	bin, err := find()
 	if err != nil {
+		skipped.Add(1)
 		tb.Skipf("versitygw is not installed (not on PATH nor in $(go env GOPATH)/bin), so the S3 tests are skipped; install it with: %s", Install)
 	}
 	dir := tb.TempDir()
@@ -102,6 +122,7 @@ func Start(tb testing.TB) *S3 {
 	for range 3 { // the free port may be taken between Close and the gateway's bind
 		g, err := tryStart(tb, bin, dir)
 		if err == nil {
+			started.Add(1)
 			return g
 		}
 		lastErr = err
@@ -117,7 +138,7 @@ func tryStart(tb testing.TB, bin, dir string) (*S3, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	g := &S3{Endpoint: addr, Bucket: "ciwarden-test", AccessKey: "ciwardentest", SecretKey: "ciwarden-test-secret-key", Region: "us-east-1"}
+	g := &S3{Endpoint: addr, Bucket: "ciwarden-test", AccessKey: "ciwardentest", SecretKey: "ciwarden-test-secret-key", Region: "us-east-1", Dir: dir}
 	// Credentials travel in the environment (ROOT_ACCESS_KEY_ID and
 	// ROOT_SECRET_ACCESS_KEY), not in a process listing.
 	g.cmd = exec.Command(bin, "--port", addr, "--region", g.Region, "posix", dir)

@@ -9,10 +9,12 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +35,7 @@ func URL(t testing.TB, dialect string) string {
 	t.Helper()
 	switch dialect {
 	case "sqlite":
-		return "sqlite://" + filepath.Join(t.TempDir(), "ciwarden.db")
+		return "sqlite://" + filepath.Join(TempDir(t), "ciwarden.db")
 	case "postgres":
 		return Postgres(t)
 	}
@@ -41,14 +43,40 @@ func URL(t testing.TB, dialect string) string {
 	return ""
 }
 
+// TempDir is a fresh directory removed when the test ends, like
+// t.TempDir, but whose path never holds '#' or '?' (t.TempDir names it
+// after the test, and a repeated subtest name gets "#01"): the store opens
+// SQLite through a file: URI, where those characters end the path.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ciwarden-test-")
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("testdb: remove %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// RequirePostgres skips t, saying how to run it, without
+// CIWARDEN_TEST_POSTGRES_URL.
+func RequirePostgres(t testing.TB) {
+	t.Helper()
+	if lookupEnv() == "" {
+		pgSkipped.Add(1)
+		t.Skipf("skipping PostgreSQL: set %s (for example postgres://postgres@127.0.0.1:5432/postgres) to run against PostgreSQL", EnvPostgres)
+	}
+}
+
 // Postgres creates a database on the server named by
 // CIWARDEN_TEST_POSTGRES_URL and drops it when the test ends.
 func Postgres(t testing.TB) string {
 	t.Helper()
+	RequirePostgres(t)
 	admin := lookupEnv()
-	if admin == "" {
-		t.Skipf("skipping PostgreSQL: set %s (for example postgres://postgres@127.0.0.1:5432/postgres) to run against PostgreSQL", EnvPostgres)
-	}
 	u, err := url.Parse(admin)
 	if err != nil {
 		t.Fatalf("%s: %v", EnvPostgres, err)
@@ -66,6 +94,7 @@ func Postgres(t testing.TB) string {
 		db.Close()
 		t.Fatalf("create test database: %v", err)
 	}
+	pgCreated.Add(1)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -78,9 +107,26 @@ func Postgres(t testing.TB) string {
 	return u.String()
 }
 
+// pgCreated and pgSkipped count this test binary's PostgreSQL databases
+// and the tests that skipped for want of one, for Summary.
+var pgCreated, pgSkipped atomic.Int64
+
 // HavePostgres reports whether PostgreSQL tests will run.
 func HavePostgres() bool { return lookupEnv() != "" }
 
 func lookupEnv() string {
 	return strings.TrimSpace(os.Getenv(EnvPostgres))
+}
+
+// Summary says which databases this test binary ran against, and why
+// PostgreSQL did not when it did not: one phrase for a summary line.
+func Summary() string {
+	pg := "PostgreSQL: not used here"
+	switch {
+	case pgCreated.Load() > 0:
+		pg = fmt.Sprintf("PostgreSQL: yes (%d databases)", pgCreated.Load())
+	case pgSkipped.Load() > 0:
+		pg = fmt.Sprintf("PostgreSQL: NO, %d tests skipped (%s is not set)", pgSkipped.Load(), EnvPostgres)
+	}
+	return "SQLite: yes; " + pg
 }
