@@ -26,6 +26,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/api"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/blob"
+	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runner"
@@ -108,6 +109,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		"built-in runner workers run inside the server (their runner's token is kept in <data-dir>/builtin-runner.token)")
 	c.Duration(&cfg.LongPoll, "runner-long-poll", "CIWARDEN_RUNNER_LONG_POLL", 50*time.Second,
 		"how long POST /jobs/request holds a runner while nothing is queued")
+	c.Duration(&cfg.RunnerContactTimeout, "runner-contact-timeout", "CIWARDEN_RUNNER_CONTACT_TIMEOUT", ci.DefaultRunnerContactTimeout,
+		"a running job whose runner has not called about it (keep-alive, log, upload) for this long fails with runner_system_failure and its token dies; 1m to 24h, well above runners' 30s keep-alive")
 	c.String(&cfg.RunnerRegistrationToken, "runner-registration-token", "CIWARDEN_RUNNER_REGISTRATION_TOKEN", "", "",
 		"enables legacy gitlab-runner register --registration-token (POST /api/v4/runners)")
 	c.String(&logLevel, "log-level", "CIWARDEN_LOG_LEVEL", "info", "", "debug, info, warn or error")
@@ -143,6 +146,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.LongPoll < 0 || cfg.LongPoll > 10*time.Minute {
 		return fmt.Errorf("--runner-long-poll %s: a duration up to 10m, such as 50s", cfg.LongPoll)
+	}
+	if cfg.RunnerContactTimeout < time.Minute || cfg.RunnerContactTimeout > 24*time.Hour {
+		return fmt.Errorf("--runner-contact-timeout %s: a duration from 1m to 24h, such as 5m", cfg.RunnerContactTimeout)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {

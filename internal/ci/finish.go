@@ -26,21 +26,69 @@ type FinalUpdate struct {
 	// account of the log it sent.
 	Checksum string
 	Size     int64
+	// CanResend: the runner advertised trace_reset, gitlab-runner's
+	// promise to resend its log when the final update is answered 412.
+	CanResend bool
 	// Token is the job's token, masked in the log whatever the runner did.
 	Token string
 }
 
-// Complete applies a runner's final update: what the log's masker still
-// holds is stored, the runner's size and checksum of the log are compared
-// with what arrived (a mismatch is logged, as GitLab does), the job
-// finishes (a repeat changes nothing) and the stored log is scanned for
-// the job's raw secrets.
+// MaxTraceResends bounds how many times one job's runner is asked to
+// resend its log (runner-protocol.md §7): a runner that resends needs one
+// round, one that cannot must still end its job.
+const MaxTraceResends = 3
+
+// ResendLogError answers a final update whose log the server holds only a
+// part of: the job keeps running and the runner is asked (412) to resend
+// what is missing, from where the server's copy ends (the 416 of its next
+// PATCH says where), then to repeat its final update.
+type ResendLogError struct {
+	Status string // the job's status, for Job-Status
+	Have   int64  // bytes of the runner's log the server holds
+}
+
+func (e *ResendLogError) Error() string {
+	return fmt.Sprintf("the job log is incomplete (%d bytes stored): resend it", e.Have)
+}
+func (e *ResendLogError) Unwrap() error { return model.ErrConflict }
+
+// Complete applies a runner's final update. The runner's size and CRC32 of
+// the log it sent are compared with what arrived: when the server holds
+// only a part of that log and the runner can resend, the job keeps running
+// and a *ResendLogError asks for the rest (at most MaxTraceResends times).
+// Otherwise what the log's masker still holds is stored, a log that still
+// does not match gets a last line saying it is incomplete (GitLab only
+// logs the mismatch; a job's reader is told here), the job finishes (a
+// repeat changes nothing) and the stored log is scanned for the job's raw
+// secrets.
 func (s *Service) Complete(ctx context.Context, j *model.Job, u FinalUpdate) (*model.Job, error) {
+	cur, err := s.Store.Job(ctx, j.ID)
+	if err != nil {
+		return nil, err
+	}
+	var note []byte
+	if logMismatch(cur, u) {
+		// Bytes can only be added at the end of the stored log: a resend
+		// can mend a log that is short of the runner's, nothing else.
+		if u.CanResend && (u.Size < 0 || cur.TraceSize < u.Size) {
+			asked, err := s.Store.AskTraceResend(ctx, j.ID, MaxTraceResends)
+			if err != nil {
+				return nil, err
+			}
+			if asked {
+				s.Log.Info("job log incomplete at the final update: asking the runner to resend", "job_id", j.ID,
+					"runner_size", u.Size, "stored_size", cur.TraceSize)
+				return nil, &ResendLogError{Status: cur.Status, Have: cur.TraceSize}
+			}
+		}
+		s.Log.Warn("job log does not match the runner's checksum: stored as incomplete", "job_id", j.ID,
+			"runner_size", u.Size, "stored_size", cur.TraceSize)
+		note = incompleteNote(cur, u)
+	}
 	if err := s.Traces.Flush(ctx, j, u.Token); err != nil {
 		return nil, err
 	}
-	s.checkLog(ctx, j.ID, u)
-	done, err := s.Finish(ctx, j.ID, u.State, u.Reason, u.ExitCode)
+	done, err := s.finish(ctx, j.ID, u.State, u.Reason, u.ExitCode, note)
 	if err != nil {
 		return nil, err
 	}
@@ -48,17 +96,23 @@ func (s *Service) Complete(ctx context.Context, j *model.Job, u FinalUpdate) (*m
 	return done, nil
 }
 
-// checkLog compares the runner's size and CRC32 of the log it sent with
-// what arrived, and logs a mismatch.
-func (s *Service) checkLog(ctx context.Context, jobID int64, u FinalUpdate) {
-	cur, err := s.Store.Job(ctx, jobID)
-	if err != nil {
-		return
+// logMismatch: the runner's checksum or size of the log it sent differs
+// from those of the bytes that arrived.
+func logMismatch(j *model.Job, u FinalUpdate) bool {
+	return (u.Checksum != "" && !strings.EqualFold(u.Checksum, crcOf(j.TraceCRC))) || (u.Size >= 0 && u.Size != j.TraceSize)
+}
+
+func crcOf(sum uint32) string { return fmt.Sprintf("crc32:%08x", sum) }
+
+// incompleteNote is the last line of a log that does not match the
+// runner's account of it, so that whoever reads it knows.
+func incompleteNote(j *model.Job, u FinalUpdate) []byte {
+	runner := u.Checksum
+	if u.Size >= 0 {
+		runner = fmt.Sprintf("%d bytes (%s)", u.Size, u.Checksum)
 	}
-	want := fmt.Sprintf("crc32:%08x", cur.TraceCRC)
-	if (u.Checksum != "" && !strings.EqualFold(u.Checksum, want)) || (u.Size >= 0 && u.Size != cur.TraceSize) {
-		s.Log.Warn("job trace checksum mismatch", "job_id", jobID, "runner_size", u.Size, "stored_size", cur.TraceSize)
-	}
+	return fmt.Appendf(nil, "\nWARNING: this job log is incomplete: the runner sent %s, the server received %d bytes (%s)\n",
+		runner, j.TraceSize, crcOf(j.TraceCRC))
 }
 
 // Finish applies a runner's final update; on a job that has already ended
@@ -68,6 +122,12 @@ func (s *Service) checkLog(ctx context.Context, jobID int64, u FinalUpdate) {
 // covers queues a new attempt. From here on the job's token is dead: it is
 // valid only while the job is running or canceling.
 func (s *Service) Finish(ctx context.Context, jobID int64, state, reason string, exitCode *int) (*model.Job, error) {
+	return s.finish(ctx, jobID, state, reason, exitCode, nil)
+}
+
+// finish is Finish that also appends note to the job's log when, and
+// only when, this call ends the job.
+func (s *Service) finish(ctx context.Context, jobID int64, state, reason string, exitCode *int, note []byte) (*model.Job, error) {
 	var out *model.Job
 	repeat := false
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
@@ -103,6 +163,11 @@ func (s *Service) Finish(ctx context.Context, jobID int64, state, reason string,
 		}
 		if _, err := s.apply(ctx, q, &next, ev, now); err != nil {
 			return ErrNotAllowed
+		}
+		if note != nil {
+			if err := q.AppendLogNote(ctx, jobID, note); err != nil {
+				return err
+			}
 		}
 		out = &next
 		if ev == EvDrop && s.shouldRetry(ctx, q, &next, spec) {
@@ -195,7 +260,7 @@ func (s *Service) FailRunnerJobs(ctx context.Context, runnerID int64) (int, erro
 	}
 	n := 0
 	for _, j := range jobs {
-		if _, err := s.Finish(ctx, j.ID, StateFailed, "runner_system_failure", nil); err != nil {
+		if _, err := s.Finish(ctx, j.ID, StateFailed, FailureRunnerSystem, nil); err != nil {
 			s.Log.Warn("fail a job of a dead runner", "job_id", j.ID, "err", err)
 			continue
 		}

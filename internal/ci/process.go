@@ -33,6 +33,10 @@ type Service struct {
 	OnPending func(projectID int64)
 	// Traces keeps the jobs' logs (Complete flushes and scans them).
 	Traces *Traces
+	// RunnerContactTimeout is how long a running job's runner may go
+	// without calling about it before the job fails (FailSilent); 0 means
+	// DefaultRunnerContactTimeout.
+	RunnerContactTimeout time.Duration
 
 	commitsMu sync.Mutex
 	commits   map[string]*CommitInfo // project:sha -> commit metadata

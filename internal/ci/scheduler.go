@@ -22,22 +22,38 @@ func (s *Service) EnqueueDue(ctx context.Context) error {
 	return nil
 }
 
-// RunScheduler starts due delayed jobs and fails overdue ones every
-// interval until ctx ends.
+// RunScheduler runs Sweep every interval until ctx ends.
 func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	listening := s.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.EnqueueDue(ctx); err != nil && ctx.Err() == nil {
-				s.Log.Error("scheduler", "err", err)
-			}
-			if err := s.FailOverdue(ctx); err != nil && ctx.Err() == nil {
-				s.Log.Error("timeouts", "err", err)
-			}
+			s.Sweep(ctx, listening)
 		}
+	}
+}
+
+// Sweep starts due delayed jobs and fails overdue ones, and those whose
+// runner went silent (FailSilent). Runners cannot reach a server that is
+// down: silence counts only once this process, listening since
+// listening, has done so for as long as a runner may be silent, so that a
+// restart does not fail every running job (a runner retries its calls
+// until the server is back).
+func (s *Service) Sweep(ctx context.Context, listening time.Time) {
+	if err := s.EnqueueDue(ctx); err != nil && ctx.Err() == nil {
+		s.Log.Error("scheduler", "err", err)
+	}
+	if err := s.FailOverdue(ctx); err != nil && ctx.Err() == nil {
+		s.Log.Error("timeouts", "err", err)
+	}
+	if s.Now().Sub(listening) < s.contactTimeout() {
+		return
+	}
+	if err := s.FailSilent(ctx); err != nil && ctx.Err() == nil {
+		s.Log.Error("silent runners", "err", err)
 	}
 }

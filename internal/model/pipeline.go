@@ -89,6 +89,9 @@ type Job struct {
 	// TimeoutSeconds is the job's timeout, enforced by the server as well
 	// as by the runner.
 	TimeoutSeconds int
+	// ContactedAt is when the job's runner last called about it, recorded
+	// at most every few seconds; nil before its first call.
+	ContactedAt *time.Time
 	// The trace as the runner sent it: its size (the offsets the runner
 	// uses) and CRC32, and the masker's state between requests. The stored
 	// log is the masked text, whose size may differ.

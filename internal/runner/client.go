@@ -112,13 +112,19 @@ func (c *Client) Verify(ctx context.Context) error {
 	return err
 }
 
+// info is what the runner says about itself in its job requests and job
+// updates, as gitlab-runner does: trace_reset promises to resend the log
+// when the final update is answered 412.
+func info() map[string]any {
+	return map[string]any{"name": "ciwarden-runner", "version": Version, "executor": "shell", "shell": "bash",
+		"features": map[string]bool{"masking": true, "trace_checksum": true, "trace_size": true, "trace_reset": true,
+			"cancelable": true, "cancel_gracefully": true, "return_exit_code": true, "raw_variables": true, "multi_build_steps": true}}
+}
+
 // RequestJob asks for a job; nil means none (204), with the queue version
 // to send next time.
 func (c *Client) RequestJob(ctx context.Context, lastUpdate string) (*runnerproto.Payload, string, error) {
-	body, _ := json.Marshal(map[string]any{"token": c.Token, "system_id": c.SystemID, "last_update": lastUpdate,
-		"info": map[string]any{"name": "ciwarden-runner", "version": Version, "executor": "shell", "shell": "bash",
-			"features": map[string]bool{"masking": true, "trace_checksum": true, "trace_size": true, "cancelable": true,
-				"cancel_gracefully": true, "return_exit_code": true, "raw_variables": true, "multi_build_steps": true}}})
+	body, _ := json.Marshal(map[string]any{"token": c.Token, "system_id": c.SystemID, "last_update": lastUpdate, "info": info()})
 	h := jsonHeader()
 	h.Set("Runner-Token", c.Token)
 	resp, data, err := c.do(ctx, http.MethodPost, "/jobs/request", h, body, http.StatusCreated, http.StatusNoContent)
@@ -162,6 +168,7 @@ func (c *Client) result(resp *http.Response) UpdateResult {
 // UpdateJob sends PUT /jobs/:id.
 func (c *Client) UpdateJob(ctx context.Context, jobID int64, token string, fields map[string]any) (UpdateResult, error) {
 	fields["token"] = token
+	fields["info"] = info()
 	body, _ := json.Marshal(fields)
 	h := jsonHeader()
 	h.Set("Job-Token", token)

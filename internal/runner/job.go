@@ -39,7 +39,24 @@ type Runner struct {
 	// MaxExtractSize bounds the bytes one dependency's artifacts may
 	// expand to; 0 means DefaultMaxExtractSize, < 0 no bound.
 	MaxExtractSize int64
+	// KeepAlive is the longest a job goes without a call to the server;
+	// 0 means DefaultKeepAlive.
+	KeepAlive time.Duration
+	// EndFor is how long the end of a job (the rest of its log and its
+	// final update) is retried while the server cannot take it; 0 means
+	// DefaultEndFor.
+	EndFor time.Duration
 }
+
+// DefaultEndFor bounds the retries of a job's end: gitlab-runner's
+// longest backoff for its final update. A server that is unreachable for a
+// while (restarting, failing over) still learns how the job ended.
+const DefaultEndFor = time.Hour
+
+// maxEndBackoff is the longest wait between two tries of a job's end, so
+// that a server that is back hears of the job soon, well within its
+// --runner-contact-timeout.
+const maxEndBackoff = 30 * time.Second
 
 // Run runs Concurrent workers until ctx ends; jobs in progress are
 // canceled with it.
@@ -49,6 +66,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	if r.KillGrace <= 0 {
 		r.KillGrace = 10 * time.Second
+	}
+	if r.KeepAlive <= 0 {
+		r.KeepAlive = DefaultKeepAlive
+	}
+	if r.EndFor <= 0 {
+		r.EndFor = DefaultEndFor
 	}
 	if err := os.MkdirAll(r.BuildsDir, 0o750); err != nil {
 		return err
@@ -111,7 +134,7 @@ func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Paylo
 	scriptCtx, cancel := context.WithCancel(abortCtx)
 	defer cancel()
 	j := &jobRun{r: r, p: p, cancel: cancel, abort: abort}
-	j.trace = &tracer{client: r.Client, jobID: p.ID, token: p.Token, interval: 3 * time.Second}
+	j.trace = &tracer{client: r.Client, jobID: p.ID, token: p.Token, interval: 3 * time.Second, keepAlive: r.KeepAlive}
 	j.trace.onStatus = func(status string) {
 		switch status {
 		case "canceling":
@@ -132,6 +155,7 @@ func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Paylo
 		r.Log.Warn("runner: job refused at start", "job_id", p.ID, "err", err)
 		return
 	}
+	j.trace.answered()
 	tctx, stopTrace := context.WithCancel(abortCtx)
 	go j.trace.loop(tctx)
 
@@ -139,11 +163,18 @@ func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Paylo
 	stopTrace()
 	j.out.Close()
 
-	final := context.WithoutCancel(parent)
-	_ = j.trace.send(final)
+	j.end(parent, j.finalUpdate(exit, err))
+	if j.dir != "" && os.Getenv("CIWARDEN_RUNNER_KEEP_BUILDS") == "" {
+		os.RemoveAll(j.dir)
+	}
+}
+
+// finalUpdate is the final PUT's fields: the outcome, and the CRC32 and
+// size of the whole log.
+func (j *jobRun) finalUpdate(exit int, err error) map[string]any {
 	size, crc := j.trace.summary()
-	fields := map[string]any{"state": "success", "checksum": fmt.Sprintf("crc32:%08x", crc),
-		"output": map[string]any{"checksum": fmt.Sprintf("crc32:%08x", crc), "bytesize": size}}
+	sum := fmt.Sprintf("crc32:%08x", crc)
+	fields := map[string]any{"state": "success", "checksum": sum, "output": map[string]any{"checksum": sum, "bytesize": size}}
 	if err != nil {
 		fields["state"] = "failed"
 		fields["failure_reason"] = j.failureReason(err)
@@ -151,21 +182,57 @@ func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Paylo
 			fields["exit_code"] = exit
 		}
 	}
-	for attempt := 0; attempt < 10; attempt++ {
-		res, err := r.Client.UpdateJob(final, p.ID, p.Token, fields)
-		if err != nil || res.Status != http.StatusAccepted {
-			if res.Status == http.StatusPreconditionFailed {
-				j.trace.sent = 0
-				_ = j.trace.send(final)
-				continue
-			}
-			break
+	return fields
+}
+
+// end sends the rest of the log, then the final update, until the server
+// took them (200) or no longer wants them (403, 404: the job ended without
+// us). A server that cannot be reached, or answers 5xx, is tried again
+// with a growing wait (up to maxEndBackoff) for r.EndFor; a 412 (the
+// server's copy of the log is short) resends the log and asks again, as
+// a 202 does after the server's interval. A runner being stopped (parent
+// ends) makes one round and waits for nothing more.
+func (j *jobRun) end(parent context.Context, fields map[string]any) {
+	ctx := context.WithoutCancel(parent)
+	giveUp := time.Now().Add(j.r.EndFor)
+	backoff := time.Second
+	for {
+		res, err := j.endRound(ctx, fields)
+		var wait time.Duration
+		switch {
+		case err != nil && !retryable(err):
+			j.r.Log.Error("runner: the server refused the job's final update", "job_id", j.p.ID, "err", err)
+			return
+		case err != nil:
+			wait, backoff = backoff, min(2*backoff, maxEndBackoff)
+		case res.Status == http.StatusPreconditionFailed:
+			j.trace.rewind()
+			wait = res.Interval
+		case res.Status == http.StatusAccepted:
+			wait = res.Interval
+		default:
+			return
 		}
-		sleep(parent, res.Interval)
+		if parent.Err() != nil || time.Now().Add(wait).After(giveUp) {
+			j.r.Log.Error("runner: giving up on the job's final update", "job_id", j.p.ID, "err", err, "status", res.Status)
+			return
+		}
+		if err != nil {
+			j.r.Log.Warn("runner: the job's final update failed; retrying", "job_id", j.p.ID, "err", err, "in", wait.String())
+		}
+		sleep(parent, wait)
 	}
-	if j.dir != "" && os.Getenv("CIWARDEN_RUNNER_KEEP_BUILDS") == "" {
-		os.RemoveAll(j.dir)
+}
+
+// endRound is one try of the job's end: the log's rest, then the final
+// update. A log the server refuses for good (too large) is not a reason
+// to keep the job's end from it: the final update goes anyway, and the
+// server marks the log incomplete.
+func (j *jobRun) endRound(ctx context.Context, fields map[string]any) (UpdateResult, error) {
+	if err := j.trace.send(ctx); err != nil && retryable(err) {
+		return UpdateResult{}, err
 	}
+	return j.r.Client.UpdateJob(ctx, j.p.ID, j.p.Token, fields)
 }
 
 // compileMask builds the job's masker: its token with its encodings,

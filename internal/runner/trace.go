@@ -11,13 +11,20 @@ import (
 // maxPatch is the most one trace PATCH carries, as gitlab-runner.
 const maxPatch = 1 << 20
 
+// DefaultKeepAlive is how long a job's runner stays silent at most: with
+// no log to send for this long it sends a keep-alive PUT, as gitlab-runner
+// does every 30 s, so that the server does not take the job for abandoned
+// (runner-protocol.md §11) and the runner learns of a cancel.
+const DefaultKeepAlive = 30 * time.Second
+
 // tracer collects a job's (already masked) output and sends it to the
 // server: periodically, and completely before the final update. It
 // watches the Job-Status the server answers with, to learn of a cancel.
 type tracer struct {
-	client *Client
-	jobID  int64
-	token  string
+	client    *Client
+	jobID     int64
+	token     string
+	keepAlive time.Duration
 
 	mu       sync.Mutex
 	buf      bytes.Buffer // everything written
@@ -25,6 +32,7 @@ type tracer struct {
 	crc      uint32       // CRC32 of everything written
 	status   string       // last Job-Status
 	interval time.Duration
+	heard    time.Time // the server's last answer about the job
 	onStatus func(string)
 }
 
@@ -53,6 +61,7 @@ func (t *tracer) send(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		t.answered()
 		t.observe(res)
 		switch res.Status {
 		case 202:
@@ -89,11 +98,28 @@ func (t *tracer) observe(res UpdateResult) {
 	}
 }
 
-// loop sends every interval until ctx ends.
+// answered records that the server answered a call about the job.
+func (t *tracer) answered() {
+	t.mu.Lock()
+	t.heard = time.Now()
+	t.mu.Unlock()
+}
+
+// rewind makes the next send start from the log's beginning: the server
+// asked for the log again (412), and the 416 of that send says where its
+// copy ends.
+func (t *tracer) rewind() {
+	t.mu.Lock()
+	t.sent = 0
+	t.mu.Unlock()
+}
+
+// loop sends every interval until ctx ends (every keepAlive when that is
+// shorter), and a keep-alive whenever nothing was sent for keepAlive.
 func (t *tracer) loop(ctx context.Context) {
 	for {
 		t.mu.Lock()
-		d := t.interval
+		d := min(t.interval, t.keepAlive)
 		t.mu.Unlock()
 		select {
 		case <-ctx.Done():
@@ -101,7 +127,25 @@ func (t *tracer) loop(ctx context.Context) {
 		case <-time.After(d):
 		}
 		_ = t.send(ctx)
+		t.touch(ctx)
 	}
+}
+
+// touch sends a keep-alive PUT if the server has heard nothing about the
+// job for keepAlive.
+func (t *tracer) touch(ctx context.Context) {
+	t.mu.Lock()
+	quiet := time.Since(t.heard) >= t.keepAlive
+	t.mu.Unlock()
+	if !quiet {
+		return
+	}
+	res, err := t.client.UpdateJob(ctx, t.jobID, t.token, map[string]any{"state": "running"})
+	if err != nil {
+		return
+	}
+	t.answered()
+	t.observe(res)
 }
 
 func (t *tracer) summary() (size int64, crc uint32) {

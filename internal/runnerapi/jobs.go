@@ -70,6 +70,7 @@ func (a *API) updateJob(c *gate.Ctx) error {
 			fmt.Sscan(fmt.Sprint(n), &u.Size)
 		}
 	}
+	u.CanResend = advertises(p, "trace_reset")
 	switch state {
 	case "", model.StatusRunning, model.StatusPending:
 		c.W.WriteHeader(http.StatusOK)
@@ -88,12 +89,32 @@ func (a *API) updateJob(c *gate.Ctx) error {
 	if errors.Is(err, ci.ErrNotAllowed) {
 		return errForbidden
 	}
+	var resend *ci.ResendLogError
+	if errors.As(err, &resend) {
+		// gitlab-runner's "trace validation failed": it resends its log
+		// from offset 0, the 416 that answers says where the server's copy
+		// ends, and it sends the rest and this update again.
+		gate.SetJobStatus(c.W, resend.Status)
+		c.W.WriteHeader(http.StatusPreconditionFailed)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	gate.SetJobStatus(c.W, done.Status)
 	c.W.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// advertises reports whether the request's runner info lists feature as
+// supported (info.features, as gitlab-runner sends it with its job
+// requests and updates).
+func advertises(p *gate.Params, feature string) bool {
+	info, _ := p.Raw("info")
+	m, _ := info.(map[string]any)
+	features, _ := m["features"].(map[string]any)
+	on, _ := features[feature].(bool)
+	return on
 }
 
 // maxTraceChunk bounds one PATCH: the runner's chunk size (1 MiB), with

@@ -40,18 +40,19 @@ func (a *API) Routes() []gate.Route {
 		{Surface: gate.REST, Method: http.MethodGet, Path: "/projects/{id}/runners", Accepts: userAPI, Target: gate.ProjectTarget, Action: authz.UpdateProjectRead, Handle: a.projectRunners},
 
 		// The runner protocol: a runner's own calls by its token, calls
-		// about a job by that job's token.
+		// about a job by that job's token (each one heard from the job's
+		// runner).
 		{Surface: gate.Runner, Method: http.MethodPost, Path: "/runners", Accepts: registrationToken, Target: gate.NoTarget, Action: authz.RegisterRunner, Handle: a.registerRunner},
 		{Surface: gate.Runner, Method: http.MethodPost, Path: "/runners/verify", Accepts: runnerToken, Target: gate.NoTarget, Action: authz.RunnerCall, Handle: a.verifyRunner},
 		{Surface: gate.Runner, Method: http.MethodDelete, Path: "/runners", Accepts: runnerToken, Target: gate.NoTarget, Action: authz.RunnerCall, Handle: a.unregisterRunner},
 		{Surface: gate.Runner, Method: http.MethodDelete, Path: "/runners/managers", Accepts: runnerToken, Target: gate.NoTarget, Action: authz.RunnerCall, Handle: a.unregisterManager},
 		{Surface: gate.Runner, Method: http.MethodPost, Path: "/jobs/request", Accepts: runnerToken, Target: gate.NoTarget, Action: authz.RunnerCall, Handle: a.requestJob},
-		{Surface: gate.Runner, Method: http.MethodPut, Path: "/jobs/{job_id}", Accepts: jobToken, Target: gate.JobTarget, Action: authz.UpdateJobState, Handle: a.updateJob},
-		{Surface: gate.Runner, Method: http.MethodPatch, Path: "/jobs/{job_id}/trace", Accepts: jobPayload, Target: gate.JobTarget, Action: authz.AppendJobLog, Handle: a.patchTrace},
+		{Surface: gate.Runner, Method: http.MethodPut, Path: "/jobs/{job_id}", Accepts: jobToken, Target: gate.JobTarget, Action: authz.UpdateJobState, Handle: a.heard(a.updateJob)},
+		{Surface: gate.Runner, Method: http.MethodPatch, Path: "/jobs/{job_id}/trace", Accepts: jobPayload, Target: gate.JobTarget, Action: authz.AppendJobLog, Handle: a.heard(a.patchTrace)},
 		// Artifacts: the upload after the script, with the job's own
 		// token; the download of a dependency's archive before it, with
 		// the running job's token.
-		{Surface: gate.Runner, Method: http.MethodPost, Path: "/jobs/{job_id}/artifacts", Accepts: jobPayload, Target: gate.JobTarget, Action: authz.UploadJobArtifacts, Handle: a.uploadArtifacts},
-		{Surface: gate.Runner, Method: http.MethodGet, Path: "/jobs/{job_id}/artifacts", Accepts: dependency, Target: gate.JobProjectTarget, Action: authz.DownloadDependency, Handle: a.downloadDependency},
+		{Surface: gate.Runner, Method: http.MethodPost, Path: "/jobs/{job_id}/artifacts", Accepts: jobPayload, Target: gate.JobTarget, Action: authz.UploadJobArtifacts, Handle: a.heard(a.uploadArtifacts)},
+		{Surface: gate.Runner, Method: http.MethodGet, Path: "/jobs/{job_id}/artifacts", Accepts: dependency, Target: gate.JobProjectTarget, Action: authz.DownloadDependency, Handle: a.heard(a.downloadDependency)},
 	}
 }

@@ -55,3 +55,18 @@ func presentedJobToken(c *gate.Ctx) string {
 	t, _ := c.Params.String("token")
 	return t
 }
+
+// heard wraps the handler of a call made with a live job's token: the call
+// is word from that job's runner (ci.Service.Heard), which keeps the job
+// from being failed as abandoned (runner-protocol.md §11). Recording it
+// is not worth failing the call for.
+func (a *API) heard(h func(*gate.Ctx) error) func(*gate.Ctx) error {
+	return func(c *gate.Ctx) error {
+		if j := c.Principal.Job; j != nil && c.Principal.Live() {
+			if err := a.CI.Heard(c.Context(), j); err != nil && c.Context().Err() == nil {
+				a.Log.Warn("recording a runner's contact failed", "job_id", j.ID, "err", err)
+			}
+		}
+		return h(c)
+	}
+}

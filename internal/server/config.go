@@ -31,6 +31,10 @@ type Config struct {
 	LongPoll time.Duration
 	// Runners is how many built-in runner workers to run in-process.
 	Runners int
+	// RunnerContactTimeout: a running job whose runner has not called
+	// about it for this long fails (runner_system_failure), and its token
+	// dies. 0 means ci.DefaultRunnerContactTimeout.
+	RunnerContactTimeout time.Duration
 	// ReapEvery is how often projects and groups marked for deletion are
 	// removed.
 	ReapEvery time.Duration

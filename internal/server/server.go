@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	}
 	queue := ci.NewQueue()
 	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, Blobs: blobs,
+		RunnerContactTimeout: cfg.RunnerContactTimeout,
 		OnPending: func(int64) {
 			queue.Bump()
 			// Replicas sharing PostgreSQL wake their held runners too.

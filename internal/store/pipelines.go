@@ -117,18 +117,18 @@ func (q *Queries) ListPipelines(ctx context.Context, f PipelineFilter, page Page
 	return listPage(ctx, q, "pipelines", pipelineCols, " WHERE "+strings.Join(where, " AND "), order, args, page, scanPipeline)
 }
 
-const jobCols = "id, pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, queued_at, started_at, finished_at, erased_at, failure_reason, exit_code, runner_id, timeout_seconds, trace_size, trace_crc, trace_state, token_permissions"
+const jobCols = "id, pipeline_id, project_id, name, stage, stage_idx, status, job_when, allow_failure, user_id, dag, needs, spec, retried, scheduled_at, created_at, queued_at, started_at, finished_at, erased_at, failure_reason, exit_code, runner_id, timeout_seconds, contacted_at, trace_size, trace_crc, trace_state, token_permissions"
 
 func scanJob(row interface{ Scan(...any) error }) (*model.Job, error) {
 	var j model.Job
 	var needs, spec string
 	var created int64
-	var scheduled, queued, started, finished, erased, exit sql.NullInt64
+	var scheduled, queued, started, finished, erased, exit, contacted sql.NullInt64
 	var crc int64
 	var perms sql.NullString
 	if err := row.Scan(&j.ID, &j.PipelineID, &j.ProjectID, &j.Name, &j.Stage, &j.StageIdx, &j.Status, &j.When, &j.AllowFailure,
 		&j.UserID, &j.DAG, &needs, &spec, &j.Retried, &scheduled, &created, &queued, &started, &finished, &erased,
-		&j.FailureReason, &exit, &j.RunnerID, &j.TimeoutSeconds, &j.TraceSize, &crc, &j.TraceState, &perms); err != nil {
+		&j.FailureReason, &exit, &j.RunnerID, &j.TimeoutSeconds, &contacted, &j.TraceSize, &crc, &j.TraceState, &perms); err != nil {
 		return nil, err
 	}
 	if perms.Valid {
@@ -143,6 +143,7 @@ func scanJob(row interface{ Scan(...any) error }) (*model.Job, error) {
 	j.CreatedAt = fromMicros(created)
 	j.ScheduledAt, j.QueuedAt, j.StartedAt = fromNullMicros(scheduled), fromNullMicros(queued), fromNullMicros(started)
 	j.FinishedAt, j.ErasedAt = fromNullMicros(finished), fromNullMicros(erased)
+	j.ContactedAt = fromNullMicros(contacted)
 	if exit.Valid {
 		v := int(exit.Int64)
 		j.ExitCode = &v

@@ -259,12 +259,17 @@ func (q *Queries) traceChunkIf(ctx context.Context, jobID int64, masked []byte, 
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
-	if len(masked) == 0 {
-		return true, nil
+	return true, q.appendChunk(ctx, jobID, masked)
+}
+
+// appendChunk adds text at the end of a job's stored log.
+func (q *Queries) appendChunk(ctx context.Context, jobID int64, text []byte) error {
+	if len(text) == 0 {
+		return nil
 	}
-	_, err = q.exec(ctx, "INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_trace_chunks WHERE job_id = ?), ?)",
-		jobID, jobID, masked)
-	return true, err
+	_, err := q.exec(ctx, "INSERT INTO job_trace_chunks (job_id, seq, data) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_trace_chunks WHERE job_id = ?), ?)",
+		jobID, jobID, text)
+	return err
 }
 
 // FlushTrace stores the masker's last output at a job's final update and

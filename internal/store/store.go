@@ -152,26 +152,35 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Migrate applies every pending embedded migration.
 func (s *Store) Migrate(ctx context.Context) error {
-	fsys, err := s.d.migrations()
+	p, err := s.migrations()
 	if err != nil {
 		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// migrations is the dialect's migrations, run under its lock.
+func (s *Store) migrations() (*goose.Provider, error) {
+	fsys, err := s.d.migrations()
+	if err != nil {
+		return nil, err
 	}
 	var opts []goose.ProviderOption
 	locker, err := s.d.migrationLocker()
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return nil, fmt.Errorf("migrations: %w", err)
 	}
 	if locker != nil {
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	p, err := goose.NewProvider(s.d.goose(), s.db, fsys, opts...)
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	return p, nil
 }
 
 // Tx runs fn in one transaction, committing when it returns nil.

@@ -70,6 +70,9 @@ type Options struct {
 	// CIWARDEN_INSTANCE_KEY for a child process); empty means the key
 	// file the server keeps in its data directory.
 	InstanceKey string
+	// RunnerContactTimeout (in process: Config.RunnerContactTimeout, which
+	// may be shorter than the flag's minimum); 0 means the default.
+	RunnerContactTimeout time.Duration
 
 	// Process runs the built ciwarden binary as a child process (`ciwarden
 	// serve`), as an operator would, instead of server.New in this
@@ -242,7 +245,7 @@ func (s *Server) startInProcess(t testing.TB) {
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, InitialRootToken: o.RootToken, ExternalURL: s.URL,
 		LongPoll: longPoll, RunnerRegistrationToken: o.RegistrationToken,
 		MaxArtifactsSize: o.MaxArtifactsSize, MaxPackageFileSize: o.MaxPackageFileSize,
-		InstanceKey: o.InstanceKey,
+		InstanceKey: o.InstanceKey, RunnerContactTimeout: o.RunnerContactTimeout,
 	}
 	if o.S3 != nil {
 		if o.s3Prefix == "" {
