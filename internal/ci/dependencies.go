@@ -31,15 +31,14 @@ type dependencyInput struct {
 // entries. artifacts_file is set only for an unexpired archive.
 func (s *Service) dependencies(ctx context.Context, in dependencyInput) ([]runnerproto.PayloadDependency, error) {
 	spec := SpecOf(in.Job)
-	var jobs []*model.Job
-	if s.mayHaveLocalDependencies(in.Job, spec) {
-		var err error
-		if jobs, err = s.Store.PipelineJobs(ctx, in.Pipeline.ID, false); err != nil {
+	var picked []*model.Job
+	switch {
+	case !s.mayHaveLocalDependencies(in.Job, spec):
+	case spec.NeedsSet:
+		jobs, err := s.Store.PipelineJobs(ctx, in.Pipeline.ID, false)
+		if err != nil {
 			return nil, err
 		}
-	}
-	var picked []*model.Job
-	if spec.NeedsSet {
 		byName := map[string]*model.Job{}
 		for _, o := range jobs {
 			byName[o.Name] = o
@@ -49,11 +48,13 @@ func (s *Service) dependencies(ctx context.Context, in dependencyInput) ([]runne
 				picked = append(picked, byName[n.Job])
 			}
 		}
-	} else {
-		for _, o := range jobs {
-			if o.StageIdx < in.Job.StageIdx {
-				picked = append(picked, o)
-			}
+	default:
+		// The jobs of earlier stages, read as such: every job a runner
+		// takes comes here, and reading the whole pipeline for each made
+		// a 1,000-job pipeline quadratic.
+		var err error
+		if picked, err = s.Store.JobsBeforeStage(ctx, in.Pipeline.ID, in.Job.StageIdx); err != nil {
+			return nil, err
 		}
 	}
 	if spec.DependenciesSet {

@@ -195,6 +195,18 @@ func (q *Queries) PipelineJobs(ctx context.Context, pipelineID int64, includeRet
 	return collect(rows, scanJob)
 }
 
+// JobsBeforeStage lists a pipeline's current (not retried) jobs of the
+// stages before stage, in stage order: a job's default dependencies. The
+// filter is SQL's, so a large last stage costs nothing to the jobs in it.
+func (q *Queries) JobsBeforeStage(ctx context.Context, pipelineID int64, stage int) ([]*model.Job, error) {
+	rows, err := q.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE pipeline_id = ? AND retried = FALSE AND stage_idx < ? ORDER BY stage_idx, id",
+		pipelineID, stage)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanJob)
+}
+
 // JobFilter narrows ListJobs.
 type JobFilter struct {
 	ProjectID      int64
