@@ -41,16 +41,23 @@ func (a *Authorizer) reader() scopeReader {
 	return dbReader{a.Store}
 }
 
-// Project decides whether who may do act on p, and returns the caller's
-// effective level on p (for handlers that need it).
-func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (authz.Decision, model.AccessLevel, error) {
+// Project decides whether who may do act on p.
+func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (authz.Decision, error) {
+	_, _, d, err := a.Decide(ctx, who, p, act)
+	return d, err
+}
+
+// Decide decides act on p for who, records a cross-project job-token use
+// in the authentication log, and returns the facts it decided on (the
+// gate keeps them for the handler's further questions).
+func (a *Authorizer) Decide(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (authz.Subject, authz.Target, authz.Decision, error) {
 	s, t, err := a.Facts(ctx, who, p)
 	if err != nil {
-		return authz.Decision{}, 0, err
+		return s, t, authz.Decision{}, err
 	}
 	d := authz.Decide(s, t, act)
 	a.Record(s, t, act, d)
-	return d, t.Level, nil
+	return s, t, d, nil
 }
 
 // Allows answers whether who may do act on p, where the answer shapes
@@ -94,14 +101,13 @@ func (a *Authorizer) GroupFacts(ctx context.Context, who *auth.Principal, n *mod
 	return s, authz.Target{Kind: authz.Group, ID: n.ID, Visibility: n.Visibility, Level: level, Related: related}, nil
 }
 
-// Group decides whether who may do act in group n, and returns the
-// caller's level there.
-func (a *Authorizer) Group(ctx context.Context, who *auth.Principal, n *model.Namespace, act authz.Action) (authz.Decision, model.AccessLevel, error) {
+// Group decides whether who may do act in group n.
+func (a *Authorizer) Group(ctx context.Context, who *auth.Principal, n *model.Namespace, act authz.Action) (authz.Decision, error) {
 	s, t, err := a.GroupFacts(ctx, who, n)
 	if err != nil {
-		return authz.Decision{}, 0, err
+		return authz.Decision{}, err
 	}
-	return authz.Decide(s, t, act), t.Level, nil
+	return authz.Decide(s, t, act), nil
 }
 
 // Facts loads what the decision needs about who and p: the caller's

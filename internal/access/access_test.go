@@ -84,11 +84,11 @@ func testScopeCache(t *testing.T, dialect string) {
 			t.Fatal(err)
 		}
 		who := auth.JobPrincipal(&model.Job{ID: 1, ProjectID: src.ID, Status: model.StatusRunning}, src, nil, user)
-		c, _, err := cached.Project(ctx, who, tgt, act)
+		c, err := cached.Project(ctx, who, tgt, act)
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, _, err := fresh.Project(ctx, who, tgt, act)
+		f, err := fresh.Project(ctx, who, tgt, act)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +214,7 @@ func TestConcurrentDecisions(t *testing.T) {
 					var p *model.Project
 					if p, err = st.Project(ctx, tgt.ID); err == nil {
 						who := auth.JobPrincipal(&model.Job{ID: 1, ProjectID: s.ID, Status: model.StatusRunning}, s, nil, user)
-						_, _, err = az.Project(ctx, who, p, authz.ReadPackage)
+						_, err = az.Project(ctx, who, p, authz.ReadPackage)
 					}
 				}
 				if err != nil {

@@ -109,7 +109,7 @@ func benchScopeDecision(b *testing.B, az *access.Authorizer, one, large *scopeCa
 }
 
 func decideScope(b *testing.B, a *access.Authorizer, c *scopeCase) {
-	d, _, err := a.Project(context.Background(), c.who, c.target, authz.ReadPackage)
+	d, err := a.Project(context.Background(), c.who, c.target, authz.ReadPackage)
 	if err != nil || !d.Allowed {
 		b.Fatalf("decision on %s: %+v, %v", c.target.FullPath(), d, err)
 	}
@@ -156,12 +156,12 @@ func checkScopeCase(b *testing.B, st *store.Store, a *access.Authorizer, c *scop
 	if len(before) == 1 {
 		allowedBefore = before[0].AllowedCount
 	}
-	d, level, err := a.Project(ctx, c.who, c.target, authz.ReadPackage)
+	_, t, d, err := a.Decide(ctx, c.who, c.target, authz.ReadPackage)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if d != authz.Allow || level != model.Reporter {
-		b.Fatalf("%s: decision %+v at level %d, want allowed at Reporter", c.target.FullPath(), d, level)
+	if d != authz.Allow || t.Level != model.Reporter {
+		b.Fatalf("%s: decision %+v at level %d, want allowed at Reporter", c.target.FullPath(), d, t.Level)
 	}
 	if err := a.Log.(*jobtoken.AuthLog).Flush(ctx); err != nil {
 		b.Fatal(err)

@@ -13,8 +13,7 @@ var (
 	errNotFound   = gate.NotFound
 	writeJSON     = gate.WriteJSON
 
-	errUnauthorized = gate.Unauthorized
-	errForbidden    = gate.Forbidden
-	errTooLarge     = gate.TooLarge
-	errNoRoute      = gate.NoRoute
+	errForbidden = gate.Forbidden
+	errTooLarge  = gate.TooLarge
+	errNoRoute   = gate.NoRoute
 )

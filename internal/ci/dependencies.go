@@ -161,7 +161,7 @@ func (s *Service) readableLatestJob(ctx context.Context, in dependencyInput, pat
 		return nil, model.ErrNotFound
 	}
 	who := auth.JobPrincipal(in.Job, in.Project, in.Pipeline, in.User)
-	d, _, err := s.access().Project(ctx, who, p, authz.ReadJobArtifacts)
+	d, err := s.access().Project(ctx, who, p, authz.ReadJobArtifacts)
 	if err != nil {
 		return nil, err
 	}

@@ -35,9 +35,6 @@ type Ctx struct {
 // Context is the request's context.
 func (c *Ctx) Context() context.Context { return c.R.Context() }
 
-// Gate is the gate serving the request.
-func (c *Ctx) Gate() *Gate { return c.gate }
-
 // PathInt reads an integer path parameter; anything else is a 400 as in
 // GitLab's parameter validation.
 func (c *Ctx) PathInt(name string) (int64, error) {
@@ -48,10 +45,15 @@ func (c *Ctx) PathInt(name string) (int64, error) {
 	return v, nil
 }
 
-// decide asks authz about act and keeps what it saw; route says whether
-// this is the route's own decision (the one every request must pass).
+// decide asks authz about act and settles the answer.
 func (c *Ctx) decide(s authz.Subject, t authz.Target, act authz.Action, route bool) error {
-	d := authz.Decide(s, t, act)
+	return c.settle(s, t, authz.Decide(s, t, act), route)
+}
+
+// settle keeps what decision d saw when it is the route's own (the one
+// every request must pass), and turns a refusal into the error the
+// surface renders.
+func (c *Ctx) settle(s authz.Subject, t authz.Target, d authz.Decision, route bool) error {
 	if route {
 		c.subject, c.target = s, t
 		if c.gate.OnDecision != nil {
@@ -67,19 +69,11 @@ func (c *Ctx) decide(s authz.Subject, t authz.Target, act authz.Action, route bo
 // decideProject decides act on p through the one authorizer every
 // transport shares (token access scope and authentication log included).
 func (c *Ctx) decideProject(p *model.Project, act authz.Action, route bool) error {
-	a := c.gate.Access
-	s, t, err := a.Facts(c.Context(), c.Principal, p)
+	s, t, d, err := c.gate.Access.Decide(c.Context(), c.Principal, p, act)
 	if err != nil {
 		return err
 	}
-	err = c.decide(s, t, act, route)
-	var denied *Denied
-	d := authz.Allow
-	if errors.As(err, &denied) {
-		d = denied.Decision
-	}
-	a.Record(s, t, act, d)
-	return err
+	return c.settle(s, t, d, route)
 }
 
 func (c *Ctx) decideGroup(n *model.Namespace, act authz.Action, route bool) error {

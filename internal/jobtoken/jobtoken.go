@@ -330,11 +330,11 @@ func (s *Service) visibleGroup(ctx context.Context, who *auth.Principal, id int6
 
 // allowed is the one authorizer's answer for who doing act on p.
 func (s *Service) allowed(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (bool, error) {
-	d, _, err := s.Access.Project(ctx, who, p, act)
+	d, err := s.Access.Project(ctx, who, p, act)
 	return d.Allowed, err
 }
 
 func (s *Service) groupAllowed(ctx context.Context, who *auth.Principal, g *model.Namespace, act authz.Action) (bool, error) {
-	d, _, err := s.Access.Group(ctx, who, g, act)
+	d, err := s.Access.Group(ctx, who, g, act)
 	return d.Allowed, err
 }
