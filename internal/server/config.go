@@ -14,6 +14,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
+	"github.com/ciwarden/ciwarden/internal/store"
 )
 
 // Config is everything `ciwarden serve` can be told.
@@ -87,7 +88,7 @@ func (c *Config) Normalize() error {
 		return fmt.Errorf("--data-dir: %v", err)
 	}
 	if c.DatabaseURL == "" {
-		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "ciwarden.db")
+		c.DatabaseURL = store.SQLiteURL(filepath.Join(c.DataDir, "ciwarden.db"))
 	}
 	if c.LongPoll <= 0 {
 		c.LongPoll = 50 * time.Second

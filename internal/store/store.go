@@ -118,6 +118,11 @@ func redactURLError(err error) string {
 
 func sqliteFile(path string) (dialect, string, error) {
 	path, _, _ = strings.Cut(path, "?")
+	// The path part is URL-escaped where it must be (SQLiteURL writes
+	// it so): %3F for a '?' that belongs to a directory name, %25 for '%'.
+	if p, err := url.PathUnescape(path); err == nil {
+		path = p
+	}
 	if path == "" {
 		return nil, "", errors.New("sqlite database URL names no file")
 	}
@@ -128,8 +133,20 @@ func sqliteFile(path string) (dialect, string, error) {
 	}
 	// WAL lets readers proceed during a write; foreign keys are off by
 	// default in SQLite; busy_timeout makes writers queue instead of failing.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	dsn := "file:" + sqliteURIEscaper.Replace(path) + "?_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	return sqliteDialect{}, dsn, nil
+}
+
+// sqliteURIEscaper escapes what SQLite's URI file names give a meaning
+// (https://www.sqlite.org/uri.html): '%' starts an escape, '?' the
+// parameters and '#' a fragment, so a data directory named "ci#1" or
+// "100%" would otherwise open another file.
+var sqliteURIEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+// SQLiteURL is the database URL of the SQLite file at path, escaped so
+// that Open reads the same path back.
+func SQLiteURL(path string) string {
+	return "sqlite://" + strings.NewReplacer("%", "%25", "?", "%3F").Replace(path)
 }
 
 // Dialect names the database in use ("sqlite" or "postgres").

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -228,6 +230,37 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 			st.Close()
 			t.Errorf("Open(%q) succeeded, want an error", url)
 		}
+	}
+}
+
+// TestSQLitePathWithURICharacters: a data directory whose name holds
+// characters that SQLite's URI file names treat specially ('#' starts a
+// fragment, '%' an escape, '?' the parameters) opens the database at
+// exactly that path, not a file with a truncated or decoded name.
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ci#1 100%41?x")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ciwarden.db")
+	st, err := store.Open(ctx, store.SQLiteURL(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at %s: %v", path, err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("files beside the data directory: %q, want only it", names)
 	}
 }
 
