@@ -47,6 +47,13 @@ type Options struct {
 	DefaultDB bool
 	// DataDir; empty means a fresh temporary directory.
 	DataDir string
+	// RepositoriesDir (--repositories-dir) is where the repositories live,
+	// for replicas sharing it; empty means the server's default,
+	// DataDir/repositories.
+	RepositoriesDir string
+	// ReplicaName (--replica-name); empty means the server's default, the
+	// host name.
+	ReplicaName string
 	// S3, when set, keeps artifacts and packages in its bucket instead of
 	// the data directory (testblob.Start).
 	S3 *testblob.S3
@@ -246,6 +253,7 @@ func (s *Server) startInProcess(t testing.TB) {
 		LongPoll: longPoll, RunnerRegistrationToken: o.RegistrationToken,
 		MaxArtifactsSize: o.MaxArtifactsSize, MaxPackageFileSize: o.MaxPackageFileSize,
 		InstanceKey: o.InstanceKey, RunnerContactTimeout: o.RunnerContactTimeout,
+		RepositoriesDir: o.RepositoriesDir, ReplicaName: o.ReplicaName,
 	}
 	if o.S3 != nil {
 		if o.s3Prefix == "" {
@@ -383,6 +391,12 @@ func (s *Server) launch(bin string) error {
 		}
 		if o.RegistrationToken != "" {
 			args = append(args, "--runner-registration-token", o.RegistrationToken)
+		}
+		if o.RepositoriesDir != "" {
+			args = append(args, "--repositories-dir", o.RepositoriesDir)
+		}
+		if o.ReplicaName != "" {
+			args = append(args, "--replica-name", o.ReplicaName)
 		}
 		args = append(args, o.Args...)
 	}
@@ -585,6 +599,9 @@ func (s *Server) scanData() []finding {
 		return nil
 	}
 	dirs := map[string]string{"data directory: ": s.DataDir}
+	if r := s.opts.RepositoriesDir; r != "" && !strings.HasPrefix(r, s.DataDir+string(filepath.Separator)) {
+		dirs["repositories: "] = r
+	}
 	if s.S3 != nil && s.S3.Dir != "" {
 		dirs["S3 storage: "] = s.S3.Dir
 	}
