@@ -105,8 +105,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	c.String(&cfg.ExternalURL, "external-url", "CIWARDEN_EXTERNAL_URL", "", "http://<listen>",
 		"the URL users and jobs reach the server at; used in web_url, clone URLs, pagination links and CI variables")
 	storageFlags(c, &cfg)
+	c.String(&cfg.RepositoriesDir, "repositories-dir", "CIWARDEN_REPOSITORIES_DIR", "", "<data-dir>/repositories",
+		"where the bare repositories live; replicas on several hosts share it on a POSIX file system (NFS, CephFS, EFS)")
+	c.String(&cfg.ReplicaName, "replica-name", "CIWARDEN_REPLICA_NAME", "", "the host name",
+		"this replica's name among the replicas of one database (letters, digits, '.', '_', '-', at most 63): its built-in runner and builds directory are its own")
 	c.Int(&cfg.Runners, "runners", "CIWARDEN_RUNNERS", 0,
-		"built-in runner workers run inside the server (their runner's token is kept in <data-dir>/builtin-runner.token)")
+		"built-in runner workers run inside the server (one runner per replica, kept in the database; jobs run in <data-dir>/builds/<replica-name>)")
 	c.Duration(&cfg.LongPoll, "runner-long-poll", "CIWARDEN_RUNNER_LONG_POLL", 50*time.Second,
 		"how long POST /jobs/request holds a runner while nothing is queued")
 	c.Duration(&cfg.RunnerContactTimeout, "runner-contact-timeout", "CIWARDEN_RUNNER_CONTACT_TIMEOUT", ci.DefaultRunnerContactTimeout,

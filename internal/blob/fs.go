@@ -40,7 +40,13 @@ const (
 // symbolic link planted under the root cannot lead a key outside it.
 type FS struct {
 	root *os.Root
+	// owner names the process whose temporaries these are (SetOwner).
+	owner string
 }
+
+// ownerSep ends the owner's name in a temporary's name; it is in no owner
+// name (SetOwner) and in no rand.Text.
+const ownerSep = "~"
 
 var _ Store = (*FS)(nil)
 
@@ -60,6 +66,12 @@ func NewFS(dir string) (*FS, error) {
 	return &FS{root: root}, nil
 }
 
+// SetOwner names the process that uses the store (a replica's name, from
+// letters, digits, '.', '_' and '-'): its temporaries carry the name, and
+// CleanTemp removes only those (and those of no owner), so that servers
+// sharing the directory never remove each other's uploads in progress.
+func (s *FS) SetOwner(name string) { s.owner = name }
+
 // Close releases the root directory.
 func (s *FS) Close() error { return s.root.Close() }
 
@@ -71,6 +83,9 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64) (Info
 		return Info{}, fmt.Errorf("blob: put %s: %w", key, err)
 	}
 	tmp := tmpDir + "/" + rand.Text()
+	if s.owner != "" {
+		tmp = tmpDir + "/" + s.owner + ownerSep + rand.Text()
+	}
 	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, filePerm)
 	if err != nil {
 		return Info{}, fmt.Errorf("blob: put %s: %w", key, err)
@@ -406,7 +421,8 @@ func (s *FS) List(ctx context.Context, prefix string) iter.Seq2[Info, error] {
 	}
 }
 
-// CleanTemp removes temporary files last written before the given time.
+// CleanTemp removes temporary files last written before the given time,
+// of this store's owner or of none (SetOwner).
 func (s *FS) CleanTemp(ctx context.Context, before time.Time) (int, error) {
 	entries, err := fs.ReadDir(s.root.FS(), tmpDir)
 	if err != nil {
@@ -416,6 +432,9 @@ func (s *FS) CleanTemp(ctx context.Context, before time.Time) (int, error) {
 	for _, e := range entries {
 		if err := ctx.Err(); err != nil {
 			return removed, err
+		}
+		if owner, _, owned := strings.Cut(e.Name(), ownerSep); owned && owner != s.owner {
+			continue // another server's
 		}
 		st, err := e.Info()
 		if err != nil || !st.ModTime().Before(before) {

@@ -70,6 +70,43 @@ func TestFSCleanTemp(t *testing.T) {
 	}
 }
 
+// TestFSCleanTempOwners: servers sharing a directory (replicas on one
+// data directory) remove only their own temporaries at start, and those
+// of no owner (written before owners were named), never another's upload
+// in progress.
+func TestFSCleanTempOwners(t *testing.T) {
+	a := newTestFS(t)
+	a.SetOwner("replica-a")
+	dir := a.root.Name()
+	b, err := NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	b.SetOwner("replica-b")
+	for _, name := range []string{"replica-a~AAAA", "replica-b~BBBB", "CCCC", "replica-a.x~DDDD"} {
+		if err := os.WriteFile(filepath.Join(dir, tmpDir, name), []byte("half an upload"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := a.CleanTemp(t.Context(), time.Now().Add(time.Second)); err != nil || n != 2 {
+		t.Fatalf("CleanTemp of replica-a = %d, %v; want 2 (its own and the unowned one)", n, err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(filepath.Join(dir, tmpDir))
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"replica-a.x~DDDD", "replica-b~BBBB"}; !slices.Equal(left, want) {
+		t.Fatalf("left %q, want %q", left, want)
+	}
+	// A Put's temporary carries its owner's name.
+	mustPut(t, b, "k", []byte("v"))
+	if n, err := b.CleanTemp(t.Context(), time.Now().Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("CleanTemp of replica-b = %d, %v; want 1", n, err)
+	}
+}
+
 func TestFSKeyClashes(t *testing.T) {
 	s := newTestFS(t)
 	mustPut(t, s, "a/b", []byte("file"))

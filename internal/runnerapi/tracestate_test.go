@@ -177,7 +177,9 @@ func TestTraceStateWrongKey(t *testing.T) {
 		j.AppendTrace(t, "before "+j.Token[:30])
 		logBefore, stateBefore := storedTrace(t, a, p, j.ID), traceState(t, a, j.ID)
 
-		b := testserver.New(t, testserver.Options{Dialect: dialect, DatabaseURL: dbURL, InstanceKey: newInstanceKey(t)})
+		// A replica shares the instance's storage (docs/scaling.md): here
+		// the data directory; only its key differs.
+		b := testserver.New(t, testserver.Options{Dialect: dialect, DatabaseURL: dbURL, DataDir: a.DataDir, InstanceKey: newInstanceKey(t)})
 		b.Remember(j.Token)
 		// The replica cannot open the state and must not store anything:
 		// its 500s are the test's subject, checked below.

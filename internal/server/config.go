@@ -22,6 +22,14 @@ type Config struct {
 	ExternalURL string
 	DataDir     string
 	DatabaseURL string
+	// RepositoriesDir holds the projects' bare repositories. Replicas on
+	// several hosts share it on a POSIX file system (docs/scaling.md).
+	// Empty: DataDir/repositories.
+	RepositoriesDir string
+	// ReplicaName names this server among the replicas of one database:
+	// its built-in runner and its builds directory are its own. Empty: the
+	// host name.
+	ReplicaName string
 	// InitialRootToken becomes root's token on the first start.
 	InitialRootToken string
 	// RunnerRegistrationToken enables legacy runner registration.
@@ -89,6 +97,24 @@ func (c *Config) Normalize() error {
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "ciwarden.db")
 	}
+	if c.RepositoriesDir == "" {
+		c.RepositoriesDir = filepath.Join(c.DataDir, "repositories")
+	}
+	if c.RepositoriesDir, err = filepath.Abs(c.RepositoriesDir); err != nil {
+		return fmt.Errorf("--repositories-dir: %v", err)
+	}
+	if c.ReplicaName == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("the host name is unknown (%v): set --replica-name", err)
+		}
+		if !ValidReplicaName(host) {
+			return fmt.Errorf("the host name %q is not a replica name (letters, digits, '.', '_', '-', at most 63): set --replica-name", host)
+		}
+		c.ReplicaName = host
+	} else if !ValidReplicaName(c.ReplicaName) {
+		return fmt.Errorf("--replica-name %q: letters, digits, '.', '_' and '-' only, at most 63 characters", c.ReplicaName)
+	}
 	if c.LongPoll <= 0 {
 		c.LongPoll = 50 * time.Second
 	}
@@ -116,6 +142,21 @@ func (c *Config) Normalize() error {
 		}
 	}
 	return nil
+}
+
+// ValidReplicaName reports whether name can name a replica: 1 to 63 of
+// [A-Za-z0-9._-], so that it is a host name's first label at most and a
+// safe directory name (builds/<name>), never "." or "..".
+func ValidReplicaName(name string) bool {
+	if name == "" || len(name) > 63 || name == "." || name == ".." {
+		return false
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // instanceKeyFile is where a node keeps its instance key when the

@@ -27,6 +27,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/runnerapi"
 	"github.com/ciwarden/ciwarden/internal/runners"
+	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -40,6 +41,7 @@ type Server struct {
 	queue    *ci.Queue
 	auth     *auth.Authenticator
 	blobs    blob.Store
+	box      *secretbox.Box
 	authLog  *jobtoken.AuthLog
 	gate     *gate.Gate
 	routes   []gate.Route
@@ -91,7 +93,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	repos, err := git.NewRepos(filepath.Join(cfg.DataDir, "repositories"))
+	repos, err := git.NewRepos(cfg.RepositoriesDir)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +109,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	if err := st.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	now := func() time.Time { return time.Now().UTC() }
+	// Before anything is written to them: a replica whose directories
+	// are not the instance's refuses to start (storage.go).
+	shared := []sharedDir{repositoriesDir(cfg, st)}
+	if cfg.S3.Endpoint == "" {
+		shared = append(shared, blobsDir(cfg, st))
+	}
+	for _, d := range shared {
+		if err := verifyStorage(ctx, st, d, now()); err != nil {
+			return nil, err
+		}
+	}
 	blobs, err := openBlobs(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	now := func() time.Time { return time.Now().UTC() }
 	acc := &accounts.Service{Store: st, Now: now}
 	boot, err := acc.Bootstrap(ctx, cfg.InitialRootToken)
 	if err != nil {
@@ -175,7 +188,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	gitRoutes := gitHTTP.Routes()
 	routes := routeTable(a, ra, gitRoutes, opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
 	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
-	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs,
+	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, box: box,
 		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log), ln: ln}, nil
 }
 
@@ -234,7 +247,10 @@ func openBlobs(ctx context.Context, cfg Config, log *slog.Logger) (blob.Store, e
 		if err != nil {
 			return nil, err
 		}
-		// This process owns the directory: every temporary is a leftover.
+		// Replicas sharing the data directory name their temporaries: a
+		// replica name belongs to one running server, so every temporary
+		// of this one is a leftover.
+		fs.SetOwner(cfg.ReplicaName)
 		if n, err := fs.CleanTemp(ctx, time.Now()); err != nil {
 			log.Warn("blob storage: removing interrupted uploads failed", "error", err)
 		} else if n > 0 {

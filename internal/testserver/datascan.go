@@ -27,10 +27,6 @@ import (
 // secretByDesign lists the files of the data directory that hold a secret
 // because that is their job; their content is not checked.
 var secretByDesign = map[string]string{
-	// The built-in runner's own runner token, kept so that a restart
-	// reuses the registration (README, --runners); it is a credential
-	// file, like a key file, readable only by the server's user.
-	"builtin-runner.token": "the built-in runner's token file",
 	// The instance key that seals secrets at rest (internal/secretbox),
 	// created 0600 on the first start when the environment gives none.
 	// The check remembers its content as a secret instead: it must appear

@@ -47,6 +47,13 @@ type Options struct {
 	DefaultDB bool
 	// DataDir; empty means a fresh temporary directory.
 	DataDir string
+	// RepositoriesDir (--repositories-dir) is where the repositories live,
+	// for replicas sharing it; empty means the server's default,
+	// DataDir/repositories.
+	RepositoriesDir string
+	// ReplicaName (--replica-name); empty means the server's default, the
+	// host name.
+	ReplicaName string
 	// S3, when set, keeps artifacts and packages in its bucket instead of
 	// the data directory (testblob.Start).
 	S3 *testblob.S3
@@ -160,6 +167,50 @@ type Server struct {
 // t.Cleanup.
 func New(t testing.TB, o Options) *Server {
 	t.Helper()
+	s := prepare(t, o)
+	if s.opts.Process {
+		s.startChild(t)
+	} else {
+		s.startInProcess(t)
+	}
+	return s
+}
+
+// NewAll starts child-process servers (Options.Process) at once, as
+// replicas coming up together do, and returns them once every one is
+// ready; each is stopped and checked as New's are.
+func NewAll(t testing.TB, opts ...Options) []*Server {
+	t.Helper()
+	bin := Binary(t)
+	servers := make([]*Server, len(opts))
+	errs := make([]error, len(opts))
+	var wg sync.WaitGroup
+	for i, o := range opts {
+		if !o.Process {
+			t.Fatalf("NewAll: options %d do not ask for a child process", i)
+		}
+		servers[i] = prepare(t, o)
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = servers[i].launchRetrying(bin) }()
+	}
+	wg.Wait()
+	for i, s := range servers {
+		if s.cmd != nil && errs[i] == nil {
+			s.scanPrinted()
+			t.Cleanup(s.stopChild)
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("start ciwarden %d of %d: %v\noutput:\n%s", i+1, len(opts), err, servers[i].logs.String())
+		}
+	}
+	return servers
+}
+
+// prepare fills o's defaults and makes the Server, not yet started.
+func prepare(t testing.TB, o Options) *Server {
+	t.Helper()
 	if o.Dialect == "" {
 		o.Dialect = "sqlite"
 	}
@@ -190,11 +241,6 @@ func New(t testing.TB, o Options) *Server {
 	}
 	if o.InstanceKey != "" {
 		s.secrets = append(s.secrets, o.InstanceKey)
-	}
-	if o.Process {
-		s.startChild(t)
-	} else {
-		s.startInProcess(t)
 	}
 	return s
 }
@@ -250,6 +296,7 @@ func (s *Server) startInProcess(t testing.TB) {
 		LongPoll: longPoll, RunnerRegistrationToken: o.RegistrationToken,
 		MaxArtifactsSize: o.MaxArtifactsSize, MaxPackageFileSize: o.MaxPackageFileSize,
 		InstanceKey: o.InstanceKey, RunnerContactTimeout: o.RunnerContactTimeout,
+		RepositoriesDir: o.RepositoriesDir, ReplicaName: o.ReplicaName,
 	}
 	if o.S3 != nil {
 		if o.s3Prefix == "" {
@@ -335,17 +382,7 @@ func (s *Server) Logger() *slog.Logger {
 var errPortTaken = errors.New("port taken")
 
 func (s *Server) startChild(t testing.TB) {
-	bin := Binary(t)
-	for attempt := 1; ; attempt++ {
-		err := s.launch(bin)
-		if err == nil {
-			break
-		}
-		// Another process may take the port between freePort and the
-		// server's bind: try a new one.
-		if errors.Is(err, errPortTaken) && attempt < 3 {
-			continue
-		}
+	if err := s.launchRetrying(Binary(t)); err != nil {
 		t.Fatalf("start ciwarden: %v\noutput:\n%s", err, s.logs.String())
 	}
 	if s.Ready > time.Second {
@@ -353,6 +390,17 @@ func (s *Server) startChild(t testing.TB) {
 	}
 	s.scanPrinted()
 	t.Cleanup(s.stopChild)
+}
+
+// launchRetrying launches the child, again on another port when another
+// process took its port between FreeAddr and the server's bind.
+func (s *Server) launchRetrying(bin string) error {
+	for attempt := 1; ; attempt++ {
+		err := s.launch(bin)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt >= 3 {
+			return err
+		}
+	}
 }
 
 // printedRootToken is the notice of a first start without
@@ -387,6 +435,12 @@ func (s *Server) launch(bin string) error {
 		}
 		if o.RegistrationToken != "" {
 			args = append(args, "--runner-registration-token", o.RegistrationToken)
+		}
+		if o.RepositoriesDir != "" {
+			args = append(args, "--repositories-dir", o.RepositoriesDir)
+		}
+		if o.ReplicaName != "" {
+			args = append(args, "--replica-name", o.ReplicaName)
 		}
 		args = append(args, o.Args...)
 	}
@@ -593,6 +647,9 @@ func (s *Server) scanData() []finding {
 		return nil
 	}
 	dirs := map[string]string{"data directory: ": s.DataDir}
+	if r := s.opts.RepositoriesDir; r != "" && !strings.HasPrefix(r, s.DataDir+string(filepath.Separator)) {
+		dirs["repositories: "] = r
+	}
 	if s.S3 != nil && s.S3.Dir != "" {
 		dirs["S3 storage: "] = s.S3.Dir
 	}
