@@ -20,12 +20,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/testblob"
 	"github.com/ciwarden/ciwarden/internal/testdb"
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
-// TestReplicas runs ciwarden as a multi-host deployment (issue 20, "Tests";
+// TestReplicasBehindBalancer runs ciwarden as a multi-host deployment (issue 20, "Tests";
 // docs/scaling.md): three `serve` replicas, each with its own data
 // directory, sharing one repositories directory, one PostgreSQL database
 // and one S3 bucket (versitygw), with the same instance key and the
@@ -45,7 +46,7 @@ import (
 // killed replica then restarts and serves again. Each replica's log passes
 // the harness's checks (no unexpected 5xx, no secret), and so do the
 // runners'.
-func TestReplicas(t *testing.T) {
+func TestReplicasBehindBalancer(t *testing.T) {
 	testdb.RequirePostgres(t)
 	if !testblob.Available() {
 		testblob.Start(t) // skips, saying how to install versitygw
@@ -59,16 +60,17 @@ func TestReplicas(t *testing.T) {
 	repos := testdb.TempDir(t)
 
 	lb := newBalancer(t)
-	replicas := make([]*testserver.Server, 3)
-	for i := range replicas {
-		o := testserver.Options{Process: true, Dialect: "postgres", DatabaseURL: dbURL, DataDir: testdb.TempDir(t),
-			S3: s3, InstanceKey: instanceKey, LongPoll: 2 * time.Second,
-			Args: []string{"--external-url", lb.URL, "--repositories-dir", repos, "--replica-name", fmt.Sprintf("replica-%d", i)}}
-		if i > 0 {
-			o.RootToken = replicas[0].RootToken
-		}
-		replicas[i] = testserver.New(t, o)
-		lb.set(i, replicas[i].URL)
+	root := auth.PATPrefix + "e2e-root-" + testserver.RandHex(12)
+	var opts []testserver.Options
+	for i := range 3 {
+		opts = append(opts, testserver.Options{Process: true, Dialect: "postgres", DatabaseURL: dbURL, DataDir: testdb.TempDir(t),
+			RepositoriesDir: repos, ReplicaName: fmt.Sprintf("replica-%d", i), S3: s3, InstanceKey: instanceKey,
+			RootToken: root, LongPoll: 2 * time.Second, Args: []string{"--external-url", lb.URL}})
+	}
+	// The replicas come up together on the empty database.
+	replicas := testserver.NewAll(t, opts...)
+	for i, r := range replicas {
+		lb.set(i, r.URL)
 	}
 	front := testserver.Front(t, lb.URL, replicas...)
 	t.Logf("three replicas ready after %v", time.Since(begin).Round(time.Millisecond))
@@ -252,7 +254,7 @@ func TestReplicas(t *testing.T) {
 	for id, name := range all {
 		checkJobLog(t, front, project, id, name, logs)
 	}
-	t.Logf("TestReplicas: %d jobs in %v; requests per replica %v; proxy errors %d (requests cut by the kill)",
+	t.Logf("%d jobs in %v; requests per replica %v; proxy errors %d (requests cut by the kill)",
 		len(all), time.Since(begin).Round(time.Millisecond), lb.servedCounts(), lb.errorCount())
 }
 
