@@ -26,33 +26,32 @@ import (
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
-// TestReplicasBehindBalancer runs ciwarden as a multi-host deployment (issue 20, "Tests";
-// docs/scaling.md): three `serve` replicas, each with its own data
-// directory, sharing one repositories directory, one PostgreSQL database
-// and one S3 bucket (versitygw), with the same instance key and the
-// proxy's URL as their external URL, behind a round-robin reverse proxy
-// that fails over as a load balancer with health checks does; two
-// standalone runners (`ciwarden runner`) reach the server only through
-// the proxy, as does everything the test and the jobs do: pushes,
-// pipelines by push and by the API, artifacts (uploads and dependencies'
-// downloads), generic packages, clones.
+// TestReplicasBehindBalancer runs ciwarden as a multi-host deployment
+// (issue 20, "Tests"): three `serve` replicas started together, each with
+// its own data directory, sharing one repositories directory, one
+// PostgreSQL database (made for the test) and one S3 bucket (versitygw),
+// with the same instance key and the proxy's URL as their external URL,
+// behind a round-robin reverse proxy that fails over as a load balancer
+// with health checks does (balancer); two standalone runners (`ciwarden
+// runner`, registered through the API) reach the server only through the
+// proxy, as does everything the test and the jobs do: pushes, pipelines by
+// push and by the API, artifacts (uploads and dependencies' downloads),
+// generic packages, clones.
 //
 // Every job runs exactly once (its script appends its ID to a file), its
-// stored log holds what its script printed byte for byte, once, and ends
-// as the runner ended it (no "incomplete" note), with the right final
-// state. Then one replica is killed (SIGKILL) while four jobs run and
-// stream their logs: the runners go on through the other two, and every
-// job still ends with its whole log and the right state, none twice. The
-// killed replica then restarts and serves again. Each replica's log passes
-// the harness's checks (no unexpected 5xx, no secret), and so do the
-// runners'.
+// stored log holds what its script printed byte for byte, once, between
+// the runner's first and last lines (no "incomplete" note), and it ends
+// with the right state. Then, while four jobs run and stream their logs,
+// one replica's answers are held back and it is killed with them (their
+// requests were acted on, their answers lost): the runners go on through
+// the other two, and every job still ends with its whole log and the
+// right state, none twice. The killed replica then restarts and serves.
+// Each replica's log passes the harness's checks (no unexpected 5xx, no
+// secret), and so do the runners'.
 func TestReplicasBehindBalancer(t *testing.T) {
 	testdb.RequirePostgres(t)
-	if !testblob.Available() {
-		testblob.Start(t) // skips, saying how to install versitygw
-	}
 	begin := time.Now()
-	s3 := testblob.Start(t)
+	s3 := testblob.Start(t) // skips, saying how to install versitygw, without it
 	dbURL := testdb.Postgres(t)
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -453,7 +452,7 @@ func newBalancer(t *testing.T) *balancer {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme, r.Out.URL.Host = "http", "replicas.invalid" // dial picks the backend
 		},
-		Transport:     &http.Transport{DialContext: b.dial, DisableKeepAlives: true, Proxy: nil},
+		Transport:     &http.Transport{DialContext: b.dial, DisableKeepAlives: true},
 		FlushInterval: -1,
 		ErrorLog:      log.New(io.Discard, "", 0),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
