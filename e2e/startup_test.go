@@ -114,6 +114,10 @@ func TestBadConfiguration(t *testing.T) {
 			want: []string{"CIWARDEN_INSTANCE_KEY", "base64 of 32 bytes"}, hide: []string{"hunter2"}},
 		{name: "instance key of 16 bytes", env: []string{"CIWARDEN_INSTANCE_KEY=MDEyMzQ1Njc4OWFiY2RlZg=="},
 			want: []string{"CIWARDEN_INSTANCE_KEY", "base64 of 32 bytes"}, hide: []string{"MDEyMzQ1Njc4OWFiY2RlZg"}},
+		{name: "replica name with a slash", args: []string{"--replica-name", "a/b"},
+			want: []string{"--replica-name", `"a/b"`, "at most 63"}},
+		{name: "replica name too long from env", env: []string{"CIWARDEN_REPLICA_NAME=" + strings.Repeat("r", 64)},
+			want: []string{"--replica-name", "at most 63"}},
 		{name: "malformed instance key file", args: []string{"--data-dir", badKeyDir},
 			want: []string{"instance key file", filepath.Join(badKeyDir, "instance.key")}, hide: []string{"c2hvcnQ"}},
 	}

@@ -205,6 +205,8 @@ func admin(args []string, stdout io.Writer) error {
 		}
 		in.ExpiresAt = &t
 	}
+	// The command is no replica: the host name need not be a replica name.
+	cfg.ReplicaName = "admin"
 	if err := cfg.Normalize(); err != nil {
 		return err
 	}

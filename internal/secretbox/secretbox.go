@@ -19,8 +19,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/ciwarden/ciwarden/internal/linkfile"
 )
 
 // KeySize is the length of an instance key: AES-256.
@@ -111,42 +112,22 @@ func ParseKey(text string) ([]byte, error) {
 
 // KeyFile reads the key kept at path, in ParseKey's form, or creates it
 // with KeySize random bytes (mode 0600) if there is none; created says
-// which. A crash or a concurrent start never leaves a partial key: the key
-// is written to a temporary file and linked into place, and whoever links
-// first wins.
+// which. A crash or a concurrent start never leaves a partial key, and
+// whoever creates it first wins (linkfile).
 func KeyFile(path string) (key []byte, created bool, err error) {
 	if key, err := readKeyFile(path); !errors.Is(err, fs.ErrNotExist) {
 		return key, false, err
 	}
 	key = make([]byte, KeySize)
 	rand.Read(key)
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".instance-key-*")
+	created, err = linkfile.Create(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"))
 	if err != nil {
 		return nil, false, err
 	}
-	defer os.Remove(tmp.Name())
-	// CreateTemp makes the file 0600.
-	_, err = tmp.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
-	if err == nil {
-		err = tmp.Sync()
+	if !created { // another start's key won
+		key, err = readKeyFile(path)
 	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		key, err := readKeyFile(path)
-		return key, false, err
-	} else if err != nil {
-		return nil, false, err
-	}
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		dir.Sync()
-		dir.Close()
-	}
-	return key, true, nil
+	return key, created, err
 }
 
 func readKeyFile(path string) ([]byte, error) {

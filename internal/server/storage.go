@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/linkfile"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -141,37 +142,19 @@ func readMarker(path string) (string, error) {
 }
 
 // createMarker writes a new random ID at path, unless a marker is there
-// already, and returns the ID the file holds. The file is written aside
-// and linked into place: link(2) fails if the name exists, on NFS as
-// well, so of replicas creating it at once on a shared file system one
-// wins, the others read its ID, and none ever reads a partial file.
+// already, and returns the ID the file holds: of replicas creating it at
+// once on a shared file system one wins and the others read its ID
+// (linkfile), and none ever reads a partial file.
 func createMarker(path string) (string, error) {
 	var b [16]byte
 	rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	tmp, err := os.CreateTemp(filepath.Dir(path), storageMarker+".*")
+	created, err := linkfile.Create(path, []byte(id+"\n"))
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(id + "\n")
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", err
-	}
-	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+	if !created {
 		return readMarker(path)
-	} else if err != nil {
-		return "", err
-	}
-	if dir, err := os.Open(filepath.Dir(path)); err == nil {
-		dir.Sync()
-		dir.Close()
 	}
 	return id, nil
 }

@@ -61,6 +61,22 @@ func TempDir(t testing.TB) string {
 	return dir
 }
 
+// ForEachDialect runs fn as a subtest per database: SQLite, and
+// PostgreSQL with CIWARDEN_TEST_POSTGRES_URL (skipped, saying so,
+// without). testserver.ForEachDialect calls it; the server package's own
+// tests, which cannot import the harness, call it directly.
+func ForEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(d, func(t *testing.T) {
+			if d == "postgres" {
+				RequirePostgres(t)
+			}
+			fn(t, d)
+		})
+	}
+}
+
 // RequirePostgres skips t, saying how to run it, without
 // CIWARDEN_TEST_POSTGRES_URL.
 func RequirePostgres(t testing.TB) {

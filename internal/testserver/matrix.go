@@ -12,14 +12,7 @@ import (
 // without).
 func ForEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 	t.Helper()
-	for _, d := range testdb.Dialects {
-		t.Run(d, func(t *testing.T) {
-			if d == "postgres" {
-				testdb.RequirePostgres(t)
-			}
-			fn(t, d)
-		})
-	}
+	testdb.ForEachDialect(t, fn)
 }
 
 // ForEachStorage runs fn on a server of each database with each blob
