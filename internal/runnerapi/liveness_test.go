@@ -312,23 +312,34 @@ func firstLines(s string, n int) string {
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
-// TestQueueWakesReplicas: a runner long-polling replica B is answered as
-// soon as a pipeline created through replica A queues a job, not when its
-// poll times out (PostgreSQL LISTEN/NOTIFY between replicas).
-func TestQueueWakesReplicas(t *testing.T) {
+// queueReplicas starts two servers on one PostgreSQL database (skipped
+// without): A, and B, which runs its background work (the listener that
+// hears of jobs A queues) and holds runners up to 20 s. It makes a project
+// with a Maintainer and an instance runner, and returns the runner's
+// token.
+func queueReplicas(t *testing.T) (a, b *testserver.Server, p testserver.Project, dev testserver.User, runnerToken string) {
+	t.Helper()
 	if !testdb.HavePostgres() {
 		t.Skipf("skipping: two replicas need PostgreSQL; set %s", testdb.EnvPostgres)
 	}
 	dbURL := testdb.Postgres(t)
 	dataDir := t.TempDir()
-	a := testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir})
-	b := testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir, LongPoll: 20 * time.Second, Run: true})
-	group := a.CreateGroup(t, "wake", 0, "private")
-	p := a.CreateProject(t, group, "app", "private")
-	dev := a.CreateUser(t, "dev")
+	a = testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir})
+	b = testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir, LongPoll: 20 * time.Second, Run: true})
+	group := a.CreateGroup(t, "queue", 0, "private")
+	p = a.CreateProject(t, group, "app", "private")
+	dev = a.CreateUser(t, "dev")
 	a.AddMember(t, "groups", group, dev.ID, 40)
-	_, runnerToken := a.CreateRunner(t, nil)
+	_, runnerToken = a.CreateRunner(t, nil)
 	b.Remember(runnerToken)
+	return a, b, p, dev, runnerToken
+}
+
+// TestQueueWakesReplicas: a runner long-polling replica B is answered as
+// soon as a pipeline created through replica A queues a job, not when its
+// poll times out (PostgreSQL LISTEN/NOTIFY between replicas).
+func TestQueueWakesReplicas(t *testing.T) {
+	a, b, p, dev, runnerToken := queueReplicas(t)
 	rc := b.NewRunnerClient(runnerToken)
 	if r := rc.Request(t); r.Status != http.StatusNoContent {
 		t.Fatalf("first job request to B: %s, want 204", r)
@@ -393,19 +404,7 @@ func TestQueueWakesReplicas(t *testing.T) {
 // had idle runners poll without pause (e2e TestReplicasBehindBalancer
 // counted about 850 immediate 204s against 7 held requests).
 func TestQueueHoldsForeignVersion(t *testing.T) {
-	if !testdb.HavePostgres() {
-		t.Skipf("skipping: two replicas need PostgreSQL; set %s", testdb.EnvPostgres)
-	}
-	dbURL := testdb.Postgres(t)
-	dataDir := t.TempDir()
-	a := testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir})
-	b := testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir, LongPoll: 20 * time.Second, Run: true})
-	group := a.CreateGroup(t, "foreign", 0, "private")
-	p := a.CreateProject(t, group, "app", "private")
-	dev := a.CreateUser(t, "dev")
-	a.AddMember(t, "groups", group, dev.ID, 40)
-	_, runnerToken := a.CreateRunner(t, nil)
-	b.Remember(runnerToken)
+	a, b, p, dev, runnerToken := queueReplicas(t)
 	rcA, rcB := a.NewRunnerClient(runnerToken), b.NewRunnerClient(runnerToken)
 	if r := rcA.Request(t); r.Status != http.StatusNoContent {
 		t.Fatalf("first job request to A: %s, want 204", r)
