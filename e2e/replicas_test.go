@@ -253,6 +253,15 @@ func TestReplicasBehindBalancer(t *testing.T) {
 	for id, name := range all {
 		checkJobLog(t, front, project, id, name, logs)
 	}
+	// Neither runner gave up on a call: what the kill cut, a retry
+	// through the proxy mended.
+	for i, r := range runners {
+		for _, l := range strings.Split(r.Log(), "\n") {
+			if strings.Contains(l, "level=ERROR") {
+				t.Errorf("runner %d: %s", i, l)
+			}
+		}
+	}
 	t.Logf("%d jobs in %v; requests per replica %v; proxy errors %d (requests cut by the kill)",
 		len(all), time.Since(begin).Round(time.Millisecond), lb.servedCounts(), lb.errorCount())
 }
