@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,10 +15,13 @@ import (
 // current has seen everything and may be held (long polling) until the
 // next change. The version carries a per-process nonce, so a runner that
 // last spoke to another replica or an earlier process is never held on a
-// stale value; such a runner just checks the database at once.
+// stale value: such a runner checks the database at once, and is held only
+// if nothing is pending for it (Foreign).
 //
-// A job queued on another replica wakes the runners held here only when
-// their hold ends; the hold is bounded for that reason.
+// A job queued on another replica wakes the runners held here when that
+// replica's announcement arrives (PostgreSQL, store.WatchQueued); jobs
+// queued without a bump are found when a hold ends, which is bounded for
+// that reason.
 type Queue struct {
 	nonce   string
 	mu      sync.Mutex
@@ -38,6 +42,24 @@ func (q *Queue) Version() string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.nonce + "-" + strconv.FormatUint(q.counter, 10)
+}
+
+// Foreign reports whether lastUpdate is a version another process gave
+// out: another replica's, or an earlier process's (its nonce is not this
+// process's). Such a runner has seen what that process knew, so it is
+// looked for a job at once; if none is pending for it, it may then be held
+// as a current one is, since every job queued later bumps this queue (on
+// PostgreSQL also when another replica queued it).
+func (q *Queue) Foreign(lastUpdate string) bool {
+	nonce, counter, ok := strings.Cut(lastUpdate, "-")
+	if !ok || nonce == q.nonce || len(nonce) != len(q.nonce) {
+		return false
+	}
+	if _, err := hex.DecodeString(nonce); err != nil {
+		return false
+	}
+	_, err := strconv.ParseUint(counter, 10, 64)
+	return err == nil
 }
 
 // Close wakes every held runner and holds none from now on: the server is

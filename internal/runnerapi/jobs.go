@@ -29,11 +29,30 @@ func (a *API) requestJob(c *gate.Ctx) error {
 		c.W.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+	assign := func() (*runnerproto.Payload, error) {
+		if c.Context().Err() != nil { // a runner that hung up gets no job
+			return nil, nil
+		}
+		payload, err := a.CI.Assign(c.Context(), r, auth.MaskPrefixes)
+		if c.Context().Err() != nil {
+			return nil, nil
+		}
+		return payload, err
+	}
 	version := a.Queue.Wait(c.Context(), last, a.LongPoll)
-	var payload *runnerproto.Payload
-	if c.Context().Err() == nil { // a runner that hung up gets no job
-		var err error
-		if payload, err = a.CI.Assign(c.Context(), r, auth.MaskPrefixes); err != nil && c.Context().Err() == nil {
+	payload, err := assign()
+	if err != nil {
+		return err
+	}
+	if payload == nil && a.Queue.Foreign(last) {
+		// The runner last heard from another replica (or an earlier
+		// process): it was looked for a job at once, and nothing is
+		// pending for it, so it is held on the version taken before that
+		// look, as a runner current here is. Behind a balancer that
+		// spreads requests, answering it 204 at once had every idle
+		// runner poll without pause (TestQueueHoldsForeignVersion).
+		version = a.Queue.Wait(c.Context(), version, a.LongPoll)
+		if payload, err = assign(); err != nil {
 			return err
 		}
 	}

@@ -312,23 +312,34 @@ func firstLines(s string, n int) string {
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
-// TestQueueWakesReplicas: a runner long-polling replica B is answered as
-// soon as a pipeline created through replica A queues a job, not when its
-// poll times out (PostgreSQL LISTEN/NOTIFY between replicas).
-func TestQueueWakesReplicas(t *testing.T) {
+// queueReplicas starts two servers on one PostgreSQL database (skipped
+// without): A, and B, which runs its background work (the listener that
+// hears of jobs A queues) and holds runners up to 20 s. It makes a project
+// with a Maintainer and an instance runner, and returns the runner's
+// token.
+func queueReplicas(t *testing.T) (a, b *testserver.Server, p testserver.Project, dev testserver.User, runnerToken string) {
+	t.Helper()
 	if !testdb.HavePostgres() {
 		t.Skipf("skipping: two replicas need PostgreSQL; set %s", testdb.EnvPostgres)
 	}
 	dbURL := testdb.Postgres(t)
 	dataDir := t.TempDir()
-	a := testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir})
-	b := testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir, LongPoll: 20 * time.Second, Run: true})
-	group := a.CreateGroup(t, "wake", 0, "private")
-	p := a.CreateProject(t, group, "app", "private")
-	dev := a.CreateUser(t, "dev")
+	a = testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir})
+	b = testserver.New(t, testserver.Options{DatabaseURL: dbURL, DataDir: dataDir, LongPoll: 20 * time.Second, Run: true})
+	group := a.CreateGroup(t, "queue", 0, "private")
+	p = a.CreateProject(t, group, "app", "private")
+	dev = a.CreateUser(t, "dev")
 	a.AddMember(t, "groups", group, dev.ID, 40)
-	_, runnerToken := a.CreateRunner(t, nil)
+	_, runnerToken = a.CreateRunner(t, nil)
 	b.Remember(runnerToken)
+	return a, b, p, dev, runnerToken
+}
+
+// TestQueueWakesReplicas: a runner long-polling replica B is answered as
+// soon as a pipeline created through replica A queues a job, not when its
+// poll times out (PostgreSQL LISTEN/NOTIFY between replicas).
+func TestQueueWakesReplicas(t *testing.T) {
+	a, b, p, dev, runnerToken := queueReplicas(t)
 	rc := b.NewRunnerClient(runnerToken)
 	if r := rc.Request(t); r.Status != http.StatusNoContent {
 		t.Fatalf("first job request to B: %s, want 204", r)
@@ -382,5 +393,69 @@ func TestQueueWakesReplicas(t *testing.T) {
 		j.FinishOK(t, "success")
 	case <-time.After(15 * time.Second):
 		t.Fatal("B still held the runner 15 s after A queued a job: replicas are not woken")
+	}
+}
+
+// TestQueueHoldsForeignVersion: behind a load balancer that spreads
+// requests over replicas, a runner's last_update is mostly another
+// replica's version. With nothing pending for the runner, replica B holds
+// it as it holds a runner current on B, and answers it when a job is
+// queued (here through replica A), rather than answering 204 at once: that
+// had idle runners poll without pause (e2e TestReplicasBehindBalancer
+// counted about 850 immediate 204s against 7 held requests).
+func TestQueueHoldsForeignVersion(t *testing.T) {
+	a, b, p, dev, runnerToken := queueReplicas(t)
+	rcA, rcB := a.NewRunnerClient(runnerToken), b.NewRunnerClient(runnerToken)
+	if r := rcA.Request(t); r.Status != http.StatusNoContent {
+		t.Fatalf("first job request to A: %s, want 204", r)
+	}
+	fromA := rcA.LastUpdate
+	if fromA == "" {
+		t.Fatal("A answered 204 without X-GitLab-Last-Update")
+	}
+	time.Sleep(300 * time.Millisecond) // B's listener connects (TestQueueWakesReplicas)
+
+	// Every request to B carries A's version. B's listener may still
+	// connect and wake a held request once; any more answers before the
+	// push mean B did not hold the runner at all.
+	type answer struct {
+		r      *testserver.Resp
+		err    error
+		before int // answers before this one
+	}
+	held := make(chan answer, 1)
+	var pushed atomic.Bool
+	go func() {
+		early := 0
+		for {
+			r, err := b.Try(rcB.BuildRequest(t, fromA))
+			if err == nil && r.Status == http.StatusNoContent && !pushed.Load() && early < 20 {
+				early++
+				continue
+			}
+			held <- answer{r, err, early}
+			return
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	pushed.Store(true)
+	a.PushCI(t, p.Path, dev, map[string]string{".gitlab-ci.yml": livenessCI})
+	select {
+	case h := <-held:
+		if h.err != nil {
+			t.Fatalf("job request to B with A's version: %v", h.err)
+		}
+		if h.before > 1 {
+			t.Errorf("B answered %d requests with A's version at once while nothing was queued; want them held", h.before)
+		}
+		if h.r.Status != http.StatusCreated {
+			t.Fatalf("held job request to B: %s, want 201 with the job queued through A", h.r)
+		}
+		j := rcB.DecodeJob(t, h.r)
+		a.Remember(j.Token)
+		b.Remember(j.Token)
+		j.FinishOK(t, "success")
+	case <-time.After(15 * time.Second):
+		t.Fatal("B still held the runner 15 s after A queued a job")
 	}
 }

@@ -157,6 +157,10 @@ type Server struct {
 	mu      sync.Mutex
 	secrets []string
 	dataOK  string // why the data check is off for this test (ExpectDataLeak)
+
+	// peers are the servers a Front stands for: what it remembers, they
+	// remember.
+	peers []*Server
 }
 
 // New starts a server as o says and registers its stop and checks with
@@ -597,8 +601,12 @@ func (s *Server) Wait(t testing.TB) {
 // rest (tokens the helpers create are remembered already).
 func (s *Server) Remember(secret string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.secrets = append(s.secrets, secret)
+	peers := s.peers
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.Remember(secret)
+	}
 }
 
 // ExpectServerError declares that this test provokes answers of status
