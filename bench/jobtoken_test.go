@@ -99,6 +99,8 @@ type jbEnv struct {
 	Token    string
 	JobID    int64
 	idField  []byte // `"id":<JobID>,` as in the job's JSON
+	// URL is the server's, over loopback HTTP.
+	URL string
 }
 
 // jbHistoryServer opens dataDir's database to fill it with history; it is
@@ -142,6 +144,15 @@ func jbNewEnv(tb testing.TB, n int) *jbEnv {
 		tb.Fatalf("the database holds %d jobs, want %d", count, n)
 	}
 
+	return jbLiveJob(tb, s)
+}
+
+// jbLiveJob makes a running job on s the way a runner gets one: a push
+// creates a pipeline, POST /api/v4/jobs/request assigns its job and
+// returns the token.
+func jbLiveJob(tb testing.TB, s *testserver.Server) *jbEnv {
+	tb.Helper()
+	srv := s.Srv
 	path := s.CreateProject(tb, 0, "app", "private").Path
 	jbPush(tb, s, path, map[string]string{".gitlab-ci.yml": jbCIConfig}, "main")
 	runnerToken := jbCreateRunner(tb, s, "bench")
@@ -162,6 +173,7 @@ func jbNewEnv(tb testing.TB, n int) *jbEnv {
 		Token:    payload.Token,
 		JobID:    payload.ID,
 		idField:  []byte(fmt.Sprintf(`"id":%d,`, payload.ID)),
+		URL:      s.URL,
 	}
 }
 

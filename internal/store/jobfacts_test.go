@@ -1,0 +1,75 @@
+package store_test
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/store"
+)
+
+// TestJobFactsByTokenDigest: the one-statement read of a job token's job,
+// project, pipeline and user gives what the four point reads give, and
+// nothing when the token is unknown or one of the rows is gone.
+func TestJobFactsByTokenDigest(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, st *store.Store) {
+		u := newUser(t, st, "alice")
+		grp := newGroup(t, st, nil, "grp", model.Private)
+		p := newProject(t, st, grp.ID, "app", model.Private)
+		pl := &model.Pipeline{ProjectID: p.ID, Ref: "main", SHA: "0123456789012345678901234567890123456789", Source: "push",
+			Status: model.StatusRunning, UserID: u.ID}
+		var withUser, without *model.Job
+		err := st.Tx(ctx, func(q *store.Queries) error {
+			if err := q.CreatePipeline(ctx, pl); err != nil {
+				return err
+			}
+			withUser = &model.Job{PipelineID: pl.ID, ProjectID: p.ID, Name: "a", Stage: "test", Status: model.StatusPending, When: "on_success", UserID: u.ID}
+			without = &model.Job{PipelineID: pl.ID, ProjectID: p.ID, Name: "b", Stage: "test", Status: model.StatusPending, When: "on_success"}
+			for _, j := range []*model.Job{withUser, without} {
+				if err := q.CreateJob(ctx, j); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		for digest, j := range map[string]*model.Job{"digest-a": withUser, "digest-b": without} {
+			if ok, err := st.AssignJob(ctx, j.ID, 1, digest, now); !ok || err != nil {
+				t.Fatalf("AssignJob: %v %v", ok, err)
+			}
+		}
+
+		f, err := st.JobFactsByTokenDigest(ctx, "digest-a")
+		if err != nil {
+			t.Fatalf("JobFactsByTokenDigest: %v", err)
+		}
+		j, _ := st.JobByTokenDigest(ctx, "digest-a")
+		proj, _ := st.Project(ctx, p.ID)
+		pipe, _ := st.Pipeline(ctx, pl.ID)
+		user, _ := st.User(ctx, u.ID)
+		for _, c := range []struct {
+			what      string
+			got, want any
+		}{{"job", f.Job, j}, {"project", f.Project, proj}, {"pipeline", f.Pipeline, pipe}, {"user", f.User, user}} {
+			if !reflect.DeepEqual(c.got, c.want) {
+				t.Errorf("%s: joined read %+v, point read %+v", c.what, c.got, c.want)
+			}
+		}
+		if f.Job.Status != model.StatusRunning || f.Project.Namespace == nil || f.Project.Namespace.FullPath != "grp" {
+			t.Errorf("joined read: job %s, project namespace %+v", f.Job.Status, f.Project.Namespace)
+		}
+
+		// No such token; a job whose user is gone (the point reads tell
+		// the caller which).
+		for _, digest := range []string{"digest-none", "digest-b"} {
+			if _, err := st.JobFactsByTokenDigest(ctx, digest); !errors.Is(err, model.ErrNotFound) {
+				t.Errorf("JobFactsByTokenDigest(%s): %v, want ErrNotFound", digest, err)
+			}
+		}
+	})
+}
