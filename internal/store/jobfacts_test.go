@@ -8,6 +8,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/testdb"
 )
 
 // TestJobFactsByTokenDigest: the one-statement read of a job token's job,
@@ -72,4 +73,35 @@ func TestJobFactsByTokenDigest(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAppendTraceCommitsLazily: on PostgreSQL a log chunk's transaction
+// commits without waiting for the disk (synchronous_commit off), and only
+// that transaction: the pooled connection's next one waits again.
+func TestAppendTraceCommitsLazily(t *testing.T) {
+	st := openStore(t, testdb.URL(t, "postgres"))
+	st.DB().SetMaxOpenConns(1) // the next transaction reuses the connection
+	f := newArtFixture(t, st)
+	_, jobs := f.pipeline("main", model.StatusRunning, "a")
+	var inTx string
+	err := st.Tx(ctx, func(q *store.Queries) error {
+		ok, err := q.AppendTrace(ctx, jobs[0].ID, 0, 5, 0, nil, []byte("hello"))
+		if err != nil || !ok {
+			t.Fatalf("AppendTrace: %v %v", ok, err)
+		}
+		return q.ShowSetting(ctx, "synchronous_commit", &inTx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	if err := st.ShowSetting(ctx, "synchronous_commit", &after); err != nil {
+		t.Fatal(err)
+	}
+	if inTx != "off" || after != "on" {
+		t.Errorf("synchronous_commit: %q in the chunk's transaction, %q after it; want off, then on", inTx, after)
+	}
+	if data, _ := st.Trace(ctx, jobs[0].ID); string(data) != "hello" {
+		t.Errorf("stored log %q, want hello", data)
+	}
 }

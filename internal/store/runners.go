@@ -275,7 +275,17 @@ func (q *Queries) RunnerJobs(ctx context.Context, runnerID int64, limit int) ([]
 // still lives (its job running or canceling, its user not blocked: a chunk
 // that was on its way when the token died is not stored), and saves the
 // raw byte count, CRC and masker state. It reports false otherwise.
+//
+// Call it in a transaction of its own: its commit is lazy (dialect
+// lazyCommit). A chunk that a database crash loses after the runner was
+// told it was taken is sent again: the runner's next chunk then starts
+// past the stored log's end and is answered 416 with where that end is,
+// and the final update's checksum would not match the stored log
+// (runner-protocol.md §8, §9; ci.Service.Complete asks for the log again).
 func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, crc uint32, state, masked []byte) (bool, error) {
+	if err := q.d.lazyCommit(ctx, q); err != nil {
+		return false, err
+	}
 	return q.traceChunkIf(ctx, jobID, masked, `UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ?
 		WHERE id = ? AND trace_size = ? AND status IN (?, ?)
 		AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = jobs.user_id AND users.blocked)`,
