@@ -46,9 +46,10 @@ import (
 // and compared byte for byte with what was sent.
 //
 // Reported per variant and endpoint: requests/s, p50 and p99, non-2xx;
-// the server's RSS (VmRSS) and goroutines (its /metrics) at the start of
-// the load, in its middle and at its end (each the median of five samples
-// 100 ms apart), its CPU per request; on PostgreSQL the connections the
+// the server's RSS (VmRSS) and goroutines (its /metrics) before the load,
+// in its middle (the median of the samples taken every 250 ms from 40% to
+// 60% of it) and at its end (the median of its last 20%), its CPU per
+// request; on PostgreSQL the connections the
 // database saw per state and wait event (pg_stat_activity, sampled every
 // 250 ms) and the sessions opened during the load (pg_stat_database).
 //
@@ -198,13 +199,12 @@ func ldRun(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *
 	if dialect == "postgres" {
 		pg = ldWatchPG(t, first)
 	}
-	samples := make([][3]ldSample, len(servers))
-	sample := func(at int) {
-		for i, s := range servers {
-			samples[i][at] = ldSampleServer(t, client, s)
-		}
+	// Each server's state before the load, then every 250 ms during it.
+	var samples [][3]ldSample
+	for _, s := range servers {
+		samples = append(samples, [3]ldSample{ldSampleServer(t, client, s)})
 	}
-	sample(0)
+	during := make([][]ldTimed, len(servers))
 	cpu0 := make([]jbCPU, len(servers))
 	for i, s := range servers {
 		cpu0[i] = jbProcCPU(t, s.Pid())
@@ -234,12 +234,18 @@ func ldRun(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *
 			}
 		}()
 	}
-	// The middle and the end of the load, each sampled while it runs.
-	if jbSleep(context.Background(), cfg.duration/2-250*time.Millisecond) {
-		sample(1)
+	for jbSleep(ctx, 250*time.Millisecond) {
+		for i, s := range servers {
+			during[i] = append(during[i], ldTimed{time.Since(began), ldSampleOnce(t, client, s)})
+		}
 	}
-	jbSleep(context.Background(), time.Until(began.Add(cfg.duration-time.Second)))
-	sample(2)
+	// The middle (40% to 60% of the load) and the end (its last 20%), each
+	// the median of its samples: a leak grows from one to the other, while
+	// the requests in flight at any one moment come and go.
+	for i := range servers {
+		samples[i][1] = ldMedianSample(during[i], cfg.duration*4/10, cfg.duration*6/10)
+		samples[i][2] = ldMedianSample(during[i], cfg.duration*8/10, cfg.duration)
+	}
 	wg.Wait()
 	elapsed := time.Since(began)
 	cpu := make([]jbCPU, len(servers))
@@ -474,21 +480,45 @@ func ldChunk(b []byte, job int64, round, size int) []byte {
 	return b
 }
 
-// ldSampleServer is the median of five samples, 100 ms apart, of a
-// server's RSS and goroutines.
+// ldTimed is a sample taken some time into the load.
+type ldTimed struct {
+	at time.Duration
+	ldSample
+}
+
+// ldSampleOnce is a server's RSS and goroutines now.
+func ldSampleOnce(t *testing.T, client *http.Client, s *testserver.Server) ldSample {
+	v, _ := strconv.Atoi(strings.TrimSuffix(jbStatus(s.Pid(), "VmRSS"), " kB"))
+	return ldSample{rssKiB: v, goroutines: ldGoroutines(t, client, s.URL)}
+}
+
+// ldSampleServer is the median of five samples, 100 ms apart.
 func ldSampleServer(t *testing.T, client *http.Client, s *testserver.Server) ldSample {
-	var rss, gs []int
+	var all []ldTimed
 	for k := 0; k < 5; k++ {
 		if k > 0 {
 			time.Sleep(100 * time.Millisecond)
 		}
-		v, _ := strconv.Atoi(strings.TrimSuffix(jbStatus(s.Pid(), "VmRSS"), " kB"))
-		rss = append(rss, v)
-		gs = append(gs, ldGoroutines(t, client, s.URL))
+		all = append(all, ldTimed{0, ldSampleOnce(t, client, s)})
+	}
+	return ldMedianSample(all, 0, 0)
+}
+
+// ldMedianSample is the median RSS and goroutines of the samples taken
+// from from to to into the load.
+func ldMedianSample(all []ldTimed, from, to time.Duration) ldSample {
+	var rss, gs []int
+	for _, x := range all {
+		if x.at >= from && x.at <= to {
+			rss, gs = append(rss, x.rssKiB), append(gs, x.goroutines)
+		}
+	}
+	if len(rss) == 0 {
+		return ldSample{}
 	}
 	slices.Sort(rss)
 	slices.Sort(gs)
-	return ldSample{rssKiB: rss[2], goroutines: gs[2]}
+	return ldSample{rssKiB: rss[len(rss)/2], goroutines: gs[len(gs)/2]}
 }
 
 // ldGoroutines reads go_goroutines from the server's /metrics.
