@@ -35,9 +35,12 @@ import (
 // would.
 //
 // Each variant starts fresh `ciwarden serve` child processes (no built-in
-// runner) on loopback, pushes a .gitlab-ci.yml of N trivial jobs, takes
+// runner) on loopback, pushes a .gitlab-ci.yml of N trivial jobs and takes
 // every job through the real runner protocol (POST /jobs/request, PUT
-// state=running) and then runs the load. Every job sends its next round
+// state=running). Then the variants take turns under the load, a slice of
+// CIWARDEN_LOAD_SLICE each, until each had CIWARDEN_LOAD_DURATION: on a
+// shared machine a neighbour's burst then weighs on all of them alike,
+// which makes their p99s comparable. Every job sends its next round
 // (GET /job, PATCH, and every CIWARDEN_LOAD_ARTIFACT_EVERY rounds an
 // upload) CIWARDEN_LOAD_PERIOD after the last one started, or at once when
 // it is late: the same offered load whatever the database, as long as the
@@ -58,11 +61,12 @@ import (
 // same run; RSS and goroutines at the end within 10% of the middle.
 //
 // Knobs: CIWARDEN_LOAD_JOBS (100, at most 1,000), CIWARDEN_LOAD_DURATION
-// (60s, at most 10m), CIWARDEN_LOAD_PERIOD (500ms), CIWARDEN_LOAD_CHUNK
+// (60s, at most 10m), CIWARDEN_LOAD_SLICE (10s), CIWARDEN_LOAD_PERIOD (500ms), CIWARDEN_LOAD_CHUNK
 // (bytes per PATCH, 512), CIWARDEN_LOAD_ARTIFACT_EVERY (rounds, 25),
-// CIWARDEN_LOAD_VARIANTS (sqlite,postgres,postgres-2).
+// CIWARDEN_LOAD_VARIANTS (sqlite,postgres; postgres-2 is two replicas).
 //
 //	CIWARDEN_BENCH=1 CIWARDEN_TEST_POSTGRES_URL=... go test ./bench/ -run TestLoad -v -count=1 -timeout 30m
+//	CIWARDEN_LOAD_VARIANTS=sqlite,postgres-2 CIWARDEN_BENCH=1 ... (the same)
 func TestLoad(t *testing.T) {
 	jbRequireLong(t)
 	jbRequireProc(t)
@@ -73,13 +77,17 @@ func TestLoad(t *testing.T) {
 		period:   jbEnvDuration(t, "CIWARDEN_LOAD_PERIOD", 500*time.Millisecond),
 		chunk:    jbEnvInt(t, "CIWARDEN_LOAD_CHUNK", 512),
 		artEvery: jbEnvInt(t, "CIWARDEN_LOAD_ARTIFACT_EVERY", 25),
+		slice:    jbEnvDuration(t, "CIWARDEN_LOAD_SLICE", 10*time.Second),
 		variants: strings.Split(os.Getenv("CIWARDEN_LOAD_VARIANTS"), ","),
 		chunkMax: 64 << 10,
 		jobsMax:  1000,
 		durMax:   10 * time.Minute,
 	}
 	if cfg.variants[0] == "" {
-		cfg.variants = []string{"sqlite", "postgres", "postgres-2"}
+		// Not postgres-2 by default: its two replicas' pools (32
+		// connections each) with the other variant's would near
+		// PostgreSQL's default max_connections (100).
+		cfg.variants = []string{"sqlite", "postgres"}
 	}
 	if cfg.jobs > cfg.jobsMax || cfg.duration > cfg.durMax || cfg.chunk > cfg.chunkMax {
 		t.Fatalf("at most %d jobs, %v and %d bytes a chunk", cfg.jobsMax, cfg.durMax, cfg.chunkMax)
@@ -87,7 +95,7 @@ func TestLoad(t *testing.T) {
 	t.Logf("%d jobs, %v, one round (GET /job, PATCH %d bytes) every %v per job, an artifact every %d rounds: %.0f requests/s offered",
 		cfg.jobs, cfg.duration, cfg.chunk, cfg.period, cfg.artEvery,
 		float64(cfg.jobs)*(2+1/float64(cfg.artEvery))/cfg.period.Seconds())
-	results := map[string]*ldResult{}
+	var variants []*ldVariant
 	for _, v := range cfg.variants {
 		dialect, replicas := "sqlite", 1
 		switch v {
@@ -99,12 +107,23 @@ func TestLoad(t *testing.T) {
 		default:
 			t.Fatalf("CIWARDEN_LOAD_VARIANTS: unknown variant %q (sqlite, postgres, postgres-2)", v)
 		}
-		t.Run(v, func(t *testing.T) {
-			if dialect == "postgres" && os.Getenv(testdb.EnvPostgres) == "" {
-				t.Skipf("set %s to run the PostgreSQL variants", testdb.EnvPostgres)
-			}
-			results[v] = ldRun(t, &cfg, v, dialect, replicas)
-		})
+		if dialect == "postgres" && os.Getenv(testdb.EnvPostgres) == "" {
+			t.Logf("%s: skipped (set %s to run the PostgreSQL variants)", v, testdb.EnvPostgres)
+			continue
+		}
+		variants = append(variants, ldSetUp(t, &cfg, v, dialect, replicas))
+	}
+	// The variants take turns, a slice of the load each, until each had
+	// the whole duration: a neighbour's load on a shared machine weighs on
+	// all of them alike.
+	for left := cfg.duration; left > 0; left -= cfg.slice {
+		for _, v := range variants {
+			v.drive(t, &cfg, min(cfg.slice, left))
+		}
+	}
+	results := map[string]*ldResult{}
+	for _, v := range variants {
+		results[v.name] = v.finish(t, &cfg)
 	}
 	// PostgreSQL's p99 against SQLite's at the same offered load.
 	base := results["sqlite"]
@@ -133,6 +152,7 @@ func TestLoad(t *testing.T) {
 type ldConfig struct {
 	jobs              int
 	duration, period  time.Duration
+	slice             time.Duration
 	chunk, artEvery   int
 	variants          []string
 	chunkMax, jobsMax int
@@ -173,91 +193,116 @@ type ldJob struct {
 	// uploaded again and again.
 	upload, uploadType []byte
 	broken             string // why this job stopped sending, if it did
+	round              int    // rounds sent, over all slices
 }
 
-func ldRun(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *ldResult {
+// ldVariant is one variant's servers, jobs and what the load measured.
+type ldVariant struct {
+	name    string
+	servers []*testserver.Server
+	first   *testserver.Server
+	project int64
+	jobs    []*ldJob
+	client  *http.Client
+	pg      *ldPG
+
+	res     *ldResult
+	elapsed time.Duration // under load, over all its slices
+	samples [][3]ldSample // per server: before, middle, end
+	during  [][]ldTimed   // per server: every 250 ms of load
+	cpu     []jbCPU       // per server, under load
+}
+
+// ldSetUp starts a variant's servers and takes its jobs.
+func ldSetUp(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *ldVariant {
 	key := ldInstanceKey()
 	first := testserver.New(t, testserver.Options{Process: true, Dialect: dialect, RootToken: jbRootToken,
 		InstanceKey: key, Args: []string{"--runners", "0"}})
-	servers := []*testserver.Server{first}
-	for len(servers) < replicas {
+	v := &ldVariant{name: variant, first: first, servers: []*testserver.Server{first},
+		res: &ldResult{lat: map[string][]time.Duration{}, non2xx: map[string]int{}}}
+	for len(v.servers) < replicas {
 		// The other replicas share the database, the data directory (blobs)
 		// and the instance key, as issue 20's deployment does.
-		servers = append(servers, testserver.New(t, testserver.Options{Process: true, Dialect: dialect,
+		v.servers = append(v.servers, testserver.New(t, testserver.Options{Process: true, Dialect: dialect,
 			DatabaseURL: first.DBURL, DataDir: first.DataDir, RootToken: jbRootToken, InstanceKey: key,
 			Args: []string{"--runners", "0"}}))
 	}
-	pid, path := first.CreateProject(t, 0, "load", "private").IDPath()
+	var path string
+	v.project, path = first.CreateProject(t, 0, "load", "private").IDPath()
 	jbPush(t, first, path, map[string]string{".gitlab-ci.yml": jbCIJobs(cfg.jobs)}, "main")
-	jobs := ldTakeJobs(t, first, cfg.jobs)
+	v.jobs = ldTakeJobs(t, first, cfg.jobs)
 
-	transport := &http.Transport{MaxIdleConns: 4 * cfg.jobs, MaxIdleConnsPerHost: 4 * cfg.jobs, IdleConnTimeout: time.Minute}
-	client := &http.Client{Transport: transport, Timeout: 60 * time.Second}
-	defer transport.CloseIdleConnections()
-
-	var pg *ldPG
+	transport := &http.Transport{MaxIdleConns: 4 * cfg.jobs, MaxIdleConnsPerHost: 4 * cfg.jobs, IdleConnTimeout: 10 * time.Minute}
+	v.client = &http.Client{Transport: transport, Timeout: 60 * time.Second}
+	t.Cleanup(transport.CloseIdleConnections)
 	if dialect == "postgres" {
-		pg = ldWatchPG(t, first)
+		v.pg = ldWatchPG(t, first)
 	}
-	// Each server's state before the load, then every 250 ms during it.
-	var samples [][3]ldSample
-	for _, s := range servers {
-		samples = append(samples, [3]ldSample{ldSampleServer(t, client, s)})
+	v.during = make([][]ldTimed, len(v.servers))
+	v.cpu = make([]jbCPU, len(v.servers))
+	for _, s := range v.servers {
+		v.samples = append(v.samples, [3]ldSample{ldSampleServer(t, v.client, s)})
 	}
-	during := make([][]ldTimed, len(servers))
-	cpu0 := make([]jbCPU, len(servers))
-	for i, s := range servers {
+	return v
+}
+
+// drive runs one slice of the load: every job's rounds for d, while the
+// servers are sampled every 250 ms.
+func (v *ldVariant) drive(t *testing.T, cfg *ldConfig, d time.Duration) {
+	cpu0 := make([]jbCPU, len(v.servers))
+	for i, s := range v.servers {
 		cpu0[i] = jbProcCPU(t, s.Pid())
 	}
-	if pg != nil {
-		pg.start()
+	if v.pg != nil {
+		v.pg.start()
 	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.duration)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	res := &ldResult{lat: map[string][]time.Duration{}, non2xx: map[string]int{}}
 	began := time.Now()
-	for i, j := range jobs {
+	for i, j := range v.jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat, bad := ldDrive(ctx, cfg, client, servers, i, j)
+			lat, bad := ldDrive(ctx, cfg, v.client, v.servers, i, j)
 			mu.Lock()
 			defer mu.Unlock()
 			for ep, l := range lat {
-				res.lat[ep] = append(res.lat[ep], l...)
+				v.res.lat[ep] = append(v.res.lat[ep], l...)
 			}
 			for ep, n := range bad {
-				res.non2xx[ep] += n
+				v.res.non2xx[ep] += n
 			}
 		}()
 	}
 	for jbSleep(ctx, 250*time.Millisecond) {
-		for i, s := range servers {
-			during[i] = append(during[i], ldTimed{time.Since(began), ldSampleOnce(t, client, s)})
+		for i, s := range v.servers {
+			v.during[i] = append(v.during[i], ldTimed{v.elapsed + time.Since(began), ldSampleOnce(t, v.client, s)})
 		}
 	}
+	wg.Wait()
+	v.elapsed += time.Since(began)
+	for i, s := range v.servers {
+		c := jbProcCPU(t, s.Pid()).Sub(cpu0[i])
+		v.cpu[i] = jbCPU{User: v.cpu[i].User + c.User, Sys: v.cpu[i].Sys + c.Sys}
+	}
+	if v.pg != nil {
+		v.pg.stop()
+	}
+}
+
+// finish ends every job with its log's checksum, checks every stored log
+// against what the job sent, and reports.
+func (v *ldVariant) finish(t *testing.T, cfg *ldConfig) *ldResult {
+	res, jobs, servers, first := v.res, v.jobs, v.servers, v.first
 	// The middle (40% to 60% of the load) and the end (its last 20%), each
 	// the median of its samples: a leak grows from one to the other, while
 	// the requests in flight at any one moment come and go.
 	for i := range servers {
-		samples[i][1] = ldMedianSample(during[i], cfg.duration*4/10, cfg.duration*6/10)
-		samples[i][2] = ldMedianSample(during[i], cfg.duration*8/10, cfg.duration)
+		v.samples[i][1] = ldMedianSample(v.during[i], cfg.duration*4/10, cfg.duration*6/10)
+		v.samples[i][2] = ldMedianSample(v.during[i], cfg.duration*8/10, cfg.duration)
 	}
-	wg.Wait()
-	elapsed := time.Since(began)
-	cpu := make([]jbCPU, len(servers))
-	for i, s := range servers {
-		cpu[i] = jbProcCPU(t, s.Pid()).Sub(cpu0[i])
-	}
-	if pg != nil {
-		pg.stop()
-	}
-
-	// Every job ends with its log's checksum; every stored log must be
-	// what the job sent.
 	for k, j := range jobs {
 		s := servers[k%len(servers)]
 		sum := fmt.Sprintf("crc32:%08x", crc32.ChecksumIEEE(j.sent))
@@ -267,7 +312,7 @@ func ldRun(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *
 		res.lat[ldFinal] = append(res.lat[ldFinal], time.Since(start))
 		if r.Status != http.StatusOK {
 			res.non2xx[ldFinal]++
-			t.Errorf("job %d: final update: %s, want 200", j.id, r)
+			t.Errorf("%s: job %d: final update: %s, want 200", v.name, j.id, r)
 		}
 	}
 	broken, mismatched := 0, 0
@@ -275,22 +320,23 @@ func ldRun(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *
 		if j.broken != "" {
 			broken++
 			if broken <= 5 {
-				t.Errorf("job %d stopped sending: %s", j.id, j.broken)
+				t.Errorf("%s: job %d stopped sending: %s", v.name, j.id, j.broken)
 			}
 		}
-		r := first.Expect(t, "GET", fmt.Sprintf("%s/projects/%d/jobs/%d/trace", testserver.API, pid, j.id), jbRootToken, nil, http.StatusOK)
+		r := first.Expect(t, "GET", fmt.Sprintf("%s/projects/%d/jobs/%d/trace", testserver.API, v.project, j.id), jbRootToken, nil, http.StatusOK)
 		if !bytes.Equal(r.Body, j.sent) {
 			mismatched++
 			if mismatched <= 5 {
-				t.Errorf("job %d: the stored log (%d bytes) is not the %d bytes sent", j.id, len(r.Body), len(j.sent))
+				t.Errorf("%s: job %d: the stored log (%d bytes) is not the %d bytes sent", v.name, j.id, len(r.Body), len(j.sent))
 			}
 		}
-		if st := testserver.Str(t, first.Job(t, pid, j.id), "status"); st != "success" {
-			t.Errorf("job %d: status %s after its final update, want success", j.id, st)
+		if st := testserver.Str(t, first.Job(t, v.project, j.id), "status"); st != "success" {
+			t.Errorf("%s: job %d: status %s after its final update, want success", v.name, j.id, st)
 		}
 	}
 
 	// The report.
+	variant, elapsed, cpu, samples := v.name, v.elapsed, v.cpu, v.samples
 	name := "BenchmarkLoad/" + variant
 	var total int
 	var logBytes int64
@@ -316,7 +362,7 @@ func ldRun(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *
 		t.Logf("  %-26s %7.0f req/s  p50 %7.2f ms  p99 %7.2f ms  max %7.1f ms  non-2xx %d of %d", ep, rate,
 			jbPercentile(l, 0.50), jbPercentile(l, 0.99), jbPercentile(l, 1), res.non2xx[ep], len(l))
 		if res.non2xx[ep] > 0 {
-			t.Errorf("target missed: %s: %d non-2xx answers, want 0", ep, res.non2xx[ep])
+			t.Errorf("target missed: %s %s: %d non-2xx answers, want 0", variant, ep, res.non2xx[ep])
 		}
 	}
 	var cpuAll time.Duration
@@ -330,10 +376,10 @@ func ldRun(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *
 			float64(end.rssKiB)/1024, "rss-end-MiB", float64(st.goroutines), "goroutines-start", float64(mid.goroutines), "goroutines-mid",
 			float64(end.goroutines), "goroutines-end")
 		if mid.rssKiB > 0 && ldOff(end.rssKiB, mid.rssKiB) > 0.10 {
-			t.Errorf("target missed: replica %d's RSS at the end (%d KiB) is more than 10%% off the middle's (%d KiB)", i+1, end.rssKiB, mid.rssKiB)
+			t.Errorf("target missed: %s replica %d's RSS at the end (%d KiB) is more than 10%% off the middle's (%d KiB)", variant, i+1, end.rssKiB, mid.rssKiB)
 		}
 		if mid.goroutines > 0 && ldOff(end.goroutines, mid.goroutines) > 0.10 {
-			t.Errorf("target missed: replica %d's goroutines at the end (%d) are more than 10%% off the middle's (%d)", i+1, end.goroutines, mid.goroutines)
+			t.Errorf("target missed: %s replica %d's goroutines at the end (%d) are more than 10%% off the middle's (%d)", variant, i+1, end.goroutines, mid.goroutines)
 		}
 	}
 	if total > 0 {
@@ -343,8 +389,8 @@ func ldRun(t *testing.T, cfg *ldConfig, variant, dialect string, replicas int) *
 			perReq, perJobSec, perJobSec*100/10, float64(logBytes)/float64(len(jobs))/elapsed.Seconds())
 		jbPrint(name+"/cost", perReq, "cpu-us/req", perJobSec, "cpu-ms/job-s")
 	}
-	if pg != nil {
-		pg.report(t, name, elapsed)
+	if v.pg != nil {
+		v.pg.report(t, name, elapsed)
 	}
 	return res
 }
@@ -430,7 +476,8 @@ func ldDrive(ctx context.Context, cfg *ldConfig, client *http.Client, servers []
 	bg := context.Background()
 	chunk := make([]byte, 0, cfg.chunk+64)
 	due := time.Now().Add(time.Duration(rand.Int64N(int64(cfg.period)))) // spread the first rounds
-	for round := 0; ; round++ {
+	for ; ; j.round++ {
+		round := j.round
 		if !jbSleep(ctx, time.Until(due)) {
 			break
 		}
@@ -551,7 +598,8 @@ type ldPG struct {
 	counts   map[string]int
 	samples  int
 	maxConns int
-	sessions int64
+	sessions int64 // opened under load
+	base     int64 // the count when this slice began
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -571,7 +619,7 @@ func (p *ldPG) sessionCount() int64 {
 }
 
 func (p *ldPG) start() {
-	p.sessions = p.sessionCount()
+	p.base = p.sessionCount()
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel, p.done = cancel, make(chan struct{})
 	go func() {
@@ -613,7 +661,7 @@ func (p *ldPG) start() {
 func (p *ldPG) stop() {
 	p.cancel()
 	<-p.done
-	p.sessions = p.sessionCount() - p.sessions
+	p.sessions += p.sessionCount() - p.base
 }
 
 func (p *ldPG) report(t *testing.T, name string, elapsed time.Duration) {
