@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/testserver"
@@ -82,31 +81,17 @@ func BenchmarkGetJobDialects(b *testing.B) {
 	}
 	var ratios jbRuns
 	b.Run("interleaved", func(b *testing.B) {
-		const chunk = 2000
-		spent := make([]time.Duration, 2)
-		done := make([]int, 2)
-		lats := make([][]time.Duration, 2)
-		b.ResetTimer()
-		for k, v := 0, 0; k < b.N; v = 1 - v {
-			n := min(chunk, b.N-k)
-			env := envs[dialects[v]]
-			start := time.Now()
-			l, err := jbHammer(client, env.URL+"/api/v4/job", env.Token, wantLen[dialects[v]], n, clients)
-			if err != nil {
-				b.Fatal(err)
-			}
-			spent[v] += time.Since(start)
-			done[v] += n
-			lats[v] = append(lats[v], l...)
-			k += n
+		var targets [2]jbTarget
+		for v, d := range dialects {
+			targets[v] = jbTarget{envs[d].URL + "/api/v4/job", envs[d].Token, wantLen[d]}
 		}
+		b.ResetTimer()
+		rate, lats := jbAlternate(b, client, targets, clients)
 		b.StopTimer()
-		if done[1] == 0 {
+		if rate[1] == 0 {
 			return
 		}
-		var rate [2]float64
 		for v, d := range dialects {
-			rate[v] = float64(done[v]) / spent[v].Seconds()
 			b.ReportMetric(rate[v], "req/s-"+d)
 			b.ReportMetric(jbPercentile(lats[v], 0.99), "p99-ms-"+d)
 		}
