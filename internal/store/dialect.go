@@ -122,8 +122,8 @@ func (postgresDialect) configure(db *sql.DB) {
 	// As many idle as open: with fewer, a busy replica closed a connection
 	// whenever more than the idle bound were returned at once and opened
 	// another on the next burst (a backend started, every statement
-	// prepared again: about one new session a second with 100 running
-	// jobs, issue 20 item 7). Connections idle for a while still close, so
+	// prepared again: five new sessions a second with 100 running jobs,
+	// issue 20 item 7). Connections idle for a while still close, so
 	// a quiet replica gives its share of max_connections back.
 	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
