@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"database/sql"
 	"errors"
 	"reflect"
 	"testing"
@@ -103,5 +104,34 @@ func TestAppendTraceCommitsLazily(t *testing.T) {
 	}
 	if data, _ := st.Trace(ctx, jobs[0].ID); string(data) != "hello" {
 		t.Errorf("stored log %q, want hello", data)
+	}
+}
+
+// TestPostgresPoolKeepsItsConnections: a burst that used every pooled
+// connection leaves them all open for the next one, instead of closing
+// the ones above an idle bound and opening them again (issue 20 item 7:
+// five new PostgreSQL sessions a second under 100 running jobs).
+func TestPostgresPoolKeepsItsConnections(t *testing.T) {
+	st := openStore(t, testdb.URL(t, "postgres"))
+	max := st.DB().Stats().MaxOpenConnections
+	if max == 0 {
+		t.Fatal("the pool has no bound on open connections")
+	}
+	var conns []*sql.Conn
+	for range max {
+		c, err := st.DB().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if s := st.DB().Stats(); s.Idle != max || s.MaxIdleClosed != 0 {
+		t.Errorf("after a burst of %d: %d connections idle, %d closed for the idle bound; want all %d kept", max, s.Idle, s.MaxIdleClosed, max)
 	}
 }
