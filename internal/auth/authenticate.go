@@ -154,8 +154,19 @@ func (a *Authenticator) job(ctx context.Context, secret string) (*Principal, err
 	return &cp, nil
 }
 
-// loadJob reads a job token's job, project, pipeline and user.
+// loadJob reads a job token's job, project, pipeline and user: in one
+// statement, so one round trip on PostgreSQL, where every request reads
+// them afresh and no replica can serve a token after its death committed.
+// Only when that finds nothing (no such token, or a job whose project,
+// pipeline or user is gone) are they read one by one to tell which.
 func (a *Authenticator) loadJob(ctx context.Context, digest string) (*Principal, error) {
+	f, err := a.Store.JobFactsByTokenDigest(ctx, digest)
+	if err == nil {
+		return JobPrincipal(f.Job, f.Project, f.Pipeline, f.User), nil
+	}
+	if !errors.Is(err, model.ErrNotFound) {
+		return nil, fmt.Errorf("look up job token: %w", err)
+	}
 	j, err := a.Store.JobByTokenDigest(ctx, digest)
 	if errors.Is(err, model.ErrNotFound) {
 		return nil, errBadToken

@@ -1,13 +1,16 @@
 package store_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/testdb"
 )
 
 // artFixture is a project with pipelines and jobs to hang artifacts on.
@@ -147,6 +150,79 @@ func TestPutArtifactRefusesErasedJob(t *testing.T) {
 			t.Fatalf("rows after refused puts: %v", keysOf(got))
 		}
 	})
+}
+
+// TestPutArtifactLocksOnlyItsJob: on PostgreSQL an upload waits for a
+// change of its own job, and reads the job as that change left it, but not
+// for another job's change holding their pipeline's lock (issue 20 item 7:
+// a 100-job pipeline's uploads queued on that lock, each holding a pooled
+// connection).
+func TestPutArtifactLocksOnlyItsJob(t *testing.T) {
+	st := openStore(t, testdb.URL(t, "postgres"))
+	f := newArtFixture(t, st)
+	_, jobs := f.pipeline("main", model.StatusRunning, "a", "b")
+	running := func(q *store.Queries, j *model.Job) error {
+		if j.Status != model.StatusRunning {
+			return store.ErrJobGone
+		}
+		return nil
+	}
+	put := func(ctx context.Context, j *model.Job) error {
+		_, err := st.PutArtifact(ctx, &model.Artifact{JobID: j.ID, ProjectID: j.ProjectID, FileType: "archive", FileFormat: "zip",
+			Filename: "artifacts.zip", Size: 10, SHA256: "abc", BlobKey: fmt.Sprintf("k%d", j.ID)}, running)
+		return err
+	}
+
+	// Another transaction holds the pipeline's lock (job b's update, or
+	// processing) while job a uploads: the upload does not wait for it.
+	other, err := st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.ExecContext(ctx, "SELECT id FROM pipelines WHERE id = $1 FOR UPDATE", jobs[0].PipelineID); err != nil {
+		t.Fatal(err)
+	}
+	bounded, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := put(bounded, jobs[0]); err != nil {
+		t.Fatalf("upload while another transaction holds the pipeline's lock: %v, want it stored without waiting", err)
+	}
+	other.Rollback()
+
+	// Job b's end is being written: its upload waits for it, then finds
+	// the job ended and keeps nothing.
+	end, err := st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer end.Rollback()
+	if _, err := end.ExecContext(ctx, "UPDATE jobs SET status = 'success' WHERE id = $1", jobs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- put(ctx, jobs[1]) }()
+	// Commit only once the upload waits on the job's row.
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("the upload returned (%v) while the job's end was not committed, want it to wait", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if err := st.DB().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := end.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, store.ErrJobGone) {
+		t.Fatalf("upload of a job that ended while it waited: %v, want ErrJobGone", err)
+	}
+	if got, _ := st.JobArtifacts(ctx, jobs[1].ID); len(got) != 0 {
+		t.Fatalf("artifacts of the ended job: %v, want none", keysOf(got))
+	}
 }
 
 func TestSweepArtifacts(t *testing.T) {

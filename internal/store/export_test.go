@@ -12,3 +12,9 @@ func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
 	_, err = p.DownTo(ctx, version)
 	return err
 }
+
+// ShowSetting reads a PostgreSQL setting as the connection (or the
+// transaction) sees it.
+func (q *Queries) ShowSetting(ctx context.Context, name string, v *string) error {
+	return q.queryRow(ctx, "SELECT current_setting(?)", name).Scan(v)
+}

@@ -68,6 +68,14 @@ func (q *Queries) LockPipeline(ctx context.Context, pipelineID int64) error {
 	return q.d.lockRow(ctx, q, "pipelines", pipelineID)
 }
 
+// LockJob takes the write lock on one job's row (PostgreSQL; SQLite's
+// transactions hold the database's): a change of the job waits for the
+// transaction, and the transaction reads the job as its last change left
+// it.
+func (q *Queries) LockJob(ctx context.Context, jobID int64) error {
+	return q.d.lockRow(ctx, q, "jobs", jobID)
+}
+
 // Pipeline loads a pipeline by ID.
 func (q *Queries) Pipeline(ctx context.Context, id int64) (*model.Pipeline, error) {
 	p, err := scanPipeline(q.queryRow(ctx, "SELECT "+pipelineCols+" FROM pipelines WHERE id = ?", id))

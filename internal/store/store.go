@@ -284,6 +284,49 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 	return &t
 }
 
+// rowScanner is a row, or one table's part of a joined row.
+type rowScanner = interface{ Scan(...any) error }
+
+// scanFunc is a rowScanner made of a function.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
+// scanJoined scans one row of a join with each table's own scanner
+// (scanJob, scanProject...), the row's columns being theirs in order: each
+// scanner hands over its destinations and the row is scanned once all
+// have, before any of them reads what it scanned.
+func scanJoined(row rowScanner, scans ...func(rowScanner) error) error {
+	var dest []any
+	var next func(i int) error
+	next = func(i int) error {
+		if i == len(scans) {
+			return row.Scan(dest...)
+		}
+		return scans[i](scanFunc(func(d ...any) error {
+			dest = append(dest, d...)
+			return next(i + 1)
+		}))
+	}
+	return next(0)
+}
+
+// qualified writes a column list made for one table ("id, name,
+// COALESCE(namespace_id, 0)") with each column taken from alias, for a
+// join.
+func qualified(alias, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i, c := range parts {
+		switch {
+		case strings.HasPrefix(c, "COALESCE("):
+			parts[i] = "COALESCE(" + alias + "." + strings.TrimPrefix(c, "COALESCE(")
+		case c != "" && strings.Trim(c, "abcdefghijklmnopqrstuvwxyz_") == "":
+			parts[i] = alias + "." + c
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // placeholders returns "?, ?, ?" for n arguments.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
