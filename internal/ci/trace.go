@@ -59,9 +59,19 @@ const maxCachedMaskers = 1024
 // and again, as a compare-and-set, when it is stored. A log over
 // MaxTraceSize is refused (model.ErrTooLarge); body is bounded by the
 // caller.
+//
+// j may be the job-token cache's copy, which appended chunks do not evict
+// (store.AppendTrace), so its log fields (size, CRC, masker state) may lag
+// behind: the compare-and-set is on all three, and when it or the offset
+// check fails the job is read again and the chunk tried once more on what
+// is stored.
 func (t *Traces) Append(ctx context.Context, j *model.Job, token string, offset int64, body io.Reader) (size int64, taken bool, err error) {
 	if offset != j.TraceSize {
-		return j.TraceSize, false, nil
+		cur, err := t.current(ctx, j.ID)
+		if err != nil || offset != cur.TraceSize {
+			return sizeOf(cur), false, err
+		}
+		j = cur
 	}
 	data, err := io.ReadAll(body)
 	if err != nil {
@@ -70,35 +80,63 @@ func (t *Traces) Append(ctx context.Context, j *model.Job, token string, offset 
 	if j.TraceSize+int64(len(data)) > MaxTraceSize {
 		return 0, false, fmt.Errorf("job log over %d bytes: %w", MaxTraceSize, model.ErrTooLarge)
 	}
-	var out bytes.Buffer
-	w, err := t.resume(j, token, &out)
-	if err != nil {
-		return 0, false, err
-	}
-	if _, err := w.Write(data); err != nil {
-		return 0, false, err
-	}
-	crc := crc32.Update(j.TraceCRC, crc32.IEEETable, data)
-	var stored bool
-	err = t.Store.Tx(ctx, func(q *store.Queries) error {
-		stored, err = q.AppendTrace(ctx, j.ID, offset, int64(len(data)), crc, t.seal(j.ID, w.State()), out.Bytes())
-		return err
-	})
-	if err != nil {
-		return 0, false, err
-	}
-	if !stored {
-		cur, err := t.Store.Job(ctx, j.ID)
+	for retried := false; ; retried = true {
+		stored, err := t.append(ctx, j, token, data)
 		if err != nil {
 			return 0, false, err
 		}
-		if !auth.JobAlive(cur) {
-			return 0, false, &JobEndedError{Status: cur.Status}
+		if stored {
+			return offset + int64(len(data)), true, nil
 		}
-		// A concurrent request moved the offset: say where the log is.
-		return cur.TraceSize, false, nil
+		cur, err := t.current(ctx, j.ID)
+		if err != nil || offset != cur.TraceSize || retried {
+			// A concurrent request moved the offset: say where the log is.
+			return sizeOf(cur), false, err
+		}
+		j = cur
 	}
-	return offset + int64(len(data)), true, nil
+}
+
+func sizeOf(j *model.Job) int64 {
+	if j == nil {
+		return 0
+	}
+	return j.TraceSize
+}
+
+// append masks data after j's log as j says it stands and stores it, if
+// that is how it stands.
+func (t *Traces) append(ctx context.Context, j *model.Job, token string, data []byte) (stored bool, err error) {
+	var out bytes.Buffer
+	w, err := t.resume(j, token, &out)
+	if err != nil {
+		return false, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return false, err
+	}
+	from := store.TraceMark{Size: j.TraceSize, CRC: j.TraceCRC, State: j.TraceState}
+	to := store.TraceMark{Size: j.TraceSize + int64(len(data)), CRC: crc32.Update(j.TraceCRC, crc32.IEEETable, data),
+		State: t.seal(j.ID, w.State())}
+	err = t.Store.Tx(ctx, func(q *store.Queries) error {
+		stored, err = q.AppendTrace(ctx, j.ID, from, to, out.Bytes())
+		return err
+	})
+	return stored, err
+}
+
+// current reads job id as stored, for a chunk that did not fit the job
+// as the request had it; a job whose token died since is a
+// *JobEndedError.
+func (t *Traces) current(ctx context.Context, id int64) (*model.Job, error) {
+	cur, err := t.Store.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !auth.JobAlive(cur) {
+		return nil, &JobEndedError{Status: cur.Status}
+	}
+	return cur, nil
 }
 
 // JobEndedError refuses a chunk whose job's token died while it was on

@@ -141,7 +141,8 @@ func TestTracesAppend(t *testing.T) {
 		}
 		// A log that holds a raw secret (masking failed elsewhere).
 		if err := f.st.Tx(ctx, func(q *store.Queries) error {
-			_, err := q.AppendTrace(ctx, j.ID, j.TraceSize, 0, j.TraceCRC, nil, []byte(traceSecret))
+			mark := store.TraceMark{Size: j.TraceSize, CRC: j.TraceCRC, State: j.TraceState}
+			_, err := q.AppendTrace(ctx, j.ID, mark, mark, []byte(traceSecret))
 			return err
 		}); err != nil {
 			t.Fatal(err)
