@@ -46,7 +46,7 @@ func spawner() {
 // reaping it: its PID stays taken until the caller reaps it. false: it
 // could not wait.
 func waitExited(pid int) bool {
-	const pPID = 1 // P_PID
+	const pPID = 1     // P_PID
 	var info [128]byte // siginfo_t
 	for {
 		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info[0])),
