@@ -150,6 +150,7 @@ func (e *JobEndedError) Unwrap() error { return model.ErrForbidden }
 // Flush stores what the masker still holds once the runner has sent
 // everything: at the job's final update.
 func (t *Traces) Flush(ctx context.Context, j *model.Job, token string) error {
+	defer t.forget(j, token)
 	cur, err := t.Store.Job(ctx, j.ID)
 	if err != nil || len(cur.TraceState) == 0 {
 		return err
@@ -242,7 +243,8 @@ func stateContext(jobID int64) []byte {
 	return fmt.Appendf(nil, "jobs.trace_state %d", jobID)
 }
 
-func (t *Traces) masker(r mask.Rules) (*mask.Masker, error) {
+// maskerKey names a rule set in the cache of compiled maskers.
+func maskerKey(r mask.Rules) string {
 	h := sha256.New()
 	for _, list := range [][]string{r.Secrets, r.Tokens, r.Prefixes, r.QueryParams} {
 		for _, v := range list {
@@ -251,7 +253,22 @@ func (t *Traces) masker(r mask.Rules) (*mask.Masker, error) {
 		}
 		h.Write([]byte{1})
 	}
-	key := string(h.Sum(nil))
+	return string(h.Sum(nil))
+}
+
+// forget drops the compiled masker of a job whose log is complete: no
+// chunk follows the final update's flush (a repeat compiles it again). A
+// masker is a few hundred KiB, and keeping those of up to
+// maxCachedMaskers ended jobs grew the heap by as much.
+func (t *Traces) forget(j *model.Job, token string) {
+	key := maskerKey(t.rules(j, token))
+	t.mu.Lock()
+	delete(t.maskers, key)
+	t.mu.Unlock()
+}
+
+func (t *Traces) masker(r mask.Rules) (*mask.Masker, error) {
+	key := maskerKey(r)
 	t.mu.Lock()
 	m, ok := t.maskers[key]
 	t.mu.Unlock()
