@@ -59,9 +59,19 @@ const maxCachedMaskers = 1024
 // and again, as a compare-and-set, when it is stored. A log over
 // MaxTraceSize is refused (model.ErrTooLarge); body is bounded by the
 // caller.
+//
+// j may be the job-token cache's copy, which appended chunks do not evict
+// (store.AppendTrace), so its log fields (size, CRC, masker state) may lag
+// behind: the compare-and-set is on all three, and when it or the offset
+// check fails the job is read again and the chunk tried once more on what
+// is stored.
 func (t *Traces) Append(ctx context.Context, j *model.Job, token string, offset int64, body io.Reader) (size int64, taken bool, err error) {
 	if offset != j.TraceSize {
-		return j.TraceSize, false, nil
+		cur, err := t.current(ctx, j.ID)
+		if err != nil || offset != cur.TraceSize {
+			return sizeOf(cur), false, err
+		}
+		j = cur
 	}
 	data, err := io.ReadAll(body)
 	if err != nil {
@@ -70,35 +80,63 @@ func (t *Traces) Append(ctx context.Context, j *model.Job, token string, offset 
 	if j.TraceSize+int64(len(data)) > MaxTraceSize {
 		return 0, false, fmt.Errorf("job log over %d bytes: %w", MaxTraceSize, model.ErrTooLarge)
 	}
-	var out bytes.Buffer
-	w, err := t.resume(j, token, &out)
-	if err != nil {
-		return 0, false, err
-	}
-	if _, err := w.Write(data); err != nil {
-		return 0, false, err
-	}
-	crc := crc32.Update(j.TraceCRC, crc32.IEEETable, data)
-	var stored bool
-	err = t.Store.Tx(ctx, func(q *store.Queries) error {
-		stored, err = q.AppendTrace(ctx, j.ID, offset, int64(len(data)), crc, t.seal(j.ID, w.State()), out.Bytes())
-		return err
-	})
-	if err != nil {
-		return 0, false, err
-	}
-	if !stored {
-		cur, err := t.Store.Job(ctx, j.ID)
+	for retried := false; ; retried = true {
+		stored, err := t.append(ctx, j, token, data)
 		if err != nil {
 			return 0, false, err
 		}
-		if !auth.JobAlive(cur) {
-			return 0, false, &JobEndedError{Status: cur.Status}
+		if stored {
+			return offset + int64(len(data)), true, nil
 		}
-		// A concurrent request moved the offset: say where the log is.
-		return cur.TraceSize, false, nil
+		cur, err := t.current(ctx, j.ID)
+		if err != nil || offset != cur.TraceSize || retried {
+			// A concurrent request moved the offset: say where the log is.
+			return sizeOf(cur), false, err
+		}
+		j = cur
 	}
-	return offset + int64(len(data)), true, nil
+}
+
+func sizeOf(j *model.Job) int64 {
+	if j == nil {
+		return 0
+	}
+	return j.TraceSize
+}
+
+// append masks data after j's log as j says it stands and stores it, if
+// that is how it stands.
+func (t *Traces) append(ctx context.Context, j *model.Job, token string, data []byte) (stored bool, err error) {
+	var out bytes.Buffer
+	w, err := t.resume(j, token, &out)
+	if err != nil {
+		return false, err
+	}
+	if _, err := w.Write(data); err != nil {
+		return false, err
+	}
+	from := store.TraceMark{Size: j.TraceSize, CRC: j.TraceCRC, State: j.TraceState}
+	to := store.TraceMark{Size: j.TraceSize + int64(len(data)), CRC: crc32.Update(j.TraceCRC, crc32.IEEETable, data),
+		State: t.seal(j.ID, w.State())}
+	err = t.Store.Tx(ctx, func(q *store.Queries) error {
+		stored, err = q.AppendTrace(ctx, j.ID, from, to, out.Bytes())
+		return err
+	})
+	return stored, err
+}
+
+// current reads job id as stored, for a chunk that did not fit the job
+// as the request had it; a job whose token died since is a
+// *JobEndedError.
+func (t *Traces) current(ctx context.Context, id int64) (*model.Job, error) {
+	cur, err := t.Store.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !auth.JobAlive(cur) {
+		return nil, &JobEndedError{Status: cur.Status}
+	}
+	return cur, nil
 }
 
 // JobEndedError refuses a chunk whose job's token died while it was on
@@ -112,6 +150,7 @@ func (e *JobEndedError) Unwrap() error { return model.ErrForbidden }
 // Flush stores what the masker still holds once the runner has sent
 // everything: at the job's final update.
 func (t *Traces) Flush(ctx context.Context, j *model.Job, token string) error {
+	defer t.forget(j, token)
 	cur, err := t.Store.Job(ctx, j.ID)
 	if err != nil || len(cur.TraceState) == 0 {
 		return err
@@ -204,7 +243,8 @@ func stateContext(jobID int64) []byte {
 	return fmt.Appendf(nil, "jobs.trace_state %d", jobID)
 }
 
-func (t *Traces) masker(r mask.Rules) (*mask.Masker, error) {
+// maskerKey names a rule set in the cache of compiled maskers.
+func maskerKey(r mask.Rules) string {
 	h := sha256.New()
 	for _, list := range [][]string{r.Secrets, r.Tokens, r.Prefixes, r.QueryParams} {
 		for _, v := range list {
@@ -213,7 +253,22 @@ func (t *Traces) masker(r mask.Rules) (*mask.Masker, error) {
 		}
 		h.Write([]byte{1})
 	}
-	key := string(h.Sum(nil))
+	return string(h.Sum(nil))
+}
+
+// forget drops the compiled masker of a job whose log is complete: no
+// chunk follows the final update's flush (a repeat compiles it again). A
+// masker is a few hundred KiB, and keeping those of up to
+// maxCachedMaskers ended jobs grew the heap by as much.
+func (t *Traces) forget(j *model.Job, token string) {
+	key := maskerKey(t.rules(j, token))
+	t.mu.Lock()
+	delete(t.maskers, key)
+	t.mu.Unlock()
+}
+
+func (t *Traces) masker(r mask.Rules) (*mask.Masker, error) {
+	key := maskerKey(r)
 	t.mu.Lock()
 	m, ok := t.maskers[key]
 	t.mu.Unlock()

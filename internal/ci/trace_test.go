@@ -122,8 +122,15 @@ func TestTracesAppend(t *testing.T) {
 		if _, taken, err := appendAt(j, j.TraceSize, traceToken[20:]); !taken || err != nil {
 			t.Fatalf("Append: %v, %v", taken, err)
 		}
+		if n := tr.CachedMaskers(); n == 0 {
+			t.Fatalf("no masker cached while the job's log is open")
+		}
 		if err := tr.Flush(ctx, j, traceToken); err != nil {
 			t.Fatal(err)
+		}
+		// The log is complete: its masker is not kept.
+		if n := tr.CachedMaskers(); n != 0 {
+			t.Errorf("%d maskers cached after the job's Flush, want 0", n)
 		}
 		if got, want := stored(), "key [MASKED] token [MASKED]"; got != want {
 			t.Errorf("stored log %q, want %q", got, want)
@@ -141,7 +148,8 @@ func TestTracesAppend(t *testing.T) {
 		}
 		// A log that holds a raw secret (masking failed elsewhere).
 		if err := f.st.Tx(ctx, func(q *store.Queries) error {
-			_, err := q.AppendTrace(ctx, j.ID, j.TraceSize, 0, j.TraceCRC, nil, []byte(traceSecret))
+			mark := store.TraceMark{Size: j.TraceSize, CRC: j.TraceCRC, State: j.TraceState}
+			_, err := q.AppendTrace(ctx, j.ID, mark, mark, []byte(traceSecret))
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // trie is a flattened byte trie; node 0 is the root. Node s's children are
@@ -344,11 +345,10 @@ func (t *trigger) add(b ...byte) {
 
 func (t *trigger) at(i int) []byte { return t.set[i][:t.size[i]] }
 
-// initFilters prepares the scanner's filters for every trigger: its first
-// three bytes in tri, and two adjacent byte pairs in pairs, chosen where
-// log text is least likely to have them. The scanner looks at every second
-// position only, and one of two adjacent pairs always falls on one.
-func (m *Masker) initFilters(ps []pattern, names []string) {
+// triggers lists what the scanner must not skip for the patterns ps and
+// the query parameter names: each pattern's head (its first bytes) once,
+// and each name after each separator.
+func triggers(ps []pattern, names []string) []trigger {
 	var ts []trigger
 	seen := map[string]bool{}
 	for _, p := range ps {
@@ -376,35 +376,53 @@ func (m *Masker) initFilters(ps []pattern, names []string) {
 			ts = append(ts, t)
 		}
 	}
+	return ts
+}
 
-	freq := logByteFreq()
-	common := commonPairs()
-	weight := func(a, b byte) float64 {
-		i := uint16(a) | uint16(b)<<8
-		if common[i>>6]&(1<<(i&63)) != 0 {
-			return 8 * freq[a] * freq[b]
+// filterWeights are how costly each byte pair is to watch: how often log
+// text has it. They depend on nothing but the estimates below.
+var filterWeights = sync.OnceValue(func() *weights {
+	w := &weights{freq: logByteFreq(), common: commonPairs()}
+	for b := 0; b < 256; b++ {
+		for a := 0; a < 256; a++ {
+			w.before[b] += w.weight(byte(a), byte(b))
 		}
-		return freq[a] * freq[b]
 	}
-	// anyBefore(b) is the cost of the pairs (any byte, b).
-	var before [256]float64
-	anyBefore := func(b byte) float64 {
-		if before[b] == 0 {
-			for a := 0; a < 256; a++ {
-				before[b] += weight(byte(a), b)
-			}
-		}
-		return before[b]
+	return w
+})
+
+type weights struct {
+	freq   [256]float64
+	common *[1024]uint64
+	// before[b] is the cost of the pairs (any byte, b).
+	before [256]float64
+}
+
+func (w *weights) weight(a, b byte) float64 {
+	i := uint16(a) | uint16(b)<<8
+	if w.common[i>>6]&(1<<(i&63)) != 0 {
+		return 8 * w.freq[a] * w.freq[b]
 	}
+	return w.freq[a] * w.freq[b]
+}
+
+// addTriggers adds triggers to the scanner's filters: each one's first
+// three bytes in tri, and two adjacent byte pairs in pairs, chosen where
+// log text is least likely to have them. The scanner looks at every second
+// position only, and one of two adjacent pairs always falls on one. What a
+// trigger adds depends on it alone, so the filters of a rule set are the
+// union of those of its parts, in any order.
+func (m *Masker) addTriggers(ts []trigger) {
+	w := filterWeights()
 	cost := func(t *trigger, d int) float64 {
 		var sum float64
 		for _, b := range t.at(d + 1) {
 			if d < 0 {
-				sum += anyBefore(b)
+				sum += w.before[b]
 				continue
 			}
 			for _, a := range t.at(d) {
-				sum += weight(a, b)
+				sum += w.weight(a, b)
 			}
 		}
 		return sum
@@ -504,21 +522,22 @@ func cases(c byte) []byte {
 	return []byte{c}
 }
 
-// initModes precomputes, for every combination of running rules the
+// modeTables precomputes, for every combination of running rules the
 // scanner can skip through, which bytes end the skip and whether the
 // skipped bytes are masked.
-func (m *Masker) initModes() {
+func modeTables() (stop [16][256]bool, masks [16]bool) {
 	for mode := 0; mode < 16; mode++ {
 		word, value, url := mode&1 != 0, mode&2 != 0, mode>>2
 		for c := 0; c < 256; c++ {
-			k := m.class[c]
-			m.stop[mode][c] = word && k&clsWord == 0 ||
+			k := classes[c]
+			stop[mode][c] = word && k&clsWord == 0 ||
 				value && k&clsValue == 0 ||
 				url == urlAuthority && (k&clsURLStop != 0 || c == ':') ||
 				url == urlOverflow && k&clsURLStop != 0
 		}
-		m.masks[mode] = word || value || url == urlOverflow
+		masks[mode] = word || value || url == urlOverflow
 	}
+	return stop, masks
 }
 
 // starts reports whether a trigger may start at p[s] (p[s+2] must exist).

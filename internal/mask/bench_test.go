@@ -123,3 +123,26 @@ func BenchmarkCompile(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompileJob builds what the server compiles for each job's log:
+// the job token with its encodings on the server's shared rules (token
+// prefixes, URL passwords, query parameters), whose part is kept between
+// compiles; AtOnce builds the same Masker from scratch, the baseline.
+func BenchmarkCompileJob(b *testing.B) {
+	r := Rules{Tokens: []string{jobToken}, Prefixes: append(DefaultPrefixes(), "cwjob-", "cwpat-", "glrt-"),
+		URLCredentials: true, QueryParams: DefaultQueryParams()}
+	b.Run("Compile", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Compile(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AtOnce", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			compileAtOnce(r)
+		}
+	})
+}

@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // MinSecretLen is the shortest value Compile accepts as a secret. GitLab
@@ -126,6 +127,13 @@ const (
 
 // Compile checks r and builds a Masker. Every problem is reported, secrets
 // by their index only, so that the error can be shown or logged.
+//
+// What the rules a server gives every job have in common (the token
+// prefixes, URL passwords, the query parameters) is prepared once per
+// distinct set and kept (shared): a job's Compile copies it and adds only
+// its own secrets and tokens, to the automaton and to the scanner's
+// filters. The Masker is the one a compile from scratch builds
+// (TestCompileSharesStaticPart), so masking is the same byte for byte.
 func Compile(r Rules) (*Masker, error) {
 	var errs []error
 	for i, s := range r.Secrets {
@@ -143,10 +151,8 @@ func Compile(r Rules) (*Masker, error) {
 			errs = append(errs, fmt.Errorf("mask: Prefixes[%d] %q is shorter than %d bytes", i, p, MinPrefixLen))
 		}
 	}
-	m := &Masker{}
-	m.initClasses()
 	for i, q := range r.QueryParams {
-		if !m.validName(q) {
+		if !validName(q) {
 			errs = append(errs, fmt.Errorf("mask: QueryParams[%d] %q is not a query parameter name", i, q))
 		}
 	}
@@ -154,19 +160,83 @@ func Compile(r Rules) (*Masker, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	ps := patterns(r)
-	m.ac = buildAutomaton(ps)
+	sh := sharedFor(r)
+	m := &Masker{}
+	*m = sh.base
+	own := secretPatterns(r)
+	m.ac = buildAutomaton(sortedPatterns(own, sh.patterns))
+	m.addTriggers(triggers(setPatterns(own), nil))
+	return m, nil
+}
+
+// shared is what Compile derives from the rules every job of a server
+// has in common: base holds the character classes, the scanner's modes,
+// the query parameter trie and the filters for the shared patterns and
+// parameters, and no automaton.
+type shared struct {
+	base     Masker
+	patterns []pattern // the prefix and URL patterns
+}
+
+// maxShared bounds the kept shared parts; a server has one or two rule
+// sets (the job logs', its own log's).
+const maxShared = 16
+
+var sharedParts struct {
+	sync.Mutex
+	m map[string]*shared
+}
+
+// sharedFor returns the shared part of r's rules, prepared on first use.
+func sharedFor(r Rules) *shared {
+	var k strings.Builder
+	for _, p := range r.Prefixes {
+		k.WriteString(p)
+		k.WriteByte(0)
+	}
+	k.WriteByte(1)
+	for _, q := range r.QueryParams {
+		k.WriteString(q)
+		k.WriteByte(0)
+	}
+	if r.URLCredentials {
+		k.WriteByte(2)
+	}
+	key := k.String()
+	sharedParts.Lock()
+	defer sharedParts.Unlock()
+	if sh, ok := sharedParts.m[key]; ok {
+		return sh
+	}
+	sh := newShared(r)
+	if sharedParts.m == nil || len(sharedParts.m) >= maxShared {
+		sharedParts.m = map[string]*shared{} // start over rather than track age
+	}
+	sharedParts.m[key] = sh
+	return sh
+}
+
+func newShared(r Rules) *shared {
+	sh := &shared{patterns: setPatterns(staticPatterns(r))}
+	m := &sh.base
+	m.class = classes
+	m.stop, m.masks = modeTables()
 	names := queryNames(r)
 	m.query, m.qTerm = buildTrie(names)
 	m.hasQuery = len(names) > 0
-	m.initFilters(ps, names)
-	m.initModes()
-	return m, nil
+	m.addTriggers(triggers(sh.patterns, names))
+	return sh
 }
 
 // patterns derives what the automaton looks for, in a fixed order so that
 // the same Rules always build the same automaton.
 func patterns(r Rules) []pattern {
+	return sortedPatterns(secretPatterns(r), setPatterns(staticPatterns(r)))
+}
+
+// secretPatterns are the patterns of r's secrets and tokens: each job's
+// own.
+func secretPatterns(r Rules) patternSet {
 	ps := patternSet{}
 	for _, s := range r.Secrets {
 		ps.addSecret(s)
@@ -176,15 +246,39 @@ func patterns(r Rules) []pattern {
 		ps.addSecret(t)
 		ps.addToken(t)
 	}
+	return ps
+}
+
+// staticPatterns are the patterns of r's prefixes and URL rule.
+func staticPatterns(r Rules) patternSet {
+	ps := patternSet{}
 	for _, p := range r.Prefixes {
 		ps[pattern{s: p, kind: kindPrefix}] = struct{}{}
 	}
 	if r.URLCredentials {
 		ps[pattern{s: "://", kind: kindURL}] = struct{}{}
 	}
+	return ps
+}
+
+func setPatterns(ps patternSet) []pattern {
 	out := make([]pattern, 0, len(ps))
 	for p := range ps {
 		out = append(out, p)
+	}
+	return out
+}
+
+// sortedPatterns is the union of ps and more (distinct patterns), sorted.
+func sortedPatterns(ps patternSet, more []pattern) []pattern {
+	out := make([]pattern, 0, len(ps)+len(more))
+	for p := range ps {
+		out = append(out, p)
+	}
+	for _, p := range more {
+		if _, dup := ps[p]; !dup {
+			out = append(out, p)
+		}
 	}
 	slices.SortFunc(out, func(a, b pattern) int {
 		if c := strings.Compare(a.s, b.s); c != 0 {
@@ -204,7 +298,9 @@ func queryNames(r Rules) []string {
 	return slices.Compact(names)
 }
 
-func (m *Masker) initClasses() {
+// classes holds each byte's character classes; they do not depend on the
+// rules.
+var classes = func() (class [256]uint8) {
 	for c := 0; c < 256; c++ {
 		b := byte(c)
 		var k uint8
@@ -229,16 +325,17 @@ func (m *Masker) initClasses() {
 		if !ctl && b < 0x80 && strings.IndexByte("?&;=#\"'<>`", b) < 0 {
 			k |= clsNameChar
 		}
-		m.class[c] = k
+		class[c] = k
 	}
-}
+	return class
+}()
 
-func (m *Masker) validName(q string) bool {
+func validName(q string) bool {
 	if q == "" || len(q) > maxQueryParamLen {
 		return false
 	}
 	for i := 0; i < len(q); i++ {
-		if m.class[q[i]]&clsNameChar == 0 {
+		if classes[q[i]]&clsNameChar == 0 {
 			return false
 		}
 	}

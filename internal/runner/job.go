@@ -521,7 +521,7 @@ func shortSHA(s string) string {
 // every child and the runner's death ends them all (proc.go).
 func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int, error) {
 	var b strings.Builder
-	b.WriteString("set -eo pipefail\n")
+	b.WriteString(stepGate + "set -eo pipefail\n")
 	for _, l := range lines {
 		b.WriteString("printf '\\033[32;1m$ %s\\033[0;m\\n' " + shellQuote(l) + "\n")
 		b.WriteString(l + "\n")
@@ -536,18 +536,18 @@ func (j *jobRun) runStep(ctx context.Context, name string, lines []string) (int,
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
 	f.Close()
-	g, err := newGroup()
+	wd, err := processWatchdog()
 	if err != nil {
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
-	defer g.release()
 	cmd := exec.Command("bash", "--noprofile", "--norc", f.Name())
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = j.dir, j.env, j.out, j.out
-	if err := g.start(cmd); err != nil {
+	g, err := startGroup(wd, cmd)
+	if err != nil {
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- g.wait() }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // dieWithRunner has the kernel SIGKILL the process when the runner dies.
@@ -38,5 +39,20 @@ func spawner() {
 	runtime.LockOSThread() // never unlocked, on purpose
 	for req := range spawnRequests {
 		req.done <- req.cmd.Start()
+	}
+}
+
+// waitExited waits until process pid (a child) has exited, without
+// reaping it: its PID stays taken until the caller reaps it. false: it
+// could not wait.
+func waitExited(pid int) bool {
+	const pPID = 1     // P_PID
+	var info [128]byte // siginfo_t
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info[0])),
+			syscall.WEXITED|syscall.WNOWAIT, 0, 0)
+		if errno != syscall.EINTR {
+			return errno == 0
+		}
 	}
 }

@@ -325,3 +325,28 @@ func testQueueMatching(t *testing.T, dialect string) {
 		t.Errorf("pending jobs of %s: %v, want only gpu", tp.Path, jobs)
 	}
 }
+
+// TestQueueScansPastFirstCandidates: the queue is read a few of the oldest
+// pending jobs at a time first (ci.Assign); a runner that can run none of
+// them still gets the job it can run behind them, and none when there is
+// none.
+func TestQueueScansPastFirstCandidates(t *testing.T) {
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect, LongPoll: 300 * time.Millisecond})
+		p := s.CreateProject(t, 0, "deep-queue", "private")
+		dev := s.CreateUser(t, "dev")
+		s.AddMember(t, "projects", p.ID, dev.ID, 40)
+		var ci strings.Builder
+		for i := 0; i < 30; i++ {
+			fmt.Fprintf(&ci, "plain-%02d:\n  script: echo %d\n", i, i)
+		}
+		ci.WriteString("last:\n  tags: [docker]\n  script: echo docker\n")
+		_, dockerTok := s.CreateRunner(t, map[string]any{"tag_list": []string{"docker"}, "run_untagged": false})
+		_, gpuTok := s.CreateRunner(t, map[string]any{"tag_list": []string{"gpu"}, "run_untagged": false})
+		s.PushCI(t, p.Path, dev, map[string]string{".gitlab-ci.yml": ci.String()})
+		if j := s.NewRunnerClient(dockerTok).TakeJob(t); j.Payload.JobInfo.Name != "last" {
+			t.Errorf("runner [docker] behind 30 untagged jobs got %q, want last", j.Payload.JobInfo.Name)
+		}
+		s.NewRunnerClient(gpuTok).ExpectNoJob(t)
+	})
+}

@@ -223,3 +223,40 @@ func TestTraceStateWrongKey(t *testing.T) {
 		}
 	})
 }
+
+// TestTraceKeepsTokenCached: a chunk of the job's log is nothing its
+// token's life depends on, so on SQLite the warm token cache keeps the
+// token across trace PATCHes (each used to evict it, and the next call
+// read four rows). The cached copy of the job's log fields lags behind:
+// chunks after it are still taken at the right offsets, a token split
+// across them is still masked, a stale offset still gets 416 with where
+// the log ends, the final checksum matches, and the token dies at the
+// job's end.
+func TestTraceKeepsTokenCached(t *testing.T) {
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
+		j, p := traceJob(t, s)
+		s.WantLive(t, j.Token, j.ID, "")
+		cached := !s.Srv.Store().Shared()
+
+		j.AppendTrace(t, "line one\n")
+		if got := s.Srv.Authenticator().JobTokenCached(j.Token); got != cached {
+			t.Errorf("job token cached after a trace PATCH: %v, want %v", got, cached)
+		}
+		const cut = 25
+		j.AppendTrace(t, "export T="+j.Token[:cut])
+		j.AppendTrace(t, j.Token[cut:]+"\n")
+		r := s.PatchTrace(t, j.ID, j.Token, 9, []byte("again\n"))
+		if want := fmt.Sprintf("0-%d", len(j.Sent)); r.Status != http.StatusRequestedRangeNotSatisfiable || r.Header.Get("Range") != want {
+			t.Errorf("PATCH at a stale offset: %s, Range %q; want 416, Range %q", r, r.Header.Get("Range"), want)
+		}
+		if got := s.Srv.Authenticator().JobTokenCached(j.Token); got != cached {
+			t.Errorf("job token cached after three trace PATCHes: %v, want %v", got, cached)
+		}
+		j.FinishOK(t, "success")
+		s.WantDead(t, j.Token, "")
+		if got, want := storedTrace(t, s, p, j.ID), "line one\nexport T=[MASKED]\n"; got != want {
+			t.Errorf("stored log\n got %q\nwant %q", got, want)
+		}
+	})
+}

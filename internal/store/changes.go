@@ -12,8 +12,10 @@ import "sync"
 // statement outside a transaction), possibly concurrently, and must not
 // block.
 type ChangeListener interface {
-	// JobChanged: the job's status, timestamps, runner, token or trace
-	// changed.
+	// JobChanged: the job's status, timestamps, runner, token or recorded
+	// contact changed, or its log was flushed. A chunk appended to its log
+	// is not published (AppendTrace): the job's log fields in a cached
+	// copy lag behind, and AppendTrace's compare-and-set refuses them.
 	JobChanged(id int64)
 	// PipelineChanged: the pipeline's status or times changed, or it was
 	// deleted with its jobs.

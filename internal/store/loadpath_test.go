@@ -86,7 +86,7 @@ func TestAppendTraceCommitsLazily(t *testing.T) {
 	_, jobs := f.pipeline("main", model.StatusRunning, "a")
 	var inTx string
 	err := st.Tx(ctx, func(q *store.Queries) error {
-		ok, err := q.AppendTrace(ctx, jobs[0].ID, 0, 5, 0, nil, []byte("hello"))
+		ok, err := q.AppendTrace(ctx, jobs[0].ID, store.TraceMark{}, store.TraceMark{Size: 5}, []byte("hello"))
 		if err != nil || !ok {
 			t.Fatalf("AppendTrace: %v %v", ok, err)
 		}

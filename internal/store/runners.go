@@ -270,11 +270,27 @@ func (q *Queries) RunnerJobs(ctx context.Context, runnerID int64, limit int) ([]
 	return collect(rows, scanJob)
 }
 
-// AppendTrace adds a masked chunk to a job's log, if the runner's offset
-// is the one stored (a compare-and-set on trace_size) and the job's token
-// still lives (its job running or canceling, its user not blocked: a chunk
-// that was on its way when the token died is not stored), and saves the
-// raw byte count, CRC and masker state. It reports false otherwise.
+// TraceMark is where a job's log stands: the runner's byte count, their
+// CRC32 and the masker's sealed state (jobs.trace_size, trace_crc,
+// trace_state).
+type TraceMark struct {
+	Size  int64
+	CRC   uint32
+	State []byte
+}
+
+// AppendTrace adds a masked chunk to a job's log and moves its mark from
+// from to to, if the stored mark is from (a compare-and-set on all three:
+// the caller may have read the job from the job-token cache, whose copy of
+// them lags behind, and then stores nothing) and the job's token still
+// lives (its job running or canceling, its user not blocked: a chunk that
+// was on its way when the token died is not stored). It reports false
+// otherwise.
+//
+// No change is published: a job's log is nothing its token's life depends
+// on (security.md §1: the job's state, its project, its user), so the
+// token cache keeps the token; every chunk used to cost the job's next
+// call four reads.
 //
 // Call it in a transaction of its own: its commit is lazy (dialect
 // lazyCommit). A chunk that a database crash loses after the runner was
@@ -282,20 +298,19 @@ func (q *Queries) RunnerJobs(ctx context.Context, runnerID int64, limit int) ([]
 // past the stored log's end and is answered 416 with where that end is,
 // and the final update's checksum would not match the stored log
 // (runner-protocol.md §8, §9; ci.Service.Complete asks for the log again).
-func (q *Queries) AppendTrace(ctx context.Context, jobID, offset, rawLen int64, crc uint32, state, masked []byte) (bool, error) {
+func (q *Queries) AppendTrace(ctx context.Context, jobID int64, from, to TraceMark, masked []byte) (bool, error) {
 	if err := q.d.lazyCommit(ctx, q); err != nil {
 		return false, err
 	}
-	return q.traceChunkIf(ctx, jobID, masked, `UPDATE jobs SET trace_size = trace_size + ?, trace_crc = ?, trace_state = ?
-		WHERE id = ? AND trace_size = ? AND status IN (?, ?)
+	return q.traceChunkIf(ctx, jobID, masked, `UPDATE jobs SET trace_size = ?, trace_crc = ?, trace_state = ?
+		WHERE id = ? AND trace_size = ? AND trace_crc = ? AND trace_state IS NOT DISTINCT FROM ? AND status IN (?, ?)
 		AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = jobs.user_id AND users.blocked)`,
-		rawLen, int64(crc), state, jobID, offset, model.StatusRunning, model.StatusCanceling)
+		to.Size, int64(to.CRC), to.State, jobID, from.Size, int64(from.CRC), from.State, model.StatusRunning, model.StatusCanceling)
 }
 
 // traceChunkIf runs the job row's compare-and-set update and, if it
 // changed the row, appends masked text to the job's stored log.
 func (q *Queries) traceChunkIf(ctx context.Context, jobID int64, masked []byte, update string, args ...any) (bool, error) {
-	defer q.changed(jobChange, jobID)
 	res, err := q.exec(ctx, update, args...)
 	if err != nil {
 		return false, err
@@ -321,6 +336,7 @@ func (q *Queries) appendChunk(ctx context.Context, jobID int64, text []byte) err
 // of concurrent final updates only one stores the tail). It reports
 // whether it did.
 func (q *Queries) FlushTrace(ctx context.Context, jobID int64, state, masked []byte) (bool, error) {
+	defer q.changed(jobChange, jobID)
 	return q.traceChunkIf(ctx, jobID, masked, "UPDATE jobs SET trace_state = NULL WHERE id = ? AND trace_state = ?", jobID, state)
 }
 
