@@ -104,6 +104,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		"address to listen on (port 0: any free port, which the external URL then names)")
 	c.String(&cfg.ExternalURL, "external-url", "CIWARDEN_EXTERNAL_URL", "", "http://<listen>",
 		"the URL users and jobs reach the server at; used in web_url, clone URLs, pagination links and CI variables")
+	c.String(&cfg.DebugListen, "debug-listen", "CIWARDEN_DEBUG_LISTEN", "", "off",
+		"serve Go's profiles (net/http/pprof, /debug/pprof/) on this address of their own, for operators: no authentication, keep it on loopback")
 	storageFlags(c, &cfg)
 	c.Int(&cfg.Runners, "runners", "CIWARDEN_RUNNERS", 0,
 		"built-in runner workers run inside the server (their runner's token is kept in <data-dir>/builtin-runner.token)")
