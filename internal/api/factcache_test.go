@@ -56,8 +56,8 @@ func warm(t *testing.T, r *testserver.Server, path, token string) {
 // and the caller's level read (and on SQLite cached) first, every way
 // that ends the caller's access is refused on the very next request
 // (issue 14; security.md §1): a revoked or expired token, a blocked user,
-// a removed or expired membership; and a membership added is honoured at
-// once.
+// a removed, lowered or expired membership; and a membership added is
+// honoured at once.
 func TestPersonalTokenFactsStayExact(t *testing.T) {
 	factReplicas(t, func(t *testing.T, w, r *testserver.Server) {
 		group := w.CreateGroup(t, "facts", 0, "private")
@@ -102,6 +102,17 @@ func TestPersonalTokenFactsStayExact(t *testing.T) {
 			// Back as a Reporter of the group: seen at once too.
 			w.AddMember(t, "groups", group, u.ID, 20)
 			want("after the new membership", u.Token, http.StatusOK, string(r.Expect(t, "GET", path, w.RootToken, nil, http.StatusOK).Body))
+		})
+
+		t.Run("lowered membership", func(t *testing.T) {
+			u := newDev("lowered")
+			pipelines := path + "/pipelines"
+			warm(t, r, pipelines, u.Token)
+			w.Expect(t, "PUT", path+"/members/"+testserver.Itoa(u.ID), w.RootToken, map[string]any{"access_level": 10}, http.StatusOK)
+			got := r.Do(t, "GET", pipelines, u.Token, nil)
+			if got.Status != http.StatusForbidden || string(got.Body) != `{"message":"403 Forbidden"}`+"\n" {
+				t.Fatalf("pipelines as a Guest after the change: %s; want 403", got)
+			}
 		})
 
 		// Expiry is no change anyone publishes: the clock ends the token
