@@ -83,7 +83,7 @@ func BenchmarkGetJobDialects(b *testing.B) {
 	b.Run("interleaved", func(b *testing.B) {
 		var targets [2]jbTarget
 		for v, d := range dialects {
-			targets[v] = jbTarget{envs[d].URL + "/api/v4/job", envs[d].Token, wantLen[d]}
+			targets[v] = jbTarget{envs[d].URL + "/api/v4/job", "JOB-TOKEN", envs[d].Token, wantLen[d]}
 		}
 		b.ResetTimer()
 		rate, lats := jbAlternate(b, client, targets, clients)

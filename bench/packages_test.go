@@ -179,7 +179,7 @@ func pkbDownload(b *testing.B, c *http.Client, url string, header http.Header, s
 	return elapsed
 }
 
-// pkbPlainServer is the baseline: PUT streams the body into a file of
+// pkbPlainServer is the baseline: PUT (or POST) streams the body into a file of
 // dir (io.Copy, then fsync, as a careful handler would), GET serves it
 // with io.Copy from the file. It runs in this process on loopback.
 func pkbPlainServer(b *testing.B, dir string) string {
@@ -190,7 +190,7 @@ func pkbPlainServer(b *testing.B, dir string) string {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := filepath.Join(dir, filepath.Base(r.URL.Path))
 		switch r.Method {
-		case http.MethodPut:
+		case http.MethodPut, http.MethodPost: // POST: BenchmarkArtifactUpload's multipart body, stored as it comes
 			f, err := os.Create(name)
 			if err != nil {
 				http.Error(w, err.Error(), 500)

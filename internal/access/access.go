@@ -32,6 +32,9 @@ type Authorizer struct {
 	Log Recorder
 
 	cache *scopeCache // see CacheScopes
+	// see CacheFacts; nil keeps nothing
+	projects *store.Cache[int64, *model.Project]
+	levels   *store.Cache[levelKey, levelEntry]
 }
 
 func (a *Authorizer) reader() scopeReader {
@@ -115,7 +118,7 @@ func (a *Authorizer) Group(ctx context.Context, who *auth.Principal, n *model.Na
 // access scope.
 func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Project) (authz.Subject, authz.Target, error) {
 	s := who.Subject()
-	level, err := a.Store.ProjectAccessLevel(ctx, who.UserID(), p)
+	level, err := a.accessLevel(ctx, who.UserID(), p)
 	if err != nil {
 		return s, authz.Target{}, err
 	}
@@ -187,7 +190,7 @@ func (a *Authorizer) FindProject(ctx context.Context, ref string) (*model.Projec
 	var p *model.Project
 	var err error
 	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		p, err = a.Store.Project(ctx, id)
+		p, err = a.project(ctx, id)
 	} else {
 		p, err = a.Store.ProjectByPath(ctx, ref)
 	}

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -122,4 +123,62 @@ func (r cacheReader) inboundEntry(ctx context.Context, target, source *model.Pro
 		}
 	}
 	return model.NearestEntry(admit, ancestors), nil
+}
+
+// CacheFacts keeps up to max projects (by ID) and effective access levels
+// in memory on a database no other process writes (store.NewCache: on
+// PostgreSQL every request reads them), so that a personal-token request
+// on a project costs map lookups (issue 14). Exact: any change to users,
+// projects, namespaces or memberships forgets them all before the writer's
+// call returns, and a level is kept no longer than the earliest expiry of
+// the memberships it came from.
+func (a *Authorizer) CacheFacts(max int) {
+	a.projects = store.NewCache[int64, *model.Project](a.Store, max)
+	a.levels = store.NewCache[levelKey, levelEntry](a.Store, max)
+}
+
+type levelKey struct{ user, project int64 }
+
+type levelEntry struct {
+	level model.AccessLevel
+	until time.Time // zero: no membership of it expires
+}
+
+// project loads a project by ID, from the cache when it is kept. The copy
+// is the caller's own (services edit the project they are handed).
+func (a *Authorizer) project(ctx context.Context, id int64) (*model.Project, error) {
+	p, gen, ok := a.projects.Get(id)
+	if !ok {
+		var err error
+		if p, err = a.Store.Project(ctx, id); err != nil {
+			return nil, err
+		}
+		a.projects.Put(id, gen, p)
+	}
+	cp, ns := *p, *p.Namespace
+	cp.Namespace = &ns
+	return &cp, nil
+}
+
+// accessLevel is store.ProjectAccessLevel, from the cache while no
+// membership it came from has expired.
+func (a *Authorizer) accessLevel(ctx context.Context, userID int64, p *model.Project) (model.AccessLevel, error) {
+	k := levelKey{userID, p.ID}
+	e, gen, ok := a.levels.Get(k)
+	if ok {
+		if e.until.IsZero() || time.Now().Before(e.until) {
+			return e.level, nil
+		}
+		// A membership it came from expired: read it again (the next
+		// request may keep the new level).
+		a.levels.Forget(k)
+	}
+	level, until, err := a.Store.ProjectAccessLevelUntil(ctx, userID, p)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		a.levels.Put(k, gen, levelEntry{level, until})
+	}
+	return level, nil
 }

@@ -13,7 +13,42 @@ import (
 // field GitLab always sends is never omitempty (a pointer that is nil is
 // null), and one it sends only sometimes is.
 
-func timeJSON(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+// timeJSON is GitLab's time format, 2006-01-02T15:04:05.000Z, in UTC. It
+// is written digit by digit: a job's entity carries up to five times, and
+// time.Format's layout interpretation was a fifth of GET /job's rendering
+// (issue 14). Years outside 0-9999 take time.Format's path.
+func timeJSON(t time.Time) string {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format(timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	var b [24]byte
+	put := func(i, v, width int) {
+		for j := i + width - 1; j >= i; j-- {
+			b[j] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, year, 4)
+	b[4] = '-'
+	put(5, int(month), 2)
+	b[7] = '-'
+	put(8, day, 2)
+	b[10] = 'T'
+	put(11, hour, 2)
+	b[13] = ':'
+	put(14, minute, 2)
+	b[16] = ':'
+	put(17, sec, 2)
+	b[19] = '.'
+	put(20, t.Nanosecond()/1e6, 3)
+	b[23] = 'Z'
+	return string(b[:])
+}
+
+const timeLayout = "2006-01-02T15:04:05.000Z"
 
 // dateJSON is a date-only field: null when unset.
 func dateJSON(t *time.Time) *string {

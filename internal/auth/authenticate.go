@@ -49,6 +49,7 @@ type Authenticator struct {
 	RegistrationToken string
 
 	cache *tokenCache
+	pats  *store.Cache[string, patEntry] // see CachePersonalTokens; nil keeps nothing
 }
 
 // CacheJobTokens keeps the principals of up to max live job tokens in
@@ -78,26 +79,56 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Princ
 	case c.PAT == "":
 		return AnonymousPrincipal, nil
 	}
+	return a.personal(ctx, c.PAT)
+}
+
+// patEntry is a personal access token with its user, as cached.
+type patEntry struct {
+	token *model.PersonalAccessToken
+	user  *model.User
+}
+
+// CachePersonalTokens keeps up to max personal access tokens with their
+// users in memory on a database no other process writes (store.NewCache:
+// on PostgreSQL every request reads them, in one statement). Revoking a
+// token or blocking its user forgets them all before the call returns;
+// expiry is checked on every request.
+func (a *Authenticator) CachePersonalTokens(max int) {
+	a.pats = store.NewCache[string, patEntry](a.Store, max)
+}
+
+// PersonalTokenCached reports whether secret's token is in the cache, so
+// that tests can show a token died with its cache entry warm.
+func (a *Authenticator) PersonalTokenCached(secret string) bool {
+	return a.pats.Has(Digest(secret))
+}
+
+// personal resolves a personal access token: revoked, expired, or its
+// user blocked or gone, it is refused.
+func (a *Authenticator) personal(ctx context.Context, secret string) (*Principal, error) {
 	now := a.Now()
-	t, err := a.Store.PATByDigest(ctx, Digest(c.PAT))
-	if errors.Is(err, model.ErrNotFound) {
-		return nil, errBadToken
+	digest := Digest(secret)
+	e, gen, ok := a.pats.Get(digest)
+	if !ok {
+		t, u, err := a.Store.PATAndUser(ctx, digest)
+		if errors.Is(err, model.ErrNotFound) {
+			return nil, errBadToken
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up token: %w", err)
+		}
+		e = patEntry{t, u}
+		if !t.Revoked && !u.Blocked {
+			a.pats.Put(digest, gen, e)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("look up token: %w", err)
-	}
+	// Copies: the cached values are shared with other requests.
+	t, u := *e.token, *e.user
 	if t.Revoked {
 		return nil, errRevoked
 	}
 	if t.Expired(now) {
 		return nil, errExpired
-	}
-	u, err := a.Store.User(ctx, t.UserID)
-	if errors.Is(err, model.ErrNotFound) {
-		return nil, errBadToken
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load token user: %w", err)
 	}
 	if u.Blocked {
 		return nil, errBlocked
@@ -105,8 +136,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Princ
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > a.TouchEvery {
 		// Best effort: a failed bookkeeping write must not fail the request.
 		_ = a.Store.TouchPAT(ctx, t.ID, now)
+		a.pats.Update(digest, func(e patEntry) patEntry {
+			touched := *e.token
+			touched.LastUsedAt = &now
+			return patEntry{&touched, e.user}
+		})
 	}
-	return &Principal{Kind: UserKind, User: u, Token: t}, nil
+	return &Principal{Kind: UserKind, User: &u, Token: &t}, nil
 }
 
 // registrar checks the legacy registration token (constant time); with

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -67,6 +68,23 @@ type Repos struct {
 	Git string
 	// maxOutput overrides defaultMaxOutput (tests).
 	maxOutput int
+
+	branches sync.Map // project ID -> branchAnswer; see HasBranches
+}
+
+// branchAnswer is HasBranches' answer for a repository's ref files as
+// they stood: it holds while refs/heads (with no subdirectory) and
+// packed-refs keep their modification times and sizes.
+type branchAnswer struct {
+	key refsKey
+	has bool
+}
+
+type refsKey struct {
+	heads        time.Time // refs/heads' modification time
+	packed       time.Time // packed-refs' (zero when absent)
+	packedSize   int64
+	packedExists bool
 }
 
 // NewRepos finds git on PATH; a missing git is a configuration error.
@@ -228,12 +246,56 @@ func gitEnv() []string {
 // nothing to show). It is on every project response, so it reads the ref
 // store's files rather than starting git: a loose ref under refs/heads, or
 // a refs/heads/ line of packed-refs. A missing repository has none.
+//
+// Reading refs/heads was half of GET /projects/:id's own cost (issue 14),
+// so the answer is kept while two stats show the same files: creating,
+// updating (git renames a lock file over the ref) or deleting a loose
+// ref changes refs/heads' modification time, and rewriting packed-refs
+// replaces it. Not kept: when refs/heads has a subdirectory (a ref there
+// would not touch refs/heads itself), or when either time is within the
+// last two seconds, as git's own index does for racy timestamps (a change
+// in the same clock tick would leave the time as it was).
 func (r *Repos) HasBranches(projectID int64) bool {
 	dir := r.Path(projectID)
-	if hasLooseRef(filepath.Join(dir, "refs", "heads")) {
-		return true
+	heads, packed := filepath.Join(dir, "refs", "heads"), filepath.Join(dir, "packed-refs")
+	key, keyOK := statRefs(heads, packed)
+	if keyOK {
+		if v, ok := r.branches.Load(projectID); ok && v.(branchAnswer).key == key {
+			return v.(branchAnswer).has
+		}
 	}
-	f, err := os.Open(filepath.Join(dir, "packed-refs"))
+	has, subdirs := hasLooseRef(heads)
+	if !has {
+		has = packedHasBranch(packed)
+	}
+	settled := time.Now().Add(-2 * time.Second)
+	if keyOK && !subdirs && key.heads.Before(settled) && key.packed.Before(settled) {
+		r.branches.Store(projectID, branchAnswer{key, has})
+	} else {
+		r.branches.Delete(projectID)
+	}
+	return has
+}
+
+// statRefs is the key HasBranches keeps its answer under; false when
+// refs/heads cannot be read (no repository).
+func statRefs(heads, packed string) (refsKey, bool) {
+	h, err := os.Stat(heads)
+	if err != nil {
+		return refsKey{}, false
+	}
+	k := refsKey{heads: h.ModTime()}
+	if p, err := os.Stat(packed); err == nil {
+		k.packed, k.packedSize, k.packedExists = p.ModTime(), p.Size(), true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return refsKey{}, false
+	}
+	return k, true
+}
+
+// packedHasBranch reports whether packed-refs lists a branch.
+func packedHasBranch(packed string) bool {
+	f, err := os.Open(packed)
 	if err != nil {
 		return false
 	}
@@ -249,22 +311,24 @@ func (r *Repos) HasBranches(projectID int64) bool {
 }
 
 // hasLooseRef reports whether dir holds a ref file at any depth (branch
-// names may contain slashes); a ".lock" file is an update in progress.
-func hasLooseRef(dir string) bool {
+// names may contain slashes; a ".lock" file is an update in progress), and
+// whether it has subdirectories.
+func hasLooseRef(dir string) (has, subdirs bool) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return false
+		return false, false
 	}
 	for _, e := range entries {
 		if e.IsDir() {
-			if hasLooseRef(filepath.Join(dir, e.Name())) {
-				return true
+			subdirs = true
+			if !has {
+				has, _ = hasLooseRef(filepath.Join(dir, e.Name()))
 			}
 		} else if !strings.HasSuffix(e.Name(), ".lock") {
-			return true
+			has = true
 		}
 	}
-	return false
+	return has, subdirs
 }
 
 // Ref is a branch or tag.

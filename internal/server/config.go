@@ -19,7 +19,10 @@ import (
 
 // Config is everything `ciwarden serve` can be told.
 type Config struct {
-	Listen      string
+	Listen string
+	// DebugListen, when set, serves net/http/pprof on this address of its
+	// own (see debugHandler); empty (the default) serves no profiles.
+	DebugListen string
 	ExternalURL string
 	DataDir     string
 	DatabaseURL string
@@ -80,6 +83,11 @@ func (c *Config) Normalize() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q is not host:port", c.Listen)
+	}
+	if c.DebugListen != "" {
+		if _, _, err := net.SplitHostPort(c.DebugListen); err != nil {
+			return fmt.Errorf("--debug-listen %q is not host:port", c.DebugListen)
+		}
 	}
 	if c.ExternalURL == "" {
 		c.ExternalURL = "http://" + c.Listen

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/mask"
@@ -30,7 +31,7 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 			}
 			return a
 		},
-	}), m: logMasker})
+	}), m: logMasker, clean: &cleanSet{m: map[string]struct{}{}}})
 }
 
 // logMasker hides every word with a token prefix, URL passwords and
@@ -45,8 +46,49 @@ var logMasker = func() *mask.Masker {
 }()
 
 type maskingHandler struct {
-	next slog.Handler
-	m    *mask.Masker
+	next  slog.Handler
+	m     *mask.Masker
+	clean *cleanSet
+}
+
+// cleanSet remembers short strings the masker left unchanged, so that the
+// words every request line repeats (its message, method, path, the
+// client's address) are looked up instead of masked again: the request
+// line through the masker was an eighth of GET /job's cost (issue 14). The
+// masker is a pure function of the string, so a string once clean is
+// always clean; only clean strings are kept (in memory, never written
+// anywhere), bounded in length and number.
+type cleanSet struct {
+	mu sync.RWMutex
+	m  map[string]struct{}
+}
+
+const (
+	maxCleanLen     = 256
+	maxCleanStrings = 4096
+)
+
+// mask is the masker's answer for s.
+func (h *maskingHandler) mask(s string) string {
+	if len(s) > maxCleanLen {
+		return h.m.MaskString(s)
+	}
+	h.clean.mu.RLock()
+	_, ok := h.clean.m[s]
+	h.clean.mu.RUnlock()
+	if ok {
+		return s
+	}
+	out := h.m.MaskString(s)
+	if out == s {
+		h.clean.mu.Lock()
+		if len(h.clean.m) >= maxCleanStrings {
+			clear(h.clean.m)
+		}
+		h.clean.m[s] = struct{}{}
+		h.clean.mu.Unlock()
+	}
+	return out
 }
 
 func (h *maskingHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -54,7 +96,7 @@ func (h *maskingHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *maskingHandler) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, r.Level, h.m.MaskString(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, r.Level, h.mask(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(h.maskAttr(a))
 		return true
@@ -65,7 +107,7 @@ func (h *maskingHandler) Handle(ctx context.Context, r slog.Record) error {
 func (h *maskingHandler) maskAttr(a slog.Attr) slog.Attr {
 	switch a.Value.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, h.m.MaskString(a.Value.String()))
+		return slog.String(a.Key, h.mask(a.Value.String()))
 	case slog.KindAny:
 		if err, ok := a.Value.Any().(error); ok {
 			return slog.String(a.Key, h.m.MaskString(err.Error()))
@@ -85,11 +127,11 @@ func (h *maskingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for i, a := range attrs {
 		masked[i] = h.maskAttr(a)
 	}
-	return &maskingHandler{next: h.next.WithAttrs(masked), m: h.m}
+	return &maskingHandler{next: h.next.WithAttrs(masked), m: h.m, clean: h.clean}
 }
 
 func (h *maskingHandler) WithGroup(name string) slog.Handler {
-	return &maskingHandler{next: h.next.WithGroup(name), m: h.m}
+	return &maskingHandler{next: h.next.WithGroup(name), m: h.m, clean: h.clean}
 }
 
 // discardLogger is for components built without one.

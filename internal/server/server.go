@@ -47,6 +47,7 @@ type Server struct {
 	routes   []gate.Route
 	handler  http.Handler
 	ln       net.Listener // bound by New; nil when Config.Listen was empty
+	debugLn  net.Listener // Config.DebugListen, bound by New, served by Run
 }
 
 // maxCachedJobTokens bounds the job-token cache: one entry per running job
@@ -56,6 +57,11 @@ const maxCachedJobTokens = 100_000
 // maxCachedScopes bounds the allowlist cache: one entry per project that
 // took part in a cross-project job-token use.
 const maxCachedScopes = 10_000
+
+// maxCachedFacts bounds each of the personal-token, project and
+// access-level caches (a few hundred bytes an entry); a full cache starts
+// again empty.
+const maxCachedFacts = 10_000
 
 // New prepares a server: it binds cfg.Listen (when set; in-process users
 // leave it empty and use Handler), checks git, the data directory, the
@@ -88,6 +94,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 			// Port 0 picks a free port: advertise the one bound.
 			cfg.ExternalURL = boundURL(cfg.Listen, ln.Addr())
 		}
+	}
+	var debugLn net.Listener
+	if cfg.DebugListen != "" {
+		if debugLn, err = net.Listen("tcp", cfg.DebugListen); err != nil {
+			return nil, fmt.Errorf("--debug-listen on %s: %w", cfg.DebugListen, err)
+		}
+		defer func() {
+			if err != nil {
+				debugLn.Close()
+			}
+		}()
 	}
 	box, err := openBox(cfg)
 	if err != nil {
@@ -144,6 +161,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		// by another process would not reach this cache.
 		authn.CacheJobTokens(maxCachedJobTokens)
 	}
+	// Personal tokens, projects and access levels: the same rule (kept
+	// only on SQLite, see store.NewCache).
+	authn.CachePersonalTokens(maxCachedFacts)
 	queue := ci.NewQueue()
 	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, Blobs: blobs,
 		RunnerContactTimeout: cfg.RunnerContactTimeout,
@@ -159,6 +179,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	authorizer := &access.Authorizer{Store: st, Log: authLog}
 	// Exact on every replica: see access.CacheScopes.
 	authorizer.CacheScopes(maxCachedScopes)
+	authorizer.CacheFacts(maxCachedFacts)
 	pipelines.Access = authorizer
 	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
@@ -189,7 +210,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	routes := routeTable(a, ra, gitRoutes, opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
 	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
 	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, box: box,
-		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log), ln: ln}, nil
+		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log), ln: ln, debugLn: debugLn}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -280,6 +301,14 @@ func boundURL(listen string, addr net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
+// DebugAddr is where the profiling endpoint listens ("" when off).
+func (s *Server) DebugAddr() string {
+	if s.debugLn == nil {
+		return ""
+	}
+	return s.debugLn.Addr().String()
+}
+
 // Config is the normalized configuration.
 func (s *Server) Config() Config { return s.cfg }
 
@@ -307,6 +336,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer close(logDone); s.authLog.Run(logCtx, s.cfg.AuthLogFlushEvery) }()
 	defer func() { stopLog(); <-logDone }()
 	go s.ci.RunScheduler(bg, time.Second)
+	if s.debugLn != nil {
+		go serveDebug(bg, s.debugLn, s.log)
+	}
 	// Expired artifacts: rows, then blobs.
 	go (&ci.ArtifactSweeper{Store: s.store, Blobs: s.blobs, Now: s.ci.Now, Log: s.log}).Run(bg, s.cfg.SweepEvery)
 	go s.store.WatchQueued(bg, s.queue.Bump, func(err error) {

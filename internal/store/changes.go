@@ -20,8 +20,10 @@ type ChangeListener interface {
 	// PipelineChanged: the pipeline's status or times changed, or it was
 	// deleted with its jobs.
 	PipelineChanged(id int64)
-	// Reset: users, projects or namespaces changed (blocked users, renamed
-	// or deleted projects); rare enough that caches drop everything.
+	// Reset: users, projects, namespaces, memberships or personal access
+	// tokens changed (blocked users, renamed or deleted projects, a
+	// membership added or removed, a token revoked); rare enough that
+	// caches drop everything.
 	Reset()
 }
 

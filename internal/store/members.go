@@ -18,25 +18,25 @@ func memberTable(kind string) (table, key string) {
 	return "group_members", "namespace_id"
 }
 
-const memberCols = "m.user_id, m.access_level, m.expires_at, m.created_by, m.created_at, u.id, u.username, u.name, u.email, u.admin, u.blocked, COALESCE(u.namespace_id, 0), u.created_at"
+const memberCols = "m.user_id, m.access_level, m.expires_at, m.created_by, m.created_at, " + userColsU
 
 func scanMember(row interface{ Scan(...any) error }, kind string, sourceID int64) (*model.Member, error) {
 	m := model.Member{SourceKind: kind, SourceID: sourceID, User: &model.User{}}
 	var expires sql.NullInt64
-	var created, ucreated int64
-	u := m.User
-	if err := row.Scan(&m.UserID, &m.AccessLevel, &expires, &m.CreatedBy, &created,
-		&u.ID, &u.Username, &u.Name, &u.Email, &u.Admin, &u.Blocked, &u.NamespaceID, &ucreated); err != nil {
+	var created int64
+	uDest, uFinish := userDest(m.User)
+	if err := row.Scan(append([]any{&m.UserID, &m.AccessLevel, &expires, &m.CreatedBy, &created}, uDest...)...); err != nil {
 		return nil, err
 	}
 	m.ExpiresAt = fromNullMicros(expires)
 	m.CreatedAt = fromMicros(created)
-	u.CreatedAt = fromMicros(ucreated)
+	uFinish()
 	return &m, nil
 }
 
 // AddMember creates a direct membership; an existing one is ErrConflict.
 func (q *Queries) AddMember(ctx context.Context, m *model.Member) error {
+	defer q.changed(resetChange, 0) // cached access levels (store.Cache)
 	table, key := memberTable(m.SourceKind)
 	if m.CreatedAt.IsZero() {
 		m.CreatedAt = time.Now().UTC()
@@ -48,6 +48,7 @@ func (q *Queries) AddMember(ctx context.Context, m *model.Member) error {
 
 // UpdateMember changes a direct membership's level and expiry.
 func (q *Queries) UpdateMember(ctx context.Context, m *model.Member) error {
+	defer q.changed(resetChange, 0)
 	table, key := memberTable(m.SourceKind)
 	res, err := q.exec(ctx, "UPDATE "+table+" SET access_level = ?, expires_at = ? WHERE "+key+" = ? AND user_id = ?",
 		int(m.AccessLevel), nullMicros(m.ExpiresAt), m.SourceID, m.UserID)
@@ -56,6 +57,7 @@ func (q *Queries) UpdateMember(ctx context.Context, m *model.Member) error {
 
 // RemoveMember deletes a direct membership.
 func (q *Queries) RemoveMember(ctx context.Context, kind string, sourceID, userID int64) error {
+	defer q.changed(resetChange, 0)
 	table, key := memberTable(kind)
 	res, err := q.exec(ctx, "DELETE FROM "+table+" WHERE "+key+" = ? AND user_id = ?", sourceID, userID)
 	return affected(res, err, "member")
@@ -136,18 +138,27 @@ func (q *Queries) MembersAll(ctx context.Context, projectID int64, groupIDs []in
 // of the direct membership and every ancestor group's membership, Owner in
 // their own personal namespace. Expired memberships count for nothing.
 func (q *Queries) ProjectAccessLevel(ctx context.Context, userID int64, p *model.Project) (model.AccessLevel, error) {
+	level, _, err := q.ProjectAccessLevelUntil(ctx, userID, p)
+	return level, err
+}
+
+// ProjectAccessLevelUntil is ProjectAccessLevel and the moment it may
+// change by the clock alone: the earliest expiry of the memberships it
+// considered (zero when none expires), for a cache to keep the level no
+// longer than that.
+func (q *Queries) ProjectAccessLevelUntil(ctx context.Context, userID int64, p *model.Project) (model.AccessLevel, time.Time, error) {
 	if userID == 0 {
-		return model.NoAccess, nil
+		return model.NoAccess, time.Time{}, nil
 	}
 	if p.Namespace != nil && p.Namespace.OwnerID != nil && *p.Namespace.OwnerID == userID {
-		return model.Owner, nil
+		return model.Owner, time.Time{}, nil
 	}
 	now := micros(time.Now())
 	args := []any{p.ID, userID, now, userID, now}
-	query := `SELECT COALESCE(MAX(l), 0) FROM (
-		SELECT access_level AS l FROM project_members WHERE project_id = ? AND user_id = ? AND (expires_at IS NULL OR expires_at > ?)
+	query := `SELECT COALESCE(MAX(l), 0), MIN(e) FROM (
+		SELECT access_level AS l, expires_at AS e FROM project_members WHERE project_id = ? AND user_id = ? AND (expires_at IS NULL OR expires_at > ?)
 		UNION ALL
-		SELECT access_level AS l FROM group_members WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?) AND namespace_id IN (`
+		SELECT access_level AS l, expires_at AS e FROM group_members WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?) AND namespace_id IN (`
 	var ancestors []int64
 	if p.Namespace != nil {
 		ancestors = p.Namespace.Traversal
@@ -160,8 +171,15 @@ func (q *Queries) ProjectAccessLevel(ctx context.Context, userID int64, p *model
 	}
 	query += placeholders(len(ancestors)) + ")) levels"
 	var level int
-	err := q.queryRow(ctx, query, args...).Scan(&level)
-	return model.AccessLevel(level), err
+	var until sql.NullInt64
+	if err := q.queryRow(ctx, query, args...).Scan(&level, &until); err != nil {
+		return 0, time.Time{}, err
+	}
+	var deadline time.Time
+	if until.Valid {
+		deadline = fromMicros(until.Int64)
+	}
+	return model.AccessLevel(level), deadline, nil
 }
 
 // GroupAccessLevel is a user's effective level on a group: the highest

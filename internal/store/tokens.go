@@ -9,23 +9,35 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
-const patCols = "id, user_id, name, scopes, expires_at, revoked, created_at, last_used_at"
+const (
+	patCols  = "id, user_id, name, scopes, expires_at, revoked, created_at, last_used_at"
+	patColsT = "t.id, t.user_id, t.name, t.scopes, t.expires_at, t.revoked, t.created_at, t.last_used_at"
+)
 
 func scanPAT(row interface{ Scan(...any) error }) (*model.PersonalAccessToken, error) {
 	var t model.PersonalAccessToken
+	dest, finish := patDest(&t)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	finish()
+	return &t, nil
+}
+
+// patDest returns scan destinations for patCols and a function that
+// completes t once the row is scanned (as namespaceDest).
+func patDest(t *model.PersonalAccessToken) ([]any, func()) {
 	var scopes string
 	var expires, lastUsed sql.NullInt64
 	var created int64
-	if err := row.Scan(&t.ID, &t.UserID, &t.Name, &scopes, &expires, &t.Revoked, &created, &lastUsed); err != nil {
-		return nil, err
+	return []any{&t.ID, &t.UserID, &t.Name, &scopes, &expires, &t.Revoked, &created, &lastUsed}, func() {
+		if scopes != "" {
+			t.Scopes = strings.Split(scopes, ",")
+		}
+		t.ExpiresAt = fromNullMicros(expires)
+		t.LastUsedAt = fromNullMicros(lastUsed)
+		t.CreatedAt = fromMicros(created)
 	}
-	if scopes != "" {
-		t.Scopes = strings.Split(scopes, ",")
-	}
-	t.ExpiresAt = fromNullMicros(expires)
-	t.LastUsedAt = fromNullMicros(lastUsed)
-	t.CreatedAt = fromMicros(created)
-	return &t, nil
 }
 
 // CreatePAT stores a token under the digest of its secret.
@@ -44,6 +56,23 @@ func (q *Queries) CreatePAT(ctx context.Context, t *model.PersonalAccessToken, d
 func (q *Queries) PATByDigest(ctx context.Context, digest string) (*model.PersonalAccessToken, error) {
 	t, err := scanPAT(q.queryRow(ctx, "SELECT "+patCols+" FROM personal_access_tokens WHERE digest = ?", digest))
 	return t, notFound(err, "personal access token")
+}
+
+// PATAndUser finds a token by the digest of its secret with its user, in
+// one statement (one round trip on PostgreSQL). A token whose user is gone
+// is not found.
+func (q *Queries) PATAndUser(ctx context.Context, digest string) (*model.PersonalAccessToken, *model.User, error) {
+	var t model.PersonalAccessToken
+	var u model.User
+	tDest, tFinish := patDest(&t)
+	uDest, uFinish := userDest(&u)
+	if err := q.queryRow(ctx, "SELECT "+patColsT+", "+userColsU+" FROM personal_access_tokens t JOIN users u ON u.id = t.user_id WHERE t.digest = ?",
+		digest).Scan(append(tDest, uDest...)...); err != nil {
+		return nil, nil, notFound(err, "personal access token")
+	}
+	tFinish()
+	uFinish()
+	return &t, &u, nil
 }
 
 // PAT loads a token by ID.
@@ -80,6 +109,7 @@ func (q *Queries) ListPATs(ctx context.Context, userID int64, page Page) ([]*mod
 
 // RevokePAT marks a token revoked; it stays listed, as in GitLab.
 func (q *Queries) RevokePAT(ctx context.Context, id int64) error {
+	defer q.changed(resetChange, 0) // cached tokens (store.Cache)
 	res, err := q.exec(ctx, "UPDATE personal_access_tokens SET revoked = ? WHERE id = ?", true, id)
 	return affected(res, err, "personal access token")
 }

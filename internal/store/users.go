@@ -9,16 +9,28 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
-const userCols = "id, username, name, email, admin, blocked, COALESCE(namespace_id, 0), created_at"
+const (
+	userCols  = "id, username, name, email, admin, blocked, COALESCE(namespace_id, 0), created_at"
+	userColsU = "u.id, u.username, u.name, u.email, u.admin, u.blocked, COALESCE(u.namespace_id, 0), u.created_at"
+)
 
 func scanUser(row interface{ Scan(...any) error }) (*model.User, error) {
 	var u model.User
-	var created int64
-	if err := row.Scan(&u.ID, &u.Username, &u.Name, &u.Email, &u.Admin, &u.Blocked, &u.NamespaceID, &created); err != nil {
+	dest, finish := userDest(&u)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
-	u.CreatedAt = fromMicros(created)
+	finish()
 	return &u, nil
+}
+
+// userDest returns scan destinations for userCols and a function that
+// completes u once the row is scanned (as namespaceDest).
+func userDest(u *model.User) ([]any, func()) {
+	var created int64
+	return []any{&u.ID, &u.Username, &u.Name, &u.Email, &u.Admin, &u.Blocked, &u.NamespaceID, &created}, func() {
+		u.CreatedAt = fromMicros(created)
+	}
 }
 
 // CreateUser inserts a user and their personal namespace (path = username).

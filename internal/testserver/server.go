@@ -94,6 +94,9 @@ type Options struct {
 	// (which doubles the cost of logging); its log is then checked as a
 	// child's is, where any masking marker is a leak.
 	Measure bool
+	// DebugListen (in process, with Run) is Config.DebugListen: the
+	// profiling endpoint's address (Srv.DebugAddr).
+	DebugListen string
 	// Args are more `serve` flags and Env more environment (child process).
 	Args []string
 	Env  []string
@@ -295,7 +298,7 @@ func (s *Server) startInProcess(t testing.TB) {
 		DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, InitialRootToken: o.RootToken, ExternalURL: s.URL,
 		LongPoll: longPoll, RunnerRegistrationToken: o.RegistrationToken,
 		MaxArtifactsSize: o.MaxArtifactsSize, MaxPackageFileSize: o.MaxPackageFileSize,
-		InstanceKey: o.InstanceKey, RunnerContactTimeout: o.RunnerContactTimeout,
+		InstanceKey: o.InstanceKey, RunnerContactTimeout: o.RunnerContactTimeout, DebugListen: o.DebugListen,
 		RepositoriesDir: o.RepositoriesDir, ReplicaName: o.ReplicaName,
 	}
 	if o.S3 != nil {
