@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
@@ -279,6 +280,28 @@ type pipelineDetailEntity struct {
 	CommittedAt    *string        `json:"committed_at"`
 	Coverage       *string        `json:"coverage"`
 	DetailedStatus detailedStatus `json:"detailed_status"`
+	// TriggeredBy is the pipeline upstream (as GitLab's pipeline details
+	// show it), with the job that triggered this one; absent where nothing
+	// upstream did, or the caller may not read the upstream pipeline.
+	TriggeredBy *upstreamEntity `json:"triggered_by,omitempty"`
+}
+
+// upstreamEntity is the upstream pipeline and its job (source_job).
+type upstreamEntity struct {
+	ID        int64           `json:"id"`
+	IID       int64           `json:"iid"`
+	ProjectID int64           `json:"project_id"`
+	Ref       string          `json:"ref"`
+	SHA       string          `json:"sha"`
+	Status    string          `json:"status"`
+	Source    string          `json:"source"`
+	WebURL    string          `json:"web_url"`
+	SourceJob sourceJobEntity `json:"source_job"`
+}
+
+type sourceJobEntity struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
 }
 
 // detailedStatus is GitLab's DetailedStatus, reduced to what a status
@@ -299,6 +322,33 @@ func (a *API) pipelineDetailJSON(c *Ctx, p *model.Pipeline) *pipelineDetailEntit
 	}
 	if u, err := a.Store.User(c.Context(), p.UserID); err == nil {
 		e.User = a.userJSON(u, false)
+	}
+	e.TriggeredBy = a.upstreamJSON(c, p)
+	return e
+}
+
+// upstreamJSON is p's upstream pipeline and job, when the caller may read
+// that pipeline's project's pipelines: a link never reveals a project.
+func (a *API) upstreamJSON(c *Ctx, p *model.Pipeline) *upstreamEntity {
+	if p.SourceJobID == 0 {
+		return nil
+	}
+	ctx := c.Context()
+	up, err := a.Store.Pipeline(ctx, p.SourcePipelineID)
+	if err != nil {
+		return nil
+	}
+	proj, err := a.Access.FindProject(ctx, itoa(up.ProjectID))
+	if err != nil {
+		return nil
+	}
+	if ok, err := a.Access.Allows(ctx, c.Principal, proj, authz.ReadPipeline); err != nil || !ok {
+		return nil
+	}
+	e := &upstreamEntity{ID: up.ID, IID: up.IID, ProjectID: up.ProjectID, Ref: up.Ref, SHA: up.SHA, Status: up.Status,
+		Source: up.Source, WebURL: a.webURL(proj.FullPath() + "/-/pipelines/" + itoa(up.ID))}
+	if j, err := a.Store.Job(ctx, p.SourceJobID); err == nil {
+		e.SourceJob = sourceJobEntity{ID: j.ID, Name: j.Name}
 	}
 	return e
 }

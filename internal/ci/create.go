@@ -37,6 +37,11 @@ type CreateInput struct {
 	// save_on_errors: false). Otherwise, as for a push, the error is saved
 	// as a failed pipeline whose yaml_errors says why.
 	RefuseInvalid bool
+	// SourceJob is the job upstream of the pipeline: the job whose token
+	// called the trigger API, or a trigger: bridge (GitLab's source_job).
+	SourceJob *model.Job
+	// TriggerID is the trigger token that asked for the pipeline.
+	TriggerID int64
 }
 
 // RefusedError is a pipeline that was not created, with GitLab's reason.
@@ -94,9 +99,15 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		commit = c
 	}
 	p := &model.Pipeline{ProjectID: pid, Ref: in.Ref, Tag: in.Tag, SHA: in.SHA, BeforeSHA: in.BeforeSHA, Source: in.Source,
-		Status: model.StatusCreated, UserID: in.User.ID, Variables: in.Variables, CreatedAt: s.Now()}
+		Status: model.StatusCreated, UserID: in.User.ID, Variables: in.Variables, CreatedAt: s.Now(), TriggerID: in.TriggerID}
+	if j := in.SourceJob; j != nil {
+		p.SourceJobID, p.SourcePipelineID, p.SourceProjectID = j.ID, j.PipelineID, j.ProjectID
+	}
 	err = s.Store.Tx(ctx, func(q *store.Queries) error {
 		if err := q.LockProject(ctx, pid); err != nil {
+			return err
+		}
+		if err := s.checkDownstream(ctx, q, in); err != nil {
 			return err
 		}
 		if err := q.CreatePipeline(ctx, p); err != nil {

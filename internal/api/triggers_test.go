@@ -1,0 +1,154 @@
+package api_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
+)
+
+// triggerTargetCI runs only for pipelines nothing pushed, so that pushing
+// it queues nothing, and says where each came from.
+const triggerTargetCI = `deploy:
+  script: [echo deploy]
+  rules:
+    - if: $CI_PIPELINE_SOURCE != "push"
+`
+
+// jobVar is the value of key among a job payload's variables.
+func jobVar(j *testserver.RunningJob, key string) (string, bool) {
+	for _, v := range j.Payload.Variables {
+		if v.Key == key {
+			return v.Value, true
+		}
+	}
+	return "", false
+}
+
+func triggerPath(projectID int64) string {
+	return testserver.API + "/projects/" + testserver.Itoa(projectID) + "/trigger/pipeline"
+}
+
+// TestTriggerWithJobToken: POST /projects/:id/trigger/pipeline with a job
+// token runs the job's full decision, in the order and words of
+// gitlab-compat.md §3.5 and §3.1, and makes a pipeline as the job's user,
+// source pipeline, downstream of the job.
+func TestTriggerWithJobToken(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, "build:\n  script: [make]\n")
+		owner := e.CreateUser(t, "owner")
+		down := e.CreateGroup(t, "down", 0, "private")
+		target := e.CreateProject(t, down, "svc", "private")
+		e.AddMember(t, "projects", target.ID, owner.ID, 40)
+		e.PushCI(t, target.Path, owner, map[string]string{".gitlab-ci.yml": triggerTargetCI})
+		job := team.Take(t, "build")
+		form := func(token, ref string, extra url.Values) url.Values {
+			v := url.Values{"token": {token}, "ref": {ref}}
+			for k, vs := range extra {
+				v[k] = vs
+			}
+			return v
+		}
+		call := func(body url.Values) *testserver.Resp {
+			return e.Do(t, "POST", triggerPath(target.ID), "", body)
+		}
+
+		// The job's user (dev) cannot see down/svc: the seed's 404.
+		wantJSON(t, call(form(job.Token, "main", nil)), http.StatusNotFound, `{"message":"404 Not Found"}`)
+		// A project that does not exist answers the same.
+		wantJSON(t, e.Do(t, "POST", triggerPath(99999), "", form(job.Token, "main", nil)), http.StatusNotFound, `{"message":"404 Not Found"}`)
+		// No token, or a PRIVATE-TOKEN (which the trigger API does not
+		// read): unauthenticated.
+		wantJSON(t, e.Do(t, "POST", triggerPath(target.ID), owner.Token, url.Values{"ref": {"main"}}), http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
+		// A job token in JOB-TOKEN is not the trigger API's transport.
+		wantJSON(t, e.Call(t, "POST", triggerPath(target.ID), testserver.JobToken(job.Token), url.Values{"ref": {"main"}}), http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
+
+		// A Reporter, but down/svc's allowlist (on by default) does not
+		// list grp/app: the scope's 403 comes before the role.
+		e.AddMember(t, "projects", target.ID, team.Dev.ID, 20)
+		wantJSON(t, call(form(job.Token, "main", nil)), http.StatusForbidden,
+			`{"message":"Authentication by CI/CD job token not allowed from grp/app to down/svc."}`)
+		e.AllowJobTokens(t, target.ID, team.Project.ID)
+		// Allowlisted, a Reporter: GitLab's pipeline creation refuses the role.
+		wantJSON(t, call(form(job.Token, "main", nil)), http.StatusBadRequest, `{"message":{"base":["Insufficient permissions to create a new pipeline"]}}`)
+		e.Expect(t, "PUT", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/members/"+testserver.Itoa(team.Dev.ID), e.RootToken,
+			url.Values{"access_level": {"30"}}, http.StatusOK)
+
+		// Unknown ref: GitLab's 400, nothing created.
+		wantJSON(t, call(form(job.Token, "nope", nil)), http.StatusBadRequest, `{"message":{"base":["Reference not found"]}}`)
+		// A bad variable name: 400.
+		wantJSON(t, call(form(job.Token, "main", url.Values{"variables[1A]": {"x"}})), http.StatusBadRequest, `{"error":"variables is invalid"}`)
+		if n := e.total(t, testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/pipelines?private_token="+owner.Token); n != 0 {
+			t.Fatalf("refused triggers left %d pipelines", n)
+		}
+
+		// Allowed: the pipeline runs as dev, source pipeline, with the
+		// variables given, downstream of the job.
+		r := call(form(job.Token, "main", url.Values{"variables[FOO]": {"bar"}, "variables[CI_PIPELINE_SOURCE]": {"spoofed"}}))
+		p := wantStatus(t, r, http.StatusCreated).(map[string]any)
+		if p["source"] != "pipeline" || p["ref"] != "main" || p["project_id"] != float64(target.ID) {
+			t.Errorf("triggered pipeline: %s", r.Body)
+		}
+		if u, _ := field(p, "user.username"); u != "dev" {
+			t.Errorf("triggered pipeline's user %v, want dev", u)
+		}
+		pid := int64(p["id"].(float64))
+		// The upstream link, for whoever may read grp/app's pipelines.
+		got := e.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/pipelines/"+testserver.Itoa(pid), e.RootToken, nil, http.StatusOK)
+		for path, want := range map[string]any{"triggered_by.project_id": float64(team.Project.ID), "triggered_by.source_job.id": float64(job.ID),
+			"triggered_by.source_job.name": "build", "triggered_by.id": float64(job.Payload.JobInfo.PipelineID)} {
+			if v, _ := field(decode(t, got), path); v != want {
+				t.Errorf("%s = %v, want %v; body %s", path, v, want, got.Body)
+			}
+		}
+		// owner cannot see grp/app: no link to it.
+		got = e.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/pipelines/"+testserver.Itoa(pid), owner.Token, nil, http.StatusOK)
+		if strings.Contains(string(got.Body), "triggered_by") {
+			t.Errorf("a link to a project the caller cannot see: %s", got.Body)
+		}
+		// Its job sees where the pipeline came from; the run's variables
+		// beat everything, the predefined source too (GitLab's order).
+		_, rtok := e.CreateRunner(t, nil)
+		dj := e.NewRunnerClient(rtok).TakeJob(t)
+		if dj.Payload.JobInfo.Name != "deploy" || dj.Payload.JobInfo.ProjectID != target.ID {
+			t.Fatalf("took %s of project %d", dj.Payload.JobInfo.Name, dj.Payload.JobInfo.ProjectID)
+		}
+		if v, _ := jobVar(dj, "FOO"); v != "bar" {
+			t.Errorf("FOO = %q, want bar", v)
+		}
+		if _, ok := jobVar(dj, "CI_PIPELINE_TRIGGERED"); ok {
+			t.Errorf("CI_PIPELINE_TRIGGERED set for a job-token trigger")
+		}
+
+		// JSON, and the webhook form with the token in the query.
+		r = e.Do(t, "POST", triggerPath(target.ID), "", map[string]any{"token": job.Token, "ref": "main", "variables": map[string]string{"A": "1"}})
+		wantField(t, r, http.StatusCreated, "source", `"pipeline"`)
+		r = e.Do(t, "POST", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/ref/main/trigger/pipeline?token="+url.QueryEscape(job.Token), "", nil)
+		wantField(t, r, http.StatusCreated, "source", `"pipeline"`)
+		wantJSON(t, e.Do(t, "POST", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/ref/nope/trigger/pipeline?token="+url.QueryEscape(job.Token), "", nil),
+			http.StatusBadRequest, `{"message":{"base":["Reference not found"]}}`)
+		// Variables that are not a hash: 400.
+		wantJSON(t, e.Do(t, "POST", triggerPath(target.ID), "", map[string]any{"token": job.Token, "ref": "main", "variables": []string{"A"}}),
+			http.StatusBadRequest, `{"error":"variables is invalid"}`)
+
+		// The entry narrowed to read_jobs: admin_pipelines is missing.
+		e.Expect(t, "PUT", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/job_token_scope/allowlist/"+testserver.Itoa(team.Project.ID), e.RootToken,
+			map[string]any{"default_permissions": false, "job_token_policies": []string{"read_jobs"}}, http.StatusOK)
+		wantJSON(t, call(form(job.Token, "main", nil)), http.StatusForbidden,
+			`{"message":"Insufficient permissions to access this resource in project down/svc. The following token permission is required: admin_pipelines."}`)
+		ex := e.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/job_token_scope/explain?job_id="+testserver.Itoa(job.ID)+"&permission=admin_pipelines",
+			e.RootToken, nil, http.StatusOK)
+		if v, _ := field(decode(t, ex), "failed_check"); v != "entry_policy" {
+			t.Errorf("explain: %s", ex.Body)
+		}
+		e.Expect(t, "PUT", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/job_token_scope/allowlist/"+testserver.Itoa(team.Project.ID), e.RootToken,
+			map[string]any{"default_permissions": false, "job_token_policies": []string{"admin_pipelines"}}, http.StatusOK)
+		wantField(t, call(form(job.Token, "main", nil)), http.StatusCreated, "source", `"pipeline"`)
+
+		// The job ends: its token is dead, 401.
+		job.FinishOK(t, "success")
+		wantJSON(t, call(form(job.Token, "main", nil)), http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
+	})
+}
