@@ -147,8 +147,122 @@ func TestTriggerWithJobToken(t *testing.T) {
 			map[string]any{"default_permissions": false, "job_token_policies": []string{"admin_pipelines"}}, http.StatusOK)
 		wantField(t, call(form(job.Token, "main", nil)), http.StatusCreated, "source", `"pipeline"`)
 
+		// The authentication log has every decision on the trigger row
+		// (those a handler then refused, for a bad ref or variables,
+		// passed the decision), by the trigger's policy.
+		var row map[string]any
+		for _, r := range e.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/job_token_scope/authorizations", e.RootToken, nil, http.StatusOK).List(t) {
+			if testserver.Num(t, r, "origin_project_id") == team.Project.ID {
+				row = r
+			}
+		}
+		if row == nil || testserver.Num(t, row, "allowed_count") != 8 || testserver.Num(t, row, "denied_count") != 3 || row["last_policy"] != "admin_pipelines" {
+			t.Errorf("authentication log row for grp/app: %v", row)
+		}
+
 		// The job ends: its token is dead, 401.
 		job.FinishOK(t, "success")
 		wantJSON(t, call(form(job.Token, "main", nil)), http.StatusUnauthorized, `{"message":"401 Unauthorized"}`)
+	})
+}
+
+// TestTriggerTokens: the trigger tokens API (Maintainers; the token whole
+// only on creation, stored as a digest) and pipelines made with a trigger
+// token: as its owner, source trigger, CI_PIPELINE_TRIGGERED; refused
+// once the owner may no longer create pipelines there.
+func TestTriggerTokens(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, triggerTargetCI)
+		other := e.CreateProject(t, e.CreateGroup(t, "other", 0, "private"), "x", "private")
+		e.AddMember(t, "projects", other.ID, team.Maint.ID, 40)
+		base := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID) + "/triggers"
+
+		// Only Maintainers manage triggers; others get GitLab's 403, and
+		// those who cannot see the project 404.
+		wantJSON(t, e.Do(t, "GET", base, team.Dev.Token, nil), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+		wantJSON(t, e.Do(t, "POST", base, team.Dev.Token, url.Values{"description": {"x"}}), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+		wantJSON(t, e.Do(t, "GET", base, team.Outsider.Token, nil), http.StatusNotFound, `{"message":"404 Project Not Found"}`)
+		wantJSON(t, e.Do(t, "POST", base, team.Maint.Token, url.Values{}), http.StatusBadRequest, `{"error":"description is missing"}`)
+		wantJSON(t, e.Do(t, "POST", base, team.Maint.Token, url.Values{"description": {strings.Repeat("d", 256)}}), http.StatusBadRequest,
+			`{"message":{"description":["is too long (maximum is 255 characters)"]}}`)
+
+		created := wantStatus(t, e.Do(t, "POST", base, team.Maint.Token, url.Values{"description": {"deploy hook"}}), http.StatusCreated).(map[string]any)
+		secret, _ := created["token"].(string)
+		e.Remember(secret)
+		if !strings.HasPrefix(secret, "glptt-") || len(secret) != len("glptt-")+49 || created["description"] != "deploy hook" ||
+			created["last_used"] != nil {
+			t.Fatalf("created trigger: %v", created)
+		}
+		if u, _ := field(created, "owner.username"); u != "maint" {
+			t.Errorf("trigger owner %v, want maint", u)
+		}
+		id := testserver.Itoa(int64(created["id"].(float64)))
+		short := secret[len("glptt-") : len("glptt-")+4]
+		// Afterwards: four characters, for everyone (the whole token is
+		// kept nowhere).
+		list := e.Expect(t, "GET", base, team.Maint.Token, nil, http.StatusOK).List(t)
+		if len(list) != 1 || list[0]["token"] != short {
+			t.Errorf("listed triggers: %v", list)
+		}
+		wantField(t, e.Do(t, "GET", base+"/"+id, team.Maint.Token, nil), http.StatusOK, "token", `"`+short+`"`)
+		wantField(t, e.Do(t, "PUT", base+"/"+id, team.Maint.Token, url.Values{"description": {"renamed"}}), http.StatusOK, "description", `"renamed"`)
+		wantJSON(t, e.Do(t, "GET", base+"/999", team.Maint.Token, nil), http.StatusNotFound, `{"message":"404 Not Found"}`)
+		wantJSON(t, e.Do(t, "GET", testserver.API+"/projects/"+testserver.Itoa(other.ID)+"/triggers/"+id, team.Maint.Token, nil),
+			http.StatusNotFound, `{"message":"404 Not Found"}`)
+
+		// A pipeline with the trigger token: as maint, source trigger.
+		trig := func(project int64, token string) *testserver.Resp {
+			return e.Do(t, "POST", triggerPath(project), "", url.Values{"token": {token}, "ref": {"main"}, "variables[DEPLOY]": {"yes"}})
+		}
+		r := trig(team.Project.ID, secret)
+		p := wantStatus(t, r, http.StatusCreated).(map[string]any)
+		if u, _ := field(p, "user.username"); p["source"] != "trigger" || u != "maint" {
+			t.Errorf("triggered pipeline: %s", r.Body)
+		}
+		j := team.Take(t, "deploy")
+		if v, _ := jobVar(j, "CI_PIPELINE_TRIGGERED"); v != "true" {
+			t.Errorf("CI_PIPELINE_TRIGGERED = %q", v)
+		}
+		if v, _ := jobVar(j, "CI_PIPELINE_SOURCE"); v != "trigger" {
+			t.Errorf("CI_PIPELINE_SOURCE = %q", v)
+		}
+		if v, _ := jobVar(j, "DEPLOY"); v != "yes" {
+			t.Errorf("DEPLOY = %q", v)
+		}
+		// The trigger owner's job token reads exactly what maint can:
+		// other/x, where maint is a Maintainer and dev nothing.
+		e.AllowJobTokens(t, other.ID, team.Project.ID)
+		otherPath := testserver.API + "/projects/" + testserver.Itoa(other.ID)
+		if u, _ := field(decode(t, e.GetJob(t, j.Token)), "user.username"); u != "maint" {
+			t.Errorf("GET /job: user %v, want maint", u)
+		}
+		wantJSON(t, e.Call(t, "GET", otherPath+"/packages", testserver.JobToken(j.Token), nil), http.StatusOK, `[]`)
+		j.FinishOK(t, "success")
+		if v, _ := field(decode(t, e.Expect(t, "GET", base+"/"+id, team.Maint.Token, nil, http.StatusOK)), "last_used"); v == nil {
+			t.Errorf("last_used not recorded")
+		}
+
+		// Refusals: another project's trigger, or no trigger at all: 404.
+		wantJSON(t, trig(other.ID, secret), http.StatusNotFound, `{"message":"404 Not Found"}`)
+		wantJSON(t, trig(team.Project.ID, "glptt-nothing"), http.StatusNotFound, `{"message":"404 Not Found"}`)
+		wantJSON(t, trig(team.Project.ID, "plain"), http.StatusNotFound, `{"message":"404 Not Found"}`)
+		// The owner demoted to Reporter: GitLab's pipeline refusal.
+		e.Expect(t, "PUT", testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/members/"+testserver.Itoa(team.Maint.ID), e.RootToken,
+			url.Values{"access_level": {"20"}}, http.StatusOK)
+		wantJSON(t, trig(team.Project.ID, secret), http.StatusBadRequest, `{"message":{"base":["Insufficient permissions to create a new pipeline"]}}`)
+		// Removed from the project: it is invisible to them, 404.
+		e.Expect(t, "DELETE", testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/members/"+testserver.Itoa(team.Maint.ID), e.RootToken,
+			nil, http.StatusNoContent)
+		wantJSON(t, trig(team.Project.ID, secret), http.StatusNotFound, `{"message":"404 Not Found"}`)
+		// Back as Maintainer, then blocked: 404 as well.
+		e.AddMember(t, "projects", team.Project.ID, team.Maint.ID, 40)
+		wantField(t, trig(team.Project.ID, secret), http.StatusCreated, "source", `"trigger"`)
+		e.Expect(t, "POST", testserver.API+"/users/"+testserver.Itoa(team.Maint.ID)+"/block", e.RootToken, nil, http.StatusCreated)
+		wantJSON(t, trig(team.Project.ID, secret), http.StatusNotFound, `{"message":"404 Not Found"}`)
+
+		// Deleted: gone.
+		e.Expect(t, "DELETE", base+"/"+id, e.RootToken, nil, http.StatusNoContent)
+		wantJSON(t, e.Do(t, "DELETE", base+"/"+id, e.RootToken, nil), http.StatusNotFound, `{"message":"404 Not Found"}`)
+		wantJSON(t, trig(team.Project.ID, secret), http.StatusNotFound, `{"message":"404 Not Found"}`)
 	})
 }
