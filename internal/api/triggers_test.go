@@ -266,3 +266,62 @@ func TestTriggerTokens(t *testing.T) {
 		wantJSON(t, trig(team.Project.ID, secret), http.StatusNotFound, `{"message":"404 Not Found"}`)
 	})
 }
+
+// TestTriggerBurst: 1,000 trigger calls from one job, 8 at a time, make
+// exactly ci.MaxDownstreamPerJob pipelines and refuse the rest with a
+// 400; no 5xx (the harness checks the log).
+func TestTriggerBurst(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, "build:\n  script: [make]\n")
+		job := team.Take(t, "build")
+		const calls, workers = 1000, 8
+		statuses := make(chan int, calls)
+		bodies := make(chan string, calls)
+		next := make(chan int, calls)
+		for i := range calls {
+			next <- i
+		}
+		close(next)
+		done := make(chan struct{})
+		for range workers {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for range next {
+					req := e.NewRequest(t, "POST", triggerPath(team.Project.ID), "", url.Values{"token": {job.Token}, "ref": {"main"}})
+					r, err := e.Try(req)
+					if err != nil {
+						bodies <- err.Error()
+						statuses <- 0
+						continue
+					}
+					if r.Status != http.StatusCreated {
+						bodies <- string(r.Body)
+					}
+					statuses <- r.Status
+				}
+			}()
+		}
+		for range workers {
+			<-done
+		}
+		close(statuses)
+		close(bodies)
+		count := map[int]int{}
+		for st := range statuses {
+			count[st]++
+		}
+		if count[http.StatusCreated] != 100 || count[http.StatusBadRequest] != calls-100 || len(count) != 2 {
+			t.Errorf("answers: %v, want 100 × 201 and %d × 400", count, calls-100)
+		}
+		want := `{"message":{"base":["This job has already triggered 100 pipelines, the most one job may trigger"]}}`
+		for b := range bodies {
+			if strings.TrimSpace(b) != want {
+				t.Errorf("refusal body %s, want %s", b, want)
+				break
+			}
+		}
+		if n := e.total(t, testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/pipelines?source=pipeline&private_token="+team.Maint.Token); n != 100 {
+			t.Errorf("%d downstream pipelines, want 100", n)
+		}
+	})
+}

@@ -63,6 +63,11 @@ const (
 // says why and where (unless in.RefuseInvalid); rules that select nothing
 // create none (*RefusedError).
 func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pipeline, error) {
+	// A job past its downstream limit is refused before any git read;
+	// the transaction counts again, exactly.
+	if err := s.checkDownstream(ctx, &s.Store.Queries, in); err != nil {
+		return nil, err
+	}
 	if err := s.resolveRef(ctx, &in); err != nil {
 		return nil, err
 	}
