@@ -262,10 +262,14 @@ type pipelineEntity struct {
 }
 
 // pipelineJSON renders p, a pipeline of the route's project.
-func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline) *pipelineEntity {
+func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline) *pipelineEntity { return a.pipelineAt(p, c.Project) }
+
+// pipelineAt renders p, a pipeline of project proj (an upstream or
+// downstream pipeline may be another project's).
+func (a *API) pipelineAt(p *model.Pipeline, proj *model.Project) *pipelineEntity {
 	return &pipelineEntity{ID: p.ID, IID: p.IID, ProjectID: p.ProjectID, SHA: p.SHA, Ref: p.Ref, Status: p.Status,
 		Source: p.Source, CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt),
-		WebURL: a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
+		WebURL: a.webURL(proj.FullPath() + "/-/pipelines/" + itoa(p.ID))}
 }
 
 // pipelineDetailEntity is GitLab's Pipeline entity (one pipeline: GET,
@@ -288,14 +292,7 @@ type pipelineDetailEntity struct {
 
 // upstreamEntity is the upstream pipeline and its job (source_job).
 type upstreamEntity struct {
-	ID        int64           `json:"id"`
-	IID       int64           `json:"iid"`
-	ProjectID int64           `json:"project_id"`
-	Ref       string          `json:"ref"`
-	SHA       string          `json:"sha"`
-	Status    string          `json:"status"`
-	Source    string          `json:"source"`
-	WebURL    string          `json:"web_url"`
+	*pipelineEntity
 	SourceJob sourceJobEntity `json:"source_job"`
 }
 
@@ -345,8 +342,7 @@ func (a *API) upstreamJSON(c *Ctx, p *model.Pipeline) *upstreamEntity {
 	if ok, err := a.Access.Allows(ctx, c.Principal, proj, authz.ReadPipeline); err != nil || !ok {
 		return nil
 	}
-	e := &upstreamEntity{ID: up.ID, IID: up.IID, ProjectID: up.ProjectID, Ref: up.Ref, SHA: up.SHA, Status: up.Status,
-		Source: up.Source, WebURL: a.webURL(proj.FullPath() + "/-/pipelines/" + itoa(up.ID))}
+	e := &upstreamEntity{pipelineEntity: a.pipelineAt(up, proj)}
 	if j, err := a.Store.Job(ctx, p.SourceJobID); err == nil {
 		e.SourceJob = sourceJobEntity{ID: j.ID, Name: j.Name}
 	}

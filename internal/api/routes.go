@@ -74,6 +74,7 @@ func (a *API) Routes() []Route {
 		// trigger token in its token parameter, nothing else.
 		{http.MethodPost, "/projects/{id}/trigger/pipeline", triggerAPI, ProjectTarget, authz.TriggerPipeline, a.triggerPipeline},
 		{http.MethodPost, "/projects/{id}/ref/{ref}/trigger/pipeline", triggerAPI, ProjectTarget, authz.TriggerPipeline, a.triggerPipeline},
+		{http.MethodGet, "/projects/{id}/pipelines/{pipeline_id}/bridges", userAPI, ProjectTarget, authz.ReadPipeline, a.pipelineBridges},
 		{http.MethodGet, "/projects/{id}/triggers", userAPI, ProjectTarget, authz.ReadTriggers, a.listTriggers},
 		{http.MethodPost, "/projects/{id}/triggers", userAPI, ProjectTarget, authz.AdminTriggers, a.createTrigger},
 		{http.MethodGet, "/projects/{id}/triggers/{trigger_id}", userAPI, ProjectTarget, authz.ReadTriggers, a.getTrigger},

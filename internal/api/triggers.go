@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -159,4 +160,58 @@ func (a *API) deleteTrigger(c *Ctx) error {
 	}
 	c.W.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// bridgeEntity is GitLab's Bridge: a job entity with the pipeline the
+// bridge created (null before it did, or where the caller may not read
+// the downstream project's pipelines).
+type bridgeEntity struct {
+	*jobEntity
+	DownstreamPipeline *pipelineEntity `json:"downstream_pipeline"`
+}
+
+// pipelineBridges is GET /projects/:id/pipelines/:pipeline_id/bridges:
+// the pipeline's trigger: jobs, each with its downstream pipeline.
+func (a *API) pipelineBridges(c *Ctx) error {
+	p, err := c.pathPipeline()
+	if err != nil {
+		return err
+	}
+	ctx := c.Context()
+	jobs, err := a.Store.PipelineJobs(ctx, p.ID, false)
+	if err != nil {
+		return err
+	}
+	var bridges []*model.Job
+	var ids []int64
+	for _, j := range jobs {
+		if ci.IsBridge(j) {
+			bridges, ids = append(bridges, j), append(ids, j.ID)
+		}
+	}
+	downs, err := a.Store.DownstreamPipelines(ctx, ids)
+	if err != nil {
+		return err
+	}
+	byJob := map[int64]*pipelineEntity{}
+	readable := map[int64]*model.Project{} // nil: not readable
+	for _, d := range downs {
+		proj, seen := readable[d.ProjectID]
+		if !seen {
+			if proj, err = a.Access.FindProject(ctx, itoa(d.ProjectID)); err == nil {
+				if ok, err := a.Access.Allows(ctx, c.Principal, proj, authz.ReadPipeline); err != nil || !ok {
+					proj = nil
+				}
+			} else {
+				proj = nil
+			}
+			readable[d.ProjectID] = proj
+		}
+		if proj != nil {
+			byJob[d.SourceJobID] = a.pipelineAt(d, proj)
+		}
+	}
+	return gate.ListSlice(c.Ctx, bridges, func(j *model.Job) *bridgeEntity {
+		return &bridgeEntity{jobEntity: a.jobJSON(c, j, p), DownstreamPipeline: byJob[j.ID]}
+	})
 }

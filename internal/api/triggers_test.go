@@ -325,3 +325,145 @@ func TestTriggerBurst(t *testing.T) {
 		}
 	})
 }
+
+// bridges lists a pipeline's bridges as root sees them.
+func bridges(t *testing.T, e *env, projectID, pipelineID int64) []map[string]any {
+	t.Helper()
+	return e.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(projectID)+"/pipelines/"+testserver.Itoa(pipelineID)+"/bridges",
+		e.RootToken, nil, http.StatusOK).List(t)
+}
+
+// latestPipeline is the project's newest pipeline of a push.
+func latestPipeline(t *testing.T, e *env, projectID int64) map[string]any {
+	t.Helper()
+	ps := e.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(projectID)+"/pipelines?source=push", e.RootToken, nil, http.StatusOK).List(t)
+	if len(ps) == 0 {
+		t.Fatalf("project %d has no pipeline", projectID)
+	}
+	return ps[0]
+}
+
+// TestBridges: trigger: in .gitlab-ci.yml. A multi-project bridge with
+// strategy: depend creates its downstream as the pipeline's user once it
+// is pending and mirrors its end; an unknown and an invisible project fail
+// the bridge alike; a child pipeline (trigger: include) runs with source
+// parent_pipeline; a loop is cut at ci.MaxPipelineDepth.
+func TestBridges(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, "")
+		down := e.CreateGroup(t, "down", 0, "private")
+		target := e.CreateProject(t, down, "svc", "private")
+		hidden := e.CreateProject(t, down, "hidden", "private")
+		e.AddMember(t, "projects", target.ID, team.Dev.ID, 30)
+		e.AllowJobTokens(t, target.ID, team.Project.ID)
+		e.PushCI(t, target.Path, team.Dev, map[string]string{".gitlab-ci.yml": triggerTargetCI})
+		_ = hidden
+
+		// 1. Multi-project, strategy: depend.
+		team.Repo, _ = e.PushCI(t, team.Project.Path, team.Dev, map[string]string{".gitlab-ci.yml": `stages: [build, deploy]
+build:
+  stage: build
+  script: [make]
+ship:
+  stage: deploy
+  variables:
+    UPVAR: "from upstream"
+  trigger:
+    project: down/svc
+    branch: main
+    strategy: depend
+`})
+		up := testserver.Num(t, latestPipeline(t, e, team.Project.ID), "id")
+		if bs := bridges(t, e, team.Project.ID, up); len(bs) != 1 || bs[0]["status"] != "created" || bs[0]["downstream_pipeline"] != nil {
+			t.Fatalf("bridges before build ran: %v", bs)
+		}
+		team.Take(t, "build").FinishOK(t, "success")
+		bs := bridges(t, e, team.Project.ID, up)
+		if len(bs) != 1 || bs[0]["name"] != "ship" || bs[0]["status"] != "running" || bs[0]["downstream_pipeline"] == nil {
+			t.Fatalf("bridges after build: %v", bs)
+		}
+		dp := bs[0]["downstream_pipeline"].(map[string]any)
+		if dp["project_id"] != float64(target.ID) || dp["source"] != "pipeline" || dp["ref"] != "main" {
+			t.Errorf("downstream pipeline: %v", dp)
+		}
+		d := e.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/pipelines/"+testserver.Itoa(testserver.Num(t, dp, "id")),
+			e.RootToken, nil, http.StatusOK).Object(t)
+		if u, _ := field(d, "user.username"); u != "dev" {
+			t.Errorf("downstream user %v, want dev", u)
+		}
+		if v, _ := field(d, "triggered_by.source_job.name"); v != "ship" {
+			t.Errorf("downstream triggered_by: %v", d["triggered_by"])
+		}
+		dj := team.Take(t, "deploy")
+		if v, _ := jobVar(dj, "UPVAR"); v != "from upstream" {
+			t.Errorf("UPVAR forwarded as %q", v)
+		}
+		if v, _ := jobVar(dj, "CI_PIPELINE_SOURCE"); v != "pipeline" {
+			t.Errorf("downstream CI_PIPELINE_SOURCE = %q", v)
+		}
+		dj.FinishOK(t, "failed")
+		bs = bridges(t, e, team.Project.ID, up)
+		if bs[0]["status"] != "failed" || bs[0]["failure_reason"] != "downstream_pipeline_failed" {
+			t.Errorf("depend bridge after its downstream failed: %v", bs[0])
+		}
+		if st := latestPipeline(t, e, team.Project.ID)["status"]; st != "failed" {
+			t.Errorf("upstream pipeline %v, want failed", st)
+		}
+		team.Runner.ExpectNoJob(t) // the bridge never reached the runner
+
+		// 2. An unknown project and one dev cannot see fail alike.
+		for _, path := range []string{"down/nothing", "down/hidden"} {
+			team.Repo.CommitPush(t, "to "+path, map[string]string{".gitlab-ci.yml": "ship:\n  trigger: " + path + "\n"})
+			p := latestPipeline(t, e, team.Project.ID)
+			bs := bridges(t, e, team.Project.ID, testserver.Num(t, p, "id"))
+			if len(bs) != 1 || bs[0]["status"] != "failed" || bs[0]["failure_reason"] != "downstream_bridge_project_not_found" || p["status"] != "failed" {
+				t.Errorf("bridge to %s: %v; pipeline %v", path, bs, p["status"])
+			}
+		}
+		// 3. A project dev sees but may not trigger in (Reporter):
+		e.Expect(t, "PUT", testserver.API+"/projects/"+testserver.Itoa(target.ID)+"/members/"+testserver.Itoa(team.Dev.ID), e.RootToken,
+			url.Values{"access_level": {"20"}}, http.StatusOK)
+		team.Repo.CommitPush(t, "reporter", map[string]string{".gitlab-ci.yml": "ship:\n  trigger: down/svc\n"})
+		p := latestPipeline(t, e, team.Project.ID)
+		if bs := bridges(t, e, team.Project.ID, testserver.Num(t, p, "id")); bs[0]["failure_reason"] != "insufficient_bridge_permissions" {
+			t.Errorf("bridge without the role: %v", bs)
+		}
+
+		// 4. A child pipeline, without depend: the bridge succeeds once
+		// the child exists.
+		team.Repo.CommitPush(t, "child", map[string]string{
+			".gitlab-ci.yml": "kid:\n  trigger:\n    include: child.yml\n",
+			"child.yml":      "inner:\n  script: [echo child]\n  rules:\n    - if: $CI_PIPELINE_SOURCE == \"parent_pipeline\"\n",
+		})
+		parent := latestPipeline(t, e, team.Project.ID)
+		bs = bridges(t, e, team.Project.ID, testserver.Num(t, parent, "id"))
+		if len(bs) != 1 || bs[0]["status"] != "success" || bs[0]["downstream_pipeline"] == nil {
+			t.Fatalf("child bridge: %v", bs)
+		}
+		if dp := bs[0]["downstream_pipeline"].(map[string]any); dp["source"] != "parent_pipeline" || dp["project_id"] != float64(team.Project.ID) ||
+			dp["sha"] != parent["sha"] {
+			t.Errorf("child pipeline: %v", dp)
+		}
+		kid := team.Take(t, "inner")
+		if v, _ := jobVar(kid, "CI_PIPELINE_SOURCE"); v != "parent_pipeline" {
+			t.Errorf("child CI_PIPELINE_SOURCE = %q", v)
+		}
+		kid.FinishOK(t, "success")
+
+		// 5. A loop: the project triggers itself; the chain stops at the
+		// depth limit, with GitLab's reason.
+		before := e.total(t, testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/pipelines?private_token="+e.RootToken)
+		team.Repo.CommitPush(t, "loop", map[string]string{".gitlab-ci.yml": "again:\n  trigger: grp/app\n"})
+		after := e.total(t, testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/pipelines?private_token="+e.RootToken)
+		if after-before != 5 {
+			t.Errorf("the loop made %d pipelines, want 5 (the push's and 4 downstream)", after-before)
+		}
+		last := e.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/pipelines", e.RootToken, nil, http.StatusOK).List(t)[0]
+		if last["source"] != "pipeline" || last["status"] != "failed" {
+			t.Errorf("the deepest pipeline: %v", last)
+		}
+		if bs := bridges(t, e, team.Project.ID, testserver.Num(t, last, "id")); len(bs) != 1 || bs[0]["failure_reason"] != "reached_max_descendant_pipelines_depth" {
+			t.Errorf("the deepest bridge: %v", bs)
+		}
+	})
+}

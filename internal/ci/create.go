@@ -42,6 +42,9 @@ type CreateInput struct {
 	SourceJob *model.Job
 	// TriggerID is the trigger token that asked for the pipeline.
 	TriggerID int64
+	// ConfigYAML, when set, is the configuration instead of the commit's
+	// .gitlab-ci.yml (a child pipeline's trigger:include).
+	ConfigYAML []byte
 }
 
 // RefusedError is a pipeline that was not created, with GitLab's reason.
@@ -77,6 +80,9 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		in.SHA = c.SHA
 	}
 	data, err := s.Repos.ReadFile(ctx, pid, in.SHA, ConfigFile, maxConfigBytes)
+	if in.ConfigYAML != nil {
+		data, err = in.ConfigYAML, nil
+	}
 	var cfg *config.Config
 	var yamlErr error
 	var tooLarge *git.TooLargeError

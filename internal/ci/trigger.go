@@ -23,7 +23,8 @@ var ReasonTooManyDownstream = "This job has already triggered " + strconv.Itoa(M
 	" pipelines, the most one job may trigger"
 
 // checkDownstream refuses a pipeline whose upstream job has triggered
-// MaxDownstreamPerJob already.
+// MaxDownstreamPerJob already, or that would pass MaxPipelineDepth (a
+// trigger loop through job tokens is cut as a bridge loop is).
 func (s *Service) checkDownstream(ctx context.Context, q *store.Queries, in CreateInput) error {
 	if in.SourceJob == nil {
 		return nil
@@ -34,6 +35,11 @@ func (s *Service) checkDownstream(ctx context.Context, q *store.Queries, in Crea
 	}
 	if n >= MaxDownstreamPerJob {
 		return &RefusedError{Reason: ReasonTooManyDownstream}
+	}
+	if d, err := depth(ctx, q, in.SourceJob.PipelineID); err != nil {
+		return err
+	} else if d+1 > MaxPipelineDepth {
+		return &RefusedError{Reason: ReasonTooDeep}
 	}
 	return nil
 }
