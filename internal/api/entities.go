@@ -262,7 +262,9 @@ type pipelineEntity struct {
 }
 
 // pipelineJSON renders p, a pipeline of the route's project.
-func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline) *pipelineEntity { return a.pipelineAt(p, c.Project) }
+func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline) *pipelineEntity {
+	return a.pipelineAt(p, c.Project)
+}
 
 // pipelineAt renders p, a pipeline of project proj (an upstream or
 // downstream pipeline may be another project's).
