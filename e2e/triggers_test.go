@@ -129,8 +129,8 @@ func testSeedTriggerPipeline(t *testing.T, s *testserver.Server) {
 	}
 }
 
-// TestPipelineTriggersClient drives trigger tokens with GitLab's Go client
-// (PipelineTriggers).
+// TestPipelineTriggersClient drives trigger tokens and bridges with
+// GitLab's Go client (PipelineTriggers, Jobs.ListPipelineBridges).
 func TestPipelineTriggersClient(t *testing.T) { withRunners(t, testPipelineTriggersClient) }
 
 func testPipelineTriggersClient(t *testing.T, s *testserver.Server) {
@@ -175,6 +175,34 @@ func testPipelineTriggersClient(t *testing.T, s *testserver.Server) {
 	}
 	_, _, err = asBob.PipelineTriggers.RunPipelineTrigger(p.ID, &gitlab.RunPipelineTriggerOptions{Ref: gitlab.Ptr("nope"), Token: gitlab.Ptr(tr.Token)})
 	wantStatus(t, err, http.StatusBadRequest)
+
+	// Bridges: a child pipeline with strategy: depend, run by the
+	// built-in runner, listed with ListPipelineBridges.
+	parent := s.CreateProject(t, g, "parent", "private")
+	s.PushCI(t, parent.Path, alice, map[string]string{
+		".gitlab-ci.yml": "kid:\n  trigger:\n    include: child.yml\n    strategy: depend\n",
+		"child.yml":      "inner:\n  script: [echo \"child source=$CI_PIPELINE_SOURCE\"]\n",
+	})
+	ppl := testserver.Num(t, s.Expect(t, "GET", api+"/projects/"+testserver.Itoa(parent.ID)+"/pipelines?source=push", alice.Token, nil,
+		http.StatusOK).List(t)[0], "id")
+	waitPipeline(t, s, parent.ID, alice.Token, ppl)
+	bridges := must[[]*gitlab.Bridge](t, "ListPipelineBridges")(asBob.Jobs.ListPipelineBridges(parent.ID, ppl, nil))
+	if len(bridges) != 1 || bridges[0].Name != "kid" || bridges[0].Status != "success" || bridges[0].DownstreamPipeline == nil {
+		t.Fatalf("ListPipelineBridges: %+v", bridges)
+	}
+	child := bridges[0].DownstreamPipeline
+	if child.ProjectID != parent.ID || child.Status != "success" {
+		t.Errorf("downstream pipeline: %+v", child)
+	}
+	if st := pipelineStatus(t, s, parent.ID, ppl, alice.Token); st != "success" {
+		t.Errorf("parent pipeline %s, want success (mirroring its child)", st)
+	}
+	cj := pipelineJob(t, s, parent.ID, child.ID, "inner", alice.Token)
+	if log := jobLog(t, s, parent.ID, cj, alice.Token); !strings.Contains(log, "child source=parent_pipeline") {
+		t.Errorf("child job's log:\n%s", log)
+	}
+	_, _, err = newClient(t, s, "").Jobs.ListPipelineBridges(parent.ID, ppl, nil)
+	wantStatus(t, err, http.StatusNotFound)
 
 	if _, err := asAlice.PipelineTriggers.DeletePipelineTrigger(p.ID, tr.ID); err != nil {
 		t.Fatalf("DeletePipelineTrigger: %v", err)
