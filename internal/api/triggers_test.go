@@ -450,6 +450,50 @@ ship:
 		}
 		kid.FinishOK(t, "success")
 
+		// 4b. A dynamic child pipeline: its configuration is an artifact
+		// of an earlier job; a missing one fails the bridge.
+		team.Repo.CommitPush(t, "dynamic", map[string]string{".gitlab-ci.yml": `stages: [gen, run]
+gen:
+  stage: gen
+  script: [./generate]
+  artifacts:
+    paths: [gen/]
+dyn:
+  stage: run
+  trigger:
+    include:
+      - artifact: gen/child.yml
+        job: gen
+    strategy: depend
+missing:
+  stage: run
+  trigger:
+    include:
+      - artifact: gen/none.yml
+        job: gen
+`})
+		dynParent := latestPipeline(t, e, team.Project.ID)
+		gen := team.Take(t, "gen")
+		testserver.WantStatus(t, e.UploadArtifact(t, gen.ID, gen.Token, "artifact_format=zip&artifact_type=archive",
+			testserver.Zip(t, map[string]string{"gen/child.yml": "generated:\n  script: [echo generated]\n"}), false), http.StatusCreated)
+		gen.FinishOK(t, "success")
+		byName := map[string]map[string]any{}
+		for _, b := range bridges(t, e, team.Project.ID, testserver.Num(t, dynParent, "id")) {
+			byName[b["name"].(string)] = b
+		}
+		if b := byName["missing"]; b == nil || b["status"] != "failed" || b["failure_reason"] != "downstream_pipeline_creation_failed" {
+			t.Errorf("bridge to a missing artifact: %v", b)
+		}
+		if b := byName["dyn"]; b == nil || b["status"] != "running" || b["downstream_pipeline"] == nil {
+			t.Fatalf("dynamic child bridge: %v", b)
+		}
+		team.Take(t, "generated").FinishOK(t, "success")
+		for _, b := range bridges(t, e, team.Project.ID, testserver.Num(t, dynParent, "id")) {
+			if b["name"] == "dyn" && b["status"] != "success" {
+				t.Errorf("dynamic child bridge after its child succeeded: %v", b)
+			}
+		}
+
 		// 5. A loop: the project triggers itself; the chain stops at the
 		// depth limit, with GitLab's reason.
 		before := e.total(t, testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/pipelines?private_token="+e.RootToken)

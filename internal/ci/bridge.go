@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 
@@ -130,7 +131,19 @@ func (s *Service) bridgeDownstream(ctx context.Context, b *model.Job, t *Trigger
 		return "", nil, err
 	}
 	in := CreateInput{User: user, SourceJob: b, RefuseInvalid: true}
-	if len(t.Include) > 0 {
+	if t.Artifact != "" {
+		// A dynamic child pipeline: its configuration is a file a job of
+		// this pipeline made.
+		data, err := s.artifactConfig(ctx, up.ID, t)
+		if errors.Is(err, model.ErrNotFound) || errors.Is(err, errConfigTooLarge) {
+			return ReasonDownstreamFailed, nil, nil
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		in.Project, in.Ref, in.Tag, in.SHA = upProject, up.Ref, up.Tag, up.SHA
+		in.Source, in.ConfigYAML = model.SourceParentPipeline, data
+	} else if len(t.Include) > 0 {
 		// A child pipeline: the same project and commit, its
 		// configuration from the listed files.
 		in.Project, in.Ref, in.Tag, in.SHA = upProject, up.Ref, up.Tag, up.SHA
@@ -218,4 +231,38 @@ func (s *Service) mirrorDownstream(ctx context.Context, p *model.Pipeline) error
 		return nil
 	}
 	return err
+}
+
+var errConfigTooLarge = errors.New("ci: the artifact is over the configuration's size limit")
+
+// artifactConfig reads the file t.Artifact of the artifacts of job
+// t.ArtifactJob in pipeline pipelineID (its latest attempt, which must
+// have succeeded), bounded as a .gitlab-ci.yml is.
+func (s *Service) artifactConfig(ctx context.Context, pipelineID int64, t *TriggerSpec) ([]byte, error) {
+	if s.ArtifactFile == nil {
+		return nil, model.ErrNotFound
+	}
+	jobs, err := s.Store.PipelineJobs(ctx, pipelineID, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		if j.Name != t.ArtifactJob || j.Status != model.StatusSuccess {
+			continue
+		}
+		rc, err := s.ArtifactFile(ctx, j, t.Artifact)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(io.LimitReader(rc, maxConfigBytes+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(data) > maxConfigBytes {
+			return nil, errConfigTooLarge
+		}
+		return data, nil
+	}
+	return nil, model.ErrNotFound
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -33,6 +34,10 @@ type Service struct {
 	OnPending func(projectID int64)
 	// Traces keeps the jobs' logs (Complete flushes and scans them).
 	Traces *Traces
+	// ArtifactFile opens file name of job j's artifacts archive
+	// (model.ErrNotFound when there is none), for dynamic child
+	// pipelines; nil refuses them.
+	ArtifactFile func(ctx context.Context, j *model.Job, name string) (io.ReadCloser, error)
 	// RunnerContactTimeout is how long a running job's runner may go
 	// without calling about it before the job fails (FailSilent); 0 means
 	// DefaultRunnerContactTimeout.
