@@ -494,6 +494,40 @@ missing:
 			}
 		}
 
+		// 4c. A child fetches its parent's artifacts: needs: pipeline:
+		// $PARENT_PIPELINE_ID, forwarded from the bridge, expanded upstream.
+		team.Repo.CommitPush(t, "parent artifacts", map[string]string{".gitlab-ci.yml": `stages: [gen, run]
+gen:
+  stage: gen
+  script: [./generate]
+  artifacts:
+    paths: [out/]
+kid:
+  stage: run
+  variables:
+    PARENT_PIPELINE_ID: $CI_PIPELINE_ID
+  trigger:
+    include: child2.yml
+`, "child2.yml": `use:
+  script: [cat out/x]
+  needs:
+    - pipeline: $PARENT_PIPELINE_ID
+      job: gen
+`})
+		withArts := latestPipeline(t, e, team.Project.ID)
+		gen = team.Take(t, "gen")
+		testserver.WantStatus(t, e.UploadArtifact(t, gen.ID, gen.Token, "artifact_format=zip&artifact_type=archive",
+			testserver.Zip(t, map[string]string{"out/x": "x\n"}), false), http.StatusCreated)
+		gen.FinishOK(t, "success")
+		use := team.Take(t, "use")
+		if v, _ := jobVar(use, "PARENT_PIPELINE_ID"); v != testserver.Itoa(testserver.Num(t, withArts, "id")) {
+			t.Errorf("PARENT_PIPELINE_ID in the child = %q, want %v", v, withArts["id"])
+		}
+		if deps := use.Payload.Dependencies; len(deps) != 1 || deps[0].ID != gen.ID || deps[0].ArtifactsFile.Filename == "" {
+			t.Errorf("the child's dependencies: %+v, want the parent's gen (%d) with its archive", deps, gen.ID)
+		}
+		use.FinishOK(t, "success")
+
 		// 5. A loop: the project triggers itself; the chain stops at the
 		// depth limit, with GitLab's reason.
 		before := e.total(t, testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/pipelines?private_token="+e.RootToken)

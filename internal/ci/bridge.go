@@ -11,6 +11,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/ci/expr"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
@@ -40,6 +41,9 @@ const (
 	ReasonDownstreamFailed = "downstream_pipeline_creation_failed"
 	ReasonDownstreamStatus = "downstream_pipeline_failed"
 )
+
+// maxForwardedValue bounds a forwarded variable once expanded.
+const maxForwardedValue = 64 << 10
 
 // ReasonTooDeep refuses a trigger past MaxPipelineDepth.
 var ReasonTooDeep = "Pipeline hierarchy is too deep: at most " + strconv.Itoa(MaxPipelineDepth) +
@@ -178,7 +182,18 @@ func (s *Service) bridgeDownstream(ctx context.Context, b *model.Job, t *Trigger
 		return ReasonBridgePermissions, nil, nil
 	}
 	if t.ForwardYAMLVariables {
-		in.Variables = append(in.Variables, SpecOf(b).Variables...)
+		// Expanded upstream, as GitLab does, so that PARENT_PIPELINE_ID:
+		// $CI_PIPELINE_ID names this pipeline in the child.
+		vars := PipelineVariables(PipelineContext{ExternalURL: s.ExternalURL, Project: upProject, Pipeline: up, User: user})
+		vars = append(vars, up.Variables...)
+		for _, v := range SpecOf(b).Variables {
+			if !v.Raw {
+				if x, ok := expr.ExpandLimit(v.Value, vars.Lookup, maxForwardedValue); ok {
+					v.Value = x
+				}
+			}
+			in.Variables = append(in.Variables, v)
+		}
 	}
 	if t.ForwardPipelineVariables {
 		in.Variables = append(in.Variables, up.Variables...)
@@ -265,4 +280,76 @@ func (s *Service) artifactConfig(ctx context.Context, pipelineID int64, t *Trigg
 		return data, nil
 	}
 	return nil, model.ErrNotFound
+}
+
+// upstreamNeeds adds the jobs of needs: {pipeline, job} entries (a child
+// pipeline fetching its parent's artifacts: pipeline: $PARENT_PIPELINE_ID)
+// to picked. The pipeline must be upstream of the job's own (GitLab allows
+// only the parent hierarchy), and the job's token must be allowed to read
+// its artifacts (the one decision); anything else is left out, as
+// needs:project does.
+func (s *Service) upstreamNeeds(ctx context.Context, in dependencyInput, spec Spec, picked []*model.Job) ([]*model.Job, error) {
+	var lookup func(string) (string, bool)
+	for _, n := range spec.Needs {
+		if n.Pipeline == "" || n.Project != "" || !n.Artifacts {
+			continue
+		}
+		if lookup == nil {
+			lookup = s.refVariables(in, spec).Lookup
+		}
+		v, _ := expr.ExpandLimit(n.Pipeline, lookup, 64)
+		id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || !s.isUpstream(ctx, in.Pipeline, id) {
+			continue
+		}
+		jobs, err := s.Store.PipelineJobs(ctx, id, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			if j.Name != n.Job {
+				continue
+			}
+			ok, err := s.mayReadArtifacts(ctx, in, j.ProjectID)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				picked = append(picked, j)
+			}
+		}
+	}
+	return picked, nil
+}
+
+// isUpstream reports whether pipeline id is upstream of p (within
+// MaxPipelineDepth).
+func (s *Service) isUpstream(ctx context.Context, p *model.Pipeline, id int64) bool {
+	for n := 0; p.SourcePipelineID != 0 && n < MaxPipelineDepth; n++ {
+		if p.SourcePipelineID == id {
+			return true
+		}
+		up, err := s.Store.Pipeline(ctx, p.SourcePipelineID)
+		if err != nil {
+			return false
+		}
+		p = up
+	}
+	return false
+}
+
+// mayReadArtifacts decides whether the job's token may read artifacts of
+// project projectID.
+func (s *Service) mayReadArtifacts(ctx context.Context, in dependencyInput, projectID int64) (bool, error) {
+	p := in.Project
+	if projectID != p.ID {
+		var err error
+		if p, err = s.Store.Project(ctx, projectID); errors.Is(err, model.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+	}
+	d, err := s.access().Project(ctx, auth.JobPrincipal(in.Job, in.Project, in.Pipeline, in.User), p, authz.ReadJobArtifacts)
+	return err == nil && d.Allowed, err
 }
