@@ -83,6 +83,12 @@ func depth(ctx context.Context, q *store.Queries, id int64) (int, error) {
 // downstream exists; with it, it mirrors the downstream's end
 // (mirrorDownstream). A refusal fails the bridge with GitLab's reason.
 func (s *Service) runBridge(ctx context.Context, id int64) error {
+	// Once started, a bridge finishes its work even if the request that
+	// made it pending goes away: nothing else would end it.
+	ctx = context.WithoutCancel(ctx)
+	// Running with no runner and no start time, which also keeps it out
+	// of the silent-runner sweep (store.SilentJobs) while it waits for its
+	// downstream.
 	b, err := s.UpdateJob(ctx, id, EvRun, nil)
 	if errors.Is(err, ErrNotAllowed) {
 		return nil // someone else started it
@@ -206,7 +212,10 @@ func (s *Service) bridgeDownstream(ctx context.Context, b *model.Job, t *Trigger
 		s.Log.Info("bridge's downstream refused", "job_id", b.ID, "reason", err.Error())
 		return ReasonDownstreamFailed, nil, nil
 	case err != nil:
-		return "", nil, err
+		// Whatever else failed (a repository read), the bridge must end
+		// rather than stay running with nothing downstream.
+		s.Log.Warn("bridge's downstream not created", "job_id", b.ID, "err", err)
+		return ReasonDownstreamFailed, nil, nil
 	}
 	return "", p, nil
 }
