@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
@@ -297,9 +298,15 @@ type pipelineEntity struct {
 
 // pipelineJSON renders p, a pipeline of the route's project.
 func (a *API) pipelineJSON(c *Ctx, p *model.Pipeline) *pipelineEntity {
+	return a.pipelineAt(p, c.Project)
+}
+
+// pipelineAt renders p, a pipeline of project proj (an upstream or
+// downstream pipeline may be another project's).
+func (a *API) pipelineAt(p *model.Pipeline, proj *model.Project) *pipelineEntity {
 	return &pipelineEntity{ID: p.ID, IID: p.IID, ProjectID: p.ProjectID, SHA: p.SHA, Ref: p.Ref, Status: p.Status,
 		Source: p.Source, CreatedAt: timeJSON(p.CreatedAt), UpdatedAt: timeJSON(p.UpdatedAt),
-		WebURL: a.webURL(c.Project.FullPath() + "/-/pipelines/" + itoa(p.ID))}
+		WebURL: a.webURL(proj.FullPath() + "/-/pipelines/" + itoa(p.ID))}
 }
 
 // pipelineDetailEntity is GitLab's Pipeline entity (one pipeline: GET,
@@ -314,6 +321,21 @@ type pipelineDetailEntity struct {
 	CommittedAt    *string        `json:"committed_at"`
 	Coverage       *string        `json:"coverage"`
 	DetailedStatus detailedStatus `json:"detailed_status"`
+	// TriggeredBy is the pipeline upstream (as GitLab's pipeline details
+	// show it), with the job that triggered this one; absent where nothing
+	// upstream did, or the caller may not read the upstream pipeline.
+	TriggeredBy *upstreamEntity `json:"triggered_by,omitempty"`
+}
+
+// upstreamEntity is the upstream pipeline and its job (source_job).
+type upstreamEntity struct {
+	*pipelineEntity
+	SourceJob sourceJobEntity `json:"source_job"`
+}
+
+type sourceJobEntity struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
 }
 
 // detailedStatus is GitLab's DetailedStatus, reduced to what a status
@@ -334,6 +356,32 @@ func (a *API) pipelineDetailJSON(c *Ctx, p *model.Pipeline) *pipelineDetailEntit
 	}
 	if u, err := a.Store.User(c.Context(), p.UserID); err == nil {
 		e.User = a.userJSON(u, false)
+	}
+	e.TriggeredBy = a.upstreamJSON(c, p)
+	return e
+}
+
+// upstreamJSON is p's upstream pipeline and job, when the caller may read
+// that pipeline's project's pipelines: a link never reveals a project.
+func (a *API) upstreamJSON(c *Ctx, p *model.Pipeline) *upstreamEntity {
+	if p.SourceJobID == 0 {
+		return nil
+	}
+	ctx := c.Context()
+	up, err := a.Store.Pipeline(ctx, p.SourcePipelineID)
+	if err != nil {
+		return nil
+	}
+	proj, err := a.Access.FindProject(ctx, itoa(up.ProjectID))
+	if err != nil {
+		return nil
+	}
+	if ok, err := a.Access.Allows(ctx, c.Principal, proj, authz.ReadPipeline); err != nil || !ok {
+		return nil
+	}
+	e := &upstreamEntity{pipelineEntity: a.pipelineAt(up, proj)}
+	if j, err := a.Store.Job(ctx, p.SourceJobID); err == nil {
+		e.SourceJob = sourceJobEntity{ID: j.ID, Name: j.Name}
 	}
 	return e
 }

@@ -70,6 +70,16 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/pipelines/{pipeline_id}/jobs", userAPI, ProjectTarget, authz.ReadPipeline, a.pipelineJobs},
 		{http.MethodPost, "/projects/{id}/pipelines/{pipeline_id}/cancel", userAPI, ProjectTarget, authz.UpdatePipeline, a.cancelPipeline},
 		{http.MethodPost, "/projects/{id}/pipelines/{pipeline_id}/retry", userAPI, ProjectTarget, authz.UpdatePipeline, a.retryPipeline},
+		// Triggers (triggers.go): the trigger API takes a job token or a
+		// trigger token in its token parameter, nothing else.
+		{http.MethodPost, "/projects/{id}/trigger/pipeline", triggerAPI, ProjectTarget, authz.TriggerPipeline, a.triggerPipeline},
+		{http.MethodPost, "/projects/{id}/ref/{ref}/trigger/pipeline", triggerAPI, ProjectTarget, authz.TriggerPipeline, a.triggerPipeline},
+		{http.MethodGet, "/projects/{id}/pipelines/{pipeline_id}/bridges", userAPI, ProjectTarget, authz.ReadPipeline, a.pipelineBridges},
+		{http.MethodGet, "/projects/{id}/triggers", userAPI, ProjectTarget, authz.ReadTriggers, a.listTriggers},
+		{http.MethodPost, "/projects/{id}/triggers", userAPI, ProjectTarget, authz.AdminTriggers, a.createTrigger},
+		{http.MethodGet, "/projects/{id}/triggers/{trigger_id}", userAPI, ProjectTarget, authz.ReadTriggers, a.getTrigger},
+		{http.MethodPut, "/projects/{id}/triggers/{trigger_id}", userAPI, ProjectTarget, authz.AdminTriggers, a.updateTrigger},
+		{http.MethodDelete, "/projects/{id}/triggers/{trigger_id}", userAPI, ProjectTarget, authz.AdminTriggers, a.deleteTrigger},
 		{http.MethodGet, "/projects/{id}/jobs", userAPI, ProjectTarget, authz.ReadPipeline, a.listJobs},
 		{http.MethodGet, "/projects/{id}/jobs/{job_id}", userAPI, ProjectTarget, authz.ReadPipeline, a.getJob},
 		{http.MethodPost, "/projects/{id}/jobs/{job_id}/cancel", userAPI, ProjectTarget, authz.UpdatePipeline, a.cancelJob},

@@ -76,6 +76,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Princ
 		return a.runner(ctx, c.Runner)
 	case c.Job != "":
 		return a.job(ctx, c.Job)
+	case c.Trigger != "":
+		return a.trigger(ctx, c.Trigger)
 	case c.PAT == "":
 		return AnonymousPrincipal, nil
 	}
@@ -143,6 +145,32 @@ func (a *Authenticator) personal(ctx context.Context, secret string) (*Principal
 		})
 	}
 	return &Principal{Kind: UserKind, User: &u, Token: &t}, nil
+}
+
+// ErrUnknownTrigger is a trigger API token that is neither a job token
+// nor a usable trigger token (unknown, or its owner gone or blocked):
+// GitLab answers 404 "404 Not Found" there, which says nothing about the
+// project.
+var ErrUnknownTrigger = errors.New("unknown trigger token")
+
+// trigger resolves a pipeline trigger token to its owner. It is read
+// every time (a use is rare and its owner's standing must be current).
+func (a *Authenticator) trigger(ctx context.Context, secret string) (*Principal, error) {
+	t, err := a.Store.TriggerByDigest(ctx, Digest(secret))
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, ErrUnknownTrigger
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up trigger token: %w", err)
+	}
+	u, err := a.Store.User(ctx, t.OwnerID)
+	if errors.Is(err, model.ErrNotFound) || err == nil && u.Blocked {
+		return nil, ErrUnknownTrigger
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load trigger owner: %w", err)
+	}
+	return &Principal{Kind: TriggerKind, User: u, Trigger: t}, nil
 }
 
 // registrar checks the legacy registration token (constant time); with

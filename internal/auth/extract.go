@@ -18,6 +18,10 @@ const (
 	Basic
 	// Bearer: Authorization: Bearer <token>.
 	Bearer
+	// TriggerParam: the trigger API's token parameter (query, form or
+	// JSON), which holds a job token or a pipeline trigger token
+	// (gitlab-compat.md §3.5). Only the trigger rows declare it.
+	TriggerParam
 )
 
 // AllTransports accepts a credential wherever GitLab accepts one.
@@ -28,7 +32,7 @@ func (t Transport) String() string {
 	for _, x := range []struct {
 		t    Transport
 		name string
-	}{{Header, "header"}, {Param, "param"}, {Basic, "basic"}, {Bearer, "bearer"}} {
+	}{{Header, "header"}, {Param, "param"}, {Basic, "basic"}, {Bearer, "bearer"}, {TriggerParam, "token"}} {
 		if t&x.t != 0 {
 			parts = append(parts, x.name)
 		}
@@ -55,11 +59,13 @@ type Credentials struct {
 	// token (runner-protocol.md §4).
 	Runner       string
 	Registration string
+	// Trigger is a pipeline trigger token (the trigger rows only).
+	Trigger string
 }
 
 // Present reports whether any credential was sent.
 func (c Credentials) Present() bool {
-	return c.PAT != "" || c.Job != "" || c.Runner != "" || c.Registration != ""
+	return c.PAT != "" || c.Job != "" || c.Runner != "" || c.Registration != "" || c.Trigger != ""
 }
 
 // Accept is what a route takes: the transports of personal access tokens
@@ -72,6 +78,9 @@ type Accept struct {
 	Runner bool
 	// Registration: the registration token, in the body's token.
 	Registration bool
+	// Trigger: a pipeline trigger token in the token parameter, where the
+	// route also takes a job token there (TriggerParam).
+	Trigger bool
 }
 
 // Params gives the one value of a parameter sent in the query string or
@@ -107,6 +116,20 @@ func Extract(r *http.Request, params Params, a Accept) (Credentials, error) {
 		return Credentials{Runner: v}, err
 	}
 	pat, job := a.PAT, a.Job
+	if job&TriggerParam != 0 {
+		// The trigger API reads only its token parameter: a job token by
+		// its prefix, anything else a trigger token (GitLab's
+		// Ci::PipelineTriggerService tells them apart the same way).
+		v, err := params.Single("token")
+		switch {
+		case err != nil:
+			return Credentials{}, err
+		case strings.HasPrefix(v, JobTokenPrefix):
+			return Credentials{Job: v, JobFrom: TriggerParam}, nil
+		case v != "" && a.Trigger:
+			return Credentials{Trigger: v}, nil
+		}
+	}
 	if u, p, ok := r.BasicAuth(); ok && p != "" {
 		switch {
 		case u == JobTokenUser && job&Basic != 0:

@@ -20,6 +20,9 @@ const (
 	RunnerKind
 	// RegistrarKind presented the instance's runner registration token.
 	RegistrarKind
+	// TriggerKind presented a pipeline trigger token: it acts as the
+	// trigger's owner, on the trigger's project only.
+	TriggerKind
 )
 
 func (k Kind) String() string {
@@ -32,6 +35,8 @@ func (k Kind) String() string {
 		return "runner"
 	case RegistrarKind:
 		return "registrar"
+	case TriggerKind:
+		return "trigger"
 	}
 	return "anonymous"
 }
@@ -48,6 +53,9 @@ type Principal struct {
 	Project  *model.Project
 	Pipeline *model.Pipeline
 	Runner   *model.Runner // for RunnerKind
+	// Trigger is the trigger token's record, for TriggerKind (User is its
+	// owner).
+	Trigger *model.Trigger
 
 	jobSubject *authz.JobToken // see Subject
 }
@@ -117,6 +125,10 @@ func (p *Principal) ReadOnly() bool {
 
 // Subject is the principal as authz sees it.
 func (p *Principal) Subject() authz.Subject {
-	return authz.Subject{Authenticated: p.Kind == UserKind || p.Kind == JobKind, Admin: p.Admin(), ReadOnly: p.ReadOnly(),
-		Job: p.jobSubject, Runner: p.Kind == RunnerKind, Registrar: p.Kind == RegistrarKind}
+	s := authz.Subject{Authenticated: p.Kind == UserKind || p.Kind == JobKind || p.Kind == TriggerKind, Admin: p.Admin(),
+		ReadOnly: p.ReadOnly(), Job: p.jobSubject, Runner: p.Kind == RunnerKind, Registrar: p.Kind == RegistrarKind}
+	if p.Trigger != nil {
+		s.TriggerProjectID = p.Trigger.ProjectID
+	}
+	return s
 }

@@ -23,11 +23,13 @@ const (
 	// RunnerTokenPrefix is GitLab's glrt-: gitlab-runner recognises it
 	// and uses the runner-authentication-token flow (runners/verify).
 	RunnerTokenPrefix = "glrt-"
+	// TriggerTokenPrefix is GitLab's prefix of pipeline trigger tokens.
+	TriggerTokenPrefix = "glptt-"
 )
 
 // MaskPrefixes are the token prefixes runners must mask in job logs
 // (features.token_mask_prefixes), and the server in every log it keeps.
-var MaskPrefixes = []string{JobTokenPrefix, PATPrefix, RunnerTokenPrefix}
+var MaskPrefixes = []string{JobTokenPrefix, PATPrefix, RunnerTokenPrefix, TriggerTokenPrefix}
 
 // secretBytes is the random part of every token: 256 bits.
 const secretBytes = 32

@@ -38,6 +38,9 @@ type Subject struct {
 	// Registrar: the credential is the instance's runner registration
 	// token (legacy POST /runners).
 	Registrar bool
+	// TriggerProjectID is set when the credential is a pipeline trigger
+	// token: the project it belongs to, the only one it may act on.
+	TriggerProjectID int64
 }
 
 // JobToken is a job-token caller as the decision sees it.
@@ -153,6 +156,14 @@ type Action struct {
 	// FinalGrace: the job's runner may repeat this call for a while after
 	// the job ended (its final update: security.md §1).
 	FinalGrace bool
+	// NotFound is the message of the visibility check's 404 where GitLab
+	// answers other words than "404 Project Not Found" (the trigger API's
+	// "404 Not Found", seed troubleshooting).
+	NotFound string
+	// RoleInvalid, when set, answers a role below Min 400 with this as a
+	// validation error of base, as GitLab's pipeline creation does for a
+	// trigger ("Insufficient permissions to create a new pipeline").
+	RoleInvalid string
 }
 
 // The actions. Roles follow GitLab's permissions table.
@@ -193,6 +204,18 @@ var (
 	// EraseJob: Maintainers erase any job, a Developer the jobs they ran.
 	EraseJob       = Action{Name: "erase_build", Write: true, Min: model.Developer, NonOwnerMin: model.Maintainer}
 	DeletePipeline = Action{Name: "destroy_pipeline", Write: true, Min: model.Owner}
+	// TriggerPipeline is the trigger API (POST /projects/:id/trigger/pipeline
+	// and the webhook form) with a job token or a trigger token, and a
+	// trigger: bridge: a pipeline as the token's user, who needs Developer.
+	// A job token's whole decision applies, with admin_pipelines as the
+	// policy an allowlist entry or job_token: permissions: must grant;
+	// a target the user cannot see is GitLab's plain 404 (gitlab-compat.md
+	// §3.5, the seed's troubleshooting).
+	TriggerPipeline = Action{Name: "trigger_pipeline", Write: true, Min: model.Developer, Policy: PolicyAdminPipelines,
+		NotFound: MsgNotFound, RoleInvalid: MsgPipelinePermissions}
+	// Trigger tokens are the Maintainers' (GitLab's admin_build).
+	ReadTriggers  = Action{Name: "read_pipeline_trigger", Auth: true, Min: model.Maintainer}
+	AdminTriggers = Action{Name: "admin_pipeline_trigger", Write: true, Min: model.Maintainer}
 	// UpdateProjectRead is reading what Maintainers manage (runners).
 	UpdateProjectRead = Action{Name: "admin_project_read", Auth: true, Min: model.Maintainer}
 
@@ -222,6 +245,7 @@ const (
 	CheckAuthentication = "authentication"
 	CheckRunner         = "runner" // the runner protocol's credentials
 	CheckOwnJob         = "own_job"
+	CheckTriggerProject = "trigger_project" // a trigger token on another project
 	CheckLiveness       = "liveness"
 	CheckVisibility     = "visibility"
 	CheckOwnProject     = "own_project"
@@ -255,11 +279,15 @@ func deny(status int, msg, check string) Decision {
 
 // Messages GitLab answers with.
 const (
-	MsgUnauthorized      = "401 Unauthorized"
-	MsgForbidden         = "403 Forbidden"
-	MsgProjectNotFound   = "404 Project Not Found"
-	MsgGroupNotFound     = "404 Group Not Found"
-	MsgInsufficientScope = "insufficient_scope"
+	MsgUnauthorized    = "401 Unauthorized"
+	MsgForbidden       = "403 Forbidden"
+	MsgProjectNotFound = "404 Project Not Found"
+	MsgGroupNotFound   = "404 Group Not Found"
+	MsgNotFound        = "404 Not Found"
+	// MsgPipelinePermissions: GitLab's refusal of a pipeline to a user
+	// without the role to create one.
+	MsgPipelinePermissions = "Insufficient permissions to create a new pipeline"
+	MsgInsufficientScope   = "insufficient_scope"
 	// MsgOwnProjectOnly: the action takes a job token of the target
 	// project only.
 	MsgOwnProjectOnly = "A CI/CD job token may do this only in its own project."
@@ -300,6 +328,7 @@ const (
 	idRunner
 	idOwnJob
 	idLiveness
+	idTriggerProject
 	idVisibility
 	idOwnProject
 	idTokenScope
@@ -317,7 +346,7 @@ const (
 
 // checkNames names each check, in Decide's order.
 var checkNames = [numChecks]string{
-	CheckAuthentication, CheckRunner, CheckOwnJob, CheckLiveness, CheckVisibility, CheckOwnProject, CheckTokenScope,
+	CheckAuthentication, CheckRunner, CheckOwnJob, CheckLiveness, CheckTriggerProject, CheckVisibility, CheckOwnProject, CheckTokenScope,
 	CheckOutbound, CheckInbound, CheckEntryPolicy, CheckJobPermissions, CheckAdmin, CheckRole, CheckOwner, CheckFeature,
 	CheckJobTokenPush,
 }
@@ -350,6 +379,8 @@ func run(c checkID, s *Subject, t *Target, a *Action, d *Decision) result {
 		return checkOwnJob(s, t, a, d)
 	case idLiveness:
 		return checkLiveness(s, t, a, d)
+	case idTriggerProject:
+		return checkTriggerProject(s, t, a, d)
 	case idVisibility:
 		return checkVisibility(s, t, a, d)
 	case idOwnProject:
@@ -478,11 +509,27 @@ func checkLiveness(s *Subject, t *Target, a *Action, d *Decision) result {
 	return fail(d, deny(http.StatusUnauthorized, MsgUnauthorized, CheckLiveness))
 }
 
+// checkTriggerProject: a trigger token acts on its own project only; on
+// any other it is as unknown as a wrong token (GitLab: 404), whatever its
+// owner may see there.
+func checkTriggerProject(s *Subject, t *Target, a *Action, d *Decision) result {
+	switch {
+	case s.TriggerProjectID == 0:
+		return omitted
+	case t.Kind != Project || t.ID != s.TriggerProjectID:
+		return fail(d, deny(http.StatusNotFound, MsgNotFound, CheckTriggerProject))
+	}
+	return passed
+}
+
 func checkVisibility(s *Subject, t *Target, a *Action, d *Decision) result {
 	if t.Kind == Instance || t.Kind == Job {
 		return skipped
 	}
 	if !s.Admin && !visible(*s, *t) {
+		if a.NotFound != "" {
+			return fail(d, deny(http.StatusNotFound, a.NotFound, CheckVisibility))
+		}
 		if t.Kind == Group {
 			return fail(d, deny(http.StatusNotFound, MsgGroupNotFound, CheckVisibility))
 		}
@@ -589,6 +636,9 @@ func checkRole(s *Subject, t *Target, a *Action, d *Decision) result {
 		return passed
 	}
 	if t.Level < a.Min || (t.Visibility == model.Private && t.Level < a.MinPrivate) {
+		if a.RoleInvalid != "" {
+			return fail(d, deny(http.StatusBadRequest, a.RoleInvalid, CheckRole))
+		}
 		return fail(d, deny(http.StatusForbidden, MsgForbidden, CheckRole))
 	}
 	return passed

@@ -58,6 +58,8 @@ var specs = []spec{
 	{action: authz.UpdateProject, kind: authz.Project, write: true, min: model.Maintainer},
 	{action: authz.RemoveProject, kind: authz.Project, write: true, min: model.Owner},
 	{action: authz.AdminProjectMembers, kind: authz.Project, write: true, min: model.Maintainer},
+	{action: authz.ReadTriggers, kind: authz.Project, auth: true, min: model.Maintainer},
+	{action: authz.AdminTriggers, kind: authz.Project, write: true, min: model.Maintainer},
 	// Granting, changing or removing Owner: Owners only (projects and
 	// groups alike: the role check does not look at the kind).
 	{action: authz.ManageOwners, kind: authz.Project, write: true, min: model.Owner},
@@ -175,8 +177,8 @@ func TestDecide(t *testing.T) {
 			}
 		}
 	}
-	if want := len(visibilities) * len(callers) * len(specs); rows != want || rows != 660 {
-		t.Fatalf("ran %d rows, want %d (660)", rows, want)
+	if want := len(visibilities) * len(callers) * len(specs); rows != want || rows != 720 {
+		t.Fatalf("ran %d rows, want %d (720)", rows, want)
 	}
 }
 

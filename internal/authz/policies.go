@@ -46,6 +46,7 @@ var policyActions = map[string]Action{
 	PolicyReadJobs:          ReadJobArtifacts,
 	PolicyReadPackages:      ReadPackage,
 	PolicyAdminPackages:     CreatePackage,
+	PolicyAdminPipelines:    TriggerPipeline,
 	PolicyReadRepositories:  ReadRepository,
 	PolicyAdminRepositories: PushCode,
 }

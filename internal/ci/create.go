@@ -37,6 +37,14 @@ type CreateInput struct {
 	// save_on_errors: false). Otherwise, as for a push, the error is saved
 	// as a failed pipeline whose yaml_errors says why.
 	RefuseInvalid bool
+	// SourceJob is the job upstream of the pipeline: the job whose token
+	// called the trigger API, or a trigger: bridge (GitLab's source_job).
+	SourceJob *model.Job
+	// TriggerID is the trigger token that asked for the pipeline.
+	TriggerID int64
+	// ConfigYAML, when set, is the configuration instead of the commit's
+	// .gitlab-ci.yml (a child pipeline's trigger:include).
+	ConfigYAML []byte
 }
 
 // RefusedError is a pipeline that was not created, with GitLab's reason.
@@ -58,6 +66,11 @@ const (
 // says why and where (unless in.RefuseInvalid); rules that select nothing
 // create none (*RefusedError).
 func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pipeline, error) {
+	// A job past its downstream limit is refused before any git read;
+	// the transaction counts again, exactly.
+	if err := s.checkDownstream(ctx, &s.Store.Queries, in); err != nil {
+		return nil, err
+	}
 	if err := s.resolveRef(ctx, &in); err != nil {
 		return nil, err
 	}
@@ -67,6 +80,9 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		in.SHA = c.SHA
 	}
 	data, err := s.Repos.ReadFile(ctx, pid, in.SHA, ConfigFile, maxConfigBytes)
+	if in.ConfigYAML != nil {
+		data, err = in.ConfigYAML, nil
+	}
 	var cfg *config.Config
 	var yamlErr error
 	var tooLarge *git.TooLargeError
@@ -94,9 +110,15 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		commit = c
 	}
 	p := &model.Pipeline{ProjectID: pid, Ref: in.Ref, Tag: in.Tag, SHA: in.SHA, BeforeSHA: in.BeforeSHA, Source: in.Source,
-		Status: model.StatusCreated, UserID: in.User.ID, Variables: in.Variables, CreatedAt: s.Now()}
+		Status: model.StatusCreated, UserID: in.User.ID, Variables: in.Variables, CreatedAt: s.Now(), TriggerID: in.TriggerID}
+	if j := in.SourceJob; j != nil {
+		p.SourceJobID, p.SourcePipelineID, p.SourceProjectID = j.ID, j.PipelineID, j.ProjectID
+	}
 	err = s.Store.Tx(ctx, func(q *store.Queries) error {
 		if err := q.LockProject(ctx, pid); err != nil {
+			return err
+		}
+		if err := s.checkDownstream(ctx, q, in); err != nil {
 			return err
 		}
 		if err := q.CreatePipeline(ctx, p); err != nil {

@@ -75,6 +75,9 @@ func (s *Service) dependencies(ctx context.Context, in dependencyInput) ([]runne
 		return nil, err
 	}
 	picked = append(picked, cross...)
+	if picked, err = s.upstreamNeeds(ctx, in, spec, picked); err != nil {
+		return nil, err
+	}
 
 	ids := make([]int64, len(picked))
 	for i, o := range picked {

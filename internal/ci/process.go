@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -33,6 +34,10 @@ type Service struct {
 	OnPending func(projectID int64)
 	// Traces keeps the jobs' logs (Complete flushes and scans them).
 	Traces *Traces
+	// ArtifactFile opens file name of job j's artifacts archive
+	// (model.ErrNotFound when there is none), for dynamic child
+	// pipelines; nil refuses them.
+	ArtifactFile func(ctx context.Context, j *model.Job, name string) (io.ReadCloser, error)
 	// RunnerContactTimeout is how long a running job's runner may go
 	// without calling about it before the job fails (FailSilent); 0 means
 	// DefaultRunnerContactTimeout.
@@ -112,7 +117,12 @@ func decide(j *model.Job, prev string) Event {
 func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 	queued := false
 	var projectID int64
+	// bridges are trigger: jobs that became pending here; ended is this
+	// pipeline when this call ended it and a job upstream may mirror it.
+	var bridges []int64
+	var ended *model.Pipeline
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
+		bridges, ended = bridges[:0], nil
 		if err := q.LockPipeline(ctx, pipelineID); err != nil {
 			return err
 		}
@@ -121,6 +131,12 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 			return err
 		}
 		projectID = p.ProjectID
+		before := p.Status
+		defer func() {
+			if p.SourceJobID != 0 && p.Status != before && model.Complete(p.Status) {
+				ended = p
+			}
+		}()
 		now := s.Now()
 		states, err := q.PipelineJobStates(ctx, pipelineID)
 		if err != nil {
@@ -157,15 +173,29 @@ func (s *Service) Process(ctx context.Context, pipelineID int64) error {
 				if ok {
 					changed = true
 					queued = queued || j.Status == model.StatusPending
+					if j.Status == model.StatusPending && IsBridge(j) {
+						bridges = append(bridges, j.ID)
+					}
 				}
 			}
 		}
 		return s.updatePipelineStatus(ctx, q, p, jobs, now)
 	})
-	if err == nil && queued && s.OnPending != nil {
+	if err != nil {
+		return err
+	}
+	if queued && s.OnPending != nil {
 		s.OnPending(projectID)
 	}
-	return err
+	for _, id := range bridges {
+		if err := s.runBridge(ctx, id); err != nil {
+			return err
+		}
+	}
+	if ended != nil {
+		return s.mirrorDownstream(ctx, ended)
+	}
+	return nil
 }
 
 // apply moves j by ev, compare-and-set against its current status.

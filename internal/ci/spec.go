@@ -101,6 +101,8 @@ type TriggerSpec struct {
 	Branch                   string   `json:"branch,omitempty"`
 	Strategy                 string   `json:"strategy,omitempty"`
 	Include                  []string `json:"include,omitempty"`
+	Artifact                 string   `json:"artifact,omitempty"`
+	ArtifactJob              string   `json:"artifact_job,omitempty"`
 	ForwardYAMLVariables     bool     `json:"forward_yaml_variables,omitempty"`
 	ForwardPipelineVariables bool     `json:"forward_pipeline_variables,omitempty"`
 }
@@ -157,7 +159,7 @@ func specFromPlan(cfg *config.Config, plan *config.Plan, pj *config.PlannedJob) 
 	}
 	if t := j.Trigger; t != nil {
 		s.Trigger = &TriggerSpec{Project: t.Project, Branch: t.Branch, Strategy: t.Strategy, Include: t.Include,
-			ForwardYAMLVariables: t.ForwardYAMLVariables, ForwardPipelineVariables: t.ForwardPipelineVariables}
+			Artifact: t.Artifact, ArtifactJob: t.ArtifactJob, ForwardYAMLVariables: t.ForwardYAMLVariables, ForwardPipelineVariables: t.ForwardPipelineVariables}
 	}
 	for _, t := range j.IDTokens {
 		s.IDTokens = append(s.IDTokens, IDTokenSpec{Name: t.Name, Aud: t.Aud})

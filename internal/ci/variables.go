@@ -105,6 +105,9 @@ func PipelineVariables(c PipelineContext) Vars {
 	v.add("CI_PIPELINE_ID", itoa(pl.ID))
 	v.add("CI_PIPELINE_IID", itoa(pl.IID))
 	v.add("CI_PIPELINE_SOURCE", pl.Source)
+	if pl.Source == model.SourceTrigger {
+		v.add("CI_PIPELINE_TRIGGERED", "true")
+	}
 	v.add("CI_PIPELINE_URL", base+"/"+full+"/-/pipelines/"+itoa(pl.ID))
 	v.add("CI_PIPELINE_CREATED_AT", pl.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"))
 	v.add("CI_COMMIT_SHA", pl.SHA)

@@ -99,7 +99,10 @@ func (c *Ctx) missing(err error, kind authz.TargetKind, act authz.Action) error 
 		}
 	}
 	msg := authz.MsgProjectNotFound
-	if kind == authz.Group {
+	switch {
+	case act.NotFound != "":
+		msg = act.NotFound
+	case kind == authz.Group:
 		msg = authz.MsgGroupNotFound
 	}
 	return &Denied{Decision: authz.Decision{Status: http.StatusNotFound, Message: msg, Check: authz.CheckVisibility}}

@@ -95,6 +95,8 @@ func restError(err error, log *slog.Logger) *Error {
 		return Unauthorized
 	case errors.Is(err, auth.ErrAmbiguous), errors.Is(err, auth.ErrJobTokenNotAccepted):
 		return Unauthorized
+	case errors.Is(err, auth.ErrUnknownTrigger):
+		return NotFound("")
 	case errors.As(err, &verr):
 		return &Error{Status: http.StatusBadRequest, Body: map[string]any{"message": verr.Fields}}
 	case errors.As(err, &tooLarge), errors.Is(err, model.ErrTooLarge):
@@ -126,6 +128,11 @@ func denial(d authz.Decision) *Error {
 			"error_description": "The request requires higher privileges than provided by the access token.",
 			"scope":             model.ScopeAPI,
 		}}
+	}
+	if d.Status == http.StatusBadRequest {
+		// A refusal in GitLab's words of a validation error of base
+		// (authz.Action.RoleInvalid).
+		return &Error{Status: d.Status, Body: map[string]any{"message": map[string][]string{"base": {d.Message}}}}
 	}
 	return Message(d.Status, d.Message)
 }

@@ -408,3 +408,49 @@ func (p *Params) ScalarInJSON(name string) bool {
 	_, isList := v.([]any)
 	return !isList
 }
+
+// Hash reads a hash parameter: a JSON object of strings, or name[KEY]=value
+// in the form or the query string (GitLab's variables[KEY]=value). ok is
+// false when name was not sent; a value that is not a string, or a JSON
+// value that is not an object, is a 400 naming the parameter. Its size is
+// the body's and the query's, which are bounded.
+func (p *Params) Hash(name string) (map[string]string, bool, error) {
+	invalid := ParamError(name + " is invalid")
+	if v, ok := p.json[name]; ok {
+		m, isMap := v.(map[string]any)
+		if !isMap {
+			return nil, true, invalid
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			s, isStr := v.(string)
+			if !isStr {
+				return nil, true, invalid
+			}
+			out[k] = s
+		}
+		return out, true, nil
+	}
+	var out map[string]string
+	prefix := name + "["
+	for _, src := range []url.Values{p.query, p.form} {
+		for k, vs := range src {
+			key, ok := strings.CutPrefix(k, prefix)
+			if !ok {
+				if k == name {
+					return nil, true, invalid
+				}
+				continue
+			}
+			key, ok = strings.CutSuffix(key, "]")
+			if !ok || len(vs) != 1 {
+				return nil, true, invalid
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[key] = vs[0]
+		}
+	}
+	return out, out != nil, nil
+}

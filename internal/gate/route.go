@@ -90,6 +90,9 @@ type Accepts struct {
 	RunnerToken bool
 	// RegistrationToken: legacy registration's token, in the body's token.
 	RegistrationToken bool
+	// TriggerToken: a pipeline trigger token in the token parameter
+	// (with JobToken's TriggerParam: the trigger API only).
+	TriggerToken bool
 	// RawBody: the body is the payload (a trace chunk, a file, a git
 	// pack), never parameters, whatever its Content-Type says.
 	RawBody bool
@@ -99,7 +102,7 @@ type Accepts struct {
 func (r *Route) Prefixed() bool { return r.Surface == REST || r.Surface == Runner }
 
 func (a Accepts) auth() auth.Accept {
-	return auth.Accept{PAT: a.PAT, Job: a.JobToken, Runner: a.RunnerToken, Registration: a.RegistrationToken}
+	return auth.Accept{PAT: a.PAT, Job: a.JobToken, Runner: a.RunnerToken, Registration: a.RegistrationToken, Trigger: a.TriggerToken}
 }
 
 // Credentials describes the accepted credentials for the printed table.
@@ -110,6 +113,8 @@ func (a Accepts) Credentials() (pat, job, other string) {
 		other = "runner token (body token, RUNNER-TOKEN)"
 	case a.RegistrationToken:
 		other = "registration token (body token)"
+	case a.TriggerToken:
+		other = "trigger token (token)"
 	}
 	return pat, job, other
 }

@@ -24,6 +24,8 @@ const (
 	SourceTrigger  = "trigger"
 	SourcePipeline = "pipeline"
 	SourceSchedule = "schedule"
+	// SourceParentPipeline is a child pipeline of trigger:include.
+	SourceParentPipeline = "parent_pipeline"
 )
 
 // Variable is a CI/CD variable as a pipeline or job carries it.
@@ -50,6 +52,16 @@ type Pipeline struct {
 	// then failed with no jobs.
 	YAMLErrors string
 	Variables  []Variable // given when the pipeline was created (API, trigger)
+	// Upstream: the job that triggered this pipeline (a job token's
+	// trigger call, or a trigger: bridge), its pipeline and project; 0 for
+	// a pipeline nothing upstream made (GitLab's source_job and
+	// source_pipeline).
+	SourceJobID      int64
+	SourcePipelineID int64
+	SourceProjectID  int64
+	// TriggerID is the trigger token that created the pipeline (source
+	// trigger), 0 otherwise.
+	TriggerID  int64
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	StartedAt  *time.Time

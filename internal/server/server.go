@@ -23,6 +23,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
+	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/runnerapi"
@@ -186,6 +187,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc}
 	pipelines.Traces = traces
 	arts := &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize}
+	// Dynamic child pipelines read their configuration from an artifact.
+	pipelines.ArtifactFile = func(ctx context.Context, j *model.Job, name string) (io.ReadCloser, error) {
+		e, err := arts.Entry(ctx, j, name)
+		if err != nil {
+			return nil, err // not a nil *Entry in a non-nil interface
+		}
+		return e, nil
+	}
 	a := &api.API{
 		Store:     st,
 		Auth:      authn,

@@ -198,10 +198,14 @@ type Cache struct {
 
 // Trigger is the trigger keyword of a bridge job.
 type Trigger struct {
-	Project  string   // downstream project path (multi-project pipeline)
-	Branch   string   // downstream ref; "" for the project's default branch
-	Include  []string // local files of a child pipeline
-	Strategy string   // "" or "depend"
+	Project string   // downstream project path (multi-project pipeline)
+	Branch  string   // downstream ref; "" for the project's default branch
+	Include []string // local files of a child pipeline
+	// Artifact and ArtifactJob: a dynamic child pipeline, whose
+	// configuration is the file Artifact of job ArtifactJob's artifacts
+	// in the same pipeline (trigger:include: {artifact, job}).
+	Artifact, ArtifactJob string
+	Strategy              string // "" or "depend"
 	// Forwarding to the downstream pipeline; GitLab's defaults are true for
 	// YAML variables and false for pipeline variables.
 	ForwardYAMLVariables     bool

@@ -602,7 +602,7 @@ func (d *decoder) trigger(v *value) (*Trigger, error) {
 		case "forward":
 			err = d.forward(e.val, t)
 		case "include":
-			t.Include, err = d.triggerInclude(e.val)
+			err = d.triggerInclude(e.val, t)
 		default:
 			err = errAtKey(e, "unknown trigger keyword %q", e.key)
 		}
@@ -610,10 +610,11 @@ func (d *decoder) trigger(v *value) (*Trigger, error) {
 			return nil, err
 		}
 	}
+	included := t.Include != nil || t.Artifact != ""
 	switch {
-	case t.Project != "" && t.Include != nil:
+	case t.Project != "" && included:
 		return nil, errAt(v, "trigger cannot have both project and include")
-	case t.Project == "" && t.Include == nil:
+	case t.Project == "" && !included:
 		return nil, errAt(v, "trigger needs project or include")
 	case t.Branch != "" && t.Project == "":
 		return nil, errAt(v, "trigger:branch needs trigger:project")
@@ -644,21 +645,56 @@ func (d *decoder) forward(v *value, t *Trigger) error {
 }
 
 // triggerInclude reads trigger:include, which names the local files of a
-// child pipeline (at most 3, as GitLab).
-func (d *decoder) triggerInclude(v *value) ([]string, error) {
+// child pipeline (at most 3, as GitLab), or one artifact of a job of the
+// same pipeline ({artifact, job}: a dynamic child pipeline).
+func (d *decoder) triggerInclude(v *value, t *Trigger) error {
 	v, err := d.deref(v)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	items := []*value{v}
 	if v.kind == seqKind {
 		if items, err = d.list(v, "trigger:include"); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(items) == 0 || len(items) > 3 {
-		return nil, errAt(v, "trigger:include must list one to three files")
+		return errAt(v, "trigger:include must list one to three files")
 	}
+	if len(items) == 1 && items[0].kind == mapKind && len(items[0].entries) == 2 {
+		return d.triggerArtifact(items[0], t)
+	}
+	t.Include, err = d.triggerLocal(items)
+	return err
+}
+
+// triggerArtifact reads {artifact: path, job: name}.
+func (d *decoder) triggerArtifact(v *value, t *Trigger) error {
+	for i := range v.entries {
+		e := &v.entries[i]
+		var err error
+		switch e.key {
+		case "artifact":
+			if t.Artifact, err = d.str(e.val, "trigger:include:artifact"); err == nil {
+				t.Artifact, err = localPath(e.val, t.Artifact)
+			}
+		case "job":
+			t.ArtifactJob, err = d.str(e.val, "trigger:include:job")
+		default:
+			err = errAtKey(e, "trigger:include supports local files, or artifact with job")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if t.Artifact == "" || t.ArtifactJob == "" {
+		return errAt(v, "trigger:include:artifact needs artifact and job")
+	}
+	t.Artifact = strings.TrimPrefix(t.Artifact, "/")
+	return nil
+}
+
+func (d *decoder) triggerLocal(items []*value) ([]string, error) {
 	out := make([]string, 0, len(items))
 	for _, it := range items {
 		if it.kind == mapKind {
