@@ -298,7 +298,10 @@ func (a *API) playJob(c *Ctx) error {
 	if j.Status != model.StatusManual {
 		return errBadRequest("Unplayable Job")
 	}
-	j, err = a.CI.UpdateJob(c.Context(), j.ID, ci.EvPlay, func(j *model.Job) { j.UserID = c.Principal.UserID() })
+	// TODO(protected refs): on a protected ref the player also needs the
+	// right to push or merge to it (GitLab's play rule); that is a named
+	// check on this row's decision, added with protected refs.
+	j, err = a.CI.Play(c.Context(), j.ID, c.Principal.UserID())
 	if err != nil {
 		if errors.Is(err, ci.ErrNotAllowed) {
 			return errBadRequest("Unplayable Job")

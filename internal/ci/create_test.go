@@ -558,11 +558,25 @@ wait:
 			t.Fatal(err)
 		}
 		f.expect(t, "not due", p.ID, "scheduled", "build=success ship=manual wait=scheduled")
+		// Each job made pending outside processing is announced, so that
+		// held runners wake: the delayed job come due, the manual job
+		// played.
+		announced := f.pending.Load()
 		f.clock.Add(150 * time.Minute)
 		if err := f.svc.EnqueueDue(ctx); err != nil {
 			t.Fatal(err)
 		}
 		f.expect(t, "due", p.ID, "running", "build=success ship=manual wait=pending")
+		if got := f.pending.Load() - announced; got != 1 {
+			t.Errorf("the delayed job come due: OnPending called %d times, want 1", got)
+		}
+		if _, err := f.svc.Play(ctx, f.job(t, p.ID, "ship").ID, f.user.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.expect(t, "played", p.ID, "running", "build=success ship=pending wait=pending")
+		if got := f.pending.Load() - announced; got != 2 {
+			t.Errorf("after the play: OnPending called %d times in all, want 2", got)
+		}
 	})
 }
 

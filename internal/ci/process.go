@@ -250,7 +250,11 @@ func (s *Service) updatePipelineStatus(ctx context.Context, q *store.Queries, p 
 // allow (GitLab answers 400 or 403).
 var ErrNotAllowed = errors.New("not allowed in this status")
 
-// UpdateJob applies ev to one job and re-processes its pipeline.
+// UpdateJob applies ev to one job and re-processes its pipeline. A job it
+// makes pending (a manual job played, a delayed job come due) is announced
+// as Process announces the jobs it queues, so that runners held in a long
+// poll get it at once; a bridge made pending starts its downstream, as
+// Process starts those it queues.
 func (s *Service) UpdateJob(ctx context.Context, jobID int64, ev Event, mutate func(*model.Job)) (*model.Job, error) {
 	var out *model.Job
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
@@ -273,7 +277,25 @@ func (s *Service) UpdateJob(ctx context.Context, jobID int64, ev Event, mutate f
 	if err != nil {
 		return nil, err
 	}
+	if out.Status == model.StatusPending {
+		if IsBridge(out) {
+			if err := s.runBridge(ctx, out.ID); err != nil {
+				return nil, err
+			}
+		} else if s.OnPending != nil {
+			s.OnPending(out.ProjectID)
+		}
+	}
 	return s.processed(ctx, out)
+}
+
+// Play starts a manual job for userID, who becomes its user: the job's
+// token then carries the player's permissions, not the pusher's (the
+// seed's "a user can cause a job to run by ... triggering a manual job";
+// GitLab's play does the same). Whether userID may play it is the
+// route's decision (authz.UpdatePipeline).
+func (s *Service) Play(ctx context.Context, jobID, userID int64) (*model.Job, error) {
+	return s.UpdateJob(ctx, jobID, EvPlay, func(j *model.Job) { j.UserID = userID })
 }
 
 // Cancel cancels every job of a pipeline that has not finished. A running

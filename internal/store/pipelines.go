@@ -252,9 +252,9 @@ func (q *Queries) ListJobs(ctx context.Context, f JobFilter, page Page) ([]*mode
 func (q *Queries) SetJobStatus(ctx context.Context, j *model.Job, from string) (bool, error) {
 	defer q.changed(jobChange, j.ID)
 	res, err := q.exec(ctx, `UPDATE jobs SET status = ?, scheduled_at = ?, queued_at = ?, started_at = ?, finished_at = ?, erased_at = ?,
-		failure_reason = ?, exit_code = ?, runner_id = ?, retried = ?, allow_failure = ? WHERE id = ? AND status = ?`,
+		failure_reason = ?, exit_code = ?, runner_id = ?, retried = ?, allow_failure = ?, user_id = ? WHERE id = ? AND status = ?`,
 		j.Status, nullMicros(j.ScheduledAt), nullMicros(j.QueuedAt), nullMicros(j.StartedAt), nullMicros(j.FinishedAt),
-		nullMicros(j.ErasedAt), j.FailureReason, nullInt(j.ExitCode), j.RunnerID, j.Retried, j.AllowFailure, j.ID, from)
+		nullMicros(j.ErasedAt), j.FailureReason, nullInt(j.ExitCode), j.RunnerID, j.Retried, j.AllowFailure, j.UserID, j.ID, from)
 	if err != nil {
 		return false, err
 	}
