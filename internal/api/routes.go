@@ -75,6 +75,18 @@ func (a *API) Routes() []Route {
 		{http.MethodPost, "/projects/{id}/trigger/pipeline", triggerAPI, ProjectTarget, authz.TriggerPipeline, a.triggerPipeline},
 		{http.MethodPost, "/projects/{id}/ref/{ref}/trigger/pipeline", triggerAPI, ProjectTarget, authz.TriggerPipeline, a.triggerPipeline},
 		{http.MethodGet, "/projects/{id}/pipelines/{pipeline_id}/bridges", userAPI, ProjectTarget, authz.ReadPipeline, a.pipelineBridges},
+		// Pipeline schedules (schedules.go)
+		{http.MethodGet, "/projects/{id}/pipeline_schedules", userAPI, ProjectTarget, authz.ReadSchedules, a.listSchedules},
+		{http.MethodPost, "/projects/{id}/pipeline_schedules", userAPI, ProjectTarget, authz.CreateSchedule, a.createSchedule},
+		{http.MethodGet, "/projects/{id}/pipeline_schedules/{schedule_id}", userAPI, ProjectTarget, authz.ReadSchedules, a.getSchedule},
+		{http.MethodPut, "/projects/{id}/pipeline_schedules/{schedule_id}", userAPI, ProjectTarget, authz.UpdateSchedule, a.updateSchedule},
+		{http.MethodDelete, "/projects/{id}/pipeline_schedules/{schedule_id}", userAPI, ProjectTarget, authz.UpdateSchedule, a.deleteSchedule},
+		{http.MethodPost, "/projects/{id}/pipeline_schedules/{schedule_id}/take_ownership", userAPI, ProjectTarget, authz.TakeSchedule, a.takeScheduleOwnership},
+		{http.MethodPost, "/projects/{id}/pipeline_schedules/{schedule_id}/play", userAPI, ProjectTarget, authz.PlaySchedule, a.playSchedule},
+		{http.MethodPost, "/projects/{id}/pipeline_schedules/{schedule_id}/variables", userAPI, ProjectTarget, authz.UpdateSchedule, a.createScheduleVariable},
+		{http.MethodPut, "/projects/{id}/pipeline_schedules/{schedule_id}/variables/{key}", userAPI, ProjectTarget, authz.UpdateSchedule, a.updateScheduleVariable},
+		{http.MethodDelete, "/projects/{id}/pipeline_schedules/{schedule_id}/variables/{key}", userAPI, ProjectTarget, authz.UpdateSchedule, a.deleteScheduleVariable},
+
 		{http.MethodGet, "/projects/{id}/triggers", userAPI, ProjectTarget, authz.ReadTriggers, a.listTriggers},
 		{http.MethodPost, "/projects/{id}/triggers", userAPI, ProjectTarget, authz.AdminTriggers, a.createTrigger},
 		{http.MethodGet, "/projects/{id}/triggers/{trigger_id}", userAPI, ProjectTarget, authz.ReadTriggers, a.getTrigger},

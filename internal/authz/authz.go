@@ -216,6 +216,17 @@ var (
 	// Trigger tokens are the Maintainers' (GitLab's admin_build).
 	ReadTriggers  = Action{Name: "read_pipeline_trigger", Auth: true, Min: model.Maintainer}
 	AdminTriggers = Action{Name: "admin_pipeline_trigger", Write: true, Min: model.Maintainer}
+	// Pipeline schedules (GitLab's rights): Reporters read them, Developers
+	// create and play them; a change is a Developer's row, then the
+	// handler's AdminSchedule: the schedule's owner or a Maintainer
+	// (NonOwnerMin; the handler says who owns), who also read its
+	// variables; a Maintainer takes one over.
+	ReadSchedules  = Action{Name: "read_pipeline_schedule", Auth: true, Min: model.Reporter}
+	CreateSchedule = Action{Name: "create_pipeline_schedule", Write: true, Min: model.Developer}
+	PlaySchedule   = Action{Name: "play_pipeline_schedule", Write: true, Min: model.Developer}
+	UpdateSchedule = Action{Name: "update_pipeline_schedule", Write: true, Min: model.Developer}
+	AdminSchedule  = Action{Name: "admin_pipeline_schedule", Auth: true, Min: model.Developer, NonOwnerMin: model.Maintainer}
+	TakeSchedule   = Action{Name: "take_ownership_pipeline_schedule", Write: true, Min: model.Maintainer}
 	// UpdateProjectRead is reading what Maintainers manage (runners).
 	UpdateProjectRead = Action{Name: "admin_project_read", Auth: true, Min: model.Maintainer}
 

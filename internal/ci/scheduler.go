@@ -37,7 +37,7 @@ func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Sweep starts due delayed jobs and fails overdue ones, and those whose
+// Sweep starts due delayed jobs, fires due pipeline schedules, and fails overdue ones, and those whose
 // runner went silent (FailSilent). Runners cannot reach a server that is
 // down: silence counts only once this process, listening since
 // listening, has done so for as long as a runner may be silent, so that a
@@ -46,6 +46,9 @@ func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 func (s *Service) Sweep(ctx context.Context, listening time.Time) {
 	if err := s.EnqueueDue(ctx); err != nil && ctx.Err() == nil {
 		s.Log.Error("scheduler", "err", err)
+	}
+	if err := s.RunDueSchedules(ctx, s.Now()); err != nil && ctx.Err() == nil {
+		s.Log.Error("pipeline schedules", "err", err)
 	}
 	if err := s.FailOverdue(ctx); err != nil && ctx.Err() == nil {
 		s.Log.Error("timeouts", "err", err)

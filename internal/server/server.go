@@ -263,6 +263,10 @@ func (s *Server) Routes() []gate.Route { return s.routes }
 // Store is the server's database.
 func (s *Server) Store() *store.Store { return s.store }
 
+// CI is the server's pipeline service (tests drive its scheduler at
+// chosen times: RunDueSchedules).
+func (s *Server) CI() *ci.Service { return s.ci }
+
 // Authenticator is the server's, for benchmarks that call it directly.
 func (s *Server) Authenticator() *auth.Authenticator { return s.auth }
 
