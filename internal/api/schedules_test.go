@@ -248,6 +248,16 @@ func TestScheduleRunsAsOwner(t *testing.T) {
 			t.Errorf("an owner without Developer: %d pipelines, want still 3", len(ps))
 		}
 		wantField(t, e.Do(t, "GET", one, team.Dev.Token, nil), http.StatusOK, "active", `false`)
+
+		// A blocked owner: the same.
+		sc2 := e.Expect(t, "POST", base, team.Dev.Token, url.Values{"description": {"hourly"}, "ref": {"main"}, "cron": {"0 * * * *"}},
+			http.StatusCreated).Object(t)
+		e.Expect(t, "POST", testserver.API+"/users/"+testserver.Itoa(team.Dev.ID)+"/block", e.RootToken, nil, http.StatusCreated)
+		runSchedules(t, e.Server, nextRunAt(t, sc2))
+		if ps := schedulePipelines(t, e.Server, team.Project.ID); len(ps) != 3 {
+			t.Errorf("a blocked owner: %d pipelines, want still 3", len(ps))
+		}
+		wantField(t, e.Do(t, "GET", base+"/"+testserver.Itoa(testserver.Num(t, sc2, "id")), team.Maint.Token, nil), http.StatusOK, "active", `false`)
 		team.Runner.ExpectNoJob(t)
 	})
 }
