@@ -157,6 +157,12 @@ func TestPipelineSchedulesAPI(t *testing.T) {
 		wantJSON(t, e.Do(t, "DELETE", one, dev2.Token, nil), http.StatusForbidden, `{"message":"403 Forbidden"}`)
 		e.Expect(t, "DELETE", one, team.Maint.Token, nil, http.StatusNoContent)
 		wantJSON(t, e.Do(t, "GET", one, team.Maint.Token, nil), http.StatusNotFound, `{"message":"404 Pipeline Schedule Not Found"}`)
+		// Its variables went with it.
+		db, _ := e.OpenDB(t)
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM pipeline_schedule_variables").Scan(&n); err != nil || n != 0 {
+			t.Errorf("schedule variables left after the delete: %d (%v)", n, err)
+		}
 	})
 }
 

@@ -54,12 +54,9 @@ func (q *Queries) UpdateSchedule(ctx context.Context, s *model.Schedule) error {
 	return affected(res, err, "pipeline schedule")
 }
 
-// DeleteSchedule removes a schedule of a project, with its variables.
+// DeleteSchedule removes a schedule of a project; its variables go with
+// it (ON DELETE CASCADE).
 func (q *Queries) DeleteSchedule(ctx context.Context, projectID, id int64) error {
-	if _, err := q.exec(ctx, "DELETE FROM pipeline_schedule_variables WHERE schedule_id IN (SELECT id FROM pipeline_schedules WHERE id = ? AND project_id = ?)",
-		id, projectID); err != nil {
-		return err
-	}
 	res, err := q.exec(ctx, "DELETE FROM pipeline_schedules WHERE id = ? AND project_id = ?", id, projectID)
 	return affected(res, err, "pipeline schedule")
 }
