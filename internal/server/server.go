@@ -29,6 +29,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/variables"
 )
 
 // Server is a configured ciwarden ready to Run.
@@ -177,6 +178,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Artifacts: arts,
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
+		Variables:   &variables.Service{Store: st, Box: box, Now: now},
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
