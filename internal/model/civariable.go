@@ -2,6 +2,7 @@ package model
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,13 @@ func (o VariableOwner) String() string {
 		return OwnerInstance
 	}
 	return o.Kind + ":" + strconv.FormatInt(o.ID, 10)
+}
+
+// ParseVariableOwner reads what String wrote.
+func ParseVariableOwner(s string) VariableOwner {
+	kind, id, _ := strings.Cut(s, ":")
+	n, _ := strconv.ParseInt(id, 10, 64)
+	return VariableOwner{Kind: kind, ID: n}
 }
 
 // CIVariable is a project's, group's or the instance's CI/CD variable.

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strconv"
-	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/model"
 )
@@ -20,18 +18,12 @@ func scanCIVariable(row interface{ Scan(...any) error }) (*model.CIVariable, err
 		&v.EnvironmentScope, &desc, &created, &updated); err != nil {
 		return nil, err
 	}
-	v.Owner = parseOwner(owner)
+	v.Owner = model.ParseVariableOwner(owner)
 	if desc.Valid {
 		v.Description = &desc.String
 	}
 	v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &v, nil
-}
-
-func parseOwner(s string) model.VariableOwner {
-	kind, id, _ := strings.Cut(s, ":")
-	n, _ := strconv.ParseInt(id, 10, 64)
-	return model.VariableOwner{Kind: kind, ID: n}
 }
 
 // ciVariables runs a SELECT of variables; where ends with its ORDER BY.
@@ -70,12 +62,6 @@ func (q *Queries) CIVariablesOf(ctx context.Context, owners []model.VariableOwne
 	return q.ciVariables(ctx, "owner IN ("+placeholders(len(owners))+") ORDER BY id", args...)
 }
 
-// CIVariablesAfter is a batch of every owner's variables with an ID above
-// after, for key rotation.
-func (q *Queries) CIVariablesAfter(ctx context.Context, after int64, limit int) ([]*model.CIVariable, error) {
-	return q.ciVariables(ctx, "id > ? ORDER BY id LIMIT ?", after, limit)
-}
-
 // InsertCIVariable adds v (with its value sealed) and sets its ID;
 // model.ErrConflict when its owner has the key in that scope.
 func (q *Queries) InsertCIVariable(ctx context.Context, v *model.CIVariable) error {
@@ -105,17 +91,6 @@ func (q *Queries) UpdateCIVariable(ctx context.Context, v *model.CIVariable) err
 		return q.d.mapErr(err)
 	}
 	return oneRow(res)
-}
-
-// ResealCIVariable replaces a variable's sealed value if it is still
-// old (key rotation: a concurrent update wins), reporting whether it did.
-func (q *Queries) ResealCIVariable(ctx context.Context, id int64, old, sealed []byte) (bool, error) {
-	res, err := q.exec(ctx, "UPDATE ci_variables SET value_sealed = ? WHERE id = ? AND value_sealed = ?", sealed, id, old)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
 }
 
 // DeleteCIVariable removes a variable.

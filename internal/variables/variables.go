@@ -50,18 +50,18 @@ type Input struct {
 	Description      *string
 }
 
-// sealContext binds a sealed value to its owner and key: a value copied to
+// SealContext binds a sealed value to its owner and key: a value copied to
 // another variable's row does not open there.
-func sealContext(o model.VariableOwner, key string) []byte {
+func SealContext(o model.VariableOwner, key string) []byte {
 	return []byte("ci_variables.value_sealed " + o.String() + " " + key)
 }
 
 func (s *Service) seal(v *model.CIVariable) {
-	v.Sealed = s.Box.Seal([]byte(v.Value), sealContext(v.Owner, v.Key))
+	v.Sealed = s.Box.Seal([]byte(v.Value), SealContext(v.Owner, v.Key))
 }
 
 func (s *Service) open(v *model.CIVariable) error {
-	plain, err := s.Box.Open(v.Sealed, sealContext(v.Owner, v.Key))
+	plain, err := s.Box.Open(v.Sealed, SealContext(v.Owner, v.Key))
 	if err != nil {
 		// Which variable, never its value.
 		return fmt.Errorf("variable %s of %s: %w", v.Key, v.Owner, err)
