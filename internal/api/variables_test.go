@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"github.com/ciwarden/ciwarden/internal/testserver"
 	"strings"
 	"testing"
 )
@@ -115,3 +116,68 @@ const (
 	maskRule  = `{"message":{"value":["cannot be masked: a masked value must be at least 8 characters on one line, of letters, digits and the characters + / = - _ @ : . ~ only"]}}`
 	scopeRule = `{"message":{"environment_scope":["can contain only letters, digits, '-', '_', '/', '$', '{', '}', '.', '*' and spaces"]}}`
 )
+
+// TestVariablesInJobPayload: a job's payload carries the instance's, its
+// groups' and its project's variables, the nearest owner winning, the
+// scope matching its environment, masked ones masked and none public,
+// file ones flagged; protected ones reach no job (no ref is protected).
+func TestVariablesInJobPayload(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, e *env) {
+		root := e.CreateGroup(t, "top", 0, "private")
+		sub := e.CreateGroup(t, "sub", root, "private")
+		p := e.CreateProject(t, sub, "app", "private")
+		const masked = "Masked-Value-1234"
+		e.Remember(masked)
+		set := func(base, body string) {
+			t.Helper()
+			wantStatus(t, e.postJSON(t, base+"/variables", e.RootToken, body), 201)
+		}
+		set("/api/v4/admin/ci", `{"key":"FROM_INSTANCE","value":"instance"}`)
+		set("/api/v4/admin/ci", `{"key":"LAYERED","value":"instance"}`)
+		set(fmt.Sprintf("/api/v4/groups/%d", root), `{"key":"LAYERED","value":"top"}`)
+		set(fmt.Sprintf("/api/v4/groups/%d", root), `{"key":"GROUP_ONLY","value":"top"}`)
+		set(fmt.Sprintf("/api/v4/groups/%d", sub), `{"key":"GROUP_ONLY","value":"sub"}`)
+		proj := fmt.Sprintf("/api/v4/projects/%d", p.ID)
+		set(proj, `{"key":"LAYERED","value":"project"}`)
+		set(proj, `{"key":"SECRET","value":"`+masked+`","masked":true}`)
+		set(proj, `{"key":"CONFIG_FILE","value":"line one\nline two\n","variable_type":"file"}`)
+		set(proj, `{"key":"DEPLOY","value":"any"}`)
+		set(proj, `{"key":"DEPLOY","value":"production","environment_scope":"production"}`)
+		set(proj, `{"key":"DEPLOY","value":"review","environment_scope":"review/*"}`)
+		set(proj, `{"key":"PROTECTED_ONLY","value":"protected","protected":true}`)
+		set(proj, `{"key":"FROM_YAML","value":"project"}`)
+
+		_, tok := e.CreateRunner(t, map[string]any{"run_untagged": true})
+		rc := e.NewRunnerClient(tok)
+		e.PushCI(t, p.Path, testserver.User{Username: "root", Token: e.RootToken}, map[string]string{
+			".gitlab-ci.yml": "variables:\n  FROM_YAML: yaml\n  YAML_ONLY: yaml\ndeploy:\n  environment: production\n  script: [\"true\"]\n",
+		})
+		job := rc.TakeJob(t)
+		got := map[string]testserver.JobVariable{}
+		for _, v := range job.Payload.Variables {
+			got[v.Key] = v // the last wins, as in the runner
+		}
+		for key, want := range map[string]string{
+			"FROM_INSTANCE": "instance", "LAYERED": "project", "GROUP_ONLY": "sub", "SECRET": masked,
+			"CONFIG_FILE": "line one\nline two\n", "DEPLOY": "production", "FROM_YAML": "project", "YAML_ONLY": "yaml",
+		} {
+			if got[key].Value != want {
+				t.Errorf("%s = %q, want %q", key, got[key].Value, want)
+			}
+		}
+		if v := got["SECRET"]; !v.Masked || v.Public {
+			t.Errorf("SECRET: masked %v public %v, want masked and not public", v.Masked, v.Public)
+		}
+		if v := got["CONFIG_FILE"]; !v.File || v.Public {
+			t.Errorf("CONFIG_FILE: file %v public %v, want a file, not public", v.File, v.Public)
+		}
+		if v := got["LAYERED"]; v.Public || v.Masked || v.File {
+			t.Errorf("LAYERED: %+v, want neither public, masked nor a file", v)
+		}
+		if _, ok := got["PROTECTED_ONLY"]; ok {
+			t.Error("a protected variable reached a job on an unprotected ref")
+		}
+		job.FinishOK(t, "success")
+	})
+}

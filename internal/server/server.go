@@ -146,8 +146,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		authn.CacheJobTokens(maxCachedJobTokens)
 	}
 	queue := ci.NewQueue()
+	vars := &variables.Service{Store: st, Box: box, Now: now}
 	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, Blobs: blobs,
-		RunnerContactTimeout: cfg.RunnerContactTimeout,
+		RunnerContactTimeout: cfg.RunnerContactTimeout, Variables: vars,
 		OnPending: func(int64) {
 			queue.Bump()
 			// Replicas sharing PostgreSQL wake their held runners too.
@@ -178,7 +179,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Artifacts: arts,
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
-		Variables:   &variables.Service{Store: st, Box: box, Now: now},
+		Variables:   vars,
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
