@@ -43,7 +43,7 @@ func payloadWith(t *testing.T, key string, in []string) *runnerproto.Payload {
 	specJSON, _ := json.Marshal(spec)
 	ns := &model.Namespace{ID: sub, Kind: model.NamespaceGroup, FullPath: "g/s", Traversal: []int64{root, sub}}
 	return ci.BuildPayload(ci.PayloadInput{ExternalURL: "http://ci.example", Token: "t",
-		Project: &model.Project{ID: 7, Name: "predefined", Path: "app", NamespaceID: sub, Namespace: ns},
+		Project:  &model.Project{ID: 7, Name: "predefined", Path: "app", NamespaceID: sub, Namespace: ns},
 		Pipeline: pl, Job: &model.Job{ID: 9, Name: "j", Spec: specJSON}, User: &model.User{ID: 1},
 		CIVariables: variables.Resolve(rows, owners, "", false)})
 }
