@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"github.com/ciwarden/ciwarden/internal/testserver"
 	"strings"
@@ -178,6 +179,16 @@ func TestVariablesInJobPayload(t *testing.T) {
 		if _, ok := got["PROTECTED_ONLY"]; ok {
 			t.Error("a protected variable reached a job on an unprotected ref")
 		}
+		// The server masks the masked value in the log, plain and in
+		// base64, as it does the job token.
+		job.Start(t)
+		b64 := base64.StdEncoding.EncodeToString([]byte(masked))
+		job.AppendTrace(t, "plain "+masked+"\nbase64 "+b64+"\n")
 		job.FinishOK(t, "success")
+		trace := e.call(t, "GET", fmt.Sprintf("%s/jobs/%d/trace", proj, job.ID), e.RootToken, "", "")
+		if trace.Status != 200 || strings.Contains(string(trace.Body), masked) || strings.Contains(string(trace.Body), b64) ||
+			!strings.Contains(string(trace.Body), "plain [MASKED]") {
+			t.Errorf("trace: %d %q", trace.Status, trace.Body)
+		}
 	})
 }

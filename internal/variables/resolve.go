@@ -103,3 +103,24 @@ func wildcard(pattern, name string) bool {
 	}
 	return true
 }
+
+// MaskedForJob is the values of the masked variables job j received, for
+// the server's log masker (as the job token's, in all its encodings).
+// Protected ones are left out as ForJob leaves them out.
+func (s *Service) MaskedForJob(ctx context.Context, j *model.Job, environment string) ([]string, error) {
+	p, err := s.Store.Project(ctx, j.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.ForJob(ctx, p, environment, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range vs {
+		if v.Masked {
+			out = append(out, v.Value)
+		}
+	}
+	return out, nil
+}
