@@ -164,7 +164,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	pipelines.Access = authorizer
 	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
-	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc}
+	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc,
+		MaskedVariables: maskedVariables(vars, log)}
 	pipelines.Traces = traces
 	arts := &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize}
 	a := &api.API{
