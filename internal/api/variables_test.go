@@ -155,6 +155,11 @@ func TestVariablesInJobPayload(t *testing.T) {
 			".gitlab-ci.yml": "variables:\n  FROM_YAML: yaml\n  YAML_ONLY: yaml\ndeploy:\n  environment: production\n  script: [\"true\"]\n",
 		})
 		job := rc.TakeJob(t)
+		// A job token is no credential for the variables API (as in
+		// GitLab): the request is anonymous.
+		req := e.newReq("GET", proj+"/variables", nil)
+		req.Header.Set("JOB-TOKEN", job.Token)
+		wantJSON(t, e.Send(t, req), 401, `{"message":"401 Unauthorized"}`)
 		got := map[string]testserver.JobVariable{}
 		for _, v := range job.Payload.Variables {
 			got[v.Key] = v // the last wins, as in the runner
