@@ -62,6 +62,23 @@ func (a *API) Routes() []Route {
 		{http.MethodPut, "/groups/{id}/members/{user_id}", userAPI, GroupTarget, authz.AdminGroupMembers, a.updateMember},
 		{http.MethodDelete, "/groups/{id}/members/{user_id}", userAPI, GroupTarget, authz.AdminGroupMembers, a.removeMember},
 
+		// CI/CD variables (variables.go): project, group, instance
+		{http.MethodGet, "/projects/{id}/variables", userAPI, ProjectTarget, authz.ReadCIVariables, a.listVariables},
+		{http.MethodPost, "/projects/{id}/variables", userAPI, ProjectTarget, authz.AdminCIVariables, a.createVariable},
+		{http.MethodGet, "/projects/{id}/variables/{key}", userAPI, ProjectTarget, authz.ReadCIVariables, a.getVariable},
+		{http.MethodPut, "/projects/{id}/variables/{key}", userAPI, ProjectTarget, authz.AdminCIVariables, a.updateVariable},
+		{http.MethodDelete, "/projects/{id}/variables/{key}", userAPI, ProjectTarget, authz.AdminCIVariables, a.deleteVariable},
+		{http.MethodGet, "/groups/{id}/variables", userAPI, GroupTarget, authz.ReadCIVariables, a.listVariables},
+		{http.MethodPost, "/groups/{id}/variables", userAPI, GroupTarget, authz.AdminCIVariables, a.createVariable},
+		{http.MethodGet, "/groups/{id}/variables/{key}", userAPI, GroupTarget, authz.ReadCIVariables, a.getVariable},
+		{http.MethodPut, "/groups/{id}/variables/{key}", userAPI, GroupTarget, authz.AdminCIVariables, a.updateVariable},
+		{http.MethodDelete, "/groups/{id}/variables/{key}", userAPI, GroupTarget, authz.AdminCIVariables, a.deleteVariable},
+		{http.MethodGet, "/admin/ci/variables", userAPI, NoTarget, authz.ReadInstanceCIVariables, a.listVariables},
+		{http.MethodPost, "/admin/ci/variables", userAPI, NoTarget, authz.AdminInstanceCIVariables, a.createVariable},
+		{http.MethodGet, "/admin/ci/variables/{key}", userAPI, NoTarget, authz.ReadInstanceCIVariables, a.getVariable},
+		{http.MethodPut, "/admin/ci/variables/{key}", userAPI, NoTarget, authz.AdminInstanceCIVariables, a.updateVariable},
+		{http.MethodDelete, "/admin/ci/variables/{key}", userAPI, NoTarget, authz.AdminInstanceCIVariables, a.deleteVariable},
+
 		// Pipelines and jobs
 		{http.MethodGet, "/projects/{id}/pipelines", userAPI, ProjectTarget, authz.ReadPipeline, a.listPipelines},
 		{http.MethodPost, "/projects/{id}/pipeline", userAPI, ProjectTarget, authz.CreatePipeline, a.createPipeline},

@@ -42,6 +42,9 @@ type Traces struct {
 	// OnLeak counts a finished job whose stored log still holds one of
 	// its secrets.
 	OnLeak func()
+	// MaskedVariables are the values of the masked CI/CD variables that
+	// job j received (variables.Service.MaskedForJob); nil for none.
+	MaskedVariables func(j *model.Job) []string
 
 	// Compiled maskers per rule set: a job's requests all use the same
 	// one, and compiling costs more than masking a chunk.
@@ -211,6 +214,9 @@ func (t *Traces) rules(j *model.Job, token string) mask.Rules {
 		if v.Masked && len(v.Value) >= mask.MinSecretLen {
 			r.Secrets = append(r.Secrets, v.Value)
 		}
+	}
+	if t.MaskedVariables != nil {
+		r.Secrets = append(r.Secrets, t.MaskedVariables(j)...)
 	}
 	return r
 }
