@@ -160,3 +160,26 @@ func TestTracesAppend(t *testing.T) {
 		}
 	})
 }
+
+// TestTracesRefuseWithoutMaskedVariables: when a job's masked CI/CD
+// variables cannot be read, a chunk is refused with the error and nothing
+// is stored: masking never falls back to a rule set without them.
+func TestTracesRefuseWithoutMaskedVariables(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		p := f.pipelineFor(t, "job:\n  script: [echo]\n")
+		boom := errors.New("database gone")
+		tr := &ci.Traces{Store: f.st, Box: traceBox(t, 1), Log: slog.New(slog.DiscardHandler),
+			MaskedVariables: func(*model.Job) ([]string, error) { return nil, boom }}
+		j := f.job(t, p.ID, "job")
+		if _, err := f.svc.UpdateJob(ctx, j.ID, ci.EvRun, nil); err != nil {
+			t.Fatal(err)
+		}
+		j = f.job(t, p.ID, "job")
+		if _, taken, err := tr.Append(ctx, j, traceToken, 0, strings.NewReader("secret "+traceSecret+"\n")); taken || !errors.Is(err, boom) {
+			t.Fatalf("Append: taken %v, err %v; want refused with %v", taken, err, boom)
+		}
+		if b, err := f.st.Trace(ctx, j.ID); err != nil || len(b) != 0 {
+			t.Errorf("stored log %q (%v), want nothing", b, err)
+		}
+	})
+}

@@ -187,7 +187,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
 	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc,
-		MaskedVariables: maskedVariables(vars, log)}
+		MaskedVariables: maskedVariables(vars)}
 	pipelines.Traces = traces
 	arts := &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize}
 	// Dynamic child pipelines read their configuration from an artifact.

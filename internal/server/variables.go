@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/ci"
@@ -12,16 +11,15 @@ import (
 )
 
 // maskedVariables feeds a job's masked CI/CD variables to the server's
-// log masker. A failure to read them is logged: the runner masks them as
-// well, and the job's log is scanned for them when it ends.
-func maskedVariables(vars *variables.Service, log *slog.Logger) func(j *model.Job) []string {
-	return func(j *model.Job) []string {
+// log masker. A failure to read them is an error (ci.Traces.rules): the
+// chunk is refused and sent again, not stored unmasked.
+func maskedVariables(vars *variables.Service) func(j *model.Job) ([]string, error) {
+	return func(j *model.Job) ([]string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		vals, err := vars.MaskedForJob(ctx, j, ci.SpecOf(j).Environment)
 		if err != nil {
-			log.Error("reading a job's masked variables for its log masker failed", "job_id", j.ID, "error", err)
-			return nil
+			return nil, err
 		}
 		out := vals[:0]
 		for _, v := range vals {
@@ -29,6 +27,6 @@ func maskedVariables(vars *variables.Service, log *slog.Logger) func(j *model.Jo
 				out = append(out, v)
 			}
 		}
-		return out
+		return out, nil
 	}
 }
