@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
@@ -35,6 +37,11 @@ type Handler struct {
 	// OnPush runs after a receive-pack, before the response ends, with the
 	// ref updates that took effect.
 	OnPush func(ctx context.Context, p Push)
+
+	// The pre-receive hook of protected refs (protected.go).
+	hookOnce sync.Once
+	hookDir  string
+	hookErr  error
 }
 
 // gitPrefix is the repository part of every git route's Path.
@@ -131,13 +138,15 @@ func Dispatcher(routes []gate.Route, g *gate.Gate) http.Handler {
 
 // serveBackend hands a decided request to git http-backend.
 func (h *Handler) serveBackend(c *gate.Ctx) error {
-	h.backend(c.W, c.R, c.Project, c.Principal)
+	h.backend(c.W, c.R, c.Project, c.Principal, nil)
 	return nil
 }
 
 // backend hands the request to git http-backend for the project's
 // repository.
-func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Project, who *auth.Principal) {
+// extra adds to git's environment; it may set GIT_CONFIG_KEY_3 and
+// GIT_CONFIG_VALUE_3.
+func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Project, who *auth.Principal, extra []string) {
 	suffix := "/info/refs"
 	if !strings.HasSuffix(r.URL.Path, suffix) {
 		suffix = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/'):]
@@ -154,12 +163,13 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Proje
 		"REMOTE_USER=" + user,
 		// http-backend refuses receive-pack without this; access was
 		// decided above.
-		"GIT_CONFIG_COUNT=3",
+		"GIT_CONFIG_COUNT=" + strconv.Itoa(3+min(1, len(extra))),
 		"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
 		"GIT_CONFIG_KEY_1=uploadpack.allowFilter", "GIT_CONFIG_VALUE_1=true",
 		// refs/pipelines/* belong to the server: pushes may not touch them.
 		"GIT_CONFIG_KEY_2=receive.hideRefs", "GIT_CONFIG_VALUE_2=refs/pipelines",
 	}
+	env = append(env, extra...)
 	h.Repos.serveBackend(w, r2, env, h.Log)
 }
 
@@ -185,10 +195,19 @@ func (h *Handler) receivePack(c *gate.Ctx) error {
 		gate.Plain(w, http.StatusBadRequest, "Malformed push request.")
 		return nil
 	}
+	verdict, err := decideRefs(c, updates)
+	if err != nil {
+		return err
+	}
+	extra, cleanup, err := h.hookEnv(verdict)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	// The replayed bytes are the ones read, so Content-Length still holds.
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), br))
 	rec := &reportRecorder{ResponseWriter: w}
-	h.backend(rec, r, p, who)
+	h.backend(rec, r, p, who, extra)
 	// A job token's push starts no pipeline: a job pushing to its own
 	// project would otherwise loop.
 	if h.OnPush == nil || len(updates) == 0 || who.Kind == auth.JobKind {
