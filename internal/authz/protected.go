@@ -24,6 +24,12 @@ const (
 	RefCreateTag
 	RefUpdateTag
 	RefDeleteTag
+	// RefRunPipeline creates a pipeline on the ref, and RefRunJob retries
+	// or plays a job of one: both need the right to push or merge to a
+	// protected branch, to create a protected tag (GitLab's rule), so
+	// nobody runs a protected pipeline they could not have pushed.
+	RefRunPipeline
+	RefRunJob
 )
 
 // Ref is the branch or tag a ref action touches, with the rules of its
@@ -49,6 +55,12 @@ const (
 	MsgDeleteProtectedTagGit    = "You can only delete protected tags using the web interface."
 )
 
+// ProtectedRefPipelineMessage is GitLab's refusal of a pipeline on a
+// protected ref the caller may not update.
+func ProtectedRefPipelineMessage(ref string) string {
+	return "Insufficient permissions for protected ref '" + ref + "'"
+}
+
 // refAction is a push's change to one ref: everything push_code needs
 // (role, job-token policy, own project, the push toggle), and the
 // protected_ref check on top, so a per-ref decision repeats the push's
@@ -68,6 +80,11 @@ var (
 	CreateTag       = refAction("create_tag", RefCreateTag)
 	UpdateTag       = refAction("update_tag", RefUpdateTag)
 	DeleteTag       = refAction("delete_tag", RefDeleteTag)
+
+	// CreatePipelineOnRef is create_pipeline on the pipeline's ref;
+	// RunJobOnRef is update_pipeline (retry, play) on the job's.
+	CreatePipelineOnRef = Action{Name: "create_pipeline_on_ref", Write: true, Min: model.Developer, Ref: RefRunPipeline}
+	RunJobOnRef         = Action{Name: "update_pipeline_on_ref", Write: true, Min: model.Developer, Ref: RefRunJob}
 )
 
 // refLevelAllows: a protected ref's level admits the caller. No one is no
@@ -95,7 +112,14 @@ func anyRule(rs []*model.ProtectedRef, s *Subject, t *Target, level func(*model.
 	return false
 }
 
-func pushLevel(r *model.ProtectedRef) model.AccessLevel { return r.PushLevel }
+func pushLevel(r *model.ProtectedRef) model.AccessLevel  { return r.PushLevel }
+func mergeLevel(r *model.ProtectedRef) model.AccessLevel { return r.MergeLevel }
+
+// mayUpdate: the caller may push or merge to the protected branch, or
+// create the protected tag.
+func mayUpdate(rs []*model.ProtectedRef, tag bool, s *Subject, t *Target) bool {
+	return anyRule(rs, s, t, pushLevel) || (!tag && anyRule(rs, s, t, mergeLevel))
+}
 
 // checkProtectedRef: a change to a protected branch or tag needs what its
 // rules allow. Pushing or creating needs a rule's push (tag: create)
@@ -146,6 +170,14 @@ func checkProtectedRef(s *Subject, t *Target, a *Action, d *Decision) result {
 			return refuse(MsgDeleteProtectedTag)
 		}
 		return refuse(MsgDeleteProtectedTagGit)
+	case RefRunPipeline:
+		if !mayUpdate(rs, t.Ref.Tag, s, t) {
+			return refuse(ProtectedRefPipelineMessage(t.Ref.Name))
+		}
+	case RefRunJob:
+		if !mayUpdate(rs, t.Ref.Tag, s, t) {
+			return refuse(MsgForbidden)
+		}
 	}
 	return passed
 }

@@ -50,6 +50,9 @@ type Pipeline struct {
 	// then failed with no jobs.
 	YAMLErrors string
 	Variables  []Variable // given when the pipeline was created (API, trigger)
+	// Protected: a protected branch or tag rule covered Ref when the
+	// pipeline was created (CI_COMMIT_REF_PROTECTED).
+	Protected  bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	StartedAt  *time.Time

@@ -135,23 +135,3 @@ func (s *Service) ProtectedRefs(ctx context.Context, projectID int64, kind strin
 func (s *Service) ProtectedRef(ctx context.Context, projectID int64, kind, name string) (*model.ProtectedRef, error) {
 	return s.Store.ProtectedRef(ctx, projectID, kind, name)
 }
-
-// RefProtected reports whether a project's branch or tag is protected:
-// some rule of its kind covers it (exact or wildcard). fullRef is
-// refs/heads/<branch> or refs/tags/<tag>; tag says how to read a short
-// name (a pipeline's ref) when fullRef has no refs/ prefix. What
-// CI_COMMIT_REF_PROTECTED and protected variables go by.
-func (s *Service) RefProtected(ctx context.Context, projectID int64, ref string, tag bool) (bool, error) {
-	kind, name := model.SplitRef(ref)
-	if kind == "" {
-		kind, name = model.RefBranch, ref
-		if tag {
-			kind = model.RefTag
-		}
-	}
-	rules, err := s.Store.ProtectedRefs(ctx, projectID)
-	if err != nil {
-		return false, err
-	}
-	return len(rules.Match(kind, name)) > 0, nil
-}

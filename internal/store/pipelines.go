@@ -10,7 +10,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
-const pipelineCols = "id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at, started_at, finished_at"
+const pipelineCols = "id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at, started_at, finished_at, protected"
 
 func scanPipeline(row interface{ Scan(...any) error }) (*model.Pipeline, error) {
 	var p model.Pipeline
@@ -18,7 +18,7 @@ func scanPipeline(row interface{ Scan(...any) error }) (*model.Pipeline, error) 
 	var created, updated int64
 	var started, finished sql.NullInt64
 	if err := row.Scan(&p.ID, &p.IID, &p.ProjectID, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &p.Status, &p.UserID,
-		&p.YAMLErrors, &vars, &created, &updated, &started, &finished); err != nil {
+		&p.YAMLErrors, &vars, &created, &updated, &started, &finished, &p.Protected); err != nil {
 		return nil, err
 	}
 	_ = json.Unmarshal([]byte(vars), &p.Variables)
@@ -42,9 +42,9 @@ func (q *Queries) CreatePipeline(ctx context.Context, p *model.Pipeline) error {
 	if err != nil {
 		return err
 	}
-	p.ID, err = q.insert(ctx, `INSERT INTO pipelines (iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.IID, p.ProjectID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, p.Status, p.UserID, p.YAMLErrors, string(vars), micros(p.CreatedAt), micros(p.UpdatedAt))
+	p.ID, err = q.insert(ctx, `INSERT INTO pipelines (iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at, protected)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.IID, p.ProjectID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, p.Status, p.UserID, p.YAMLErrors, string(vars), micros(p.CreatedAt), micros(p.UpdatedAt), p.Protected)
 	return err
 }
 
