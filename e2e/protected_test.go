@@ -100,6 +100,17 @@ func testProtectedRefs(t *testing.T, s *testserver.Server) {
 	}
 	g.Run(t, dw, "push", "--quiet", "origin", "HEAD:refs/heads/feature")
 	wantRefProtected(t, rc.TakeJob(t), "feature", "false")
+	// The branches API tells protected branches, and who may push.
+	for _, b := range must[[]*gitlab.Branch](t, "ListBranches")(dc.Branches.ListBranches(proj.ID, nil)) {
+		want := b.Name == "main"
+		if b.Protected != want || b.CanPush == want || b.DevelopersCanPush == want || b.DevelopersCanMerge == want {
+			t.Errorf("branch %s as a Developer: protected=%v can_push=%v developers_can_push=%v developers_can_merge=%v",
+				b.Name, b.Protected, b.CanPush, b.DevelopersCanPush, b.DevelopersCanMerge)
+		}
+	}
+	if b := must[[]*gitlab.Branch](t, "ListBranches")(mc.Branches.ListBranches(proj.ID, &gitlab.ListBranchesOptions{Search: gitlab.Ptr("main")})); len(b) != 1 || !b[0].CanPush {
+		t.Errorf("main as a Maintainer: %+v", b)
+	}
 	g.Run(t, dw, "tag", "v1")
 	stderr = g.Fail(t, dw, "push", "origin", "v1")
 	if !strings.Contains(stderr, "remote: You are not allowed to create this tag as it is protected.") {

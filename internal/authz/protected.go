@@ -81,6 +81,10 @@ var (
 	UpdateTag       = refAction("update_tag", RefUpdateTag)
 	DeleteTag       = refAction("delete_tag", RefDeleteTag)
 
+	// PushBranchAbility is PushAbility on one branch: the branches API's
+	// can_push, whatever the credential's scope.
+	PushBranchAbility = Action{Name: "push_code_ability_on_ref", Min: model.Developer, Ref: RefPush}
+
 	// CreatePipelineOnRef is create_pipeline on the pipeline's ref;
 	// RunJobOnRef is update_pipeline (retry, play) on the job's.
 	CreatePipelineOnRef = Action{Name: "create_pipeline_on_ref", Write: true, Min: model.Developer, Ref: RefRunPipeline}
