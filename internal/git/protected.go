@@ -145,32 +145,31 @@ func refusal(err error) (string, error) {
 	return "", err
 }
 
-// hookEnv is the environment that makes git run the hook with v; nil when
-// the push needs no hook. cleanup removes what it wrote.
-func (h *Handler) hookEnv(v refVerdict) (env []string, cleanup func(), err error) {
+// hookEnv is the hooks directory and the environment that make git run
+// the hook with v; "" and nil when the push needs no hook. cleanup removes
+// what it wrote.
+func (h *Handler) hookEnv(v refVerdict) (dir string, env []string, cleanup func(), err error) {
 	cleanup = func() {}
 	if v.refuse == "" && len(v.noForce) == 0 {
-		return nil, cleanup, nil
+		return "", nil, cleanup, nil
 	}
-	dir, err := h.hooksDir()
-	if err != nil {
-		return nil, cleanup, err
+	if dir, err = h.hooksDir(); err != nil {
+		return "", nil, cleanup, err
 	}
-	env = []string{"GIT_CONFIG_KEY_3=core.hooksPath", "GIT_CONFIG_VALUE_3=" + dir}
 	if v.refuse != "" {
-		return append(env, "CIWARDEN_REFUSE="+v.refuse), cleanup, nil
+		return dir, []string{"CIWARDEN_REFUSE=" + v.refuse}, cleanup, nil
 	}
 	// A file, not a variable: a push may name thousands of refs, more
 	// than one environment string holds.
 	f, err := os.CreateTemp("", "ciwarden-noforce-*")
 	if err != nil {
-		return nil, cleanup, err
+		return "", nil, cleanup, err
 	}
 	_, err = f.WriteString(strings.Join(v.noForce, "\n") + "\n")
 	if err = errors.Join(err, f.Close()); err != nil {
 		os.Remove(f.Name())
-		return nil, cleanup, err
+		return "", nil, cleanup, err
 	}
-	env = append(env, "CIWARDEN_NO_FORCE_FILE="+f.Name(), "CIWARDEN_NO_FORCE_MESSAGE="+v.forceMessage)
-	return env, func() { os.Remove(f.Name()) }, nil
+	env = []string{"CIWARDEN_NO_FORCE_FILE=" + f.Name(), "CIWARDEN_NO_FORCE_MESSAGE=" + v.forceMessage}
+	return dir, env, func() { os.Remove(f.Name()) }, nil
 }
