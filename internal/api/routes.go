@@ -46,6 +46,19 @@ func (a *API) Routes() []Route {
 		{http.MethodPut, "/projects/{id}", userAPI, ProjectTarget, authz.UpdateProject, a.updateProject},
 		{http.MethodDelete, "/projects/{id}", userAPI, ProjectTarget, authz.RemoveProject, a.deleteProject},
 
+		// Protected branches and tags (protected_refs.go): Maintainers
+		// read and manage them (GitLab's admin_project); what they allow is
+		// decided by authz's protected_ref.
+		{http.MethodGet, "/projects/{id}/protected_branches", userAPI, ProjectTarget, authz.UpdateProjectRead, a.listProtectedRefs},
+		{http.MethodPost, "/projects/{id}/protected_branches", userAPI, ProjectTarget, authz.UpdateProject, a.protectRef},
+		{http.MethodGet, "/projects/{id}/protected_branches/{name}", userAPI, ProjectTarget, authz.UpdateProjectRead, a.getProtectedRef},
+		{http.MethodPatch, "/projects/{id}/protected_branches/{name}", userAPI, ProjectTarget, authz.UpdateProject, a.updateProtectedRef},
+		{http.MethodDelete, "/projects/{id}/protected_branches/{name}", userAPI, ProjectTarget, authz.UpdateProject, a.unprotectRef},
+		{http.MethodGet, "/projects/{id}/protected_tags", userAPI, ProjectTarget, authz.UpdateProjectRead, a.listProtectedRefs},
+		{http.MethodPost, "/projects/{id}/protected_tags", userAPI, ProjectTarget, authz.UpdateProject, a.protectRef},
+		{http.MethodGet, "/projects/{id}/protected_tags/{tag}", userAPI, ProjectTarget, authz.UpdateProjectRead, a.getProtectedRef},
+		{http.MethodDelete, "/projects/{id}/protected_tags/{tag}", userAPI, ProjectTarget, authz.UpdateProject, a.unprotectRef},
+
 		// Members, of projects and of groups
 		{http.MethodGet, "/projects/{id}/members", userAPI, ProjectTarget, authz.ReadProject, a.listMembers},
 		{http.MethodGet, "/projects/{id}/members/all", userAPI, ProjectTarget, authz.ReadProject, a.listAllMembers},

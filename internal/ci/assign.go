@@ -108,9 +108,9 @@ func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, r
 	}
 	var vars []model.Variable
 	if s.Variables != nil {
-		// No ref is protected until ciwarden has protected branches and
-		// tags: protected variables reach no job (README, Variables).
-		if vars, err = s.Variables.ForJob(ctx, p, SpecOf(j).Environment, false); err != nil {
+		// Protected variables reach only pipelines whose ref a protected
+		// branch or tag rule covered when they were created (issue 16.5).
+		if vars, err = s.Variables.ForJob(ctx, p, SpecOf(j).Environment, pl.Protected); err != nil {
 			return nil, err
 		}
 	}

@@ -67,7 +67,10 @@ type Pipeline struct {
 	SourceProjectID  int64
 	// TriggerID is the trigger token that created the pipeline (source
 	// trigger), 0 otherwise.
-	TriggerID  int64
+	TriggerID int64
+	// Protected: a protected branch or tag rule covered Ref when the
+	// pipeline was created (CI_COMMIT_REF_PROTECTED).
+	Protected  bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	StartedAt  *time.Time

@@ -35,8 +35,7 @@ func (s *Service) ForJob(ctx context.Context, p *model.Project, environment stri
 // scope matches environment most closely: the exact name, then a
 // wildcard pattern, then `*` (GitLab's rule). A job without an
 // environment gets `*` variables only. Protected variables reach only
-// protected refs (GitLab: "Protect variable"); until ciwarden has
-// protected branches and tags, no ref is protected.
+// protected refs (GitLab: "Protect variable").
 func Resolve(vs []*model.CIVariable, owners []model.VariableOwner, environment string, protectedRef bool) []model.Variable {
 	var out []model.Variable
 	for _, o := range owners {
@@ -106,13 +105,15 @@ func wildcard(pattern, name string) bool {
 
 // MaskedForJob is the values of the masked variables job j received, for
 // the server's log masker (as the job token's, in all its encodings).
-// Protected ones are left out as ForJob leaves them out.
+// Protected ones are included whatever the job's ref: masking a value the
+// job never received hides nothing of its own, and this way the masker
+// needs no pipeline read.
 func (s *Service) MaskedForJob(ctx context.Context, j *model.Job, environment string) ([]string, error) {
 	p, err := s.Store.Project(ctx, j.ProjectID)
 	if err != nil {
 		return nil, err
 	}
-	vs, err := s.ForJob(ctx, p, environment, false)
+	vs, err := s.ForJob(ctx, p, environment, true)
 	if err != nil {
 		return nil, err
 	}
