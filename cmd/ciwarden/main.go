@@ -220,14 +220,11 @@ func admin(args []string, stdout io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	u, err := st.UserByUsername(ctx, user)
 	if errors.Is(err, model.ErrNotFound) {
 		return fmt.Errorf("no user %q", user)
@@ -314,4 +311,18 @@ func parseSize(flagName, v string) (int64, error) {
 		return 0, fmt.Errorf("%s %q: a size such as 100MiB or 5GiB", flagName, v)
 	}
 	return n * mult, nil
+}
+
+// openStore opens the database of an admin command and brings its schema
+// up to date, as a server's start does.
+func openStore(ctx context.Context, url string) (*store.Store, error) {
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/ciwarden/ciwarden/internal/rekey"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/server"
-	"github.com/ciwarden/ciwarden/internal/store"
 )
 
 const rotateSynopsis = "ciwarden admin rotate-key [--new] [--data-dir DIR] [--database-url URL]"
@@ -63,14 +62,11 @@ func rotateKey(args []string, stdout io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	r, err := rekey.Rotate(ctx, st, box)
 	if err != nil {
 		return err
