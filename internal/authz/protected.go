@@ -65,10 +65,13 @@ func ProtectedRefPipelineMessage(ref string) string {
 // (role, job-token policy, own project, the push toggle), and the
 // protected_ref check on top, so a per-ref decision repeats the push's
 // checks with the same facts rather than counting anything twice.
-func refAction(name string, op RefOp) Action {
-	a := PushCode
-	a.Name, a.Ref = name, op
-	return a
+func refAction(name string, op RefOp) Action { return onRef(PushCode, name, op) }
+
+// onRef is act on one ref: everything act needs, and the protected_ref
+// check on top.
+func onRef(act Action, name string, op RefOp) Action {
+	act.Name, act.Ref = name, op
+	return act
 }
 
 // The actions of a push, one per ref it changes.
@@ -88,7 +91,11 @@ var (
 	// CreatePipelineOnRef is create_pipeline on the pipeline's ref;
 	// RunJobOnRef is update_pipeline (retry, play) on the job's.
 	CreatePipelineOnRef = Action{Name: "create_pipeline_on_ref", Write: true, Min: model.Developer, Ref: RefRunPipeline}
-	RunJobOnRef         = Action{Name: "update_pipeline_on_ref", Write: true, Min: model.Developer, Ref: RefRunJob}
+	// TriggerPipelineOnRef is the trigger API's pipeline on its ref: the
+	// trigger's checks (a job token's policy and scope included) and the
+	// protected_ref check on top.
+	TriggerPipelineOnRef = onRef(TriggerPipeline, "trigger_pipeline_on_ref", RefRunPipeline)
+	RunJobOnRef          = Action{Name: "update_pipeline_on_ref", Write: true, Min: model.Developer, Ref: RefRunJob}
 )
 
 // refLevelAllows: a protected ref's level admits the caller. No one is no
