@@ -489,24 +489,7 @@ func BenchmarkGetJobConcurrent(b *testing.B) {
 	env := jbNewEnv(b, 1000)
 	const path = "/api/v4/job"
 
-	// Capture ciwarden's answer once; the bare handler replays it.
-	req := httptest.NewRequest("GET", path, nil)
-	req.Header.Set("JOB-TOKEN", env.Token)
-	rec := httptest.NewRecorder()
-	env.Handler.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		b.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body.String())
-	}
-	body := bytes.Clone(rec.Body.Bytes())
-	header := rec.Header().Clone()
-	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hdr := w.Header()
-		for k, v := range header {
-			hdr[k] = v
-		}
-		w.WriteHeader(http.StatusOK)
-		w.Write(body)
-	})
+	body, bare := jbReplay(b, env.Handler, path, "JOB-TOKEN", env.Token)
 
 	transport := &http.Transport{MaxIdleConns: 4 * clients, MaxIdleConnsPerHost: 4 * clients}
 	client := &http.Client{Transport: transport}
@@ -599,6 +582,29 @@ func BenchmarkGetJobConcurrent(b *testing.B) {
 	if r := p99Ratio.median(); len(p99Ratio) > 0 && r > 1.5 {
 		b.Errorf("target missed: p99 %.2fx the bare handler's, want <= 1.5x", r)
 	}
+}
+
+// jbReplay captures h's answer to a GET of path with token in header and
+// returns it with the bare handler that replays it, headers and all: the
+// baseline that does nothing but write the same bytes.
+func jbReplay(b *testing.B, h http.Handler, path, header, token string) ([]byte, http.Handler) {
+	b.Helper()
+	req := httptest.NewRequest("GET", path, nil)
+	req.Header.Set(header, token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body.String())
+	}
+	body := bytes.Clone(rec.Body.Bytes())
+	hdr := rec.Header().Clone()
+	return body, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range hdr {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	})
 }
 
 // jbTarget is a GET to send: the URL, the credential's header and value,

@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/ciwarden/ciwarden/internal/testserver"
@@ -36,24 +34,8 @@ func BenchmarkGetProjectConcurrent(b *testing.B) {
 	s.AddMember(b, "projects", projectID, dev.ID, 30)
 	path := fmt.Sprintf("/api/v4/projects/%d", projectID)
 
-	// Capture the answer once; the bare handler replays it.
-	req := httptest.NewRequest("GET", path, nil)
-	req.Header.Set("PRIVATE-TOKEN", dev.Token)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		b.Fatalf("GET %s as dev: %d %s", path, rec.Code, rec.Body.String())
-	}
-	body := bytes.Clone(rec.Body.Bytes())
-	header := rec.Header().Clone()
-	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hdr := w.Header()
-		for k, v := range header {
-			hdr[k] = v
-		}
-		w.WriteHeader(http.StatusOK)
-		w.Write(body)
-	})
+	// The bare handler replays the answer captured once.
+	body, bare := jbReplay(b, h, path, "PRIVATE-TOKEN", dev.Token)
 	transport := &http.Transport{MaxIdleConns: 4 * clients, MaxIdleConnsPerHost: 4 * clients}
 	client := &http.Client{Transport: transport}
 	b.Cleanup(transport.CloseIdleConnections)

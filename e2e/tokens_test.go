@@ -101,19 +101,26 @@ func testTokens(t *testing.T, s *testserver.Server) {
 		if testserver.Str(t, m, "expires_at") != tomorrow || m["active"] != true {
 			t.Errorf("new token: expires_at %v active %v, want %s and true", m["expires_at"], m["active"], tomorrow)
 		}
-		whoAmI(t, s.Do(t, "GET", api+"/user", secret, nil), u.Username)
 
+		// The token's expiry moves to a moment a few seconds away (the API
+		// takes dates only), and the token is used while it is valid, so
+		// that the server's token cache (SQLite) holds it when that moment
+		// passes: expiry is checked against the clock on every use.
 		db, rebind := s.OpenDB(t)
-		past := time.Now().Add(-time.Hour).UnixMicro()
+		at := time.Now().Add(3 * time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		res, err := db.ExecContext(ctx, rebind("UPDATE personal_access_tokens SET expires_at = ? WHERE id = ?"), past, id)
+		res, err := db.ExecContext(ctx, rebind("UPDATE personal_access_tokens SET expires_at = ? WHERE id = ?"), at.UnixMicro(), id)
 		if err != nil {
 			t.Fatalf("expire the token in the database: %v", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			t.Fatalf("expire the token: %d rows updated", n)
 		}
+		if time.Until(at) > time.Second {
+			whoAmI(t, s.Do(t, "GET", api+"/user", secret, nil), u.Username)
+		}
+		time.Sleep(time.Until(at) + 50*time.Millisecond)
 		checkInvalidToken(t, s.Do(t, "GET", api+"/user", secret, nil), "Token has expired.")
 		checkInvalidToken(t, s.Do(t, "GET", pubPath, secret, nil), "Token has expired.")
 		m = s.Expect(t, "GET", api+"/personal_access_tokens/"+testserver.Itoa(id), s.RootToken, nil, http.StatusOK).Object(t)

@@ -41,6 +41,7 @@ Usage:
   ciwarden serve [flags]                       run the server
   ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD] [--name N]
                                                print a new personal access token for NAME
+  ciwarden admin rotate-key [--new]            re-encrypt every secret at rest with the current instance key
   ciwarden runner --url URL --token TOKEN [--concurrent N] [--builds-dir DIR]
                                                run jobs with the built-in shell runner
   ciwarden routes                              print the API route table
@@ -130,6 +131,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	c.EnvOnly("CIWARDEN_INITIAL_ROOT_TOKEN", "unset", "on a first start, root's token gets exactly this value (scope api, no expiry)")
 	c.EnvOnly("CIWARDEN_INSTANCE_KEY", "unset: <data-dir>/instance.key",
 		"the instance key (base64 of 32 bytes) that encrypts what must not be stored in clear; replicas sharing a database must all set the same value")
+	c.EnvOnly("CIWARDEN_INSTANCE_KEY_OLD", "unset",
+		"further instance keys (comma-separated) that values sealed with them still open with, never sealed with: for a key rotation")
 	if err := c.parse(args, stdout); err != nil {
 		return err
 	}
@@ -164,6 +167,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	// A key, like a credential, comes from the environment only: argv is
 	// visible to every user of the machine.
 	cfg.InstanceKey = os.Getenv("CIWARDEN_INSTANCE_KEY")
+	cfg.InstanceKeyOld = os.Getenv("CIWARDEN_INSTANCE_KEY_OLD")
 	log := server.NewLogger(stderr, level)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -176,6 +180,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 }
 
 func admin(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "rotate-key" {
+		return rotateKey(args[1:], stdout)
+	}
 	const synopsis = "ciwarden admin token create --user NAME [--scopes api,read_api] [--expires YYYY-MM-DD] [--name N]"
 	if len(args) < 2 || args[0] != "token" || args[1] != "create" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
@@ -213,14 +220,11 @@ func admin(args []string, stdout io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		return err
-	}
 	u, err := st.UserByUsername(ctx, user)
 	if errors.Is(err, model.ErrNotFound) {
 		return fmt.Errorf("no user %q", user)
@@ -307,4 +311,18 @@ func parseSize(flagName, v string) (int64, error) {
 		return 0, fmt.Errorf("%s %q: a size such as 100MiB or 5GiB", flagName, v)
 	}
 	return n * mult, nil
+}
+
+// openStore opens the database of an admin command and brings its schema
+// up to date, as a server's start does.
+func openStore(ctx context.Context, url string) (*store.Store, error) {
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }

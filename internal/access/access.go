@@ -221,3 +221,20 @@ func (a *Authorizer) FindGroup(ctx context.Context, ref string) (*model.Namespac
 	}
 	return n, nil
 }
+
+// ProtectedRefs loads p's protected branches and tags: the facts of every
+// decision about a change to one of its refs (RefFacts).
+func (a *Authorizer) ProtectedRefs(ctx context.Context, p *model.Project) (model.ProtectedRefs, error) {
+	return a.Store.ProtectedRefs(ctx, p.ID)
+}
+
+// RefFacts is what the protected_ref check needs about a full ref name
+// (refs/heads/..., refs/tags/...): the rules of rules that cover it. A
+// ref that is neither a branch nor a tag is covered by none.
+func RefFacts(rules model.ProtectedRefs, fullRef string) *authz.Ref {
+	kind, name := model.SplitRef(fullRef)
+	if kind == "" {
+		return &authz.Ref{Name: name}
+	}
+	return &authz.Ref{Name: name, Tag: kind == model.RefTag, Rules: rules.Match(kind, name)}
+}

@@ -410,8 +410,8 @@ func (a *API) commitJSON(c *Ctx, cm *git.Commit) *commitEntity {
 		WebURL: a.webURL(c.Project.FullPath() + "/-/commit/" + cm.SHA)}
 }
 
-// branchEntity is GitLab's Branch entity. ciwarden has no protected
-// branches: every branch is unprotected and open to Developers.
+// branchEntity is GitLab's Branch entity; protected, developers_can_*
+// and can_push follow the branch's protected-branch rules.
 type branchEntity struct {
 	Name               string        `json:"name"`
 	Commit             *commitEntity `json:"commit"`

@@ -202,6 +202,16 @@ func (c *Ctx) pathJob() (*model.Job, error) {
 	return j, err
 }
 
+// authorizeJobRun: retrying or playing a job on a protected ref needs the
+// right to update that ref (authz.RunJobOnRef).
+func (c *Ctx) authorizeJobRun(j *model.Job) error {
+	p, err := c.API.Store.Pipeline(c.Context(), j.PipelineID)
+	if err != nil {
+		return err
+	}
+	return c.authorizeRunOn(authz.RunJobOnRef, pipelineRef(p))
+}
+
 func (a *API) writeJob(c *Ctx, status int, j *model.Job) error {
 	p, err := a.Store.Pipeline(c.Context(), j.PipelineID)
 	if err != nil {
@@ -283,6 +293,9 @@ func (a *API) retryJob(c *Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := c.authorizeJobRun(j); err != nil {
+		return err
+	}
 	n, err := a.CI.RetryJob(c.Context(), j.ID, c.Principal.UserID())
 	if err != nil {
 		return jobActionErr(err, "Job is not retryable")
@@ -298,9 +311,11 @@ func (a *API) playJob(c *Ctx) error {
 	if j.Status != model.StatusManual {
 		return errBadRequest("Unplayable Job")
 	}
-	// TODO(protected refs): on a protected ref the player also needs the
-	// right to push or merge to it (GitLab's play rule); that is a named
-	// check on this row's decision, added with protected refs.
+	// On a protected ref the player also needs the right to push or merge
+	// to it (GitLab's play rule; check protected_ref).
+	if err := c.authorizeJobRun(j); err != nil {
+		return err
+	}
 	j, err = a.CI.Play(c.Context(), j.ID, c.Principal.UserID())
 	if err != nil {
 		if errors.Is(err, ci.ErrNotAllowed) {

@@ -3,7 +3,9 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strings"
 
+	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -68,13 +70,40 @@ func (a *API) createPipeline(c *Ctx) error {
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
+	full, sha, err := a.CI.ResolveRef(c.Context(), c.Project.ID, ref)
+	if err != nil {
+		return pipelineErr(err)
+	}
+	if err := c.authorizeRunOn(authz.CreatePipelineOnRef, full); err != nil {
+		return err
+	}
 	p, err := a.CI.CreatePipeline(c.Context(), ci.CreateInput{Project: c.Project, User: c.Principal.User, Ref: ref,
-		Source: model.SourceAPI, Variables: vars, RefuseInvalid: true})
+		SHA: sha, Tag: strings.HasPrefix(full, "refs/tags/"), Source: model.SourceAPI, Variables: vars, RefuseInvalid: true})
 	if err != nil {
 		return pipelineErr(err)
 	}
 	writeJSON(c.W, http.StatusCreated, a.pipelineDetailJSON(c, p))
 	return nil
+}
+
+// authorizeRunOn decides act (running a pipeline or a job) on a ref, which
+// a protected ref may refuse: creating a pipeline is refused as GitLab's
+// pipeline validation does, 400 {"message": {"base": ["..."]}}.
+func (c *Ctx) authorizeRunOn(act authz.Action, fullRef string) error {
+	err := c.AuthorizeRef(act, fullRef)
+	var denied *gate.Denied
+	if act.Ref == authz.RefRunPipeline && errors.As(err, &denied) && denied.Decision.Check == authz.CheckProtectedRef {
+		return &model.ValidationError{Fields: map[string][]string{"base": {denied.Decision.Message}}}
+	}
+	return err
+}
+
+// pipelineRef is the full name of a pipeline's ref.
+func pipelineRef(p *model.Pipeline) string {
+	if p.Tag {
+		return "refs/tags/" + p.Ref
+	}
+	return "refs/heads/" + p.Ref
 }
 
 // pipelineErr makes a refusal to create a pipeline a validation error of
@@ -139,6 +168,9 @@ func (a *API) cancelPipeline(c *Ctx) error {
 func (a *API) retryPipeline(c *Ctx) error {
 	p, err := c.pathPipeline()
 	if err != nil {
+		return err
+	}
+	if err := c.authorizeRunOn(authz.RunJobOnRef, pipelineRef(p)); err != nil {
 		return err
 	}
 	if err := a.CI.RetryPipeline(c.Context(), p.ID, c.Principal.UserID()); err != nil {

@@ -60,10 +60,8 @@ func TestPlayRunsAsPlayer(t *testing.T) {
 		// A Reporter may not play; an outsider does not see the project.
 		wantJSON(t, e.Do(t, "POST", play, team.Reporter.Token, nil), http.StatusForbidden, `{"message":"403 Forbidden"}`)
 		wantJSON(t, e.Do(t, "POST", play, team.Outsider.Token, nil), http.StatusNotFound, `{"message":"404 Project Not Found"}`)
-		// TODO(protected refs, branch protected): on a protected ref the
-		// player also needs the right to push or merge to it (GitLab's
-		// play rule); that check joins authz.UpdatePipeline's row here as
-		// a named check once protected refs exist.
+		// (On a protected ref the player also needs the right to push or
+		// merge to it: authorizeJobRun, as for a retry, TestProtectedRefs.)
 
 		played := e.Expect(t, "POST", play, team.Maint.Token, nil, http.StatusOK).Object(t)
 		if u, _ := field(played, "user.username"); u != "maint" || played["status"] != "pending" {

@@ -8,6 +8,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/git"
+	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -44,20 +45,45 @@ func (a *API) refs(c *Ctx, kind string) error {
 		}
 		return page, len(names), nil
 	}
+	rules, err := a.Store.ProtectedRefs(c.Context(), c.Project.ID)
+	if err != nil {
+		return err
+	}
 	if kind == "tags" {
 		messages, err := a.Repos.TagMessages(c.Context(), c.Project.ID)
 		if err != nil {
 			return err
 		}
 		return gate.List(c.Ctx, fetch, func(r git.Ref) *tagEntity {
-			return &tagEntity{Name: r.Name, Message: messages[r.Name], Target: r.SHA, Commit: commits[r.SHA]}
+			return &tagEntity{Name: r.Name, Message: messages[r.Name], Target: r.SHA, Commit: commits[r.SHA],
+				Protected: len(rules.Match(model.RefTag, r.Name)) > 0}
 		})
 	}
-	canPush := c.Can(authz.PushAbility)
 	return gate.List(c.Ctx, fetch, func(r git.Ref) *branchEntity {
-		return &branchEntity{Name: r.Name, Commit: commits[r.SHA], DevelopersCanPush: true, DevelopersCanMerge: true,
-			CanPush: canPush, Default: r.Name == c.Project.DefaultBranch, WebURL: a.webURL(c.Project.FullPath() + "/-/tree/" + r.Name)}
+		covering := rules.Match(model.RefBranch, r.Name)
+		e := &branchEntity{Name: r.Name, Commit: commits[r.SHA], DevelopersCanPush: true, DevelopersCanMerge: true,
+			Protected: len(covering) > 0, CanPush: c.AuthorizeRef(authz.PushBranchAbility, "refs/heads/"+r.Name) == nil,
+			Default: r.Name == c.Project.DefaultBranch, WebURL: a.webURL(c.Project.FullPath() + "/-/tree/" + r.Name)}
+		if e.Protected {
+			e.DevelopersCanPush, e.DevelopersCanMerge = developersCan(covering, true), developersCan(covering, false)
+		}
+		return e
 	})
+}
+
+// developersCan: some rule covering a protected branch lets Developers
+// push (push) or merge.
+func developersCan(rules []*model.ProtectedRef, push bool) bool {
+	for _, r := range rules {
+		l := r.MergeLevel
+		if push {
+			l = r.PushLevel
+		}
+		if l == model.Developer {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *API) listBranches(c *Ctx) error { return a.refs(c, "heads") }

@@ -22,6 +22,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/variables"
 )
 
 // Prefix is where the API lives.
@@ -41,8 +42,11 @@ type API struct {
 	// authentication log, explain.
 	JobTokens *jobtoken.Service
 	// Artifacts keeps job artifacts; Packages is the package registry.
-	Artifacts   *artifacts.Service
-	Packages    *packages.Service
+	Artifacts *artifacts.Service
+	Packages  *packages.Service
+	// Variables are the CI/CD variables of projects, groups and the
+	// instance.
+	Variables   *variables.Service
 	ExternalURL string
 	Log         *slog.Logger
 }

@@ -46,6 +46,19 @@ func (a *API) Routes() []Route {
 		{http.MethodPut, "/projects/{id}", userAPI, ProjectTarget, authz.UpdateProject, a.updateProject},
 		{http.MethodDelete, "/projects/{id}", userAPI, ProjectTarget, authz.RemoveProject, a.deleteProject},
 
+		// Protected branches and tags (protected_refs.go): Maintainers
+		// read and manage them (GitLab's admin_project); what they allow is
+		// decided by authz's protected_ref.
+		{http.MethodGet, "/projects/{id}/protected_branches", userAPI, ProjectTarget, authz.UpdateProjectRead, a.listProtectedRefs},
+		{http.MethodPost, "/projects/{id}/protected_branches", userAPI, ProjectTarget, authz.UpdateProject, a.protectRef},
+		{http.MethodGet, "/projects/{id}/protected_branches/{name}", userAPI, ProjectTarget, authz.UpdateProjectRead, a.getProtectedRef},
+		{http.MethodPatch, "/projects/{id}/protected_branches/{name}", userAPI, ProjectTarget, authz.UpdateProject, a.updateProtectedRef},
+		{http.MethodDelete, "/projects/{id}/protected_branches/{name}", userAPI, ProjectTarget, authz.UpdateProject, a.unprotectRef},
+		{http.MethodGet, "/projects/{id}/protected_tags", userAPI, ProjectTarget, authz.UpdateProjectRead, a.listProtectedRefs},
+		{http.MethodPost, "/projects/{id}/protected_tags", userAPI, ProjectTarget, authz.UpdateProject, a.protectRef},
+		{http.MethodGet, "/projects/{id}/protected_tags/{tag}", userAPI, ProjectTarget, authz.UpdateProjectRead, a.getProtectedRef},
+		{http.MethodDelete, "/projects/{id}/protected_tags/{tag}", userAPI, ProjectTarget, authz.UpdateProject, a.unprotectRef},
+
 		// Members, of projects and of groups
 		{http.MethodGet, "/projects/{id}/members", userAPI, ProjectTarget, authz.ReadProject, a.listMembers},
 		{http.MethodGet, "/projects/{id}/members/all", userAPI, ProjectTarget, authz.ReadProject, a.listAllMembers},
@@ -61,6 +74,23 @@ func (a *API) Routes() []Route {
 		{http.MethodPost, "/groups/{id}/members", userAPI, GroupTarget, authz.AdminGroupMembers, a.addMember},
 		{http.MethodPut, "/groups/{id}/members/{user_id}", userAPI, GroupTarget, authz.AdminGroupMembers, a.updateMember},
 		{http.MethodDelete, "/groups/{id}/members/{user_id}", userAPI, GroupTarget, authz.AdminGroupMembers, a.removeMember},
+
+		// CI/CD variables (variables.go): project, group, instance
+		{http.MethodGet, "/projects/{id}/variables", userAPI, ProjectTarget, authz.ReadCIVariables, a.listVariables},
+		{http.MethodPost, "/projects/{id}/variables", userAPI, ProjectTarget, authz.AdminCIVariables, a.createVariable},
+		{http.MethodGet, "/projects/{id}/variables/{key}", userAPI, ProjectTarget, authz.ReadCIVariables, a.getVariable},
+		{http.MethodPut, "/projects/{id}/variables/{key}", userAPI, ProjectTarget, authz.AdminCIVariables, a.updateVariable},
+		{http.MethodDelete, "/projects/{id}/variables/{key}", userAPI, ProjectTarget, authz.AdminCIVariables, a.deleteVariable},
+		{http.MethodGet, "/groups/{id}/variables", userAPI, GroupTarget, authz.ReadCIVariables, a.listVariables},
+		{http.MethodPost, "/groups/{id}/variables", userAPI, GroupTarget, authz.AdminCIVariables, a.createVariable},
+		{http.MethodGet, "/groups/{id}/variables/{key}", userAPI, GroupTarget, authz.ReadCIVariables, a.getVariable},
+		{http.MethodPut, "/groups/{id}/variables/{key}", userAPI, GroupTarget, authz.AdminCIVariables, a.updateVariable},
+		{http.MethodDelete, "/groups/{id}/variables/{key}", userAPI, GroupTarget, authz.AdminCIVariables, a.deleteVariable},
+		{http.MethodGet, "/admin/ci/variables", userAPI, NoTarget, authz.ReadInstanceCIVariables, a.listVariables},
+		{http.MethodPost, "/admin/ci/variables", userAPI, NoTarget, authz.AdminInstanceCIVariables, a.createVariable},
+		{http.MethodGet, "/admin/ci/variables/{key}", userAPI, NoTarget, authz.ReadInstanceCIVariables, a.getVariable},
+		{http.MethodPut, "/admin/ci/variables/{key}", userAPI, NoTarget, authz.AdminInstanceCIVariables, a.updateVariable},
+		{http.MethodDelete, "/admin/ci/variables/{key}", userAPI, NoTarget, authz.AdminInstanceCIVariables, a.deleteVariable},
 
 		// Pipelines and jobs
 		{http.MethodGet, "/projects/{id}/pipelines", userAPI, ProjectTarget, authz.ReadPipeline, a.listPipelines},

@@ -29,20 +29,20 @@ type scheduleEntity struct {
 // scheduleDetailEntity is PipelineScheduleDetails: one schedule.
 type scheduleDetailEntity struct {
 	*scheduleEntity
-	LastPipeline *pipelineEntity  `json:"last_pipeline"`
-	Variables    []variableEntity `json:"variables"`
+	LastPipeline *pipelineEntity          `json:"last_pipeline"`
+	Variables    []scheduleVariableEntity `json:"variables"`
 }
 
-// variableEntity is GitLab's Ci::Variable as a schedule shows it.
-type variableEntity struct {
+// scheduleVariableEntity is GitLab's Ci::Variable as a schedule shows it.
+type scheduleVariableEntity struct {
 	VariableType string `json:"variable_type"`
 	Key          string `json:"key"`
 	Value        string `json:"value"`
 	Raw          bool   `json:"raw"`
 }
 
-func variableJSON(v *model.ScheduleVariable) variableEntity {
-	return variableEntity{VariableType: v.VariableType, Key: v.Key, Value: v.Value}
+func scheduleVariableJSON(v *model.ScheduleVariable) scheduleVariableEntity {
+	return scheduleVariableEntity{VariableType: v.VariableType, Key: v.Key, Value: v.Value}
 }
 
 func (a *API) scheduleJSON(c *Ctx, sc *model.Schedule) *scheduleEntity {
@@ -59,7 +59,7 @@ func (a *API) scheduleJSON(c *Ctx, sc *model.Schedule) *scheduleEntity {
 // variables; others see none.
 func (a *API) writeSchedule(c *Ctx, status int, sc *model.Schedule) error {
 	ctx := c.Context()
-	e := &scheduleDetailEntity{scheduleEntity: a.scheduleJSON(c, sc), Variables: []variableEntity{}}
+	e := &scheduleDetailEntity{scheduleEntity: a.scheduleJSON(c, sc), Variables: []scheduleVariableEntity{}}
 	if sc.LastPipelineID != 0 {
 		if p, err := a.Store.Pipeline(ctx, sc.LastPipelineID); err == nil {
 			e.LastPipeline = a.pipelineJSON(c, p)
@@ -71,7 +71,7 @@ func (a *API) writeSchedule(c *Ctx, status int, sc *model.Schedule) error {
 			return err
 		}
 		for _, v := range list {
-			e.Variables = append(e.Variables, variableJSON(v))
+			e.Variables = append(e.Variables, scheduleVariableJSON(v))
 		}
 	}
 	writeJSON(c.W, status, e)
@@ -246,7 +246,7 @@ func (a *API) createScheduleVariable(c *Ctx) error {
 	if err := a.CI.SetScheduleVariable(c.Context(), sc, v, true); err != nil {
 		return err
 	}
-	writeJSON(c.W, http.StatusCreated, variableJSON(v))
+	writeJSON(c.W, http.StatusCreated, scheduleVariableJSON(v))
 	return nil
 }
 
@@ -280,7 +280,7 @@ func (a *API) updateScheduleVariable(c *Ctx) error {
 	if err := a.CI.SetScheduleVariable(c.Context(), sc, v, false); err != nil {
 		return err
 	}
-	writeJSON(c.W, http.StatusOK, variableJSON(v))
+	writeJSON(c.W, http.StatusOK, scheduleVariableJSON(v))
 	return nil
 }
 
@@ -293,6 +293,6 @@ func (a *API) deleteScheduleVariable(c *Ctx) error {
 	if err := a.Store.DeleteScheduleVariable(c.Context(), sc.ID, v.Key); err != nil {
 		return err
 	}
-	writeJSON(c.W, http.StatusAccepted, variableJSON(v))
+	writeJSON(c.W, http.StatusAccepted, scheduleVariableJSON(v))
 	return nil
 }

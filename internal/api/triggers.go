@@ -38,6 +38,15 @@ func (a *API) triggerPipeline(c *Ctx) error {
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
+	// A pipeline on a protected ref needs the right to push or merge to
+	// it, however it is run (GitLab; README, Protected branches and tags).
+	full, _, err := a.CI.ResolveRef(c.Context(), c.Project.ID, ref)
+	if err != nil {
+		return pipelineErr(err)
+	}
+	if err := c.authorizeRunOn(authz.TriggerPipelineOnRef, full); err != nil {
+		return err
+	}
 	p, err := a.CI.Trigger(c.Context(), ci.TriggerInput{Project: c.Project, Who: c.Principal, Ref: ref, Variables: vars})
 	if err != nil {
 		return pipelineErr(err)

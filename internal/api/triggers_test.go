@@ -545,3 +545,27 @@ kid:
 		}
 	})
 }
+
+// TestTriggerOnProtectedRef: the trigger API runs a pipeline on a
+// protected ref only for a caller who may push or merge to it, as every
+// other way of running a pipeline (GitLab's rule): a trigger whose owner
+// was lowered to Developer is refused as GitLab's pipeline validation.
+func TestTriggerOnProtectedRef(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, triggerTargetCI)
+		project := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
+		created := wantStatus(t, e.Do(t, "POST", project+"/triggers", team.Maint.Token, url.Values{"description": {"deploy"}}),
+			http.StatusCreated).(map[string]any)
+		secret, _ := created["token"].(string)
+		e.Remember(secret)
+		wantStatus(t, e.Do(t, "POST", project+"/protected_branches", team.Maint.Token,
+			url.Values{"name": {"main"}, "push_access_level": {"40"}, "merge_access_level": {"40"}}), http.StatusCreated)
+		trig := func() *testserver.Resp {
+			return e.Do(t, "POST", triggerPath(team.Project.ID), "", url.Values{"token": {secret}, "ref": {"main"}})
+		}
+		wantStatus(t, trig(), http.StatusCreated)
+		wantStatus(t, e.Do(t, "PUT", project+"/members/"+testserver.Itoa(team.Maint.ID), e.RootToken,
+			url.Values{"access_level": {"30"}}), http.StatusOK)
+		wantJSON(t, trig(), http.StatusBadRequest, `{"message":{"base":["Insufficient permissions for protected ref 'main'"]}}`)
+	})
+}

@@ -120,6 +120,9 @@ type Target struct {
 	// InGrace: the target job ended less than the final-call grace ago
 	// (security.md §1).
 	InGrace bool
+	// Ref is the branch or tag a ref action touches, with the protection
+	// rules that cover it (protected.go); nil for other actions.
+	Ref *Ref
 }
 
 // Action is a permission an endpoint needs.
@@ -164,6 +167,9 @@ type Action struct {
 	// validation error of base, as GitLab's pipeline creation does for a
 	// trigger ("Insufficient permissions to create a new pipeline").
 	RoleInvalid string
+	// Ref is what the action does to a branch or tag, which protected
+	// refs govern (protected.go); RefNone for every other action.
+	Ref RefOp
 }
 
 // The actions. Roles follow GitLab's permissions table.
@@ -270,6 +276,7 @@ const (
 	CheckOwner          = "owner"
 	CheckFeature        = "feature_visibility"
 	CheckJobTokenPush   = "job_token_push"
+	CheckProtectedRef   = "protected_ref"
 )
 
 // Decision is Decide's answer: allowed, or refused with the HTTP status,
@@ -352,6 +359,7 @@ const (
 	idOwner
 	idFeature
 	idJobTokenPush
+	idProtectedRef
 	numChecks
 )
 
@@ -359,7 +367,7 @@ const (
 var checkNames = [numChecks]string{
 	CheckAuthentication, CheckRunner, CheckOwnJob, CheckLiveness, CheckTriggerProject, CheckVisibility, CheckOwnProject, CheckTokenScope,
 	CheckOutbound, CheckInbound, CheckEntryPolicy, CheckJobPermissions, CheckAdmin, CheckRole, CheckOwner, CheckFeature,
-	CheckJobTokenPush,
+	CheckJobTokenPush, CheckProtectedRef,
 }
 
 // result is what one check says; a failing check also fills in the
@@ -414,8 +422,10 @@ func run(c checkID, s *Subject, t *Target, a *Action, d *Decision) result {
 		return checkOwner(s, t, a, d)
 	case idFeature:
 		return checkFeature(s, t, a, d)
+	case idJobTokenPush:
+		return checkJobTokenPush(s, t, a, d)
 	}
-	return checkJobTokenPush(s, t, a, d)
+	return checkProtectedRef(s, t, a, d)
 }
 
 // Decide runs the checks in order and returns the first refusal:

@@ -106,8 +106,16 @@ func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, r
 	if err != nil {
 		return nil, err
 	}
+	var vars []model.Variable
+	if s.Variables != nil {
+		// Protected variables reach only pipelines whose ref a protected
+		// branch or tag rule covered when they were created (issue 16.5).
+		if vars, err = s.Variables.ForJob(ctx, p, SpecOf(j).Environment, pl.Protected); err != nil {
+			return nil, err
+		}
+	}
 	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, Token: token, MaskPrefixes: prefixes, Project: p,
-		Pipeline: pl, Job: j, Runner: r, User: u, Commit: commit, Now: s.Now(), Dependencies: deps}), nil
+		Pipeline: pl, Job: j, Runner: r, User: u, Commit: commit, Now: s.Now(), Dependencies: deps, CIVariables: vars}), nil
 }
 
 // commitCached is commit metadata for payloads: every job of a pipeline

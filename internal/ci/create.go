@@ -75,6 +75,10 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		return nil, err
 	}
 	pid := in.Project.ID
+	protected, err := s.RefProtected(ctx, pid, in.Ref, in.Tag)
+	if err != nil {
+		return nil, err
+	}
 	// An annotated tag names a tag object; pipelines run commits.
 	if c, err := s.Repos.Commit(ctx, pid, in.SHA); err == nil {
 		in.SHA = c.SHA
@@ -110,7 +114,7 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		commit = c
 	}
 	p := &model.Pipeline{ProjectID: pid, Ref: in.Ref, Tag: in.Tag, SHA: in.SHA, BeforeSHA: in.BeforeSHA, Source: in.Source,
-		Status: model.StatusCreated, UserID: in.User.ID, Variables: in.Variables, CreatedAt: s.Now(), TriggerID: in.TriggerID}
+		Status: model.StatusCreated, UserID: in.User.ID, Variables: in.Variables, Protected: protected, CreatedAt: s.Now(), TriggerID: in.TriggerID}
 	if j := in.SourceJob; j != nil {
 		p.SourceJobID, p.SourcePipelineID, p.SourceProjectID = j.ID, j.PipelineID, j.ProjectID
 	}
@@ -200,19 +204,29 @@ func (s *Service) resolveRef(ctx context.Context, in *CreateInput) error {
 	if in.SHA != "" {
 		return nil
 	}
-	refs, err := s.Repos.Refs(ctx, in.Project.ID, "refs/")
+	full, sha, err := s.ResolveRef(ctx, in.Project.ID, in.Ref)
 	if err != nil {
 		return err
 	}
+	in.SHA, in.Tag = sha, strings.HasPrefix(full, "refs/tags/")
+	return nil
+}
+
+// ResolveRef finds a branch, else a tag, named ref: its full name and
+// what it points at; neither is a RefusedError (ReasonNoRef).
+func (s *Service) ResolveRef(ctx context.Context, projectID int64, ref string) (full, sha string, err error) {
+	refs, err := s.Repos.Refs(ctx, projectID, "refs/")
+	if err != nil {
+		return "", "", err
+	}
 	for _, prefix := range []string{"refs/heads/", "refs/tags/"} {
 		for _, r := range refs {
-			if r.Name == prefix+in.Ref {
-				in.SHA, in.Tag = r.SHA, prefix == "refs/tags/"
-				return nil
+			if r.Name == prefix+ref {
+				return r.Name, r.SHA, nil
 			}
 		}
 	}
-	return &RefusedError{Reason: ReasonNoRef}
+	return "", "", &RefusedError{Reason: ReasonNoRef}
 }
 
 func (s *Service) commit(ctx context.Context, projectID int64, sha string) (*CommitInfo, error) {

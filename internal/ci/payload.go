@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"context"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,6 +30,16 @@ type PayloadInput struct {
 	// Dependencies are the jobs whose artifacts the runner downloads
 	// first (dependencies.go); they need the database, BuildPayload not.
 	Dependencies []runnerproto.PayloadDependency
+	// CIVariables are the CI/CD variables of the instance, the project's
+	// groups and the project that reach this job, lowest precedence first
+	// (variables.Service.ForJob).
+	CIVariables []model.Variable
+}
+
+// VariableSource gives a job its CI/CD variables, lowest precedence
+// first (variables.Service).
+type VariableSource interface {
+	ForJob(ctx context.Context, p *model.Project, environment string, protectedRef bool) ([]model.Variable, error)
 }
 
 // defaultGitDepth is GitLab's default shallow clone depth for new projects.
@@ -86,7 +97,8 @@ func BuildPayload(in PayloadInput) *runnerproto.Payload {
 		out.Dependencies = []runnerproto.PayloadDependency{}
 	}
 	for _, v := range vars {
-		out.Variables = append(out.Variables, runnerproto.PayloadVar{Key: v.Key, Value: v.Value, Raw: v.Raw, Masked: v.Masked, Public: !v.Masked && !secretVar[v.Key]})
+		out.Variables = append(out.Variables, runnerproto.PayloadVar{Key: v.Key, Value: v.Value, Raw: v.Raw, Masked: v.Masked, File: v.File,
+			Public: !v.Masked && !v.Private && !secretVar[v.Key]})
 	}
 	script := append(append([]string{}, spec.BeforeScript...), spec.Script...)
 	out.Steps = []runnerproto.Step{{Name: "script", Script: script, Timeout: timeout, When: "on_success"}}
@@ -139,6 +151,10 @@ func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
 	secret("CI_DEPENDENCY_PROXY_PASSWORD")
 	v.add("CI_REPOSITORY_URL", repoURL)
 	v = append(v, spec.Variables...)
+	// The project's, groups' and instance's CI/CD variables outrank the
+	// YAML's; the pipeline's own (API, trigger, schedule, play) outrank
+	// them (GitLab's precedence, issue 16).
+	v = append(v, in.CIVariables...)
 	v = append(v, in.Pipeline.Variables...)
 	return v
 }

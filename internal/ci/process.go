@@ -42,6 +42,9 @@ type Service struct {
 	// without calling about it before the job fails (FailSilent); 0 means
 	// DefaultRunnerContactTimeout.
 	RunnerContactTimeout time.Duration
+	// Variables are the CI/CD variables of projects, groups and the
+	// instance (internal/variables); nil gives jobs none.
+	Variables VariableSource
 
 	commitsMu sync.Mutex
 	commits   map[string]*CommitInfo // project:sha -> commit metadata

@@ -42,6 +42,9 @@ type Traces struct {
 	// OnLeak counts a finished job whose stored log still holds one of
 	// its secrets.
 	OnLeak func()
+	// MaskedVariables are the values of the masked CI/CD variables that
+	// job j received (variables.Service.MaskedForJob); nil for none.
+	MaskedVariables func(j *model.Job) ([]string, error)
 
 	// Compiled maskers per rule set: a job's requests all use the same
 	// one, and compiling costs more than masking a chunk.
@@ -181,7 +184,11 @@ func (t *Traces) Scan(ctx context.Context, j *model.Job, token string) {
 		t.Log.Warn("scan job log", "job_id", j.ID, "err", err)
 		return
 	}
-	r := t.rules(j, token)
+	r, err := t.rules(j, token)
+	if err != nil {
+		t.Log.Warn("scan job log", "job_id", j.ID, "err", err)
+		return
+	}
 	found := 0
 	for _, s := range append(append([]string{}, r.Tokens...), r.Secrets...) {
 		if s != "" && bytes.Contains(data, []byte(s)) {
@@ -201,7 +208,11 @@ func (t *Traces) Scan(ctx context.Context, j *model.Job, token string) {
 // with its encodings (the runner's credential on this very request), its
 // masked variables, every token prefix, URL passwords and credential query
 // parameters.
-func (t *Traces) rules(j *model.Job, token string) mask.Rules {
+//
+// A masked variable that cannot be read is an error, never a rule left out:
+// the chunk is then refused (the runner sends it again) rather than stored
+// with a secret in clear.
+func (t *Traces) rules(j *model.Job, token string) (mask.Rules, error) {
 	r := mask.Rules{Prefixes: append(mask.DefaultPrefixes(), t.Prefixes...), URLCredentials: true,
 		QueryParams: mask.DefaultQueryParams()}
 	if strings.HasPrefix(token, auth.JobTokenPrefix) {
@@ -212,13 +223,24 @@ func (t *Traces) rules(j *model.Job, token string) mask.Rules {
 			r.Secrets = append(r.Secrets, v.Value)
 		}
 	}
-	return r
+	if t.MaskedVariables != nil {
+		vals, err := t.MaskedVariables(j)
+		if err != nil {
+			return mask.Rules{}, fmt.Errorf("job %d: its masked variables cannot be read for its log masker: %w", j.ID, err)
+		}
+		r.Secrets = append(r.Secrets, vals...)
+	}
+	return r, nil
 }
 
 // resume returns a masker Writer that continues j's log where its saved
 // state left it, writing to out.
 func (t *Traces) resume(j *model.Job, token string, out io.Writer) (*mask.Writer, error) {
-	m, err := t.masker(t.rules(j, token))
+	r, err := t.rules(j, token)
+	if err != nil {
+		return nil, err
+	}
+	m, err := t.masker(r)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +283,11 @@ func maskerKey(r mask.Rules) string {
 // masker is a few hundred KiB, and keeping those of up to
 // maxCachedMaskers ended jobs grew the heap by as much.
 func (t *Traces) forget(j *model.Job, token string) {
-	key := maskerKey(t.rules(j, token))
+	r, err := t.rules(j, token)
+	if err != nil {
+		return // the cache's size bound drops it in time
+	}
+	key := maskerKey(r)
 	t.mu.Lock()
 	delete(t.maskers, key)
 	t.mu.Unlock()

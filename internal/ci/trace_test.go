@@ -75,8 +75,8 @@ func TestTracesAppend(t *testing.T) {
 			t.Fatalf("Append = %d, %v, %v", size, taken, err)
 		}
 		j = job()
-		if j.TraceSize != int64(len(chunk1)) || len(j.TraceState) == 0 || j.TraceState[0] != 1 {
-			t.Fatalf("job after Append: size %d, state of %d bytes, want %d and a sealed state (version 1)", j.TraceSize, len(j.TraceState), len(chunk1))
+		if j.TraceSize != int64(len(chunk1)) || len(j.TraceState) == 0 || !tr.Box.Current(j.TraceState) {
+			t.Fatalf("job after Append: size %d, state of %d bytes, want %d and a state sealed with the instance key", j.TraceSize, len(j.TraceState), len(chunk1))
 		}
 		if bytes.Contains(j.TraceState, []byte(traceSecret[:8])) {
 			t.Fatal("the held start of the masked value is in trace_state in clear")
@@ -157,6 +157,29 @@ func TestTracesAppend(t *testing.T) {
 		tr.Scan(ctx, j, traceToken)
 		if leaks != 1 {
 			t.Errorf("Scan of a log with a masked value counted %d leaks, want 1", leaks)
+		}
+	})
+}
+
+// TestTracesRefuseWithoutMaskedVariables: when a job's masked CI/CD
+// variables cannot be read, a chunk is refused with the error and nothing
+// is stored: masking never falls back to a rule set without them.
+func TestTracesRefuseWithoutMaskedVariables(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		p := f.pipelineFor(t, "job:\n  script: [echo]\n")
+		boom := errors.New("database gone")
+		tr := &ci.Traces{Store: f.st, Box: traceBox(t, 1), Log: slog.New(slog.DiscardHandler),
+			MaskedVariables: func(*model.Job) ([]string, error) { return nil, boom }}
+		j := f.job(t, p.ID, "job")
+		if _, err := f.svc.UpdateJob(ctx, j.ID, ci.EvRun, nil); err != nil {
+			t.Fatal(err)
+		}
+		j = f.job(t, p.ID, "job")
+		if _, taken, err := tr.Append(ctx, j, traceToken, 0, strings.NewReader("secret "+traceSecret+"\n")); taken || !errors.Is(err, boom) {
+			t.Fatalf("Append: taken %v, err %v; want refused with %v", taken, err, boom)
+		}
+		if b, err := f.st.Trace(ctx, j.ID); err != nil || len(b) != 0 {
+			t.Errorf("stored log %q (%v), want nothing", b, err)
 		}
 	})
 }

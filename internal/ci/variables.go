@@ -123,7 +123,7 @@ func PipelineVariables(c PipelineContext) Vars {
 	v.add("CI_COMMIT_BEFORE_SHA", before)
 	v.add("CI_COMMIT_REF_NAME", pl.Ref)
 	v.add("CI_COMMIT_REF_SLUG", Slug(pl.Ref))
-	v.add("CI_COMMIT_REF_PROTECTED", "false")
+	v.add("CI_COMMIT_REF_PROTECTED", strconv.FormatBool(pl.Protected))
 	if pl.Tag {
 		v.add("CI_COMMIT_TAG", pl.Ref)
 	} else {

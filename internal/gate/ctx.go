@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -30,6 +31,10 @@ type Ctx struct {
 	// handler's further question about the same target reuses its facts.
 	subject authz.Subject
 	target  authz.Target
+	// refRules are the project's protected refs, loaded by the first
+	// AuthorizeRef of the request.
+	refRules model.ProtectedRefs
+	refsRead bool
 }
 
 // Context is the request's context.
@@ -127,6 +132,22 @@ type Fact func(*authz.Target)
 
 // Owner: the caller made the resource acted on.
 func Owner(owns bool) Fact { return func(t *authz.Target) { t.Owner = owns } }
+
+// AuthorizeRef decides act, a change to one branch or tag of the route's
+// project (fullRef: refs/heads/..., refs/tags/...), with the facts of the
+// route's decision and the protected refs that cover fullRef (check
+// protected_ref); the project's rules are read once per request.
+func (c *Ctx) AuthorizeRef(act authz.Action, fullRef string) error {
+	if !c.refsRead {
+		rules, err := c.gate.Access.ProtectedRefs(c.Context(), c.Project)
+		if err != nil {
+			return err
+		}
+		c.refRules, c.refsRead = rules, true
+	}
+	ref := access.RefFacts(c.refRules, fullRef)
+	return c.Authorize(act, func(t *authz.Target) { t.Ref = ref })
+}
 
 // AuthorizeProject decides act on another project than the route's.
 func (c *Ctx) AuthorizeProject(p *model.Project, act authz.Action) error {

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
@@ -35,6 +37,11 @@ type Handler struct {
 	// OnPush runs after a receive-pack, before the response ends, with the
 	// ref updates that took effect.
 	OnPush func(ctx context.Context, p Push)
+
+	// The pre-receive hook of protected refs (protected.go).
+	hookOnce sync.Once
+	hookDir  string
+	hookErr  error
 }
 
 // gitPrefix is the repository part of every git route's Path.
@@ -131,13 +138,14 @@ func Dispatcher(routes []gate.Route, g *gate.Gate) http.Handler {
 
 // serveBackend hands a decided request to git http-backend.
 func (h *Handler) serveBackend(c *gate.Ctx) error {
-	h.backend(c.W, c.R, c.Project, c.Principal)
+	h.backend(c.W, c.R, c.Project, c.Principal, "", nil)
 	return nil
 }
 
 // backend hands the request to git http-backend for the project's
-// repository.
-func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Project, who *auth.Principal) {
+// repository. hooksPath, when set, is git's core.hooksPath for this request, and
+// extra adds to git's environment (what the hooks read).
+func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Project, who *auth.Principal, hooksPath string, extra []string) {
 	suffix := "/info/refs"
 	if !strings.HasSuffix(r.URL.Path, suffix) {
 		suffix = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/'):]
@@ -148,18 +156,28 @@ func (h *Handler) backend(w http.ResponseWriter, r *http.Request, p *model.Proje
 	if who.User != nil {
 		user = who.User.Username
 	}
+	config := []string{
+		// http-backend refuses receive-pack without this; access was
+		// decided above.
+		"http.receivepack", "true",
+		"uploadpack.allowFilter", "true",
+		// refs/pipelines/* belong to the server: pushes may not touch them.
+		"receive.hideRefs", "refs/pipelines",
+	}
+	if hooksPath != "" {
+		config = append(config, "core.hooksPath", hooksPath)
+	}
 	env := []string{
 		"GIT_PROJECT_ROOT=" + h.Repos.Root,
 		"GIT_HTTP_EXPORT_ALL=1",
 		"REMOTE_USER=" + user,
-		// http-backend refuses receive-pack without this; access was
-		// decided above.
-		"GIT_CONFIG_COUNT=3",
-		"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
-		"GIT_CONFIG_KEY_1=uploadpack.allowFilter", "GIT_CONFIG_VALUE_1=true",
-		// refs/pipelines/* belong to the server: pushes may not touch them.
-		"GIT_CONFIG_KEY_2=receive.hideRefs", "GIT_CONFIG_VALUE_2=refs/pipelines",
+		"GIT_CONFIG_COUNT=" + strconv.Itoa(len(config)/2),
 	}
+	for i := 0; i < len(config); i += 2 {
+		n := strconv.Itoa(i / 2)
+		env = append(env, "GIT_CONFIG_KEY_"+n+"="+config[i], "GIT_CONFIG_VALUE_"+n+"="+config[i+1])
+	}
+	env = append(env, extra...)
 	h.Repos.serveBackend(w, r2, env, h.Log)
 }
 
@@ -185,10 +203,19 @@ func (h *Handler) receivePack(c *gate.Ctx) error {
 		gate.Plain(w, http.StatusBadRequest, "Malformed push request.")
 		return nil
 	}
+	verdict, err := decideRefs(c, updates)
+	if err != nil {
+		return err
+	}
+	hooks, extra, cleanup, err := h.hookEnv(verdict)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	// The replayed bytes are the ones read, so Content-Length still holds.
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), br))
 	rec := &reportRecorder{ResponseWriter: w}
-	h.backend(rec, r, p, who)
+	h.backend(rec, r, p, who, hooks, extra)
 	// A job token's push starts no pipeline: a job pushing to its own
 	// project would otherwise loop.
 	if h.OnPush == nil || len(updates) == 0 || who.Kind == auth.JobKind {

@@ -350,7 +350,12 @@ func TestPushReportsAppliedUpdates(t *testing.T) {
 	}
 
 	// In a push where one ref is refused and another accepted, only the
-	// accepted one is reported.
+	// accepted one is reported. (main unprotected: a protected ref's
+	// refusal refuses the whole push, as GitLab's hook does; git's own
+	// refusal is per ref.)
+	if err := e.st.RemoveProtectedRef(context.Background(), e.project.ID, model.RefBranch, "main"); err != nil {
+		t.Fatal(err)
+	}
 	if _, stderr, err := g.try(work, nil, "push", "--force", "origin", "main", "HEAD:refs/heads/ok"); err == nil {
 		t.Fatalf("partly refused push succeeded:\n%s", stderr)
 	}

@@ -34,6 +34,12 @@ type Variable struct {
 	Value  string `json:"value"`
 	Raw    bool   `json:"raw,omitempty"`
 	Masked bool   `json:"masked,omitempty"`
+	// File: the runner writes the value to a file and the variable holds
+	// its path (a CI/CD variable of type file).
+	File bool `json:"file,omitempty"`
+	// Private: not public even when not masked (a CI/CD variable kept in
+	// settings, not in the repository).
+	Private bool `json:"private,omitempty"`
 }
 
 // Pipeline is one run of a project's .gitlab-ci.yml at one commit.
@@ -61,7 +67,10 @@ type Pipeline struct {
 	SourceProjectID  int64
 	// TriggerID is the trigger token that created the pipeline (source
 	// trigger), 0 otherwise.
-	TriggerID  int64
+	TriggerID int64
+	// Protected: a protected branch or tag rule covered Ref when the
+	// pipeline was created (CI_COMMIT_REF_PROTECTED).
+	Protected  bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	StartedAt  *time.Time

@@ -221,6 +221,9 @@ func (s *Service) CreateProject(ctx context.Context, creator *model.User, ns *mo
 		if err := q.CreateProject(ctx, p); err != nil {
 			return mapTaken(err, "path")
 		}
+		if err := q.AddProtectedRef(ctx, DefaultBranchRule(p.ID, p.DefaultBranch)); err != nil {
+			return err
+		}
 		// Inside the transaction: a repository that cannot be created
 		// leaves no project behind.
 		if s.Repos != nil {

@@ -49,7 +49,11 @@ func newTestJob(t *testing.T, url string, p *runnerproto.Payload) *testJob {
 	}
 	m, _ := compileMask(p, nil)
 	tj.out = m.NewWriter(&tj.log)
-	tj.env = tj.environment()
+	env, err := tj.environment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tj.env = env
 	return tj
 }
 

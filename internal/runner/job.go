@@ -164,8 +164,12 @@ func (r *Runner) runJob(parent context.Context, worker int, p *runnerproto.Paylo
 	j.out.Close()
 
 	j.end(parent, j.finalUpdate(exit, err))
-	if j.dir != "" && os.Getenv("CIWARDEN_RUNNER_KEEP_BUILDS") == "" {
-		os.RemoveAll(j.dir)
+	if j.dir != "" {
+		// File variables' values never outlive the job, kept builds or not.
+		os.RemoveAll(j.tmpDir())
+		if os.Getenv("CIWARDEN_RUNNER_KEEP_BUILDS") == "" {
+			os.RemoveAll(j.dir)
+		}
 	}
 }
 
@@ -333,7 +337,11 @@ func (j *jobRun) execute(scriptCtx, abortCtx context.Context, worker int) (int, 
 	if err := os.MkdirAll(j.dir, 0o750); err != nil {
 		return -1, fmt.Errorf("%w: %v", errSystem, err)
 	}
-	j.env = j.environment()
+	env, err := j.environment()
+	if err != nil {
+		return -1, fmt.Errorf("%w: %v", errSystem, err)
+	}
+	j.env = env
 	if strategy := lookup(p, "GIT_STRATEGY"); strategy != "none" && strategy != "empty" {
 		if err := j.fetchSources(scriptCtx); err != nil {
 			j.printf("ERROR: getting the sources failed: %v\n", err)
@@ -423,14 +431,23 @@ func lookup(p *runnerproto.Payload, key string) string {
 }
 
 // environment is the job's variables for its processes: non-raw values
-// expanded against the earlier ones, later duplicates winning.
-func (j *jobRun) environment() []string {
+// expanded against the earlier ones, later duplicates winning. A file
+// variable's value goes to a file of its own (mode 0600) in the job's
+// temporary directory, and the variable holds the file's path, as
+// gitlab-runner does; the directory goes when the job ends.
+func (j *jobRun) environment() ([]string, error) {
 	vals := map[string]string{}
 	var order []string
 	get := func(k string) (string, bool) { v, ok := vals[k]; return v, ok }
 	for _, v := range j.p.Variables {
 		val := v.Value
-		if !v.Raw {
+		if v.File {
+			path, err := j.writeFileVariable(v.Key, v.Value)
+			if err != nil {
+				return nil, err
+			}
+			val = path
+		} else if !v.Raw {
 			val = expr.Expand(val, get)
 		}
 		if _, ok := vals[v.Key]; !ok {
@@ -457,7 +474,35 @@ func (j *jobRun) environment() []string {
 	for _, k := range order {
 		env = append(env, k+"="+vals[k])
 	}
-	return env
+	return env, nil
+}
+
+// tmpDir is the job's temporary directory, beside its project directory
+// in the builds directory (gitlab-runner's <project dir>.tmp), so that
+// nothing of it lands in the checkout.
+func (j *jobRun) tmpDir() string { return j.dir + ".tmp" }
+
+// writeFileVariable writes a file variable's value, readable by the job's
+// user only, and returns its path.
+func (j *jobRun) writeFileVariable(key, value string) (string, error) {
+	if err := os.MkdirAll(j.tmpDir(), 0o700); err != nil {
+		return "", err
+	}
+	// The key is [A-Za-z0-9_] for CI/CD variables; a YAML key is checked
+	// here too, so no key names a path outside the directory.
+	if key == "" || strings.ContainsAny(key, "/\\") || key == "." || key == ".." {
+		return "", fmt.Errorf("file variable %q: not a file name", key)
+	}
+	path := filepath.Join(j.tmpDir(), key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.WriteString(value); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
 }
 
 // gitWaitDelay bounds the wait for a git's output pipe after git exited or

@@ -92,6 +92,9 @@ type PayloadVar struct {
 	Public bool   `json:"public"`
 	Masked bool   `json:"masked"`
 	Raw    bool   `json:"raw,omitempty"`
+	// File: the runner writes Value to a temporary file and sets the
+	// variable to its path (gitlab-runner's JobVariable.File).
+	File bool `json:"file,omitempty"`
 }
 
 type Step struct {

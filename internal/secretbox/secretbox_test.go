@@ -28,8 +28,8 @@ func TestSealOpen(t *testing.T) {
 	if bytes.Contains(sealed, plain) || bytes.Contains(sealed, plain[:8]) {
 		t.Fatalf("sealed value holds the plain text: %q", sealed)
 	}
-	if sealed[0] != keyVersion {
-		t.Errorf("version byte %d, want %d", sealed[0], keyVersion)
+	if sealed[0] != KeyID(bytes.Repeat([]byte{1}, KeySize)) || sealed[0] == legacyID {
+		t.Errorf("key ID byte %d, want the key's", sealed[0])
 	}
 	if again := b.Seal(plain, ctx); bytes.Equal(again, sealed) {
 		t.Error("two seals of the same value are equal: the nonce is not fresh")
@@ -50,7 +50,7 @@ func TestOpenRefuses(t *testing.T) {
 	flipped := bytes.Clone(sealed)
 	flipped[len(flipped)-1] ^= 1
 	otherVersion := bytes.Clone(sealed)
-	otherVersion[0] = 2
+	otherVersion[0] = KeyID(bytes.Repeat([]byte{2}, KeySize))
 	for _, c := range []struct {
 		name   string
 		box    *Box
@@ -107,10 +107,11 @@ func TestParseKey(t *testing.T) {
 
 func TestKeyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "instance.key")
-	key, created, err := KeyFile(path)
-	if err != nil || !created || len(key) != KeySize {
-		t.Fatalf("first KeyFile = %d bytes, created %v, %v", len(key), created, err)
+	keys, created, err := KeyFile(path)
+	if err != nil || !created || len(keys) != 1 || len(keys[0]) != KeySize {
+		t.Fatalf("first KeyFile = %d keys, created %v, %v", len(keys), created, err)
 	}
+	key := keys[0]
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestKeyFile(t *testing.T) {
 		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
 	}
 	again, created, err := KeyFile(path)
-	if err != nil || created || !bytes.Equal(again, key) {
+	if err != nil || created || len(again) != 1 || !bytes.Equal(again[0], key) {
 		t.Fatalf("second KeyFile = %x, created %v, %v; want the same key", again, created, err)
 	}
 	// The file holds the key in the environment variable's form.
@@ -140,10 +141,11 @@ func TestKeyFileConcurrent(t *testing.T) {
 	for i := range keys {
 		wg.Go(func() {
 			k, _, err := KeyFile(path)
-			if err != nil {
+			if err != nil || len(k) != 1 {
 				t.Error(err)
+				return
 			}
-			keys[i] = k
+			keys[i] = k[0]
 		})
 	}
 	wg.Wait()
@@ -166,5 +168,75 @@ func TestKeyFileMalformed(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != "c2hvcnQ=\n" {
 		t.Error("a malformed key file was replaced")
+	}
+}
+
+// TestRotation: a Box with a new key and the old one opens what either
+// sealed, seals with the new one, and re-seals old values so that the old
+// key is no longer needed; values sealed before keys had IDs (legacy ID
+// 1) open too.
+func TestRotation(t *testing.T) {
+	oldKey, newKey := bytes.Repeat([]byte{1}, KeySize), bytes.Repeat([]byte{2}, KeySize)
+	ctx := []byte("ci_variables.value_sealed project:1 K")
+	old := testBox(t, 1)
+	before := old.Seal([]byte("before"), ctx)
+	// A legacy value: the old key's ciphertext under ID 1, as the code
+	// before key IDs wrote it.
+	legacy := func() []byte {
+		out := make([]byte, 1+nonceSize)
+		out[0] = legacyID
+		return old.byID[old.id].Seal(out, out[1:], []byte("legacy"), additional(legacyID, ctx))
+	}()
+	both, err := New(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := both.Seal([]byte("after"), ctx)
+	if both.Current(before) || !both.Current(after) || both.Current(legacy) {
+		t.Error("Current does not tell the new key's values from the others")
+	}
+	for _, c := range []struct {
+		sealed []byte
+		want   string
+	}{{before, "before"}, {after, "after"}, {legacy, "legacy"}} {
+		got, err := both.Open(c.sealed, ctx)
+		if err != nil || string(got) != c.want {
+			t.Errorf("Open = %q, %v; want %q", got, err, c.want)
+		}
+		resealed, changed, err := both.Reseal(c.sealed, ctx)
+		if err != nil || changed != !both.Current(c.sealed) {
+			t.Errorf("Reseal of %q: changed %v, %v", c.want, changed, err)
+		}
+		// The new key alone opens the re-sealed value.
+		alone, _ := New(newKey)
+		if got, err := alone.Open(resealed, ctx); err != nil || string(got) != c.want {
+			t.Errorf("re-sealed %q with the new key alone: %q, %v", c.want, got, err)
+		}
+	}
+	// Without the old key, an old value is refused as of an unknown key.
+	alone, _ := New(newKey)
+	if _, err := alone.Open(before, ctx); !errors.Is(err, ErrKeyVersion) {
+		t.Errorf("the new key alone opened an old value: %v", err)
+	}
+	if _, err := New(oldKey, oldKey); err == nil {
+		t.Error("New accepted the same key twice")
+	}
+}
+
+func TestKeyFileSeveralKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "instance.key")
+	a, b := bytes.Repeat([]byte{3}, KeySize), bytes.Repeat([]byte{4}, KeySize)
+	if err := WriteKeyFile(path, [][]byte{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	keys, created, err := KeyFile(path)
+	if err != nil || created || len(keys) != 2 || !bytes.Equal(keys[0], a) || !bytes.Equal(keys[1], b) {
+		t.Fatalf("KeyFile = %d keys, created %v, %v", len(keys), created, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", st.Mode().Perm())
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want the key file alone", len(ents))
 	}
 }

@@ -66,6 +66,11 @@ type Config struct {
 	// bytes), from CIWARDEN_INSTANCE_KEY; replicas must share it. Empty:
 	// the key kept in DataDir/instance.key, created on the first start.
 	InstanceKey string
+	// InstanceKeyOld is further keys (comma-separated), from
+	// CIWARDEN_INSTANCE_KEY_OLD: values sealed with them still open, and
+	// nothing is sealed with them. It serves a key rotation (README,
+	// "Encryption at rest").
+	InstanceKeyOld string
 }
 
 // Default upload bounds, as GitLab's defaults (artifacts 100 MiB; generic
@@ -150,6 +155,11 @@ func (c *Config) Normalize() error {
 			return fmt.Errorf("CIWARDEN_INSTANCE_KEY is %v", err)
 		}
 	}
+	if c.InstanceKeyOld != "" {
+		if _, err := secretbox.ParseKeys(c.InstanceKeyOld); err != nil {
+			return fmt.Errorf("CIWARDEN_INSTANCE_KEY_OLD is %v", err)
+		}
+	}
 	return nil
 }
 
@@ -176,18 +186,43 @@ const instanceKeyFile = "instance.key"
 // one in the data directory, created on the first start (silently: a start
 // that fails says one line, its error).
 func openBox(c Config) (*secretbox.Box, error) {
-	var key []byte
-	var err error
-	if c.InstanceKey != "" {
-		key, err = secretbox.ParseKey(c.InstanceKey)
-	} else {
-		key, _, err = secretbox.KeyFile(filepath.Join(c.DataDir, instanceKeyFile))
-	}
+	keys, err := InstanceKeys(c)
 	if err != nil {
 		return nil, err
 	}
-	return secretbox.New(key)
+	return secretbox.New(keys[0], keys[1:]...)
 }
+
+// InstanceKeys are the configured instance keys, the current one first:
+// CIWARDEN_INSTANCE_KEY, else those of the data directory's key file
+// (created with one key on the first start), then those of
+// CIWARDEN_INSTANCE_KEY_OLD.
+func InstanceKeys(c Config) ([][]byte, error) {
+	var keys [][]byte
+	if c.InstanceKey != "" {
+		key, err := secretbox.ParseKey(c.InstanceKey)
+		if err != nil {
+			return nil, err
+		}
+		keys = [][]byte{key}
+	} else {
+		var err error
+		if keys, _, err = secretbox.KeyFile(InstanceKeyPath(c)); err != nil {
+			return nil, err
+		}
+	}
+	if c.InstanceKeyOld != "" {
+		old, err := secretbox.ParseKeys(c.InstanceKeyOld)
+		if err != nil {
+			return nil, fmt.Errorf("CIWARDEN_INSTANCE_KEY_OLD is %v", err)
+		}
+		keys = append(keys, old...)
+	}
+	return keys, nil
+}
+
+// InstanceKeyPath is where the data directory keeps the instance key.
+func InstanceKeyPath(c Config) string { return filepath.Join(c.DataDir, instanceKeyFile) }
 
 // prepareDataDir creates the data directory and proves it writable.
 func prepareDataDir(dir string) error {

@@ -30,6 +30,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/variables"
 )
 
 // Server is a configured ciwarden ready to Run.
@@ -166,8 +167,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	// only on SQLite, see store.NewCache).
 	authn.CachePersonalTokens(maxCachedFacts)
 	queue := ci.NewQueue()
+	vars := &variables.Service{Store: st, Box: box, Now: now}
 	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, Blobs: blobs,
-		RunnerContactTimeout: cfg.RunnerContactTimeout,
+		RunnerContactTimeout: cfg.RunnerContactTimeout, Variables: vars,
 		OnPending: func(int64) {
 			queue.Bump()
 			// Replicas sharing PostgreSQL wake their held runners too.
@@ -184,7 +186,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	pipelines.Access = authorizer
 	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
 	m := newMetrics()
-	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc}
+	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc,
+		MaskedVariables: maskedVariables(vars)}
 	pipelines.Traces = traces
 	arts := &artifacts.Service{Store: st, Blobs: blobs, Log: log, Now: now, MaxSize: cfg.MaxArtifactsSize}
 	// Dynamic child pipelines read their configuration from an artifact.
@@ -207,6 +210,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Artifacts: arts,
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
+		Variables:   vars,
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 )
 
-const pipelineCols = "id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at, started_at, finished_at, source_job_id, source_pipeline_id, source_project_id, trigger_id"
+const pipelineCols = "id, iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at, started_at, finished_at, source_job_id, source_pipeline_id, source_project_id, trigger_id, protected"
 
 func scanPipeline(row interface{ Scan(...any) error }) (*model.Pipeline, error) {
 	var p model.Pipeline
@@ -19,7 +19,7 @@ func scanPipeline(row interface{ Scan(...any) error }) (*model.Pipeline, error) 
 	var started, finished sql.NullInt64
 	if err := row.Scan(&p.ID, &p.IID, &p.ProjectID, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Source, &p.Status, &p.UserID,
 		&p.YAMLErrors, &vars, &created, &updated, &started, &finished, &p.SourceJobID, &p.SourcePipelineID, &p.SourceProjectID,
-		&p.TriggerID); err != nil {
+		&p.TriggerID, &p.Protected); err != nil {
 		return nil, err
 	}
 	_ = json.Unmarshal([]byte(vars), &p.Variables)
@@ -44,10 +44,10 @@ func (q *Queries) CreatePipeline(ctx context.Context, p *model.Pipeline) error {
 		return err
 	}
 	p.ID, err = q.insert(ctx, `INSERT INTO pipelines (iid, project_id, ref, tag, sha, before_sha, source, status, user_id, yaml_errors, variables, created_at, updated_at,
-		source_job_id, source_pipeline_id, source_project_id, trigger_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		source_job_id, source_pipeline_id, source_project_id, trigger_id, protected)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.IID, p.ProjectID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, p.Status, p.UserID, p.YAMLErrors, string(vars), micros(p.CreatedAt), micros(p.UpdatedAt),
-		p.SourceJobID, p.SourcePipelineID, p.SourceProjectID, p.TriggerID)
+		p.SourceJobID, p.SourcePipelineID, p.SourceProjectID, p.TriggerID, p.Protected)
 	return err
 }
 

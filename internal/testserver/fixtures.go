@@ -89,6 +89,11 @@ func (s *Server) CreateProject(t testing.TB, namespaceID int64, path, visibility
 	if got := Str(t, m, "visibility"); got != visibility {
 		t.Fatalf("project %s: visibility %q, want %q", path, got, visibility)
 	}
+	// A new project's main is protected (Maintainers push), as GitLab's;
+	// the fixture's projects leave it open, so that tests of other
+	// features push as any role that may write. Tests of protected refs
+	// protect what they test.
+	s.Expect(t, "DELETE", API+"/projects/"+Itoa(Num(t, m, "id"))+"/protected_branches/main", s.RootToken, nil, http.StatusNoContent)
 	return Project{ID: Num(t, m, "id"), Path: Str(t, m, "path_with_namespace")}
 }
 

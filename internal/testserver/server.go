@@ -635,8 +635,9 @@ func (s *Server) detector() *detector {
 	s.mu.Lock()
 	secrets := slices.Clone(s.secrets)
 	s.mu.Unlock()
-	if key, err := os.ReadFile(filepath.Join(s.DataDir, instanceKeyFile)); err == nil {
-		secrets = append(secrets, strings.TrimSpace(string(key)))
+	if keys, err := os.ReadFile(filepath.Join(s.DataDir, instanceKeyFile)); err == nil {
+		// One key a line (several during a rotation).
+		secrets = append(secrets, strings.Fields(string(keys))...)
 	}
 	return newDetector(secrets)
 }

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
+)
+
+func newKeyText(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// rotateKeyCLI runs `ciwarden admin rotate-key` with env added to a clean
+// environment.
+func rotateKeyCLI(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testserver.Binary(t), append([]string{"admin", "rotate-key"}, args...)...)
+	cmd.Env = append(testserver.CleanEnv(), env...)
+	cmd.Dir = t.TempDir()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func stop(t *testing.T, s *testserver.Server) {
+	t.Helper()
+	s.Client().CloseIdleConnections()
+	s.Terminate(t)
+	s.Wait(t)
+}
+
+func projectVar(t *testing.T, s *testserver.Server, project int64, key string) string {
+	t.Helper()
+	m := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(project)+"/variables/"+key, s.RootToken, nil, http.StatusOK).Object(t)
+	return testserver.Str(t, m, "value")
+}
+
+func addProjectVar(t *testing.T, s *testserver.Server, project int64, key, value string) {
+	t.Helper()
+	s.Remember(value)
+	s.Expect(t, "POST", testserver.API+"/projects/"+testserver.Itoa(project)+"/variables", s.RootToken,
+		map[string]any{"key": key, "value": value, "masked": true}, http.StatusCreated)
+}
+
+// TestRotateKeyReplicas: the replicas' rotation with keys in the
+// environment. A server with the new key and the old one (in
+// CIWARDEN_INSTANCE_KEY_OLD) reads values of either; `admin rotate-key`
+// re-seals the old ones; then the new key alone reads everything.
+func TestRotateKeyReplicas(t *testing.T) {
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		k1, k2 := newKeyText(t), newKeyText(t)
+		s1 := start(t, testserver.Options{Dialect: dialect, InstanceKey: k1})
+		s1.Remember(k2)
+		p := s1.CreateProject(t, 0, "app", "private")
+		addProjectVar(t, s1, p.ID, "BEFORE", "before-Rotation-value")
+		stop(t, s1)
+
+		opts := testserver.Options{Dialect: dialect, DatabaseURL: s1.DBURL, DataDir: s1.DataDir, RootToken: s1.RootToken}
+		both := opts
+		both.InstanceKey, both.Env = k2, []string{"CIWARDEN_INSTANCE_KEY_OLD=" + k1}
+		s2 := start(t, both)
+		s2.Remember(k1)
+		if got := projectVar(t, s2, p.ID, "BEFORE"); got != "before-Rotation-value" {
+			t.Fatalf("with both keys: %q", got)
+		}
+		addProjectVar(t, s2, p.ID, "AFTER", "after-Rotation-value")
+		stop(t, s2)
+
+		db := []string{"--data-dir", s1.DataDir}
+		if s1.DBURL != "" {
+			db = append(db, "--database-url", s1.DBURL)
+		}
+		out, errOut, code := rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k2, "CIWARDEN_INSTANCE_KEY_OLD=" + k1}, db...)
+		if code != 0 || !strings.Contains(out, "re-sealed ") || !strings.Contains(out, "drop CIWARDEN_INSTANCE_KEY_OLD") {
+			t.Fatalf("rotate-key: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		if strings.Contains(out+errOut, k1) || strings.Contains(out+errOut, k2) {
+			t.Fatal("rotate-key printed a key")
+		}
+		// Without the new key's companion, the old key is not needed.
+		only := opts
+		only.InstanceKey = k2
+		s3 := start(t, only)
+		s3.Remember(k1)
+		for key, want := range map[string]string{"BEFORE": "before-Rotation-value", "AFTER": "after-Rotation-value"} {
+			if got := projectVar(t, s3, p.ID, key); got != want {
+				t.Errorf("%s with the new key alone: %q, want %q", key, got, want)
+			}
+		}
+		stop(t, s3)
+		// A second run finds nothing to do.
+		out, _, code = rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k2}, db...)
+		if code != 0 || !strings.HasPrefix(out, "re-sealed 0 values") {
+			t.Errorf("second rotate-key: exit %d, %q", code, out)
+		}
+		// The old key alone no longer opens them: refused, naming the row.
+		_, errOut, code = rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k1}, db...)
+		if code == 0 || !strings.Contains(errOut, "CIWARDEN_INSTANCE_KEY_OLD") || strings.Contains(errOut, "Rotation-value") {
+			t.Errorf("rotate-key with a wrong key: exit %d, stderr %q", code, errOut)
+		}
+	})
+}
+
+// TestRotateKeyFile: a single node's rotation of its key file: stopped,
+// `admin rotate-key --new` makes a new key, re-seals every value and
+// leaves the new key alone in the file.
+func TestRotateKeyFile(t *testing.T) {
+	s := start(t, testserver.Options{Dialect: "sqlite", DefaultDB: true})
+	p := s.CreateProject(t, 0, "app", "private")
+	addProjectVar(t, s, p.ID, "KEPT", "kept-across-Rotation")
+	stop(t, s)
+	keyPath := filepath.Join(s.DataDir, "instance.key")
+	before, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Remember(strings.TrimSpace(string(before)))
+	out, errOut, code := rotateKeyCLI(t, nil, "--new", "--data-dir", s.DataDir)
+	if code != 0 || !strings.Contains(out, "re-sealed ") || !strings.Contains(out, "the key file keeps the current key only") {
+		t.Fatalf("rotate-key --new: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	after, _ := os.ReadFile(keyPath)
+	if bytes.Equal(after, before) || len(strings.Fields(string(after))) != 1 {
+		t.Fatalf("the key file after rotation: %d keys, changed %v", len(strings.Fields(string(after))), !bytes.Equal(after, before))
+	}
+	if st, _ := os.Stat(keyPath); st.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v", st.Mode().Perm())
+	}
+	s2 := s.Restart(t)
+	if got := projectVar(t, s2, p.ID, "KEPT"); got != "kept-across-Rotation" {
+		t.Errorf("after rotation: %q", got)
+	}
+	// --new is for key files only.
+	_, errOut, code = rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + newKeyText(t)}, "--new", "--data-dir", t.TempDir())
+	if code == 0 || !strings.Contains(errOut, "--new is for a key file") {
+		t.Errorf("--new with CIWARDEN_INSTANCE_KEY: exit %d, %q", code, errOut)
+	}
+}

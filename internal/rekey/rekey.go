@@ -1,0 +1,95 @@
+// Package rekey re-seals every value kept encrypted at rest with the
+// current instance key (`ciwarden admin rotate-key`), so that an old key
+// may be dropped. It runs beside live servers: each value is replaced only
+// if it is unchanged since read, and servers given both keys open either.
+package rekey
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ciwarden/ciwarden/internal/ci"
+	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/runners"
+	"github.com/ciwarden/ciwarden/internal/secretbox"
+	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/variables"
+)
+
+// Result counts the sealed values seen: re-sealed now, or sealed with the
+// current key already (or changed meanwhile by a server, which seals with
+// the current key).
+type Result struct {
+	Resealed, Current int
+}
+
+const batch = 500
+
+// source is one column of sealed values.
+type source struct {
+	table   string
+	fetch   func(ctx context.Context, after int64) ([]store.Sealed, error)
+	context func(s store.Sealed) []byte
+	// what names a row in an error, never its value.
+	what func(s store.Sealed) string
+}
+
+// Rotate re-seals every sealed value not sealed with box's current key.
+func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, error) {
+	var r Result
+	builtinDone := false
+	sources := []source{
+		{"ci_variables", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			return st.SealedCIVariables(ctx, after, batch)
+		},
+			func(s store.Sealed) []byte { return variables.SealContext(model.ParseVariableOwner(s.Name), s.Key) },
+			func(s store.Sealed) string { return fmt.Sprintf("variable %s of %s", s.Key, s.Name) }},
+		{"jobs", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			return st.SealedTraceStates(ctx, after, batch)
+		},
+			func(s store.Sealed) []byte { return ci.TraceStateContext(s.ID) },
+			func(s store.Sealed) string { return fmt.Sprintf("the trace state of job %d", s.ID) }},
+		{"builtin_runners", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			if builtinDone {
+				return nil, nil
+			}
+			builtinDone = true
+			return st.SealedBuiltinTokens(ctx)
+		},
+			func(s store.Sealed) []byte { return runners.BuiltinTokenContext(s.Name) },
+			func(s store.Sealed) string { return "the built-in runner token of replica " + s.Name }},
+	}
+	for _, src := range sources {
+		after := int64(0)
+		for {
+			rows, err := src.fetch(ctx, after)
+			if err != nil {
+				return r, err
+			}
+			if len(rows) == 0 {
+				break
+			}
+			for _, s := range rows {
+				after = s.ID
+				resealed, changed, err := box.Reseal(s.Sealed, src.context(s))
+				if err != nil {
+					return r, fmt.Errorf("%s does not open with the keys given (%w): give the key that sealed it in CIWARDEN_INSTANCE_KEY_OLD", src.what(s), err)
+				}
+				if !changed {
+					r.Current++
+					continue
+				}
+				ok, err := st.Reseal(ctx, src.table, s, resealed)
+				if err != nil {
+					return r, err
+				}
+				if ok {
+					r.Resealed++
+				} else {
+					r.Current++ // rewritten meanwhile, with the current key
+				}
+			}
+		}
+	}
+	return r, nil
+}
