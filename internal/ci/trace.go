@@ -50,6 +50,10 @@ type Traces struct {
 	// one, and compiling costs more than masking a chunk.
 	mu      sync.Mutex
 	maskers map[string]*mask.Masker
+	// The masked CI/CD variables of each job sending logs, read on its
+	// first chunk: every later chunk would read and decrypt them again
+	// (bounded and dropped as maskers are).
+	masked map[int64][]string
 }
 
 // maxCachedMaskers bounds the cache: one entry per job sending logs.
@@ -224,13 +228,35 @@ func (t *Traces) rules(j *model.Job, token string) (mask.Rules, error) {
 		}
 	}
 	if t.MaskedVariables != nil {
-		vals, err := t.MaskedVariables(j)
+		vals, err := t.maskedVariables(j)
 		if err != nil {
 			return mask.Rules{}, fmt.Errorf("job %d: its masked variables cannot be read for its log masker: %w", j.ID, err)
 		}
 		r.Secrets = append(r.Secrets, vals...)
 	}
 	return r, nil
+}
+
+// maskedVariables is MaskedVariables(j), read once per job while it sends
+// its log.
+func (t *Traces) maskedVariables(j *model.Job) ([]string, error) {
+	t.mu.Lock()
+	vals, ok := t.masked[j.ID]
+	t.mu.Unlock()
+	if ok {
+		return vals, nil
+	}
+	vals, err := t.MaskedVariables(j)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	if t.masked == nil || len(t.masked) >= maxCachedMaskers {
+		t.masked = map[int64][]string{}
+	}
+	t.masked[j.ID] = vals
+	t.mu.Unlock()
+	return vals, nil
 }
 
 // resume returns a masker Writer that continues j's log where its saved
@@ -290,6 +316,7 @@ func (t *Traces) forget(j *model.Job, token string) {
 	key := maskerKey(r)
 	t.mu.Lock()
 	delete(t.maskers, key)
+	delete(t.masked, j.ID)
 	t.mu.Unlock()
 }
 

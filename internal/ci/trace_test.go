@@ -183,3 +183,34 @@ func TestTracesRefuseWithoutMaskedVariables(t *testing.T) {
 		}
 	})
 }
+
+// TestTracesReadMaskedVariablesOnce: a job's masked CI/CD variables are
+// read on its first chunk, not on every chunk (each read is database
+// reads and decryption on the log's hot path), and still masked in each.
+func TestTracesReadMaskedVariablesOnce(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		p := f.pipelineFor(t, "job:\n  script: [echo]\n")
+		reads := 0
+		tr := &ci.Traces{Store: f.st, Box: traceBox(t, 1), Log: slog.New(slog.DiscardHandler),
+			MaskedVariables: func(*model.Job) ([]string, error) { reads++; return []string{traceSecret}, nil }}
+		j := f.job(t, p.ID, "job")
+		if _, err := f.svc.UpdateJob(ctx, j.ID, ci.EvRun, nil); err != nil {
+			t.Fatal(err)
+		}
+		var offset int64
+		for _, chunk := range []string{"one " + traceSecret + "\n", "two " + traceSecret + "\n", "three\n"} {
+			j = f.job(t, p.ID, "job")
+			size, taken, err := tr.Append(ctx, j, traceToken, offset, strings.NewReader(chunk))
+			if err != nil || !taken {
+				t.Fatalf("Append at %d: taken %v, err %v", offset, taken, err)
+			}
+			offset = size
+		}
+		if reads != 1 {
+			t.Errorf("masked variables read %d times for three chunks, want 1", reads)
+		}
+		if b, _ := f.st.Trace(ctx, j.ID); strings.Contains(string(b), traceSecret) || strings.Count(string(b), "[MASKED]") != 2 {
+			t.Errorf("stored log %q, want the secret masked twice", b)
+		}
+	})
+}
