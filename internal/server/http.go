@@ -123,8 +123,33 @@ func observe(next http.Handler, m *metrics, log *slog.Logger) http.Handler {
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", code),
 				slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
 		}()
+		body := r.Body
 		next.ServeHTTP(sw, r)
+		if sw.status == http.StatusRequestEntityTooLarge {
+			linger(sw, body)
+		}
 	})
+}
+
+// A refused body is read on after the answer, as nginx's lingering close
+// does, so that the client reads the 413 instead of "connection reset":
+// Go's server closes a connection whose body it left unread half a second
+// after answering, and closing with unread bytes sends a RST, which
+// discards the answer in the client's buffer if the client is still
+// sending (curl and Go's transport write the whole body before they look
+// for an answer). Bounded in bytes and time, so a client cannot hold the
+// connection (docs/security.md: every read of client input is bounded).
+const (
+	lingerBytes = 32 << 20
+	lingerTime  = 2 * time.Second
+)
+
+func linger(w http.ResponseWriter, body io.Reader) {
+	rc := http.NewResponseController(w)
+	if rc.Flush() != nil || rc.SetReadDeadline(time.Now().Add(lingerTime)) != nil {
+		return
+	}
+	io.CopyN(io.Discard, body, lingerBytes)
 }
 
 func health(w http.ResponseWriter, _ *http.Request) {
