@@ -163,8 +163,12 @@ func releaseTime(c *Ctx) *time.Time {
 	return &t
 }
 
-// optString is a string parameter when it was sent.
+// optString is a string parameter when it was sent; JSON null counts as
+// not sent (GitLab's Go client sends "name": null to leave it as it is).
 func optString(c *Ctx, name string) *string {
+	if v, ok := c.Params.Raw(name); !ok || v == nil {
+		return nil
+	}
 	if s, ok := c.Params.String(name); ok {
 		return &s
 	}

@@ -128,6 +128,9 @@ func TestReleasesAPI(t *testing.T) {
 		// Update and delete.
 		wantField(t, e.call(t, "PUT", r.rel+"/v1.0", r.carol, jsonCT, `{"description":"changed"}`), http.StatusOK, "description", `"changed"`)
 		wantField(t, e.call(t, "GET", r.rel+"/v1.0", r.rita.Token, "", ""), http.StatusOK, "name", `"One"`)
+		// null leaves a field as it is (GitLab's Go client sends it).
+		wantField(t, e.call(t, "PUT", r.rel+"/v1.0", r.carol, jsonCT, `{"name":null,"description":null,"released_at":"2021-01-01T00:00:00Z"}`),
+			http.StatusOK, "description", `"changed"`)
 		wantField(t, e.call(t, "DELETE", r.rel+"/v0.9", r.carol, "", ""), http.StatusOK, "tag_name", `"v0.9"`)
 		if n := r.count(t); n != 2 {
 			t.Errorf("%d releases after the deletion, want 2", n)
