@@ -257,7 +257,7 @@ func (a *API) createRelease(c *Ctx) error {
 	if err := c.authorizeReleaseTag(in.TagName); err != nil {
 		return err
 	}
-	r, err := a.Releases.Create(c.Context(), c.Project, c.Principal.User, in)
+	r, err := a.Releases.Create(c.Context(), c.Project, c.Principal, in)
 	if err != nil {
 		return err
 	}

@@ -235,7 +235,19 @@ func TestReleasesJobToken(t *testing.T) {
 			own, foreign = j2, j1
 		}
 		body := map[string]any{"tag_name": "v1", "ref": "main", "assets": map[string]any{"links": []any{map[string]any{"name": "a", "url": "https://e.com/a"}}}}
+		pipelines := r.f.projAPI + "/pipelines"
+		before := e.total(t, pipelines)
 		testserver.WantStatus(t, e.Call(t, "POST", r.rel, testserver.JobToken(own.Token), body), http.StatusCreated)
+		// A tag a job's token created starts no pipeline (as its push
+		// would not); one a user created starts the tag's pipeline.
+		if n := e.total(t, pipelines); n != before {
+			t.Errorf("%d pipelines after a job's release, want %d", n, before)
+		}
+		wantStatus(t, e.postJSON(t, r.rel, r.alice, `{"tag_name":"v5","ref":"main"}`), http.StatusCreated)
+		latest := wantStatus(t, e.call(t, "GET", pipelines+"?per_page=1", r.alice, "", ""), http.StatusOK).([]any)
+		if p := latest[0].(map[string]any); p["ref"] != "v5" || p["source"] != "push" {
+			t.Errorf("latest pipeline %v, want v5's tag pipeline", p)
+		}
 		testserver.WantStatus(t, e.Call(t, "GET", r.rel+"/v1/assets/links", testserver.JobToken(own.Token), nil), http.StatusOK)
 		scope := `{"message":"Authentication by CI/CD job token not allowed from ogrp/other to grp/app."}`
 		pkgWant(t, e.Call(t, "GET", r.rel+"/v1", testserver.JobToken(foreign.Token), nil), http.StatusForbidden, scope)
@@ -246,8 +258,8 @@ func TestReleasesJobToken(t *testing.T) {
 		testserver.WantStatus(t, e.Call(t, "GET", r.rel+"/v1", testserver.JobToken(foreign.Token), nil), http.StatusOK)
 		pkgWant(t, e.Call(t, "POST", r.rel, testserver.JobToken(foreign.Token), map[string]any{"tag_name": "v2", "ref": "main"}), http.StatusForbidden,
 			`{"message":"Insufficient permissions to access this resource in project grp/app. The following token permission is required: admin_releases."}`)
-		if n := r.count(t); n != 1 {
-			t.Errorf("%d releases, want 1", n)
+		if n := r.count(t); n != 2 {
+			t.Errorf("%d releases, want 2", n)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ciwarden/ciwarden/internal/auth"
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -22,6 +23,9 @@ type Service struct {
 	Store *store.Store
 	Repos *git.Repos
 	Now   func() time.Time
+	// OnPush hears of a tag a release created, as of a pushed one: its
+	// tag pipeline starts as GitLab's does (unless a job token made it).
+	OnPush func(ctx context.Context, p git.Push)
 }
 
 // Bounds on what a release carries (GitLab's: a description up to 1
@@ -31,6 +35,8 @@ const (
 	maxName        = 255
 	maxURL         = 2048
 	maxLinks       = 100
+	// pipelineTimeout bounds starting the tag pipeline of a created tag.
+	pipelineTimeout = 30 * time.Second
 )
 
 // LinkInput is an asset link as given; nil fields are left as they are
@@ -75,7 +81,8 @@ func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microseco
 // Create makes the release of in.TagName, and the tag itself from in.Ref
 // when it does not exist yet. Nothing is left half-made: a release that
 // cannot be stored takes the tag it created with it.
-func (s *Service) Create(ctx context.Context, p *model.Project, author *model.User, in CreateInput) (*model.Release, error) {
+func (s *Service) Create(ctx context.Context, p *model.Project, who *auth.Principal, in CreateInput) (*model.Release, error) {
+	author := who.User
 	if err := ValidTag(in.TagName); err != nil {
 		return nil, err
 	}
@@ -133,6 +140,14 @@ func (s *Service) Create(ctx context.Context, p *model.Project, author *model.Us
 			return nil, errExists
 		}
 		return nil, err
+	}
+	if push := (git.Push{Project: p, Pusher: who, Updates: []git.RefUpdate{{Ref: "refs/tags/" + r.TagName, Old: git.ZeroSHA, New: sha}}}); created &&
+		s.OnPush != nil && push.StartsPipelines() {
+		// Bounded as the git handler bounds its own (the caller may be
+		// gone; the pipeline still starts).
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pipelineTimeout)
+		defer cancel()
+		s.OnPush(pctx, push)
 	}
 	return r, nil
 }

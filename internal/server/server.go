@@ -212,7 +212,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
 		Variables:   vars,
-		Releases:    &releases.Service{Store: st, Repos: repos, Now: now},
+		Releases:    &releases.Service{Store: st, Repos: repos, Now: now, OnPush: pipelines.OnPush},
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
