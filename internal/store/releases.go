@@ -104,10 +104,7 @@ func (q *Queries) ReleaseLinks(ctx context.Context, releaseIDs []int64) (map[int
 	if len(releaseIDs) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(releaseIDs))
-	for i, id := range releaseIDs {
-		args[i] = id
-	}
+	args := idArgs(releaseIDs)
 	rows, err := q.query(ctx, "SELECT "+releaseLinkCols+" FROM release_links WHERE release_id IN ("+placeholders(len(args))+") ORDER BY id", args...)
 	if err != nil {
 		return nil, err
