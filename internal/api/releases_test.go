@@ -261,6 +261,17 @@ func TestReleasesJobToken(t *testing.T) {
 		if n := r.count(t); n != 2 {
 			t.Errorf("%d releases, want 2", n)
 		}
+		// explain names the refusal, as for every policy.
+		out := e.Expect(t, "GET", r.f.projAPI+"/job_token_scope/explain?job_id="+testserver.Itoa(foreign.ID)+"&permission=admin_releases",
+			e.RootToken, nil, http.StatusOK).Object(t)
+		if out["allowed"] != false || out["failed_check"] != "entry_policy" {
+			t.Errorf("explain admin_releases: %v", out)
+		}
+		out = e.Expect(t, "GET", r.f.projAPI+"/job_token_scope/explain?job_id="+testserver.Itoa(foreign.ID)+"&permission=read_releases",
+			e.RootToken, nil, http.StatusOK).Object(t)
+		if out["allowed"] != true {
+			t.Errorf("explain read_releases: %v", out)
+		}
 	})
 }
 
