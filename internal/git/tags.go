@@ -2,7 +2,6 @@ package git
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os/exec"
 	"strings"
@@ -55,11 +54,17 @@ var archiveFormats = map[string]string{"zip": "zip", "tar.gz": "tar.gz", "tgz": 
 	"tar": "tar", "tar.bz2": "tar.bz2", "tbz": "tar.bz2", "tbz2": "tar.bz2", "tb2": "tar.bz2", "bz2": "tar.bz2"}
 
 // ArchiveFormat is the extension of a format GitLab accepts, "" for one
-// it does not.
-func ArchiveFormat(format string) string { return archiveFormats[format] }
-
-// ErrArchiveFormat: the format needs a compressor this machine lacks.
-var ErrArchiveFormat = errors.New("archive format unavailable")
+// it does not or that this machine cannot make (tar.bz2 without bzip2),
+// so that the request is refused before any byte is sent.
+func ArchiveFormat(format string) string {
+	ext := archiveFormats[format]
+	if ext == "tar.bz2" {
+		if _, err := exec.LookPath("bzip2"); err != nil {
+			return ""
+		}
+	}
+	return ext
+}
 
 // Archive streams `git archive` of commit sha to w, every path under
 // prefix/. The command is bounded as every other (commandTimeout, killed
@@ -73,10 +78,7 @@ func (r *Repos) Archive(ctx context.Context, projectID int64, sha, ext, prefix s
 	args := []string{}
 	if ext == "tar.bz2" {
 		// git has no bzip2 of its own: it pipes tar through the command
-		// its configuration names, as GitLab's Gitaly does.
-		if _, err := exec.LookPath("bzip2"); err != nil {
-			return ErrArchiveFormat
-		}
+		// its configuration names (ArchiveFormat checked it is there).
 		args = append(args, "-c", "tar.tar.bz2.command=bzip2 -c")
 	}
 	args = append(args, "archive", "--format="+ext, "--prefix="+prefix+"/", sha)
