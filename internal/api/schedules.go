@@ -200,21 +200,44 @@ func (a *API) takeScheduleOwnership(c *Ctx) error {
 	return a.writeSchedule(c, http.StatusCreated, sc)
 }
 
-// playSchedule runs the schedule now, as its owner (GitLab answers 201
-// with a message).
+// playSchedule runs the schedule now, as the caller (GitLab: a schedule
+// run by hand uses its player's permissions), who must be allowed to run
+// a pipeline on its ref if that ref is protected: GitLab's 403 otherwise.
+// GitLab answers 201 with a message.
 func (a *API) playSchedule(c *Ctx) error {
 	sc, err := c.pathSchedule()
 	if err != nil {
 		return err
 	}
-	if _, err := a.CI.PlaySchedule(c.Context(), sc); err != nil {
-		if errors.Is(err, ci.ErrScheduleOwner) {
-			return errBadRequest("The schedule's owner cannot run pipelines in this project; the schedule was deactivated")
-		}
+	full, _, err := a.CI.ResolveRef(c.Context(), c.Project.ID, sc.Ref)
+	if err != nil {
+		return pipelineErr(err)
+	}
+	if err := c.AuthorizeRef(authz.PlayScheduleOnRef, full); err != nil {
+		return err
+	}
+	if _, err := a.CI.PlaySchedule(c.Context(), sc, c.Project, c.Principal.User); err != nil {
 		return pipelineErr(err)
 	}
 	writeJSON(c.W, http.StatusCreated, map[string]string{"message": "201 Created"})
 	return nil
+}
+
+// schedulePipelines is GET /projects/:id/pipeline_schedules/:id/pipelines:
+// the pipelines the schedule created, oldest first unless sort=desc
+// (GitLab's order), paginated.
+func (a *API) schedulePipelines(c *Ctx) error {
+	sc, err := c.pathSchedule()
+	if err != nil {
+		return err
+	}
+	f := store.PipelineFilter{ProjectID: c.Project.ID, ScheduleID: sc.ID, Sort: c.sortParam("asc")}
+	if err := c.Params.Err(); err != nil {
+		return err
+	}
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.Pipeline, int, error) {
+		return a.Store.ListPipelines(c.Context(), f, pg)
+	}, func(p *model.Pipeline) *pipelineEntity { return a.pipelineJSON(c, p) })
 }
 
 // scheduleVariableParams reads value and variable_type (key is the path's
