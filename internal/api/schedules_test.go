@@ -319,8 +319,7 @@ func TestScheduleProtectedRefAndPipelines(t *testing.T) {
 		team := e.NewTeamCI(t, scheduledCI)
 		project := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
 		base := schedulesPath(team.Project.ID)
-		wantStatus(t, e.Do(t, "POST", project+"/protected_branches", team.Maint.Token,
-			url.Values{"name": {"main"}, "push_access_level": {"40"}, "merge_access_level": {"40"}}), http.StatusCreated)
+		e.protectMain(t, team.Project.ID)
 		sc := e.Expect(t, "POST", base, team.Dev.Token, url.Values{"description": {"nightly"}, "ref": {"main"}, "cron": {"0 4 * * *"}},
 			http.StatusCreated).Object(t)
 		one := base + "/" + testserver.Itoa(testserver.Num(t, sc, "id"))

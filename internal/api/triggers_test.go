@@ -29,6 +29,35 @@ func jobVar(j *testserver.RunningJob, key string) (string, bool) {
 	return "", false
 }
 
+// downstreamProject is down/svc, private, whose CI is triggerTargetCI,
+// where team's dev has role and whose allowlist admits team's project.
+func (e *env) downstreamProject(t *testing.T, team *testserver.TeamCI, role int) testserver.Project {
+	t.Helper()
+	target := e.CreateProject(t, e.CreateGroup(t, "down", 0, "private"), "svc", "private")
+	e.AddMember(t, "projects", target.ID, team.Dev.ID, role)
+	e.AllowJobTokens(t, target.ID, team.Project.ID)
+	e.PushCI(t, target.Path, team.Dev, map[string]string{".gitlab-ci.yml": triggerTargetCI})
+	return target
+}
+
+// protectMain protects a project's main: only Maintainers push or merge.
+func (e *env) protectMain(t *testing.T, projectID int64) {
+	t.Helper()
+	wantStatus(t, e.Do(t, "POST", testserver.API+"/projects/"+testserver.Itoa(projectID)+"/protected_branches", e.RootToken,
+		url.Values{"name": {"main"}, "push_access_level": {"40"}, "merge_access_level": {"40"}}), http.StatusCreated)
+}
+
+// newTrigger creates a trigger token of a project, as token's user, and
+// returns its secret (which the harness then watches for in logs).
+func (e *env) newTrigger(t *testing.T, projectID int64, token string) string {
+	t.Helper()
+	created := wantStatus(t, e.Do(t, "POST", testserver.API+"/projects/"+testserver.Itoa(projectID)+"/triggers", token,
+		url.Values{"description": {"hook"}}), http.StatusCreated).(map[string]any)
+	secret, _ := created["token"].(string)
+	e.Remember(secret)
+	return secret
+}
+
 func triggerPath(projectID int64) string {
 	return testserver.API + "/projects/" + testserver.Itoa(projectID) + "/trigger/pipeline"
 }
@@ -556,12 +585,8 @@ func TestTriggerOnProtectedRef(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
 		team := e.NewTeamCI(t, triggerTargetCI)
 		project := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
-		created := wantStatus(t, e.Do(t, "POST", project+"/triggers", team.Maint.Token, url.Values{"description": {"deploy"}}),
-			http.StatusCreated).(map[string]any)
-		secret, _ := created["token"].(string)
-		e.Remember(secret)
-		wantStatus(t, e.Do(t, "POST", project+"/protected_branches", team.Maint.Token,
-			url.Values{"name": {"main"}, "push_access_level": {"40"}, "merge_access_level": {"40"}}), http.StatusCreated)
+		secret := e.newTrigger(t, team.Project.ID, team.Maint.Token)
+		e.protectMain(t, team.Project.ID)
 		trig := func() *testserver.Resp {
 			return e.Do(t, "POST", triggerPath(team.Project.ID), "", url.Values{"token": {secret}, "ref": {"main"}})
 		}
@@ -595,15 +620,10 @@ func jobPayloadVar(t *testing.T, j *testserver.RunningJob, key string) (value st
 func TestBridgeOnProtectedRef(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
 		team := e.NewTeamCI(t, "")
-		down := e.CreateGroup(t, "down", 0, "private")
-		target := e.CreateProject(t, down, "svc", "private")
-		e.AddMember(t, "projects", target.ID, team.Dev.ID, 30)
-		e.AllowJobTokens(t, target.ID, team.Project.ID)
-		e.PushCI(t, target.Path, team.Dev, map[string]string{".gitlab-ci.yml": triggerTargetCI})
+		target := e.downstreamProject(t, team, 30)
 		targetAPI := testserver.API + "/projects/" + testserver.Itoa(target.ID)
 		appAPI := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
-		wantStatus(t, e.Do(t, "POST", targetAPI+"/protected_branches", e.RootToken,
-			url.Values{"name": {"main"}, "push_access_level": {"40"}, "merge_access_level": {"40"}}), http.StatusCreated)
+		e.protectMain(t, target.ID)
 		const ci = "build:\n  script: [make]\n  when: manual\nship:\n  trigger:\n    project: down/svc\n    branch: main\n"
 
 		// dev is a Developer of down/svc, whose main only Maintainers
@@ -666,10 +686,7 @@ func TestTriggerPayload(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
 		team := e.NewTeamCI(t, triggerTargetCI)
 		project := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
-		created := wantStatus(t, e.Do(t, "POST", project+"/triggers", team.Maint.Token, url.Values{"description": {"hook"}}),
-			http.StatusCreated).(map[string]any)
-		secret, _ := created["token"].(string)
-		e.Remember(secret)
+		secret := e.newTrigger(t, team.Project.ID, team.Maint.Token)
 		payload := func(j *testserver.RunningJob) map[string]any {
 			t.Helper()
 			v, file := jobPayloadVar(t, j, "TRIGGER_PAYLOAD")
