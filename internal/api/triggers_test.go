@@ -152,6 +152,20 @@ func TestTriggerWithJobToken(t *testing.T) {
 		if _, ok := jobVar(dj, "CI_PIPELINE_TRIGGERED"); ok {
 			t.Errorf("CI_PIPELINE_TRIGGERED set for a job-token trigger")
 		}
+		// The downstream job's token is dev's: it reads grp/app (dev is a
+		// Developer there, its allowlist admitting down/svc) and not a
+		// project only owner belongs to.
+		if u, _ := field(decode(t, e.GetJob(t, dj.Token)), "user.username"); u != "dev" {
+			t.Errorf("downstream GET /job: user %v, want dev", u)
+		}
+		ownersOnly := e.CreateProject(t, down, "owners", "private")
+		e.AddMember(t, "projects", ownersOnly.ID, owner.ID, 40)
+		e.AllowJobTokens(t, ownersOnly.ID, target.ID)
+		e.AllowJobTokens(t, team.Project.ID, target.ID)
+		wantJSON(t, e.Call(t, "GET", testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/packages", testserver.JobToken(dj.Token), nil),
+			http.StatusOK, `[]`)
+		wantJSON(t, e.Call(t, "GET", testserver.API+"/projects/"+testserver.Itoa(ownersOnly.ID)+"/packages", testserver.JobToken(dj.Token), nil),
+			http.StatusNotFound, `{"message":"404 Project Not Found"}`)
 
 		// JSON, and the webhook form with the token in the query.
 		r = e.Do(t, "POST", triggerPath(target.ID), "", map[string]any{"token": job.Token, "ref": "main", "variables": map[string]string{"A": "1"}})
