@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci"
@@ -103,6 +104,38 @@ func (c *Ctx) ownedSchedule() (*model.Schedule, error) {
 	return sc, nil
 }
 
+// scheduleFullRef is the full name of a schedule's ref: as given if given
+// in full, else the branch, else the tag of that name; one that is neither
+// is read as a branch, which protected branch rules may cover by name.
+func (c *Ctx) scheduleFullRef(ref string) (string, error) {
+	if strings.HasPrefix(ref, "refs/") {
+		return ref, nil
+	}
+	full, _, err := c.API.CI.ResolveRef(c.Context(), c.Project.ID, ref)
+	var refused *ci.RefusedError
+	if errors.As(err, &refused) {
+		return "refs/heads/" + ref, nil
+	}
+	return full, err
+}
+
+// authorizeScheduleRef: a schedule goes on a protected ref only by whoever
+// may run pipelines there (authz.SaveScheduleOnRef), refused as GitLab's
+// schedule services are: 400 {"message":{"base":["The current user is not
+// authorized to <verb> the pipeline schedule"]}}.
+func (c *Ctx) authorizeScheduleRef(ref, verb string) error {
+	full, err := c.scheduleFullRef(ref)
+	if err != nil {
+		return err
+	}
+	err = c.AuthorizeRef(authz.SaveScheduleOnRef, full)
+	var denied *gate.Denied
+	if errors.As(err, &denied) && denied.Decision.Check == authz.CheckProtectedRef {
+		return &model.ValidationError{Fields: map[string][]string{"base": {"The current user is not authorized to " + verb + " the pipeline schedule"}}}
+	}
+	return err
+}
+
 // scheduleParams reads description, ref, cron, cron_timezone and active.
 func (c *Ctx) scheduleParams() (ci.ScheduleInput, error) {
 	var in ci.ScheduleInput
@@ -153,6 +186,9 @@ func (a *API) createSchedule(c *Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := c.authorizeScheduleRef(*in.Ref, "create"); err != nil {
+		return err
+	}
 	sc, err := a.CI.CreateSchedule(c.Context(), c.Project.ID, c.Principal.UserID(), in)
 	if err != nil {
 		return err
@@ -168,6 +204,11 @@ func (a *API) updateSchedule(c *Ctx) error {
 	in, err := c.scheduleParams()
 	if err != nil {
 		return err
+	}
+	if in.Ref != nil && *in.Ref != "" {
+		if err := c.authorizeScheduleRef(*in.Ref, "update"); err != nil {
+			return err
+		}
 	}
 	if err := a.CI.UpdateSchedule(c.Context(), sc, in); err != nil {
 		return err
@@ -209,9 +250,9 @@ func (a *API) playSchedule(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	full, _, err := a.CI.ResolveRef(c.Context(), c.Project.ID, sc.Ref)
+	full, err := c.scheduleFullRef(sc.Ref)
 	if err != nil {
-		return pipelineErr(err)
+		return err
 	}
 	if err := c.AuthorizeRef(authz.PlayScheduleOnRef, full); err != nil {
 		return err

@@ -309,9 +309,10 @@ func TestScheduleFiresOnceOnReplicas(t *testing.T) {
 }
 
 // TestScheduleProtectedRefAndPipelines: a schedule on a protected branch
-// fires only for an owner who may push or merge to it (GitLab creates no
-// pipeline otherwise, and keeps the schedule); playing it needs that right
-// too (GitLab's 403) and runs as the player. Its file variables reach the
+// is created or moved there, and fires, only for an owner who may push or
+// merge to it (GitLab creates no pipeline otherwise, and keeps the
+// schedule); playing it needs that right too (GitLab's 403) and runs as
+// the player. Its file variables reach the
 // job as file variables. GET .../pipeline_schedules/:id/pipelines lists
 // the schedule's pipelines and no other's, paginated, oldest first.
 func TestScheduleProtectedRefAndPipelines(t *testing.T) {
@@ -319,12 +320,22 @@ func TestScheduleProtectedRefAndPipelines(t *testing.T) {
 		team := e.NewTeamCI(t, scheduledCI)
 		project := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
 		base := schedulesPath(team.Project.ID)
-		e.protectMain(t, team.Project.ID)
 		sc := e.Expect(t, "POST", base, team.Dev.Token, url.Values{"description": {"nightly"}, "ref": {"main"}, "cron": {"0 4 * * *"}},
 			http.StatusCreated).Object(t)
 		one := base + "/" + testserver.Itoa(testserver.Num(t, sc, "id"))
 		e.Expect(t, "POST", one+"/variables", team.Dev.Token, url.Values{"key": {"CONF"}, "value": {"a=b\n"}, "variable_type": {"file"}}, http.StatusCreated)
 		e.Expect(t, "POST", one+"/variables", team.Dev.Token, url.Values{"key": {"PLAIN"}, "value": {"p"}}, http.StatusCreated)
+
+		// main protected afterwards: dev may no longer put a schedule on
+		// it, by its short or full name (GitLab's schedule services).
+		e.protectMain(t, team.Project.ID)
+		for _, ref := range []string{"main", "refs/heads/main"} {
+			wantJSON(t, e.Do(t, "POST", base, team.Dev.Token, url.Values{"description": {"x"}, "ref": {ref}, "cron": {"0 4 * * *"}}),
+				http.StatusBadRequest, `{"message":{"base":["The current user is not authorized to create the pipeline schedule"]}}`)
+		}
+		wantJSON(t, e.Do(t, "PUT", one, team.Dev.Token, url.Values{"ref": {"main"}}),
+			http.StatusBadRequest, `{"message":{"base":["The current user is not authorized to update the pipeline schedule"]}}`)
+		wantField(t, e.Do(t, "PUT", one, team.Dev.Token, url.Values{"description": {"nightly build"}}), http.StatusOK, "description", `"nightly build"`)
 
 		// Due, owned by a Developer whom main's rules refuse: no pipeline,
 		// still active, its next run moved on.

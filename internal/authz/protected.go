@@ -101,6 +101,11 @@ var (
 	// be allowed to update, refused as GitLab's play_pipeline_schedule
 	// (403) rather than as a pipeline's validation.
 	PlayScheduleOnRef = onRef(PlaySchedule, "play_pipeline_schedule_on_ref", RefRunJob)
+	// SaveScheduleOnRef is creating a pipeline schedule on a ref, or
+	// moving one to it: only for whoever may run pipelines there (GitLab's
+	// schedule policy), so that no schedule is set up to run where its
+	// owner could not.
+	SaveScheduleOnRef = onRef(CreateSchedule, "save_pipeline_schedule_on_ref", RefRunJob)
 )
 
 // refLevelAllows: a protected ref's level admits the caller. No one is no
