@@ -239,10 +239,10 @@ type JobFilter struct {
 	PipelineID     int64
 	Scope          []string // statuses
 	IncludeRetried bool
-	// Bridges are left out: GitLab lists them under .../bridges only.
 }
 
-// ListJobs returns one page of jobs, newest first.
+// ListJobs returns one page of jobs, newest first. Bridges are left out:
+// GitLab lists them under .../bridges only.
 func (q *Queries) ListJobs(ctx context.Context, f JobFilter, page Page) ([]*model.Job, int, error) {
 	where := []string{"project_id = ?"}
 	args := []any{f.ProjectID}
