@@ -15,6 +15,7 @@ import (
 const scheduledPrintCI = `nightly:
   script:
     - echo "source=$CI_PIPELINE_SOURCE user=$GITLAB_USER_LOGIN nightly=$NIGHTLY"
+    - 'echo "conf=$(cat "$CONF") mode=$(stat -c %a "$CONF")"'
   rules:
     - if: $CI_PIPELINE_SOURCE == "schedule"
 `
@@ -55,11 +56,22 @@ func testPipelineSchedulesClient(t *testing.T, s *testserver.Server) {
 	if v.Key != "NIGHTLY" || v.Value != "one" || v.VariableType != "env_var" {
 		t.Errorf("CreatePipelineScheduleVariable: %+v", v)
 	}
+	// A file variable: the job gets a path to a 0600 file holding it.
+	fv := must[*gitlab.PipelineVariable](t, "CreatePipelineScheduleVariable")(asBob.PipelineSchedules.CreatePipelineScheduleVariable(p.ID, sc.ID,
+		&gitlab.CreatePipelineScheduleVariableOptions{Key: gitlab.Ptr("CONF"), Value: gitlab.Ptr("from-file"),
+			VariableType: gitlab.Ptr(gitlab.FileVariableType)}))
+	if fv.VariableType != "file" {
+		t.Errorf("CreatePipelineScheduleVariable (file): %+v", fv)
+	}
 	must[*gitlab.PipelineVariable](t, "EditPipelineScheduleVariable")(asAlice.PipelineSchedules.EditPipelineScheduleVariable(p.ID, sc.ID, "NIGHTLY",
 		&gitlab.EditPipelineScheduleVariableOptions{Value: gitlab.Ptr("two")}))
 	ed := must[*gitlab.PipelineSchedule](t, "EditPipelineSchedule")(asBob.PipelineSchedules.EditPipelineSchedule(p.ID, sc.ID,
 		&gitlab.EditPipelineScheduleOptions{Description: gitlab.Ptr("every night")}))
-	if ed.Description != "every night" || len(ed.Variables) != 1 || ed.Variables[0].Value != "two" {
+	vals := map[string]string{}
+	for _, v := range ed.Variables {
+		vals[v.Key] = v.Value + "/" + string(v.VariableType)
+	}
+	if ed.Description != "every night" || len(vals) != 2 || vals["NIGHTLY"] != "two/env_var" || vals["CONF"] != "from-file/file" {
 		t.Errorf("EditPipelineSchedule: %+v", ed)
 	}
 	list := must[[]*gitlab.PipelineSchedule](t, "ListPipelineSchedules")(asCarol.PipelineSchedules.ListPipelineSchedules(p.ID, nil))
@@ -67,10 +79,11 @@ func testPipelineSchedulesClient(t *testing.T, s *testserver.Server) {
 		t.Errorf("ListPipelineSchedules: %+v", list)
 	}
 
-	// run: now, as bob, source schedule, with the schedule's variable.
-	run := func(who string, want string) {
+	// run: now, as the player, source schedule, with the schedule's
+	// variables.
+	run := func(who string, as *gitlab.Client, want string) {
 		t.Helper()
-		if _, err := asBob.PipelineSchedules.RunPipelineSchedule(p.ID, sc.ID); err != nil {
+		if _, err := as.PipelineSchedules.RunPipelineSchedule(p.ID, sc.ID); err != nil {
 			t.Fatalf("RunPipelineSchedule: %v", err)
 		}
 		got := must[*gitlab.PipelineSchedule](t, "GetPipelineSchedule")(asAlice.PipelineSchedules.GetPipelineSchedule(p.ID, sc.ID))
@@ -79,11 +92,11 @@ func testPipelineSchedulesClient(t *testing.T, s *testserver.Server) {
 		}
 		waitPipeline(t, s, p.ID, alice.Token, got.LastPipeline.ID)
 		j := pipelineJob(t, s, p.ID, got.LastPipeline.ID, "nightly", alice.Token)
-		if log := jobLog(t, s, p.ID, j, alice.Token); !strings.Contains(log, want) {
-			t.Errorf("scheduled job run as %s: log\n%s\nwant %q", who, log, want)
+		if log := jobLog(t, s, p.ID, j, alice.Token); !strings.Contains(log, want) || !strings.Contains(log, "conf=from-file mode=600") {
+			t.Errorf("scheduled job run as %s: log\n%s\nwant %q and the file variable", who, log, want)
 		}
 	}
-	run("bob", "source=schedule user=bob nightly=two")
+	run("bob", asBob, "source=schedule user=bob nightly=two")
 
 	_, _, err = asBob.PipelineSchedules.TakeOwnershipOfPipelineSchedule(p.ID, sc.ID)
 	wantStatus(t, err, http.StatusForbidden)
@@ -91,7 +104,18 @@ func testPipelineSchedulesClient(t *testing.T, s *testserver.Server) {
 	if own.Owner == nil || own.Owner.Username != "alice" {
 		t.Errorf("TakeOwnershipOfPipelineSchedule: owner %+v", own.Owner)
 	}
-	run("alice", "source=schedule user=alice nightly=two")
+	run("alice", asAlice, "source=schedule user=alice nightly=two")
+
+	// The schedule's pipelines, oldest first (ListPipelinesTriggeredBySchedule).
+	pls := must[[]*gitlab.Pipeline](t, "ListPipelinesTriggeredBySchedule")(asCarol.PipelineSchedules.ListPipelinesTriggeredBySchedule(p.ID, sc.ID, nil))
+	if len(pls) != 2 || pls[0].ID >= pls[1].ID || pls[0].Source != "schedule" || pls[1].Status != "success" {
+		t.Errorf("ListPipelinesTriggeredBySchedule: %+v", pls)
+	}
+	page := must[[]*gitlab.Pipeline](t, "ListPipelinesTriggeredBySchedule")(asCarol.PipelineSchedules.ListPipelinesTriggeredBySchedule(p.ID, sc.ID,
+		&gitlab.ListPipelinesTriggeredByScheduleOptions{ListOptions: gitlab.ListOptions{PerPage: 1, Page: 2}}))
+	if len(page) != 1 || len(pls) == 2 && page[0].ID != pls[1].ID {
+		t.Errorf("ListPipelinesTriggeredBySchedule page 2 of 1: %+v", page)
+	}
 
 	if _, _, err := asAlice.PipelineSchedules.DeletePipelineScheduleVariable(p.ID, sc.ID, "NIGHTLY"); err != nil {
 		t.Errorf("DeletePipelineScheduleVariable: %v", err)

@@ -32,6 +32,8 @@ const seedTroubleshootCI = `probe:
 const downstreamCI = `downstream:
   script:
     - echo "source=$CI_PIPELINE_SOURCE user=$GITLAB_USER_LOGIN triggered=${CI_PIPELINE_TRIGGERED:-no}"
+    - echo "upstream=${CI_UPSTREAM_PROJECT_ID:-none}/${CI_UPSTREAM_PIPELINE_ID:-none}/${CI_UPSTREAM_JOB_ID:-none}"
+    - 'echo "payload=$(cat "$TRIGGER_PAYLOAD") mode=$(stat -c %a "$TRIGGER_PAYLOAD")"'
   rules:
     - if: $CI_PIPELINE_SOURCE != "push"
 `
@@ -112,8 +114,12 @@ func testSeedTriggerPipeline(t *testing.T, s *testserver.Server) {
 		t.Errorf("downstream pipeline's source_job: %v, want job %d", tb["source_job"], job)
 	}
 	dj := pipelineJob(t, s, target.ID, downID, "downstream", alice.Token)
-	if log := jobLog(t, s, target.ID, dj, alice.Token); !strings.Contains(log, "source=pipeline user=alice triggered=no") {
-		t.Errorf("downstream job's log:\n%s", log)
+	// Its job sees its upstream (CI_UPSTREAM_*) and the call's parameters
+	// but the token, in the file TRIGGER_PAYLOAD, written 0600.
+	upstream := "upstream=" + testserver.Itoa(up.ID) + "/" + testserver.Itoa(upPL) + "/" + testserver.Itoa(job)
+	if log := jobLog(t, s, target.ID, dj, alice.Token); !strings.Contains(log, "source=pipeline user=alice triggered=no") ||
+		!strings.Contains(log, upstream) || !strings.Contains(log, `payload={"id":"9","ref":"main"} mode=600`) {
+		t.Errorf("downstream job's log:\n%s\nwant %s and the payload", log, upstream)
 	}
 
 	// The troubleshooting call, from bob's job: exactly the seed's answer.
@@ -170,7 +176,9 @@ func testPipelineTriggersClient(t *testing.T, s *testserver.Server) {
 	}
 	waitPipeline(t, s, p.ID, alice.Token, pl.ID)
 	j := pipelineJob(t, s, p.ID, pl.ID, "downstream", alice.Token)
-	if log := jobLog(t, s, p.ID, j, alice.Token); !strings.Contains(log, "source=trigger user=alice triggered=true") {
+	if log := jobLog(t, s, p.ID, j, alice.Token); !strings.Contains(log, "source=trigger user=alice triggered=true") ||
+		!strings.Contains(log, "upstream=none/none/none") ||
+		!strings.Contains(log, `payload={"id":"`+testserver.Itoa(p.ID)+`","ref":"main","variables":{"DEPLOY_ENV":"staging"}} mode=600`) {
 		t.Errorf("triggered job's log:\n%s", log)
 	}
 	_, _, err = asBob.PipelineTriggers.RunPipelineTrigger(p.ID, &gitlab.RunPipelineTriggerOptions{Ref: gitlab.Ptr("nope"), Token: gitlab.Ptr(tr.Token)})

@@ -63,6 +63,29 @@ func (a *Authorizer) Decide(ctx context.Context, who *auth.Principal, p *model.P
 	return s, t, d, nil
 }
 
+// ProjectRef decides act on one branch or tag of p (fullRef:
+// refs/heads/..., refs/tags/...; "" for none), with the protected refs
+// that cover it (check protected_ref): running a pipeline on a protected
+// ref outside a request, as a bridge or a schedule does, is the same
+// decision as the trigger API's (gate.Ctx.AuthorizeRef). Recorded as
+// Decide records.
+func (a *Authorizer) ProjectRef(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action, fullRef string) (authz.Decision, error) {
+	s, t, err := a.Facts(ctx, who, p)
+	if err != nil {
+		return authz.Decision{}, err
+	}
+	if fullRef != "" {
+		rules, err := a.ProtectedRefs(ctx, p)
+		if err != nil {
+			return authz.Decision{}, err
+		}
+		t.Ref = RefFacts(rules, fullRef)
+	}
+	d := authz.Decide(s, t, act)
+	a.Record(s, t, act, d)
+	return d, nil
+}
+
 // Allows answers whether who may do act on p, where the answer shapes
 // what a response shows (a delete link) rather than being a use of the
 // caller's token: nothing is recorded in the authentication log.

@@ -39,15 +39,25 @@ func (a *API) listPipelines(c *Ctx) error {
 	if f.Status, _ = c.Params.String("status"); f.Status != "" && !pipelineStatuses[f.Status] {
 		c.Params.Fail("status does not have a valid value")
 	}
-	if f.Sort, _ = c.Params.String("sort"); f.Sort != "" && f.Sort != "asc" && f.Sort != "desc" {
-		c.Params.Fail("sort does not have a valid value")
-	}
+	f.Sort = c.sortParam("")
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
 	return gate.List(c.Ctx, func(pg store.Page) ([]*model.Pipeline, int, error) {
 		return a.Store.ListPipelines(c.Context(), f, pg)
 	}, func(p *model.Pipeline) *pipelineEntity { return a.pipelineJSON(c, p) })
+}
+
+// sortParam reads sort (asc or desc, by id); def when it is not given.
+func (c *Ctx) sortParam(def string) string {
+	sort, _ := c.Params.String("sort")
+	if sort == "" {
+		return def
+	}
+	if sort != "asc" && sort != "desc" {
+		c.Params.Fail("sort does not have a valid value")
+	}
+	return sort
 }
 
 func (a *API) getPipeline(c *Ctx) error {

@@ -113,6 +113,7 @@ func (a *API) Routes() []Route {
 		{http.MethodDelete, "/projects/{id}/pipeline_schedules/{schedule_id}", userAPI, ProjectTarget, authz.UpdateSchedule, a.deleteSchedule},
 		{http.MethodPost, "/projects/{id}/pipeline_schedules/{schedule_id}/take_ownership", userAPI, ProjectTarget, authz.TakeSchedule, a.takeScheduleOwnership},
 		{http.MethodPost, "/projects/{id}/pipeline_schedules/{schedule_id}/play", userAPI, ProjectTarget, authz.PlaySchedule, a.playSchedule},
+		{http.MethodGet, "/projects/{id}/pipeline_schedules/{schedule_id}/pipelines", userAPI, ProjectTarget, authz.ReadSchedules, a.schedulePipelines},
 		{http.MethodPost, "/projects/{id}/pipeline_schedules/{schedule_id}/variables", userAPI, ProjectTarget, authz.UpdateSchedule, a.createScheduleVariable},
 		{http.MethodPut, "/projects/{id}/pipeline_schedules/{schedule_id}/variables/{key}", userAPI, ProjectTarget, authz.UpdateSchedule, a.updateScheduleVariable},
 		{http.MethodDelete, "/projects/{id}/pipeline_schedules/{schedule_id}/variables/{key}", userAPI, ProjectTarget, authz.UpdateSchedule, a.deleteScheduleVariable},

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci"
@@ -103,6 +104,38 @@ func (c *Ctx) ownedSchedule() (*model.Schedule, error) {
 	return sc, nil
 }
 
+// scheduleFullRef is the full name of a schedule's ref: as given if given
+// in full, else the branch, else the tag of that name; one that is neither
+// is read as a branch, which protected branch rules may cover by name.
+func (c *Ctx) scheduleFullRef(ref string) (string, error) {
+	if strings.HasPrefix(ref, "refs/") {
+		return ref, nil
+	}
+	full, _, err := c.API.CI.ResolveRef(c.Context(), c.Project.ID, ref)
+	var refused *ci.RefusedError
+	if errors.As(err, &refused) {
+		return "refs/heads/" + ref, nil
+	}
+	return full, err
+}
+
+// authorizeScheduleRef: a schedule goes on a protected ref only by whoever
+// may run pipelines there (authz.SaveScheduleOnRef), refused as GitLab's
+// schedule services are: 400 {"message":{"base":["The current user is not
+// authorized to <verb> the pipeline schedule"]}}.
+func (c *Ctx) authorizeScheduleRef(ref, verb string) error {
+	full, err := c.scheduleFullRef(ref)
+	if err != nil {
+		return err
+	}
+	err = c.AuthorizeRef(authz.SaveScheduleOnRef, full)
+	var denied *gate.Denied
+	if errors.As(err, &denied) && denied.Decision.Check == authz.CheckProtectedRef {
+		return &model.ValidationError{Fields: map[string][]string{"base": {"The current user is not authorized to " + verb + " the pipeline schedule"}}}
+	}
+	return err
+}
+
 // scheduleParams reads description, ref, cron, cron_timezone and active.
 func (c *Ctx) scheduleParams() (ci.ScheduleInput, error) {
 	var in ci.ScheduleInput
@@ -153,6 +186,9 @@ func (a *API) createSchedule(c *Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := c.authorizeScheduleRef(*in.Ref, "create"); err != nil {
+		return err
+	}
 	sc, err := a.CI.CreateSchedule(c.Context(), c.Project.ID, c.Principal.UserID(), in)
 	if err != nil {
 		return err
@@ -168,6 +204,11 @@ func (a *API) updateSchedule(c *Ctx) error {
 	in, err := c.scheduleParams()
 	if err != nil {
 		return err
+	}
+	if in.Ref != nil && *in.Ref != "" {
+		if err := c.authorizeScheduleRef(*in.Ref, "update"); err != nil {
+			return err
+		}
 	}
 	if err := a.CI.UpdateSchedule(c.Context(), sc, in); err != nil {
 		return err
@@ -200,21 +241,44 @@ func (a *API) takeScheduleOwnership(c *Ctx) error {
 	return a.writeSchedule(c, http.StatusCreated, sc)
 }
 
-// playSchedule runs the schedule now, as its owner (GitLab answers 201
-// with a message).
+// playSchedule runs the schedule now, as the caller (GitLab: a schedule
+// run by hand uses its player's permissions), who must be allowed to run
+// a pipeline on its ref if that ref is protected: GitLab's 403 otherwise.
+// GitLab answers 201 with a message.
 func (a *API) playSchedule(c *Ctx) error {
 	sc, err := c.pathSchedule()
 	if err != nil {
 		return err
 	}
-	if _, err := a.CI.PlaySchedule(c.Context(), sc); err != nil {
-		if errors.Is(err, ci.ErrScheduleOwner) {
-			return errBadRequest("The schedule's owner cannot run pipelines in this project; the schedule was deactivated")
-		}
+	full, err := c.scheduleFullRef(sc.Ref)
+	if err != nil {
+		return err
+	}
+	if err := c.AuthorizeRef(authz.PlayScheduleOnRef, full); err != nil {
+		return err
+	}
+	if _, err := a.CI.PlaySchedule(c.Context(), sc, c.Project, c.Principal.User); err != nil {
 		return pipelineErr(err)
 	}
 	writeJSON(c.W, http.StatusCreated, map[string]string{"message": "201 Created"})
 	return nil
+}
+
+// schedulePipelines is GET /projects/:id/pipeline_schedules/:id/pipelines:
+// the pipelines the schedule created, oldest first unless sort=desc
+// (GitLab's order), paginated.
+func (a *API) schedulePipelines(c *Ctx) error {
+	sc, err := c.pathSchedule()
+	if err != nil {
+		return err
+	}
+	f := store.PipelineFilter{ProjectID: c.Project.ID, ScheduleID: sc.ID, Sort: c.sortParam("asc")}
+	if err := c.Params.Err(); err != nil {
+		return err
+	}
+	return gate.List(c.Ctx, func(pg store.Page) ([]*model.Pipeline, int, error) {
+		return a.Store.ListPipelines(c.Context(), f, pg)
+	}, func(p *model.Pipeline) *pipelineEntity { return a.pipelineJSON(c, p) })
 }
 
 // scheduleVariableParams reads value and variable_type (key is the path's

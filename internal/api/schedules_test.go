@@ -236,7 +236,7 @@ func TestScheduleRunsAsOwner(t *testing.T) {
 		wantJSON(t, e.Call(t, "GET", otherAPI+"/packages", testserver.JobToken(j.Token), nil), http.StatusNotFound, `{"message":"404 Project Not Found"}`)
 		j.FinishOK(t, "success")
 
-		// play runs it now, as its owner, without moving its next run.
+		// play runs it now, as the player (dev), without moving its next run.
 		wantJSON(t, e.Do(t, "POST", one+"/play", team.Reporter.Token, nil), http.StatusForbidden, `{"message":"403 Forbidden"}`)
 		wantJSON(t, e.Do(t, "POST", one+"/play", team.Dev.Token, nil), http.StatusCreated, `{"message":"201 Created"}`)
 		ps = schedulePipelines(t, e.Server, team.Project.ID)
@@ -306,4 +306,102 @@ func TestScheduleFiresOnceOnReplicas(t *testing.T) {
 	if ps := schedulePipelines(t, a, team.Project.ID); len(ps) != 1 {
 		t.Fatalf("two replicas made %d pipelines of one due time, want 1", len(ps))
 	}
+}
+
+// TestScheduleProtectedRefAndPipelines: a schedule on a protected branch
+// is created or moved there, and fires, only for an owner who may push or
+// merge to it (GitLab creates no pipeline otherwise, and keeps the
+// schedule); playing it needs that right too (GitLab's 403) and runs as
+// the player. Its file variables reach the
+// job as file variables. GET .../pipeline_schedules/:id/pipelines lists
+// the schedule's pipelines and no other's, paginated, oldest first.
+func TestScheduleProtectedRefAndPipelines(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, scheduledCI)
+		project := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
+		base := schedulesPath(team.Project.ID)
+		sc := e.Expect(t, "POST", base, team.Dev.Token, url.Values{"description": {"nightly"}, "ref": {"main"}, "cron": {"0 4 * * *"}},
+			http.StatusCreated).Object(t)
+		one := base + "/" + testserver.Itoa(testserver.Num(t, sc, "id"))
+		e.Expect(t, "POST", one+"/variables", team.Dev.Token, url.Values{"key": {"CONF"}, "value": {"a=b\n"}, "variable_type": {"file"}}, http.StatusCreated)
+		e.Expect(t, "POST", one+"/variables", team.Dev.Token, url.Values{"key": {"PLAIN"}, "value": {"p"}}, http.StatusCreated)
+
+		// main protected afterwards: dev may no longer put a schedule on
+		// it, by its short or full name (GitLab's schedule services).
+		e.protectMain(t, team.Project.ID)
+		for _, ref := range []string{"main", "refs/heads/main"} {
+			wantJSON(t, e.Do(t, "POST", base, team.Dev.Token, url.Values{"description": {"x"}, "ref": {ref}, "cron": {"0 4 * * *"}}),
+				http.StatusBadRequest, `{"message":{"base":["The current user is not authorized to create the pipeline schedule"]}}`)
+		}
+		wantJSON(t, e.Do(t, "PUT", one, team.Dev.Token, url.Values{"ref": {"main"}}),
+			http.StatusBadRequest, `{"message":{"base":["The current user is not authorized to update the pipeline schedule"]}}`)
+		wantField(t, e.Do(t, "PUT", one, team.Dev.Token, url.Values{"description": {"nightly build"}}), http.StatusOK, "description", `"nightly build"`)
+
+		// Due, owned by a Developer whom main's rules refuse: no pipeline,
+		// still active, its next run moved on.
+		due := nextRunAt(t, sc)
+		runSchedules(t, e.Server, due.Add(time.Minute))
+		if ps := schedulePipelines(t, e.Server, team.Project.ID); len(ps) != 0 {
+			t.Fatalf("a schedule on protected main made %d pipelines for a Developer", len(ps))
+		}
+		got := e.Expect(t, "GET", one, team.Dev.Token, nil, http.StatusOK).Object(t)
+		if got["active"] != true || !nextRunAt(t, got).Equal(due.Add(24*time.Hour)) {
+			t.Errorf("after a refused run: active %v, next_run_at %v", got["active"], got["next_run_at"])
+		}
+
+		// Played by dev: GitLab's 403. By maint: a pipeline as maint.
+		wantJSON(t, e.Do(t, "POST", one+"/play", team.Dev.Token, nil), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+		wantJSON(t, e.Do(t, "POST", one+"/play", team.Maint.Token, nil), http.StatusCreated, `{"message":"201 Created"}`)
+		ps := schedulePipelines(t, e.Server, team.Project.ID)
+		if len(ps) != 1 {
+			t.Fatalf("after maint's play: %d pipelines, want 1", len(ps))
+		}
+		pl := e.Expect(t, "GET", project+"/pipelines/"+testserver.Itoa(testserver.Num(t, ps[0], "id")), e.RootToken, nil, http.StatusOK).Object(t)
+		if u, _ := field(pl, "user.username"); u != "maint" {
+			t.Errorf("played pipeline's user %v, want the player maint", u)
+		}
+		j := team.Take(t, "nightly")
+		if v, file := jobPayloadVar(t, j, "CONF"); v != "a=b\n" || !file {
+			t.Errorf("CONF = %q (file %v), want a file variable", v, file)
+		}
+		if v, file := jobPayloadVar(t, j, "PLAIN"); v != "p" || file {
+			t.Errorf("PLAIN = %q (file %v), want an env variable", v, file)
+		}
+		if u, _ := field(decode(t, e.GetJob(t, j.Token)), "user.username"); u != "maint" {
+			t.Errorf("played job's user %v, want the player maint", u)
+		}
+		j.FinishOK(t, "success")
+
+		// maint takes it over: the next due time fires, as maint.
+		e.Expect(t, "POST", one+"/take_ownership", team.Maint.Token, nil, http.StatusCreated)
+		runSchedules(t, e.Server, due.Add(24*time.Hour+time.Minute))
+		team.Take(t, "nightly").FinishOK(t, "success")
+
+		// Another schedule's pipeline is not this one's.
+		sc2 := e.Expect(t, "POST", base, team.Maint.Token, url.Values{"description": {"other"}, "ref": {"main"}, "cron": {"0 5 * * *"}},
+			http.StatusCreated).Object(t)
+		two := base + "/" + testserver.Itoa(testserver.Num(t, sc2, "id"))
+		e.Expect(t, "POST", two+"/play", team.Maint.Token, nil, http.StatusCreated)
+		team.Take(t, "nightly").FinishOK(t, "success")
+
+		mine := e.Expect(t, "GET", one+"/pipelines", team.Reporter.Token, nil, http.StatusOK)
+		list := mine.List(t)
+		if len(list) != 2 || testserver.Num(t, list[0], "id") >= testserver.Num(t, list[1], "id") || list[0]["source"] != "schedule" {
+			t.Fatalf("schedule's pipelines: %s, want 2, oldest first", mine.Body)
+		}
+		if mine.Header.Get("X-Total") != "2" {
+			t.Errorf("X-Total %q, want 2", mine.Header.Get("X-Total"))
+		}
+		desc := e.Expect(t, "GET", one+"/pipelines?sort=desc&per_page=1", team.Reporter.Token, nil, http.StatusOK)
+		if l := desc.List(t); len(l) != 1 || l[0]["id"] != list[1]["id"] || desc.Header.Get("X-Total-Pages") != "2" {
+			t.Errorf("sort=desc&per_page=1: %s (pages %s), want pipeline %v of 2 pages", desc.Body, desc.Header.Get("X-Total-Pages"), list[1]["id"])
+		}
+		if l := e.Expect(t, "GET", two+"/pipelines", team.Reporter.Token, nil, http.StatusOK).List(t); len(l) != 1 {
+			t.Errorf("the other schedule's pipelines: %v, want 1", l)
+		}
+		wantJSON(t, e.Do(t, "GET", one+"/pipelines?sort=up", team.Reporter.Token, nil), http.StatusBadRequest, `{"error":"sort does not have a valid value"}`)
+		wantJSON(t, e.Do(t, "GET", one+"/pipelines", team.Guest.Token, nil), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+		wantJSON(t, e.Do(t, "GET", one+"/pipelines", team.Outsider.Token, nil), http.StatusNotFound, `{"message":"404 Project Not Found"}`)
+		wantJSON(t, e.Do(t, "GET", base+"/999/pipelines", team.Reporter.Token, nil), http.StatusNotFound, `{"message":"404 Pipeline Schedule Not Found"}`)
+	})
 }

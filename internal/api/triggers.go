@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -47,12 +48,26 @@ func (a *API) triggerPipeline(c *Ctx) error {
 	if err := c.authorizeRunOn(authz.TriggerPipelineOnRef, full); err != nil {
 		return err
 	}
-	p, err := a.CI.Trigger(c.Context(), ci.TriggerInput{Project: c.Project, Who: c.Principal, Ref: ref, Variables: vars})
+	p, err := a.CI.Trigger(c.Context(), ci.TriggerInput{Project: c.Project, Who: c.Principal, Ref: ref, Variables: vars,
+		Payload: c.triggerPayload(ref)})
 	if err != nil {
 		return pipelineErr(err)
 	}
 	writeJSON(c.W, http.StatusCreated, a.pipelineDetailJSON(c, p))
 	return nil
+}
+
+// triggerPayload is TRIGGER_PAYLOAD: the call's parameters, the path's id
+// and ref among them, without its token, as GitLab passes them on (a
+// webhook's body is the payload a job reads).
+func (c *Ctx) triggerPayload(ref string) []byte {
+	m := c.Params.Object("token")
+	m["id"], m["ref"] = c.R.PathValue("id"), ref
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil // a JSON body decoded: it encodes
+	}
+	return b
 }
 
 // triggerVariables reads variables[KEY]=value (or a JSON object): the

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,6 +27,35 @@ func jobVar(j *testserver.RunningJob, key string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// downstreamProject is down/svc, private, whose CI is triggerTargetCI,
+// where team's dev has role and whose allowlist admits team's project.
+func (e *env) downstreamProject(t *testing.T, team *testserver.TeamCI, role int) testserver.Project {
+	t.Helper()
+	target := e.CreateProject(t, e.CreateGroup(t, "down", 0, "private"), "svc", "private")
+	e.AddMember(t, "projects", target.ID, team.Dev.ID, role)
+	e.AllowJobTokens(t, target.ID, team.Project.ID)
+	e.PushCI(t, target.Path, team.Dev, map[string]string{".gitlab-ci.yml": triggerTargetCI})
+	return target
+}
+
+// protectMain protects a project's main: only Maintainers push or merge.
+func (e *env) protectMain(t *testing.T, projectID int64) {
+	t.Helper()
+	wantStatus(t, e.Do(t, "POST", testserver.API+"/projects/"+testserver.Itoa(projectID)+"/protected_branches", e.RootToken,
+		url.Values{"name": {"main"}, "push_access_level": {"40"}, "merge_access_level": {"40"}}), http.StatusCreated)
+}
+
+// newTrigger creates a trigger token of a project, as token's user, and
+// returns its secret (which the harness then watches for in logs).
+func (e *env) newTrigger(t *testing.T, projectID int64, token string) string {
+	t.Helper()
+	created := wantStatus(t, e.Do(t, "POST", testserver.API+"/projects/"+testserver.Itoa(projectID)+"/triggers", token,
+		url.Values{"description": {"hook"}}), http.StatusCreated).(map[string]any)
+	secret, _ := created["token"].(string)
+	e.Remember(secret)
+	return secret
 }
 
 func triggerPath(projectID int64) string {
@@ -121,6 +152,20 @@ func TestTriggerWithJobToken(t *testing.T) {
 		if _, ok := jobVar(dj, "CI_PIPELINE_TRIGGERED"); ok {
 			t.Errorf("CI_PIPELINE_TRIGGERED set for a job-token trigger")
 		}
+		// The downstream job's token is dev's: it reads grp/app (dev is a
+		// Developer there, its allowlist admitting down/svc) and not a
+		// project only owner belongs to.
+		if u, _ := field(decode(t, e.GetJob(t, dj.Token)), "user.username"); u != "dev" {
+			t.Errorf("downstream GET /job: user %v, want dev", u)
+		}
+		ownersOnly := e.CreateProject(t, down, "owners", "private")
+		e.AddMember(t, "projects", ownersOnly.ID, owner.ID, 40)
+		e.AllowJobTokens(t, ownersOnly.ID, target.ID)
+		e.AllowJobTokens(t, team.Project.ID, target.ID)
+		wantJSON(t, e.Call(t, "GET", testserver.API+"/projects/"+testserver.Itoa(team.Project.ID)+"/packages", testserver.JobToken(dj.Token), nil),
+			http.StatusOK, `[]`)
+		wantJSON(t, e.Call(t, "GET", testserver.API+"/projects/"+testserver.Itoa(ownersOnly.ID)+"/packages", testserver.JobToken(dj.Token), nil),
+			http.StatusNotFound, `{"message":"404 Project Not Found"}`)
 
 		// JSON, and the webhook form with the token in the query.
 		r = e.Do(t, "POST", triggerPath(target.ID), "", map[string]any{"token": job.Token, "ref": "main", "variables": map[string]string{"A": "1"}})
@@ -554,12 +599,8 @@ func TestTriggerOnProtectedRef(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
 		team := e.NewTeamCI(t, triggerTargetCI)
 		project := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
-		created := wantStatus(t, e.Do(t, "POST", project+"/triggers", team.Maint.Token, url.Values{"description": {"deploy"}}),
-			http.StatusCreated).(map[string]any)
-		secret, _ := created["token"].(string)
-		e.Remember(secret)
-		wantStatus(t, e.Do(t, "POST", project+"/protected_branches", team.Maint.Token,
-			url.Values{"name": {"main"}, "push_access_level": {"40"}, "merge_access_level": {"40"}}), http.StatusCreated)
+		secret := e.newTrigger(t, team.Project.ID, team.Maint.Token)
+		e.protectMain(t, team.Project.ID)
 		trig := func() *testserver.Resp {
 			return e.Do(t, "POST", triggerPath(team.Project.ID), "", url.Values{"token": {secret}, "ref": {"main"}})
 		}
@@ -567,5 +608,148 @@ func TestTriggerOnProtectedRef(t *testing.T) {
 		wantStatus(t, e.Do(t, "PUT", project+"/members/"+testserver.Itoa(team.Maint.ID), e.RootToken,
 			url.Values{"access_level": {"30"}}), http.StatusOK)
 		wantJSON(t, trig(), http.StatusBadRequest, `{"message":{"base":["Insufficient permissions for protected ref 'main'"]}}`)
+	})
+}
+
+// jobPayloadVar finds key among a job payload's variables, with its file
+// flag.
+func jobPayloadVar(t *testing.T, j *testserver.RunningJob, key string) (value string, file bool) {
+	t.Helper()
+	for _, v := range j.Payload.Variables {
+		if v.Key == key {
+			return v.Value, v.File
+		}
+	}
+	t.Fatalf("job %s has no variable %s", j.Payload.JobInfo.Name, key)
+	return "", false
+}
+
+// TestBridgeOnProtectedRef: a multi-project bridge to a protected branch
+// is decided as the trigger API's call is (trigger_pipeline_on_ref): the
+// pipeline's user must be allowed to push or merge there, or the bridge
+// fails with GitLab's insufficient_bridge_permissions and nothing is
+// created downstream. Bridges are listed under .../bridges only, never
+// among a pipeline's or a project's jobs. The downstream's jobs see
+// CI_UPSTREAM_PIPELINE_ID, _PROJECT_ID and _JOB_ID.
+func TestBridgeOnProtectedRef(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, "")
+		target := e.downstreamProject(t, team, 30)
+		targetAPI := testserver.API + "/projects/" + testserver.Itoa(target.ID)
+		appAPI := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
+		e.protectMain(t, target.ID)
+		const ci = "build:\n  script: [make]\n  when: manual\nship:\n  trigger:\n    project: down/svc\n    branch: main\n"
+
+		// dev is a Developer of down/svc, whose main only Maintainers
+		// update: the bridge fails, nothing runs downstream.
+		team.Repo, _ = e.PushCI(t, team.Project.Path, team.Dev, map[string]string{".gitlab-ci.yml": ci})
+		up := testserver.Num(t, latestPipeline(t, e, team.Project.ID), "id")
+		bs := bridges(t, e, team.Project.ID, up)
+		if len(bs) != 1 || bs[0]["status"] != "failed" || bs[0]["failure_reason"] != "insufficient_bridge_permissions" || bs[0]["downstream_pipeline"] != nil {
+			t.Fatalf("bridge to protected main: %v", bs)
+		}
+		if n := e.total(t, targetAPI+"/pipelines"); n != 0 {
+			t.Errorf("a refused bridge made %d pipelines downstream", n)
+		}
+
+		// The jobs listings leave the bridge out (GitLab lists bridges
+		// apart), totals included.
+		for _, path := range []string{appAPI + "/pipelines/" + testserver.Itoa(up) + "/jobs", appAPI + "/jobs"} {
+			list := e.Expect(t, "GET", path, e.RootToken, nil, http.StatusOK).List(t)
+			if len(list) != 1 || list[0]["name"] != "build" {
+				t.Errorf("GET %s: %v, want build alone", path, list)
+			}
+			if n := e.total(t, path); n != 1 {
+				t.Errorf("GET %s: X-Total %d, want 1", path, n)
+			}
+		}
+		// A bridge is not a job of the jobs API either.
+		bridgeID := testserver.Num(t, bs[0], "id")
+		if st := e.Do(t, "GET", appAPI+"/jobs?scope[]=failed", e.RootToken, nil); len(decode(t, st).([]any)) != 0 {
+			t.Errorf("failed jobs: %s, want none (the failed bridge is not a job)", st.Body)
+		}
+
+		// dev made a Maintainer of down/svc: the bridge runs, and the
+		// downstream's job sees where it came from.
+		e.Expect(t, "PUT", targetAPI+"/members/"+testserver.Itoa(team.Dev.ID), e.RootToken, url.Values{"access_level": {"40"}}, http.StatusOK)
+		team.Repo.CommitPush(t, "again", map[string]string{".gitlab-ci.yml": ci + "# again\n"})
+		up2 := testserver.Num(t, latestPipeline(t, e, team.Project.ID), "id")
+		bs = bridges(t, e, team.Project.ID, up2)
+		if len(bs) != 1 || bs[0]["status"] != "success" || bs[0]["downstream_pipeline"] == nil {
+			t.Fatalf("bridge as a Maintainer of down/svc: %v", bs)
+		}
+		dj := team.Take(t, "deploy")
+		for key, want := range map[string]string{"CI_UPSTREAM_PIPELINE_ID": testserver.Itoa(up2), "CI_UPSTREAM_PROJECT_ID": testserver.Itoa(team.Project.ID),
+			"CI_UPSTREAM_JOB_ID": testserver.Itoa(testserver.Num(t, bs[0], "id")), "CI_COMMIT_REF_PROTECTED": "true"} {
+			if v, _ := jobVar(dj, key); v != want {
+				t.Errorf("downstream %s = %q, want %q", key, v, want)
+			}
+		}
+		if bridgeID == testserver.Num(t, bs[0], "id") {
+			t.Errorf("the second pipeline's bridge has the first's ID")
+		}
+		dj.FinishOK(t, "success")
+	})
+}
+
+// TestTriggerPayload: a pipeline made by the trigger API has the call's
+// parameters, its token left out, in the file variable TRIGGER_PAYLOAD
+// (GitLab's, for webhooks), whether a trigger token or a job token called;
+// a job token's pipeline also has CI_UPSTREAM_* naming the job.
+func TestTriggerPayload(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, triggerTargetCI)
+		project := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID)
+		secret := e.newTrigger(t, team.Project.ID, team.Maint.Token)
+		payload := func(j *testserver.RunningJob) map[string]any {
+			t.Helper()
+			v, file := jobPayloadVar(t, j, "TRIGGER_PAYLOAD")
+			if !file || strings.Contains(v, secret) || strings.Contains(v, `"token"`) {
+				t.Errorf("TRIGGER_PAYLOAD (file %v): %s", file, v)
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(v), &m); err != nil {
+				t.Fatalf("TRIGGER_PAYLOAD is not JSON: %v: %s", err, v)
+			}
+			return m
+		}
+
+		// A webhook's JSON body on the webhook form: the body, the path's
+		// ref and id; the token (query) left out.
+		hook := map[string]any{"object_kind": "push", "commits": []any{map[string]any{"id": "abc"}}, "variables": map[string]string{"ENV": "prod"}}
+		wantField(t, e.Do(t, "POST", project+"/ref/main/trigger/pipeline?token="+url.QueryEscape(secret), "", hook),
+			http.StatusCreated, "source", `"trigger"`)
+		j := team.Take(t, "deploy")
+		m := payload(j)
+		if m["object_kind"] != "push" || m["ref"] != "main" || m["id"] != testserver.Itoa(team.Project.ID) {
+			t.Errorf("TRIGGER_PAYLOAD: %v", m)
+		}
+		if c, _ := m["commits"].([]any); len(c) != 1 {
+			t.Errorf("TRIGGER_PAYLOAD's commits: %v", m["commits"])
+		}
+		if v, _ := jobVar(j, "ENV"); v != "prod" {
+			t.Errorf("ENV = %q, want prod", v)
+		}
+		if _, ok := jobVar(j, "CI_UPSTREAM_PIPELINE_ID"); ok {
+			t.Errorf("a trigger token's pipeline has CI_UPSTREAM_PIPELINE_ID")
+		}
+
+		// A form with this job's token: variables nest as Rack nests
+		// them, and the job is the new pipeline's upstream.
+		wantField(t, e.Do(t, "POST", triggerPath(team.Project.ID), "", url.Values{"token": {j.Token}, "ref": {"main"}, "variables[X]": {"1"}}),
+			http.StatusCreated, "source", `"pipeline"`)
+		j.FinishOK(t, "success")
+		dj := team.Take(t, "deploy")
+		m = payload(dj)
+		if v, _ := field(m, "variables.X"); v != "1" || m["ref"] != "main" || strings.Contains(fmt.Sprint(m), j.Token) {
+			t.Errorf("TRIGGER_PAYLOAD of a job token's call: %v", m)
+		}
+		for key, want := range map[string]string{"CI_UPSTREAM_PIPELINE_ID": testserver.Itoa(j.Payload.JobInfo.PipelineID),
+			"CI_UPSTREAM_PROJECT_ID": testserver.Itoa(team.Project.ID), "CI_UPSTREAM_JOB_ID": testserver.Itoa(j.ID), "CI_PIPELINE_SOURCE": "pipeline"} {
+			if v, _ := jobVar(dj, key); v != want {
+				t.Errorf("%s = %q, want %q", key, v, want)
+			}
+		}
+		dj.FinishOK(t, "success")
 	})
 }

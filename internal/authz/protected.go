@@ -25,7 +25,7 @@ const (
 	RefUpdateTag
 	RefDeleteTag
 	// RefRunPipeline creates a pipeline on the ref, and RefRunJob retries
-	// or plays a job of one: both need the right to push or merge to a
+	// or plays a job of one (or plays a schedule on it): both need the right to push or merge to a
 	// protected branch, to create a protected tag (GitLab's rule), so
 	// nobody runs a protected pipeline they could not have pushed.
 	RefRunPipeline
@@ -96,6 +96,16 @@ var (
 	// protected_ref check on top.
 	TriggerPipelineOnRef = onRef(TriggerPipeline, "trigger_pipeline_on_ref", RefRunPipeline)
 	RunJobOnRef          = Action{Name: "update_pipeline_on_ref", Write: true, Min: model.Developer, Ref: RefRunJob}
+	// PlayScheduleOnRef is running a pipeline schedule by hand: its
+	// pipeline runs as the player on the schedule's ref, which they must
+	// be allowed to update, refused as GitLab's play_pipeline_schedule
+	// (403) rather than as a pipeline's validation.
+	PlayScheduleOnRef = onRef(PlaySchedule, "play_pipeline_schedule_on_ref", RefRunJob)
+	// SaveScheduleOnRef is creating a pipeline schedule on a ref, or
+	// moving one to it: only for whoever may run pipelines there (GitLab's
+	// schedule policy), so that no schedule is set up to run where its
+	// owner could not.
+	SaveScheduleOnRef = onRef(CreateSchedule, "save_pipeline_schedule_on_ref", RefRunJob)
 )
 
 // refLevelAllows: a protected ref's level admits the caller. No one is no

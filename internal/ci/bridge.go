@@ -171,10 +171,28 @@ func (s *Service) bridgeDownstream(ctx context.Context, b *model.Job, t *Trigger
 			in.Ref = target.DefaultBranch
 		}
 	}
+	// A multi-project pipeline's ref may be protected in its project: the
+	// ref is resolved first, so that one decision covers the project and
+	// the ref. A ref that does not exist is told only once the decision
+	// has allowed the rest (it does not reveal an invisible project's
+	// branches).
+	var fullRef string
+	var noRef error
+	if in.SHA == "" {
+		fullRef, in.SHA, noRef = s.ResolveRef(ctx, in.Project.ID, in.Ref)
+		var refused *RefusedError
+		if noRef != nil && !errors.As(noRef, &refused) {
+			return "", nil, noRef
+		}
+		in.Tag = strings.HasPrefix(fullRef, "refs/tags/")
+	}
 	// The bridge acts as a job of its pipeline, running, with its user's
-	// standing: the job-token trigger's decision, logged as one.
+	// standing: the job-token trigger's decision on the ref
+	// (authz.TriggerPipelineOnRef, the trigger API's), logged as one. A
+	// child pipeline runs on its parent's ref, which its pipeline already
+	// ran on.
 	who := auth.JobPrincipal(b, upProject, up, user)
-	d, err := s.access().Project(ctx, who, in.Project, authz.TriggerPipeline)
+	d, err := s.access().ProjectRef(ctx, who, in.Project, authz.TriggerPipelineOnRef, fullRef)
 	if err != nil {
 		return "", nil, err
 	}
@@ -182,10 +200,16 @@ func (s *Service) bridgeDownstream(ctx context.Context, b *model.Job, t *Trigger
 	case !d.Allowed && d.Check == authz.CheckVisibility:
 		return ReasonBridgeProjectNotFound, nil, nil
 	case !d.Allowed:
+		// GitLab fails a bridge whose user may not run the downstream
+		// pipeline, protected ref included, with
+		// insufficient_bridge_permissions; the log says which check.
+		s.Log.Info("bridge's downstream refused", "job_id", b.ID, "check", d.Check, "reason", d.Message)
 		return ReasonBridgePermissions, nil, nil
-	}
-	if user == nil {
+	case user == nil:
 		return ReasonBridgePermissions, nil, nil
+	case noRef != nil:
+		s.Log.Info("bridge's downstream refused", "job_id", b.ID, "reason", noRef.Error())
+		return ReasonDownstreamFailed, nil, nil
 	}
 	if t.ForwardYAMLVariables {
 		// Expanded upstream, as GitLab does, so that PARENT_PIPELINE_ID:

@@ -42,6 +42,8 @@ type CreateInput struct {
 	SourceJob *model.Job
 	// TriggerID is the trigger token that asked for the pipeline.
 	TriggerID int64
+	// ScheduleID is the pipeline schedule that runs it.
+	ScheduleID int64
 	// ConfigYAML, when set, is the configuration instead of the commit's
 	// .gitlab-ci.yml (a child pipeline's trigger:include).
 	ConfigYAML []byte
@@ -114,7 +116,8 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		commit = c
 	}
 	p := &model.Pipeline{ProjectID: pid, Ref: in.Ref, Tag: in.Tag, SHA: in.SHA, BeforeSHA: in.BeforeSHA, Source: in.Source,
-		Status: model.StatusCreated, UserID: in.User.ID, Variables: in.Variables, Protected: protected, CreatedAt: s.Now(), TriggerID: in.TriggerID}
+		Status: model.StatusCreated, UserID: in.User.ID, Variables: in.Variables, Protected: protected, CreatedAt: s.Now(), TriggerID: in.TriggerID,
+		ScheduleID: in.ScheduleID}
 	if j := in.SourceJob; j != nil {
 		p.SourceJobID, p.SourcePipelineID, p.SourceProjectID = j.ID, j.PipelineID, j.ProjectID
 	}
@@ -191,6 +194,7 @@ func (s *Service) createJobs(ctx context.Context, q *store.Queries, cfg *config.
 			return err
 		}
 		j.Spec = spec
+		j.Bridge = IsBridge(j)
 		if err := q.CreateJob(ctx, j); err != nil {
 			return err
 		}

@@ -804,3 +804,53 @@ special:
 		}
 	})
 }
+
+// TestRulesPerSource: rules:if sees CI_PIPELINE_SOURCE for every source a
+// pipeline may have (issue 15), and CI_COMMIT_TAG on a tag, and a
+// downstream pipeline's CI_UPSTREAM_PROJECT_ID: each pipeline gets the one
+// job its source selects.
+func TestRulesPerSource(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		sources := []string{model.SourcePush, model.SourceAPI, model.SourceTrigger, model.SourcePipeline, model.SourceParentPipeline,
+			model.SourceSchedule, model.SourceWeb}
+		var yaml strings.Builder
+		for _, s := range sources {
+			fmt.Fprintf(&yaml, "only-%s:\n  script: [x]\n  rules:\n    - if: $CI_PIPELINE_SOURCE == %q && $CI_COMMIT_TAG == null\n", s, s)
+		}
+		yaml.WriteString("on-tag:\n  script: [x]\n  rules:\n    - if: $CI_COMMIT_TAG\n")
+		yaml.WriteString("downstream:\n  script: [x]\n  rules:\n    - if: $CI_UPSTREAM_PROJECT_ID\n")
+		sha := f.commit(t, "main", "ci", map[string]string{".gitlab-ci.yml": yaml.String()})
+		f.tag(t, "v1", sha)
+		var first *model.Pipeline
+		for _, s := range sources {
+			p := f.create(t, "main", s)
+			if first == nil {
+				first = p
+			}
+			if jobs := f.jobs(t, p.ID); len(jobs) != 1 || jobs[0].Name != "only-"+s {
+				t.Errorf("source %s: jobs %v, want only-%s", s, jobNames(jobs), s)
+			}
+		}
+		if jobs := f.jobs(t, f.create(t, "v1", model.SourcePush).ID); len(jobs) != 1 || jobs[0].Name != "on-tag" {
+			t.Errorf("a tag's jobs: %v, want on-tag", jobNames(jobs))
+		}
+		// Downstream of a job of the first pipeline: CI_UPSTREAM_* are
+		// pre-pipeline variables.
+		up := f.jobs(t, first.ID)[0]
+		p, err := f.svc.CreatePipeline(ctx, ci.CreateInput{Project: f.project, User: f.user, Ref: "main", Source: model.SourcePipeline, SourceJob: up})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jobs := f.jobs(t, p.ID); len(jobs) != 2 || jobs[0].Name != "only-pipeline" || jobs[1].Name != "downstream" {
+			t.Errorf("a downstream pipeline's jobs: %v, want only-pipeline and downstream", jobNames(jobs))
+		}
+	})
+}
+
+func jobNames(jobs []*model.Job) []string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.Name)
+	}
+	return out
+}

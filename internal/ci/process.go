@@ -410,7 +410,7 @@ func (s *Service) retry(ctx context.Context, q *store.Queries, j *model.Job, use
 	n := &model.Job{PipelineID: j.PipelineID, ProjectID: j.ProjectID, Name: j.Name, Stage: j.Stage, StageIdx: j.StageIdx,
 		Status: model.StatusCreated, When: j.When, AllowFailure: j.AllowFailure, UserID: userID, DAG: j.DAG,
 		Needs: j.Needs, Spec: j.Spec, CreatedAt: s.Now(), TimeoutSeconds: j.TimeoutSeconds,
-		TokenRestricted: j.TokenRestricted, TokenPermissions: j.TokenPermissions}
+		TokenRestricted: j.TokenRestricted, TokenPermissions: j.TokenPermissions, Bridge: IsBridge(j)}
 	if n.When == "manual" {
 		// A retried manual job runs: the person asked for it.
 		n.When = "on_success"

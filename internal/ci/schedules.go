@@ -151,10 +151,12 @@ func (s *Service) SetScheduleVariable(ctx context.Context, sc *model.Schedule, v
 	return err
 }
 
-// PlaySchedule runs a schedule now, as its owner, without moving its
-// next run (GitLab's play).
-func (s *Service) PlaySchedule(ctx context.Context, sc *model.Schedule) (*model.Pipeline, error) {
-	return s.fireSchedule(ctx, sc)
+// PlaySchedule runs a schedule now, as the user who plays it (GitLab: a
+// schedule run by hand runs with its player's permissions, not its
+// owner's), without moving its next run. The route decided that player may
+// run a pipeline on the schedule's ref (authz.PlayScheduleOnRef).
+func (s *Service) PlaySchedule(ctx context.Context, sc *model.Schedule, p *model.Project, player *model.User) (*model.Pipeline, error) {
+	return s.runSchedule(ctx, sc, CreateInput{Project: p, User: player, Ref: sc.Ref})
 }
 
 // RunDueSchedules fires every active schedule whose next run has come by
@@ -204,10 +206,13 @@ func refused(err error) bool {
 	return errors.Is(err, ErrScheduleOwner) || errors.As(err, &r) || errors.As(err, &v)
 }
 
-// fireSchedule creates a schedule's pipeline as its owner, source
+// fireSchedule creates a due schedule's pipeline as its owner, source
 // schedule, with its variables. An owner who is gone, blocked or no
 // longer a Developer of the project makes the schedule inactive with no
-// pipeline, as GitLab does.
+// pipeline, as GitLab does. An owner who may not run pipelines on the
+// schedule's protected ref gets no pipeline either (GitLab creates none,
+// and keeps the schedule: the ref's rules may change back); the decision
+// is the one every pipeline on a ref takes (authz.CreatePipelineOnRef).
 func (s *Service) fireSchedule(ctx context.Context, sc *model.Schedule) (*model.Pipeline, error) {
 	p, err := s.Store.Project(ctx, sc.ProjectID)
 	if errors.Is(err, model.ErrNotFound) {
@@ -216,18 +221,33 @@ func (s *Service) fireSchedule(ctx context.Context, sc *model.Schedule) (*model.
 	if err != nil {
 		return nil, err
 	}
+	in := CreateInput{Project: p, Ref: sc.Ref}
 	owner, err := s.Store.User(ctx, sc.OwnerID)
 	if err != nil && !errors.Is(err, model.ErrNotFound) {
 		return nil, err
 	}
-	allowed := false
+	var d authz.Decision
 	if err == nil && !owner.Blocked && !p.PendingDeletion() {
+		// The ref first, so that one decision covers the project and the
+		// ref; a ref that does not exist is CreatePipeline's refusal.
+		full, sha, rerr := s.ResolveRef(ctx, p.ID, sc.Ref)
+		var refused *RefusedError
+		if rerr != nil && !errors.As(rerr, &refused) {
+			return nil, rerr
+		}
+		in.SHA, in.Tag = sha, strings.HasPrefix(full, "refs/tags/")
 		who := &auth.Principal{Kind: auth.UserKind, User: owner}
-		if allowed, err = s.access().Allows(ctx, who, p, authz.CreatePipeline); err != nil {
+		if d, err = s.access().ProjectRef(ctx, who, p, authz.CreatePipelineOnRef, full); err != nil {
 			return nil, err
 		}
+		in.User = owner
 	}
-	if !allowed {
+	switch {
+	case d.Allowed:
+	case d.Check == authz.CheckProtectedRef:
+		s.Log.Info("pipeline schedule made no pipeline", "schedule_id", sc.ID, "owner_id", sc.OwnerID, "reason", d.Message)
+		return nil, &RefusedError{Reason: authz.ProtectedRefPipelineMessage(sc.Ref)}
+	default:
 		s.Log.Info("pipeline schedule deactivated: its owner cannot run pipelines in its project", "schedule_id", sc.ID, "owner_id", sc.OwnerID)
 		if err := s.Store.DeactivateSchedule(ctx, sc.ID, s.Now()); err != nil {
 			return nil, err
@@ -235,13 +255,20 @@ func (s *Service) fireSchedule(ctx context.Context, sc *model.Schedule) (*model.
 		sc.Active = false
 		return nil, ErrScheduleOwner
 	}
+	return s.runSchedule(ctx, sc, in)
+}
+
+// runSchedule creates schedule sc's pipeline, source schedule, with its
+// variables (a file variable reaches jobs as a file, as a CI/CD variable
+// of type file does), and records it as the schedule's last.
+func (s *Service) runSchedule(ctx context.Context, sc *model.Schedule, in CreateInput) (*model.Pipeline, error) {
 	vars, err := s.Store.ScheduleVariables(ctx, sc.ID)
 	if err != nil {
 		return nil, err
 	}
-	in := CreateInput{Project: p, User: owner, Ref: sc.Ref, Source: model.SourceSchedule, RefuseInvalid: false}
+	in.Source, in.ScheduleID, in.RefuseInvalid = model.SourceSchedule, sc.ID, false
 	for _, v := range vars {
-		in.Variables = append(in.Variables, model.Variable{Key: v.Key, Value: v.Value})
+		in.Variables = append(in.Variables, model.Variable{Key: v.Key, Value: v.Value, File: v.VariableType == "file"})
 	}
 	pl, err := s.CreatePipeline(ctx, in)
 	if err != nil {

@@ -55,7 +55,15 @@ type TriggerInput struct {
 	Who       *auth.Principal
 	Ref       string
 	Variables []model.Variable
+	// Payload is the call's parameters but its token, as JSON: the
+	// TRIGGER_PAYLOAD file variable of the pipeline (GitLab's, for the
+	// webhooks that call the trigger API).
+	Payload []byte
 }
+
+// TriggerPayloadVariable is the file variable holding a trigger call's
+// parameters.
+const TriggerPayloadVariable = "TRIGGER_PAYLOAD"
 
 // ErrNotTrigger is a principal the trigger API cannot act for.
 var ErrNotTrigger = errors.New("ci: the trigger API needs a job token or a trigger token")
@@ -64,7 +72,13 @@ var ErrNotTrigger = errors.New("ci: the trigger API needs a job token or a trigg
 // (gitlab-compat.md §3.5). The variables are the run's own, which beat
 // every variable of the YAML.
 func (s *Service) Trigger(ctx context.Context, in TriggerInput) (*model.Pipeline, error) {
-	c := CreateInput{Project: in.Project, User: in.Who.User, Ref: in.Ref, Variables: in.Variables, RefuseInvalid: true}
+	vars := in.Variables
+	if in.Payload != nil {
+		// After the call's variables, as GitLab adds it: the payload
+		// wins over a variables[TRIGGER_PAYLOAD] of the same call.
+		vars = append(vars[:len(vars):len(vars)], model.Variable{Key: TriggerPayloadVariable, Value: string(in.Payload), File: true})
+	}
+	c := CreateInput{Project: in.Project, User: in.Who.User, Ref: in.Ref, Variables: vars, RefuseInvalid: true}
 	switch in.Who.Kind {
 	case auth.JobKind:
 		c.Source, c.SourceJob = model.SourcePipeline, in.Who.Job

@@ -108,6 +108,14 @@ func PipelineVariables(c PipelineContext) Vars {
 	if pl.Source == model.SourceTrigger {
 		v.add("CI_PIPELINE_TRIGGERED", "true")
 	}
+	if pl.SourcePipelineID != 0 {
+		// A downstream pipeline, multi-project or child, through a bridge
+		// or a job token's trigger call: where it came from (GitLab 18.9's
+		// pre-pipeline variables).
+		v.add("CI_UPSTREAM_PIPELINE_ID", itoa(pl.SourcePipelineID))
+		v.add("CI_UPSTREAM_PROJECT_ID", itoa(pl.SourceProjectID))
+		v.add("CI_UPSTREAM_JOB_ID", itoa(pl.SourceJobID))
+	}
 	v.add("CI_PIPELINE_URL", base+"/"+full+"/-/pipelines/"+itoa(pl.ID))
 	v.add("CI_PIPELINE_CREATED_AT", pl.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"))
 	v.add("CI_COMMIT_SHA", pl.SHA)

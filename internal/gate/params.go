@@ -398,6 +398,46 @@ func (p *Params) Names() []string {
 	return out
 }
 
+// Object is every parameter sent, as one JSON object, but for the omitted
+// names: a JSON body's values as they came, form and query values as
+// strings, name[KEY]=value as an object and name[]=value as a list (as
+// Rack nests them), a JSON body's keys winning as in Raw. Its size is the
+// body's and the query's, which are bounded.
+func (p *Params) Object(omit ...string) map[string]any {
+	out := map[string]any{}
+	for _, src := range []url.Values{p.query, p.form} {
+		for k, vs := range src {
+			name, rest, nested := strings.Cut(k, "[")
+			switch {
+			case !nested:
+				out[k] = vs[len(vs)-1]
+			case rest == "]":
+				list := make([]any, len(vs))
+				for i, v := range vs {
+					list[i] = v
+				}
+				out[name] = list
+			case strings.HasSuffix(rest, "]"):
+				m, _ := out[name].(map[string]any)
+				if m == nil {
+					m = map[string]any{}
+					out[name] = m
+				}
+				m[strings.TrimSuffix(rest, "]")] = vs[len(vs)-1]
+			default:
+				out[k] = vs[len(vs)-1]
+			}
+		}
+	}
+	for k, v := range p.json {
+		out[k] = v
+	}
+	for _, n := range omit {
+		delete(out, n)
+	}
+	return out
+}
+
 // ScalarInJSON reports whether name came in a JSON body as something
 // other than an array, where an array is required.
 func (p *Params) ScalarInJSON(name string) bool {

@@ -75,6 +75,10 @@ type Pipeline struct {
 	UpdatedAt  time.Time
 	StartedAt  *time.Time
 	FinishedAt *time.Time
+	// ScheduleID is the pipeline schedule that created the pipeline
+	// (source schedule), 0 otherwise. Written when the pipeline is
+	// created; listings filter on it (store.PipelineFilter).
+	ScheduleID int64
 }
 
 // Job is one job of a pipeline. A retry creates a new Job and marks the
@@ -123,6 +127,10 @@ type Job struct {
 	// token may do only what TokenPermissions lists.
 	TokenRestricted  bool
 	TokenPermissions []string
+	// Bridge: a trigger: job, which never goes to a runner and which job
+	// listings leave out (GitLab lists bridges apart). Written when the
+	// job is created; loaded jobs tell by their spec (ci.IsBridge).
+	Bridge bool
 }
 
 // Complete reports whether status is final.

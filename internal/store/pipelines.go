@@ -48,6 +48,11 @@ func (q *Queries) CreatePipeline(ctx context.Context, p *model.Pipeline) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.IID, p.ProjectID, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Source, p.Status, p.UserID, p.YAMLErrors, string(vars), micros(p.CreatedAt), micros(p.UpdatedAt),
 		p.SourceJobID, p.SourcePipelineID, p.SourceProjectID, p.TriggerID, p.Protected)
+	if err != nil || p.ScheduleID == 0 {
+		return err
+	}
+	// A schedule's pipeline records its schedule in the same transaction.
+	_, err = q.exec(ctx, "UPDATE pipelines SET schedule_id = ? WHERE id = ?", p.ScheduleID, p.ID)
 	return err
 }
 
@@ -109,6 +114,8 @@ type PipelineFilter struct {
 	Source    string
 	SHA       string
 	Sort      string // asc or desc (default) by id
+	// ScheduleID: only the pipelines this schedule created.
+	ScheduleID int64
 }
 
 // ListPipelines returns one page of a project's pipelines.
@@ -120,6 +127,10 @@ func (q *Queries) ListPipelines(ctx context.Context, f PipelineFilter, page Page
 			where = append(where, c.col+" = ?")
 			args = append(args, c.val)
 		}
+	}
+	if f.ScheduleID != 0 {
+		where = append(where, "schedule_id = ?")
+		args = append(args, f.ScheduleID)
 	}
 	order := " ORDER BY id DESC"
 	if f.Sort == "asc" {
@@ -183,6 +194,10 @@ func (q *Queries) CreateJob(ctx context.Context, j *model.Job) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.PipelineID, j.ProjectID, j.Name, j.Stage, j.StageIdx, j.Status, j.When, j.AllowFailure, j.UserID, j.DAG,
 		strings.Join(j.Needs, "\n"), spec, j.Retried, nullMicros(j.ScheduledAt), micros(j.CreatedAt), j.TimeoutSeconds, perms)
+	if err != nil || !j.Bridge {
+		return err
+	}
+	_, err = q.exec(ctx, "UPDATE jobs SET bridge = TRUE WHERE id = ?", j.ID)
 	return err
 }
 
@@ -226,7 +241,8 @@ type JobFilter struct {
 	IncludeRetried bool
 }
 
-// ListJobs returns one page of jobs, newest first.
+// ListJobs returns one page of jobs, newest first. Bridges are left out:
+// GitLab lists them under .../bridges only.
 func (q *Queries) ListJobs(ctx context.Context, f JobFilter, page Page) ([]*model.Job, int, error) {
 	where := []string{"project_id = ?"}
 	args := []any{f.ProjectID}
@@ -237,6 +253,7 @@ func (q *Queries) ListJobs(ctx context.Context, f JobFilter, page Page) ([]*mode
 	if !f.IncludeRetried {
 		where = append(where, "retried = FALSE")
 	}
+	where = append(where, "bridge = FALSE")
 	if len(f.Scope) > 0 {
 		where = append(where, "status IN ("+placeholders(len(f.Scope))+")")
 		for _, s := range f.Scope {
