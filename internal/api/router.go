@@ -22,6 +22,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/terraform"
 	"github.com/ciwarden/ciwarden/internal/variables"
 )
 
@@ -46,7 +47,9 @@ type API struct {
 	Packages  *packages.Service
 	// Variables are the CI/CD variables of projects, groups and the
 	// instance.
-	Variables   *variables.Service
+	Variables *variables.Service
+	// Terraform is the Terraform state backend.
+	Terraform   *terraform.Service
 	ExternalURL string
 	Log         *slog.Logger
 }

@@ -178,5 +178,23 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/packages/{package_id}/package_files", packagesRead, ProjectTarget, authz.ReadPackage, a.listPackageFiles},
 		{http.MethodDelete, "/projects/{id}/packages/{package_id}/package_files/{package_file_id}", packagesAdmin, ProjectTarget, authz.DestroyPackage, a.deletePackageFile},
 		{http.MethodGet, "/projects/{id}/packages/{package_id}/package_files/{package_file_id}/download", packagesRead, ProjectTarget, authz.ReadPackage, a.downloadPackageFile},
+
+		// Terraform state (terraform.go): OpenTofu's HTTP backend. Locks
+		// come as POST/DELETE .../lock or as the LOCK/UNLOCK methods (on
+		// the state's address or .../lock); the two listings are REST
+		// additions (GitLab has them in GraphQL only).
+		{http.MethodGet, "/projects/{id}/terraform/state", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.listStates},
+		{http.MethodGet, "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.getState},
+		{http.MethodPost, "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.postState},
+		{http.MethodDelete, "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.deleteState},
+		{"LOCK", "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.lockState},
+		{"UNLOCK", "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.unlockState},
+		{http.MethodPost, "/projects/{id}/terraform/state/{name}/lock", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.lockState},
+		{http.MethodDelete, "/projects/{id}/terraform/state/{name}/lock", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.unlockState},
+		{"LOCK", "/projects/{id}/terraform/state/{name}/lock", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.lockState},
+		{"UNLOCK", "/projects/{id}/terraform/state/{name}/lock", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.unlockState},
+		{http.MethodGet, "/projects/{id}/terraform/state/{name}/versions", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.listStateVersions},
+		{http.MethodGet, "/projects/{id}/terraform/state/{name}/versions/{serial}", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.getStateVersion},
+		{http.MethodDelete, "/projects/{id}/terraform/state/{name}/versions/{serial}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.deleteStateVersion},
 	}
 }

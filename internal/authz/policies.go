@@ -14,6 +14,9 @@ const (
 	PolicyAdminPipelines    = "admin_pipelines"
 	PolicyReadRepositories  = "read_repositories"
 	PolicyAdminRepositories = "admin_repositories"
+
+	PolicyReadTerraformState  = "read_terraform_state"
+	PolicyAdminTerraformState = "admin_terraform_state"
 )
 
 // policies is every name GitLab defines, including those that guard no
@@ -29,7 +32,7 @@ var policies = []string{
 	"read_releases", "admin_releases",
 	PolicyReadRepositories, PolicyAdminRepositories,
 	"read_secure_files", "admin_secure_files",
-	"read_terraform_state", "admin_terraform_state",
+	PolicyReadTerraformState, PolicyAdminTerraformState,
 	"read_work_items",
 	// Deprecated in GitLab, still accepted there.
 	"read_containers", "admin_containers",
@@ -43,12 +46,14 @@ func KnownPolicy(name string) bool { return slices.Contains(policies, name) }
 // on project X" with the role P's endpoints need. A push also needs the
 // project's ci_push_repository_for_job_token_allowed, which git checks.
 var policyActions = map[string]Action{
-	PolicyReadJobs:          ReadJobArtifacts,
-	PolicyReadPackages:      ReadPackage,
-	PolicyAdminPackages:     CreatePackage,
-	PolicyAdminPipelines:    TriggerPipeline,
-	PolicyReadRepositories:  ReadRepository,
-	PolicyAdminRepositories: PushCode,
+	PolicyReadJobs:            ReadJobArtifacts,
+	PolicyReadPackages:        ReadPackage,
+	PolicyAdminPackages:       CreatePackage,
+	PolicyAdminPipelines:      TriggerPipeline,
+	PolicyReadRepositories:    ReadRepository,
+	PolicyAdminRepositories:   PushCode,
+	PolicyReadTerraformState:  ReadTerraformState,
+	PolicyAdminTerraformState: AdminTerraformState,
 }
 
 // PolicyAction is the action a policy guards, when some endpoint uses it.

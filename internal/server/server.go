@@ -30,6 +30,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/terraform"
 	"github.com/ciwarden/ciwarden/internal/variables"
 )
 
@@ -211,6 +212,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
 		Variables:   vars,
+		Terraform:   &terraform.Service{Store: st, Blobs: blobs, Box: box, Log: log, Now: now},
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
