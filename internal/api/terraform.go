@@ -25,6 +25,16 @@ func (c *Ctx) stateName() (string, error) {
 	return name, terraform.CheckName(name)
 }
 
+// stateVersion reads and checks {name} and {serial}.
+func (c *Ctx) stateVersion() (string, int64, error) {
+	name, err := c.stateName()
+	if err != nil {
+		return "", 0, err
+	}
+	serial, err := c.PathInt("serial")
+	return name, serial, err
+}
+
 // lockID is the ?ID= of a write or delete: the lock the client holds.
 func (c *Ctx) lockID() (string, bool) { return c.Params.String("ID") }
 
@@ -126,11 +136,7 @@ func (a *API) unlockState(c *Ctx) error {
 
 // getStateVersion is GET .../state/:name/versions/:serial.
 func (a *API) getStateVersion(c *Ctx) error {
-	name, err := c.stateName()
-	if err != nil {
-		return err
-	}
-	serial, err := c.PathInt("serial")
+	name, serial, err := c.stateVersion()
 	if err != nil {
 		return err
 	}
@@ -144,11 +150,7 @@ func (a *API) getStateVersion(c *Ctx) error {
 
 // deleteStateVersion is DELETE .../state/:name/versions/:serial.
 func (a *API) deleteStateVersion(c *Ctx) error {
-	name, err := c.stateName()
-	if err != nil {
-		return err
-	}
-	serial, err := c.PathInt("serial")
+	name, serial, err := c.stateVersion()
 	if err != nil {
 		return err
 	}

@@ -38,16 +38,6 @@ func lockDoc(id string) string {
 	return `{"ID":"` + id + `","Operation":"OperationTypeApply","Info":"","Who":"ci@runner","Version":"1.12.6","Created":"2026-01-02T03:04:05Z","Path":""}`
 }
 
-func tfWant(t *testing.T, r *testserver.Resp, status int, body string) {
-	t.Helper()
-	if r.Status != status {
-		t.Fatalf("%s: want %d", r, status)
-	}
-	if body != "" && strings.TrimSpace(string(r.Body)) != body {
-		t.Fatalf("%s: body want %s", r, body)
-	}
-}
-
 // tfBlobs lists the project's Terraform blobs.
 func (e *tfEnv) tfBlobs(t *testing.T) []string {
 	t.Helper()
@@ -78,19 +68,19 @@ func TestTerraformStateBackend(t *testing.T) {
 		state := e.path("/production")
 
 		// No state yet: 204, as OpenTofu expects.
-		tfWant(t, s.Call(t, "GET", state, maint, nil), http.StatusNoContent, "")
+		pkgWant(t, s.Call(t, "GET", state, maint, nil), http.StatusNoContent, "")
 
 		// Lock; a second lock is refused with the holder's information.
-		tfWant(t, s.Call(t, "POST", state+"/lock", maint, lockDoc("lock-1")), http.StatusOK, "")
-		tfWant(t, s.Call(t, "POST", state+"/lock", maint, lockDoc("lock-2")), http.StatusConflict, lockDoc("lock-1"))
-		tfWant(t, s.Call(t, "LOCK", state, maint, lockDoc("lock-2")), http.StatusConflict, lockDoc("lock-1"))
+		pkgWant(t, s.Call(t, "POST", state+"/lock", maint, lockDoc("lock-1")), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "POST", state+"/lock", maint, lockDoc("lock-2")), http.StatusConflict, lockDoc("lock-1"))
+		pkgWant(t, s.Call(t, "LOCK", state, maint, lockDoc("lock-2")), http.StatusConflict, lockDoc("lock-1"))
 		// Locking made the state, which still has no version.
-		tfWant(t, s.Call(t, "GET", state, maint, nil), http.StatusNoContent, "")
+		pkgWant(t, s.Call(t, "GET", state, maint, nil), http.StatusNoContent, "")
 
 		// Writes: only the holder's.
 		v1 := stateDoc(1, "first-secret-output")
-		tfWant(t, s.Call(t, "POST", state, maint, []byte(v1)), http.StatusConflict, lockDoc("lock-1"))
-		tfWant(t, s.Call(t, "POST", state+"?ID=lock-2", maint, []byte(v1)), http.StatusConflict, lockDoc("lock-1"))
+		pkgWant(t, s.Call(t, "POST", state, maint, []byte(v1)), http.StatusConflict, lockDoc("lock-1"))
+		pkgWant(t, s.Call(t, "POST", state+"?ID=lock-2", maint, []byte(v1)), http.StatusConflict, lockDoc("lock-1"))
 		if n := e.versionRows(t); n != 0 {
 			t.Fatalf("%d versions after refused writes", n)
 		}
@@ -98,18 +88,18 @@ func TestTerraformStateBackend(t *testing.T) {
 		sum := md5.Sum([]byte(v1))
 		req.Header.Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
 		maint(req)
-		tfWant(t, s.Send(t, req), http.StatusOK, "")
+		pkgWant(t, s.Send(t, req), http.StatusOK, "")
 		r := s.Call(t, "GET", state, maint, nil)
-		tfWant(t, r, http.StatusOK, v1)
+		pkgWant(t, r, http.StatusOK, v1)
 		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type %q", ct)
 		}
 		v2 := stateDoc(2, "second-secret-output")
-		tfWant(t, s.Call(t, "POST", state+"?ID=lock-1", maint, []byte(v2)), http.StatusOK, "")
-		tfWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v2)
-		tfWant(t, s.Call(t, "GET", state+"/versions/1", maint, nil), http.StatusOK, v1)
-		tfWant(t, s.Call(t, "GET", state+"/versions/2", maint, nil), http.StatusOK, v2)
-		tfWant(t, s.Call(t, "GET", state+"/versions/3", maint, nil), http.StatusNotFound, `{"message":"404 Version Not Found"}`)
+		pkgWant(t, s.Call(t, "POST", state+"?ID=lock-1", maint, []byte(v2)), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v2)
+		pkgWant(t, s.Call(t, "GET", state+"/versions/1", maint, nil), http.StatusOK, v1)
+		pkgWant(t, s.Call(t, "GET", state+"/versions/2", maint, nil), http.StatusOK, v2)
+		pkgWant(t, s.Call(t, "GET", state+"/versions/3", maint, nil), http.StatusNotFound, `{"message":"404 Version Not Found"}`)
 
 		// Sealed at rest: no blob holds the state in clear.
 		for _, key := range e.tfBlobs(t) {
@@ -129,8 +119,8 @@ func TestTerraformStateBackend(t *testing.T) {
 
 		// The same serial again replaces that version (and its blob).
 		v2b := stateDoc(2, "second-again")
-		tfWant(t, s.Call(t, "POST", state+"?ID=lock-1", maint, []byte(v2b)), http.StatusOK, "")
-		tfWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v2b)
+		pkgWant(t, s.Call(t, "POST", state+"?ID=lock-1", maint, []byte(v2b)), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v2b)
 		if keys := e.tfBlobs(t); len(keys) != 2 {
 			t.Fatalf("blobs %v after replacing serial 2, want 2", keys)
 		}
@@ -152,26 +142,26 @@ func TestTerraformStateBackend(t *testing.T) {
 
 		// Unlock: the wrong ID is refused with the holder; the right one
 		// (UNLOCK method, as OpenTofu's default) releases it.
-		tfWant(t, s.Call(t, "DELETE", state+"/lock", maint, lockDoc("lock-2")), http.StatusConflict, lockDoc("lock-1"))
-		tfWant(t, s.Call(t, "UNLOCK", state, maint, lockDoc("lock-1")), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "DELETE", state+"/lock", maint, lockDoc("lock-2")), http.StatusConflict, lockDoc("lock-1"))
+		pkgWant(t, s.Call(t, "UNLOCK", state, maint, lockDoc("lock-1")), http.StatusOK, "")
 		// Unlocked, a write without an ID is taken; one naming a lock is not.
 		v3 := stateDoc(3, "third")
-		tfWant(t, s.Call(t, "POST", state+"?ID=lock-1", maint, []byte(v3)), http.StatusConflict, "")
-		tfWant(t, s.Call(t, "POST", state, maint, []byte(v3)), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "POST", state+"?ID=lock-1", maint, []byte(v3)), http.StatusConflict, "")
+		pkgWant(t, s.Call(t, "POST", state, maint, []byte(v3)), http.StatusOK, "")
 		// A Maintainer releases a stuck lock with no body.
-		tfWant(t, s.Call(t, "LOCK", state+"/lock", maint, lockDoc("stuck")), http.StatusOK, "")
-		tfWant(t, s.Call(t, "DELETE", state+"/lock", maint, nil), http.StatusOK, "")
-		tfWant(t, s.Call(t, "DELETE", state+"/lock", maint, nil), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "LOCK", state+"/lock", maint, lockDoc("stuck")), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "DELETE", state+"/lock", maint, nil), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "DELETE", state+"/lock", maint, nil), http.StatusOK, "")
 
 		// Deleting a version, then the state.
-		tfWant(t, s.Call(t, "DELETE", state+"/versions/1", maint, nil), http.StatusNoContent, "")
-		tfWant(t, s.Call(t, "GET", state+"/versions/1", maint, nil), http.StatusNotFound, "")
-		tfWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v3)
-		tfWant(t, s.Call(t, "LOCK", state, maint, lockDoc("lock-9")), http.StatusOK, "")
-		tfWant(t, s.Call(t, "DELETE", state, maint, nil), http.StatusConflict, lockDoc("lock-9"))
-		tfWant(t, s.Call(t, "DELETE", state+"?ID=lock-9", maint, nil), http.StatusOK, "")
-		tfWant(t, s.Call(t, "GET", state, maint, nil), http.StatusNoContent, "")
-		tfWant(t, s.Call(t, "DELETE", state, maint, nil), http.StatusNotFound, `{"message":"404 State Not Found"}`)
+		pkgWant(t, s.Call(t, "DELETE", state+"/versions/1", maint, nil), http.StatusNoContent, "")
+		pkgWant(t, s.Call(t, "GET", state+"/versions/1", maint, nil), http.StatusNotFound, "")
+		pkgWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v3)
+		pkgWant(t, s.Call(t, "LOCK", state, maint, lockDoc("lock-9")), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "DELETE", state, maint, nil), http.StatusConflict, lockDoc("lock-9"))
+		pkgWant(t, s.Call(t, "DELETE", state+"?ID=lock-9", maint, nil), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "GET", state, maint, nil), http.StatusNoContent, "")
+		pkgWant(t, s.Call(t, "DELETE", state, maint, nil), http.StatusNotFound, `{"message":"404 State Not Found"}`)
 		if keys, n := e.tfBlobs(t), e.versionRows(t); len(keys) != 0 || n != 0 {
 			t.Fatalf("after the delete: blobs %v, %d version rows", keys, n)
 		}
@@ -187,7 +177,7 @@ func TestTerraformStateBadInput(t *testing.T) {
 		maint := testserver.Basic("maint", e.Maint.Token)
 		state := e.path("/prod")
 		v1 := stateDoc(1, "kept")
-		tfWant(t, s.Call(t, "POST", state, maint, []byte(v1)), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "POST", state, maint, []byte(v1)), http.StatusOK, "")
 
 		bad := []struct {
 			what, method, path string
@@ -227,16 +217,16 @@ func TestTerraformStateBadInput(t *testing.T) {
 		req := s.NewRequest(t, "POST", state, "", []byte(stateDoc(2, "x")))
 		req.Header.Set("Content-MD5", base64.StdEncoding.EncodeToString(make([]byte, 16)))
 		maint(req)
-		tfWant(t, s.Send(t, req), http.StatusBadRequest, `{"message":"400 Bad request - the state does not match its Content-MD5"}`)
+		pkgWant(t, s.Send(t, req), http.StatusBadRequest, `{"message":"400 Bad request - the state does not match its Content-MD5"}`)
 
 		// Over the limit (32 MiB), announced or streamed: 413.
 		big := io.MultiReader(strings.NewReader(`{"serial":9,"pad":"`), io.LimitReader(repeatReader('x'), 32<<20), strings.NewReader(`"}`))
 		req = s.NewRequest(t, "POST", state, "", nil)
 		req.Body, req.ContentLength = io.NopCloser(big), -1
 		maint(req)
-		tfWant(t, s.Send(t, req), http.StatusRequestEntityTooLarge, "")
+		pkgWant(t, s.Send(t, req), http.StatusRequestEntityTooLarge, "")
 
-		tfWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v1)
+		pkgWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v1)
 		if keys, n := e.tfBlobs(t), e.versionRows(t); len(keys) != 1 || n != 1 {
 			t.Fatalf("after refused writes: blobs %v, %d version rows, want the first alone", keys, n)
 		}
@@ -261,7 +251,7 @@ func TestTerraformStateRights(t *testing.T) {
 		s := testserver.New(t, testserver.Options{Dialect: dialect})
 		e := &tfEnv{Team: s.NewTeam(t, "private"), s: s}
 		state := e.path("/prod")
-		tfWant(t, s.Call(t, "POST", state, testserver.PrivateToken(e.Maint.Token), []byte(stateDoc(1, "x"))), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "POST", state, testserver.PrivateToken(e.Maint.Token), []byte(stateDoc(1, "x"))), http.StatusOK, "")
 
 		for _, c := range []struct {
 			who         string
@@ -282,12 +272,12 @@ func TestTerraformStateRights(t *testing.T) {
 			if r := s.Call(t, "LOCK", state, c.cred, lockDoc("l-"+c.who)); r.Status != c.write {
 				t.Errorf("%s locks: %s, want %d", c.who, r, c.write)
 			} else if r.Status == 200 {
-				tfWant(t, s.Call(t, "UNLOCK", state, c.cred, lockDoc("l-"+c.who)), http.StatusOK, "")
+				pkgWant(t, s.Call(t, "UNLOCK", state, c.cred, lockDoc("l-"+c.who)), http.StatusOK, "")
 			}
 		}
 		// A public project's state is no more public.
 		pub := &tfEnv{Team: &testserver.Team{Project: s.CreateProject(t, 0, "pub", "public"), Outsider: e.Outsider}, s: s}
-		tfWant(t, s.Call(t, "GET", pub.path("/prod"), testserver.PrivateToken(e.Outsider.Token), nil), http.StatusForbidden, "")
+		pkgWant(t, s.Call(t, "GET", pub.path("/prod"), testserver.PrivateToken(e.Outsider.Token), nil), http.StatusForbidden, "")
 
 		// Job tokens of the project: a Maintainer's job writes, a
 		// Developer's reads.
@@ -296,20 +286,20 @@ func TestTerraformStateRights(t *testing.T) {
 		s.PushCI(t, e.Project.Path, e.Maint, map[string]string{".gitlab-ci.yml": "plan:\n  script: [tofu plan]\n"})
 		mj := rc.TakeJob(t)
 		mj.Start(t)
-		tfWant(t, s.Call(t, "POST", state, testserver.Basic("gitlab-ci-token", mj.Token), []byte(stateDoc(2, "by-job"))), http.StatusOK, "")
-		tfWant(t, s.Call(t, "GET", state, testserver.JobToken(mj.Token), nil), http.StatusOK, stateDoc(2, "by-job"))
+		pkgWant(t, s.Call(t, "POST", state, testserver.Basic("gitlab-ci-token", mj.Token), []byte(stateDoc(2, "by-job"))), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "GET", state, testserver.JobToken(mj.Token), nil), http.StatusOK, stateDoc(2, "by-job"))
 		var versions []map[string]any
 		s.Call(t, "GET", state+"/versions", testserver.JobToken(mj.Token), nil).JSON(t, &versions)
 		if testserver.Num(t, versions[0], "job_id") != mj.ID {
 			t.Errorf("the job's version: %v", versions[0])
 		}
 		// A job token never counts as a personal access token.
-		tfWant(t, s.Call(t, "GET", state, testserver.PrivateToken(mj.Token), nil), http.StatusUnauthorized, "")
+		pkgWant(t, s.Call(t, "GET", state, testserver.PrivateToken(mj.Token), nil), http.StatusUnauthorized, "")
 		s.CreatePipeline(t, e.Project.ID, e.Dev.Token, nil)
 		dj := rc.TakeJob(t)
 		dj.Start(t)
-		tfWant(t, s.Call(t, "GET", state, testserver.Basic("gitlab-ci-token", dj.Token), nil), http.StatusOK, "")
-		tfWant(t, s.Call(t, "POST", state, testserver.Basic("gitlab-ci-token", dj.Token), []byte(stateDoc(3, "dev"))), http.StatusForbidden, `{"message":"403 Forbidden"}`)
+		pkgWant(t, s.Call(t, "GET", state, testserver.Basic("gitlab-ci-token", dj.Token), nil), http.StatusOK, "")
+		pkgWant(t, s.Call(t, "POST", state, testserver.Basic("gitlab-ci-token", dj.Token), []byte(stateDoc(3, "dev"))), http.StatusForbidden, `{"message":"403 Forbidden"}`)
 
 		// Another project's job, whose user is a Maintainer here too.
 		src := s.CreateProject(t, s.CreateGroup(t, "ops", 0, "private"), "infra", "private")
@@ -321,23 +311,23 @@ func TestTerraformStateRights(t *testing.T) {
 		scopeMsg := `{"message":"Authentication by CI/CD job token not allowed from ops/infra to grp/app."}`
 		policyMsg := `{"message":"Insufficient permissions to access this resource in project grp/app. The following token permission is required: admin_terraform_state."}`
 		write := func() *testserver.Resp { return s.Call(t, "POST", state, xcred, []byte(stateDoc(4, "poison"))) }
-		tfWant(t, write(), http.StatusForbidden, scopeMsg)
+		pkgWant(t, write(), http.StatusForbidden, scopeMsg)
 		// An entry with the default permissions lets it read, not write.
 		s.AllowJobTokens(t, e.Project.ID, src.ID)
-		tfWant(t, s.Call(t, "GET", state, xcred, nil), http.StatusOK, stateDoc(2, "by-job"))
-		tfWant(t, write(), http.StatusForbidden, policyMsg)
-		tfWant(t, s.Call(t, "LOCK", state, xcred, lockDoc("x")), http.StatusForbidden, policyMsg)
+		pkgWant(t, s.Call(t, "GET", state, xcred, nil), http.StatusOK, stateDoc(2, "by-job"))
+		pkgWant(t, write(), http.StatusForbidden, policyMsg)
+		pkgWant(t, s.Call(t, "LOCK", state, xcred, lockDoc("x")), http.StatusForbidden, policyMsg)
 		entry := testserver.API + "/projects/" + testserver.Itoa(e.Project.ID) + "/job_token_scope/allowlist/" + testserver.Itoa(src.ID)
 		s.Expect(t, "PUT", entry, s.RootToken, map[string]any{"job_token_policies": []string{"read_terraform_state"}}, http.StatusOK)
-		tfWant(t, write(), http.StatusForbidden, policyMsg)
+		pkgWant(t, write(), http.StatusForbidden, policyMsg)
 		// Naming the policy lets it write.
 		s.Expect(t, "PUT", entry, s.RootToken, map[string]any{"job_token_policies": []string{"read_terraform_state", "admin_terraform_state"}}, http.StatusOK)
-		tfWant(t, write(), http.StatusOK, "")
+		pkgWant(t, write(), http.StatusOK, "")
 		// With the allowlist off, an entry is still needed to write.
 		s.Expect(t, "DELETE", entry, s.RootToken, nil, http.StatusNoContent)
 		s.Expect(t, "PATCH", testserver.API+"/projects/"+testserver.Itoa(e.Project.ID)+"/job_token_scope", s.RootToken, map[string]any{"enabled": false}, http.StatusNoContent)
-		tfWant(t, s.Call(t, "GET", state, xcred, nil), http.StatusOK, "")
-		tfWant(t, write(), http.StatusForbidden, scopeMsg)
+		pkgWant(t, s.Call(t, "GET", state, xcred, nil), http.StatusOK, "")
+		pkgWant(t, write(), http.StatusForbidden, scopeMsg)
 
 		// explain names the check.
 		r := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(e.Project.ID)+"/job_token_scope/explain?job_id="+testserver.Itoa(xj.ID)+

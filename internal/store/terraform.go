@@ -220,23 +220,11 @@ func (q *Queries) TerraformStates(ctx context.Context, projectID int64, pg Page)
 	return out, total, nil
 }
 
-// SealedTerraformVersions is a batch of state versions (ID and blob key)
-// with IDs above after, for key rotation: their blobs are sealed.
+// SealedTerraformVersions is a batch of state versions (ID, and blob
+// key in Key) with IDs above after, for key rotation: their blobs are
+// sealed.
 func (q *Queries) SealedTerraformVersions(ctx context.Context, after int64, limit int) ([]Sealed, error) {
-	rows, err := q.query(ctx, "SELECT id, blob_key FROM terraform_state_versions WHERE id > ? ORDER BY id LIMIT ?", after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Sealed
-	for rows.Next() {
-		var s Sealed
-		if err := rows.Scan(&s.ID, &s.Key); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return q.sealed(ctx, "SELECT id, '', blob_key, NULL FROM terraform_state_versions WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // TerraformVersionKey reports whether version id still holds blob key.

@@ -218,17 +218,12 @@ func (s *Service) Write(ctx context.Context, who *auth.Principal, p *model.Proje
 	}
 	var replaced string
 	err = s.Store.Tx(ctx, func(q *store.Queries) error {
-		if err := q.LockTerraformStateRow(ctx, st.ID); err != nil {
-			return err
-		}
-		cur, err := q.TerraformState(ctx, p.ID, name)
-		if errors.Is(err, model.ErrNotFound) {
-			return errStateAbsent // deleted meanwhile
-		} else if err != nil {
+		cur, err := lockedState(ctx, q, p, name)
+		if err != nil {
 			return err
 		}
 		if cur.ID != st.ID {
-			return errStateAbsent
+			return errStateAbsent // deleted (and made again) meanwhile
 		}
 		if err := lockMatches(cur.Lock, lockID, hasLockID); err != nil {
 			return err
@@ -351,16 +346,8 @@ func (s *Service) Lock(ctx context.Context, who *auth.Principal, p *model.Projec
 // not locked is a success.
 func (s *Service) Unlock(ctx context.Context, p *model.Project, name, id string) error {
 	return s.Store.Tx(ctx, func(q *store.Queries) error {
-		st, err := q.TerraformState(ctx, p.ID, name)
-		if errors.Is(err, model.ErrNotFound) {
-			return errStateAbsent
-		} else if err != nil {
-			return err
-		}
-		if err := q.LockTerraformStateRow(ctx, st.ID); err != nil {
-			return err
-		}
-		if st, err = q.TerraformState(ctx, p.ID, name); err != nil {
+		st, err := lockedState(ctx, q, p, name)
+		if err != nil {
 			return err
 		}
 		if st.Lock == nil {
@@ -373,21 +360,28 @@ func (s *Service) Unlock(ctx context.Context, p *model.Project, name, id string)
 	})
 }
 
+// lockedState loads p's state name in transaction q with its row locked
+// against other writers, as it stands once the lock is held.
+func lockedState(ctx context.Context, q *store.Queries, p *model.Project, name string) (*model.TerraformState, error) {
+	st, err := q.TerraformState(ctx, p.ID, name)
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, errStateAbsent
+	} else if err != nil {
+		return nil, err
+	}
+	if err := q.LockTerraformStateRow(ctx, st.ID); err != nil {
+		return nil, err
+	}
+	return q.TerraformState(ctx, p.ID, name)
+}
+
 // Delete removes p's state name with every version. A locked state is
 // deleted only by its lock's holder (lockID, as for a write).
 func (s *Service) Delete(ctx context.Context, p *model.Project, name, lockID string, hasLockID bool) error {
 	var keys []string
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		st, err := q.TerraformState(ctx, p.ID, name)
-		if errors.Is(err, model.ErrNotFound) {
-			return errStateAbsent
-		} else if err != nil {
-			return err
-		}
-		if err := q.LockTerraformStateRow(ctx, st.ID); err != nil {
-			return err
-		}
-		if st, err = q.TerraformState(ctx, p.ID, name); err != nil {
+		st, err := lockedState(ctx, q, p, name)
+		if err != nil {
 			return err
 		}
 		if st.Lock != nil {
