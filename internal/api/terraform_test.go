@@ -226,6 +226,12 @@ func TestTerraformStateBadInput(t *testing.T) {
 		maint(req)
 		pkgWant(t, s.Send(t, req), http.StatusRequestEntityTooLarge, "")
 
+		// A write naming a lock of a state that does not exist makes none.
+		pkgWant(t, s.Call(t, "POST", e.path("/fresh?ID=l"), maint, []byte(stateDoc(1, "x"))), http.StatusConflict, `{"message":"409 Conflict"}`)
+		if list := s.Call(t, "GET", e.path(""), maint, nil).List(t); len(list) != 1 {
+			t.Errorf("states after refused writes: %v", list)
+		}
+
 		pkgWant(t, s.Call(t, "GET", state, maint, nil), http.StatusOK, v1)
 		if keys, n := e.tfBlobs(t), e.versionRows(t); len(keys) != 1 || n != 1 {
 			t.Fatalf("after refused writes: blobs %v, %d version rows, want the first alone", keys, n)

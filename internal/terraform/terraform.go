@@ -192,11 +192,18 @@ func (s *Service) Write(ctx context.Context, who *auth.Principal, p *model.Proje
 			return nil, errMD5
 		}
 	}
-	var st *model.TerraformState
-	if err := s.Store.Tx(ctx, func(q *store.Queries) error {
-		st, err = q.EnsureTerraformState(ctx, p.ID, name, s.Now())
-		return err
-	}); err != nil {
+	st, err := s.Store.TerraformState(ctx, p.ID, name)
+	switch {
+	case errors.Is(err, model.ErrNotFound) && hasLockID:
+		// A lock of a state that does not exist: nothing is made.
+		return nil, &model.StateLockedError{}
+	case errors.Is(err, model.ErrNotFound):
+		err = s.Store.Tx(ctx, func(q *store.Queries) error {
+			st, err = q.EnsureTerraformState(ctx, p.ID, name, s.Now())
+			return err
+		})
+	}
+	if err != nil {
 		return nil, err
 	}
 	// Refused before anything is written; checked again at the commit.
