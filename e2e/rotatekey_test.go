@@ -75,6 +75,10 @@ func TestRotateKeyReplicas(t *testing.T) {
 		s1.Remember(k2)
 		p := s1.CreateProject(t, 0, "app", "private")
 		addProjectVar(t, s1, p.ID, "BEFORE", "before-Rotation-value")
+		// A Terraform state version: a sealed blob, re-sealed too.
+		state := testserver.API + "/projects/" + testserver.Itoa(p.ID) + "/terraform/state/prod"
+		const stateBody = `{"serial":1,"outputs":{"o":{"value":"state-before-Rotation"}}}`
+		s1.Expect(t, "POST", state, s1.RootToken, []byte(stateBody), http.StatusOK)
 		stop(t, s1)
 
 		opts := testserver.Options{Dialect: dialect, DatabaseURL: s1.DBURL, DataDir: s1.DataDir, RootToken: s1.RootToken}
@@ -108,6 +112,9 @@ func TestRotateKeyReplicas(t *testing.T) {
 			if got := projectVar(t, s3, p.ID, key); got != want {
 				t.Errorf("%s with the new key alone: %q, want %q", key, got, want)
 			}
+		}
+		if got := string(s3.Expect(t, "GET", state, s3.RootToken, nil, http.StatusOK).Body); got != stateBody {
+			t.Errorf("the Terraform state with the new key alone: %q", got)
 		}
 		stop(t, s3)
 		// A second run finds nothing to do.

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
+	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/rekey"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/server"
@@ -25,7 +27,8 @@ func rotateKey(args []string, stdout io.Writer) error {
 	var cfg server.Config
 	var newKey bool
 	c := newCommand("admin rotate-key", rotateSynopsis,
-		"Re-encrypts every value sealed with the instance key (CI/CD variables, trace states, built-in runner tokens) under the current key. "+
+		"Re-encrypts every value sealed with the instance key (CI/CD variables, trace states, built-in runner tokens, Terraform state versions) under the current key. "+
+			"Terraform states are read from CIWARDEN_S3_* when set (as serve reads them), else from <data-dir>/blobs. "+
 			"With CIWARDEN_INSTANCE_KEY set, the keys come from it and CIWARDEN_INSTANCE_KEY_OLD; otherwise from <data-dir>/instance.key, "+
 			"to which --new first adds a new current key (stop the server first: it reads the key file when it starts).")
 	storageFlags(c, &cfg)
@@ -67,7 +70,16 @@ func rotateKey(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	r, err := rekey.Rotate(ctx, st, box)
+	// The sealed blobs (Terraform state versions) are where the server
+	// keeps them: CIWARDEN_S3_* as serve reads them, else <data-dir>/blobs.
+	if cfg.S3, err = blob.S3ConfigFromEnv(os.Getenv); err != nil {
+		return err
+	}
+	blobs, err := server.OpenBlobs(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	r, err := rekey.Rotate(ctx, st, box, blobs)
 	if err != nil {
 		return err
 	}

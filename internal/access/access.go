@@ -54,7 +54,7 @@ func (a *Authorizer) Project(ctx context.Context, who *auth.Principal, p *model.
 // in the authentication log, and returns the facts it decided on (the
 // gate keeps them for the handler's further questions).
 func (a *Authorizer) Decide(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (authz.Subject, authz.Target, authz.Decision, error) {
-	s, t, err := a.Facts(ctx, who, p)
+	s, t, err := a.Facts(ctx, who, p, act)
 	if err != nil {
 		return s, t, authz.Decision{}, err
 	}
@@ -70,7 +70,7 @@ func (a *Authorizer) Decide(ctx context.Context, who *auth.Principal, p *model.P
 // decision as the trigger API's (gate.Ctx.AuthorizeRef). Recorded as
 // Decide records.
 func (a *Authorizer) ProjectRef(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action, fullRef string) (authz.Decision, error) {
-	s, t, err := a.Facts(ctx, who, p)
+	s, t, err := a.Facts(ctx, who, p, act)
 	if err != nil {
 		return authz.Decision{}, err
 	}
@@ -90,7 +90,7 @@ func (a *Authorizer) ProjectRef(ctx context.Context, who *auth.Principal, p *mod
 // what a response shows (a delete link) rather than being a use of the
 // caller's token: nothing is recorded in the authentication log.
 func (a *Authorizer) Allows(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (bool, error) {
-	s, t, err := a.Facts(ctx, who, p)
+	s, t, err := a.Facts(ctx, who, p, act)
 	if err != nil {
 		return false, err
 	}
@@ -136,10 +136,10 @@ func (a *Authorizer) Group(ctx context.Context, who *auth.Principal, n *model.Na
 	return authz.Decide(s, t, act), nil
 }
 
-// Facts loads what the decision needs about who and p: the caller's
-// level, and for a job token on a project other than its own, the token
-// access scope.
-func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Project) (authz.Subject, authz.Target, error) {
+// Facts loads what the decision about act needs about who and p: the
+// caller's level, and for a job token on a project other than its own, the
+// token access scope.
+func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Project, act authz.Action) (authz.Subject, authz.Target, error) {
 	s := who.Subject()
 	level, err := a.accessLevel(ctx, who.UserID(), p)
 	if err != nil {
@@ -156,7 +156,7 @@ func (a *Authorizer) Facts(ctx context.Context, who *auth.Principal, p *model.Pr
 		if who.Project == nil {
 			return s, t, errors.New("access: a job token's principal without its project")
 		}
-		if t.Scope, err = a.Scope(ctx, who.Project, p); err != nil {
+		if t.Scope, err = a.Scope(ctx, who.Project, p, act.EntryPolicyRequired); err != nil {
 			return s, t, err
 		}
 	}
@@ -175,8 +175,9 @@ func (a *Authorizer) InboundInForce(ctx context.Context, p *model.Project) (bool
 // Scope loads the token access scope between a job's project (source)
 // and a target project: at most three indexed reads (or cache lookups),
 // whatever the size of the allowlists, and none for what the decision
-// cannot need.
-func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (authz.Scope, error) {
+// cannot need. needEntry loads the nearest inbound entry even where the
+// allowlist is not in force (authz.Action.EntryPolicyRequired).
+func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project, needEntry bool) (authz.Scope, error) {
 	var sc authz.Scope
 	var err error
 	r := a.reader()
@@ -189,7 +190,7 @@ func (a *Authorizer) Scope(ctx context.Context, source, target *model.Project) (
 			}
 		}
 	}
-	if sc.InboundInForce, err = a.InboundInForce(ctx, target); err != nil || !sc.InboundInForce {
+	if sc.InboundInForce, err = a.InboundInForce(ctx, target); err != nil || (!sc.InboundInForce && !needEntry) {
 		return sc, err
 	}
 	var ancestors []int64

@@ -139,7 +139,7 @@ func memPerOp(b *testing.B, a *access.Authorizer, c *scopeCase) (allocs, bytes f
 func checkScopeCase(b *testing.B, st *store.Store, a *access.Authorizer, c *scopeCase) {
 	b.Helper()
 	ctx := context.Background()
-	sc, err := a.Scope(ctx, c.who.Project, c.target)
+	sc, err := a.Scope(ctx, c.who.Project, c.target, false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/releases"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/terraform"
 	"github.com/ciwarden/ciwarden/internal/variables"
 )
 
@@ -49,7 +50,9 @@ type API struct {
 	// instance.
 	Variables *variables.Service
 	// Releases are the projects' releases and their asset links.
-	Releases    *releases.Service
+	Releases *releases.Service
+	// Terraform is the Terraform state backend.
+	Terraform   *terraform.Service
 	ExternalURL string
 	Log         *slog.Logger
 }

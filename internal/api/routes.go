@@ -203,5 +203,22 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/releases/{tag_name}/assets/links/{link_id}", jobAPI, ProjectTarget, authz.ReadRelease, a.getReleaseLink},
 		{http.MethodPut, "/projects/{id}/releases/{tag_name}/assets/links/{link_id}", jobAPI, ProjectTarget, authz.AdminRelease, a.updateReleaseLink},
 		{http.MethodDelete, "/projects/{id}/releases/{tag_name}/assets/links/{link_id}", jobAPI, ProjectTarget, authz.AdminRelease, a.deleteReleaseLink},
+		// Terraform state (terraform.go): OpenTofu's HTTP backend. Locks
+		// come as POST/DELETE .../lock or as the LOCK/UNLOCK methods (on
+		// the state's address or .../lock); the two listings are REST
+		// additions (GitLab has them in GraphQL only).
+		{http.MethodGet, "/projects/{id}/terraform/state", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.listStates},
+		{http.MethodGet, "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.getState},
+		{http.MethodPost, "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.postState},
+		{http.MethodDelete, "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.deleteState},
+		{"LOCK", "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.lockState},
+		{"UNLOCK", "/projects/{id}/terraform/state/{name}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.unlockState},
+		{http.MethodPost, "/projects/{id}/terraform/state/{name}/lock", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.lockState},
+		{http.MethodDelete, "/projects/{id}/terraform/state/{name}/lock", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.unlockState},
+		{"LOCK", "/projects/{id}/terraform/state/{name}/lock", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.lockState},
+		{"UNLOCK", "/projects/{id}/terraform/state/{name}/lock", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.unlockState},
+		{http.MethodGet, "/projects/{id}/terraform/state/{name}/versions", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.listStateVersions},
+		{http.MethodGet, "/projects/{id}/terraform/state/{name}/versions/{serial}", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.getStateVersion},
+		{http.MethodDelete, "/projects/{id}/terraform/state/{name}/versions/{serial}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.deleteStateVersion},
 	}
 }

@@ -170,6 +170,12 @@ type Action struct {
 	// Ref is what the action does to a branch or tag, which protected
 	// refs govern (protected.go); RefNone for every other action.
 	Ref RefOp
+	// EntryPolicyRequired: a job token of another project needs an entry
+	// on the target's allowlist that names Policy, whatever the entry's
+	// default permissions say and whether the allowlist is in force: for
+	// writes whose cross-project abuse does harm (Terraform state,
+	// gitlab-compat.md §8 item 10).
+	EntryPolicyRequired bool
 }
 
 // The actions. Roles follow GitLab's permissions table.
@@ -270,6 +276,7 @@ const (
 	CheckOutbound       = "outbound_scope"
 	CheckInbound        = "inbound_allowlist"
 	CheckEntryPolicy    = "entry_policy"
+	CheckExplicitPolicy = "explicit_entry_policy"
 	CheckJobPermissions = "job_permissions"
 	CheckAdmin          = "admin"
 	CheckRole           = "role"
@@ -353,6 +360,7 @@ const (
 	idOutbound
 	idInbound
 	idEntryPolicy
+	idExplicitPolicy
 	idJobPermissions
 	idAdmin
 	idRole
@@ -366,7 +374,7 @@ const (
 // checkNames names each check, in Decide's order.
 var checkNames = [numChecks]string{
 	CheckAuthentication, CheckRunner, CheckOwnJob, CheckLiveness, CheckTriggerProject, CheckVisibility, CheckOwnProject, CheckTokenScope,
-	CheckOutbound, CheckInbound, CheckEntryPolicy, CheckJobPermissions, CheckAdmin, CheckRole, CheckOwner, CheckFeature,
+	CheckOutbound, CheckInbound, CheckEntryPolicy, CheckExplicitPolicy, CheckJobPermissions, CheckAdmin, CheckRole, CheckOwner, CheckFeature,
 	CheckJobTokenPush, CheckProtectedRef,
 }
 
@@ -412,6 +420,8 @@ func run(c checkID, s *Subject, t *Target, a *Action, d *Decision) result {
 		return checkInbound(s, t, a, d)
 	case idEntryPolicy:
 		return checkEntryPolicy(s, t, a, d)
+	case idExplicitPolicy:
+		return checkExplicitPolicy(s, t, a, d)
 	case idJobPermissions:
 		return checkJobPermissions(s, t, a, d)
 	case idAdmin:
@@ -616,6 +626,25 @@ func checkEntryPolicy(s *Subject, t *Target, a *Action, d *Decision) result {
 		return skipped
 	}
 	return needPolicy(t.Scope.Entry.Policies, t, a, CheckEntryPolicy, d)
+}
+
+// checkExplicitPolicy: for an action that needs it, a job token of
+// another project is admitted only by an allowlist entry that names the
+// action's policy: an entry keeping the default permissions, or an
+// allowlist that is not in force, is not enough (the facts load the
+// nearest entry for such actions even then).
+func checkExplicitPolicy(s *Subject, t *Target, a *Action, d *Decision) result {
+	switch {
+	case !a.EntryPolicyRequired:
+		return omitted
+	case !crossProject(s, t):
+		return skipped
+	case t.Scope.Entry == nil:
+		return fail(d, deny(http.StatusForbidden, ScopeMessage(s.Job.ProjectPath, t.Path), CheckExplicitPolicy))
+	case !slices.Contains(t.Scope.Entry.Policies, a.Policy):
+		return fail(d, deny(http.StatusForbidden, PolicyMessage(t.Path, a.Policy), CheckExplicitPolicy))
+	}
+	return passed
 }
 
 // implicitJobPolicies are what a job's own token may always do in its own

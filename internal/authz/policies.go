@@ -16,6 +16,9 @@ const (
 	PolicyAdminRepositories = "admin_repositories"
 	PolicyReadReleases      = "read_releases"
 	PolicyAdminReleases     = "admin_releases"
+
+	PolicyReadTerraformState  = "read_terraform_state"
+	PolicyAdminTerraformState = "admin_terraform_state"
 )
 
 // policies is every name GitLab defines, including those that guard no
@@ -31,7 +34,7 @@ var policies = []string{
 	PolicyReadReleases, PolicyAdminReleases,
 	PolicyReadRepositories, PolicyAdminRepositories,
 	"read_secure_files", "admin_secure_files",
-	"read_terraform_state", "admin_terraform_state",
+	PolicyReadTerraformState, PolicyAdminTerraformState,
 	"read_work_items",
 	// Deprecated in GitLab, still accepted there.
 	"read_containers", "admin_containers",
@@ -45,14 +48,16 @@ func KnownPolicy(name string) bool { return slices.Contains(policies, name) }
 // on project X" with the role P's endpoints need. A push also needs the
 // project's ci_push_repository_for_job_token_allowed, which git checks.
 var policyActions = map[string]Action{
-	PolicyReadJobs:          ReadJobArtifacts,
-	PolicyReadPackages:      ReadPackage,
-	PolicyAdminPackages:     CreatePackage,
-	PolicyAdminPipelines:    TriggerPipeline,
-	PolicyReadRepositories:  ReadRepository,
-	PolicyAdminRepositories: PushCode,
-	PolicyReadReleases:      ReadRelease,
-	PolicyAdminReleases:     AdminRelease,
+	PolicyReadJobs:            ReadJobArtifacts,
+	PolicyReadPackages:        ReadPackage,
+	PolicyAdminPackages:       CreatePackage,
+	PolicyAdminPipelines:      TriggerPipeline,
+	PolicyReadRepositories:    ReadRepository,
+	PolicyAdminRepositories:   PushCode,
+	PolicyReadReleases:        ReadRelease,
+	PolicyAdminReleases:       AdminRelease,
+	PolicyReadTerraformState:  ReadTerraformState,
+	PolicyAdminTerraformState: AdminTerraformState,
 }
 
 // PolicyAction is the action a policy guards, when some endpoint uses it.

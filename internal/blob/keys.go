@@ -15,6 +15,7 @@ import (
 //
 //	projects/<project>/artifacts/<job>/<random>
 //	projects/<project>/packages/<package>/<random>
+//	projects/<project>/terraform/<state>/<random>
 
 // ProjectPrefix is the prefix of every blob of a project.
 func ProjectPrefix(projectID int64) string {
@@ -48,4 +49,9 @@ func DeletePrefix(ctx context.Context, s Store, prefix string) error {
 		}
 	}
 	return nil
+}
+
+// TerraformStateKey names a new version blob of a Terraform state.
+func TerraformStateKey(projectID, stateID int64) string {
+	return ProjectPrefix(projectID) + "terraform/" + strconv.FormatInt(stateID, 10) + "/" + randomName()
 }

@@ -77,9 +77,14 @@ func restError(err error, log *slog.Logger) *Error {
 	var verr *model.ValidationError
 	var refusal *model.Refusal
 	var tooLarge *http.MaxBytesError
+	var locked *model.StateLockedError
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &locked) && locked.Lock != nil:
+		// The holder's lock information as its client sent it (JSON,
+		// checked when taken): OpenTofu shows who holds the lock.
+		return &Error{Status: http.StatusConflict, Body: json.RawMessage(locked.Lock.Info)}
 	case errors.As(err, &denied):
 		return denial(denied.Decision)
 	case errors.As(err, &refusal) && refusal.Kind == model.ErrInvalid:

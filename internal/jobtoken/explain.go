@@ -120,7 +120,7 @@ func (s *Service) Explain(ctx context.Context, who *auth.Principal, p *model.Pro
 	} else if !seen {
 		return nil, missing
 	}
-	subj, target, err := s.Access.Facts(ctx, token, p)
+	subj, target, err := s.Access.Facts(ctx, token, p, act)
 	if err != nil {
 		return nil, err
 	}

@@ -5,14 +5,19 @@
 package rekey
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
+	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/terraform"
 	"github.com/ciwarden/ciwarden/internal/variables"
 )
 
@@ -34,8 +39,10 @@ type source struct {
 	what func(s store.Sealed) string
 }
 
-// Rotate re-seals every sealed value not sealed with box's current key.
-func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, error) {
+// Rotate re-seals every sealed value not sealed with box's current key:
+// the database's columns, and the sealed blobs in blobs (Terraform state
+// versions).
+func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box, blobs blob.Store) (Result, error) {
 	var r Result
 	builtinDone := false
 	sources := []source{
@@ -58,6 +65,9 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, e
 		},
 			func(s store.Sealed) []byte { return runners.BuiltinTokenContext(s.Name) },
 			func(s store.Sealed) string { return "the built-in runner token of replica " + s.Name }},
+	}
+	if err := rotateTerraform(ctx, st, box, blobs, &r); err != nil {
+		return r, err
 	}
 	for _, src := range sources {
 		after := int64(0)
@@ -92,4 +102,57 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, e
 		}
 	}
 	return r, nil
+}
+
+// rotateTerraform re-seals the blobs of Terraform state versions. A
+// version's blob never changes once written, so it is replaced in place
+// (blob.Store.Put is atomic: a reader sees the old sealing or the new,
+// and servers given both keys open either); one whose version was deleted
+// meanwhile is removed again.
+func rotateTerraform(ctx context.Context, st *store.Store, box *secretbox.Box, blobs blob.Store, r *Result) error {
+	after := int64(0)
+	for {
+		rows, err := st.SealedTerraformVersions(ctx, after, batch)
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		for _, v := range rows {
+			after = v.ID
+			sealed, err := readBlob(ctx, blobs, v.Key)
+			if errors.Is(err, blob.ErrNotFound) {
+				continue // deleted with its version meanwhile
+			} else if err != nil {
+				return err
+			}
+			resealed, changed, err := box.Reseal(sealed, terraform.SealContext(v.Key))
+			if err != nil {
+				return fmt.Errorf("terraform state version %d does not open with the keys given (%w): give the key that sealed it in CIWARDEN_INSTANCE_KEY_OLD", v.ID, err)
+			}
+			if !changed {
+				r.Current++
+				continue
+			}
+			if _, err := blobs.Put(ctx, v.Key, bytes.NewReader(resealed), int64(len(resealed))); err != nil {
+				return err
+			}
+			if kept, err := st.TerraformVersionKey(ctx, v.ID, v.Key); err != nil {
+				return err
+			} else if !kept {
+				if err := blobs.Delete(ctx, v.Key); err != nil {
+					return err
+				}
+				continue
+			}
+			r.Resealed++
+		}
+	}
+}
+
+func readBlob(ctx context.Context, blobs blob.Store, key string) ([]byte, error) {
+	obj, err := blobs.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	return io.ReadAll(obj)
 }

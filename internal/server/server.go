@@ -31,6 +31,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/terraform"
 	"github.com/ciwarden/ciwarden/internal/variables"
 )
 
@@ -141,7 +142,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 			return nil, err
 		}
 	}
-	blobs, err := openBlobs(ctx, cfg, log)
+	blobs, err := OpenBlobs(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +214,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 			MaxFileSize: cfg.MaxPackageFileSize},
 		Variables:   vars,
 		Releases:    &releases.Service{Store: st, Repos: repos, Now: now, OnPush: pipelines.OnPush},
+		Terraform:   &terraform.Service{Store: st, Blobs: blobs, Box: box, Log: log, Now: now},
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
@@ -279,9 +281,10 @@ func (s *Server) Authenticator() *auth.Authenticator { return s.auth }
 // Blobs is where artifacts and package files are kept.
 func (s *Server) Blobs() blob.Store { return s.blobs }
 
-// openBlobs opens S3 when configured, else the filesystem under the data
-// directory, and removes what uploads interrupted by a crash left behind.
-func openBlobs(ctx context.Context, cfg Config, log *slog.Logger) (blob.Store, error) {
+// OpenBlobs opens S3 when configured, else the filesystem under the data
+// directory, and removes what uploads interrupted by a crash left behind
+// (the server, and `admin rotate-key` for the sealed blobs).
+func OpenBlobs(ctx context.Context, cfg Config, log *slog.Logger) (blob.Store, error) {
 	if cfg.S3.Endpoint == "" {
 		fs, err := blob.NewFS(filepath.Join(cfg.DataDir, "blobs"))
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 type Sealed struct {
 	ID     int64  // the row (jobs, ci_variables)
 	Name   string // the row when keyed by text (builtin_runners); ci_variables: owner
-	Key    string // ci_variables: the variable's key
+	Key    string // ci_variables: the variable's key; terraform_state_versions: the blob key
 	Sealed []byte
 }
 

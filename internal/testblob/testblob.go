@@ -88,10 +88,13 @@ func Available() bool {
 	return err == nil
 }
 
-// find looks on PATH, then in $(go env GOPATH)/bin where go install puts
-// it.
-func find() (string, error) {
-	if p, err := exec.LookPath("versitygw"); err == nil {
+// find looks for versitygw.
+func find() (string, error) { return FindBinary("versitygw") }
+
+// FindBinary looks for a test's external program (versitygw, tofu) on
+// PATH, then in $(go env GOPATH)/bin where go install and .ci/run put it.
+func FindBinary(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
 	out, err := exec.Command("go", "env", "GOPATH").Output()
@@ -99,7 +102,7 @@ func find() (string, error) {
 		return "", err
 	}
 	for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-		p := filepath.Join(dir, "bin", "versitygw")
+		p := filepath.Join(dir, "bin", name)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 			return p, nil
 		}
