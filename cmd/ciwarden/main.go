@@ -105,6 +105,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		"address to listen on (port 0: any free port, which the external URL then names)")
 	c.String(&cfg.ExternalURL, "external-url", "CIWARDEN_EXTERNAL_URL", "", "http://<listen>",
 		"the URL users and jobs reach the server at; used in web_url, clone URLs, pagination links and CI variables")
+	c.String(&cfg.RegistryURL, "registry-url", "CIWARDEN_REGISTRY_URL", "", "the external URL",
+		"where clients reach the container registry (/v2/), when not at the external URL: CI_REGISTRY names its host:port")
 	c.String(&cfg.DebugListen, "debug-listen", "CIWARDEN_DEBUG_LISTEN", "", "off",
 		"serve Go's profiles (net/http/pprof, /debug/pprof/) on this address of their own, for operators: no authentication, keep it on loopback")
 	storageFlags(c, &cfg)

@@ -31,6 +31,13 @@ type Subject struct {
 	Admin         bool
 	// ReadOnly is a credential limited to reads (read_api).
 	ReadOnly bool
+	// NoAPI: a personal access token without api or read_api (a registry
+	// token: read_registry, write_registry), good for images only.
+	NoAPI bool
+	// NoImagePull, NoImagePush: a personal access token whose scopes do
+	// not reach the container registry (pull: api, read_api,
+	// read_registry, write_registry; push: api, write_registry).
+	NoImagePull, NoImagePush bool
 	// Job is set when the credential is a CI/CD job token.
 	Job *JobToken
 	// Runner: the credential is a runner's token (runner-protocol.md §4).
@@ -170,6 +177,9 @@ type Action struct {
 	// Ref is what the action does to a branch or tag, which protected
 	// refs govern (protected.go); RefNone for every other action.
 	Ref RefOp
+	// Image: a container registry action (registry.go), which a
+	// credential's registry scopes govern rather than its API scopes.
+	Image bool
 }
 
 // The actions. Roles follow GitLab's permissions table.
@@ -560,7 +570,13 @@ func checkVisibility(s *Subject, t *Target, a *Action, d *Decision) result {
 }
 
 func checkTokenScope(s *Subject, t *Target, a *Action, d *Decision) result {
-	if a.Write && s.ReadOnly {
+	if a.Image {
+		if s.NoImagePull || (a.Write && s.NoImagePush) {
+			return fail(d, deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope))
+		}
+		return passed
+	}
+	if s.NoAPI || (a.Write && s.ReadOnly) {
 		return fail(d, deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope))
 	}
 	return passed

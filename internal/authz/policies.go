@@ -32,7 +32,7 @@ var policies = []string{
 	"read_terraform_state", "admin_terraform_state",
 	"read_work_items",
 	// Deprecated in GitLab, still accepted there.
-	"read_containers", "admin_containers",
+	PolicyReadContainers, PolicyAdminContainers,
 }
 
 // KnownPolicy reports whether name is a policy name.
@@ -49,6 +49,8 @@ var policyActions = map[string]Action{
 	PolicyAdminPipelines:    TriggerPipeline,
 	PolicyReadRepositories:  ReadRepository,
 	PolicyAdminRepositories: PushCode,
+	PolicyReadContainers:    PullImage,
+	PolicyAdminContainers:   PushImage,
 }
 
 // PolicyAction is the action a policy guards, when some endpoint uses it.
