@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	authn.CachePersonalTokens(maxCachedFacts)
 	queue := ci.NewQueue()
 	vars := &variables.Service{Store: st, Box: box, Now: now}
-	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, Blobs: blobs,
+	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, RegistryURL: cfg.RegistryURL, Blobs: blobs,
 		RunnerContactTimeout: cfg.RunnerContactTimeout, Variables: vars,
 		OnPending: func(int64) {
 			queue.Bump()
