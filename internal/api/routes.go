@@ -178,5 +178,14 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/packages/{package_id}/package_files", packagesRead, ProjectTarget, authz.ReadPackage, a.listPackageFiles},
 		{http.MethodDelete, "/projects/{id}/packages/{package_id}/package_files/{package_file_id}", packagesAdmin, ProjectTarget, authz.DestroyPackage, a.deletePackageFile},
 		{http.MethodGet, "/projects/{id}/packages/{package_id}/package_files/{package_file_id}/download", packagesRead, ProjectTarget, authz.ReadPackage, a.downloadPackageFile},
+
+		// Container registry API (registry.go); job tokens: own project only.
+		{http.MethodGet, "/projects/{id}/registry/repositories", registryAPI, ProjectTarget, authz.ReadContainerRepository, a.listContainerRepositories},
+		{http.MethodDelete, "/projects/{id}/registry/repositories/{repository_id}", registryAPI, ProjectTarget, authz.DestroyContainerRepository, a.deleteContainerRepository},
+		{http.MethodGet, "/projects/{id}/registry/repositories/{repository_id}/tags", registryAPI, ProjectTarget, authz.ReadContainerRepository, a.listContainerTags},
+		{http.MethodDelete, "/projects/{id}/registry/repositories/{repository_id}/tags", registryAPI, ProjectTarget, authz.DestroyContainerRepository, a.deleteContainerTags},
+		{http.MethodGet, "/projects/{id}/registry/repositories/{repository_id}/tags/{tag_name}", registryAPI, ProjectTarget, authz.ReadContainerRepository, a.getContainerTag},
+		{http.MethodDelete, "/projects/{id}/registry/repositories/{repository_id}/tags/{tag_name}", registryAPI, ProjectTarget, authz.DestroyContainerRepository, a.deleteContainerTag},
+		{http.MethodGet, "/registry/repositories/{id}", registryAPI, NoTarget, authz.FindContainerRepository, a.getContainerRepository},
 	}
 }

@@ -153,6 +153,9 @@ type Action struct {
 	// JobOwnProject: a job token may do this in its own project only
 	// (gitlab-compat.md §3.1 step 5, §4.7).
 	JobOwnProject bool
+	// OwnProjectMessage, when set, is own_project's 403 in the words
+	// GitLab uses for this action (the container registry API's).
+	OwnProjectMessage string
 	// JobTokenPush: a job token may do this only where the project allows
 	// its jobs to push (the push toggle).
 	JobTokenPush bool
@@ -588,6 +591,9 @@ func checkTokenScope(s *Subject, t *Target, a *Action, d *Decision) result {
 func checkOwnProject(s *Subject, t *Target, a *Action, d *Decision) result {
 	if !a.JobOwnProject || !crossProject(s, t) {
 		return skipped
+	}
+	if a.OwnProjectMessage != "" {
+		return fail(d, deny(http.StatusForbidden, a.OwnProjectMessage, CheckOwnProject))
 	}
 	return fail(d, deny(http.StatusForbidden, MsgOwnProjectOnly, CheckOwnProject))
 }

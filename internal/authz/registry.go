@@ -22,7 +22,23 @@ var (
 	// ServeRegistry is the embedded registry at /v2/: it checks the
 	// token service's tokens itself.
 	ServeRegistry = Action{Name: "registry_api"}
+
+	// The container registry REST API (/projects/:id/registry/...):
+	// Reporters read, Maintainers delete; a job token reaches its own
+	// project's only (gitlab-compat.md §3.1 step 5, §3.4).
+	ReadContainerRepository = Action{Name: "read_container_repository", MinPrivate: model.Reporter,
+		Policy: PolicyReadContainers, JobOwnProject: true, OwnProjectMessage: MsgRegistryOtherProject}
+	DestroyContainerRepository = Action{Name: "destroy_container_repository", Write: true, Min: model.Maintainer,
+		Policy: PolicyAdminContainers, JobOwnProject: true, OwnProjectMessage: MsgRegistryOtherProject}
+	// FindContainerRepository is GET /registry/repositories/:id, whose
+	// project is known only once the repository is loaded: the handler
+	// then decides ReadContainerRepository on it.
+	FindContainerRepository = Action{Name: "find_container_repository"}
 )
+
+// MsgRegistryOtherProject is GitLab's refusal of a job token on another
+// project's container registry API.
+const MsgRegistryOtherProject = "This project's CI/CD job token cannot be used to authenticate with the container registry of a different project."
 
 // The fine-grained policies GitLab names for its container registry.
 const (

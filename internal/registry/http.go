@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -18,7 +19,7 @@ type Handler struct {
 	Now      func() time.Time
 	// Pushed records a repository a push was granted to (the registry
 	// API's repository rows).
-	Pushed func(p *model.Project, path string) error
+	Pushed func(ctx context.Context, p *model.Project, path string) error
 }
 
 // Routes are the token service and the registry. The token service takes
@@ -59,13 +60,16 @@ func (h *Handler) token(c *gate.Ctx) error {
 		return ErrUnavailable
 	}
 	who := c.Principal
-	req := Request{Scopes: scopes, Admin: who.Admin(), FindProject: c.FindProject, Pushed: h.Pushed,
+	req := Request{Scopes: scopes, Admin: who.Admin(), FindProject: c.FindProject,
 		Decide: func(p *model.Project, act authz.Action, owner bool) error {
 			return c.AuthorizeProject(p, act, gate.Owner(owner))
 		},
 		Denied: func(sc Scope, action string, why error) {
 			h.Log.Info("registry scope denied", "name", sc.Name, "action", action, "caller", who.Kind.String(), "reason", why.Error())
 		}}
+	if h.Pushed != nil {
+		req.Pushed = func(p *model.Project, path string) error { return h.Pushed(c.Context(), p, path) }
+	}
 	if who.User != nil {
 		req.Subject = who.User.Username
 	}

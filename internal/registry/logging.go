@@ -17,11 +17,11 @@ import (
 // discarded and a hook hands each entry to the logger of the registry
 // started last (one a process outside tests).
 //
-// The registry is one step louder than ciwarden: it logs every client
-// error ("blob unknown", an unauthenticated first request) as an error or
-// a warning and every request as info, which ciwarden's request log
-// already has; so its error is a warning here, its warning info, its info
-// debug. Only fields known to hold no secret pass: never the request's
+// The registry is louder than ciwarden: it logs every client error
+// ("blob unknown", an unauthenticated first request) as an error or a
+// warning and every request as info, which ciwarden's request log already
+// has; so an answer 4xx is debug here, its other errors warnings, its
+// warnings info, its info debug. Only fields known to hold no secret pass: never the request's
 // URI (an upload's state), headers or anything else.
 var (
 	logTarget  atomic.Pointer[slog.Logger]
@@ -56,6 +56,9 @@ func (slogHook) Fire(e *logrus.Entry) error {
 	}
 	level := slog.LevelDebug
 	switch {
+	case clientError(e.Data["http.response.status"]):
+		// A client's mistake (an unknown blob, a missing token): the
+		// request log has its status.
 	case e.Level <= logrus.ErrorLevel:
 		level = slog.LevelWarn
 	case e.Level == logrus.WarnLevel:
@@ -73,4 +76,9 @@ func (slogHook) Fire(e *logrus.Entry) error {
 	}
 	log.LogAttrs(ctx, level, "registry: "+e.Message, attrs...)
 	return nil
+}
+
+func clientError(status any) bool {
+	n, ok := status.(int)
+	return ok && n >= 400 && n < 500
 }

@@ -46,8 +46,9 @@ type Config struct {
 
 // Registry is the embedded registry.
 type Registry struct {
-	app  *handlers.App
-	Keys *Keys
+	app    *handlers.App
+	images *images
+	Keys   *Keys
 }
 
 // New starts the registry with keys. The Distribution app panics on a
@@ -76,9 +77,9 @@ func New(ctx context.Context, cfg Config, keys *Keys) (r *Registry, err error) {
 			// Deletes are the registry API's (tags, repositories);
 			// blobs are freed by `ciwarden registry gc`.
 			"delete": configuration.Parameters{"enabled": true},
-			// No pull-through cache, no redis: the in-memory descriptor
-			// cache only.
-			"cache": configuration.Parameters{"blobdescriptor": "inmemory"},
+			// No descriptor cache: the registry API deletes through its
+			// own view of the storage (images.go), which a cache in the
+			// registry would not see.
 		},
 		Auth: configuration.Auth{"token": configuration.Parameters{
 			"realm": cfg.Realm, "service": Service, "issuer": Issuer, "jwks": jwks,
@@ -90,12 +91,16 @@ func New(ctx context.Context, cfg Config, keys *Keys) (r *Registry, err error) {
 	// whatever host and port they reached ciwarden.
 	c.HTTP.RelativeURLs = true
 	c.Log.AccessLog.Disabled = true
+	im, err := newImages(ctx, storage)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			r, err = nil, fmt.Errorf("registry: %v", firstLine(fmt.Sprint(v)))
 		}
 	}()
-	return &Registry{app: handlers.NewApp(ctx, c), Keys: keys}, nil
+	return &Registry{app: handlers.NewApp(ctx, c), images: im, Keys: keys}, nil
 }
 
 func firstLine(s string) string {

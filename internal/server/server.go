@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"time"
@@ -196,7 +197,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 			reg.Close()
 		}
 	}()
-	regHTTP := &registry.Handler{Registry: reg, Log: log, Now: now}
+	images := &registry.Repositories{Store: st, Registry: reg, Host: registryHost(cfg), Now: now}
+	proj.DeleteImages = images.DeleteProjectImages
+	regHTTP := &registry.Handler{Registry: reg, Log: log, Now: now, Pushed: images.Pushed}
 	m := newMetrics()
 	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc,
 		MaskedVariables: maskedVariables(vars)}
@@ -223,6 +226,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
 		Variables:   vars,
+		Registry:    images,
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
@@ -430,4 +434,18 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, box *secretb
 		log.Warn("container registry: images are kept under the data directory, not in S3 (not supported yet)")
 	}
 	return registry.New(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Realm: cfg.ExternalURL + "/jwt/auth", Log: log}, keys)
+}
+
+// registryHost is the registry's host:port as clients name it: of
+// --registry-url, else of the external URL (CI_REGISTRY's value).
+func registryHost(cfg Config) string {
+	base := cfg.ExternalURL
+	if cfg.RegistryURL != "" {
+		base = cfg.RegistryURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
