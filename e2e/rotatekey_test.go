@@ -109,6 +109,10 @@ func TestRotateKeyReplicas(t *testing.T) {
 				t.Errorf("%s with the new key alone: %q, want %q", key, got, want)
 			}
 		}
+		// The container registry's signing keys were re-sealed too.
+		if r := s3.Call(t, "GET", "/jwt/auth?service=container_registry", testserver.Basic("root", s3.RootToken), nil); r.Status != http.StatusOK {
+			t.Errorf("the registry's token service with the new key alone: %s", r)
+		}
 		stop(t, s3)
 		// A second run finds nothing to do.
 		out, _, code = rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k2}, db...)

@@ -36,8 +36,8 @@ type Keys struct {
 	secret string
 }
 
-// sealContext binds a sealed key to its row.
-func sealContext(kid string) []byte { return []byte("registry_keys:" + kid) }
+// SealContext binds a sealed key to its row (key rotation re-seals it).
+func SealContext(kid string) []byte { return []byte("registry_keys:" + kid) }
 
 // LoadKeys reads the signing keys, creating the first one on a first
 // start.
@@ -58,7 +58,7 @@ func LoadKeys(ctx context.Context, st *store.Store, box *secretbox.Box, now time
 	}
 	k := &Keys{}
 	for i, row := range rows {
-		der, err := box.Open(row.Sealed, sealContext(row.KID))
+		der, err := box.Open(row.Sealed, SealContext(row.KID))
 		if err != nil {
 			return nil, fmt.Errorf("registry signing key %s: %w", row.KID, err)
 		}
@@ -100,7 +100,7 @@ func addKey(ctx context.Context, st *store.Store, box *secretbox.Box, now time.T
 		return err
 	}
 	kid := base64.RawURLEncoding.EncodeToString(tp)
-	return st.AddRegistryKey(ctx, store.RegistryKey{KID: kid, Sealed: box.Seal(der, sealContext(kid)), CreatedAt: now})
+	return st.AddRegistryKey(ctx, store.RegistryKey{KID: kid, Sealed: box.Seal(der, SealContext(kid)), CreatedAt: now})
 }
 
 // writeJWKS writes the public keys where the registry's token auth reads

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/registry"
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -37,7 +38,7 @@ type source struct {
 // Rotate re-seals every sealed value not sealed with box's current key.
 func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, error) {
 	var r Result
-	builtinDone := false
+	builtinDone, registryDone := false, false
 	sources := []source{
 		{"ci_variables", func(ctx context.Context, after int64) ([]store.Sealed, error) {
 			return st.SealedCIVariables(ctx, after, batch)
@@ -58,6 +59,15 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, e
 		},
 			func(s store.Sealed) []byte { return runners.BuiltinTokenContext(s.Name) },
 			func(s store.Sealed) string { return "the built-in runner token of replica " + s.Name }},
+		{"registry_keys", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			if registryDone {
+				return nil, nil
+			}
+			registryDone = true
+			return st.SealedRegistryKeys(ctx)
+		},
+			func(s store.Sealed) []byte { return registry.SealContext(s.Name) },
+			func(s store.Sealed) string { return "the container registry signing key " + s.Name }},
 	}
 	for _, src := range sources {
 		after := int64(0)
