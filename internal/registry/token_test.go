@@ -130,9 +130,14 @@ func TestTokenService(t *testing.T) {
 			// Another project: the token's user (root made "other") has no
 			// role there, and push is own project only anyway.
 			wantGrants(t, askToken(t, s, cred, "repository:root/other:pull,push"), nil)
-			_ = other
+			// Explain shows the pull's decision on the other project.
+			r := s.Expect(t, "GET", "/api/v4/projects/"+testserver.Itoa(other.ID)+"/job_token_scope/explain?permission=read_containers&job_id="+
+				testserver.Itoa(job.ID), s.RootToken, nil, http.StatusOK)
+			if b := string(r.Body); !strings.Contains(b, `"allowed":false`) || !strings.Contains(b, "inbound_allowlist") {
+				t.Errorf("explain of read_containers on another project: %s", b)
+			}
 			job.FinishOK(t, "success")
-			r := s.Call(t, "GET", authPath(scope), cred, nil)
+			r = s.Call(t, "GET", authPath(scope), cred, nil)
 			if r.Status != http.StatusUnauthorized || !strings.Contains(string(r.Body), `"code":"UNAUTHORIZED"`) {
 				t.Fatalf("finished job's token: %s, want 401", r)
 			}
