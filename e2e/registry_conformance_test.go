@@ -10,27 +10,12 @@ import (
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
-// conformanceBin finds the OCI distribution-spec conformance binary (go
-// install github.com/opencontainers/distribution-spec/conformance@...;
-// .ci/run installs it), or skips saying so.
-func conformanceBin(t *testing.T) string {
-	t.Helper()
-	if gopath, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "conformance")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Skip("the OCI conformance binary is not installed: go install github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111")
-	return ""
-}
-
 // TestRegistryConformance runs the OCI distribution-spec conformance
 // suite against ciwarden's registry with token auth (a personal access
 // token through /jwt/auth), with the groups Distribution does not serve
 // switched off: referrers, sha512, subject and non-distributable layers.
 func TestRegistryConformance(t *testing.T) {
-	bin := conformanceBin(t)
+	bin := goTool(t, "conformance", "github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111")
 	s := start(t, testserver.Options{})
 	p := s.CreateProject(t, 0, "conformance", "private")
 	results := t.TempDir()

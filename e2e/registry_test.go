@@ -17,22 +17,26 @@ import (
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
-// crane finds the crane binary (go install
-// github.com/google/go-containerregistry/cmd/crane@v0.22.1; .ci/run
-// installs it), or skips saying so.
-func crane(t *testing.T) string {
+// goTool finds a tool that `go install` put on PATH or in GOPATH/bin
+// (.ci/run installs them), or skips naming the command that installs it.
+func goTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	if p, err := exec.LookPath("crane"); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
 	if gopath, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "crane")
+		p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", name)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	t.Skip("crane is not installed: go install github.com/google/go-containerregistry/cmd/crane@v0.22.1")
+	t.Skipf("%s is not installed: go install %s", name, pkg)
 	return ""
+}
+
+// crane is the crane binary, a real registry client.
+func crane(t *testing.T) string {
+	return goTool(t, "crane", "github.com/google/go-containerregistry/cmd/crane@v0.22.1")
 }
 
 // TestRegistryJobs is the seed's "Container Registry" row end to end: a job

@@ -21,18 +21,13 @@ func (q *Queries) RegistryKeys(ctx context.Context) ([]RegistryKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []RegistryKey
-	for rows.Next() {
+	return collect(rows, func(row interface{ Scan(...any) error }) (RegistryKey, error) {
 		var k RegistryKey
 		var created int64
-		if err := rows.Scan(&k.KID, &k.Sealed, &created); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&k.KID, &k.Sealed, &created)
 		k.CreatedAt = fromMicros(created)
-		out = append(out, k)
-	}
-	return out, rows.Err()
+		return k, err
+	})
 }
 
 // AddRegistryKey keeps a new signing key. Replicas starting at once may
@@ -77,20 +72,7 @@ func (q *Queries) ListContainerRepositories(ctx context.Context, projectID int64
 // ProjectContainerPaths is every repository path of a project (its
 // deletion removes their images).
 func (q *Queries) ProjectContainerPaths(ctx context.Context, projectID int64) ([]string, error) {
-	rows, err := q.query(ctx, "SELECT path FROM container_repositories WHERE project_id = ? ORDER BY id", projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return q.blobKeys(ctx, "SELECT path FROM container_repositories WHERE project_id = ? ORDER BY id", projectID)
 }
 
 // DeleteContainerRepository removes a repository's row.
