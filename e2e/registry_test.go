@@ -55,7 +55,7 @@ func TestRegistryJobs(t *testing.T) {
 	app := s.CreateProject(t, g, "app", "private")
 	s.CreateProject(t, g, "other", "private")
 	allowed := s.CreateProject(t, g, "allowed", "private")
-	s.CreateProject(t, g, "unlisted", "private")
+	unlisted := s.CreateProject(t, g, "unlisted", "private")
 	s.Expect(t, "POST", api+"/projects/"+testserver.Itoa(allowed.ID)+"/job_token_scope/allowlist", s.RootToken,
 		map[string]any{"target_project_id": app.ID}, http.StatusCreated)
 
@@ -123,6 +123,15 @@ test:
 	}
 	if tags, err := remote.List(mustRef(t, host+"/grp/other").Context(), rootAuth); err == nil {
 		t.Errorf("grp/other has tags %v after a refused push", tags)
+	}
+
+	// Each cross-project use is in the target's authentication log: the
+	// allowed pull, and the refused one.
+	if row := jtsAuthRow(t, s, allowed.ID, app.ID); testserver.Num(t, row, "allowed_count") == 0 {
+		t.Errorf("grp/allowed's authentication log: %v, want grp/app's pull", row)
+	}
+	if row := jtsAuthRow(t, s, unlisted.ID, app.ID); testserver.Num(t, row, "denied_count") == 0 {
+		t.Errorf("grp/unlisted's authentication log: %v, want grp/app's refused pull", row)
 	}
 
 	tok, err := os.ReadFile(tokenFile)

@@ -90,6 +90,13 @@ func TestPushPull(t *testing.T) {
 	wantStatus(t, err, http.StatusUnauthorized)
 	_, err = remote.Image(tag)
 	wantStatus(t, err, http.StatusUnauthorized)
+	// Bad paths at /v2/: a dot segment is refused before any routing,
+	// an upper-case name by the registry.
+	for path, want := range map[string]int{"/v2/grp/../app/tags/list": 400, "/v2/grp/app/%2e%2e/tags/list": 400} {
+		if r := s.Call(t, "GET", path, nil, nil); r.Status != want {
+			t.Errorf("GET %s: %s, want %d", path, r, want)
+		}
+	}
 	// A wrong password fails at the token service.
 	_, err = remote.Image(tag, basicAuth("dev", "glpat-wrong"))
 	wantStatus(t, err, http.StatusUnauthorized)

@@ -103,6 +103,8 @@ func TestTokenService(t *testing.T) {
 				map[string][]string{"grp/app/tools/builder": {"pull", "push"}})
 			// A path whose project does not exist is left out.
 			wantGrants(t, askToken(t, s, basic(team.Maint), "repository:grp/nothing/here:pull,push"), nil)
+			// docker login asks with no scope: a token that grants nothing.
+			wantGrants(t, askToken(t, s, basic(team.Dev)), nil)
 			// Several scopes, one parameter with spaces or several.
 			wantGrants(t, askToken(t, s, basic(team.Reporter), scope+" repository:grp/app/x:pull", "repository:grp/none:pull"),
 				map[string][]string{own: {"pull"}, "grp/app/x": {"pull"}})
