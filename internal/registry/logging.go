@@ -40,10 +40,23 @@ func routeLogs(log *slog.Logger) {
 	installLog.Do(func() {
 		std := logrus.StandardLogger()
 		std.SetOutput(io.Discard)
-		std.SetLevel(logrus.DebugLevel) // slog's handler filters
+		// The hook has the entry; logrus's own text would be thrown away.
+		std.SetFormatter(nopFormatter{})
 		std.AddHook(slogHook{})
 	})
+	// What ciwarden's level lets through: the registry's info is debug
+	// here, its warnings info; below that logrus need not build entries
+	// at all (one a request).
+	level := logrus.WarnLevel
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		level = logrus.DebugLevel
+	}
+	logrus.StandardLogger().SetLevel(level)
 }
+
+type nopFormatter struct{}
+
+func (nopFormatter) Format(*logrus.Entry) ([]byte, error) { return nil, nil }
 
 type slogHook struct{}
 
