@@ -116,6 +116,10 @@ func TestRotateKeyReplicas(t *testing.T) {
 		if got := string(s3.Expect(t, "GET", state, s3.RootToken, nil, http.StatusOK).Body); got != stateBody {
 			t.Errorf("the Terraform state with the new key alone: %q", got)
 		}
+		// The container registry's signing keys were re-sealed too.
+		if r := s3.Call(t, "GET", "/jwt/auth?service=container_registry", testserver.Basic("root", s3.RootToken), nil); r.Status != http.StatusOK {
+			t.Errorf("the registry's token service with the new key alone: %s", r)
+		}
 		stop(t, s3)
 		// A second run finds nothing to do.
 		out, _, code = rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k2}, db...)

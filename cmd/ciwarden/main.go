@@ -29,6 +29,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/registry"
 	"github.com/ciwarden/ciwarden/internal/runner"
 	"github.com/ciwarden/ciwarden/internal/server"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -44,6 +45,8 @@ Usage:
   ciwarden admin rotate-key [--new]            re-encrypt every secret at rest with the current instance key
   ciwarden runner --url URL --token TOKEN [--concurrent N] [--builds-dir DIR]
                                                run jobs with the built-in shell runner
+  ciwarden registry gc [--dry-run] [--delete-untagged]
+                                               free the container registry's unreferenced blobs (no pushes meanwhile)
   ciwarden routes                              print the API route table
   ciwarden version                             print the version and VCS revision
 
@@ -67,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runRunner(args[1:], stdout, stderr)
 	case "admin":
 		err = admin(args[1:], stdout)
+	case "registry":
+		err = registryCommand(args[1:], stdout)
 	case "routes":
 		printRoutes(stdout)
 	case "version":
@@ -105,6 +110,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		"address to listen on (port 0: any free port, which the external URL then names)")
 	c.String(&cfg.ExternalURL, "external-url", "CIWARDEN_EXTERNAL_URL", "", "http://<listen>",
 		"the URL users and jobs reach the server at; used in web_url, clone URLs, pagination links and CI variables")
+	c.String(&cfg.RegistryURL, "registry-url", "CIWARDEN_REGISTRY_URL", "", "the external URL",
+		"where clients reach the container registry (/v2/), when not at the external URL: CI_REGISTRY names its host:port")
 	c.String(&cfg.DebugListen, "debug-listen", "CIWARDEN_DEBUG_LISTEN", "", "off",
 		"serve Go's profiles (net/http/pprof, /debug/pprof/) on this address of their own, for operators: no authentication, keep it on loopback")
 	storageFlags(c, &cfg)
@@ -325,4 +332,41 @@ func openStore(ctx context.Context, url string) (*store.Store, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// registryCommand is `ciwarden registry gc`: the registry's garbage
+// collection over the data directory's images. Run it while nothing
+// pushes (the server stopped, or no job pushing): a push's blobs are
+// unreferenced until its manifest is written.
+func registryCommand(args []string, stdout io.Writer) error {
+	const synopsis = "ciwarden registry gc [--dry-run] [--delete-untagged] [--data-dir DIR]"
+	if len(args) == 0 || args[0] != "gc" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintf(stdout, "Usage: %s\n", synopsis)
+			return flag.ErrHelp
+		}
+		return errors.New("usage: " + synopsis)
+	}
+	var cfg server.Config
+	var dryRun, untagged bool
+	c := newCommand("registry gc", synopsis,
+		"Deletes the container registry's blobs that no manifest refers to (after tag and repository deletions). "+
+			"Safe only while nothing pushes: stop the server, or run it when no job pushes images.")
+	storageFlags(c, &cfg)
+	c.fs.BoolVar(&dryRun, "dry-run", false, "")
+	c.row("dry-run", "", "", "false", "report nothing deleted: only check that the collection can run")
+	c.fs.BoolVar(&untagged, "delete-untagged", false, "")
+	c.row("delete-untagged", "", "", "false", "delete manifests no tag names, and their blobs")
+	if err := c.parse(args[1:], stdout); err != nil {
+		return err
+	}
+	cfg.ReplicaName = "admin"
+	if err := cfg.Normalize(); err != nil {
+		return err
+	}
+	if err := registry.GarbageCollect(context.Background(), cfg.DataDir, dryRun, untagged); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "registry garbage collection done")
+	return nil
 }

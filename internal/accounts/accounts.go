@@ -111,7 +111,8 @@ type NewToken struct {
 	Secret string
 }
 
-var knownScopes = map[string]bool{model.ScopeAPI: true, model.ScopeReadAPI: true}
+var knownScopes = map[string]bool{model.ScopeAPI: true, model.ScopeReadAPI: true,
+	model.ScopeReadRegistry: true, model.ScopeWriteRegistry: true}
 
 // CreateToken mints a personal access token and returns it with its
 // secret, which is shown once and stored only as a digest.
@@ -124,7 +125,7 @@ func (s *Service) CreateToken(ctx context.Context, userID int64, in NewToken) (*
 	}
 	for _, sc := range in.Scopes {
 		if !knownScopes[sc] {
-			return nil, "", model.Invalid("scopes", fmt.Sprintf("%q is not a valid scope (use api or read_api)", sc))
+			return nil, "", model.Invalid("scopes", fmt.Sprintf("%q is not a valid scope (use api, read_api, read_registry or write_registry)", sc))
 		}
 	}
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.Now()) {

@@ -150,9 +150,9 @@ func TestCreateTokenValidation(t *testing.T) {
 			status         int
 			want           string // whole body, or field=JSON
 		}{
-			{"unknown scope", jsonCT, `{"name":"t","scopes":["sudo"]}`, 400, `message.scopes=["\"sudo\" is not a valid scope (use api or read_api)"]`},
-			{"unknown scope among good ones", jsonCT, `{"name":"t","scopes":["api","sudo"]}`, 400, `message.scopes=["\"sudo\" is not a valid scope (use api or read_api)"]`},
-			{"unknown scope in a form", formCT, `name=t&scopes=api,sudo`, 400, `message.scopes=["\"sudo\" is not a valid scope (use api or read_api)"]`},
+			{"unknown scope", jsonCT, `{"name":"t","scopes":["sudo"]}`, 400, `message.scopes=["\"sudo\" is not a valid scope (use api, read_api, read_registry or write_registry)"]`},
+			{"unknown scope among good ones", jsonCT, `{"name":"t","scopes":["api","sudo"]}`, 400, `message.scopes=["\"sudo\" is not a valid scope (use api, read_api, read_registry or write_registry)"]`},
+			{"unknown scope in a form", formCT, `name=t&scopes=api,sudo`, 400, `message.scopes=["\"sudo\" is not a valid scope (use api, read_api, read_registry or write_registry)"]`},
 			{"empty scopes", jsonCT, `{"name":"t","scopes":[]}`, 400, `{"message":{"scopes":["can't be blank"]}}`},
 			{"scopes missing", jsonCT, `{"name":"t"}`, 400, `{"error":"scopes is missing"}`},
 			{"scopes not strings", jsonCT, `{"name":"t","scopes":[1]}`, 400, `{"error":"scopes is invalid"}`},
@@ -178,7 +178,7 @@ func TestCreateTokenValidation(t *testing.T) {
 		t.Run("array parameter in a form", func(t *testing.T) {
 			e.unchanged(t, listing, func() {
 				rec := e.call(t, "POST", path, e.RootToken, formCT, "name=t&scopes[]=sudo")
-				wantField(t, rec, 400, "message.scopes", `["\"sudo\" is not a valid scope (use api or read_api)"]`)
+				wantField(t, rec, 400, "message.scopes", `["\"sudo\" is not a valid scope (use api, read_api, read_registry or write_registry)"]`)
 			})
 			rec := e.call(t, "POST", path, e.RootToken, formCT, "name=t2&scopes[]=api&scopes[]=read_api")
 			wantField(t, rec, 201, "scopes", `["api","read_api"]`)

@@ -21,6 +21,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/registry"
 	"github.com/ciwarden/ciwarden/internal/releases"
 	"github.com/ciwarden/ciwarden/internal/store"
 	"github.com/ciwarden/ciwarden/internal/terraform"
@@ -52,7 +53,9 @@ type API struct {
 	// Releases are the projects' releases and their asset links.
 	Releases *releases.Service
 	// Terraform is the Terraform state backend.
-	Terraform   *terraform.Service
+	Terraform *terraform.Service
+	// Registry is the container registry API's repositories and tags.
+	Registry    *registry.Repositories
 	ExternalURL string
 	Log         *slog.Logger
 }

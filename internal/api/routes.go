@@ -220,5 +220,13 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/terraform/state/{name}/versions", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.listStateVersions},
 		{http.MethodGet, "/projects/{id}/terraform/state/{name}/versions/{serial}", terraformAPI, ProjectTarget, authz.ReadTerraformState, a.getStateVersion},
 		{http.MethodDelete, "/projects/{id}/terraform/state/{name}/versions/{serial}", terraformAPI, ProjectTarget, authz.AdminTerraformState, a.deleteStateVersion},
+		// Container registry API (registry.go); job tokens: own project only.
+		{http.MethodGet, "/projects/{id}/registry/repositories", registryAPI, ProjectTarget, authz.ReadContainerRepository, a.listContainerRepositories},
+		{http.MethodDelete, "/projects/{id}/registry/repositories/{repository_id}", registryAPI, ProjectTarget, authz.DestroyContainerRepository, a.deleteContainerRepository},
+		{http.MethodGet, "/projects/{id}/registry/repositories/{repository_id}/tags", registryAPI, ProjectTarget, authz.ReadContainerRepository, a.listContainerTags},
+		{http.MethodDelete, "/projects/{id}/registry/repositories/{repository_id}/tags", registryAPI, ProjectTarget, authz.DestroyContainerRepository, a.deleteContainerTags},
+		{http.MethodGet, "/projects/{id}/registry/repositories/{repository_id}/tags/{tag_name}", registryAPI, ProjectTarget, authz.ReadContainerRepository, a.getContainerTag},
+		{http.MethodDelete, "/projects/{id}/registry/repositories/{repository_id}/tags/{tag_name}", registryAPI, ProjectTarget, authz.DestroyContainerRepository, a.deleteContainerTag},
+		{http.MethodGet, "/registry/repositories/{id}", registryAPI, NoTarget, authz.FindContainerRepository, a.getContainerRepository},
 	}
 }

@@ -127,6 +127,16 @@ func (p *Principal) ReadOnly() bool {
 func (p *Principal) Subject() authz.Subject {
 	s := authz.Subject{Authenticated: p.Kind == UserKind || p.Kind == JobKind || p.Kind == TriggerKind, Admin: p.Admin(),
 		ReadOnly: p.ReadOnly(), Job: p.jobSubject, Runner: p.Kind == RunnerKind, Registrar: p.Kind == RegistrarKind}
+	if t := p.Token; t != nil {
+		// GitLab's scopes: api reaches everything; read_api reads the API
+		// and pulls images; read_registry and write_registry reach the
+		// container registry only.
+		api, readAPI := t.HasScope(model.ScopeAPI), t.HasScope(model.ScopeReadAPI)
+		write := api || t.HasScope(model.ScopeWriteRegistry)
+		s.NoAPI = !api && !readAPI
+		s.NoImagePush = !write
+		s.NoImagePull = !write && !readAPI && !t.HasScope(model.ScopeReadRegistry)
+	}
 	if p.Trigger != nil {
 		s.TriggerProjectID = p.Trigger.ProjectID
 	}

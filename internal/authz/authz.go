@@ -31,6 +31,13 @@ type Subject struct {
 	Admin         bool
 	// ReadOnly is a credential limited to reads (read_api).
 	ReadOnly bool
+	// NoAPI: a personal access token without api or read_api (a registry
+	// token: read_registry, write_registry), good for images only.
+	NoAPI bool
+	// NoImagePull, NoImagePush: a personal access token whose scopes do
+	// not reach the container registry (pull: api, read_api,
+	// read_registry, write_registry; push: api, write_registry).
+	NoImagePull, NoImagePush bool
 	// Job is set when the credential is a CI/CD job token.
 	Job *JobToken
 	// Runner: the credential is a runner's token (runner-protocol.md §4).
@@ -146,6 +153,9 @@ type Action struct {
 	// JobOwnProject: a job token may do this in its own project only
 	// (gitlab-compat.md §3.1 step 5, §4.7).
 	JobOwnProject bool
+	// OwnProjectMessage, when set, is own_project's 403 in the words
+	// GitLab uses for this action (the container registry API's).
+	OwnProjectMessage string
 	// JobTokenPush: a job token may do this only where the project allows
 	// its jobs to push (the push toggle).
 	JobTokenPush bool
@@ -176,6 +186,9 @@ type Action struct {
 	// writes whose cross-project abuse does harm (Terraform state,
 	// gitlab-compat.md §8 item 10).
 	EntryPolicyRequired bool
+	// Image: a container registry action (registry.go), which a
+	// credential's registry scopes govern rather than its API scopes.
+	Image bool
 }
 
 // The actions. Roles follow GitLab's permissions table.
@@ -570,7 +583,13 @@ func checkVisibility(s *Subject, t *Target, a *Action, d *Decision) result {
 }
 
 func checkTokenScope(s *Subject, t *Target, a *Action, d *Decision) result {
-	if a.Write && s.ReadOnly {
+	if a.Image {
+		if s.NoImagePull || (a.Write && s.NoImagePush) {
+			return fail(d, deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope))
+		}
+		return passed
+	}
+	if s.NoAPI || (a.Write && s.ReadOnly) {
 		return fail(d, deny(http.StatusForbidden, MsgInsufficientScope, CheckTokenScope))
 	}
 	return passed
@@ -582,6 +601,9 @@ func checkTokenScope(s *Subject, t *Target, a *Action, d *Decision) result {
 func checkOwnProject(s *Subject, t *Target, a *Action, d *Decision) result {
 	if !a.JobOwnProject || !crossProject(s, t) {
 		return skipped
+	}
+	if a.OwnProjectMessage != "" {
+		return fail(d, deny(http.StatusForbidden, a.OwnProjectMessage, CheckOwnProject))
 	}
 	return fail(d, deny(http.StatusForbidden, MsgOwnProjectOnly, CheckOwnProject))
 }

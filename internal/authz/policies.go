@@ -37,7 +37,7 @@ var policies = []string{
 	PolicyReadTerraformState, PolicyAdminTerraformState,
 	"read_work_items",
 	// Deprecated in GitLab, still accepted there.
-	"read_containers", "admin_containers",
+	PolicyReadContainers, PolicyAdminContainers,
 }
 
 // KnownPolicy reports whether name is a policy name.
@@ -58,6 +58,8 @@ var policyActions = map[string]Action{
 	PolicyAdminReleases:       AdminRelease,
 	PolicyReadTerraformState:  ReadTerraformState,
 	PolicyAdminTerraformState: AdminTerraformState,
+	PolicyReadContainers:      PullImage,
+	PolicyAdminContainers:     PushImage,
 }
 
 // PolicyAction is the action a policy guards, when some endpoint uses it.

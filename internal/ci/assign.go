@@ -114,7 +114,7 @@ func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, r
 			return nil, err
 		}
 	}
-	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, Token: token, MaskPrefixes: prefixes, Project: p,
+	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, RegistryURL: s.RegistryURL, Token: token, MaskPrefixes: prefixes, Project: p,
 		Pipeline: pl, Job: j, Runner: r, User: u, Commit: commit, Now: s.Now(), Dependencies: deps, CIVariables: vars}), nil
 }
 

@@ -214,7 +214,7 @@ func (s *Service) bridgeDownstream(ctx context.Context, b *model.Job, t *Trigger
 	if t.ForwardYAMLVariables {
 		// Expanded upstream, as GitLab does, so that PARENT_PIPELINE_ID:
 		// $CI_PIPELINE_ID names this pipeline in the child.
-		vars := PipelineVariables(PipelineContext{ExternalURL: s.ExternalURL, Project: upProject, Pipeline: up, User: user})
+		vars := PipelineVariables(PipelineContext{ExternalURL: s.ExternalURL, RegistryURL: s.RegistryURL, Project: upProject, Pipeline: up, User: user})
 		vars = append(vars, up.Variables...)
 		for _, v := range SpecOf(b).Variables {
 			if !v.Raw {

@@ -134,7 +134,7 @@ func (s *Service) CreatePipeline(ctx context.Context, in CreateInput) (*model.Pi
 		if yamlErr != nil {
 			return s.failPipeline(ctx, q, p, yamlErr)
 		}
-		vars := PipelineVariables(PipelineContext{ExternalURL: s.ExternalURL, Project: in.Project, Pipeline: p, User: in.User, Commit: commit})
+		vars := PipelineVariables(PipelineContext{ExternalURL: s.ExternalURL, RegistryURL: s.RegistryURL, Project: in.Project, Pipeline: p, User: in.User, Commit: commit})
 		// Variables given for this run beat the YAML's, which are defaults.
 		overrides := Vars(in.Variables)
 		plan, err := cfg.Plan(config.Env{Vars: vars.Lookup, Overrides: overrides.Lookup,

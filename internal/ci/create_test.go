@@ -750,6 +750,8 @@ func TestPipelineVariables(t *testing.T) {
 			"CI_SERVER_HOST":       "ci.example.test",
 			"CI_SERVER_PORT":       "443",
 			"CI_API_V4_URL":        "https://ci.example.test/api/v4",
+			"CI_REGISTRY":          "ci.example.test",
+			"CI_REGISTRY_IMAGE":    "ci.example.test/acme/web-app",
 			"GITLAB_USER_LOGIN":    "alice",
 			"GITLAB_USER_ID":       fmt.Sprint(f.user.ID),
 			"GITLAB_USER_EMAIL":    "alice@example.com",
@@ -762,6 +764,14 @@ func TestPipelineVariables(t *testing.T) {
 		}
 		if v, ok := vars.Lookup("CI_COMMIT_TAG"); ok {
 			t.Errorf("branch pipeline has CI_COMMIT_TAG %q", v)
+		}
+		// --registry-url names the registry's own host and port.
+		rv := ci.PipelineVariables(ci.PipelineContext{ExternalURL: externalURL, RegistryURL: "https://registry.example.test:5050",
+			Project: f.project, Pipeline: p, User: f.user})
+		for k, w := range map[string]string{"CI_REGISTRY": "registry.example.test:5050", "CI_REGISTRY_IMAGE": "registry.example.test:5050/acme/web-app"} {
+			if got, _ := rv.Lookup(k); got != w {
+				t.Errorf("with a registry URL, %s = %q, want %q", k, got, w)
+			}
 		}
 
 		f.tag(t, "v2.0", sha)

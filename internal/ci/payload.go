@@ -18,6 +18,7 @@ import (
 // PayloadInput is what a payload is built from.
 type PayloadInput struct {
 	ExternalURL  string
+	RegistryURL  string
 	Token        string
 	MaskPrefixes []string
 	Project      *model.Project
@@ -146,7 +147,7 @@ func repoURLWithToken(base, fullPath, token string) string {
 // entries win. Predefined and token variables first, then the YAML's, then
 // the variables given for this pipeline run.
 func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
-	v := PipelineVariables(PipelineContext{ExternalURL: in.ExternalURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
+	v := PipelineVariables(PipelineContext{ExternalURL: in.ExternalURL, RegistryURL: in.RegistryURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
 	v = append(v, JobVariables(in.ExternalURL, in.Project, in.Job)...)
 	v = append(v, RunnerVariables(in.Runner)...)
 	secret := func(key string) { v = append(v, model.Variable{Key: key, Value: in.Token, Masked: true}) }

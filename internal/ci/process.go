@@ -23,6 +23,9 @@ type Service struct {
 	Now         func() time.Time
 	Log         *slog.Logger
 	ExternalURL string
+	// RegistryURL: the container registry's URL when not ExternalURL
+	// (CI_REGISTRY).
+	RegistryURL string
 	// Blobs holds job artifacts, deleted with their job (Erase); nil in
 	// tests that store none.
 	Blobs blob.Store

@@ -47,6 +47,9 @@ func Slug(s string) string {
 // computed from.
 type PipelineContext struct {
 	ExternalURL string
+	// RegistryURL is where the container registry is reached when not at
+	// ExternalURL (--registry-url); "" means ExternalURL.
+	RegistryURL string
 	Project     *model.Project
 	Pipeline    *model.Pipeline
 	User        *model.User
@@ -88,6 +91,17 @@ func PipelineVariables(c PipelineContext) Vars {
 
 	p := c.Project
 	full := p.FullPath()
+	// The container registry: its host:port, and the project's image
+	// there, lower case as image paths are (GitLab's CI_REGISTRY,
+	// CI_REGISTRY_IMAGE).
+	registry := base
+	if c.RegistryURL != "" {
+		registry = c.RegistryURL
+	}
+	if r, err := url.Parse(registry); err == nil && r.Host != "" {
+		v.add("CI_REGISTRY", r.Host)
+		v.add("CI_REGISTRY_IMAGE", r.Host+"/"+strings.ToLower(full))
+	}
 	v.add("CI_PROJECT_ID", itoa(p.ID))
 	v.add("CI_PROJECT_NAME", p.Path)
 	v.add("CI_PROJECT_TITLE", p.Name)

@@ -73,11 +73,23 @@ func (c *Ctx) settle(s authz.Subject, t authz.Target, d authz.Decision, route bo
 
 // decideProject decides act on p through the one authorizer every
 // transport shares (token access scope and authentication log included).
-func (c *Ctx) decideProject(p *model.Project, act authz.Action, route bool) error {
-	s, t, d, err := c.gate.Access.Decide(c.Context(), c.Principal, p, act)
+func (c *Ctx) decideProject(p *model.Project, act authz.Action, route bool, facts ...Fact) error {
+	if len(facts) == 0 {
+		s, t, d, err := c.gate.Access.Decide(c.Context(), c.Principal, p, act)
+		if err != nil {
+			return err
+		}
+		return c.settle(s, t, d, route)
+	}
+	s, t, err := c.gate.Access.Facts(c.Context(), c.Principal, p, act)
 	if err != nil {
 		return err
 	}
+	for _, f := range facts {
+		f(&t)
+	}
+	d := authz.Decide(s, t, act)
+	c.gate.Access.Record(s, t, act, d)
 	return c.settle(s, t, d, route)
 }
 
@@ -149,9 +161,11 @@ func (c *Ctx) AuthorizeRef(act authz.Action, fullRef string) error {
 	return c.Authorize(act, func(t *authz.Target) { t.Ref = ref })
 }
 
-// AuthorizeProject decides act on another project than the route's.
-func (c *Ctx) AuthorizeProject(p *model.Project, act authz.Action) error {
-	return c.decideProject(p, act, false)
+// AuthorizeProject decides act on another project than the route's, with
+// what the handler knows about the resource acted on (facts, as
+// Authorize's).
+func (c *Ctx) AuthorizeProject(p *model.Project, act authz.Action, facts ...Fact) error {
+	return c.decideProject(p, act, false, facts...)
 }
 
 // AuthorizeGroup decides act in a group other than the route's target.

@@ -51,6 +51,8 @@ func (g *Gate) Router(prefix string, routes []Route, other http.Handler) http.Ha
 		case rt.Surface == Git:
 		case rt.Prefixed():
 			mux.Handle(rt.Method+" "+prefix+rt.Path, g.Handler(rt))
+		case rt.Method == "":
+			mux.Handle(rt.Path, g.Handler(rt))
 		default:
 			mux.Handle(rt.Method+" "+rt.Path, g.Handler(rt))
 		}

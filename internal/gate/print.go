@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+
+	"github.com/ciwarden/ciwarden/internal/authz"
 )
 
 // Print writes the route table as `ciwarden routes` shows it: each
@@ -23,7 +25,14 @@ func Print(w io.Writer, prefix string, routes []Route) {
 			path = prefix + path
 		}
 		pat, job, other := r.Accepts.Credentials()
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Surface, r.Method, path, pat, job, other, policy, r.Target, r.Action.Name)
+		method := r.Method
+		if method == "" {
+			method = "ANY" // a row that takes every method (the registry's /v2/)
+		}
+		if r.Action.Name == authz.ServeRegistry.Name {
+			other = "registry token (Bearer, from /jwt/auth)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Surface, method, path, pat, job, other, policy, r.Target, r.Action.Name)
 	}
 	tw.Flush()
 }

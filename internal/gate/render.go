@@ -23,6 +23,9 @@ func (g *Gate) writeError(c *Ctx, err error, gated bool) {
 	case Git:
 		g.writeGit(c, err)
 		return
+	case Registry:
+		g.writeRegistry(c, err)
+		return
 	case Runner:
 		if gated && refusal(err) {
 			g.writeRunnerRefusal(c, err)
@@ -125,4 +128,34 @@ func Plain(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
 	io.WriteString(w, msg+"\n")
+}
+
+// writeRegistry answers a registry client (docker, crane) in the token
+// API's shape, {"errors": [{"code", "message"}]}, as GitLab's token service
+// does: a refused credential is 401 with a Basic challenge, so that
+// `docker login` reports the failed login.
+func (g *Gate) writeRegistry(c *Ctx, err error) {
+	e := restError(err, g.Log)
+	msg := http.StatusText(e.Status)
+	if m, ok := e.Body.(map[string]any); ok {
+		for _, k := range []string{"message", "error"} {
+			if s, ok := m[k].(string); ok {
+				msg = s
+				break
+			}
+		}
+	}
+	code := "UNKNOWN"
+	switch e.Status {
+	case http.StatusBadRequest:
+		code = "INVALID_REQUEST"
+	case http.StatusUnauthorized:
+		code, msg = "UNAUTHORIZED", MsgGitAccessDenied
+		c.W.Header().Set("WWW-Authenticate", `Basic realm="GitLab"`)
+	case http.StatusForbidden:
+		code = "DENIED"
+	case http.StatusNotFound:
+		code = "NOT_FOUND"
+	}
+	WriteJSON(c.W, e.Status, map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
 }

@@ -29,6 +29,11 @@ const (
 	// Ops are the operator's endpoints (health, readiness, metrics): no
 	// credentials, absolute paths.
 	Ops
+	// Registry is the container registry: its token service (/jwt/auth)
+	// and the embedded registry (/v2/), at absolute paths, with errors in
+	// the Docker token and registry APIs' {"errors": [...]} shape. A row
+	// with no Method takes every method (the registry routes its own).
+	Registry
 )
 
 func (s Surface) String() string {
@@ -39,6 +44,8 @@ func (s Surface) String() string {
 		return "git"
 	case Ops:
 		return "ops"
+	case Registry:
+		return "registry"
 	}
 	return "rest"
 }

@@ -90,6 +90,9 @@ func (u *User) State() string {
 const (
 	ScopeAPI     = "api"
 	ScopeReadAPI = "read_api"
+	// The container registry's scopes: pull, and pull and push.
+	ScopeReadRegistry  = "read_registry"
+	ScopeWriteRegistry = "write_registry"
 )
 
 // PersonalAccessToken is a user's long-lived API credential. Only a digest of

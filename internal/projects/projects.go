@@ -31,6 +31,9 @@ type Service struct {
 	Repos Repos
 	// Blobs keeps artifacts and package files; nil in tests that need none.
 	Blobs blob.Store
+	// DeleteImages removes a project's container images; nil where there
+	// is no registry.
+	DeleteImages func(ctx context.Context, projectID int64) error
 }
 
 // Repos is the repository storage a project's life cycle drives.
@@ -345,6 +348,11 @@ func (s *Service) removeProject(ctx context.Context, id int64) error {
 	}
 	if s.Blobs != nil {
 		if err := blob.DeletePrefix(ctx, s.Blobs, blob.ProjectPrefix(id)); err != nil {
+			return err
+		}
+	}
+	if s.DeleteImages != nil {
+		if err := s.DeleteImages(ctx, id); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/registry"
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -44,7 +45,7 @@ type source struct {
 // versions).
 func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box, blobs blob.Store) (Result, error) {
 	var r Result
-	builtinDone := false
+	builtinDone, registryDone := false, false
 	sources := []source{
 		{"ci_variables", func(ctx context.Context, after int64) ([]store.Sealed, error) {
 			return st.SealedCIVariables(ctx, after, batch)
@@ -65,6 +66,15 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box, blobs blob
 		},
 			func(s store.Sealed) []byte { return runners.BuiltinTokenContext(s.Name) },
 			func(s store.Sealed) string { return "the built-in runner token of replica " + s.Name }},
+		{"registry_keys", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			if registryDone {
+				return nil, nil
+			}
+			registryDone = true
+			return st.SealedRegistryKeys(ctx)
+		},
+			func(s store.Sealed) []byte { return registry.SealContext(s.Name) },
+			func(s store.Sealed) string { return "the container registry signing key " + s.Name }},
 	}
 	if err := rotateTerraform(ctx, st, box, blobs, &r); err != nil {
 		return r, err

@@ -71,6 +71,10 @@ type Config struct {
 	// nothing is sealed with them. It serves a key rotation (README,
 	// "Encryption at rest").
 	InstanceKeyOld string
+	// RegistryURL is where clients reach the container registry, when not
+	// at ExternalURL's host (a separate name or port in front of /v2/):
+	// CI_REGISTRY and CI_REGISTRY_IMAGE name its host:port.
+	RegistryURL string
 }
 
 // Default upload bounds, as GitLab's defaults (artifacts 100 MiB; generic
@@ -102,6 +106,12 @@ func (c *Config) Normalize() error {
 		return fmt.Errorf("--external-url %q must be an absolute http(s) URL such as https://ci.example.com", c.ExternalURL)
 	}
 	c.ExternalURL = strings.TrimSuffix(c.ExternalURL, "/")
+	if c.RegistryURL != "" {
+		r, err := url.Parse(c.RegistryURL)
+		if err != nil || (r.Scheme != "http" && r.Scheme != "https") || r.Host == "" || (r.Path != "" && r.Path != "/") {
+			return fmt.Errorf("--registry-url %q must be an http(s) URL with no path, such as https://registry.example.com", c.RegistryURL)
+		}
+	}
 	if c.DataDir == "" {
 		c.DataDir = "./ciwarden-data"
 	}

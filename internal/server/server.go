@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/registry"
 	"github.com/ciwarden/ciwarden/internal/releases"
 	"github.com/ciwarden/ciwarden/internal/runnerapi"
 	"github.com/ciwarden/ciwarden/internal/runners"
@@ -52,6 +54,7 @@ type Server struct {
 	handler  http.Handler
 	ln       net.Listener // bound by New; nil when Config.Listen was empty
 	debugLn  net.Listener // Config.DebugListen, bound by New, served by Run
+	registry *registry.Registry
 }
 
 // maxCachedJobTokens bounds the job-token cache: one entry per running job
@@ -170,7 +173,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	authn.CachePersonalTokens(maxCachedFacts)
 	queue := ci.NewQueue()
 	vars := &variables.Service{Store: st, Box: box, Now: now}
-	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, Blobs: blobs,
+	pipelines := &ci.Service{Store: st, Repos: repos, Now: now, Log: log, ExternalURL: cfg.ExternalURL, RegistryURL: cfg.RegistryURL, Blobs: blobs,
 		RunnerContactTimeout: cfg.RunnerContactTimeout, Variables: vars,
 		OnPending: func(int64) {
 			queue.Bump()
@@ -187,6 +190,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	authorizer.CacheFacts(maxCachedFacts)
 	pipelines.Access = authorizer
 	gitHTTP := &git.Handler{Repos: repos, Log: log, OnPush: pipelines.OnPush}
+	reg, err := openRegistry(ctx, cfg, st, box, log, now())
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			reg.Close()
+		}
+	}()
+	images := &registry.Repositories{Store: st, Registry: reg, Host: registryHost(cfg), Now: now}
+	proj.DeleteImages = images.DeleteProjectImages
+	regHTTP := &registry.Handler{Registry: reg, Log: log, Now: now, Pushed: images.Pushed}
 	m := newMetrics()
 	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc,
 		MaskedVariables: maskedVariables(vars)}
@@ -215,6 +230,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Variables:   vars,
 		Releases:    &releases.Service{Store: st, Repos: repos, Now: now, OnPush: pipelines.OnPush},
 		Terraform:   &terraform.Service{Store: st, Blobs: blobs, Box: box, Log: log, Now: now},
+		Registry:    images,
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
@@ -224,10 +240,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	// passes authentication, its target's facts and authz.Decide there.
 	g := &gate.Gate{Auth: authn, Access: authorizer, Store: st, Log: log, ExternalURL: cfg.ExternalURL}
 	gitRoutes := gitHTTP.Routes()
-	routes := routeTable(a, ra, gitRoutes, opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
+	routes := routeTable(a, ra, gitRoutes, regHTTP.Routes(), opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
 	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
 	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, box: box,
-		authLog: authLog, gate: g, routes: routes, handler: observe(refuseDotSegments(mux), m, log), ln: ln, debugLn: debugLn}, nil
+		authLog: authLog, gate: g, routes: routes, registry: reg, handler: observe(refuseDotSegments(mux), m, log), ln: ln, debugLn: debugLn}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -236,14 +252,14 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // routeTable is every route the server serves: the REST API
 // (internal/api), the runner protocol and the runners' endpoints
 // (internal/runnerapi), git, and the operator's endpoints.
-func routeTable(a *api.API, ra *runnerapi.API, gitRoutes, ops []gate.Route) []gate.Route {
-	return slices.Concat(a.GateRoutes(), ra.Routes(), gitRoutes, ops)
+func routeTable(a *api.API, ra *runnerapi.API, gitRoutes, registryRoutes, ops []gate.Route) []gate.Route {
+	return slices.Concat(a.GateRoutes(), ra.Routes(), gitRoutes, registryRoutes, ops)
 }
 
 // RouteTable is the route table for printing (`ciwarden routes`); its
 // handlers are not for serving.
 func RouteTable() []gate.Route {
-	return routeTable(&api.API{}, &runnerapi.API{}, (&git.Handler{}).Routes(), opsRoutes(http.NotFoundHandler(), http.NotFoundHandler()))
+	return routeTable(&api.API{}, &runnerapi.API{}, (&git.Handler{}).Routes(), (&registry.Handler{}).Routes(), opsRoutes(http.NotFoundHandler(), http.NotFoundHandler()))
 }
 
 // opsRoutes are the operator's endpoints, open to everyone as GitLab's
@@ -339,6 +355,7 @@ func (s *Server) Config() Config { return s.cfg }
 // to 30 s.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
+	defer s.registry.Close()
 	ln := s.ln
 	if ln == nil {
 		return errors.New("server: Run needs Config.Listen")
@@ -400,4 +417,40 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// openRegistry starts the embedded container registry: its signing keys
+// from the database (shared by the replicas), its images under
+// <data-dir>/registry. S3 is not yet a registry storage: with --s3-* the
+// images still live on the local disk (README, "Container registry").
+func openRegistry(ctx context.Context, cfg Config, st *store.Store, box *secretbox.Box, log *slog.Logger, now time.Time) (*registry.Registry, error) {
+	keys, err := registry.LoadKeys(ctx, st, box, now)
+	if errors.Is(err, secretbox.ErrOpen) {
+		// A replica started with another instance key than the one that
+		// sealed the keys: it serves the rest, and its registry answers
+		// 503 until it is given the instance's key.
+		log.Error("container registry disabled: its signing keys were sealed with another instance key; give this replica the instance's CIWARDEN_INSTANCE_KEY")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cfg.S3.Endpoint != "" {
+		log.Warn("container registry: images are kept under the data directory, not in S3 (not supported yet)")
+	}
+	return registry.New(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Realm: cfg.ExternalURL + "/jwt/auth", Log: log}, keys)
+}
+
+// registryHost is the registry's host:port as clients name it: of
+// --registry-url, else of the external URL (CI_REGISTRY's value).
+func registryHost(cfg Config) string {
+	base := cfg.ExternalURL
+	if cfg.RegistryURL != "" {
+		base = cfg.RegistryURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }

@@ -279,7 +279,8 @@ func (s *Store) DeletePackageFile(ctx context.Context, projectID, packageID, id 
 	return key, err
 }
 
-// blobKeys collects the one string column (blob keys) of a query.
+// blobKeys collects the one string column of a query (blob keys, image
+// paths).
 func (q *Queries) blobKeys(ctx context.Context, query string, args ...any) ([]string, error) {
 	rows, err := q.query(ctx, query, args...)
 	if err != nil {

@@ -31,6 +31,11 @@ func (q *Queries) SealedBuiltinTokens(ctx context.Context) ([]Sealed, error) {
 	return q.sealed(ctx, "SELECT 0, replica_name, '', token_sealed FROM builtin_runners ORDER BY replica_name")
 }
 
+// SealedRegistryKeys is every container registry signing key (few).
+func (q *Queries) SealedRegistryKeys(ctx context.Context) ([]Sealed, error) {
+	return q.sealed(ctx, "SELECT 0, kid, '', key_sealed FROM registry_keys ORDER BY kid")
+}
+
 func (q *Queries) sealed(ctx context.Context, query string, args ...any) ([]Sealed, error) {
 	rows, err := q.query(ctx, query, args...)
 	if err != nil {
@@ -62,6 +67,8 @@ func (q *Queries) Reseal(ctx context.Context, table string, s Sealed, sealed []b
 		query = "UPDATE ci_variables SET value_sealed = ? WHERE id = ? AND value_sealed = ?"
 	case "builtin_runners":
 		query, key = "UPDATE builtin_runners SET token_sealed = ? WHERE replica_name = ? AND token_sealed = ?", s.Name
+	case "registry_keys":
+		query, key = "UPDATE registry_keys SET key_sealed = ? WHERE kid = ? AND key_sealed = ?", s.Name
 	default:
 		panic("store.Reseal: unknown table " + table)
 	}
