@@ -67,11 +67,15 @@ func rotateKey(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	st.SetBox(box)
 	r, err := rekey.Rotate(ctx, st, box)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "re-sealed %d values with the current key; %d were sealed with it already\n", r.Resealed, r.Current)
+	if r.Cleared > 0 {
+		fmt.Fprintf(stdout, "sealed %d values that an older version kept in clear\n", r.Cleared)
+	}
 	if keyFile && len(keys) > 1 {
 		// Every value opens with the current key alone now.
 		file, err := secretbox.ReadKeyFile(server.InstanceKeyPath(cfg))

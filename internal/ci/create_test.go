@@ -83,6 +83,7 @@ func newFixture(tb testing.TB, dialect string) *fixture {
 	if err := st.Migrate(ctx); err != nil {
 		tb.Fatalf("Migrate: %v", err)
 	}
+	testdb.GiveKey(tb, st)
 	u := &model.User{Username: "alice", Name: "Alice Example", Email: "alice@example.com"}
 	if err := st.Tx(ctx, func(q *store.Queries) error { return q.CreateUser(ctx, u) }); err != nil {
 		tb.Fatalf("CreateUser: %v", err)

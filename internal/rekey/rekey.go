@@ -21,6 +21,9 @@ import (
 // the current key).
 type Result struct {
 	Resealed, Current int
+	// Cleared counts values that an older version kept in clear (before
+	// migration 00024), sealed now.
+	Cleared int
 }
 
 const batch = 500
@@ -58,6 +61,18 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, e
 		},
 			func(s store.Sealed) []byte { return runners.BuiltinTokenContext(s.Name) },
 			func(s store.Sealed) string { return "the built-in runner token of replica " + s.Name }},
+		// The run values the store seals itself (store/seal.go), bound to
+		// what the store says; rows from before migration 00024 are in
+		// clear and sealed here.
+		{"pipelines.variables", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			return st.SealedPipelineVariables(ctx, after, batch)
+		}, runContext, func(s store.Sealed) string { return fmt.Sprintf("the variables of pipeline %d", s.ID) }},
+		{"jobs.spec", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			return st.SealedJobSpecs(ctx, after, batch)
+		}, runContext, func(s store.Sealed) string { return fmt.Sprintf("the spec of job %d", s.ID) }},
+		{"pipeline_schedule_variables.value", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			return st.SealedScheduleVariables(ctx, after, batch)
+		}, runContext, func(s store.Sealed) string { return fmt.Sprintf("variable %s of pipeline schedule %d", s.Key, s.ID) }},
 	}
 	for _, src := range sources {
 		after := int64(0)
@@ -71,7 +86,13 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, e
 			}
 			for _, s := range rows {
 				after = s.ID
-				resealed, changed, err := box.Reseal(s.Sealed, src.context(s))
+				var resealed []byte
+				changed, clear := true, s.Sealed == nil
+				if clear {
+					resealed = box.Seal(s.Clear, src.context(s))
+				} else {
+					resealed, changed, err = box.Reseal(s.Sealed, src.context(s))
+				}
 				if err != nil {
 					return r, fmt.Errorf("%s does not open with the keys given (%w): give the key that sealed it in CIWARDEN_INSTANCE_KEY_OLD", src.what(s), err)
 				}
@@ -83,9 +104,12 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, e
 				if err != nil {
 					return r, err
 				}
-				if ok {
+				switch {
+				case ok && clear:
+					r.Cleared++
+				case ok:
 					r.Resealed++
-				} else {
+				default:
 					r.Current++ // rewritten meanwhile, with the current key
 				}
 			}
@@ -93,3 +117,6 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box) (Result, e
 	}
 	return r, nil
 }
+
+// runContext is what a value the store seals is bound to, as it read it.
+func runContext(s store.Sealed) []byte { return s.Context }
