@@ -75,7 +75,15 @@ func TestRotateKeyReplicas(t *testing.T) {
 		s1.Remember(k2)
 		p := s1.CreateProject(t, 0, "app", "private")
 		addProjectVar(t, s1, p.ID, "BEFORE", "before-Rotation-value")
+		run := sealRunValues(t, s1, p)
 		stop(t, s1)
+		// A schedule variable as a version before migration 00024 wrote
+		// it: in clear, read as it is, sealed by rotate-key.
+		conn, rebind := s1.OpenDB(t)
+		if _, err := conn.Exec(rebind("INSERT INTO pipeline_schedule_variables (schedule_id, key, value, variable_type) VALUES (?, 'LEGACY', 'legacy-clear', 'env_var')"), run.schedule); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
 
 		opts := testserver.Options{Dialect: dialect, DatabaseURL: s1.DBURL, DataDir: s1.DataDir, RootToken: s1.RootToken}
 		both := opts
@@ -85,6 +93,9 @@ func TestRotateKeyReplicas(t *testing.T) {
 		if got := projectVar(t, s2, p.ID, "BEFORE"); got != "before-Rotation-value" {
 			t.Fatalf("with both keys: %q", got)
 		}
+		// The mixed phase: a replica with the new key reads the run values
+		// sealed with the old one.
+		run.check(t, s2, "with both keys", map[string]string{"LEGACY": "legacy-clear"})
 		addProjectVar(t, s2, p.ID, "AFTER", "after-Rotation-value")
 		stop(t, s2)
 
@@ -93,7 +104,8 @@ func TestRotateKeyReplicas(t *testing.T) {
 			db = append(db, "--database-url", s1.DBURL)
 		}
 		out, errOut, code := rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k2, "CIWARDEN_INSTANCE_KEY_OLD=" + k1}, db...)
-		if code != 0 || !strings.Contains(out, "re-sealed ") || !strings.Contains(out, "drop CIWARDEN_INSTANCE_KEY_OLD") {
+		if code != 0 || !strings.Contains(out, "re-sealed ") || !strings.Contains(out, "drop CIWARDEN_INSTANCE_KEY_OLD") ||
+			!strings.Contains(out, "sealed 1 values that an older version kept in clear") {
 			t.Fatalf("rotate-key: exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 		if strings.Contains(out+errOut, k1) || strings.Contains(out+errOut, k2) {
@@ -109,6 +121,14 @@ func TestRotateKeyReplicas(t *testing.T) {
 				t.Errorf("%s with the new key alone: %q, want %q", key, got, want)
 			}
 		}
+		run.check(t, s3, "with the new key alone", map[string]string{"LEGACY": "legacy-clear"})
+		conn, rebind = s3.OpenDB(t)
+		var clear string
+		var sealed []byte
+		if err := conn.QueryRow(rebind("SELECT value, value_sealed FROM pipeline_schedule_variables WHERE key = 'LEGACY'")).Scan(&clear, &sealed); err != nil || clear != "" || len(sealed) == 0 {
+			t.Errorf("the legacy value after rotate-key: clear %q, sealed %d bytes, %v", clear, len(sealed), err)
+		}
+		conn.Close()
 		stop(t, s3)
 		// A second run finds nothing to do.
 		out, _, code = rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k2}, db...)
@@ -156,5 +176,70 @@ func TestRotateKeyFile(t *testing.T) {
 	_, errOut, code = rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + newKeyText(t)}, "--new", "--data-dir", t.TempDir())
 	if code == 0 || !strings.Contains(errOut, "--new is for a key file") {
 		t.Errorf("--new with CIWARDEN_INSTANCE_KEY: exit %d, %q", code, errOut)
+	}
+}
+
+// runValues are values the store seals (store/seal.go), made by
+// sealRunValues: a pipeline's API variable, a YAML variable in its jobs'
+// specs, and a schedule's variable.
+type runValues struct {
+	project  testserver.Project
+	schedule int64
+	runner   string
+	taken    int
+}
+
+func sealRunValues(t *testing.T, s *testserver.Server, p testserver.Project) *runValues {
+	t.Helper()
+	for _, v := range []string{"api-Rotation-value", "yaml-Rotation-value", "sched-Rotation-value"} {
+		s.Remember(v)
+	}
+	root := testserver.User{Username: "root", Token: s.RootToken}
+	s.PushCI(t, p.Path, root, map[string]string{".gitlab-ci.yml": "variables:\n  YAML_VAR: yaml-Rotation-value\nbuild:\n  script: [echo build]\n"})
+	s.CreatePipeline(t, p.ID, s.RootToken, map[string]string{"API_VAR": "api-Rotation-value"})
+	base := testserver.API + "/projects/" + testserver.Itoa(p.ID) + "/pipeline_schedules"
+	sc := testserver.Num(t, s.Expect(t, "POST", base, s.RootToken,
+		map[string]any{"description": "nightly", "ref": "main", "cron": "0 4 * * *"}, http.StatusCreated).Object(t), "id")
+	s.Expect(t, "POST", base+"/"+testserver.Itoa(sc)+"/variables", s.RootToken,
+		map[string]any{"key": "SCHED_VAR", "value": "sched-Rotation-value"}, http.StatusCreated)
+	_, tok := s.CreateRunner(t, nil)
+	return &runValues{project: p, schedule: sc, runner: tok}
+}
+
+// check reads every value back through s: the schedule's variables (with
+// more, such as one written in clear), and one job's payload (its spec
+// and its pipeline's variables). Each call takes the next of the two
+// jobs: the pushed pipeline's, then the API one's.
+func (r *runValues) check(t *testing.T, s *testserver.Server, when string, more map[string]string) {
+	t.Helper()
+	want := map[string]string{"SCHED_VAR": "sched-Rotation-value"}
+	for k, v := range more {
+		want[k] = v
+	}
+	sc := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(r.project.ID)+"/pipeline_schedules/"+testserver.Itoa(r.schedule),
+		s.RootToken, nil, http.StatusOK).Object(t)
+	vars, _ := sc["variables"].([]any)
+	for _, v := range vars {
+		m, _ := v.(map[string]any)
+		if k, _ := m["key"].(string); m["value"] == want[k] {
+			delete(want, k)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("%s: the schedule's variables %v lack %v", when, vars, want)
+	}
+	rc := s.NewRunnerClient(r.runner)
+	j := rc.TakeJob(t)
+	got := map[string]string{}
+	for _, v := range j.Payload.Variables {
+		got[v.Key] = v.Value
+	}
+	if got["YAML_VAR"] != "yaml-Rotation-value" {
+		t.Errorf("%s: job %d's YAML_VAR = %q", when, j.ID, got["YAML_VAR"])
+	}
+	// Jobs go out oldest first: the API pipeline's is the second.
+	r.taken++
+	if want := map[bool]string{true: "api-Rotation-value"}[r.taken == 2]; got["API_VAR"] != want {
+		t.Errorf("%s: job %d's API_VAR = %q, want %q", when, j.ID, got["API_VAR"], want)
 	}
 }

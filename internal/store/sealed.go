@@ -55,7 +55,10 @@ func (q *Queries) SealedJobSpecs(ctx context.Context, after int64, limit int) ([
 func (q *Queries) SealedScheduleVariables(ctx context.Context, after int64, limit int) ([]Sealed, error) {
 	return q.sealedRun(ctx, `SELECT schedule_id, schedule_id, key, value, value_sealed FROM pipeline_schedule_variables
 		WHERE schedule_id IN (SELECT DISTINCT schedule_id FROM pipeline_schedule_variables WHERE schedule_id > ? ORDER BY schedule_id LIMIT ?) ORDER BY schedule_id, key`,
-		func(s *Sealed, a, b any) { s.Key = *b.(*string); s.Context = ScheduleVariableContext(*a.(*int64), s.Key) }, new(int64), new(string), after, limit)
+		func(s *Sealed, a, b any) {
+			s.Key = *b.(*string)
+			s.Context = ScheduleVariableContext(*a.(*int64), s.Key)
+		}, new(int64), new(string), after, limit)
 }
 
 // sealedRun reads rows of (id, a, b, clear, sealed); bind sets what the
