@@ -89,3 +89,35 @@ func TestRunValuesSealed(t *testing.T) {
 		}
 	})
 }
+
+// TestEnvironmentNameExpanded (issue 16): a job's environment name is
+// expanded as GitLab does (`review/$CI_COMMIT_REF_SLUG` on feature/X is
+// review/feature-x) before the CI/CD variables' environment_scope is
+// matched: an exact scope and a wildcard one reach it, another name's
+// does not; CI_ENVIRONMENT_NAME is the expanded name.
+func TestEnvironmentNameExpanded(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, e *env) {
+		team := e.NewTeamCI(t, "")
+		vars := testserver.API + "/projects/" + testserver.Itoa(team.Project.ID) + "/variables"
+		for _, v := range []struct{ key, scope string }{
+			{"WILDCARD", "review/*"}, {"EXACT", "review/feature-x"}, {"OTHER", "review/other"}, {"LITERAL", "review/$CI_COMMIT_REF_SLUG"},
+		} {
+			e.Expect(t, "POST", vars, team.Maint.Token, map[string]any{"key": v.key, "value": "v-" + v.key, "environment_scope": v.scope}, http.StatusCreated)
+		}
+		ci := "review:\n  script: [echo review]\n  environment:\n    name: review/$CI_COMMIT_REF_SLUG\n"
+		repo, _ := e.PushCI(t, team.Project.Path, team.Maint, map[string]string{".gitlab-ci.yml": ci})
+		j := team.Runner.TakeJob(t) // main's
+		repo.Git.Run(t, repo.Dir, "push", "--quiet", "origin", "HEAD:refs/heads/feature/X")
+		j = team.Runner.TakeJob(t)
+		got := map[string]string{}
+		for _, v := range j.Payload.Variables {
+			got[v.Key] = v.Value
+		}
+		want := map[string]string{"WILDCARD": "v-WILDCARD", "EXACT": "v-EXACT", "OTHER": "", "LITERAL": "", "CI_ENVIRONMENT_NAME": "review/feature-x"}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s = %q, want %q", k, got[k], w)
+			}
+		}
+	})
+}

@@ -34,6 +34,9 @@ type PayloadInput struct {
 	// groups and the project that reach this job, lowest precedence first
 	// (variables.Service.ForJob).
 	CIVariables []model.Variable
+	// Environment is the job's environment name, expanded
+	// (environmentName): CI_ENVIRONMENT_NAME.
+	Environment string
 }
 
 // VariableSource gives a job its CI/CD variables, lowest precedence
@@ -150,6 +153,9 @@ func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
 	v.add("CI_DEPENDENCY_PROXY_USER", "gitlab-ci-token")
 	secret("CI_DEPENDENCY_PROXY_PASSWORD")
 	v.add("CI_REPOSITORY_URL", repoURL)
+	if in.Environment != "" {
+		v.add("CI_ENVIRONMENT_NAME", in.Environment)
+	}
 	v = append(v, spec.Variables...)
 	// The project's, groups' and instance's CI/CD variables outrank the
 	// YAML's; the pipeline's own (API, trigger, schedule, play) outrank
