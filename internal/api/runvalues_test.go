@@ -20,7 +20,7 @@ deploy:
 `
 
 // TestRunValuesSealed (issue 16, "Encrypted at rest"): the values a
-// pipeline is given, by the API, a trigger and a schedule,
+// pipeline is given, by the API, a trigger, a schedule and a manual play,
 // and the YAML variables frozen in its jobs' specs, reach the jobs, and
 // none is in clear in the database, its WAL or on PostgreSQL: the
 // harness's data check fails the test on any of the remembered values
@@ -30,7 +30,7 @@ func TestRunValuesSealed(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, e *env) {
 		secrets := map[string]string{
 			"API_VAR": "api-Secret-value-11", "TRIG_VAR": "trig-Secret-value-22", "SCHED_VAR": "sched-Secret-value-33",
-			"YAML_SECRET": "yaml-Secret-value-77",
+			"PLAY_VAR": "play-Secret-value-44", "YAML_SECRET": "yaml-Secret-value-77",
 		}
 		for _, v := range secrets {
 			e.Remember(v)
@@ -64,25 +64,39 @@ func TestRunValuesSealed(t *testing.T) {
 				deploy = testserver.Num(t, j, "id")
 			}
 		}
-		// TODO(issue 16): job_variables_attributes are not taken yet.
-		e.Expect(t, "POST", base+"/jobs/"+testserver.Itoa(deploy)+"/play", team.Maint.Token, nil, http.StatusOK)
+		play := base + "/jobs/" + testserver.Itoa(deploy) + "/play"
+		r := e.Do(t, "POST", play, team.Maint.Token, map[string]any{"job_variables_attributes": []map[string]string{{"key": "BAD-KEY", "value": "x"}}})
+		wantJSON(t, r, http.StatusBadRequest, `{"error":"job_variables_attributes is invalid"}`)
+		// A played job's variables outrank the pipeline's (API_VAR).
+		const override = "played-over-Api-var"
+		e.Remember(override)
+		e.Expect(t, "POST", play, team.Maint.Token, map[string]any{"job_variables_attributes": []map[string]string{
+			{"key": "PLAY_VAR", "value": secrets["PLAY_VAR"]}, {"key": "API_VAR", "value": override}}}, http.StatusOK)
 
 		// Four pipelines' build jobs (push, API, trigger, schedule) and
 		// the played deploy: every value reaches a job, opened.
 		seen := map[string]int{}
 		for range 5 {
 			j := team.Runner.TakeJob(t)
+			got := map[string]string{} // the last value of each, as the runner reads them
 			for _, v := range j.Payload.Variables {
-				if want, ok := secrets[v.Key]; ok {
-					if v.Value != want {
-						t.Errorf("job %s: %s = %q, want %q", j.Payload.JobInfo.Name, v.Key, v.Value, want)
-					}
-					seen[v.Key]++
+				got[v.Key] = v.Value
+			}
+			for key, want := range secrets {
+				v, ok := got[key]
+				if j.Payload.JobInfo.Name == "deploy" && key == "API_VAR" {
+					want = override
+				}
+				if ok && v != want {
+					t.Errorf("job %s: %s = %q, want %q", j.Payload.JobInfo.Name, key, v, want)
+				}
+				if ok {
+					seen[key]++
 				}
 			}
 		}
 		team.Runner.ExpectNoJob(t)
-		for key, want := range map[string]int{"API_VAR": 2, "TRIG_VAR": 1, "SCHED_VAR": 1, "YAML_SECRET": 5} {
+		for key, want := range map[string]int{"API_VAR": 2, "TRIG_VAR": 1, "SCHED_VAR": 1, "PLAY_VAR": 1, "YAML_SECRET": 5} {
 			if seen[key] != want {
 				t.Errorf("%s reached %d jobs, want %d", key, seen[key], want)
 			}

@@ -571,7 +571,7 @@ wait:
 		if got := f.pending.Load() - announced; got != 1 {
 			t.Errorf("the delayed job come due: OnPending called %d times, want 1", got)
 		}
-		if _, err := f.svc.Play(ctx, f.job(t, p.ID, "ship").ID, f.user.ID); err != nil {
+		if _, err := f.svc.Play(ctx, f.job(t, p.ID, "ship").ID, f.user.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 		f.expect(t, "played", p.ID, "running", "build=success ship=pending wait=pending")

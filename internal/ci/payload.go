@@ -141,7 +141,7 @@ func repoURLWithToken(base, fullPath, token string) string {
 
 // jobVariables is the job's variable list in the runner's order: later
 // entries win. Predefined and token variables first, then the YAML's, then
-// the variables given for this pipeline run.
+// the variables given for this pipeline run, and for this job's play.
 func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
 	v := PipelineVariables(PipelineContext{ExternalURL: in.ExternalURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
 	v = append(v, JobVariables(in.ExternalURL, in.Project, in.Job)...)
@@ -162,7 +162,7 @@ func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
 	// them (GitLab's precedence, issue 16).
 	v = append(v, in.CIVariables...)
 	v = append(v, in.Pipeline.Variables...)
-	return v
+	return append(v, spec.PlayVariables...)
 }
 
 func nonNilStrings(s []string) []string {

@@ -185,14 +185,7 @@ func (q *Queries) CreateJob(ctx context.Context, j *model.Job) error {
 	if j.CreatedAt.IsZero() {
 		j.CreatedAt = time.Now().UTC()
 	}
-	spec := j.Spec
-	if len(spec) == 0 {
-		spec = []byte("{}")
-	}
-	// The spec holds the job's `variables:` (and more that a deploy job
-	// may keep secret): sealed whole, one AES-GCM open per job read, a
-	// few microseconds beside the query (bench: BenchmarkJobRead).
-	sealed, err := q.seal(spec, JobSpecContext(j.PipelineID, j.Name))
+	sealed, err := q.sealSpec(j)
 	if err != nil {
 		return err
 	}
@@ -208,6 +201,28 @@ func (q *Queries) CreateJob(ctx context.Context, j *model.Job) error {
 		j.PipelineID, j.ProjectID, j.Name, j.Stage, j.StageIdx, j.Status, j.When, j.AllowFailure, j.UserID, j.DAG,
 		strings.Join(j.Needs, "\n"), j.Retried, nullMicros(j.ScheduledAt), micros(j.CreatedAt), j.TimeoutSeconds, perms, sealed)
 	return err
+}
+
+// sealSpec is a job's spec sealed for its row. The spec holds the job's
+// `variables:` and those given when it was played (and more that a deploy
+// job may keep secret): sealed whole, one AES-GCM open per job read, a few
+// microseconds beside the query (store's BenchmarkJobRead).
+func (q *Queries) sealSpec(j *model.Job) ([]byte, error) {
+	spec := j.Spec
+	if len(spec) == 0 {
+		spec = []byte("{}")
+	}
+	return q.seal(spec, JobSpecContext(j.PipelineID, j.Name))
+}
+
+// SetJobSpec saves a job's changed spec (the variables it is played with).
+func (q *Queries) SetJobSpec(ctx context.Context, j *model.Job) error {
+	sealed, err := q.sealSpec(j)
+	if err != nil {
+		return err
+	}
+	res, err := q.exec(ctx, "UPDATE jobs SET spec = '{}', spec_sealed = ? WHERE id = ?", sealed, j.ID)
+	return affected(res, err, "job")
 }
 
 // Job loads a job by ID.
