@@ -25,7 +25,7 @@ func rotateKey(args []string, stdout io.Writer) error {
 	var cfg server.Config
 	var newKey bool
 	c := newCommand("admin rotate-key", rotateSynopsis,
-		"Re-encrypts every value sealed with the instance key (CI/CD variables, trace states, built-in runner tokens) under the current key. "+
+		"Re-encrypts every value sealed with the instance key (CI/CD variables, trace states, built-in runner tokens, pipelines' and schedules' variables, job specs) under the current key, and seals those an older version kept in clear. "+
 			"With CIWARDEN_INSTANCE_KEY set, the keys come from it and CIWARDEN_INSTANCE_KEY_OLD; otherwise from <data-dir>/instance.key, "+
 			"to which --new first adds a new current key (stop the server first: it reads the key file when it starts).")
 	storageFlags(c, &cfg)
