@@ -20,19 +20,19 @@ type Sealed struct {
 // SealedTraceStates is a batch of jobs' sealed trace states with job IDs
 // above after.
 func (q *Queries) SealedTraceStates(ctx context.Context, after int64, limit int) ([]Sealed, error) {
-	return q.sealed(ctx, "SELECT id, '', '', trace_state FROM jobs WHERE trace_state IS NOT NULL AND id > ? ORDER BY id LIMIT ?", after, limit)
+	return q.sealed(ctx, "SELECT id, '', '', '', trace_state FROM jobs WHERE trace_state IS NOT NULL AND id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // SealedCIVariables is a batch of variables' sealed values with IDs above
 // after.
 func (q *Queries) SealedCIVariables(ctx context.Context, after int64, limit int) ([]Sealed, error) {
-	return q.sealed(ctx, "SELECT id, owner, key, value_sealed FROM ci_variables WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	return q.sealed(ctx, "SELECT id, owner, key, '', value_sealed FROM ci_variables WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // SealedBuiltinTokens is every replica's sealed built-in runner token
 // (one a replica: few).
 func (q *Queries) SealedBuiltinTokens(ctx context.Context) ([]Sealed, error) {
-	return q.sealed(ctx, "SELECT 0, replica_name, '', token_sealed FROM builtin_runners ORDER BY replica_name")
+	return q.sealed(ctx, "SELECT 0, replica_name, '', '', token_sealed FROM builtin_runners ORDER BY replica_name")
 }
 
 // SealedPipelineVariables is a batch of pipelines' variables, sealed or
@@ -85,21 +85,10 @@ func (q *Queries) sealedRun(ctx context.Context, query string, bind func(s *Seal
 	return out, rows.Err()
 }
 
+// sealed reads rows of (id, name, key, '', sealed) of the kinds their
+// services seal.
 func (q *Queries) sealed(ctx context.Context, query string, args ...any) ([]Sealed, error) {
-	rows, err := q.query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Sealed
-	for rows.Next() {
-		var s Sealed
-		if err := rows.Scan(&s.ID, &s.Name, &s.Key, &s.Sealed); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return q.sealedRun(ctx, query, func(s *Sealed, a, b any) { s.Name, s.Key = *a.(*string), *b.(*string) }, new(string), new(string), args...)
 }
 
 // Reseal replaces a sealed value (or a value in clear, s.Sealed nil) if it
