@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/ciwarden/ciwarden/internal/secretbox"
@@ -39,7 +40,12 @@ func (q *Queries) open(sealed, context []byte) ([]byte, error) {
 	if q.box == nil {
 		return nil, errNoBox
 	}
-	return q.box.Open(sealed, context)
+	plain, err := q.box.Open(sealed, context)
+	if err != nil {
+		// What an operator must check (README, "Encryption at rest").
+		return nil, fmt.Errorf("%w (is CIWARDEN_INSTANCE_KEY the same on every replica?)", err)
+	}
+	return plain, nil
 }
 
 // The contexts bind each sealed value to its row (secretbox.Seal): a
