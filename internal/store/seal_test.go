@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/rekey"
+	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
 	"github.com/ciwarden/ciwarden/internal/testdb"
 )
@@ -167,4 +169,69 @@ func BenchmarkJobRead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestRotateSealsClearRows: `ciwarden admin rotate-key` (rekey.Rotate)
+// seals the run values an older version kept in clear and empties their
+// clear columns, leaves those sealed with the current key, and finds
+// nothing to do the second time; the values read back.
+func TestRotateSealsClearRows(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, st *store.Store) {
+		box, err := secretbox.New(secretbox.NewKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.SetBox(box)
+		pl, jobs := runFixture(t, st, []model.Variable{{Key: "A", Value: "a"}}, []byte(`{"script":["new"]}`), []byte(`{"script":["new"]}`))
+		u := newUser(t, st, "owner")
+		sc := &model.Schedule{ProjectID: pl.ProjectID, OwnerID: u.ID, Ref: "main", Cron: "0 4 * * *", CronTimezone: "UTC", Active: true,
+			NextRunAt: time.Now(), CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		if err := st.CreateSchedule(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"NEW", "OLD"} {
+			if err := st.SetScheduleVariable(ctx, sc.ID, &model.ScheduleVariable{Key: k, Value: "v-" + k, VariableType: "env_var"}, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		arg := "?"
+		if st.Dialect() == "postgres" {
+			arg = "$1"
+		}
+		// One of each as an older version wrote it.
+		for _, q := range []struct {
+			query string
+			id    int64
+		}{
+			{`UPDATE pipelines SET variables_sealed = NULL, variables = '[{"key":"OLD","value":"old-pipeline"}]' WHERE id = ` + arg, pl.ID},
+			{`UPDATE jobs SET spec_sealed = NULL, spec = '{"script":["old"]}' WHERE id = ` + arg, jobs[1].ID},
+			{"UPDATE pipeline_schedule_variables SET value_sealed = NULL, value = 'old-schedule' WHERE key = 'OLD' AND schedule_id = " + arg, sc.ID},
+		} {
+			if _, err := st.DB().Exec(q.query, q.id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := rekey.Rotate(ctx, st, box)
+		if err != nil || r.Cleared != 3 || r.Resealed != 0 || r.Current != 2 {
+			t.Fatalf("Rotate: %+v, %v; want 3 sealed from clear, 2 current (a job's spec, a schedule variable)", r, err)
+		}
+		var clearRows int
+		if err := st.DB().QueryRow(`SELECT (SELECT COUNT(*) FROM pipelines WHERE variables <> '[]' OR variables_sealed IS NULL) +
+			(SELECT COUNT(*) FROM jobs WHERE spec <> '{}' OR spec_sealed IS NULL) +
+			(SELECT COUNT(*) FROM pipeline_schedule_variables WHERE value <> '' OR value_sealed IS NULL)`).Scan(&clearRows); err != nil || clearRows != 0 {
+			t.Errorf("rows in clear after Rotate: %d, %v", clearRows, err)
+		}
+		if p, err := st.Pipeline(ctx, pl.ID); err != nil || len(p.Variables) != 1 || p.Variables[0].Value != "old-pipeline" {
+			t.Errorf("pipeline after Rotate: %+v, %v", p, err)
+		}
+		if j, err := st.Job(ctx, jobs[1].ID); err != nil || string(j.Spec) != `{"script":["old"]}` {
+			t.Errorf("job after Rotate: %v", err)
+		}
+		if vs, err := st.ScheduleVariables(ctx, sc.ID); err != nil || len(vs) != 2 || vs[1].Value != "old-schedule" {
+			t.Errorf("schedule variables after Rotate: %+v, %v", vs, err)
+		}
+		if r, err := rekey.Rotate(ctx, st, box); err != nil || r.Cleared+r.Resealed != 0 {
+			t.Errorf("second Rotate: %+v, %v", r, err)
+		}
+	})
 }
