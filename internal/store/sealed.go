@@ -85,7 +85,7 @@ func (q *Queries) sealedRun(ctx context.Context, query string, bind func(s *Seal
 	return out, rows.Err()
 }
 
-// sealed reads rows of (id, name, key, ”, sealed) of the kinds their
+// sealed reads rows of (id, name, key, an empty clear value, sealed) of the kinds their
 // services seal.
 func (q *Queries) sealed(ctx context.Context, query string, args ...any) ([]Sealed, error) {
 	return q.sealedRun(ctx, query, func(s *Sealed, a, b any) { s.Name, s.Key = *a.(*string), *b.(*string) }, new(string), new(string), args...)
