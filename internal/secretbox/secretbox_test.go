@@ -241,9 +241,9 @@ func TestKeyFileSeveralKeys(t *testing.T) {
 	}
 }
 
-// BenchmarkOpen: opening a job spec's size (store.JobSpecContext seals a
-// job's whole spec, opened on each read of the job), against the baseline
-// of copying the same bytes, in the same run.
+// BenchmarkOpen: opening a job spec's size (the store seals a job's whole
+// spec, opened on each read of the job), against the baseline of copying
+// the same bytes, in the same run.
 func BenchmarkOpen(b *testing.B) {
 	box, err := New(NewKey())
 	if err != nil {
