@@ -243,3 +243,53 @@ func (r *runValues) check(t *testing.T, s *testserver.Server, when string, more 
 		t.Errorf("%s: job %d's API_VAR = %q, want %q", when, j.ID, got["API_VAR"], want)
 	}
 }
+
+// TestRotateKeyMixedReplicas: the middle of a rolling restart (README,
+// "Encryption at rest", step 2): one replica still seals with the old key
+// and opens the new one's values, the other seals with the new key and
+// opens the old one's, at the same time on one database. Each reads what
+// the other sealed: CI/CD variables, a pipeline's variables, a job's spec.
+func TestRotateKeyMixedReplicas(t *testing.T) {
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		k1, k2 := newKeyText(t), newKeyText(t)
+		a := start(t, testserver.Options{Dialect: dialect, ReplicaName: "old-key", InstanceKey: k1,
+			Env: []string{"CIWARDEN_INSTANCE_KEY_OLD=" + k2}})
+		b := start(t, testserver.Options{Dialect: dialect, DatabaseURL: a.DBURL, DataDir: a.DataDir, RootToken: a.RootToken,
+			ReplicaName: "new-key", InstanceKey: k2, Env: []string{"CIWARDEN_INSTANCE_KEY_OLD=" + k1}})
+		for _, s := range []*testserver.Server{a, b} {
+			s.Remember(k1)
+			s.Remember(k2)
+			s.Remember("api-Mixed-value")
+			s.Remember("yaml-Mixed-value")
+		}
+		p := a.CreateProject(t, 0, "app", "private")
+		addProjectVar(t, a, p.ID, "FROM_A", "sealed-by-Old-key")
+		addProjectVar(t, b, p.ID, "FROM_B", "sealed-by-New-key")
+		b.Remember("sealed-by-Old-key")
+		a.Remember("sealed-by-New-key")
+		if got := projectVar(t, b, p.ID, "FROM_A"); got != "sealed-by-Old-key" {
+			t.Errorf("the new-key replica reads %q", got)
+		}
+		if got := projectVar(t, a, p.ID, "FROM_B"); got != "sealed-by-New-key" {
+			t.Errorf("the old-key replica reads %q", got)
+		}
+		// A pipeline (its variables, its job's spec) made by the new-key
+		// replica, its job given out by the old-key one.
+		root := testserver.User{Username: "root", Token: a.RootToken}
+		b.PushCI(t, p.Path, root, map[string]string{".gitlab-ci.yml": "variables:\n  YAML_VAR: yaml-Mixed-value\nbuild:\n  script: [echo build]\n"})
+		b.CreatePipeline(t, p.ID, b.RootToken, map[string]string{"API_VAR": "api-Mixed-value"})
+		_, tok := a.CreateRunner(t, nil)
+		rc := a.NewRunnerClient(tok)
+		rc.TakeJob(t) // the pushed pipeline's
+		j := rc.TakeJob(t)
+		got := map[string]string{}
+		for _, v := range j.Payload.Variables {
+			got[v.Key] = v.Value
+		}
+		for k, want := range map[string]string{"API_VAR": "api-Mixed-value", "YAML_VAR": "yaml-Mixed-value", "FROM_A": "sealed-by-Old-key", "FROM_B": "sealed-by-New-key"} {
+			if got[k] != want {
+				t.Errorf("the job given out by the old-key replica: %s = %q, want %q", k, got[k], want)
+			}
+		}
+	})
+}
