@@ -99,29 +99,8 @@ func TestRunValuesSealed(t *testing.T) {
 			t.Errorf("schedule variables read back: %+v, %v", vs, err)
 		}
 
-		// As an older version wrote them: in clear.
-		clearVars, _ := json.Marshal([]model.Variable{{Key: "OLD", Value: "old-clear"}})
-		for _, q := range []struct {
-			query string
-			arg   any
-		}{
-			{"UPDATE pipelines SET variables_sealed = NULL, variables = '" + string(clearVars) + "' WHERE id = ?", pl.ID},
-			{`UPDATE jobs SET spec_sealed = NULL, spec = '{"script":["old"]}' WHERE id = ?`, jobs[1].ID},
-			{"UPDATE pipeline_schedule_variables SET value_sealed = NULL, value = 'old-clear' WHERE schedule_id = ?", sc.ID},
-		} {
-			if _, err := db.Exec(rebind(q.query), q.arg); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if gotPl, err := st.Pipeline(ctx, pl.ID); err != nil || len(gotPl.Variables) != 1 || gotPl.Variables[0].Value != "old-clear" {
-			t.Errorf("legacy pipeline read: %+v, %v", gotPl, err)
-		}
-		if j, err := st.Job(ctx, jobs[1].ID); err != nil || string(j.Spec) != `{"script":["old"]}` {
-			t.Errorf("legacy job read: %v", err)
-		}
-		if vs, err := st.ScheduleVariables(ctx, sc.ID); err != nil || len(vs) != 1 || vs[0].Value != "old-clear" {
-			t.Errorf("legacy schedule variables read: %+v, %v", vs, err)
-		}
+		toClear(t, st, pl.ID, jobs[1].ID, sc.ID, "SCHED")
+		readBackClear(t, st, "legacy", pl.ID, jobs[1].ID, sc.ID)
 
 		// Job a's sealed spec copied into job b's row does not open there.
 		q := "UPDATE jobs SET spec_sealed = (SELECT spec_sealed FROM jobs WHERE id = ?) WHERE id = ?"
@@ -194,23 +173,7 @@ func TestRotateSealsClearRows(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		arg := "?"
-		if st.Dialect() == "postgres" {
-			arg = "$1"
-		}
-		// One of each as an older version wrote it.
-		for _, q := range []struct {
-			query string
-			id    int64
-		}{
-			{`UPDATE pipelines SET variables_sealed = NULL, variables = '[{"key":"OLD","value":"old-pipeline"}]' WHERE id = ` + arg, pl.ID},
-			{`UPDATE jobs SET spec_sealed = NULL, spec = '{"script":["old"]}' WHERE id = ` + arg, jobs[1].ID},
-			{"UPDATE pipeline_schedule_variables SET value_sealed = NULL, value = 'old-schedule' WHERE key = 'OLD' AND schedule_id = " + arg, sc.ID},
-		} {
-			if _, err := st.DB().Exec(q.query, q.id); err != nil {
-				t.Fatal(err)
-			}
-		}
+		toClear(t, st, pl.ID, jobs[1].ID, sc.ID, "OLD")
 		r, err := rekey.Rotate(ctx, st, box)
 		if err != nil || r.Cleared != 3 || r.Resealed != 0 || r.Current != 2 {
 			t.Fatalf("Rotate: %+v, %v; want 3 sealed from clear, 2 current (a job's spec, a schedule variable)", r, err)
@@ -221,17 +184,51 @@ func TestRotateSealsClearRows(t *testing.T) {
 			(SELECT COUNT(*) FROM pipeline_schedule_variables WHERE value <> '' OR value_sealed IS NULL)`).Scan(&clearRows); err != nil || clearRows != 0 {
 			t.Errorf("rows in clear after Rotate: %d, %v", clearRows, err)
 		}
-		if p, err := st.Pipeline(ctx, pl.ID); err != nil || len(p.Variables) != 1 || p.Variables[0].Value != "old-pipeline" {
-			t.Errorf("pipeline after Rotate: %+v, %v", p, err)
-		}
-		if j, err := st.Job(ctx, jobs[1].ID); err != nil || string(j.Spec) != `{"script":["old"]}` {
-			t.Errorf("job after Rotate: %v", err)
-		}
-		if vs, err := st.ScheduleVariables(ctx, sc.ID); err != nil || len(vs) != 2 || vs[1].Value != "old-schedule" {
-			t.Errorf("schedule variables after Rotate: %+v, %v", vs, err)
-		}
+		readBackClear(t, st, "after Rotate", pl.ID, jobs[1].ID, sc.ID)
 		if r, err := rekey.Rotate(ctx, st, box); err != nil || r.Cleared+r.Resealed != 0 {
 			t.Errorf("second Rotate: %+v, %v", r, err)
 		}
 	})
+}
+
+// toClear rewrites a pipeline's variables, a job's spec and a schedule's
+// variable key as a version before migration 00024 wrote them: in clear.
+func toClear(t *testing.T, st *store.Store, pipelineID, jobID, scheduleID int64, key string) {
+	t.Helper()
+	clearVars, _ := json.Marshal([]model.Variable{{Key: "OLD", Value: "old-clear"}})
+	for _, q := range []struct {
+		query string
+		args  []any
+	}{
+		{"UPDATE pipelines SET variables_sealed = NULL, variables = '" + string(clearVars) + "' WHERE id = $1", []any{pipelineID}},
+		{`UPDATE jobs SET spec_sealed = NULL, spec = '{"script":["old"]}' WHERE id = $1`, []any{jobID}},
+		{"UPDATE pipeline_schedule_variables SET value_sealed = NULL, value = 'old-clear' WHERE schedule_id = $1 AND key = $2", []any{scheduleID, key}},
+	} {
+		query := q.query
+		if st.Dialect() != "postgres" {
+			query = strings.NewReplacer("$1", "?", "$2", "?").Replace(query)
+		}
+		if _, err := st.DB().Exec(query, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readBackClear checks that what toClear wrote reads back.
+func readBackClear(t *testing.T, st *store.Store, when string, pipelineID, jobID, scheduleID int64) {
+	t.Helper()
+	if p, err := st.Pipeline(ctx, pipelineID); err != nil || len(p.Variables) != 1 || p.Variables[0].Value != "old-clear" {
+		t.Errorf("%s: pipeline %+v, %v", when, p, err)
+	}
+	if j, err := st.Job(ctx, jobID); err != nil || string(j.Spec) != `{"script":["old"]}` {
+		t.Errorf("%s: job %v", when, err)
+	}
+	vs, err := st.ScheduleVariables(ctx, scheduleID)
+	found := false
+	for _, v := range vs {
+		found = found || v.Value == "old-clear"
+	}
+	if err != nil || !found {
+		t.Errorf("%s: schedule variables %+v, %v", when, vs, err)
+	}
 }
