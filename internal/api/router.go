@@ -21,6 +21,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/releases"
 	"github.com/ciwarden/ciwarden/internal/store"
 	"github.com/ciwarden/ciwarden/internal/variables"
 )
@@ -46,7 +47,9 @@ type API struct {
 	Packages  *packages.Service
 	// Variables are the CI/CD variables of projects, groups and the
 	// instance.
-	Variables   *variables.Service
+	Variables *variables.Service
+	// Releases are the projects' releases and their asset links.
+	Releases    *releases.Service
 	ExternalURL string
 	Log         *slog.Logger
 }

@@ -147,6 +147,13 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/repository/tags", userAPI, ProjectTarget, authz.ReadRepository, a.listTags},
 		{http.MethodGet, "/projects/{id}/repository/commits/{sha}", userAPI, ProjectTarget, authz.ReadRepository, a.getCommit},
 		{http.MethodGet, "/projects/{id}/repository/files/{file_path}/raw", userAPI, ProjectTarget, authz.ReadRepository, a.rawFile},
+		// The repository archive (releases.go): format as a parameter or
+		// as the path's extension, as GitLab's archive(.:format).
+		{http.MethodGet, "/projects/{id}/repository/archive", userAPI, ProjectTarget, authz.ReadRepository, a.repositoryArchive("")},
+		{http.MethodGet, "/projects/{id}/repository/archive.zip", userAPI, ProjectTarget, authz.ReadRepository, a.repositoryArchive("zip")},
+		{http.MethodGet, "/projects/{id}/repository/archive.tar.gz", userAPI, ProjectTarget, authz.ReadRepository, a.repositoryArchive("tar.gz")},
+		{http.MethodGet, "/projects/{id}/repository/archive.tar.bz2", userAPI, ProjectTarget, authz.ReadRepository, a.repositoryArchive("tar.bz2")},
+		{http.MethodGet, "/projects/{id}/repository/archive.tar", userAPI, ProjectTarget, authz.ReadRepository, a.repositoryArchive("tar")},
 
 		// Token access scope (job_token_scope.go)
 		{http.MethodGet, "/projects/{id}/job_token_scope", userAPI, ProjectTarget, authz.ReadJobTokenScope, a.getJobTokenScope},
@@ -178,5 +185,22 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/projects/{id}/packages/{package_id}/package_files", packagesRead, ProjectTarget, authz.ReadPackage, a.listPackageFiles},
 		{http.MethodDelete, "/projects/{id}/packages/{package_id}/package_files/{package_file_id}", packagesAdmin, ProjectTarget, authz.DestroyPackage, a.deletePackageFile},
 		{http.MethodGet, "/projects/{id}/packages/{package_id}/package_files/{package_file_id}/download", packagesRead, ProjectTarget, authz.ReadPackage, a.downloadPackageFile},
+
+		// Releases and release links (releases.go): personal access tokens
+		// and job tokens (gitlab-compat.md §6, read_releases and
+		// admin_releases); changes also pass protected_ref on the tag.
+		{http.MethodGet, "/projects/{id}/releases", jobAPI, ProjectTarget, authz.ReadRelease, a.listReleases},
+		{http.MethodPost, "/projects/{id}/releases", jobAPI, ProjectTarget, authz.AdminRelease, a.createRelease},
+		{http.MethodGet, "/projects/{id}/releases/permalink/latest", jobAPI, ProjectTarget, authz.ReadRelease, a.latestRelease},
+		{http.MethodGet, "/projects/{id}/releases/permalink/latest/{suffix_path...}", jobAPI, ProjectTarget, authz.ReadRelease, a.latestRelease},
+		{http.MethodGet, "/projects/{id}/releases/{tag_name}", jobAPI, ProjectTarget, authz.ReadRelease, a.getRelease},
+		{http.MethodPut, "/projects/{id}/releases/{tag_name}", jobAPI, ProjectTarget, authz.AdminRelease, a.updateRelease},
+		{http.MethodDelete, "/projects/{id}/releases/{tag_name}", jobAPI, ProjectTarget, authz.AdminRelease, a.deleteRelease},
+		{http.MethodGet, "/projects/{id}/releases/{tag_name}/downloads/{direct_asset_path...}", jobAPI, ProjectTarget, authz.ReadRelease, a.releaseDownload},
+		{http.MethodGet, "/projects/{id}/releases/{tag_name}/assets/links", jobAPI, ProjectTarget, authz.ReadRelease, a.listReleaseLinks},
+		{http.MethodPost, "/projects/{id}/releases/{tag_name}/assets/links", jobAPI, ProjectTarget, authz.AdminRelease, a.createReleaseLink},
+		{http.MethodGet, "/projects/{id}/releases/{tag_name}/assets/links/{link_id}", jobAPI, ProjectTarget, authz.ReadRelease, a.getReleaseLink},
+		{http.MethodPut, "/projects/{id}/releases/{tag_name}/assets/links/{link_id}", jobAPI, ProjectTarget, authz.AdminRelease, a.updateReleaseLink},
+		{http.MethodDelete, "/projects/{id}/releases/{tag_name}/assets/links/{link_id}", jobAPI, ProjectTarget, authz.AdminRelease, a.deleteReleaseLink},
 	}
 }

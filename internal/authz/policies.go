@@ -14,6 +14,8 @@ const (
 	PolicyAdminPipelines    = "admin_pipelines"
 	PolicyReadRepositories  = "read_repositories"
 	PolicyAdminRepositories = "admin_repositories"
+	PolicyReadReleases      = "read_releases"
+	PolicyAdminReleases     = "admin_releases"
 )
 
 // policies is every name GitLab defines, including those that guard no
@@ -26,7 +28,7 @@ var policies = []string{
 	"read_merge_requests",
 	PolicyReadPackages, PolicyAdminPackages,
 	PolicyReadPipelines, PolicyAdminPipelines,
-	"read_releases", "admin_releases",
+	PolicyReadReleases, PolicyAdminReleases,
 	PolicyReadRepositories, PolicyAdminRepositories,
 	"read_secure_files", "admin_secure_files",
 	"read_terraform_state", "admin_terraform_state",
@@ -49,6 +51,8 @@ var policyActions = map[string]Action{
 	PolicyAdminPipelines:    TriggerPipeline,
 	PolicyReadRepositories:  ReadRepository,
 	PolicyAdminRepositories: PushCode,
+	PolicyReadReleases:      ReadRelease,
+	PolicyAdminReleases:     AdminRelease,
 }
 
 // PolicyAction is the action a policy guards, when some endpoint uses it.

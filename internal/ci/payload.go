@@ -105,6 +105,12 @@ func BuildPayload(in PayloadInput) *runnerproto.Payload {
 	}
 	script := append(append([]string{}, spec.BeforeScript...), spec.Script...)
 	out.Steps = []runnerproto.Step{{Name: "script", Script: script, Timeout: timeout, When: "on_success"}}
+	if spec.Release != nil {
+		// After the script, before after_script, as gitlab-runner orders
+		// its release stage.
+		out.Steps = append(out.Steps, runnerproto.Step{Name: runnerproto.StepRelease, Script: ReleaseScript(spec.Release),
+			Timeout: timeout, When: "on_success"})
+	}
 	if len(spec.AfterScript) > 0 {
 		out.Steps = append(out.Steps, runnerproto.Step{Name: "after_script", Script: spec.AfterScript, Timeout: timeout, When: "always", AllowFailure: true})
 	}

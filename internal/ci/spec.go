@@ -50,6 +50,9 @@ type Spec struct {
 	Services              []string      `json:"services,omitempty"`
 	Environment           string        `json:"environment,omitempty"`
 	ResourceGroup         string        `json:"resource_group,omitempty"`
+	// Release is `release:`, which the payload turns into a release
+	// step (payload.go).
+	Release *config.Release `json:"release,omitempty"`
 }
 
 // Duration is a time.Duration stored as whole seconds.
@@ -138,6 +141,7 @@ func specFromPlan(cfg *config.Config, plan *config.Plan, pj *config.PlannedJob) 
 		NeedsSet:     pj.NeedsSet,
 		Dependencies: j.Dependencies, DependenciesSet: j.DependenciesSet,
 		Image: j.Image, Services: j.Services, Environment: j.Environment, ResourceGroup: j.ResourceGroup,
+		Release: j.Release,
 	}
 	if pj.StartIn != "" {
 		d, err := config.ParseDuration(pj.StartIn)

@@ -88,6 +88,10 @@ func restError(err error, log *slog.Logger) *Error {
 		return NotFound(refusal.Message)
 	case errors.As(err, &refusal) && refusal.Kind == model.ErrForbidden:
 		return Message(http.StatusForbidden, "403 Forbidden - "+refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrConflict:
+		return Message(http.StatusConflict, refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrUnprocessable:
+		return Message(http.StatusUnprocessableEntity, refusal.Message)
 	case errors.As(err, &fail):
 		if fail.Reason != "" {
 			return &Error{Status: http.StatusUnauthorized, Body: map[string]any{"error": fail.Reason, "error_description": fail.Description}}

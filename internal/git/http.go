@@ -28,6 +28,11 @@ type Push struct {
 	Updates []RefUpdate
 }
 
+// StartsPipelines: a change of refs made with a job token (a push, a
+// release's new tag) starts no pipeline: a job changing its own project
+// would otherwise loop.
+func (p Push) StartsPipelines() bool { return p.Pusher != nil && p.Pusher.Kind != auth.JobKind }
+
 // Handler serves repositories over smart HTTP at /<full-path>.git/...;
 // its rows go through the gate like every other route, so access is
 // decided before any of its handlers runs.
@@ -216,9 +221,7 @@ func (h *Handler) receivePack(c *gate.Ctx) error {
 	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), br))
 	rec := &reportRecorder{ResponseWriter: w}
 	h.backend(rec, r, p, who, hooks, extra)
-	// A job token's push starts no pipeline: a job pushing to its own
-	// project would otherwise loop.
-	if h.OnPush == nil || len(updates) == 0 || who.Kind == auth.JobKind {
+	if h.OnPush == nil || len(updates) == 0 || !(Push{Pusher: who}).StartsPipelines() {
 		return nil
 	}
 	applied := h.applied(r.Context(), p.ID, updates, rec.buf.Bytes(), caps)

@@ -20,6 +20,9 @@ var (
 	ErrInvalid      = errors.New("invalid")
 	ErrForbidden    = errors.New("forbidden")
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrUnprocessable is a well-formed request the service cannot carry
+	// out as asked (GitLab's 422: a release of a missing tag without ref).
+	ErrUnprocessable = errors.New("unprocessable")
 	// ErrTooLarge is an upload over its size limit.
 	ErrTooLarge = errors.New("too large")
 	// ErrRecordNotFound is a record looked up by its ID that does not
@@ -33,7 +36,8 @@ var (
 // (ErrInvalid, ErrNotFound or ErrForbidden, which decides the status);
 // Message is GitLab's text without the prefix its API helpers add
 // (bad_request!, not_found!, forbidden!): for ErrNotFound, the name of
-// what is missing.
+// what is missing. ErrConflict and ErrUnprocessable refusals are GitLab's
+// service errors, answered with the message alone (409, 422).
 type Refusal struct {
 	Kind    error
 	Message string

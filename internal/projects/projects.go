@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/blob"
@@ -278,26 +277,10 @@ func (s *Service) applyProject(p *model.Project, ns *model.Namespace, in Project
 // validateBranch applies the main rules of git check-ref-format to a
 // branch name.
 func validateBranch(b string) error {
-	bad := b == "" || len(b) > 255 || b[0] == '-' || b[0] == '/' || b[len(b)-1] == '/' || b[len(b)-1] == '.' ||
-		containsAny(b, "..", "@{", "//", ".lock") || b == "@"
-	for _, r := range b {
-		if r < 0x20 || r == 0x7f || r == ' ' || r == '~' || r == '^' || r == ':' || r == '?' || r == '*' || r == '[' || r == '\\' {
-			bad = true
-		}
-	}
-	if bad {
+	if !model.GitRefNameOK(b) {
 		return model.Invalid("default_branch", "is not a valid branch name")
 	}
 	return nil
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, x := range subs {
-		if strings.Contains(s, x) {
-			return true
-		}
-	}
-	return false
 }
 
 // UpdateProject changes a project's settings.

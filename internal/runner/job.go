@@ -357,16 +357,25 @@ func (j *jobRun) execute(scriptCtx, abortCtx context.Context, worker int) (int, 
 		return 1, err
 	}
 	var script []string
-	var after *runnerproto.Step
+	var after, release *runnerproto.Step
 	for i, s := range p.Steps {
 		switch s.Name {
 		case "script":
 			script = s.Script
 		case "after_script":
 			after = &p.Steps[i]
+		case runnerproto.StepRelease:
+			release = &p.Steps[i]
 		}
 	}
 	exit, err := j.runStep(scriptCtx, "script", script)
+	if err == nil && release != nil && scriptCtx.Err() == nil {
+		// The release step follows a successful script, before
+		// after_script (gitlab-runner's order); its failure is the job's.
+		if err = j.runRelease(scriptCtx, release.Script); err != nil {
+			exit = 1
+		}
+	}
 	if after != nil {
 		j.runAfterScript(abortCtx)
 	}

@@ -97,6 +97,10 @@ type PayloadVar struct {
 	File bool `json:"file,omitempty"`
 }
 
+// StepRelease names the release step (gitlab-runner's StepNameRelease):
+// a job's `release:` as a release-cli command, run after its script.
+const StepRelease = "release"
+
 type Step struct {
 	Name         string   `json:"name"`
 	Script       []string `json:"script"`

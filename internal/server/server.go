@@ -26,6 +26,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/releases"
 	"github.com/ciwarden/ciwarden/internal/runnerapi"
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/secretbox"
@@ -212,6 +213,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Packages: &packages.Service{Store: st, Blobs: blobs, Access: authorizer, Log: log, Now: now,
 			MaxFileSize: cfg.MaxPackageFileSize},
 		Variables:   vars,
+		Releases:    &releases.Service{Store: st, Repos: repos, Now: now, OnPush: pipelines.OnPush},
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}

@@ -105,10 +105,7 @@ func (q *Queries) ArtifactsOfJobs(ctx context.Context, jobIDs []int64) (map[int6
 	if len(jobIDs) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(jobIDs))
-	for i, id := range jobIDs {
-		args[i] = id
-	}
+	args := idArgs(jobIDs)
 	rows, err := q.query(ctx, "SELECT "+artifactCols+" FROM job_artifacts WHERE job_id IN ("+placeholders(len(jobIDs))+
 		") ORDER BY job_id, CASE WHEN file_type = 'archive' THEN 0 ELSE 1 END, file_type", args...)
 	if err != nil {

@@ -206,10 +206,7 @@ func (q *Queries) PackagePipelineIDs(ctx context.Context, packageIDs []int64) (m
 	if len(packageIDs) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(packageIDs))
-	for i, id := range packageIDs {
-		args[i] = id
-	}
+	args := idArgs(packageIDs)
 	rows, err := q.query(ctx, "SELECT DISTINCT package_id, pipeline_id FROM package_files WHERE pipeline_id IS NOT NULL AND package_id IN ("+
 		placeholders(len(args))+") ORDER BY package_id, pipeline_id DESC", args...)
 	if err != nil {
@@ -232,10 +229,7 @@ func (q *Queries) PipelinesByID(ctx context.Context, ids []int64) (map[int64]*mo
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
+	args := idArgs(ids)
 	rows, err := q.query(ctx, "SELECT "+pipelineCols+" FROM pipelines WHERE id IN ("+placeholders(len(args))+")", args...)
 	if err != nil {
 		return nil, err

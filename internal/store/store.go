@@ -331,6 +331,15 @@ func qualified(alias, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
+// idArgs is ids as the arguments of an IN (placeholders(len(ids))) list.
+func idArgs(ids []int64) []any {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return args
+}
+
 // placeholders returns "?, ?, ?" for n arguments.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")

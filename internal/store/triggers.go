@@ -76,10 +76,7 @@ func (q *Queries) DownstreamPipelines(ctx context.Context, jobIDs []int64) ([]*m
 	if len(jobIDs) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(jobIDs))
-	for i, id := range jobIDs {
-		args[i] = id
-	}
+	args := idArgs(jobIDs)
 	rows, err := q.query(ctx, "SELECT "+pipelineCols+" FROM pipelines WHERE source_job_id IN ("+placeholders(len(args))+") ORDER BY id", args...)
 	if err != nil {
 		return nil, err

@@ -103,6 +103,7 @@ type Job struct {
 	Artifacts *Artifacts
 	Cache     []Cache
 	Trigger   *Trigger // non-nil for a bridge job, which never reaches a runner
+	Release   *Release // release.go
 	IDTokens  []IDToken
 	Tags      []string
 	Timeout   time.Duration // 0 when not set

@@ -201,6 +201,12 @@ var errorCases = []errorCase{
 	{"reference missing key", ".x:\n  script: [a]\nj:\n  script: !reference [.x, before_script]\n", 4, `!reference [.x, before_script]: "before_script" not found`},
 	{"reference missing job", "j:\n  script: !reference [.x, script]\n", 2, `!reference [.x, script]: ".x" is not defined`},
 	{"reference into list", ".x: [a]\nj:\n  script: !reference [.x, script]\n", 3, `!reference [.x, script]: cannot look up "script" in a list`},
+	{"release not a map", "j:\n  script: x\n  release: v1\n", 3, `release must be a mapping, not a string`},
+	{"release no tag", "j:\n  script: x\n  release:\n    description: d\n", 4, `release:tag_name must be set`},
+	{"release no description", "j:\n  script: x\n  release:\n    tag_name: v1\n", 4, `release:description must be set`},
+	{"release unknown", "j:\n  script: x\n  release:\n    tag_name: v1\n    bogus: 1\n", 5, `unknown release keyword "bogus"`},
+	{"release link no url", "j:\n  script: x\n  release:\n    tag_name: v1\n    description: d\n    assets:\n      links:\n        - name: a\n", 8, `release:assets:links entries need name and url`},
+	{"release link type", "j:\n  script: x\n  release:\n    tag_name: v1\n    description: d\n    assets:\n      links:\n        - {name: a, url: 'https://e', link_type: evil}\n", 8, `release:assets:links:link_type must be one of other, runbook, image, package, not "evil"`},
 	{"reference loop", ".x:\n  script: !reference [.x, script]\nj:\n  script: !reference [.x, script]\n", 2, `!reference is nested deeper than 10 levels or refers to itself`},
 }
 

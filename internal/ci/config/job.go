@@ -137,6 +137,7 @@ var jobKeywords = map[string]keyword{
 	}},
 	"coverage": {decode: func(d *decoder, s *jobState, v *value) (err error) { s.j.Coverage, err = d.str(v, "coverage"); return }},
 	"inherit":  {decode: (*decoder).inherit},
+	"release":  {decode: (*decoder).release},
 	"job_token": {
 		decode: (*decoder).jobToken,
 		inherit: func(dst, src *Job) {
@@ -155,7 +156,7 @@ var defaultKeywords = []string{
 // GitLab job keywords ciwarden does not implement; naming them gives a
 // clearer error than "unknown keyword".
 var unsupportedJobKeywords = map[string]bool{
-	"only": true, "except": true, "parallel": true, "release": true, "secrets": true,
+	"only": true, "except": true, "parallel": true, "secrets": true,
 	"pages": true, "hooks": true, "dast_configuration": true, "identity": true,
 	"manual_confirmation": true, "run": true, "publish": true, "inputs": true,
 }
