@@ -172,3 +172,56 @@ func wantVariable(t *testing.T, j *testserver.RunningJob, key, want string) {
 		t.Errorf("job %d has no %s, want %q", j.ID, key, want)
 	}
 }
+
+// TestProtectedRefsJobTokenPush (issue 16.4, gitlab-compat.md §4.7): with
+// the project allowing job-token pushes, a job's token pushes as the
+// job's user, and main's protection (Maintainers only) holds for it: git
+// as gitlab-ci-token with a Developer's job's token is refused main with
+// GitLab's words but may push a feature branch; a Maintainer's job's
+// token pushes main.
+func TestProtectedRefsJobTokenPush(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *testserver.Server) {
+		root := newClient(t, s, s.RootToken)
+		proj := must[*gitlab.Project](t, "CreateProject")(root.Projects.CreateProject(&gitlab.CreateProjectOptions{Name: gitlab.Ptr("guarded")}))
+		pid := int64(proj.ID)
+		dev, maint := s.CreateUser(t, "dev"), s.CreateUser(t, "maint")
+		s.AddMember(t, "projects", pid, dev.ID, 30)
+		s.AddMember(t, "projects", pid, maint.ID, 40)
+		s.Expect(t, "PUT", api+"/projects/"+testserver.Itoa(pid), s.RootToken,
+			map[string]any{"ci_push_repository_for_job_token_allowed": true}, http.StatusOK)
+		_, tok := s.CreateRunner(t, nil)
+		rc := s.NewRunnerClient(tok)
+
+		// A Maintainer's pipeline on main, a Developer's on feature: their
+		// jobs' tokens are theirs.
+		g := testserver.NewGit(t)
+		mw := g.Init(t, s.GitURL(maint.Username, maint.Token, proj.PathWithNamespace))
+		g.Commit(t, mw, "maint", map[string]string{".gitlab-ci.yml": "job:\n  script: [env]\n"})
+		g.Run(t, mw, "push", "--quiet", "origin", "HEAD:refs/heads/main")
+		maintJob := rc.TakeJob(t)
+		dw := g.Clone(t, s.GitURL(dev.Username, dev.Token, proj.PathWithNamespace))
+		g.Run(t, dw, "push", "--quiet", "origin", "HEAD:refs/heads/feature")
+		devJob := rc.TakeJob(t)
+		if maintJob.Payload.JobInfo.UserID != maint.ID || devJob.Payload.JobInfo.UserID != dev.ID {
+			t.Fatalf("the jobs run as users %d and %d, want %d (maint) and %d (dev)",
+				maintJob.Payload.JobInfo.UserID, devJob.Payload.JobInfo.UserID, maint.ID, dev.ID)
+		}
+
+		jw := g.Clone(t, s.GitURL("gitlab-ci-token", devJob.Token, proj.PathWithNamespace))
+		g.Commit(t, jw, "from a job", map[string]string{"job.txt": "dev's job\n"})
+		stderr := g.Fail(t, jw, "push", "origin", "HEAD:refs/heads/main")
+		if !strings.Contains(stderr, "remote: You are not allowed to push code to protected branches on this project.") ||
+			!strings.Contains(stderr, "[remote rejected] HEAD -> main (pre-receive hook declined)") {
+			t.Errorf("a Developer's job token pushing main: git says\n%s", stderr)
+		}
+		g.Run(t, jw, "push", "--quiet", "origin", "HEAD:refs/heads/from-job")
+
+		mjw := g.Clone(t, s.GitURL("gitlab-ci-token", maintJob.Token, proj.PathWithNamespace))
+		g.Commit(t, mjw, "from a job", map[string]string{"job.txt": "maint's job\n"})
+		g.Run(t, mjw, "push", "--quiet", "origin", "HEAD:refs/heads/main")
+		bs := must[[]*gitlab.Branch](t, "ListBranches")(root.Branches.ListBranches(proj.ID, &gitlab.ListBranchesOptions{Search: gitlab.Ptr("main")}))
+		if len(bs) != 1 || bs[0].Commit == nil || bs[0].Commit.Title != "from a job" {
+			t.Errorf("main after the Maintainer's job pushed: %+v", bs)
+		}
+	})
+}

@@ -79,7 +79,15 @@ func TestRotateKeyReplicas(t *testing.T) {
 		state := testserver.API + "/projects/" + testserver.Itoa(p.ID) + "/terraform/state/prod"
 		const stateBody = `{"serial":1,"outputs":{"o":{"value":"state-before-Rotation"}}}`
 		s1.Expect(t, "POST", state, s1.RootToken, []byte(stateBody), http.StatusOK)
+		run := sealRunValues(t, s1, p)
 		stop(t, s1)
+		// A schedule variable as a version before migration 00024 wrote
+		// it: in clear, read as it is, sealed by rotate-key.
+		conn, rebind := s1.OpenDB(t)
+		if _, err := conn.Exec(rebind("INSERT INTO pipeline_schedule_variables (schedule_id, key, value, variable_type) VALUES (?, 'LEGACY', 'legacy-clear', 'env_var')"), run.schedule); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
 
 		opts := testserver.Options{Dialect: dialect, DatabaseURL: s1.DBURL, DataDir: s1.DataDir, RootToken: s1.RootToken}
 		both := opts
@@ -89,6 +97,9 @@ func TestRotateKeyReplicas(t *testing.T) {
 		if got := projectVar(t, s2, p.ID, "BEFORE"); got != "before-Rotation-value" {
 			t.Fatalf("with both keys: %q", got)
 		}
+		// The mixed phase: a replica with the new key reads the run values
+		// sealed with the old one.
+		run.check(t, s2, "with both keys", map[string]string{"LEGACY": "legacy-clear"})
 		addProjectVar(t, s2, p.ID, "AFTER", "after-Rotation-value")
 		stop(t, s2)
 
@@ -97,7 +108,8 @@ func TestRotateKeyReplicas(t *testing.T) {
 			db = append(db, "--database-url", s1.DBURL)
 		}
 		out, errOut, code := rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k2, "CIWARDEN_INSTANCE_KEY_OLD=" + k1}, db...)
-		if code != 0 || !strings.Contains(out, "re-sealed ") || !strings.Contains(out, "drop CIWARDEN_INSTANCE_KEY_OLD") {
+		if code != 0 || !strings.Contains(out, "re-sealed ") || !strings.Contains(out, "drop CIWARDEN_INSTANCE_KEY_OLD") ||
+			!strings.Contains(out, "sealed 1 values that an older version kept in clear") {
 			t.Fatalf("rotate-key: exit %d, stdout %q, stderr %q", code, out, errOut)
 		}
 		if strings.Contains(out+errOut, k1) || strings.Contains(out+errOut, k2) {
@@ -120,6 +132,14 @@ func TestRotateKeyReplicas(t *testing.T) {
 		if r := s3.Call(t, "GET", "/jwt/auth?service=container_registry", testserver.Basic("root", s3.RootToken), nil); r.Status != http.StatusOK {
 			t.Errorf("the registry's token service with the new key alone: %s", r)
 		}
+		run.check(t, s3, "with the new key alone", map[string]string{"LEGACY": "legacy-clear"})
+		conn, rebind = s3.OpenDB(t)
+		var clear string
+		var sealed []byte
+		if err := conn.QueryRow(rebind("SELECT value, value_sealed FROM pipeline_schedule_variables WHERE key = 'LEGACY'")).Scan(&clear, &sealed); err != nil || clear != "" || len(sealed) == 0 {
+			t.Errorf("the legacy value after rotate-key: clear %q, sealed %d bytes, %v", clear, len(sealed), err)
+		}
+		conn.Close()
 		stop(t, s3)
 		// A second run finds nothing to do.
 		out, _, code = rotateKeyCLI(t, []string{"CIWARDEN_INSTANCE_KEY=" + k2}, db...)
@@ -168,4 +188,119 @@ func TestRotateKeyFile(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "--new is for a key file") {
 		t.Errorf("--new with CIWARDEN_INSTANCE_KEY: exit %d, %q", code, errOut)
 	}
+}
+
+// runValues are values the store seals (store/seal.go), made by
+// sealRunValues: a pipeline's API variable, a YAML variable in its jobs'
+// specs, and a schedule's variable.
+type runValues struct {
+	project  testserver.Project
+	schedule int64
+	runner   string
+	taken    int
+}
+
+func sealRunValues(t *testing.T, s *testserver.Server, p testserver.Project) *runValues {
+	t.Helper()
+	for _, v := range []string{"api-Rotation-value", "yaml-Rotation-value", "sched-Rotation-value"} {
+		s.Remember(v)
+	}
+	root := testserver.User{Username: "root", Token: s.RootToken}
+	s.PushCI(t, p.Path, root, map[string]string{".gitlab-ci.yml": "variables:\n  YAML_VAR: yaml-Rotation-value\nbuild:\n  script: [echo build]\n"})
+	s.CreatePipeline(t, p.ID, s.RootToken, map[string]string{"API_VAR": "api-Rotation-value"})
+	base := testserver.API + "/projects/" + testserver.Itoa(p.ID) + "/pipeline_schedules"
+	sc := testserver.Num(t, s.Expect(t, "POST", base, s.RootToken,
+		map[string]any{"description": "nightly", "ref": "main", "cron": "0 4 * * *"}, http.StatusCreated).Object(t), "id")
+	s.Expect(t, "POST", base+"/"+testserver.Itoa(sc)+"/variables", s.RootToken,
+		map[string]any{"key": "SCHED_VAR", "value": "sched-Rotation-value"}, http.StatusCreated)
+	_, tok := s.CreateRunner(t, nil)
+	return &runValues{project: p, schedule: sc, runner: tok}
+}
+
+// check reads every value back through s: the schedule's variables (with
+// more, such as one written in clear), and one job's payload (its spec
+// and its pipeline's variables). Each call takes the next of the two
+// jobs: the pushed pipeline's, then the API one's.
+func (r *runValues) check(t *testing.T, s *testserver.Server, when string, more map[string]string) {
+	t.Helper()
+	want := map[string]string{"SCHED_VAR": "sched-Rotation-value"}
+	for k, v := range more {
+		want[k] = v
+	}
+	sc := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(r.project.ID)+"/pipeline_schedules/"+testserver.Itoa(r.schedule),
+		s.RootToken, nil, http.StatusOK).Object(t)
+	vars, _ := sc["variables"].([]any)
+	for _, v := range vars {
+		m, _ := v.(map[string]any)
+		if k, _ := m["key"].(string); m["value"] == want[k] {
+			delete(want, k)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("%s: the schedule's variables %v lack %v", when, vars, want)
+	}
+	rc := s.NewRunnerClient(r.runner)
+	j := rc.TakeJob(t)
+	got := map[string]string{}
+	for _, v := range j.Payload.Variables {
+		got[v.Key] = v.Value
+	}
+	if got["YAML_VAR"] != "yaml-Rotation-value" {
+		t.Errorf("%s: job %d's YAML_VAR = %q", when, j.ID, got["YAML_VAR"])
+	}
+	// Jobs go out oldest first: the API pipeline's is the second.
+	r.taken++
+	if want := map[bool]string{true: "api-Rotation-value"}[r.taken == 2]; got["API_VAR"] != want {
+		t.Errorf("%s: job %d's API_VAR = %q, want %q", when, j.ID, got["API_VAR"], want)
+	}
+}
+
+// TestRotateKeyMixedReplicas: the middle of a rolling restart (README,
+// "Encryption at rest", step 2): one replica still seals with the old key
+// and opens the new one's values, the other seals with the new key and
+// opens the old one's, at the same time on one database. Each reads what
+// the other sealed: CI/CD variables, a pipeline's variables, a job's spec.
+func TestRotateKeyMixedReplicas(t *testing.T) {
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		k1, k2 := newKeyText(t), newKeyText(t)
+		a := start(t, testserver.Options{Dialect: dialect, ReplicaName: "old-key", InstanceKey: k1,
+			Env: []string{"CIWARDEN_INSTANCE_KEY_OLD=" + k2}})
+		b := start(t, testserver.Options{Dialect: dialect, DatabaseURL: a.DBURL, DataDir: a.DataDir, RootToken: a.RootToken,
+			ReplicaName: "new-key", InstanceKey: k2, Env: []string{"CIWARDEN_INSTANCE_KEY_OLD=" + k1}})
+		for _, s := range []*testserver.Server{a, b} {
+			s.Remember(k1)
+			s.Remember(k2)
+			s.Remember("api-Mixed-value")
+			s.Remember("yaml-Mixed-value")
+		}
+		p := a.CreateProject(t, 0, "app", "private")
+		addProjectVar(t, a, p.ID, "FROM_A", "sealed-by-Old-key")
+		addProjectVar(t, b, p.ID, "FROM_B", "sealed-by-New-key")
+		b.Remember("sealed-by-Old-key")
+		a.Remember("sealed-by-New-key")
+		if got := projectVar(t, b, p.ID, "FROM_A"); got != "sealed-by-Old-key" {
+			t.Errorf("the new-key replica reads %q", got)
+		}
+		if got := projectVar(t, a, p.ID, "FROM_B"); got != "sealed-by-New-key" {
+			t.Errorf("the old-key replica reads %q", got)
+		}
+		// A pipeline (its variables, its job's spec) made by the new-key
+		// replica, its job given out by the old-key one.
+		root := testserver.User{Username: "root", Token: a.RootToken}
+		b.PushCI(t, p.Path, root, map[string]string{".gitlab-ci.yml": "variables:\n  YAML_VAR: yaml-Mixed-value\nbuild:\n  script: [echo build]\n"})
+		b.CreatePipeline(t, p.ID, b.RootToken, map[string]string{"API_VAR": "api-Mixed-value"})
+		_, tok := a.CreateRunner(t, nil)
+		rc := a.NewRunnerClient(tok)
+		rc.TakeJob(t) // the pushed pipeline's
+		j := rc.TakeJob(t)
+		got := map[string]string{}
+		for _, v := range j.Payload.Variables {
+			got[v.Key] = v.Value
+		}
+		for k, want := range map[string]string{"API_VAR": "api-Mixed-value", "YAML_VAR": "yaml-Mixed-value", "FROM_A": "sealed-by-Old-key", "FROM_B": "sealed-by-New-key"} {
+			if got[k] != want {
+				t.Errorf("the job given out by the old-key replica: %s = %q, want %q", k, got[k], want)
+			}
+		}
+	})
 }

@@ -27,7 +27,7 @@ func rotateKey(args []string, stdout io.Writer) error {
 	var cfg server.Config
 	var newKey bool
 	c := newCommand("admin rotate-key", rotateSynopsis,
-		"Re-encrypts every value sealed with the instance key (CI/CD variables, trace states, built-in runner tokens, Terraform state versions) under the current key. "+
+		"Re-encrypts every value sealed with the instance key (CI/CD variables, trace states, built-in runner tokens, pipelines' and schedules' variables, job specs, registry signing keys, Terraform state versions) under the current key, and seals those an older version kept in clear. "+
 			"Terraform states are read from CIWARDEN_S3_* when set (as serve reads them), else from <data-dir>/blobs. "+
 			"With CIWARDEN_INSTANCE_KEY set, the keys come from it and CIWARDEN_INSTANCE_KEY_OLD; otherwise from <data-dir>/instance.key, "+
 			"to which --new first adds a new current key (stop the server first: it reads the key file when it starts).")
@@ -70,6 +70,7 @@ func rotateKey(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	st.SetBox(box)
 	// The sealed blobs (Terraform state versions) are where the server
 	// keeps them: CIWARDEN_S3_* as serve reads them, else <data-dir>/blobs.
 	if cfg.S3, err = blob.S3ConfigFromEnv(os.Getenv); err != nil {
@@ -84,6 +85,9 @@ func rotateKey(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "re-sealed %d values with the current key; %d were sealed with it already\n", r.Resealed, r.Current)
+	if r.Cleared > 0 {
+		fmt.Fprintf(stdout, "sealed %d values that an older version kept in clear\n", r.Cleared)
+	}
 	if keyFile && len(keys) > 1 {
 		// Every value opens with the current key alone now.
 		file, err := secretbox.ReadKeyFile(server.InstanceKeyPath(cfg))

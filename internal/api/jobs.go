@@ -308,6 +308,10 @@ func (a *API) playJob(c *Ctx) error {
 	if err != nil {
 		return err
 	}
+	vars, err := c.variablesParam("job_variables_attributes")
+	if err != nil {
+		return err
+	}
 	if j.Status != model.StatusManual {
 		return errBadRequest("Unplayable Job")
 	}
@@ -316,7 +320,7 @@ func (a *API) playJob(c *Ctx) error {
 	if err := c.authorizeJobRun(j); err != nil {
 		return err
 	}
-	j, err = a.CI.Play(c.Context(), j.ID, c.Principal.UserID())
+	j, err = a.CI.Play(c.Context(), j.ID, c.Principal.UserID(), vars)
 	if err != nil {
 		if errors.Is(err, ci.ErrNotAllowed) {
 			return errBadRequest("Unplayable Job")

@@ -73,7 +73,7 @@ func (a *API) getPipeline(c *Ctx) error {
 func (a *API) createPipeline(c *Ctx) error {
 	c.Params.Require("ref")
 	ref, _ := c.Params.String("ref")
-	vars, err := c.variablesParam()
+	vars, err := c.variablesParam("variables")
 	if err != nil {
 		return err
 	}
@@ -126,26 +126,28 @@ func pipelineErr(err error) error {
 	return err
 }
 
-// variablesParam reads variables: [{key, value, variable_type}].
-func (c *Ctx) variablesParam() ([]model.Variable, error) {
-	raw, ok := c.Params.Raw("variables")
+// variablesParam reads a list of variables, [{key, value}]: a pipeline's
+// variables, a played job's job_variables_attributes.
+func (c *Ctx) variablesParam(name string) ([]model.Variable, error) {
+	raw, ok := c.Params.Raw(name)
 	if !ok {
 		return nil, nil
 	}
+	invalid := errParam(name + " is invalid")
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, errParam("variables is invalid")
+		return nil, invalid
 	}
 	var out []model.Variable
 	for _, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, errParam("variables is invalid")
+			return nil, invalid
 		}
 		k, kok := m["key"].(string)
 		v, vok := m["value"].(string)
 		if !kok || !vok || !validVarName(k) {
-			return nil, errParam("variables is invalid")
+			return nil, invalid
 		}
 		out = append(out, model.Variable{Key: k, Value: v})
 	}

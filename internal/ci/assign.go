@@ -3,8 +3,10 @@ package ci
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
+	"github.com/ciwarden/ciwarden/internal/ci/expr"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/runnerproto"
 )
@@ -102,20 +104,23 @@ func (s *Service) payload(ctx context.Context, p *model.Project, j *model.Job, r
 		return nil, err
 	}
 	commit := s.commitCached(ctx, p.ID, pl.SHA)
-	deps, err := s.dependencies(ctx, dependencyInput{Project: p, Pipeline: pl, Job: j, User: u, Commit: commit, Token: token})
+	in := dependencyInput{Project: p, Pipeline: pl, Job: j, User: u, Commit: commit, Token: token}
+	deps, err := s.dependencies(ctx, in)
 	if err != nil {
 		return nil, err
 	}
+	env := environmentName(SpecOf(j).Environment, func() Vars { return s.refVariables(in, SpecOf(j)) })
 	var vars []model.Variable
 	if s.Variables != nil {
 		// Protected variables reach only pipelines whose ref a protected
 		// branch or tag rule covered when they were created (issue 16.5).
-		if vars, err = s.Variables.ForJob(ctx, p, SpecOf(j).Environment, pl.Protected); err != nil {
+		if vars, err = s.Variables.ForJob(ctx, p, env, pl.Protected); err != nil {
 			return nil, err
 		}
 	}
 	return BuildPayload(PayloadInput{ExternalURL: s.ExternalURL, RegistryURL: s.RegistryURL, Token: token, MaskPrefixes: prefixes, Project: p,
-		Pipeline: pl, Job: j, Runner: r, User: u, Commit: commit, Now: s.Now(), Dependencies: deps, CIVariables: vars}), nil
+		Pipeline: pl, Job: j, Runner: r, User: u, Commit: commit, Now: s.Now(), Dependencies: deps, CIVariables: vars,
+		Environment: env}), nil
 }
 
 // commitCached is commit metadata for payloads: every job of a pipeline
@@ -139,4 +144,25 @@ func (s *Service) commitCached(ctx context.Context, projectID int64, sha string)
 	s.commits[key] = c
 	s.commitsMu.Unlock()
 	return c
+}
+
+// maxEnvironmentName is GitLab's limit on an environment's name.
+const maxEnvironmentName = 255
+
+// environmentName is a job's `environment:` name with its variables
+// expanded (`review/$CI_COMMIT_REF_SLUG`), as GitLab expands it before it
+// matches the CI/CD variables' environment_scope (GitLab's environments
+// docs: the name may use predefined, YAML and pipeline variables; those
+// of the CI/CD variables cannot choose the environment that chooses
+// them). vars is called only when the name has a '$'. A name that would
+// grow past GitLab's 255 characters stays as written, matching no
+// scope but `*`.
+func environmentName(name string, vars func() Vars) string {
+	if !strings.Contains(name, "$") {
+		return name
+	}
+	if out, ok := expr.ExpandLimit(name, vars().Lookup, maxEnvironmentName); ok {
+		return out
+	}
+	return name
 }

@@ -83,6 +83,7 @@ func newFixture(tb testing.TB, dialect string) *fixture {
 	if err := st.Migrate(ctx); err != nil {
 		tb.Fatalf("Migrate: %v", err)
 	}
+	testdb.GiveKey(tb, st)
 	u := &model.User{Username: "alice", Name: "Alice Example", Email: "alice@example.com"}
 	if err := st.Tx(ctx, func(q *store.Queries) error { return q.CreateUser(ctx, u) }); err != nil {
 		tb.Fatalf("CreateUser: %v", err)
@@ -570,7 +571,7 @@ wait:
 		if got := f.pending.Load() - announced; got != 1 {
 			t.Errorf("the delayed job come due: OnPending called %d times, want 1", got)
 		}
-		if _, err := f.svc.Play(ctx, f.job(t, p.ID, "ship").ID, f.user.ID); err != nil {
+		if _, err := f.svc.Play(ctx, f.job(t, p.ID, "ship").ID, f.user.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 		f.expect(t, "played", p.ID, "running", "build=success ship=pending wait=pending")

@@ -175,12 +175,14 @@ func (s *Service) readableLatestJob(ctx context.Context, in dependencyInput, pat
 }
 
 // refVariables are what project and ref of needs:project may refer to:
-// the predefined variables, the job's YAML variables and the pipeline's.
+// the predefined variables, the job's YAML variables, the pipeline's and
+// the job's play's.
 func (s *Service) refVariables(in dependencyInput, spec Spec) Vars {
 	v := PipelineVariables(PipelineContext{ExternalURL: s.ExternalURL, RegistryURL: s.RegistryURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
 	v = append(v, JobVariables(s.ExternalURL, in.Project, in.Job)...)
 	v = append(v, spec.Variables...)
-	return append(v, in.Pipeline.Variables...)
+	v = append(v, in.Pipeline.Variables...)
+	return append(v, spec.PlayVariables...)
 }
 
 func (s *Service) access() *access.Authorizer {

@@ -35,6 +35,9 @@ type PayloadInput struct {
 	// groups and the project that reach this job, lowest precedence first
 	// (variables.Service.ForJob).
 	CIVariables []model.Variable
+	// Environment is the job's environment name, expanded
+	// (environmentName): CI_ENVIRONMENT_NAME.
+	Environment string
 }
 
 // VariableSource gives a job its CI/CD variables, lowest precedence
@@ -145,7 +148,7 @@ func repoURLWithToken(base, fullPath, token string) string {
 
 // jobVariables is the job's variable list in the runner's order: later
 // entries win. Predefined and token variables first, then the YAML's, then
-// the variables given for this pipeline run.
+// the variables given for this pipeline run, and for this job's play.
 func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
 	v := PipelineVariables(PipelineContext{ExternalURL: in.ExternalURL, RegistryURL: in.RegistryURL, Project: in.Project, Pipeline: in.Pipeline, User: in.User, Commit: in.Commit})
 	v = append(v, JobVariables(in.ExternalURL, in.Project, in.Job)...)
@@ -157,13 +160,16 @@ func jobVariables(in PayloadInput, spec Spec, repoURL string) Vars {
 	v.add("CI_DEPENDENCY_PROXY_USER", "gitlab-ci-token")
 	secret("CI_DEPENDENCY_PROXY_PASSWORD")
 	v.add("CI_REPOSITORY_URL", repoURL)
+	if in.Environment != "" {
+		v.add("CI_ENVIRONMENT_NAME", in.Environment)
+	}
 	v = append(v, spec.Variables...)
 	// The project's, groups' and instance's CI/CD variables outrank the
 	// YAML's; the pipeline's own (API, trigger, schedule, play) outrank
 	// them (GitLab's precedence, issue 16).
 	v = append(v, in.CIVariables...)
 	v = append(v, in.Pipeline.Variables...)
-	return v
+	return append(v, spec.PlayVariables...)
 }
 
 func nonNilStrings(s []string) []string {

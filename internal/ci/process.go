@@ -2,6 +2,7 @@ package ci
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -262,6 +263,16 @@ var ErrNotAllowed = errors.New("not allowed in this status")
 // poll get it at once; a bridge made pending starts its downstream, as
 // Process starts those it queues.
 func (s *Service) UpdateJob(ctx context.Context, jobID int64, ev Event, mutate func(*model.Job)) (*model.Job, error) {
+	return s.updateJob(ctx, jobID, ev, func(_ *store.Queries, j *model.Job) error {
+		if mutate != nil {
+			mutate(j)
+		}
+		return nil
+	})
+}
+
+// updateJob is UpdateJob whose mutate may write in the transaction.
+func (s *Service) updateJob(ctx context.Context, jobID int64, ev Event, mutate func(*store.Queries, *model.Job) error) (*model.Job, error) {
 	var out *model.Job
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
 		j, err := lockedJob(ctx, q, jobID)
@@ -271,8 +282,8 @@ func (s *Service) UpdateJob(ctx context.Context, jobID int64, ev Event, mutate f
 		if _, err := Transition(j.Status, ev); err != nil {
 			return fmt.Errorf("%w: %v", ErrNotAllowed, err)
 		}
-		if mutate != nil {
-			mutate(j)
+		if err := mutate(q, j); err != nil {
+			return err
 		}
 		if _, err := s.apply(ctx, q, j, ev, s.Now()); err != nil {
 			return err
@@ -299,9 +310,24 @@ func (s *Service) UpdateJob(ctx context.Context, jobID int64, ev Event, mutate f
 // token then carries the player's permissions, not the pusher's (the
 // seed's "a user can cause a job to run by ... triggering a manual job";
 // GitLab's play does the same). Whether userID may play it is the
-// route's decision (authz.UpdatePipeline).
-func (s *Service) Play(ctx context.Context, jobID, userID int64) (*model.Job, error) {
-	return s.UpdateJob(ctx, jobID, EvPlay, func(j *model.Job) { j.UserID = userID })
+// route's decision (authz.UpdatePipeline). vars, when given, are the
+// job's for this run (GitLab's job_variables_attributes), kept in its
+// spec (sealed with it) and ranked with the pipeline's own variables.
+func (s *Service) Play(ctx context.Context, jobID, userID int64, vars []model.Variable) (*model.Job, error) {
+	return s.updateJob(ctx, jobID, EvPlay, func(q *store.Queries, j *model.Job) error {
+		j.UserID = userID
+		if len(vars) == 0 {
+			return nil
+		}
+		spec := SpecOf(j)
+		spec.PlayVariables = vars
+		b, err := json.Marshal(spec)
+		if err != nil {
+			return err
+		}
+		j.Spec = b
+		return q.SetJobSpec(ctx, j)
+	})
 }
 
 // Cancel cancels every job of a pipeline that has not finished. A running

@@ -28,6 +28,9 @@ type Spec struct {
 	BeforeScript []string         `json:"before_script,omitempty"`
 	AfterScript  []string         `json:"after_script,omitempty"`
 	Variables    []model.Variable `json:"variables,omitempty"`
+	// PlayVariables are given when a manual job is played
+	// (job_variables_attributes): the run's own, as pipeline variables.
+	PlayVariables []model.Variable `json:"play_variables,omitempty"`
 	// StartIn delays a `when: delayed` job.
 	StartIn               Duration      `json:"start_in,omitempty"`
 	AllowFailureExitCodes []int         `json:"allow_failure_exit_codes,omitempty"`

@@ -27,6 +27,9 @@ import (
 // the current key).
 type Result struct {
 	Resealed, Current int
+	// Cleared counts values that an older version kept in clear (before
+	// migration 00024), sealed now.
+	Cleared int
 }
 
 const batch = 500
@@ -75,6 +78,18 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box, blobs blob
 		},
 			func(s store.Sealed) []byte { return registry.SealContext(s.Name) },
 			func(s store.Sealed) string { return "the container registry signing key " + s.Name }},
+		// The run values the store seals itself (store/seal.go), bound to
+		// what the store says; rows from before migration 00024 are in
+		// clear and sealed here.
+		{"pipelines.variables", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			return st.SealedPipelineVariables(ctx, after, batch)
+		}, runContext, func(s store.Sealed) string { return fmt.Sprintf("the variables of pipeline %d", s.ID) }},
+		{"jobs.spec", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			return st.SealedJobSpecs(ctx, after, batch)
+		}, runContext, func(s store.Sealed) string { return fmt.Sprintf("the spec of job %d", s.ID) }},
+		{"pipeline_schedule_variables.value", func(ctx context.Context, after int64) ([]store.Sealed, error) {
+			return st.SealedScheduleVariables(ctx, after, batch)
+		}, runContext, func(s store.Sealed) string { return fmt.Sprintf("variable %s of pipeline schedule %d", s.Key, s.ID) }},
 	}
 	if err := rotateTerraform(ctx, st, box, blobs, &r); err != nil {
 		return r, err
@@ -91,7 +106,13 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box, blobs blob
 			}
 			for _, s := range rows {
 				after = s.ID
-				resealed, changed, err := box.Reseal(s.Sealed, src.context(s))
+				var resealed []byte
+				changed, clear := true, s.Sealed == nil
+				if clear {
+					resealed = box.Seal(s.Clear, src.context(s))
+				} else {
+					resealed, changed, err = box.Reseal(s.Sealed, src.context(s))
+				}
 				if err != nil {
 					return r, fmt.Errorf("%s does not open with the keys given (%w): give the key that sealed it in CIWARDEN_INSTANCE_KEY_OLD", src.what(s), err)
 				}
@@ -103,9 +124,12 @@ func Rotate(ctx context.Context, st *store.Store, box *secretbox.Box, blobs blob
 				if err != nil {
 					return r, err
 				}
-				if ok {
+				switch {
+				case ok && clear:
+					r.Cleared++
+				case ok:
 					r.Resealed++
-				} else {
+				default:
 					r.Current++ // rewritten meanwhile, with the current key
 				}
 			}
@@ -166,3 +190,6 @@ func readBlob(ctx context.Context, blobs blob.Store, key string) ([]byte, error)
 	defer obj.Close()
 	return io.ReadAll(obj)
 }
+
+// runContext is what a value the store seals is bound to, as it read it.
+func runContext(s store.Sealed) []byte { return s.Context }

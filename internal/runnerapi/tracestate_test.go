@@ -164,9 +164,10 @@ func newInstanceKey(t *testing.T) string {
 	return base64.StdEncoding.EncodeToString(key)
 }
 
-// TestTraceStateWrongKey: a replica with another instance key cannot
-// resume a job's saved masker state: it answers the trace request and the
-// final update 500, logs why (without the secret), and stores nothing.
+// TestTraceStateWrongKey: a replica with another instance key can neither
+// read a job (its spec is sealed) nor resume its saved masker state: it
+// answers the trace request and the final update 500, logs why (without
+// the secret), and stores nothing.
 // The replica with the right key goes on as if nothing happened.
 func TestTraceStateWrongKey(t *testing.T) {
 	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
@@ -201,7 +202,9 @@ func TestTraceStateWrongKey(t *testing.T) {
 		want500("PATCH", patch)
 		want500("final update", b.RunnerCall(t, "PUT", "/jobs/"+testserver.Itoa(j.ID), map[string]any{"token": j.Token, "state": "success"}, true))
 		logs := b.Log()
-		for _, want := range []string{"saved state cannot be resumed", "CIWARDEN_INSTANCE_KEY", "sealed with another instance key"} {
+		// Its job-token authentication stops first: the job's spec is
+		// sealed with the instance key too (issue 16).
+		for _, want := range []string{"the spec of job", "CIWARDEN_INSTANCE_KEY", "sealed with another instance key"} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("the replica's log does not say %q:\n%s", want, grepLines(logs, "level=ERROR"))
 			}

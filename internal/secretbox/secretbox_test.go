@@ -240,3 +240,29 @@ func TestKeyFileSeveralKeys(t *testing.T) {
 		t.Errorf("directory holds %d entries, want the key file alone", len(ents))
 	}
 }
+
+// BenchmarkOpen: opening a job spec's size (the store seals a job's whole
+// spec, opened on each read of the job), against the baseline of copying
+// the same bytes, in the same run.
+func BenchmarkOpen(b *testing.B) {
+	box, err := New(NewKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain := make([]byte, 2400)
+	sealed := box.Seal(plain, []byte("jobs.spec\x001\x00build\x00"))
+	b.Run("copy", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			_ = append([]byte(nil), plain...)
+		}
+	})
+	b.Run("open", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			if _, err := box.Open(sealed, []byte("jobs.spec\x001\x00build\x00")); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	if err := st.Migrate(ctx); err != nil {
 		return nil, err
 	}
+	st.SetBox(box)
 	now := func() time.Time { return time.Now().UTC() }
 	// Before anything is written to them: a replica whose directories
 	// are not the instance's refuses to start (storage.go).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/mask"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/variables"
@@ -17,7 +16,7 @@ func maskedVariables(vars *variables.Service) func(j *model.Job) ([]string, erro
 	return func(j *model.Job) ([]string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		vals, err := vars.MaskedForJob(ctx, j, ci.SpecOf(j).Environment)
+		vals, err := vars.MaskedForJob(ctx, j)
 		if err != nil {
 			return nil, err
 		}

@@ -205,7 +205,7 @@ func (s *Store) sweepArtifacts(ctx context.Context, sel string, args ...any) ([]
 // pipeline on ref, if it succeeded in it: what GitLab downloads "by ref
 // and job name" and what needs:project fetches.
 func (q *Queries) LatestSuccessfulJob(ctx context.Context, projectID int64, ref, name string) (*model.Job, error) {
-	j, err := scanJob(q.queryRow(ctx, "SELECT "+jobCols+` FROM jobs WHERE pipeline_id = (
+	j, err := q.scanJob(q.queryRow(ctx, "SELECT "+jobCols+` FROM jobs WHERE pipeline_id = (
 			SELECT id FROM pipelines WHERE project_id = ? AND ref = ? AND status = ? ORDER BY id DESC LIMIT 1)
 		AND name = ? AND status = ? AND retried = FALSE ORDER BY id DESC LIMIT 1`,
 		projectID, ref, model.StatusSuccess, name, model.StatusSuccess))

@@ -27,7 +27,7 @@ func (q *Queries) SilentJobs(ctx context.Context, before time.Time, limit int) (
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanJob)
+	return collect(rows, q.scanJob)
 }
 
 // AskTraceResend counts one more request to the job's runner to resend

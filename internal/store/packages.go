@@ -234,7 +234,7 @@ func (q *Queries) PipelinesByID(ctx context.Context, ids []int64) (map[int64]*mo
 	if err != nil {
 		return nil, err
 	}
-	ps, err := collect(rows, scanPipeline)
+	ps, err := collect(rows, q.scanPipeline)
 	for _, p := range ps {
 		out[p.ID] = p
 	}

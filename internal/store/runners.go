@@ -178,7 +178,7 @@ func (q *Queries) PendingJobs(ctx context.Context, afterID int64, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanJob)
+	return collect(rows, q.scanJob)
 }
 
 // AssignJob hands a pending job to a runner, with the digest of the job
@@ -199,7 +199,7 @@ func (q *Queries) AssignJob(ctx context.Context, jobID, runnerID int64, tokenDig
 // JobByTokenDigest finds the job a job token was minted for, whatever its
 // status: the caller decides whether the token is still alive.
 func (q *Queries) JobByTokenDigest(ctx context.Context, digest string) (*model.Job, error) {
-	j, err := scanJob(q.queryRow(ctx, "SELECT "+jobCols+" FROM jobs WHERE token_digest = ?", digest))
+	j, err := q.scanJob(q.queryRow(ctx, "SELECT "+jobCols+" FROM jobs WHERE token_digest = ?", digest))
 	return j, notFound(err, "job")
 }
 
@@ -227,9 +227,9 @@ var jobFactsQuery = "SELECT " + qualified("j", jobCols) + ", " + projectCols + "
 func (q *Queries) JobFactsByTokenDigest(ctx context.Context, digest string) (*JobFacts, error) {
 	var f JobFacts
 	err := scanJoined(q.queryRow(ctx, jobFactsQuery, digest),
-		func(r rowScanner) (err error) { f.Job, err = scanJob(r); return err },
+		func(r rowScanner) (err error) { f.Job, err = q.scanJob(r); return err },
 		func(r rowScanner) (err error) { f.Project, err = scanProject(r); return err },
-		func(r rowScanner) (err error) { f.Pipeline, err = scanPipeline(r); return err },
+		func(r rowScanner) (err error) { f.Pipeline, err = q.scanPipeline(r); return err },
 		func(r rowScanner) (err error) { f.User, err = scanUser(r); return err })
 	if err != nil {
 		return nil, notFound(err, "job")
@@ -246,7 +246,7 @@ func (q *Queries) ActiveJobsOfUser(ctx context.Context, userID int64, limit int)
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanJob)
+	return collect(rows, q.scanJob)
 }
 
 // OverdueJobs lists running jobs whose timeout has passed at now, for the
@@ -257,7 +257,7 @@ func (q *Queries) OverdueJobs(ctx context.Context, now time.Time, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanJob)
+	return collect(rows, q.scanJob)
 }
 
 // RunnerJobs lists the jobs a runner holds: running or being canceled.
@@ -267,7 +267,7 @@ func (q *Queries) RunnerJobs(ctx context.Context, runnerID int64, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanJob)
+	return collect(rows, q.scanJob)
 }
 
 // TraceMark is where a job's log stands: the runner's byte count, their

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -98,18 +99,30 @@ func (q *Queries) SetScheduleLastPipeline(ctx context.Context, id, pipelineID in
 	return err
 }
 
-func scanScheduleVariable(row interface{ Scan(...any) error }) (*model.ScheduleVariable, error) {
+func (q *Queries) scanScheduleVariable(row interface{ Scan(...any) error }) (*model.ScheduleVariable, error) {
 	var v model.ScheduleVariable
-	return &v, row.Scan(&v.Key, &v.Value, &v.VariableType)
+	var scheduleID int64
+	var sealed []byte
+	if err := row.Scan(&scheduleID, &v.Key, &v.Value, &v.VariableType, &sealed); err != nil {
+		return nil, err
+	}
+	if sealed != nil { // else written in clear before migration 00024
+		plain, err := q.open(sealed, ScheduleVariableContext(scheduleID, v.Key))
+		if err != nil {
+			return nil, fmt.Errorf("variable %s of schedule %d: %w", v.Key, scheduleID, err)
+		}
+		v.Value = string(plain)
+	}
+	return &v, nil
 }
 
 // ScheduleVariables lists a schedule's variables by key.
 func (q *Queries) ScheduleVariables(ctx context.Context, scheduleID int64) ([]*model.ScheduleVariable, error) {
-	rows, err := q.query(ctx, "SELECT key, value, variable_type FROM pipeline_schedule_variables WHERE schedule_id = ? ORDER BY key", scheduleID)
+	rows, err := q.query(ctx, "SELECT schedule_id, key, value, variable_type, value_sealed FROM pipeline_schedule_variables WHERE schedule_id = ? ORDER BY key", scheduleID)
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanScheduleVariable)
+	return collect(rows, q.scanScheduleVariable)
 }
 
 // SetScheduleVariable adds a variable (create) or changes an existing one:
@@ -118,13 +131,19 @@ func (q *Queries) ScheduleVariables(ctx context.Context, scheduleID int64) ([]*m
 // the instance key is a change here only. A new key that exists is
 // model.ErrConflict; a change of a missing key model.ErrNotFound.
 func (q *Queries) SetScheduleVariable(ctx context.Context, scheduleID int64, v *model.ScheduleVariable, create bool) error {
+	// Sealed with the instance key (issue 16: schedules' variable values
+	// encrypted at rest); the clear column keeps '' for new values.
+	sealed, err := q.seal([]byte(v.Value), ScheduleVariableContext(scheduleID, v.Key))
+	if err != nil {
+		return err
+	}
 	if create {
-		_, err := q.exec(ctx, "INSERT INTO pipeline_schedule_variables (schedule_id, key, value, variable_type) VALUES (?, ?, ?, ?)",
-			scheduleID, v.Key, v.Value, v.VariableType)
+		_, err := q.exec(ctx, "INSERT INTO pipeline_schedule_variables (schedule_id, key, value, variable_type, value_sealed) VALUES (?, ?, '', ?, ?)",
+			scheduleID, v.Key, v.VariableType, sealed)
 		return q.d.mapErr(err)
 	}
-	res, err := q.exec(ctx, "UPDATE pipeline_schedule_variables SET value = ?, variable_type = ? WHERE schedule_id = ? AND key = ?",
-		v.Value, v.VariableType, scheduleID, v.Key)
+	res, err := q.exec(ctx, "UPDATE pipeline_schedule_variables SET value = '', value_sealed = ?, variable_type = ? WHERE schedule_id = ? AND key = ?",
+		sealed, v.VariableType, scheduleID, v.Key)
 	return affected(res, err, "variable")
 }
 

@@ -20,6 +20,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	"github.com/pressly/goose/v3"
+
+	"github.com/ciwarden/ciwarden/internal/secretbox"
 	_ "modernc.org/sqlite" // registers "sqlite"
 )
 
@@ -42,6 +44,8 @@ type Queries struct {
 	// hub hears of changes; pending collects a transaction's until commit.
 	hub     *changeHub
 	pending *[]change
+	// box seals and opens the run values kept sealed (seal.go).
+	box *secretbox.Box
 }
 
 type execer interface {
@@ -207,7 +211,7 @@ func (s *Store) Tx(ctx context.Context, fn func(q *Queries) error) error {
 		return err
 	}
 	var pending []change
-	if err := fn(&Queries{ex: tx, d: s.d, hub: s.hub, pending: &pending}); err != nil {
+	if err := fn(&Queries{ex: tx, d: s.d, hub: s.hub, pending: &pending, box: s.box}); err != nil {
 		tx.Rollback()
 		return err
 	}

@@ -43,6 +43,7 @@ func openStore(t *testing.T, url string) *store.Store {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
+	testdb.GiveKey(t, st)
 	return st
 }
 

@@ -224,7 +224,7 @@ func (q *Queries) TerraformStates(ctx context.Context, projectID int64, pg Page)
 // key in Key) with IDs above after, for key rotation: their blobs are
 // sealed.
 func (q *Queries) SealedTerraformVersions(ctx context.Context, after int64, limit int) ([]Sealed, error) {
-	return q.sealed(ctx, "SELECT id, '', blob_key, NULL FROM terraform_state_versions WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	return q.sealed(ctx, "SELECT id, '', blob_key, '', NULL FROM terraform_state_versions WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // TerraformVersionKey reports whether version id still holds blob key.

@@ -81,7 +81,7 @@ func (q *Queries) DownstreamPipelines(ctx context.Context, jobIDs []int64) ([]*m
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, scanPipeline)
+	return collect(rows, q.scanPipeline)
 }
 
 // CountDownstream counts the pipelines job jobID triggered.

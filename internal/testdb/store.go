@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/ciwarden/ciwarden/internal/secretbox"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -17,8 +18,19 @@ func Store(tb testing.TB, dialect string) *store.Store {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
+	GiveKey(tb, st)
 	if err := st.Migrate(ctx); err != nil {
 		tb.Fatal(err)
 	}
 	return st
+}
+
+// GiveKey gives st an instance key of the test's own: the store seals run
+// values with it (store/seal.go).
+func GiveKey(tb testing.TB, st *store.Store) {
+	box, err := secretbox.New(secretbox.NewKey())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st.SetBox(box)
 }

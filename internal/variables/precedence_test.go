@@ -13,7 +13,7 @@ import (
 
 // The layers a job's variable can come from, highest precedence first
 // (GitLab's "CI/CD variable precedence", issue 16 item 3).
-var layers = []string{"pipeline", "project", "subgroup", "group", "instance", "yaml", "predefined"}
+var layers = []string{"play", "pipeline", "project", "subgroup", "group", "instance", "yaml", "predefined"}
 
 // payloadWith builds the payload of a job whose variable key is set in
 // each of the given layers to the layer's name. The predefined layer is
@@ -29,6 +29,8 @@ func payloadWith(t *testing.T, key string, in []string) *runnerproto.Payload {
 	pl := &model.Pipeline{ID: 3, IID: 1, Ref: "main", SHA: "0123456789abcdef", CreatedAt: time.Unix(0, 0)}
 	for _, l := range in {
 		switch l {
+		case "play": // a manual job's job_variables_attributes
+			spec.PlayVariables = append(spec.PlayVariables, model.Variable{Key: key, Value: l})
 		case "pipeline":
 			pl.Variables = append(pl.Variables, model.Variable{Key: key, Value: l})
 		case "yaml":
@@ -74,8 +76,8 @@ func TestPrecedence(t *testing.T) {
 		}
 	}
 	// Every layer at once: the highest wins.
-	if got := lastValue(payloadWith(t, "CI_PROJECT_TITLE", layers), "CI_PROJECT_TITLE"); got != "pipeline" {
-		t.Errorf("all layers: %q, want pipeline", got)
+	if got := lastValue(payloadWith(t, "CI_PROJECT_TITLE", layers), "CI_PROJECT_TITLE"); got != "play" {
+		t.Errorf("all layers: %q, want play", got)
 	}
 }
 

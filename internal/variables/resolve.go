@@ -13,13 +13,7 @@ import (
 // project's. environment is the job's `environment:` name ("" for none);
 // protectedRef says whether the pipeline's ref is protected.
 func (s *Service) ForJob(ctx context.Context, p *model.Project, environment string, protectedRef bool) ([]model.Variable, error) {
-	owners := []model.VariableOwner{{Kind: model.OwnerInstance}}
-	if p.Namespace != nil && p.Namespace.IsGroup() {
-		for _, id := range p.Namespace.Traversal {
-			owners = append(owners, model.VariableOwner{Kind: model.OwnerGroup, ID: id})
-		}
-	}
-	owners = append(owners, model.VariableOwner{Kind: model.OwnerProject, ID: p.ID})
+	owners := owners(p)
 	vs, err := s.Store.CIVariablesOf(ctx, owners)
 	if err != nil {
 		return nil, err
@@ -28,6 +22,18 @@ func (s *Service) ForJob(ctx context.Context, p *model.Project, environment stri
 		return nil, err
 	}
 	return Resolve(vs, owners, environment, protectedRef), nil
+}
+
+// owners are whose variables reach project p's jobs, lowest precedence
+// first: the instance, each group from the root down, the project.
+func owners(p *model.Project) []model.VariableOwner {
+	out := []model.VariableOwner{{Kind: model.OwnerInstance}}
+	if p.Namespace != nil && p.Namespace.IsGroup() {
+		for _, id := range p.Namespace.Traversal {
+			out = append(out, model.VariableOwner{Kind: model.OwnerGroup, ID: id})
+		}
+	}
+	return append(out, model.VariableOwner{Kind: model.OwnerProject, ID: p.ID})
 }
 
 // Resolve orders vs by owner as owners lists them (lowest precedence
@@ -105,23 +111,30 @@ func wildcard(pattern, name string) bool {
 
 // MaskedForJob is the values of the masked variables job j received, for
 // the server's log masker (as the job token's, in all its encodings).
-// Protected ones are included whatever the job's ref: masking a value the
+// Protected ones are included whatever the job's ref, and those of every
+// environment scope whatever the job's environment: masking a value the
 // job never received hides nothing of its own, and this way the masker
-// needs no pipeline read.
-func (s *Service) MaskedForJob(ctx context.Context, j *model.Job, environment string) ([]string, error) {
+// needs no pipeline read, nor the expansion of the job's environment name
+// (ci.environmentName), which a name such as `review/$CI_COMMIT_REF_SLUG`
+// needs before it matches a scope.
+func (s *Service) MaskedForJob(ctx context.Context, j *model.Job) ([]string, error) {
 	p, err := s.Store.Project(ctx, j.ProjectID)
 	if err != nil {
 		return nil, err
 	}
-	vs, err := s.ForJob(ctx, p, environment, true)
+	vs, err := s.Store.CIVariablesOf(ctx, owners(p))
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, v := range vs {
-		if v.Masked {
-			out = append(out, v.Value)
+		if !v.Masked {
+			continue
 		}
+		if err := s.open(v); err != nil {
+			return nil, err
+		}
+		out = append(out, v.Value)
 	}
 	return out, nil
 }
