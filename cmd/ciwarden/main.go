@@ -164,6 +164,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
 	}
 	cfg.InitialRootToken = os.Getenv("CIWARDEN_INITIAL_ROOT_TOKEN")
+	cfg.InitialRootPassword = os.Getenv("CIWARDEN_INITIAL_ROOT_PASSWORD")
 	// A key, like a credential, comes from the environment only: argv is
 	// visible to every user of the machine.
 	cfg.InstanceKey = os.Getenv("CIWARDEN_INSTANCE_KEY")

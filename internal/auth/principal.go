@@ -46,7 +46,10 @@ func (k Kind) String() string {
 type Principal struct {
 	Kind  Kind
 	User  *model.User
-	Token *model.PersonalAccessToken // for UserKind
+	Token *model.PersonalAccessToken // for UserKind with a token
+	// Session is the web UI session a signed-in browser presented (for
+	// UserKind on pages; Token is nil then).
+	Session *model.Session
 	Job   *model.Job                 // for JobKind: the job whose token it is
 	// For JobKind, the job's project and pipeline as authentication read
 	// them, so that GET /job needs no further reads.

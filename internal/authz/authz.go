@@ -186,6 +186,10 @@ var (
 	Browse = Action{Name: "browse"}
 	// Observe is the operator's endpoints: health, readiness, metrics.
 	Observe = Action{Name: "observe"}
+	// SignIn is the web UI's sign-in and sign-out, open to everyone;
+	// ReadStatic its stylesheet and script (issue 19).
+	SignIn     = Action{Name: "sign_in"}
+	ReadStatic = Action{Name: "read_static"}
 	// ReadMetadata is GET /version and /metadata: any signed-in caller
 	// (GitLab's lib/api/metadata.rb authenticates, nothing more).
 	ReadMetadata = Action{Name: "read_instance_metadata", Auth: true}

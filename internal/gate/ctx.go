@@ -35,6 +35,8 @@ type Ctx struct {
 	// AuthorizeRef of the request.
 	refRules model.ProtectedRefs
 	refsRead bool
+	// csrf is the CSRF token the page's forms carry (web.go).
+	csrf string
 }
 
 // Context is the request's context.

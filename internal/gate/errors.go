@@ -88,6 +88,10 @@ func restError(err error, log *slog.Logger) *Error {
 		return NotFound(refusal.Message)
 	case errors.As(err, &refusal) && refusal.Kind == model.ErrForbidden:
 		return Message(http.StatusForbidden, "403 Forbidden - "+refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrUnauthorized:
+		return Message(http.StatusUnauthorized, refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrTooManyRequests:
+		return Message(http.StatusTooManyRequests, refusal.Message)
 	case errors.As(err, &fail):
 		if fail.Reason != "" {
 			return &Error{Status: http.StatusUnauthorized, Body: map[string]any{"error": fail.Reason, "error_description": fail.Description}}

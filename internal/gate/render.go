@@ -23,6 +23,9 @@ func (g *Gate) writeError(c *Ctx, err error, gated bool) {
 	case Git:
 		g.writeGit(c, err)
 		return
+	case Web:
+		g.writeWeb(c, err)
+		return
 	case Runner:
 		if gated && refusal(err) {
 			g.writeRunnerRefusal(c, err)
