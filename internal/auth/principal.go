@@ -50,7 +50,7 @@ type Principal struct {
 	// Session is the web UI session a signed-in browser presented (for
 	// UserKind on pages; Token is nil then).
 	Session *model.Session
-	Job   *model.Job                 // for JobKind: the job whose token it is
+	Job     *model.Job // for JobKind: the job whose token it is
 	// For JobKind, the job's project and pipeline as authentication read
 	// them, so that GET /job needs no further reads.
 	Project  *model.Project
