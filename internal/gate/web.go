@@ -84,6 +84,35 @@ func (c *Ctx) SetCookie(name, value string, maxAge int) { c.gate.SetCookie(c, na
 // SignInPath is the sign-in page, where a signed-out browser is sent.
 const SignInPath = "/users/sign_in"
 
+// Describe is the status and message the API would answer err with, for a
+// page that shows a refused form again with its message; a failure
+// (5xx) is reported as such, its detail logged, never shown.
+func (g *Gate) Describe(err error) (int, string) {
+	e := restError(err, g.Log)
+	return e.Status, messageOf(e)
+}
+
+// Describe is Gate.Describe.
+func (c *Ctx) Describe(err error) (int, string) { return c.gate.Describe(err) }
+
+func messageOf(e *Error) string {
+	if m, ok := e.Body.(map[string]any); ok {
+		for _, k := range []string{"message", "error"} {
+			switch v := m[k].(type) {
+			case string:
+				return v
+			case map[string][]string:
+				var parts []string
+				for field, msgs := range v {
+					parts = append(parts, field+" "+strings.Join(msgs, ", "))
+				}
+				return strings.Join(parts, "; ")
+			}
+		}
+	}
+	return http.StatusText(e.Status)
+}
+
 // writeWeb answers a page route's refusal or failure: a signed-out
 // browser (it accepts text/html) asking to read a page it may not see is
 // sent to sign in (as GitLab does, so a private project's existence is
@@ -99,15 +128,7 @@ func (g *Gate) writeWeb(c *Ctx, err error) {
 		http.Redirect(c.W, c.R, SignInPath+"?redirect_to="+url.QueryEscape(c.R.URL.RequestURI()), http.StatusFound)
 		return
 	}
-	msg := http.StatusText(e.Status)
-	if m, ok := e.Body.(map[string]any); ok {
-		for _, k := range []string{"message", "error"} {
-			if s, ok := m[k].(string); ok {
-				msg = s
-				break
-			}
-		}
-	}
+	msg := messageOf(e)
 	if g.WebError == nil {
 		Plain(c.W, e.Status, msg)
 		return

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,6 +69,14 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}", gate.ProjectTarget, authz.ReadPipeline, u.jobPage),
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/trace.json", gate.ProjectTarget, authz.ReadPipeline, u.jobTrace),
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/raw", gate.ProjectTarget, authz.ReadPipeline, u.jobRaw),
+		// Settings > CI/CD > Token access (settings.go)
+		row(http.MethodGet, "/{id...}/-/settings/ci_cd", gate.ProjectTarget, authz.ReadJobTokenScope, u.settingsPage),
+		row(http.MethodPost, "/{id...}/-/settings/ci_cd/job_token_scope", gate.ProjectTarget, authz.AdminJobTokenScope, u.setScope),
+		row(http.MethodPost, "/{id...}/-/settings/ci_cd/allowlist", gate.ProjectTarget, authz.AdminJobTokenScope, u.addEntry),
+		row(http.MethodPost, "/{id...}/-/settings/ci_cd/allowlist/remove", gate.ProjectTarget, authz.AdminJobTokenScope, u.removeEntry),
+		row(http.MethodPost, "/{id...}/-/settings/ci_cd/allowlist/permissions", gate.ProjectTarget, authz.AdminJobTokenScope, u.editEntry),
+		row(http.MethodGet, "/{id...}/-/settings/ci_cd/authorizations.csv", gate.ProjectTarget, authz.ReadJobTokenScope, u.exportLog),
+		row(http.MethodGet, "/{id...}/-/settings/ci_cd/explain", gate.ProjectTarget, authz.ExplainJobToken, u.explainPage),
 		// Last: a project's page is any path no other row matched.
 		row(http.MethodGet, "/{id...}", gate.ProjectTarget, authz.ReadProject, u.projectPage),
 	}
@@ -206,6 +215,15 @@ var funcs = template.FuncMap{
 		return b.Sub(*a).Round(time.Second).String()
 	},
 	"log": func(s string) template.HTML { return template.HTML(RenderLog(s)) },
+	"has": slices.Contains[[]string],
+	"permdata": func(def bool, policies, all []string) map[string]any {
+		return map[string]any{"Default": def, "Policies": policies, "All": all}
+	},
+	// explainable: the permissions explain can ask about (those that
+	// guard an endpoint).
+	"explainable": func(all []string) []string {
+		return slices.DeleteFunc(slices.Clone(all), func(p string) bool { _, ok := authz.PolicyAction(p); return !ok })
+	},
 }
 
 // load parses the templates: each page with the layout.
