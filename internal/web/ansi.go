@@ -79,7 +79,7 @@ func renderLine(b *strings.Builder, line string) {
 	if open {
 		b.WriteString("</span>")
 	}
-	b.WriteString("</div>\n")
+	b.WriteString("</div>")
 }
 
 // style is the SGR state: foreground and background colour (0 default,

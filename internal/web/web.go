@@ -24,6 +24,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
+	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -37,6 +38,7 @@ var staticFS embed.FS
 type UI struct {
 	Store     *store.Store
 	Accounts  *accounts.Service
+	Projects  *projects.Service
 	Access    *access.Authorizer
 	JobTokens *jobtoken.Service
 	Log       *slog.Logger
@@ -63,6 +65,10 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodPost, "/users/sign_out", gate.NoTarget, authz.SignIn, u.signOut),
 		row(http.MethodGet, "/-/static/{file}", gate.NoTarget, authz.ReadStatic, u.static),
 		row(http.MethodGet, "/", gate.NoTarget, authz.ReadCurrentUser, u.dashboard),
+		row(http.MethodGet, "/groups/new", gate.NoTarget, authz.CreateGroup, u.newGroupPage),
+		row(http.MethodPost, "/groups", gate.NoTarget, authz.CreateGroup, u.createGroup),
+		row(http.MethodGet, "/projects/new", gate.NoTarget, authz.CreateProject, u.newProjectPage),
+		row(http.MethodPost, "/projects", gate.NoTarget, authz.CreateProject, u.createProject),
 		row(http.MethodGet, "/groups/{id...}", gate.GroupTarget, authz.ReadGroup, u.groupPage),
 		row(http.MethodGet, "/{id...}/-/pipelines", gate.ProjectTarget, authz.ReadPipeline, u.pipelinesPage),
 		row(http.MethodGet, "/{id...}/-/pipelines/{pipeline_id}", gate.ProjectTarget, authz.ReadPipeline, u.pipelinePage),
@@ -214,8 +220,9 @@ var funcs = template.FuncMap{
 		}
 		return b.Sub(*a).Round(time.Second).String()
 	},
-	"log": func(s string) template.HTML { return template.HTML(RenderLog(s)) },
-	"has": slices.Contains[[]string],
+	"log":  func(s string) template.HTML { return template.HTML(RenderLog(s)) },
+	"has":  slices.Contains[[]string],
+	"list": func(v ...string) []string { return v },
 	"permdata": func(def bool, policies, all []string) map[string]any {
 		return map[string]any{"Default": def, "Policies": policies, "All": all}
 	},
