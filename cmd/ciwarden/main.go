@@ -129,6 +129,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	c.Size(&cfg.MaxArtifactsSize, "max-artifacts-size", "CIWARDEN_MAX_ARTIFACTS_SIZE", "100MiB", "largest job artifact upload (413 above it)")
 	c.Size(&cfg.MaxPackageFileSize, "max-package-file-size", "CIWARDEN_MAX_PACKAGE_FILE_SIZE", "5GiB", "largest package file upload (413 above it)")
 	c.EnvOnly("CIWARDEN_INITIAL_ROOT_TOKEN", "unset", "on a first start, root's token gets exactly this value (scope api, no expiry)")
+	c.EnvOnly("CIWARDEN_INITIAL_ROOT_PASSWORD", "unset", "on a first start, root's web sign-in password (else one is generated and printed once)")
 	c.EnvOnly("CIWARDEN_INSTANCE_KEY", "unset: <data-dir>/instance.key",
 		"the instance key (base64 of 32 bytes) that encrypts what must not be stored in clear; replicas sharing a database must all set the same value")
 	c.EnvOnly("CIWARDEN_INSTANCE_KEY_OLD", "unset",
