@@ -209,7 +209,7 @@ func (c *Ctx) authorizeJobRun(j *model.Job) error {
 	if err != nil {
 		return err
 	}
-	return c.authorizeRunOn(authz.RunJobOnRef, pipelineRef(p))
+	return c.authorizeRunOn(authz.RunJobOnRef, p.FullRef())
 }
 
 func (a *API) writeJob(c *Ctx, status int, j *model.Job) error {

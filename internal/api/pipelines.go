@@ -98,14 +98,6 @@ func (c *Ctx) authorizeRunOn(act authz.Action, fullRef string) error {
 	return err
 }
 
-// pipelineRef is the full name of a pipeline's ref.
-func pipelineRef(p *model.Pipeline) string {
-	if p.Tag {
-		return "refs/tags/" + p.Ref
-	}
-	return "refs/heads/" + p.Ref
-}
-
 // pipelineErr makes a refusal to create a pipeline a validation error of
 // base, which GitLab answers 400 {"message": {"base": ["..."]}}.
 func pipelineErr(err error) error {
@@ -170,7 +162,7 @@ func (a *API) retryPipeline(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := c.authorizeRunOn(authz.RunJobOnRef, pipelineRef(p)); err != nil {
+	if err := c.authorizeRunOn(authz.RunJobOnRef, p.FullRef()); err != nil {
 		return err
 	}
 	if err := a.CI.RetryPipeline(c.Context(), p.ID, c.Principal.UserID()); err != nil {

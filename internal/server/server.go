@@ -223,7 +223,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Artifacts: arts, LongPoll: cfg.LongPoll, Now: now, Log: log}
 	// The one gate: every route of the API, the runner protocol and git
 	// passes authentication, its target's facts and authz.Decide there.
-	ui := &web.UI{Store: st, Accounts: acc, Projects: proj, Access: authorizer, JobTokens: a.JobTokens, Log: log, Now: now}
+	ui := &web.UI{Store: st, Accounts: acc, Projects: proj, CI: pipelines, Access: authorizer, JobTokens: a.JobTokens, Log: log, Now: now}
 	if err := ui.Init(); err != nil {
 		return nil, err
 	}

@@ -44,10 +44,13 @@ type projectNav struct {
 	Project   *model.Project
 	Pipelines bool
 	Settings  bool
+	// Run: the user may cancel, retry and play (update_pipeline).
+	Run bool
 }
 
 func nav(c *gate.Ctx) projectNav {
-	return projectNav{Project: c.Project, Pipelines: c.Can(authz.ReadPipeline), Settings: c.Can(authz.ReadJobTokenScope)}
+	return projectNav{Project: c.Project, Pipelines: c.Can(authz.ReadPipeline), Settings: c.Can(authz.ReadJobTokenScope),
+		Run: c.Can(authz.UpdatePipeline)}
 }
 
 func (u *UI) projectPage(c *gate.Ctx) error {

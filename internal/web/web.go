@@ -22,6 +22,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
 	"github.com/ciwarden/ciwarden/internal/authz"
+	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/projects"
@@ -39,6 +40,7 @@ type UI struct {
 	Store     *store.Store
 	Accounts  *accounts.Service
 	Projects  *projects.Service
+	CI        *ci.Service
 	Access    *access.Authorizer
 	JobTokens *jobtoken.Service
 	Log       *slog.Logger
@@ -75,6 +77,10 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}", gate.ProjectTarget, authz.ReadPipeline, u.jobPage),
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/trace.json", gate.ProjectTarget, authz.ReadPipeline, u.jobTrace),
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/raw", gate.ProjectTarget, authz.ReadPipeline, u.jobRaw),
+		// The buttons (actions.go)
+		row(http.MethodPost, "/{id...}/-/pipelines/{pipeline_id}/cancel", gate.ProjectTarget, authz.UpdatePipeline, u.cancelPipeline),
+		row(http.MethodPost, "/{id...}/-/pipelines/{pipeline_id}/retry", gate.ProjectTarget, authz.UpdatePipeline, u.retryPipeline),
+		row(http.MethodPost, "/{id...}/-/jobs/{job_id}/{action}", gate.ProjectTarget, authz.UpdatePipeline, u.jobAction),
 		// Settings > CI/CD > Token access (settings.go)
 		row(http.MethodGet, "/{id...}/-/settings/ci_cd", gate.ProjectTarget, authz.ReadJobTokenScope, u.settingsPage),
 		row(http.MethodPost, "/{id...}/-/settings/ci_cd/job_token_scope", gate.ProjectTarget, authz.AdminJobTokenScope, u.setScope),
