@@ -274,3 +274,15 @@ func (s *Service) rootNeedsToken(ctx context.Context, initialToken string) (bool
 		}
 	}
 }
+
+// OwnToken is token id if callerID owns it or the caller is an
+// administrator; anyone else gets model.ErrNotFound, as for a token that
+// does not exist (GET and DELETE /personal_access_tokens/:id, the tokens
+// page).
+func (s *Service) OwnToken(ctx context.Context, callerID int64, admin bool, id int64) (*model.PersonalAccessToken, error) {
+	t, err := s.Store.PAT(ctx, id)
+	if err == nil && t.UserID != callerID && !admin {
+		return nil, model.ErrNotFound
+	}
+	return t, err
+}

@@ -180,8 +180,11 @@ var (
 	ListAllUsers    = Action{Name: "read_users_list", Auth: true}
 	ReadOwnTokens   = Action{Name: "read_personal_access_tokens", Auth: true}
 	RevokeOwnToken  = Action{Name: "revoke_personal_access_token", Write: true}
-	CreateGroup     = Action{Name: "create_group", Write: true}
-	CreateProject   = Action{Name: "create_project", Write: true}
+	// CreateOwnToken is a signed-in user making a token for themselves
+	// (the web UI's tokens page; the API's POST is the administrators').
+	CreateOwnToken = Action{Name: "create_personal_access_token", Write: true, Auth: true}
+	CreateGroup    = Action{Name: "create_group", Write: true}
+	CreateProject  = Action{Name: "create_project", Write: true}
 	// Browse is listing what the caller may see; the listing filters.
 	Browse = Action{Name: "browse"}
 	// Observe is the operator's endpoints: health, readiness, metrics.

@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	}
 	if boot.GeneratedPassword != "" {
 		// Before the token's notice, whose last line tests and scripts read.
-		fmt.Fprintf(notices, "\nCreated the admin user root. Its password for signing in at %s, shown only this once:\n\n    %s\n", cfg.ExternalURL, boot.GeneratedPassword)
+		fmt.Fprintf(notices, "\nThe admin user root signs in at %s with this password, shown only this once:\n\n    %s\n", cfg.ExternalURL, boot.GeneratedPassword)
 	}
 	switch {
 	case boot.Generated != "":
@@ -219,11 +219,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
-	ra := &runnerapi.API{Runners: &runners.Service{Store: st, Now: now}, CI: pipelines, Queue: queue, Traces: traces,
+	runnerService := &runners.Service{Store: st, Now: now}
+	ra := &runnerapi.API{Runners: runnerService, CI: pipelines, Queue: queue, Traces: traces,
 		Artifacts: arts, LongPoll: cfg.LongPoll, Now: now, Log: log}
 	// The one gate: every route of the API, the runner protocol and git
 	// passes authentication, its target's facts and authz.Decide there.
-	ui := &web.UI{Store: st, Accounts: acc, Projects: proj, CI: pipelines, Access: authorizer, JobTokens: a.JobTokens, Log: log, Now: now}
+	ui := &web.UI{Store: st, Accounts: acc, Projects: proj, CI: pipelines, Runners: runnerService, Access: authorizer, JobTokens: a.JobTokens, Log: log, Now: now}
 	if err := ui.Init(); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -41,6 +42,7 @@ type UI struct {
 	Accounts  *accounts.Service
 	Projects  *projects.Service
 	CI        *ci.Service
+	Runners   *runners.Service
 	Access    *access.Authorizer
 	JobTokens *jobtoken.Service
 	Log       *slog.Logger
@@ -67,6 +69,12 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodPost, "/users/sign_out", gate.NoTarget, authz.SignIn, u.signOut),
 		row(http.MethodGet, "/-/static/{file}", gate.NoTarget, authz.ReadStatic, u.static),
 		row(http.MethodGet, "/", gate.NoTarget, authz.ReadCurrentUser, u.dashboard),
+		// User settings and administration (tokens.go)
+		row(http.MethodGet, tokensPath, gate.NoTarget, authz.ReadOwnTokens, u.tokensPage),
+		row(http.MethodPost, tokensPath, gate.NoTarget, authz.CreateOwnToken, u.createToken),
+		row(http.MethodPost, tokensPath+"/{token_id}/revoke", gate.NoTarget, authz.RevokeOwnToken, u.revokeToken),
+		row(http.MethodGet, "/admin/runners", gate.NoTarget, authz.ManageInstanceRunners, u.runnersPage),
+		row(http.MethodPost, "/admin/runners", gate.NoTarget, authz.CreateInstanceRunner, u.createRunner),
 		row(http.MethodGet, "/groups/new", gate.NoTarget, authz.CreateGroup, u.newGroupPage),
 		row(http.MethodPost, "/groups", gate.NoTarget, authz.CreateGroup, u.createGroup),
 		row(http.MethodGet, "/projects/new", gate.NoTarget, authz.CreateProject, u.newProjectPage),
@@ -226,9 +234,10 @@ var funcs = template.FuncMap{
 		}
 		return b.Sub(*a).Round(time.Second).String()
 	},
-	"log":  func(s string) template.HTML { return template.HTML(RenderLog(s)) },
-	"has":  slices.Contains[[]string],
-	"list": func(v ...string) []string { return v },
+	"log":    func(s string) template.HTML { return template.HTML(RenderLog(s)) },
+	"has":    slices.Contains[[]string],
+	"online": online,
+	"list":   func(v ...string) []string { return v },
 	"permdata": func(def bool, policies, all []string) map[string]any {
 		return map[string]any{"Default": def, "Policies": policies, "All": all}
 	},
