@@ -47,8 +47,6 @@ type UI struct {
 	JobTokens *jobtoken.Service
 	Log       *slog.Logger
 	Now       func() time.Time
-
-	pages map[string]*template.Template
 }
 
 // session is how every page row takes its credential: the session cookie
@@ -248,33 +246,25 @@ var funcs = template.FuncMap{
 	},
 }
 
-// load parses the templates: each page with the layout.
-func (u *UI) load() error {
-	if u.pages != nil {
-		return nil
-	}
+// pages are the parsed templates, each page with the layout. They are
+// embedded constants: a broken one fails every test that starts a
+// server, never a start in production after root was created.
+var pages = loadPages()
+
+func loadPages() map[string]*template.Template {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
-		return err
+		panic(err)
 	}
-	u.pages = map[string]*template.Template{}
+	out := map[string]*template.Template{}
 	for _, n := range names {
 		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base == "layout" {
-			continue
+		if base != "layout" {
+			out[base] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
-		if err != nil {
-			return err
-		}
-		u.pages[base] = t
 	}
-	return nil
+	return out
 }
-
-// Init parses the templates; the server calls it once at start, so that
-// a broken template fails the start, not a request.
-func (u *UI) Init() error { return u.load() }
 
 // render writes page name with status.
 func (u *UI) render(w http.ResponseWriter, c *gate.Ctx, status int, name, title string, data any) error {
@@ -286,7 +276,7 @@ func (u *UI) render(w http.ResponseWriter, c *gate.Ctx, status int, name, title 
 		}
 	}
 	var buf bytes.Buffer
-	if err := u.pages[name].Execute(&buf, p); err != nil {
+	if err := pages[name].Execute(&buf, p); err != nil {
 		return err
 	}
 	h := w.Header()
