@@ -11,6 +11,7 @@ package web
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -24,7 +25,9 @@ import (
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
+	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
+	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/store"
@@ -43,6 +46,7 @@ type UI struct {
 	Projects  *projects.Service
 	CI        *ci.Service
 	Runners   *runners.Service
+	Repos     *git.Repos
 	Access    *access.Authorizer
 	JobTokens *jobtoken.Service
 	Log       *slog.Logger
@@ -95,8 +99,13 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodPost, "/{id...}/-/settings/ci_cd/allowlist/permissions", gate.ProjectTarget, authz.AdminJobTokenScope, u.editEntry),
 		row(http.MethodGet, "/{id...}/-/settings/ci_cd/authorizations.csv", gate.ProjectTarget, authz.ReadJobTokenScope, u.exportLog),
 		row(http.MethodGet, "/{id...}/-/settings/ci_cd/explain", gate.ProjectTarget, authz.ExplainJobToken, u.explainPage),
-		// Last: a project's page is any path no other row matched.
-		row(http.MethodGet, "/{id...}", gate.ProjectTarget, authz.ReadProject, u.projectPage),
+		// The API's other web_url values (repository.go)
+		row(http.MethodGet, "/{id...}/-/commit/{sha}", gate.ProjectTarget, authz.ReadRepository, u.commitPage),
+		row(http.MethodGet, "/{id...}/-/tree/{ref...}", gate.ProjectTarget, authz.ReadRepository, u.treePage),
+		row(http.MethodGet, "/users/{username}", gate.NoTarget, authz.ReadUser, u.userPage),
+		// Last: a project's page is any path no other row matched
+		// (Dispatcher serves a group's or a user's path by their rows).
+		row(http.MethodGet, projectPage, gate.ProjectTarget, authz.ReadProject, u.projectPage),
 	}
 }
 
@@ -121,6 +130,12 @@ func (u *UI) Dispatcher(routes []gate.Route, g *gate.Gate, notFound http.Handler
 			if rt.Method != r.Method && !(rt.Method == http.MethodGet && r.Method == http.MethodHead) {
 				continue
 			}
+			if rt.Path == projectPage {
+				// /<path> is a project's page, or else a group's or a
+				// user's (GitLab's namespace URLs): routing by what the
+				// path names, before the gate decides on it.
+				rt, vals = u.namespaceRow(r, rows, vals["id"])
+			}
 			for k, v := range vals {
 				r.SetPathValue(k, v)
 			}
@@ -138,6 +153,39 @@ func (u *UI) Dispatcher(routes []gate.Route, g *gate.Gate, notFound http.Handler
 		}
 		notFound.ServeHTTP(w, r)
 	})
+}
+
+// projectPage is the project page's row, every path's last resort.
+const projectPage = "/{id...}"
+
+// namespaceRow picks the row for /<path>: the project page when a project
+// has that path (or none has, for the gate's 404), the group page or the
+// user page when a group or a user's namespace has it.
+func (u *UI) namespaceRow(r *http.Request, rows []*gate.Route, path string) (*gate.Route, map[string]string) {
+	project := map[string]string{"id": path}
+	var rt *gate.Route
+	for _, x := range rows {
+		if x.Path == projectPage {
+			rt = x
+		}
+	}
+	if _, err := u.Access.FindProject(r.Context(), path); !errors.Is(err, model.ErrNotFound) {
+		return rt, project
+	}
+	ns, err := u.Store.NamespaceByPath(r.Context(), path)
+	if err != nil {
+		return rt, project
+	}
+	want, vals := "/groups/{id...}", map[string]string{"id": path}
+	if ns.Kind == model.NamespaceUser {
+		want, vals = "/users/{username}", map[string]string{"username": path}
+	}
+	for _, x := range rows {
+		if x.Path == want && x.Method == http.MethodGet {
+			return x, vals
+		}
+	}
+	return rt, project
 }
 
 // match matches path against pattern: literal segments, {name} for one
