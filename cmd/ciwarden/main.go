@@ -44,6 +44,8 @@ Usage:
   ciwarden admin rotate-key [--new]            re-encrypt every secret at rest with the current instance key
   ciwarden runner --url URL --token TOKEN [--concurrent N] [--builds-dir DIR]
                                                run jobs with the built-in shell runner
+  ciwarden demo [--listen ADDR] [--data-dir DIR]
+                                               run a seeded server that shows the job token's scope
   ciwarden routes                              print the API route table
   ciwarden version                             print the version and VCS revision
 
@@ -65,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "runner":
 		err = runRunner(args[1:], stdout, stderr)
+	case "demo":
+		err = demo(args[1:], stdout, stderr)
 	case "admin":
 		err = admin(args[1:], stdout)
 	case "routes":
