@@ -143,8 +143,12 @@ func (d *demoClient) seed(ctx context.Context, password string, out io.Writer) e
 		func() error {
 			return d.call(ctx, "POST", "/groups/acme/members", url.Values{"user_id": {fmt.Sprint(user.ID)}, "access_level": {"50"}}, nil)
 		},
-		func() error { return d.call(ctx, "POST", "/projects", url.Values{"name": {"app"}, "namespace_id": {"acme"}}, &app) },
-		func() error { return d.call(ctx, "POST", "/projects", url.Values{"name": {"lib"}, "namespace_id": {"acme"}}, &lib) },
+		func() error {
+			return d.call(ctx, "POST", "/projects", url.Values{"name": {"app"}, "namespace_id": {"acme"}}, &app)
+		},
+		func() error {
+			return d.call(ctx, "POST", "/projects", url.Values{"name": {"lib"}, "namespace_id": {"acme"}}, &lib)
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
