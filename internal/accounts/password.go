@@ -192,6 +192,11 @@ func (s *Service) SignIn(ctx context.Context, login, password string) (*model.Us
 		return nil, "", model.Refuse(model.ErrUnauthorized, MsgBadCredentials)
 	}
 	s.signIns.forget(key)
+	// Expired sessions go at sign-ins: a table that grows with sign-ins
+	// is trimmed by them, with no sweeper of its own.
+	if err := s.Store.DeleteExpiredSessions(ctx, now); err != nil {
+		return nil, "", err
+	}
 	secret := auth.NewSecret(auth.SessionPrefix)
 	sess := &model.Session{UserID: u.ID, CreatedAt: now.UTC(), ExpiresAt: now.Add(SessionLifetime).UTC()}
 	if err := s.Store.CreateSession(ctx, sess, auth.Digest(secret)); err != nil {

@@ -18,19 +18,6 @@ var pipelineStatuses = map[string]bool{
 	model.StatusManual: true, model.StatusScheduled: true,
 }
 
-// pathPipeline loads {pipeline_id} of the route's project.
-func (c *Ctx) pathPipeline() (*model.Pipeline, error) {
-	id, err := c.PathInt("pipeline_id")
-	if err != nil {
-		return nil, err
-	}
-	p, err := c.API.Store.Pipeline(c.Context(), id)
-	if errors.Is(err, model.ErrNotFound) || (err == nil && p.ProjectID != c.Project.ID) {
-		return nil, errNotFound("")
-	}
-	return p, err
-}
-
 func (a *API) listPipelines(c *Ctx) error {
 	f := store.PipelineFilter{ProjectID: c.Project.ID}
 	f.Ref, _ = c.Params.String("ref")
@@ -51,7 +38,7 @@ func (a *API) listPipelines(c *Ctx) error {
 }
 
 func (a *API) getPipeline(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -147,7 +134,7 @@ func validVarName(k string) bool {
 }
 
 func (a *API) cancelPipeline(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -158,7 +145,7 @@ func (a *API) cancelPipeline(c *Ctx) error {
 }
 
 func (a *API) retryPipeline(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -185,7 +172,7 @@ func (a *API) writePipeline(c *Ctx, id int64) error {
 }
 
 func (a *API) deletePipeline(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func (u *UI) back(c *gate.Ctx, path string) error {
 }
 
 func (u *UI) cancelPipeline(c *gate.Ctx) error {
-	p, err := u.pathPipeline(c)
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func (u *UI) cancelPipeline(c *gate.Ctx) error {
 }
 
 func (u *UI) retryPipeline(c *gate.Ctx) error {
-	p, err := u.pathPipeline(c)
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func (u *UI) authorizeJobRun(c *gate.Ctx, j *model.Job) error {
 }
 
 func (u *UI) jobAction(c *gate.Ctx) error {
-	j, err := u.pathJob(c)
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}

@@ -119,33 +119,6 @@ func (u *UI) withUsers(c *gate.Ctx, list []*model.Pipeline) ([]pipelineRow, erro
 	return out, nil
 }
 
-// pathPipeline is the {pipeline_id} of the route's project; one of
-// another project is not found, as on the API.
-func (u *UI) pathPipeline(c *gate.Ctx) (*model.Pipeline, error) {
-	id, err := c.PathInt("pipeline_id")
-	if err != nil {
-		return nil, err
-	}
-	p, err := u.Store.Pipeline(c.Context(), id)
-	if errors.Is(err, model.ErrNotFound) || err == nil && p.ProjectID != c.Project.ID {
-		return nil, gate.NotFound("Pipeline")
-	}
-	return p, err
-}
-
-// pathJob is the {job_id} of the route's project.
-func (u *UI) pathJob(c *gate.Ctx) (*model.Job, error) {
-	id, err := c.PathInt("job_id")
-	if err != nil {
-		return nil, err
-	}
-	j, err := u.Store.Job(c.Context(), id)
-	if errors.Is(err, model.ErrNotFound) || err == nil && j.ProjectID != c.Project.ID {
-		return nil, gate.NotFound("Job")
-	}
-	return j, err
-}
-
 // stage is one column of the pipeline page.
 type stage struct {
 	Name string
@@ -153,7 +126,7 @@ type stage struct {
 }
 
 func (u *UI) pipelinePage(c *gate.Ctx) error {
-	p, err := u.pathPipeline(c)
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -183,7 +156,7 @@ func (u *UI) pipelinePage(c *gate.Ctx) error {
 }
 
 func (u *UI) jobPage(c *gate.Ctx) error {
-	j, err := u.pathJob(c)
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -207,7 +180,7 @@ type traceChunk struct {
 // jobTrace answers the job page's poll: only whole lines while the job
 // runs (a line is rendered once, completely), everything once it ended.
 func (u *UI) jobTrace(c *gate.Ctx) error {
-	j, err := u.pathJob(c)
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -246,7 +219,7 @@ func lastNewline(b []byte) int {
 
 // jobRaw is the log as stored (masked), as text.
 func (u *UI) jobRaw(c *gate.Ctx) error {
-	j, err := u.pathJob(c)
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
