@@ -89,7 +89,20 @@ func (b *tab) open(path string) { b.t.Helper(); b.run("open "+path, chromedp.Nav
 // text is the page's visible text.
 func (b *tab) text() string {
 	b.t.Helper()
-	return get(b, "read the page", chromedp.Text(chromedp.CSS("body")))
+	// A page still settling can drop the node being read: read again.
+	var err error
+	for range 20 {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		var s string
+		s, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		cancel()
+		if err == nil {
+			return s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.t.Fatalf("read the page: %v", err)
+	return ""
 }
 
 func (b *tab) url() string {
