@@ -164,8 +164,28 @@ func (u *UI) jobPage(c *gate.Ctx) error {
 	if err != nil {
 		return err
 	}
+	arts, err := u.Store.JobArtifacts(c.Context(), j.ID)
+	if err != nil {
+		return err
+	}
 	return u.render(c.W, c, http.StatusOK, "job", j.Name+" · job #"+strconv.FormatInt(j.ID, 10),
-		map[string]any{"Nav": nav(c), "Job": j, "Log": string(trace), "Offset": len(trace), "Complete": model.Complete(j.Status)})
+		map[string]any{"Nav": nav(c), "Job": j, "Log": string(trace), "Offset": len(trace), "Complete": model.Complete(j.Status),
+			"Artifacts": arts, "CanDownload": c.Can(authz.ReadJobArtifacts)})
+}
+
+// jobArtifacts downloads the job's artifacts archive (artifacts.Service,
+// as GET /projects/:id/jobs/:job_id/artifacts).
+func (u *UI) jobArtifacts(c *gate.Ctx) error {
+	j, err := c.PathJob()
+	if err != nil {
+		return err
+	}
+	art, obj, err := u.Artifacts.Archive(c.Context(), j)
+	if err != nil {
+		return err
+	}
+	gate.ServeStored(c, art.Filename, art.ContentType(), art.CreatedAt, obj)
+	return nil
 }
 
 // traceChunk is what the job page's script polls: the log's HTML from

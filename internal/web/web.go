@@ -22,6 +22,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/access"
 	"github.com/ciwarden/ciwarden/internal/accounts"
+	"github.com/ciwarden/ciwarden/internal/artifacts"
 	"github.com/ciwarden/ciwarden/internal/authz"
 	"github.com/ciwarden/ciwarden/internal/ci"
 	"github.com/ciwarden/ciwarden/internal/gate"
@@ -47,6 +48,7 @@ type UI struct {
 	CI        *ci.Service
 	Runners   *runners.Service
 	Repos     *git.Repos
+	Artifacts *artifacts.Service
 	Access    *access.Authorizer
 	JobTokens *jobtoken.Service
 	Log       *slog.Logger
@@ -87,6 +89,7 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}", gate.ProjectTarget, authz.ReadPipeline, u.jobPage),
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/trace.json", gate.ProjectTarget, authz.ReadPipeline, u.jobTrace),
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/raw", gate.ProjectTarget, authz.ReadPipeline, u.jobRaw),
+		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/artifacts/download", gate.ProjectTarget, authz.ReadJobArtifacts, u.jobArtifacts),
 		// The buttons (actions.go)
 		row(http.MethodPost, "/{id...}/-/pipelines/{pipeline_id}/cancel", gate.ProjectTarget, authz.UpdatePipeline, u.cancelPipeline),
 		row(http.MethodPost, "/{id...}/-/pipelines/{pipeline_id}/retry", gate.ProjectTarget, authz.UpdatePipeline, u.retryPipeline),

@@ -45,6 +45,8 @@ func TestWebURLsResolve(t *testing.T) {
 		job := s.NewRunnerClient(runnerToken).TakeJob(t)
 		job.Start(t)
 		job.AppendTrace(t, "hi\n")
+		archive := testserver.Zip(t, map[string]string{"out/report.txt": "the report\n"})
+		testserver.WantStatus(t, s.UploadArtifact(t, job.ID, job.Token, "artifact_format=zip&artifact_type=archive", archive, false), http.StatusCreated)
 		job.Finish(t, "success")
 		appAPI := testserver.API + "/projects/" + testserver.Itoa(app.ID)
 		s.Expect(t, "POST", testserver.API+"/projects/"+testserver.Itoa(lib.ID)+"/job_token_scope/groups_allowlist", alice.Token,
@@ -95,6 +97,13 @@ func TestWebURLsResolve(t *testing.T) {
 					kinds[k] = true
 				}
 			}
+		}
+		// The job page lists the artifacts archive, and its link downloads
+		// the archive as stored.
+		jobPage := "/" + app.Path + "/-/jobs/" + testserver.Itoa(job.ID)
+		mustContain(t, b.get(jobPage), "artifacts.zip", jobPage+"/artifacts/download")
+		if p := b.get(jobPage + "/artifacts/download"); p.Status != http.StatusOK || p.Body != string(archive) {
+			t.Errorf("artifacts download: %d, %d bytes, want the %d bytes uploaded", p.Status, len(p.Body), len(archive))
 		}
 		for _, k := range []string{"/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/"} {
 			if !kinds[k] {
