@@ -155,12 +155,18 @@ func (u *UI) pipelinePage(c *gate.Ctx) error {
 		map[string]any{"Nav": nav(c), "Pipeline": rows[0], "Stages": stages, "Complete": model.Complete(p.Status)})
 }
 
-func (u *UI) jobPage(c *gate.Ctx) error {
+// jobLog is the route's {job_id} and its log as stored (masked).
+func (u *UI) jobLog(c *gate.Ctx) (*model.Job, []byte, error) {
 	j, err := c.PathJob()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	trace, err := u.Store.Trace(c.Context(), j.ID)
+	return j, trace, err
+}
+
+func (u *UI) jobPage(c *gate.Ctx) error {
+	j, trace, err := u.jobLog(c)
 	if err != nil {
 		return err
 	}
@@ -200,15 +206,11 @@ type traceChunk struct {
 // jobTrace answers the job page's poll: only whole lines while the job
 // runs (a line is rendered once, completely), everything once it ended.
 func (u *UI) jobTrace(c *gate.Ctx) error {
-	j, err := c.PathJob()
-	if err != nil {
-		return err
-	}
 	off, _ := c.Params.Int("offset")
 	if err := c.Params.Err(); err != nil {
 		return err
 	}
-	trace, err := u.Store.Trace(c.Context(), j.ID)
+	j, trace, err := u.jobLog(c)
 	if err != nil {
 		return err
 	}
@@ -239,11 +241,7 @@ func lastNewline(b []byte) int {
 
 // jobRaw is the log as stored (masked), as text.
 func (u *UI) jobRaw(c *gate.Ctx) error {
-	j, err := c.PathJob()
-	if err != nil {
-		return err
-	}
-	trace, err := u.Store.Trace(c.Context(), j.ID)
+	_, trace, err := u.jobLog(c)
 	if err != nil {
 		return err
 	}
