@@ -105,6 +105,13 @@ func TestWebURLsResolve(t *testing.T) {
 		if p := b.get(jobPage + "/artifacts/download"); p.Status != http.StatusOK || p.Body != string(archive) {
 			t.Errorf("artifacts download: %d, %d bytes, want the %d bytes uploaded", p.Status, len(p.Body), len(archive))
 		}
+		if p := b.get(jobPage + "/raw"); p.Status != http.StatusOK || p.Body != "hi\n" {
+			t.Errorf("raw log: %d %q, want the log as stored", p.Status, p.Body)
+		}
+		if p := b.get(jobPage + "/trace.json?offset=1"); p.Status != http.StatusOK ||
+			!strings.Contains(p.Body, `"offset":3`) || !strings.Contains(p.Body, `"complete":true`) || !strings.Contains(p.Body, `"html":"<div class=\"line\">i</div>"`) {
+			t.Errorf("trace.json from offset 1: %d %s", p.Status, p.Body)
+		}
 		for _, k := range []string{"/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/"} {
 			if !kinds[k] {
 				t.Errorf("no web_url of %s among %v", k, list)
