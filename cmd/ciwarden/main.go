@@ -47,6 +47,8 @@ Usage:
                                                run jobs with the built-in shell runner
   ciwarden registry gc [--dry-run] [--delete-untagged]
                                                free the container registry's unreferenced blobs (no pushes meanwhile)
+  ciwarden demo [--listen ADDR] [--data-dir DIR]
+                                               run a seeded server that shows the job token's scope
   ciwarden routes                              print the API route table
   ciwarden version                             print the version and VCS revision
 
@@ -68,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stdout, stderr)
 	case "runner":
 		err = runRunner(args[1:], stdout, stderr)
+	case "demo":
+		err = demo(args[1:], stdout, stderr)
 	case "admin":
 		err = admin(args[1:], stdout)
 	case "registry":
@@ -136,6 +140,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	c.Size(&cfg.MaxArtifactsSize, "max-artifacts-size", "CIWARDEN_MAX_ARTIFACTS_SIZE", "100MiB", "largest job artifact upload (413 above it)")
 	c.Size(&cfg.MaxPackageFileSize, "max-package-file-size", "CIWARDEN_MAX_PACKAGE_FILE_SIZE", "5GiB", "largest package file upload (413 above it)")
 	c.EnvOnly("CIWARDEN_INITIAL_ROOT_TOKEN", "unset", "on a first start, root's token gets exactly this value (scope api, no expiry)")
+	c.EnvOnly("CIWARDEN_INITIAL_ROOT_PASSWORD", "unset", "on a first start, root's web sign-in password (else one is generated and printed once)")
 	c.EnvOnly("CIWARDEN_INSTANCE_KEY", "unset: <data-dir>/instance.key",
 		"the instance key (base64 of 32 bytes) that encrypts what must not be stored in clear; replicas sharing a database must all set the same value")
 	c.EnvOnly("CIWARDEN_INSTANCE_KEY_OLD", "unset",
@@ -171,6 +176,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
 	}
 	cfg.InitialRootToken = os.Getenv("CIWARDEN_INITIAL_ROOT_TOKEN")
+	cfg.InitialRootPassword = os.Getenv("CIWARDEN_INITIAL_ROOT_PASSWORD")
 	// A key, like a credential, comes from the environment only: argv is
 	// visible to every user of the machine.
 	cfg.InstanceKey = os.Getenv("CIWARDEN_INSTANCE_KEY")

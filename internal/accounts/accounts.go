@@ -30,6 +30,8 @@ type Service struct {
 	// EndWorkOf ends a blocked user's unfinished CI work (their jobs fail,
 	// their tokens die); nil does nothing.
 	EndWorkOf func(ctx context.Context, userID int64) error
+
+	signIns throttle // failed sign-ins per login (password.go)
 }
 
 // NewUser is what POST /users accepts.
@@ -38,6 +40,9 @@ type NewUser struct {
 	Name     string
 	Email    string
 	Admin    bool
+	// Password, when set, lets the user sign in to the web UI; stored as
+	// an argon2id hash only (password.go).
+	Password string
 }
 
 // ErrTaken is a username or email that another user has; GitLab answers 409.
@@ -57,6 +62,13 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*model.User, erro
 	if addr, err := mail.ParseAddress(in.Email); err != nil || addr.Address != in.Email {
 		return nil, model.Invalid("email", "is invalid")
 	}
+	var hash string
+	if in.Password != "" {
+		if err := validatePassword(in.Password); err != nil {
+			return nil, err
+		}
+		hash = HashPassword(in.Password)
+	}
 	u := &model.User{Username: in.Username, Name: in.Name, Email: in.Email, Admin: in.Admin, CreatedAt: s.Now().UTC()}
 	// GitLab checks the email first. The checks give the clear message; the
 	// unique indexes decide races, and their conflict is mapped the same way.
@@ -70,7 +82,10 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (*model.User, erro
 		if _, err := q.NamespaceByPath(ctx, in.Username); err == nil {
 			return &ErrTaken{Field: "Username"}
 		}
-		return q.CreateUser(ctx, u)
+		if err := q.CreateUser(ctx, u); err != nil || hash == "" {
+			return err
+		}
+		return q.SetPasswordHash(ctx, u.ID, hash)
 	})
 	if errors.Is(err, model.ErrConflict) {
 		var taken *ErrTaken
@@ -162,6 +177,10 @@ type Boot struct {
 	// Generated is the token of a root created by this start, to be shown
 	// once; empty when CIWARDEN_INITIAL_ROOT_TOKEN gave it.
 	Generated string
+	// GeneratedPassword is root's web sign-in password, made by this
+	// start and shown once with its token; empty when
+	// CIWARDEN_INITIAL_ROOT_PASSWORD gave it.
+	GeneratedPassword string
 	// RootNeedsToken: root exists but holds no token known to work and to
 	// be kept: every active api token of root is unused (the start that
 	// printed it may have died before anyone copied it) and none is the
@@ -176,7 +195,11 @@ const rootUsername = "root"
 // user root and a token for it, the given one when initialToken is set or
 // else a generated one that it returns to be shown once. On later starts
 // it reports whether root lacks a usable token.
-func (s *Service) Bootstrap(ctx context.Context, initialToken string) (Boot, error) {
+//
+// Root also gets a password for the web UI's sign-in: initialPassword when
+// set (CIWARDEN_INITIAL_ROOT_PASSWORD), else a generated one shown once
+// with the token.
+func (s *Service) Bootstrap(ctx context.Context, initialToken, initialPassword string) (Boot, error) {
 	initialToken = strings.TrimSpace(initialToken)
 	n, err := s.Store.CountUsers(ctx)
 	if err != nil {
@@ -186,7 +209,12 @@ func (s *Service) Bootstrap(ctx context.Context, initialToken string) (Boot, err
 		needs, err := s.rootNeedsToken(ctx, initialToken)
 		return Boot{RootNeedsToken: needs}, err
 	}
-	root, err := s.CreateUser(ctx, NewUser{Username: rootUsername, Name: "Administrator", Email: "root@localhost", Admin: true})
+	password := initialPassword
+	if password == "" {
+		// 20 characters of the token alphabet: ~120 bits.
+		password = auth.NewSecret("")[:20]
+	}
+	root, err := s.CreateUser(ctx, NewUser{Username: rootUsername, Name: "Administrator", Email: "root@localhost", Admin: true, Password: password})
 	if err != nil {
 		var taken *ErrTaken
 		if errors.As(err, &taken) {
@@ -198,10 +226,14 @@ func (s *Service) Bootstrap(ctx context.Context, initialToken string) (Boot, err
 	if err != nil {
 		return Boot{}, fmt.Errorf("create root token: %w", err)
 	}
-	if initialToken != "" {
-		return Boot{}, nil
+	var boot Boot
+	if initialToken == "" {
+		boot.Generated = secret
 	}
-	return Boot{Generated: secret}, nil
+	if initialPassword == "" {
+		boot.GeneratedPassword = password
+	}
+	return boot, nil
 }
 
 // rootNeedsToken is Boot.RootNeedsToken. A root renamed or removed is the
@@ -242,4 +274,16 @@ func (s *Service) rootNeedsToken(ctx context.Context, initialToken string) (bool
 			return true, nil
 		}
 	}
+}
+
+// OwnToken is token id if callerID owns it or the caller is an
+// administrator; anyone else gets model.ErrNotFound, as for a token that
+// does not exist (GET and DELETE /personal_access_tokens/:id, the tokens
+// page).
+func (s *Service) OwnToken(ctx context.Context, callerID int64, admin bool, id int64) (*model.PersonalAccessToken, error) {
+	t, err := s.Store.PAT(ctx, id)
+	if err == nil && t.UserID != callerID && !admin {
+		return nil, model.ErrNotFound
+	}
+	return t, err
 }

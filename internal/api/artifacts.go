@@ -38,7 +38,7 @@ func (a *API) downloadJobArtifacts(c *Ctx) error {
 	if c.R.PathValue("job_id") == "artifacts" {
 		return errNoRoute // .../jobs/artifacts/<ref> without download or raw
 	}
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (a *API) jobArtifactFile(c *Ctx) error {
 		// A ref called "artifacts": .../jobs/artifacts/artifacts/download.
 		return a.refArtifactsAt(c, "artifacts/artifacts/"+c.R.PathValue("artifact_path"))
 	}
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (a *API) serveEntry(c *Ctx, j *model.Job, name string) error {
 // deleteJobArtifacts is DELETE /projects/:id/jobs/:job_id/artifacts
 // (Maintainer): rows, then blobs; 204 also when there were none.
 func (a *API) deleteJobArtifacts(c *Ctx) error {
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}

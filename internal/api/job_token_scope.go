@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/authz"
@@ -342,25 +341,6 @@ func (a *API) authorizationEntity(e *jobtoken.LogEntry) *authorizationEntity {
 	return out
 }
 
-// csv is the row in the export's columns (authorizationColumns): null is
-// an empty field.
-func (e *authorizationEntity) csv() []string {
-	id, deniedAt := "", ""
-	if e.OriginProjectID != nil {
-		id = strconv.FormatInt(*e.OriginProjectID, 10)
-	}
-	if e.LastDeniedAt != nil {
-		deniedAt = *e.LastDeniedAt
-	}
-	return []string{id, e.OriginProjectPath, e.LastUsedAt, strconv.FormatInt(e.AllowedCount, 10), strconv.FormatInt(e.DeniedCount, 10),
-		e.LastPolicy, e.LastResult, e.LastDenialReason, deniedAt}
-}
-
-// authorizationColumns are the CSV export's header: the JSON fields of
-// authorizationEntity but origin_project.
-var authorizationColumns = []string{"origin_project_id", "origin_project_path", "last_used_at", "allowed_count",
-	"denied_count", "last_policy", "last_result", "last_denial_reason", "last_denied_at"}
-
 // listAuthorizations is GET .../job_token_scope/authorizations: the
 // authentication log of this project, newest first; ?format=csv exports
 // all of it.
@@ -383,10 +363,7 @@ func (a *API) exportAuthorizations(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	recs := [][]string{authorizationColumns}
-	for _, r := range rows {
-		recs = append(recs, a.authorizationEntity(r).csv())
-	}
+	recs := jobtoken.CSV(rows)
 	h := c.W.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", gate.Attachment("job_token_authorizations_"+itoa(c.Project.ID)+".csv"))

@@ -149,7 +149,7 @@ func (a *API) listJobs(c *Ctx) error {
 }
 
 func (a *API) pipelineJobs(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -189,19 +189,6 @@ func (a *API) writeJobs(c *Ctx, pipelineID int64) error {
 	})
 }
 
-// pathJob loads {job_id} of the route's project.
-func (c *Ctx) pathJob() (*model.Job, error) {
-	id, err := c.PathInt("job_id")
-	if err != nil {
-		return nil, err
-	}
-	j, err := c.API.Store.Job(c.Context(), id)
-	if errors.Is(err, model.ErrNotFound) || (err == nil && j.ProjectID != c.Project.ID) {
-		return nil, errNotFound("")
-	}
-	return j, err
-}
-
 // authorizeJobRun: retrying or playing a job on a protected ref needs the
 // right to update that ref (authz.RunJobOnRef).
 func (c *Ctx) authorizeJobRun(j *model.Job) error {
@@ -209,7 +196,7 @@ func (c *Ctx) authorizeJobRun(j *model.Job) error {
 	if err != nil {
 		return err
 	}
-	return c.authorizeRunOn(authz.RunJobOnRef, pipelineRef(p))
+	return c.authorizeRunOn(authz.RunJobOnRef, p.FullRef())
 }
 
 func (a *API) writeJob(c *Ctx, status int, j *model.Job) error {
@@ -257,7 +244,7 @@ func (e *jobEntity) setArtifacts(arts []*model.Artifact, now time.Time) {
 }
 
 func (a *API) getJob(c *Ctx) error {
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -273,7 +260,7 @@ func jobActionErr(err error, msg string) error {
 }
 
 func (a *API) cancelJob(c *Ctx) error {
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -289,7 +276,7 @@ func (a *API) cancelJob(c *Ctx) error {
 }
 
 func (a *API) retryJob(c *Ctx) error {
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -304,7 +291,7 @@ func (a *API) retryJob(c *Ctx) error {
 }
 
 func (a *API) playJob(c *Ctx) error {
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -332,7 +319,7 @@ func (a *API) playJob(c *Ctx) error {
 
 // eraseJob: Maintainers, or the Developer who ran the job.
 func (a *API) eraseJob(c *Ctx) error {
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}
@@ -362,7 +349,7 @@ func (a *API) currentJob(c *Ctx) error {
 
 // jobTrace is GET /projects/:id/jobs/:job_id/trace: the stored, masked log.
 func (a *API) jobTrace(c *Ctx) error {
-	j, err := c.pathJob()
+	j, err := c.PathJob()
 	if err != nil {
 		return err
 	}

@@ -18,19 +18,6 @@ var pipelineStatuses = map[string]bool{
 	model.StatusManual: true, model.StatusScheduled: true,
 }
 
-// pathPipeline loads {pipeline_id} of the route's project.
-func (c *Ctx) pathPipeline() (*model.Pipeline, error) {
-	id, err := c.PathInt("pipeline_id")
-	if err != nil {
-		return nil, err
-	}
-	p, err := c.API.Store.Pipeline(c.Context(), id)
-	if errors.Is(err, model.ErrNotFound) || (err == nil && p.ProjectID != c.Project.ID) {
-		return nil, errNotFound("")
-	}
-	return p, err
-}
-
 func (a *API) listPipelines(c *Ctx) error {
 	f := store.PipelineFilter{ProjectID: c.Project.ID}
 	f.Ref, _ = c.Params.String("ref")
@@ -61,7 +48,7 @@ func (c *Ctx) sortParam(def string) string {
 }
 
 func (a *API) getPipeline(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -106,14 +93,6 @@ func (c *Ctx) authorizeRunOn(act authz.Action, fullRef string) error {
 		return &model.ValidationError{Fields: map[string][]string{"base": {denied.Decision.Message}}}
 	}
 	return err
-}
-
-// pipelineRef is the full name of a pipeline's ref.
-func pipelineRef(p *model.Pipeline) string {
-	if p.Tag {
-		return "refs/tags/" + p.Ref
-	}
-	return "refs/heads/" + p.Ref
 }
 
 // pipelineErr makes a refusal to create a pipeline a validation error of
@@ -167,7 +146,7 @@ func validVarName(k string) bool {
 }
 
 func (a *API) cancelPipeline(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
@@ -178,11 +157,11 @@ func (a *API) cancelPipeline(c *Ctx) error {
 }
 
 func (a *API) retryPipeline(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}
-	if err := c.authorizeRunOn(authz.RunJobOnRef, pipelineRef(p)); err != nil {
+	if err := c.authorizeRunOn(authz.RunJobOnRef, p.FullRef()); err != nil {
 		return err
 	}
 	if err := a.CI.RetryPipeline(c.Context(), p.ID, c.Principal.UserID()); err != nil {
@@ -205,7 +184,7 @@ func (a *API) writePipeline(c *Ctx, id int64) error {
 }
 
 func (a *API) deletePipeline(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}

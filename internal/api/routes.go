@@ -16,6 +16,7 @@ func (a *API) Routes() []Route {
 		{http.MethodGet, "/users", userAPI, NoTarget, authz.ListAllUsers, a.listUsers},
 		{http.MethodPost, "/users", userAPI, NoTarget, authz.AdminUsers, a.createUser},
 		{http.MethodGet, "/users/{user_id}", userAPI, NoTarget, authz.ReadUser, a.getUser},
+		{http.MethodPut, "/users/{user_id}", userAPI, NoTarget, authz.AdminUsers, a.updateUser},
 		{http.MethodPost, "/users/{user_id}/block", userAPI, NoTarget, authz.AdminUsers, a.blockUser},
 		{http.MethodPost, "/users/{user_id}/unblock", userAPI, NoTarget, authz.AdminUsers, a.unblockUser},
 

@@ -63,8 +63,8 @@ func (c *Ctx) pathPAT() (*model.PersonalAccessToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := c.API.Store.PAT(c.Context(), id)
-	if errors.Is(err, model.ErrNotFound) || (err == nil && t.UserID != c.Principal.UserID() && !c.Principal.Admin()) {
+	t, err := c.API.Accounts.OwnToken(c.Context(), c.Principal.UserID(), c.Principal.Admin(), id)
+	if errors.Is(err, model.ErrNotFound) {
 		return nil, errNotFound("")
 	}
 	return t, err

@@ -197,7 +197,7 @@ type bridgeEntity struct {
 // pipelineBridges is GET /projects/:id/pipelines/:pipeline_id/bridges:
 // the pipeline's trigger: jobs, each with its downstream pipeline.
 func (a *API) pipelineBridges(c *Ctx) error {
-	p, err := c.pathPipeline()
+	p, err := c.PathPipeline()
 	if err != nil {
 		return err
 	}

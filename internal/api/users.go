@@ -63,6 +63,8 @@ func (a *API) createUser(c *Ctx) error {
 	in.Name, _ = p.String("name")
 	in.Email, _ = p.String("email")
 	in.Admin, _ = p.Bool("admin")
+	// A password lets the user sign in to the web UI (issue 19).
+	in.Password, _ = p.String("password")
 	if err := p.Err(); err != nil {
 		return err
 	}
@@ -94,5 +96,26 @@ func (a *API) setBlocked(c *Ctx, blocked bool) error {
 		return err
 	}
 	writeJSON(c.W, http.StatusCreated, true)
+	return nil
+}
+
+// updateUser is PUT /users/:id for administrators. Of GitLab's fields it
+// takes password: a new password, which signs the user out of every web
+// session (accounts.SetPassword).
+func (a *API) updateUser(c *Ctx) error {
+	u, err := c.pathUser()
+	if err != nil {
+		return err
+	}
+	password, _ := c.Params.String("password")
+	if err := c.Params.Err(); err != nil {
+		return err
+	}
+	if password != "" {
+		if err := a.Accounts.SetPassword(c.Context(), u.ID, password); err != nil {
+			return err
+		}
+	}
+	writeJSON(c.W, http.StatusOK, a.userJSON(u, true))
 	return nil
 }

@@ -78,6 +78,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Credentials) (*Princ
 		return a.job(ctx, c.Job)
 	case c.Trigger != "":
 		return a.trigger(ctx, c.Trigger)
+	case c.Session != "":
+		return a.session(ctx, c.Session)
 	case c.PAT == "":
 		return AnonymousPrincipal, nil
 	}
@@ -267,4 +269,21 @@ func LoadJobPrincipal(ctx context.Context, st *store.Store, j *model.Job) (*Prin
 		return nil, err
 	}
 	return JobPrincipal(j, p, pl, u), nil
+}
+
+// session resolves a web UI session. A session that is unknown, expired
+// or whose user is blocked is no failure: the browser is simply signed
+// out (anonymous), and the page sends it to sign in.
+func (a *Authenticator) session(ctx context.Context, secret string) (*Principal, error) {
+	s, u, err := a.Store.SessionAndUser(ctx, Digest(secret))
+	if errors.Is(err, model.ErrNotFound) {
+		return AnonymousPrincipal, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up session: %w", err)
+	}
+	if !a.Now().Before(s.ExpiresAt) || u.Blocked {
+		return AnonymousPrincipal, nil
+	}
+	return &Principal{Kind: UserKind, User: u, Session: s}, nil
 }

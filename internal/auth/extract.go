@@ -61,11 +61,14 @@ type Credentials struct {
 	Registration string
 	// Trigger is a pipeline trigger token (the trigger rows only).
 	Trigger string
+	// Session is the web UI's session secret, from its cookie (the page
+	// rows only).
+	Session string
 }
 
 // Present reports whether any credential was sent.
 func (c Credentials) Present() bool {
-	return c.PAT != "" || c.Job != "" || c.Runner != "" || c.Registration != "" || c.Trigger != ""
+	return c.PAT != "" || c.Job != "" || c.Runner != "" || c.Registration != "" || c.Trigger != "" || c.Session != ""
 }
 
 // Accept is what a route takes: the transports of personal access tokens
@@ -81,7 +84,14 @@ type Accept struct {
 	// Trigger: a pipeline trigger token in the token parameter, where the
 	// route also takes a job token there (TriggerParam).
 	Trigger bool
+	// Session: the web UI's session cookie, and nothing else (pages take
+	// no token; the API takes no cookie, as GitLab's API v4 without its
+	// CSRF token: issue 19).
+	Session bool
 }
+
+// SessionCookie names the web UI's session cookie.
+const SessionCookie = "_ciwarden_session"
 
 // Params gives the one value of a parameter sent in the query string or
 // the body; a parameter sent twice or as an array is ErrAmbiguous.
@@ -105,6 +115,11 @@ var ErrJobTokenNotAccepted = errors.New("job token not accepted here")
 // anonymous as far as they go.
 func Extract(r *http.Request, params Params, a Accept) (Credentials, error) {
 	switch {
+	case a.Session:
+		if ck, err := r.Cookie(SessionCookie); err == nil && strings.HasPrefix(ck.Value, SessionPrefix) {
+			return Credentials{Session: ck.Value}, nil
+		}
+		return Credentials{}, nil
 	case a.Registration:
 		v, err := params.Single("token")
 		return Credentials{Registration: v}, err

@@ -46,8 +46,11 @@ func (k Kind) String() string {
 type Principal struct {
 	Kind  Kind
 	User  *model.User
-	Token *model.PersonalAccessToken // for UserKind
-	Job   *model.Job                 // for JobKind: the job whose token it is
+	Token *model.PersonalAccessToken // for UserKind with a token
+	// Session is the web UI session a signed-in browser presented (for
+	// UserKind on pages; Token is nil then).
+	Session *model.Session
+	Job     *model.Job // for JobKind: the job whose token it is
 	// For JobKind, the job's project and pipeline as authentication read
 	// them, so that GET /job needs no further reads.
 	Project  *model.Project

@@ -25,11 +25,13 @@ const (
 	RunnerTokenPrefix = "glrt-"
 	// TriggerTokenPrefix is GitLab's prefix of pipeline trigger tokens.
 	TriggerTokenPrefix = "glptt-"
+	// SessionPrefix starts the secret in a web UI session's cookie.
+	SessionPrefix = "cwsess-"
 )
 
 // MaskPrefixes are the token prefixes runners must mask in job logs
 // (features.token_mask_prefixes), and the server in every log it keeps.
-var MaskPrefixes = []string{JobTokenPrefix, PATPrefix, RunnerTokenPrefix, TriggerTokenPrefix}
+var MaskPrefixes = []string{JobTokenPrefix, PATPrefix, RunnerTokenPrefix, TriggerTokenPrefix, SessionPrefix}
 
 // secretBytes is the random part of every token: 256 bits.
 const secretBytes = 32

@@ -199,12 +199,19 @@ var (
 	ListAllUsers    = Action{Name: "read_users_list", Auth: true}
 	ReadOwnTokens   = Action{Name: "read_personal_access_tokens", Auth: true}
 	RevokeOwnToken  = Action{Name: "revoke_personal_access_token", Write: true}
-	CreateGroup     = Action{Name: "create_group", Write: true}
-	CreateProject   = Action{Name: "create_project", Write: true}
+	// CreateOwnToken is a signed-in user making a token for themselves
+	// (the web UI's tokens page; the API's POST is the administrators').
+	CreateOwnToken = Action{Name: "create_personal_access_token", Write: true, Auth: true}
+	CreateGroup    = Action{Name: "create_group", Write: true}
+	CreateProject  = Action{Name: "create_project", Write: true}
 	// Browse is listing what the caller may see; the listing filters.
 	Browse = Action{Name: "browse"}
 	// Observe is the operator's endpoints: health, readiness, metrics.
 	Observe = Action{Name: "observe"}
+	// SignIn is the web UI's sign-in and sign-out, open to everyone;
+	// ReadStatic its stylesheet and script (issue 19).
+	SignIn     = Action{Name: "sign_in"}
+	ReadStatic = Action{Name: "read_static"}
 	// ReadMetadata is GET /version and /metadata: any signed-in caller
 	// (GitLab's lib/api/metadata.rb authenticates, nothing more).
 	ReadMetadata = Action{Name: "read_instance_metadata", Auth: true}

@@ -67,3 +67,7 @@ func PolicyAction(policy string) (Action, bool) {
 	a, ok := policyActions[policy]
 	return a, ok
 }
+
+// Policies is every policy name, in GitLab's order (the web UI's
+// permission checkboxes).
+func Policies() []string { return slices.Clone(policies) }

@@ -35,6 +35,8 @@ type Ctx struct {
 	// AuthorizeRef of the request.
 	refRules model.ProtectedRefs
 	refsRead bool
+	// csrf is the CSRF token the page's forms carry (web.go).
+	csrf string
 }
 
 // Context is the request's context.
@@ -192,3 +194,31 @@ func SetJobStatus(w http.ResponseWriter, status string) {
 // TraceUpdateInterval is what runners are told to wait between trace
 // PATCHes (seconds).
 const TraceUpdateInterval = "3"
+
+// PathPipeline is the pipeline {pipeline_id} of the route's project: one
+// of another project is not found, as one that does not exist (the API's
+// and the pages' one rule).
+func (c *Ctx) PathPipeline() (*model.Pipeline, error) {
+	id, err := c.PathInt("pipeline_id")
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.gate.Store.Pipeline(c.Context(), id)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && p.ProjectID != c.Project.ID) {
+		return nil, NotFound("")
+	}
+	return p, err
+}
+
+// PathJob is the job {job_id} of the route's project, as PathPipeline.
+func (c *Ctx) PathJob() (*model.Job, error) {
+	id, err := c.PathInt("job_id")
+	if err != nil {
+		return nil, err
+	}
+	j, err := c.gate.Store.Job(c.Context(), id)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && j.ProjectID != c.Project.ID) {
+		return nil, NotFound("")
+	}
+	return j, err
+}

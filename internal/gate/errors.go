@@ -97,6 +97,10 @@ func restError(err error, log *slog.Logger) *Error {
 		return Message(http.StatusConflict, refusal.Message)
 	case errors.As(err, &refusal) && refusal.Kind == model.ErrUnprocessable:
 		return Message(http.StatusUnprocessableEntity, refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrUnauthorized:
+		return Message(http.StatusUnauthorized, refusal.Message)
+	case errors.As(err, &refusal) && refusal.Kind == model.ErrTooManyRequests:
+		return Message(http.StatusTooManyRequests, refusal.Message)
 	case errors.As(err, &fail):
 		if fail.Reason != "" {
 			return &Error{Status: http.StatusUnauthorized, Body: map[string]any{"error": fail.Reason, "error_description": fail.Description}}

@@ -31,6 +31,9 @@ type Gate struct {
 	// before its handler can run (tests use it to prove that every route
 	// passes authz.Decide).
 	OnDecision func(rt *Route, d authz.Decision)
+	// WebError renders a refusal or failure on a page route as an HTML
+	// page (internal/web); the gate decides the status and the message.
+	WebError func(c *Ctx, status int, msg string)
 }
 
 // Handler serves rt: the request path, then rt.Handle.
@@ -48,7 +51,9 @@ func (g *Gate) Router(prefix string, routes []Route, other http.Handler) http.Ha
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		switch {
-		case rt.Surface == Git:
+		case rt.Surface == Git || rt.Surface == Web:
+			// Matched by their dispatchers (git.Dispatcher,
+			// web.Dispatcher): nested group paths are beyond ServeMux.
 		case rt.Prefixed():
 			mux.Handle(rt.Method+" "+prefix+rt.Path, g.Handler(rt))
 		case rt.Method == "":
@@ -94,7 +99,19 @@ func (g *Gate) prepare(c *Ctx) error {
 	if c.Principal, err = g.Auth.Authenticate(c.Context(), creds); err != nil {
 		return err
 	}
-	return g.load(c)
+	if rt.Surface == Web {
+		// Every page, even a refusal's, carries the token for its forms.
+		g.prepareCSRF(c, creds.Session)
+	}
+	if err := g.load(c); err != nil {
+		return err
+	}
+	if rt.Surface == Web {
+		// After the route's decision (every request gets exactly one),
+		// before any handler.
+		return checkCSRF(c)
+	}
+	return nil
 }
 
 // load finds the route's target, loads the facts the decision needs and

@@ -25,6 +25,8 @@ func (g *Gate) writeError(c *Ctx, err error, gated bool) {
 		return
 	case Registry:
 		g.writeRegistry(c, err)
+	case Web:
+		g.writeWeb(c, err)
 		return
 	case Runner:
 		if gated && refusal(err) {

@@ -34,6 +34,10 @@ const (
 	// the Docker token and registry APIs' {"errors": [...]} shape. A row
 	// with no Method takes every method (the registry routes its own).
 	Registry
+	// Web is the HTML UI (internal/web): the session cookie is its one
+	// credential, forms carry a CSRF token, refusals are HTML pages (or
+	// a redirect to sign in).
+	Web
 )
 
 func (s Surface) String() string {
@@ -46,6 +50,8 @@ func (s Surface) String() string {
 		return "ops"
 	case Registry:
 		return "registry"
+	case Web:
+		return "web"
 	}
 	return "rest"
 }
@@ -100,6 +106,8 @@ type Accepts struct {
 	// TriggerToken: a pipeline trigger token in the token parameter
 	// (with JobToken's TriggerParam: the trigger API only).
 	TriggerToken bool
+	// Session: the web UI's session cookie (page rows only).
+	Session bool
 	// RawBody: the body is the payload (a trace chunk, a file, a git
 	// pack), never parameters, whatever its Content-Type says.
 	RawBody bool
@@ -109,7 +117,7 @@ type Accepts struct {
 func (r *Route) Prefixed() bool { return r.Surface == REST || r.Surface == Runner }
 
 func (a Accepts) auth() auth.Accept {
-	return auth.Accept{PAT: a.PAT, Job: a.JobToken, Runner: a.RunnerToken, Registration: a.RegistrationToken, Trigger: a.TriggerToken}
+	return auth.Accept{PAT: a.PAT, Job: a.JobToken, Runner: a.RunnerToken, Registration: a.RegistrationToken, Trigger: a.TriggerToken, Session: a.Session}
 }
 
 // Credentials describes the accepted credentials for the printed table.
@@ -122,6 +130,8 @@ func (a Accepts) Credentials() (pat, job, other string) {
 		other = "registration token (body token)"
 	case a.TriggerToken:
 		other = "trigger token (token)"
+	case a.Session:
+		other = "session (cookie)"
 	}
 	return pat, job, other
 }

@@ -112,12 +112,17 @@ func IsGitRequest(r *http.Request) bool {
 }
 
 // Dispatcher matches smart-HTTP requests to their rows of routes and runs
-// them through g, with the repository's path as the project target.
-func Dispatcher(routes []gate.Route, g *gate.Gate) http.Handler {
+// them through g, with the repository's path as the project target. A
+// request that is not git's goes to other (the web UI's pages), or is
+// answered NotGitRequest when other is nil.
+func Dispatcher(routes []gate.Route, g *gate.Gate, other http.Handler) http.Handler {
+	if other == nil {
+		other = NotGitRequest
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, ok := parseGitPath(r)
 		if !ok {
-			gate.Plain(w, http.StatusNotFound, msgNotGitRequest)
+			other.ServeHTTP(w, r)
 			return
 		}
 		wantMethod := http.MethodPost
@@ -140,6 +145,11 @@ func Dispatcher(routes []gate.Route, g *gate.Gate) http.Handler {
 		gate.Plain(w, http.StatusForbidden, "Unsupported git service.")
 	})
 }
+
+// NotGitRequest answers a path that is neither git's nor anything else's.
+var NotGitRequest = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	gate.Plain(w, http.StatusNotFound, msgNotGitRequest)
+})
 
 // serveBackend hands a decided request to git http-backend.
 func (h *Handler) serveBackend(c *gate.Ctx) error {

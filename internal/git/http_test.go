@@ -208,7 +208,7 @@ func newEnvRoot(t *testing.T, root string) *env {
 
 	h := &git.Handler{Repos: repos, Log: log, OnPush: e.rec.OnPush}
 	gt := &gate.Gate{Auth: &auth.Authenticator{Store: st, Now: time.Now}, Access: &access.Authorizer{Store: st}, Store: st, Log: log}
-	e.ts = httptest.NewServer(git.Dispatcher(h.Routes(), gt))
+	e.ts = httptest.NewServer(git.Dispatcher(h.Routes(), gt, nil))
 	t.Cleanup(e.ts.Close)
 	return e
 }

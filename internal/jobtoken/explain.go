@@ -3,6 +3,7 @@ package jobtoken
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/ciwarden/ciwarden/internal/auth"
@@ -136,4 +137,34 @@ func (s *Service) Explain(ctx context.Context, who *auth.Principal, p *model.Pro
 		e.Entry = target.Scope.Entry
 	}
 	return e, nil
+}
+
+// csvColumns are the authentication log export's header: the REST
+// entity's fields but origin_project.
+var csvColumns = []string{"origin_project_id", "origin_project_path", "last_used_at", "allowed_count",
+	"denied_count", "last_policy", "last_result", "last_denial_reason", "last_denied_at"}
+
+// csvTime is the API's time format (ISO 8601, milliseconds, UTC).
+const csvTime = "2006-01-02T15:04:05.000Z"
+
+// CSV is the authentication log export, header first: the REST API's
+// ?format=csv and the settings page's download. An origin its reader
+// cannot see has an empty ID.
+func CSV(entries []*LogEntry) [][]string {
+	recs := [][]string{csvColumns}
+	for _, e := range entries {
+		id, deniedAt, result := "", "", "allowed"
+		if e.Origin != nil {
+			id = strconv.FormatInt(e.OriginProjectID, 10)
+		}
+		if e.LastDeniedAt != nil {
+			deniedAt = e.LastDeniedAt.UTC().Format(csvTime)
+		}
+		if !e.LastAllowed {
+			result = "denied"
+		}
+		recs = append(recs, []string{id, e.OriginPath, e.LastUsedAt.UTC().Format(csvTime), strconv.FormatInt(e.AllowedCount, 10),
+			strconv.FormatInt(e.DeniedCount, 10), e.LastPolicy, result, e.LastDenialReason, deniedAt})
+	}
+	return recs
 }

@@ -25,6 +25,9 @@ var (
 	ErrUnprocessable = errors.New("unprocessable")
 	// ErrTooLarge is an upload over its size limit.
 	ErrTooLarge = errors.New("too large")
+	// ErrTooManyRequests is a caller over a rate limit (sign-in
+	// throttling: 429).
+	ErrTooManyRequests = errors.New("too many requests")
 	// ErrRecordNotFound is a record looked up by its ID that does not
 	// exist, where GitLab's API answers with its finder's RecordNotFound
 	// rather than naming the resource (the packages API).

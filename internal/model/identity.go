@@ -127,3 +127,12 @@ func (t *PersonalAccessToken) Expired(now time.Time) bool {
 func (t *PersonalAccessToken) Active(now time.Time) bool {
 	return !t.Revoked && !t.Expired(now)
 }
+
+// Session is a browser's signed-in session (the web UI's credential); its
+// secret lives only in the browser's cookie.
+type Session struct {
+	ID        int64
+	UserID    int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}

@@ -81,6 +81,15 @@ type Pipeline struct {
 	ScheduleID int64
 }
 
+// FullRef is the full name of the pipeline's ref (refs/heads/... or
+// refs/tags/...), what protected refs are matched against.
+func (p *Pipeline) FullRef() string {
+	if p.Tag {
+		return "refs/tags/" + p.Ref
+	}
+	return "refs/heads/" + p.Ref
+}
+
 // Job is one job of a pipeline. A retry creates a new Job and marks the
 // old one Retried; only the latest of a name counts for the pipeline.
 type Job struct {

@@ -36,6 +36,10 @@ type Config struct {
 	ReplicaName string
 	// InitialRootToken becomes root's token on the first start.
 	InitialRootToken string
+	// InitialRootPassword becomes root's web sign-in password on the first
+	// start (CIWARDEN_INITIAL_ROOT_PASSWORD); empty: one is generated and
+	// printed once with root's token.
+	InitialRootPassword string
 	// RunnerRegistrationToken enables legacy runner registration.
 	RunnerRegistrationToken string
 	// LongPoll is how long a runner's job request is held while nothing

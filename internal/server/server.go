@@ -35,6 +35,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/store"
 	"github.com/ciwarden/ciwarden/internal/terraform"
 	"github.com/ciwarden/ciwarden/internal/variables"
+	"github.com/ciwarden/ciwarden/internal/web"
 )
 
 // Server is a configured ciwarden ready to Run.
@@ -151,9 +152,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		return nil, err
 	}
 	acc := &accounts.Service{Store: st, Now: now}
-	boot, err := acc.Bootstrap(ctx, cfg.InitialRootToken)
+	boot, err := acc.Bootstrap(ctx, cfg.InitialRootToken, cfg.InitialRootPassword)
 	if err != nil {
 		return nil, err
+	}
+	if boot.GeneratedPassword != "" {
+		// Before the token's notice, whose last line tests and scripts read.
+		fmt.Fprintf(notices, "\nThe admin user root signs in at %s with this password, shown only this once:\n\n    %s\n", cfg.ExternalURL, boot.GeneratedPassword)
 	}
 	switch {
 	case boot.Generated != "":
@@ -235,14 +240,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		ExternalURL: cfg.ExternalURL,
 		Log:         log,
 	}
-	ra := &runnerapi.API{Runners: &runners.Service{Store: st, Now: now}, CI: pipelines, Queue: queue, Traces: traces,
+	runnerService := &runners.Service{Store: st, Now: now}
+	ra := &runnerapi.API{Runners: runnerService, CI: pipelines, Queue: queue, Traces: traces,
 		Artifacts: arts, LongPoll: cfg.LongPoll, Now: now, Log: log}
 	// The one gate: every route of the API, the runner protocol and git
 	// passes authentication, its target's facts and authz.Decide there.
-	g := &gate.Gate{Auth: authn, Access: authorizer, Store: st, Log: log, ExternalURL: cfg.ExternalURL}
+	ui := &web.UI{Store: st, Accounts: acc, Projects: proj, CI: pipelines, Runners: runnerService, Repos: repos, Artifacts: arts, Access: authorizer, JobTokens: a.JobTokens, Log: log, Now: now}
+	g := &gate.Gate{Auth: authn, Access: authorizer, Store: st, Log: log, ExternalURL: cfg.ExternalURL, WebError: ui.WebError}
 	gitRoutes := gitHTTP.Routes()
-	routes := routeTable(a, ra, gitRoutes, regHTTP.Routes(), opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
-	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
+	routes := routeTable(a, ra, gitRoutes, regHTTP.Routes(), opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()), ui.Routes())
+	// Git's smart HTTP first (its paths end in .git/...), then the pages.
+	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g, ui.Dispatcher(routes, g, git.NotGitRequest)))
 	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, box: box,
 		authLog: authLog, gate: g, routes: routes, registry: reg, handler: observe(refuseDotSegments(mux), m, log), ln: ln, debugLn: debugLn}, nil
 }
@@ -253,14 +261,15 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // routeTable is every route the server serves: the REST API
 // (internal/api), the runner protocol and the runners' endpoints
 // (internal/runnerapi), git, and the operator's endpoints.
-func routeTable(a *api.API, ra *runnerapi.API, gitRoutes, registryRoutes, ops []gate.Route) []gate.Route {
-	return slices.Concat(a.GateRoutes(), ra.Routes(), gitRoutes, registryRoutes, ops)
+func routeTable(a *api.API, ra *runnerapi.API, gitRoutes, registryRoutes, ops, pages []gate.Route) []gate.Route {
+	return slices.Concat(a.GateRoutes(), ra.Routes(), gitRoutes, registryRoutes, ops, pages)
 }
 
 // RouteTable is the route table for printing (`ciwarden routes`); its
 // handlers are not for serving.
 func RouteTable() []gate.Route {
-	return routeTable(&api.API{}, &runnerapi.API{}, (&git.Handler{}).Routes(), (&registry.Handler{}).Routes(), opsRoutes(http.NotFoundHandler(), http.NotFoundHandler()))
+	return routeTable(&api.API{}, &runnerapi.API{}, (&git.Handler{}).Routes(), (&registry.Handler{}).Routes(),
+		opsRoutes(http.NotFoundHandler(), http.NotFoundHandler()), (&web.UI{}).Routes())
 }
 
 // opsRoutes are the operator's endpoints, open to everyone as GitLab's

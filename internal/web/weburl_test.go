@@ -1,0 +1,121 @@
+package web_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ciwarden/ciwarden/internal/testserver"
+)
+
+// webURLs collects every web_url in a JSON answer, however deep.
+func webURLs(v any, out map[string]bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok && k == "web_url" {
+				out[s] = true
+			}
+			webURLs(e, out)
+		}
+	case []any:
+		for _, e := range x {
+			webURLs(e, out)
+		}
+	}
+}
+
+// TestWebURLsResolve: every web_url the API answers (projects, groups,
+// namespaces, users, pipelines, jobs, commits, branches, allowlists)
+// opens a page, 200, for a signed-in member (issue 19).
+func TestWebURLsResolve(t *testing.T) {
+	t.Parallel()
+	testserver.ForEachDialect(t, func(t *testing.T, dialect string) {
+		s := testserver.New(t, testserver.Options{Dialect: dialect})
+		alice := userWithPassword(t, s, "alice", "alice's password")
+		grp := s.CreateGroup(t, "team", 0, "private")
+		sub := s.CreateGroup(t, "sub", grp, "private")
+		app := s.CreateProject(t, sub, "app", "private")
+		lib := s.CreateProject(t, grp, "lib", "private")
+		s.AddMember(t, "groups", grp, alice.ID, 40)
+		s.PushCI(t, app.Path, alice, map[string]string{".gitlab-ci.yml": "build:\n  script: [echo hi]\n"})
+		_, runnerToken := s.CreateRunner(t, nil)
+		job := s.NewRunnerClient(runnerToken).TakeJob(t)
+		job.Start(t)
+		job.AppendTrace(t, "hi\n")
+		archive := testserver.Zip(t, map[string]string{"out/report.txt": "the report\n"})
+		testserver.WantStatus(t, s.UploadArtifact(t, job.ID, job.Token, "artifact_format=zip&artifact_type=archive", archive, false), http.StatusCreated)
+		job.Finish(t, "success")
+		appAPI := testserver.API + "/projects/" + testserver.Itoa(app.ID)
+		s.Expect(t, "POST", testserver.API+"/projects/"+testserver.Itoa(lib.ID)+"/job_token_scope/groups_allowlist", alice.Token,
+			map[string]any{"target_group_id": sub}, 201)
+
+		urls := map[string]bool{}
+		for _, path := range []string{
+			testserver.API + "/user", testserver.API + "/users/" + testserver.Itoa(alice.ID),
+			testserver.API + "/projects", testserver.API + "/groups", testserver.API + "/groups/" + testserver.Itoa(grp),
+			appAPI, appAPI + "/pipelines", appAPI + "/jobs", appAPI + "/repository/branches",
+			appAPI + "/repository/commits/main",
+			testserver.API + "/projects/" + testserver.Itoa(lib.ID) + "/job_token_scope/groups_allowlist",
+			testserver.API + "/projects/" + testserver.Itoa(lib.ID) + "/job_token_scope/allowlist",
+		} {
+			var v any
+			r := s.Expect(t, "GET", path, alice.Token, nil, 200)
+			if err := json.Unmarshal(r.Body, &v); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			webURLs(v, urls)
+		}
+		var list []string
+		for u := range urls {
+			list = append(list, u)
+		}
+		sort.Strings(list)
+		if !urls[s.URL+"/alice"] || !urls[s.URL+"/"+app.Path] {
+			t.Fatalf("the user's or the project's web_url is missing: %v", list)
+		}
+		if len(list) < 8 {
+			t.Fatalf("only %d web_url values: %v", len(list), list)
+		}
+		b := newBrowser(t, s)
+		b.signIn("alice", "alice's password")
+		s.Remember(b.cookie("_ciwarden_session"))
+		kinds := map[string]bool{}
+		for _, u := range list {
+			if !strings.HasPrefix(u, s.URL+"/") {
+				t.Errorf("web_url %s is not on the server %s", u, s.URL)
+				continue
+			}
+			p := b.get(strings.TrimPrefix(u, s.URL))
+			if p.Status != http.StatusOK {
+				t.Errorf("web_url %s: %d", u, p.Status)
+			}
+			for _, k := range []string{"/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/"} {
+				if strings.Contains(u, k) {
+					kinds[k] = true
+				}
+			}
+		}
+		// The job page lists the artifacts archive, and its link downloads
+		// the archive as stored.
+		jobPage := "/" + app.Path + "/-/jobs/" + testserver.Itoa(job.ID)
+		mustContain(t, b.get(jobPage), "artifacts.zip", jobPage+"/artifacts/download")
+		if p := b.get(jobPage + "/artifacts/download"); p.Status != http.StatusOK || p.Body != string(archive) {
+			t.Errorf("artifacts download: %d, %d bytes, want the %d bytes uploaded", p.Status, len(p.Body), len(archive))
+		}
+		if p := b.get(jobPage + "/raw"); p.Status != http.StatusOK || p.Body != "hi\n" {
+			t.Errorf("raw log: %d %q, want the log as stored", p.Status, p.Body)
+		}
+		if p := b.get(jobPage + "/trace.json?offset=1"); p.Status != http.StatusOK ||
+			!strings.Contains(p.Body, `"offset":3`) || !strings.Contains(p.Body, `"complete":true`) || !strings.Contains(p.Body, `"html":"<div class=\"line\">i</div>"`) {
+			t.Errorf("trace.json from offset 1: %d %s", p.Status, p.Body)
+		}
+		for _, k := range []string{"/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/"} {
+			if !kinds[k] {
+				t.Errorf("no web_url of %s among %v", k, list)
+			}
+		}
+	})
+}
