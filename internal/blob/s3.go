@@ -540,3 +540,10 @@ func (o *s3Object) Close() error {
 	o.dropBody()
 	return nil
 }
+
+// Bucket is the S3 client, bucket and key prefix ("" or ending in "/")
+// this store writes under, for the container registry's storage driver,
+// which keeps its own layout under the same prefix (registry/...).
+func (s *S3) Bucket() (core minio.Core, bucket, prefix string) {
+	return s.core, s.bucket, s.prefix
+}
