@@ -350,7 +350,7 @@ func registryCommand(args []string, stdout io.Writer) error {
 	var cfg server.Config
 	var dryRun, untagged bool
 	c := newCommand("registry gc", synopsis,
-		"Deletes the container registry's blobs that no manifest refers to (after tag and repository deletions). "+
+		"Deletes the container registry's blobs that no manifest refers to (after tag and repository deletions), under the data directory or, with CIWARDEN_S3_* set as for serve, in the bucket. "+
 			"Safe only while nothing pushes: stop the server, or run it when no job pushes images.")
 	storageFlags(c, &cfg)
 	c.fs.BoolVar(&dryRun, "dry-run", false, "")
@@ -364,7 +364,18 @@ func registryCommand(args []string, stdout io.Writer) error {
 	if err := cfg.Normalize(); err != nil {
 		return err
 	}
-	if err := registry.GarbageCollect(context.Background(), cfg.DataDir, dryRun, untagged); err != nil {
+	// The images are in S3 when the server keeps them there: the same
+	// CIWARDEN_S3_* environment as `ciwarden serve`.
+	var err error
+	if cfg.S3, err = blob.S3ConfigFromEnv(os.Getenv); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	s3, err := server.RegistryS3(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := registry.GarbageCollect(ctx, cfg.DataDir, s3, dryRun, untagged); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "registry garbage collection done")

@@ -45,13 +45,13 @@ func TestGarbageCollect(t *testing.T) {
 		t.Fatalf("blobs after the tag's deletion: %d, want %d still", n, before)
 	}
 	ctx := context.Background()
-	if err := registry.GarbageCollect(ctx, s.DataDir, true, true); err != nil {
+	if err := registry.GarbageCollect(ctx, s.DataDir, nil, true, true); err != nil {
 		t.Fatal(err)
 	}
 	if n := blobFiles(t, s.DataDir); n != before {
 		t.Fatalf("a dry run deleted blobs: %d, want %d", n, before)
 	}
-	if err := registry.GarbageCollect(ctx, s.DataDir, false, true); err != nil {
+	if err := registry.GarbageCollect(ctx, s.DataDir, nil, false, true); err != nil {
 		t.Fatal(err)
 	}
 	// One image: a config, a layer and its manifest.

@@ -421,8 +421,8 @@ func (s *Server) Run(ctx context.Context) error {
 
 // openRegistry starts the embedded container registry: its signing keys
 // from the database (shared by the replicas), its images under
-// <data-dir>/registry. S3 is not yet a registry storage: with --s3-* the
-// images still live on the local disk (README, "Container registry").
+// <data-dir>/registry, or in the S3 bucket with --s3-* (README,
+// "Container registry").
 func openRegistry(ctx context.Context, cfg Config, st *store.Store, box *secretbox.Box, log *slog.Logger, now time.Time) (*registry.Registry, error) {
 	keys, err := registry.LoadKeys(ctx, st, box, now)
 	if errors.Is(err, secretbox.ErrOpen) {
@@ -435,10 +435,20 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, box *secretb
 	if err != nil {
 		return nil, err
 	}
-	if cfg.S3.Endpoint != "" {
-		log.Warn("container registry: images are kept under the data directory, not in S3 (not supported yet)")
+	s3, err := RegistryS3(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	return registry.New(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Realm: cfg.ExternalURL + "/jwt/auth", Log: log}, keys)
+	return registry.New(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Realm: cfg.ExternalURL + "/jwt/auth", Log: log, S3: s3}, keys)
+}
+
+// RegistryS3 is the bucket the images live in with --s3-* (under its
+// prefix, registry/), nil without: then under <data-dir>/registry.
+func RegistryS3(ctx context.Context, cfg Config) (*blob.S3, error) {
+	if cfg.S3.Endpoint == "" {
+		return nil, nil
+	}
+	return blob.NewS3(ctx, cfg.S3)
 }
 
 // registryHost is the registry's host:port as clients name it: of
