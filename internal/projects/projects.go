@@ -19,6 +19,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/registry"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -195,6 +196,9 @@ type ProjectInput struct {
 	// CIPushRepositoryForJobTokenAllowed is GitLab's
 	// ci_push_repository_for_job_token_allowed.
 	CIPushRepositoryForJobTokenAllowed *bool
+	// ContainerPolicy is container_expiration_policy_attributes: the
+	// container registry's cleanup policy (PUT only).
+	ContainerPolicy *registry.PolicyInput
 }
 
 // CreateProject creates a project in namespace ns.
@@ -298,7 +302,20 @@ func (s *Service) UpdateProject(ctx context.Context, old *model.Project, in Proj
 				return err
 			}
 		}
-		return mapTaken(q.UpdateProject(ctx, &p), "path")
+		if err := mapTaken(q.UpdateProject(ctx, &p), "path"); err != nil {
+			return err
+		}
+		if in.ContainerPolicy == nil {
+			return nil
+		}
+		pol, err := registry.LoadPolicy(ctx, q, p.ID)
+		if err != nil {
+			return err
+		}
+		if err := registry.ApplyPolicy(pol, *in.ContainerPolicy, s.Now()); err != nil {
+			return err
+		}
+		return q.SaveContainerPolicy(ctx, pol)
 	})
 	if err != nil {
 		return nil, err

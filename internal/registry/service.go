@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
@@ -29,6 +30,15 @@ type Repositories struct {
 	// Host is the registry's host:port as clients name it (location).
 	Host string
 	Now  func() time.Time
+	// Log is told what cleanup policies did; nil: slog's default.
+	Log *slog.Logger
+}
+
+func (s *Repositories) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
 }
 
 // Pushed records the repository at path below project p.

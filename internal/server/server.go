@@ -55,6 +55,7 @@ type Server struct {
 	ln       net.Listener // bound by New; nil when Config.Listen was empty
 	debugLn  net.Listener // Config.DebugListen, bound by New, served by Run
 	registry *registry.Registry
+	images   *registry.Repositories
 }
 
 // maxCachedJobTokens bounds the job-token cache: one entry per running job
@@ -199,8 +200,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 			reg.Close()
 		}
 	}()
-	images := &registry.Repositories{Store: st, Registry: reg, Host: registryHost(cfg), Now: now}
+	images := &registry.Repositories{Store: st, Registry: reg, Host: registryHost(cfg), Now: now, Log: log}
 	proj.DeleteImages = images.DeleteProjectImages
+	pipelines.Sweepers = append(pipelines.Sweepers, ci.Sweeper{Name: "container cleanup policies", Run: images.RunDuePolicies})
 	regHTTP := &registry.Handler{Registry: reg, Log: log, Now: now, Pushed: images.Pushed}
 	m := newMetrics()
 	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc,
@@ -243,7 +245,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	routes := routeTable(a, ra, gitRoutes, regHTTP.Routes(), opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()))
 	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g))
 	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, box: box,
-		authLog: authLog, gate: g, routes: routes, registry: reg, handler: observe(refuseDotSegments(mux), m, log), ln: ln, debugLn: debugLn}, nil
+		authLog: authLog, gate: g, routes: routes, registry: reg, images: images, handler: observe(refuseDotSegments(mux), m, log), ln: ln, debugLn: debugLn}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -290,6 +292,10 @@ func (s *Server) Store() *store.Store { return s.store }
 // CI is the server's pipeline service (tests drive its scheduler at
 // chosen times: RunDueSchedules).
 func (s *Server) CI() *ci.Service { return s.ci }
+
+// Images is the registry API's service (tests run its cleanup policies
+// at chosen times: RunDuePolicies).
+func (s *Server) Images() *registry.Repositories { return s.images }
 
 // Authenticator is the server's, for benchmarks that call it directly.
 func (s *Server) Authenticator() *auth.Authenticator { return s.auth }
