@@ -202,6 +202,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	}()
 	images := &registry.Repositories{Store: st, Registry: reg, Host: registryHost(cfg), Now: now, Log: log}
 	proj.DeleteImages = images.DeleteProjectImages
+	proj.HasImages = images.HasTagsUnder
 	pipelines.Sweepers = append(pipelines.Sweepers, ci.Sweeper{Name: "container cleanup policies", Run: images.RunDuePolicies})
 	regHTTP := &registry.Handler{Registry: reg, Log: log, Now: now, Pushed: images.Pushed}
 	m := newMetrics()

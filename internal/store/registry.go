@@ -76,6 +76,14 @@ func (q *Queries) ProjectContainerPaths(ctx context.Context, projectID int64) ([
 	return q.blobKeys(ctx, "SELECT path FROM container_repositories WHERE project_id = ? ORDER BY id", projectID)
 }
 
+// ContainerPathsUnder is every repository path at or below path (a
+// project's or a group's, lower case), at most 1000: a rename asks
+// whether any of them holds images.
+func (q *Queries) ContainerPathsUnder(ctx context.Context, path string) ([]string, error) {
+	return q.blobKeys(ctx, "SELECT path FROM container_repositories WHERE path = ? OR substr(path, 1, ?) = ? ORDER BY id LIMIT 1000",
+		path, len(path)+1, path+"/")
+}
+
 // DeleteContainerRepository removes a repository's row.
 func (q *Queries) DeleteContainerRepository(ctx context.Context, id int64) error {
 	res, err := q.exec(ctx, "DELETE FROM container_repositories WHERE id = ?", id)
