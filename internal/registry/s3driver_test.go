@@ -36,15 +36,17 @@ func openS3Driver(t *testing.T) storagedriver.StorageDriver {
 // versitygw. The suite's full size writes a 5 GiB stream and 1 GiB of
 // concurrent ones, minutes on CI's two cores: it runs in its short mode
 // (10 MiB and 8 streams; the multipart, append and copy paths are all
-// taken) unless CIWARDEN_TEST_FULL_DRIVER_SUITE=1. Not parallel: it sets
-// the test.short flag while it runs, which no other test then reads.
+// taken) unless CIWARDEN_TEST_FULL_DRIVER_SUITE=1. The test.short flag is
+// set before the test turns parallel, while no other test runs, and left
+// set: nothing else in this package reads it. In parallel, because the
+// suite's TestStatCall sleeps 15 seconds.
 func TestS3DriverSuite(t *testing.T) {
-	d := openS3Driver(t)
 	if os.Getenv("CIWARDEN_TEST_FULL_DRIVER_SUITE") != "1" && !testing.Short() {
 		if err := flag.Set("test.short", "true"); err != nil {
 			t.Fatal(err)
 		}
-		defer flag.Set("test.short", "false")
 	}
+	t.Parallel()
+	d := openS3Driver(t)
 	testsuites.Driver(t, func() (storagedriver.StorageDriver, error) { return d, nil }, false)
 }
