@@ -129,7 +129,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		"enables legacy gitlab-runner register --registration-token (POST /api/v4/runners)")
 	c.String(&logLevel, "log-level", "CIWARDEN_LOG_LEVEL", "info", "", "debug, info, warn or error")
 	c.String(&s3Endpoint, "s3-endpoint", "CIWARDEN_S3_ENDPOINT", "", "unset: <data-dir>/blobs",
-		"S3-compatible object storage for artifacts and packages: host:port (TLS) or http(s)://host:port; "+
+		"S3-compatible object storage for artifacts, packages and container images: host:port (TLS) or http(s)://host:port; "+
 			"credentials only from the environment: CIWARDEN_S3_ACCESS_KEY and CIWARDEN_S3_SECRET_KEY, else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; "+
 			"also CIWARDEN_S3_REGION, CIWARDEN_S3_PREFIX")
 	c.String(&s3Bucket, "s3-bucket", "CIWARDEN_S3_BUCKET", "", "", "the bucket (must exist)")
