@@ -18,6 +18,11 @@ import (
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+
+	"github.com/ciwarden/ciwarden/internal/blob"
+	_ "github.com/ciwarden/ciwarden/internal/registry" // the ciwarden-s3 driver
+	"github.com/ciwarden/ciwarden/internal/testblob"
+	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // BenchmarkRegistryLayer pushes a 1 GiB layer to the container registry of
@@ -33,11 +38,35 @@ import (
 // CIWARDEN_BENCH_REGISTRY_MIB changes the size (default 1024).
 func BenchmarkRegistryLayer(b *testing.B) {
 	jbRequireProc(b)
-	size := int64(jbEnvInt(b, "CIWARDEN_BENCH_REGISTRY_MIB", 1024)) << 20
 	srv := jbServe(b)
+	dir := filepath.Join(filepath.Dir(srv.DataDir), "bare-registry")
+	rgbLayer(b, srv, rgbBare(b, "filesystem", configuration.Parameters{"rootdirectory": dir}))
+}
+
+// BenchmarkRegistryLayerS3 is BenchmarkRegistryLayer with the images in
+// S3 (versitygw on loopback): ciwarden with --s3-*, and the same
+// Distribution registry code alone on ciwarden's S3 driver, in the same
+// bucket under a prefix of its own.
+//
+//	go test ./bench -run '^$' -bench BenchmarkRegistryLayerS3 -benchtime 1x
+func BenchmarkRegistryLayerS3(b *testing.B) {
+	jbRequireProc(b)
+	g := testblob.Start(b)
+	srv := testserver.New(b, testserver.Options{Process: true, DefaultDB: true, RootToken: jbRootToken, S3: g})
+	store, err := blob.NewS3(context.Background(), blob.S3Config{Endpoint: g.Endpoint, Bucket: g.Bucket,
+		AccessKey: g.AccessKey, SecretKey: g.SecretKey, Region: g.Region, Prefix: "bare"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rgbLayer(b, srv, rgbBare(b, "ciwarden-s3", configuration.Parameters{"store": store}))
+}
+
+// rgbLayer pushes and pulls the layer through ciwarden (srv) and the
+// registry alone (bare), alternating, and reports and checks the figures.
+func rgbLayer(b *testing.B, srv *testserver.Server, bare string) {
+	size := int64(jbEnvInt(b, "CIWARDEN_BENCH_REGISTRY_MIB", 1024)) << 20
 	project := srv.CreateProject(b, 0, "bench-registry", "private")
 	repo := project.Path
-	bare := rgbBare(b, filepath.Join(filepath.Dir(srv.DataDir), "bare-registry"))
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	defer client.CloseIdleConnections()
 
@@ -84,10 +113,11 @@ func BenchmarkRegistryLayer(b *testing.B) {
 	}
 }
 
-// rgbBare is the Distribution registry alone, on dir, in this process.
-func rgbBare(b *testing.B, dir string) string {
+// rgbBare is the Distribution registry alone, on the named storage
+// driver, in this process.
+func rgbBare(b *testing.B, driver string, params configuration.Parameters) string {
 	b.Helper()
-	c := &configuration.Configuration{Storage: configuration.Storage{"filesystem": configuration.Parameters{"rootdirectory": dir}}}
+	c := &configuration.Configuration{Storage: configuration.Storage{driver: params}}
 	c.HTTP.Secret = "bench"
 	c.HTTP.RelativeURLs = true
 	c.Log.AccessLog.Disabled = true

@@ -7,16 +7,30 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ciwarden/ciwarden/internal/testblob"
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
 // TestRegistryConformance runs the OCI distribution-spec conformance
 // suite against ciwarden's registry with token auth (a personal access
 // token through /jwt/auth), with the groups Distribution does not serve
-// switched off: referrers, sha512, subject and non-distributable layers.
+// switched off: referrers, sha512, subject and non-distributable layers;
+// on the local disk and on S3 (versitygw; its chunked uploads reopen the
+// S3 driver's multipart uploads across requests).
 func TestRegistryConformance(t *testing.T) {
 	bin := goTool(t, "conformance", "github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111")
-	s := start(t, testserver.Options{})
+	for _, storage := range []string{"fs", "s3"} {
+		t.Run(storage, func(t *testing.T) {
+			var o testserver.Options
+			if storage == "s3" {
+				o.S3 = testblob.Start(t)
+			}
+			conformance(t, bin, start(t, o))
+		})
+	}
+}
+
+func conformance(t *testing.T, bin string, s *testserver.Server) {
 	p := s.CreateProject(t, 0, "conformance", "private")
 	results := t.TempDir()
 	cmd := exec.Command(bin)

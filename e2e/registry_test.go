@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/ciwarden/ciwarden/internal/testblob"
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
@@ -45,10 +46,22 @@ func crane(t *testing.T) string {
 // with crane; a second job pulls it. The token cannot push to another
 // project (refused, nothing written), pulls from a private project that
 // allowlists its project and not from one that does not; once the job has
-// ended, /jwt/auth refuses its token with 401.
+// ended, /jwt/auth refuses its token with 401. On the local disk and on
+// S3 (versitygw).
 func TestRegistryJobs(t *testing.T) {
 	craneBin := crane(t)
-	s := start(t, testserver.Options{Args: []string{"--runners", "1", "--runner-long-poll", "2s"}})
+	for _, storage := range []string{"fs", "s3"} {
+		t.Run(storage, func(t *testing.T) {
+			o := testserver.Options{Args: []string{"--runners", "1", "--runner-long-poll", "2s"}}
+			if storage == "s3" {
+				o.S3 = testblob.Start(t)
+			}
+			registryJobs(t, craneBin, start(t, o))
+		})
+	}
+}
+
+func registryJobs(t *testing.T, craneBin string, s *testserver.Server) {
 	g := s.CreateGroup(t, "grp", 0, "private")
 	dev := s.CreateUser(t, "dev")
 	s.AddMember(t, "groups", g, dev.ID, 30)

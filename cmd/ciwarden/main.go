@@ -133,7 +133,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		"enables legacy gitlab-runner register --registration-token (POST /api/v4/runners)")
 	c.String(&logLevel, "log-level", "CIWARDEN_LOG_LEVEL", "info", "", "debug, info, warn or error")
 	c.String(&s3Endpoint, "s3-endpoint", "CIWARDEN_S3_ENDPOINT", "", "unset: <data-dir>/blobs",
-		"S3-compatible object storage for artifacts and packages: host:port (TLS) or http(s)://host:port; "+
+		"S3-compatible object storage for artifacts, packages and container images: host:port (TLS) or http(s)://host:port; "+
 			"credentials only from the environment: CIWARDEN_S3_ACCESS_KEY and CIWARDEN_S3_SECRET_KEY, else AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; "+
 			"also CIWARDEN_S3_REGION, CIWARDEN_S3_PREFIX")
 	c.String(&s3Bucket, "s3-bucket", "CIWARDEN_S3_BUCKET", "", "", "the bucket (must exist)")
@@ -356,7 +356,7 @@ func registryCommand(args []string, stdout io.Writer) error {
 	var cfg server.Config
 	var dryRun, untagged bool
 	c := newCommand("registry gc", synopsis,
-		"Deletes the container registry's blobs that no manifest refers to (after tag and repository deletions). "+
+		"Deletes the container registry's blobs that no manifest refers to (after tag and repository deletions), under the data directory or, with CIWARDEN_S3_* set as for serve, in the bucket. "+
 			"Safe only while nothing pushes: stop the server, or run it when no job pushes images.")
 	storageFlags(c, &cfg)
 	c.fs.BoolVar(&dryRun, "dry-run", false, "")
@@ -370,7 +370,18 @@ func registryCommand(args []string, stdout io.Writer) error {
 	if err := cfg.Normalize(); err != nil {
 		return err
 	}
-	if err := registry.GarbageCollect(context.Background(), cfg.DataDir, dryRun, untagged); err != nil {
+	// The images are in S3 when the server keeps them there: the same
+	// CIWARDEN_S3_* environment as `ciwarden serve`.
+	var err error
+	if cfg.S3, err = blob.S3ConfigFromEnv(os.Getenv); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	s3, err := server.RegistryS3(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := registry.GarbageCollect(ctx, cfg.DataDir, s3, dryRun, untagged); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "registry garbage collection done")

@@ -237,6 +237,36 @@ func (a *API) projectJSON(p *model.Project) *projectEntity {
 	return e
 }
 
+// projectDetailEntity is one project with its container registry cleanup
+// policy, as GET /projects/:id shows it.
+type projectDetailEntity struct {
+	*projectEntity
+	ContainerExpirationPolicy *containerPolicyEntity `json:"container_expiration_policy,omitempty"`
+}
+
+// containerPolicyEntity is GitLab's ContainerExpirationPolicy; name_regex
+// and name_regex_delete are one field under two names.
+type containerPolicyEntity struct {
+	Cadence         string  `json:"cadence"`
+	Enabled         bool    `json:"enabled"`
+	KeepN           *int    `json:"keep_n"`
+	OlderThan       *string `json:"older_than"`
+	NameRegex       *string `json:"name_regex"`
+	NameRegexDelete *string `json:"name_regex_delete"`
+	NameRegexKeep   *string `json:"name_regex_keep"`
+	NextRunAt       *string `json:"next_run_at"`
+}
+
+func containerPolicyJSON(p *model.ContainerPolicy) *containerPolicyEntity {
+	e := &containerPolicyEntity{Cadence: p.Cadence, Enabled: p.Enabled, KeepN: p.KeepN, OlderThan: p.OlderThan,
+		NameRegex: p.NameRegex, NameRegexDelete: p.NameRegex, NameRegexKeep: p.NameRegexKeep}
+	if !p.NextRunAt.IsZero() {
+		t := timeJSON(p.NextRunAt)
+		e.NextRunAt = &t
+	}
+	return e
+}
+
 // basicProject is the fields every project entity carries (GitLab's
 // BasicProjectDetails).
 type basicProject struct {

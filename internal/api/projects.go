@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/registry"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -21,7 +24,79 @@ func (c *Ctx) projectInput() (projects.ProjectInput, error) {
 	if b, ok := c.Params.Bool("ci_push_repository_for_job_token_allowed"); ok {
 		in.CIPushRepositoryForJobTokenAllowed = &b
 	}
+	in.ContainerPolicy = c.containerPolicyInput()
 	return in, c.Params.Err()
+}
+
+// containerPolicyInput reads container_expiration_policy_attributes, a
+// JSON object or attrs[field]=value in a form (nil when not sent). An
+// empty or null limit is GitLab's null (no such limit); unknown fields
+// are ignored, as GitLab does.
+func (c *Ctx) containerPolicyInput() *registry.PolicyInput {
+	const name = "container_expiration_policy_attributes"
+	raw, ok := c.Params.Object()[name]
+	if !ok {
+		return nil
+	}
+	m, isMap := raw.(map[string]any)
+	if !isMap {
+		c.Params.Fail(name + " is invalid")
+		return nil
+	}
+	var in registry.PolicyInput
+	optString := func(field string, v any) registry.Opt[string] {
+		s, isStr := v.(string)
+		switch {
+		case v == nil || (isStr && s == ""):
+			return registry.Opt[string]{Set: true}
+		case !isStr:
+			c.Params.Fail(name + "[" + field + "] is invalid")
+		}
+		return registry.Opt[string]{Set: true, Value: &s}
+	}
+	for field, v := range m {
+		switch field {
+		case "enabled":
+			b, isBool := v.(bool)
+			if s, isStr := v.(string); isStr {
+				b, isBool = s == "true", s == "true" || s == "false"
+			}
+			if !isBool {
+				c.Params.Fail(name + "[enabled] is invalid")
+			}
+			in.Enabled = &b
+		case "cadence":
+			s, isStr := v.(string)
+			if !isStr {
+				c.Params.Fail(name + "[cadence] is invalid")
+			}
+			in.Cadence = &s
+		case "keep_n":
+			in.KeepN.Set = true
+			switch n := v.(type) {
+			case nil:
+			case json.Number, string:
+				s := fmt.Sprint(n)
+				if s == "" {
+					break
+				}
+				k, err := strconv.Atoi(s)
+				if err != nil {
+					c.Params.Fail(name + "[keep_n] is invalid")
+				}
+				in.KeepN.Value = &k
+			default:
+				c.Params.Fail(name + "[keep_n] is invalid")
+			}
+		case "older_than":
+			in.OlderThan = optString(field, v)
+		case "name_regex", "name_regex_delete":
+			in.NameRegex = optString(field, v)
+		case "name_regex_keep":
+			in.NameRegexKeep = optString(field, v)
+		}
+	}
+	return &in
 }
 
 // projectFilter reads GET /projects' filters; writeProjects checks them.
@@ -71,7 +146,21 @@ func (a *API) writeProjects(c *Ctx, f store.ProjectFilter) error {
 }
 
 func (a *API) getProject(c *Ctx) error {
-	writeJSON(c.W, http.StatusOK, a.projectJSON(c.Project))
+	return a.writeProjectDetail(c, http.StatusOK, c.Project)
+}
+
+// writeProjectDetail renders one project with its container registry
+// cleanup policy (GET and PUT /projects/:id; lists leave it out).
+func (a *API) writeProjectDetail(c *Ctx, status int, p *model.Project) error {
+	e := &projectDetailEntity{projectEntity: a.projectJSON(p)}
+	if a.Registry != nil {
+		pol, err := a.Registry.Policy(c.Context(), p.ID)
+		if err != nil {
+			return err
+		}
+		e.ContainerExpirationPolicy = containerPolicyJSON(pol)
+	}
+	writeJSON(c.W, status, e)
 	return nil
 }
 
@@ -143,8 +232,7 @@ func (a *API) updateProject(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c.W, http.StatusOK, a.projectJSON(p))
-	return nil
+	return a.writeProjectDetail(c, http.StatusOK, p)
 }
 
 func (a *API) deleteProject(c *Ctx) error {

@@ -16,6 +16,10 @@ import (
 //	projects/<project>/artifacts/<job>/<random>
 //	projects/<project>/packages/<package>/<random>
 //	projects/<project>/terraform/<state>/<random>
+//
+// On S3 the container registry keeps its own layout beside them under the
+// same prefix, registry/ and registry-tails/ (internal/registry), which no
+// key of this package may start with.
 
 // ProjectPrefix is the prefix of every blob of a project.
 func ProjectPrefix(projectID int64) string {

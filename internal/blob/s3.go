@@ -379,7 +379,10 @@ func (s *S3) CleanTemp(ctx context.Context, before time.Time) (int, error) {
 		if up.Err != nil {
 			return removed, fmt.Errorf("blob: clean temporaries: %w", up.Err)
 		}
-		if !up.Initiated.Before(before) {
+		// The container registry's uploads under registry/ stay open
+		// across requests for as long as a push session lasts; the
+		// registry purges its own (internal/registry, s3driver.go).
+		if !up.Initiated.Before(before) || strings.HasPrefix(up.Key, s.prefix+"registry/") {
 			continue
 		}
 		if err := s.core.AbortMultipartUpload(ctx, s.bucket, up.Key, up.UploadID); err != nil {
@@ -539,4 +542,11 @@ func (o *s3Object) Close() error {
 	o.closed = true
 	o.dropBody()
 	return nil
+}
+
+// Bucket is the S3 client, bucket and key prefix ("" or ending in "/")
+// this store writes under, for the container registry's storage driver,
+// which keeps its own layout under the same prefix (registry/...).
+func (s *S3) Bucket() (core minio.Core, bucket, prefix string) {
+	return s.core, s.bucket, s.prefix
 }

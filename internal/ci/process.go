@@ -36,6 +36,8 @@ type Service struct {
 	// OnPending is told when jobs became pending, after the transaction
 	// that queued them committed (the runner queue listens).
 	OnPending func(projectID int64)
+	// Sweepers are run by every scheduler sweep (Sweep).
+	Sweepers []Sweeper
 	// Traces keeps the jobs' logs (Complete flushes and scans them).
 	Traces *Traces
 	// ArtifactFile opens file name of job j's artifacts archive

@@ -22,6 +22,14 @@ func (s *Service) EnqueueDue(ctx context.Context) error {
 	return nil
 }
 
+// Sweeper is more periodic work the scheduler's sweep runs, each with the
+// sweep's clock (the container registry's cleanup policies): one clock
+// loop for the server's due work, not one per feature.
+type Sweeper struct {
+	Name string
+	Run  func(ctx context.Context, now time.Time) error
+}
+
 // RunScheduler runs Sweep every interval until ctx ends.
 func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
@@ -37,7 +45,8 @@ func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Sweep starts due delayed jobs, fires due pipeline schedules, and fails overdue ones, and those whose
+// Sweep starts due delayed jobs, fires due pipeline schedules, runs the
+// Sweepers, and fails overdue jobs, and those whose
 // runner went silent (FailSilent). Runners cannot reach a server that is
 // down: silence counts only once this process, listening since
 // listening, has done so for as long as a runner may be silent, so that a
@@ -49,6 +58,11 @@ func (s *Service) Sweep(ctx context.Context, listening time.Time) {
 	}
 	if err := s.RunDueSchedules(ctx, s.Now()); err != nil && ctx.Err() == nil {
 		s.Log.Error("pipeline schedules", "err", err)
+	}
+	for _, w := range s.Sweepers {
+		if err := w.Run(ctx, s.Now()); err != nil && ctx.Err() == nil {
+			s.Log.Error(w.Name, "err", err)
+		}
 	}
 	if err := s.FailOverdue(ctx); err != nil && ctx.Err() == nil {
 		s.Log.Error("timeouts", "err", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ciwarden/ciwarden/internal/blob"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/registry"
 	"github.com/ciwarden/ciwarden/internal/store"
 )
 
@@ -34,6 +35,32 @@ type Service struct {
 	// DeleteImages removes a project's container images; nil where there
 	// is no registry.
 	DeleteImages func(ctx context.Context, projectID int64) error
+	// HasImages reports whether a container image repository at or below
+	// a full path has tags; nil where there is no registry.
+	HasImages func(ctx context.Context, fullPath string) (bool, error)
+}
+
+// Images are stored under their path: a project or group whose images
+// would be left behind keeps its path, with GitLab's messages
+// (Projects::UpdateService, Groups::UpdateService).
+const (
+	renameProjectWithImages = "Cannot rename project because it contains container registry tags!"
+	renameGroupWithImages   = "Cannot update the path because there are projects under this group that contain Docker images in their Container Registry. Please remove the images from your projects first and try again."
+)
+
+// refuseWithImages refuses to move fullPath when images live below it.
+func (s *Service) refuseWithImages(ctx context.Context, fullPath, message string) error {
+	if s.HasImages == nil {
+		return nil
+	}
+	has, err := s.HasImages(ctx, fullPath)
+	if err != nil {
+		return err
+	}
+	if has {
+		return model.Refuse(model.ErrInvalid, message)
+	}
+	return nil
 }
 
 // Repos is the repository storage a project's life cycle drives.
@@ -144,6 +171,11 @@ func (s *Service) UpdateGroup(ctx context.Context, old *model.Namespace, in Grou
 	if in.Visibility != nil {
 		n.Visibility = *in.Visibility
 	}
+	if n.Path != old.Path {
+		if err := s.refuseWithImages(ctx, old.FullPath, renameGroupWithImages); err != nil {
+			return nil, err
+		}
+	}
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
 		n.FullPath, n.FullName = n.Path, n.Name
 		if old.ParentID != nil {
@@ -195,6 +227,9 @@ type ProjectInput struct {
 	// CIPushRepositoryForJobTokenAllowed is GitLab's
 	// ci_push_repository_for_job_token_allowed.
 	CIPushRepositoryForJobTokenAllowed *bool
+	// ContainerPolicy is container_expiration_policy_attributes: the
+	// container registry's cleanup policy (PUT only).
+	ContainerPolicy *registry.PolicyInput
 }
 
 // CreateProject creates a project in namespace ns.
@@ -292,13 +327,31 @@ func (s *Service) UpdateProject(ctx context.Context, old *model.Project, in Proj
 	if err := s.applyProject(&p, old.Namespace, in); err != nil {
 		return nil, err
 	}
+	if p.Path != old.Path {
+		if err := s.refuseWithImages(ctx, old.FullPath(), renameProjectWithImages); err != nil {
+			return nil, err
+		}
+	}
 	err := s.Store.Tx(ctx, func(q *store.Queries) error {
 		if p.Path != old.Path {
 			if err := pathFree(ctx, q, p.FullPath(), 0, p.ID); err != nil {
 				return err
 			}
 		}
-		return mapTaken(q.UpdateProject(ctx, &p), "path")
+		if err := mapTaken(q.UpdateProject(ctx, &p), "path"); err != nil {
+			return err
+		}
+		if in.ContainerPolicy == nil {
+			return nil
+		}
+		pol, err := registry.LoadPolicy(ctx, q, p.ID)
+		if err != nil {
+			return err
+		}
+		if err := registry.ApplyPolicy(pol, *in.ContainerPolicy, s.Now()); err != nil {
+			return err
+		}
+		return q.SaveContainerPolicy(ctx, pol)
 	})
 	if err != nil {
 		return nil, err

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -135,17 +134,7 @@ func TestRegistryAPI(t *testing.T) {
 		// keep_n keeps the newest, older_than spares the young: of k1 (3
 		// days old), k2 (1 day) and k3 (now), only k1 goes.
 		for tag, age := range map[string]time.Duration{"k1": 72 * time.Hour, "k2": 24 * time.Hour, "k3": 0} {
-			img, err := random.Image(128, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			img, err = mutate.CreatedAt(img, v1.Time{Time: time.Now().Add(-age)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := remote.Write(ref(t, s, "grp/app:"+tag), img, basicAuth("dev", team.Dev.Token)); err != nil {
-				t.Fatal(err)
-			}
+			pushAged(t, s, team.Dev, "grp/app:"+tag, age)
 		}
 		s.Expect(t, "DELETE", base+"/"+rid+"/tags?name_regex_delete=k[0-9]&keep_n=1&older_than=2d", team.Maint.Token, nil, 202)
 		names = nil

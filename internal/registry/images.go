@@ -12,7 +12,6 @@ import (
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
@@ -26,8 +25,8 @@ type images struct {
 	ns distribution.Namespace
 }
 
-func newImages(ctx context.Context, root string) (*images, error) {
-	ns, err := storage.NewRegistry(ctx, filesystem.New(filesystem.DriverParameters{RootDirectory: root, MaxThreads: 100}), storage.EnableDelete)
+func newImages(ctx context.Context, driver storagedriver.StorageDriver) (*images, error) {
+	ns, err := storage.NewRegistry(ctx, driver, storage.EnableDelete)
 	if err != nil {
 		return nil, err
 	}

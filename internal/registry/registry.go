@@ -17,13 +17,15 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 
-	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 
-	// The token access controller and the filesystem driver register
-	// themselves by name.
+	"github.com/ciwarden/ciwarden/internal/blob"
+	"github.com/ciwarden/ciwarden/internal/gate"
+
+	// The token access controller registers itself by name.
 	_ "github.com/distribution/distribution/v3/registry/auth/token"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 )
 
 // Service is what the registry's tokens name as their audience, and what
@@ -42,6 +44,9 @@ type Config struct {
 	// challenge names (<external URL>/jwt/auth).
 	Realm string
 	Log   *slog.Logger
+	// S3, when set, holds the images instead of Dir (under its prefix,
+	// registry/...); the JWKS file stays in Dir.
+	S3 *blob.S3
 }
 
 // Registry is the embedded registry.
@@ -60,8 +65,11 @@ func New(ctx context.Context, cfg Config, keys *Keys) (r *Registry, err error) {
 	if cfg.Realm == "" || !strings.Contains(cfg.Realm, "://") {
 		return nil, fmt.Errorf("registry: the token realm %q is not a URL", cfg.Realm)
 	}
-	storage := filepath.Join(cfg.Dir, "storage")
-	if err := os.MkdirAll(storage, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	driverName, driverParams, driver, err := openStorage(cfg.Dir, cfg.S3)
+	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	jwks := filepath.Join(cfg.Dir, "jwks.json")
@@ -73,7 +81,7 @@ func New(ctx context.Context, cfg Config, keys *Keys) (r *Registry, err error) {
 	}
 	c := &configuration.Configuration{
 		Storage: configuration.Storage{
-			"filesystem": configuration.Parameters{"rootdirectory": storage},
+			driverName: driverParams,
 			// Deletes are the registry API's (tags, repositories);
 			// blobs are freed by `ciwarden registry gc`.
 			"delete": configuration.Parameters{"enabled": true},
@@ -91,7 +99,7 @@ func New(ctx context.Context, cfg Config, keys *Keys) (r *Registry, err error) {
 	// whatever host and port they reached ciwarden.
 	c.HTTP.RelativeURLs = true
 	c.Log.AccessLog.Disabled = true
-	im, err := newImages(ctx, storage)
+	im, err := newImages(ctx, driver)
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
@@ -101,6 +109,21 @@ func New(ctx context.Context, cfg Config, keys *Keys) (r *Registry, err error) {
 		}
 	}()
 	return &Registry{app: handlers.NewApp(ctx, c), images: im, Keys: keys}, nil
+}
+
+// openStorage is the images' storage driver, and its name and parameters
+// for the registry's configuration: the S3 bucket when one is given, else
+// the disk under dir/storage.
+func openStorage(dir string, s3 *blob.S3) (string, configuration.Parameters, storagedriver.StorageDriver, error) {
+	if s3 != nil {
+		return s3DriverName, configuration.Parameters{"store": s3}, newS3Driver(s3), nil
+	}
+	root := filepath.Join(dir, "storage")
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", nil, nil, err
+	}
+	return "filesystem", configuration.Parameters{"rootdirectory": root},
+		filesystem.New(filesystem.DriverParameters{RootDirectory: root, MaxThreads: 100}), nil
 }
 
 func firstLine(s string) string {

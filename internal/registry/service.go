@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
@@ -29,6 +30,15 @@ type Repositories struct {
 	// Host is the registry's host:port as clients name it (location).
 	Host string
 	Now  func() time.Time
+	// Log is told what cleanup policies did; nil: slog's default.
+	Log *slog.Logger
+}
+
+func (s *Repositories) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
 }
 
 // Pushed records the repository at path below project p.
@@ -105,6 +115,27 @@ func (s *Repositories) DeleteProjectImages(ctx context.Context, projectID int64)
 		}
 	}
 	return nil
+}
+
+// HasTagsUnder reports whether an image repository at or below path (a
+// project's or a group's full path) has a tag: such a project or group
+// keeps its path (GitLab refuses the rename too), since images are stored
+// under their path and would no longer be reachable under the new one.
+func (s *Repositories) HasTagsUnder(ctx context.Context, path string) (bool, error) {
+	paths, err := s.Store.ContainerPathsUnder(ctx, strings.ToLower(path))
+	if err != nil || len(paths) == 0 || s.Registry == nil {
+		return false, err
+	}
+	for _, p := range paths {
+		tags, err := s.Registry.images.Tags(ctx, p)
+		if err != nil {
+			return false, err
+		}
+		if len(tags) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // BulkDelete is GitLab's DELETE .../tags: the tags whose names match

@@ -54,7 +54,7 @@ type Config struct {
 	// ReapEvery is how often projects and groups marked for deletion are
 	// removed.
 	ReapEvery time.Duration
-	// S3 selects S3-compatible object storage for artifacts and packages;
+	// S3 selects S3-compatible object storage for artifacts, packages and container images;
 	// with no endpoint they live on the filesystem under DataDir/blobs.
 	S3 blob.S3Config
 	// MaxArtifactsSize bounds one job artifact upload (bytes; GitLab's

@@ -56,6 +56,7 @@ type Server struct {
 	ln       net.Listener // bound by New; nil when Config.Listen was empty
 	debugLn  net.Listener // Config.DebugListen, bound by New, served by Run
 	registry *registry.Registry
+	images   *registry.Repositories
 }
 
 // maxCachedJobTokens bounds the job-token cache: one entry per running job
@@ -205,8 +206,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 			reg.Close()
 		}
 	}()
-	images := &registry.Repositories{Store: st, Registry: reg, Host: registryHost(cfg), Now: now}
+	images := &registry.Repositories{Store: st, Registry: reg, Host: registryHost(cfg), Now: now, Log: log}
 	proj.DeleteImages = images.DeleteProjectImages
+	proj.HasImages = images.HasTagsUnder
+	pipelines.Sweepers = append(pipelines.Sweepers, ci.Sweeper{Name: "container cleanup policies", Run: images.RunDuePolicies})
 	regHTTP := &registry.Handler{Registry: reg, Log: log, Now: now, Pushed: images.Pushed}
 	m := newMetrics()
 	traces := &ci.Traces{Store: st, Box: box, Prefixes: auth.MaskPrefixes, Log: log, OnLeak: m.traceLeaks.Inc,
@@ -252,7 +255,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 	// Git's smart HTTP first (its paths end in .git/...), then the pages.
 	mux := g.Router(api.Prefix, routes, git.Dispatcher(gitRoutes, g, ui.Dispatcher(routes, g, git.NotGitRequest)))
 	return &Server{cfg: cfg, log: log, store: st, projects: proj, ci: pipelines, queue: queue, auth: authn, blobs: blobs, box: box,
-		authLog: authLog, gate: g, routes: routes, registry: reg, handler: observe(refuseDotSegments(mux), m, log), ln: ln, debugLn: debugLn}, nil
+		authLog: authLog, gate: g, routes: routes, registry: reg, images: images, handler: observe(refuseDotSegments(mux), m, log), ln: ln, debugLn: debugLn}, nil
 }
 
 // Handler is the whole HTTP surface, for in-process tests and benchmarks.
@@ -300,6 +303,10 @@ func (s *Server) Store() *store.Store { return s.store }
 // CI is the server's pipeline service (tests drive its scheduler at
 // chosen times: RunDueSchedules).
 func (s *Server) CI() *ci.Service { return s.ci }
+
+// Images is the registry API's service (tests run its cleanup policies
+// at chosen times: RunDuePolicies).
+func (s *Server) Images() *registry.Repositories { return s.images }
 
 // Authenticator is the server's, for benchmarks that call it directly.
 func (s *Server) Authenticator() *auth.Authenticator { return s.auth }
@@ -431,8 +438,8 @@ func (s *Server) Run(ctx context.Context) error {
 
 // openRegistry starts the embedded container registry: its signing keys
 // from the database (shared by the replicas), its images under
-// <data-dir>/registry. S3 is not yet a registry storage: with --s3-* the
-// images still live on the local disk (README, "Container registry").
+// <data-dir>/registry, or in the S3 bucket with --s3-* (README,
+// "Container registry").
 func openRegistry(ctx context.Context, cfg Config, st *store.Store, box *secretbox.Box, log *slog.Logger, now time.Time) (*registry.Registry, error) {
 	keys, err := registry.LoadKeys(ctx, st, box, now)
 	if errors.Is(err, secretbox.ErrOpen) {
@@ -445,10 +452,20 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, box *secretb
 	if err != nil {
 		return nil, err
 	}
-	if cfg.S3.Endpoint != "" {
-		log.Warn("container registry: images are kept under the data directory, not in S3 (not supported yet)")
+	s3, err := RegistryS3(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
-	return registry.New(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Realm: cfg.ExternalURL + "/jwt/auth", Log: log}, keys)
+	return registry.New(ctx, registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Realm: cfg.ExternalURL + "/jwt/auth", Log: log, S3: s3}, keys)
+}
+
+// RegistryS3 is the bucket the images live in with --s3-* (under its
+// prefix, registry/), nil without: then under <data-dir>/registry.
+func RegistryS3(ctx context.Context, cfg Config) (*blob.S3, error) {
+	if cfg.S3.Endpoint == "" {
+		return nil, nil
+	}
+	return blob.NewS3(ctx, cfg.S3)
 }
 
 // registryHost is the registry's host:port as clients name it: of

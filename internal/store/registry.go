@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/ciwarden/ciwarden/internal/model"
@@ -75,8 +76,90 @@ func (q *Queries) ProjectContainerPaths(ctx context.Context, projectID int64) ([
 	return q.blobKeys(ctx, "SELECT path FROM container_repositories WHERE project_id = ? ORDER BY id", projectID)
 }
 
+// ContainerPathsUnder is every repository path at or below path (a
+// project's or a group's, lower case), at most 1000: a rename asks
+// whether any of them holds images.
+func (q *Queries) ContainerPathsUnder(ctx context.Context, path string) ([]string, error) {
+	return q.blobKeys(ctx, "SELECT path FROM container_repositories WHERE path = ? OR substr(path, 1, ?) = ? ORDER BY id LIMIT 1000",
+		path, len(path)+1, path+"/")
+}
+
 // DeleteContainerRepository removes a repository's row.
 func (q *Queries) DeleteContainerRepository(ctx context.Context, id int64) error {
 	res, err := q.exec(ctx, "DELETE FROM container_repositories WHERE id = ?", id)
 	return affected(res, err, "container repository")
+}
+
+const containerPolicyCols = "project_id, enabled, cadence, keep_n, older_than, name_regex, name_regex_keep, next_run_at, created_at, updated_at"
+
+func scanContainerPolicy(row interface{ Scan(...any) error }) (*model.ContainerPolicy, error) {
+	var p model.ContainerPolicy
+	var keepN sql.NullInt64
+	var olderThan, nameRegex, keep sql.NullString
+	var next, created, updated int64
+	if err := row.Scan(&p.ProjectID, &p.Enabled, &p.Cadence, &keepN, &olderThan, &nameRegex, &keep, &next, &created, &updated); err != nil {
+		return nil, err
+	}
+	if keepN.Valid {
+		n := int(keepN.Int64)
+		p.KeepN = &n
+	}
+	p.OlderThan, p.NameRegex, p.NameRegexKeep = nullString(olderThan), nullString(nameRegex), nullString(keep)
+	if next != 0 {
+		p.NextRunAt = fromMicros(next)
+	}
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &p, nil
+}
+
+func nullString(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.String
+}
+
+// ContainerPolicy is a project's cleanup policy; model.ErrNotFound when
+// the project never had one set (its defaults apply).
+func (q *Queries) ContainerPolicy(ctx context.Context, projectID int64) (*model.ContainerPolicy, error) {
+	p, err := scanContainerPolicy(q.queryRow(ctx, "SELECT "+containerPolicyCols+" FROM container_expiration_policies WHERE project_id = ?", projectID))
+	return p, notFound(err, "container expiration policy")
+}
+
+// SaveContainerPolicy writes a project's cleanup policy, made or changed.
+func (q *Queries) SaveContainerPolicy(ctx context.Context, p *model.ContainerPolicy) error {
+	next := int64(0)
+	if !p.NextRunAt.IsZero() {
+		next = micros(p.NextRunAt)
+	}
+	_, err := q.exec(ctx, "INSERT INTO container_expiration_policies ("+containerPolicyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (project_id) DO UPDATE SET enabled = excluded.enabled, cadence = excluded.cadence, keep_n = excluded.keep_n,
+		older_than = excluded.older_than, name_regex = excluded.name_regex, name_regex_keep = excluded.name_regex_keep,
+		next_run_at = excluded.next_run_at, updated_at = excluded.updated_at`,
+		p.ProjectID, p.Enabled, p.Cadence, p.KeepN, p.OlderThan, p.NameRegex, p.NameRegexKeep, next, micros(p.CreatedAt), micros(p.UpdatedAt))
+	return q.d.mapErr(err)
+}
+
+// DueContainerPolicies lists up to limit enabled policies due at now, the
+// longest overdue first.
+func (q *Queries) DueContainerPolicies(ctx context.Context, now time.Time, limit int) ([]*model.ContainerPolicy, error) {
+	rows, err := q.query(ctx, "SELECT "+containerPolicyCols+` FROM container_expiration_policies
+		WHERE enabled = ? AND next_run_at > 0 AND next_run_at <= ? ORDER BY next_run_at, project_id LIMIT ?`, true, micros(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanContainerPolicy)
+}
+
+// ClaimContainerPolicy moves an enabled policy's next_run_at from due
+// (the value read) to next, and reports whether this call did: of several
+// replicas that read the same due time, exactly one claims it and runs.
+func (q *Queries) ClaimContainerPolicy(ctx context.Context, projectID int64, due, next time.Time) (bool, error) {
+	res, err := q.exec(ctx, "UPDATE container_expiration_policies SET next_run_at = ? WHERE project_id = ? AND next_run_at = ? AND enabled = ?",
+		micros(next), projectID, micros(due), true)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
