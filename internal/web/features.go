@@ -39,8 +39,6 @@ func pager(data map[string]any, pg, total int) map[string]any {
 	return data
 }
 
-
-
 // Releases
 
 func (u *UI) releasesPage(c *gate.Ctx) error {
@@ -312,4 +310,3 @@ func (u *UI) deleteTag(c *gate.Ctx) error {
 	}
 	return u.back(c, "/-/container_registry")
 }
-
