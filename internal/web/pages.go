@@ -48,12 +48,15 @@ type projectNav struct {
 	Run bool
 	// The features' pages (features.go), by the API's read actions.
 	Releases, Packages, Terraform, Registry bool
+	// Runners: the project's runners page (Maintainers).
+	Runners bool
 }
 
 func nav(c *gate.Ctx) projectNav {
 	return projectNav{Project: c.Project, Pipelines: c.Can(authz.ReadPipeline), Settings: c.Can(authz.ReadJobTokenScope),
 		Run: c.Can(authz.UpdatePipeline), Releases: c.Can(authz.ReadRelease), Packages: c.Can(authz.ReadPackage),
-		Terraform: c.Can(authz.ReadTerraformState), Registry: c.Can(authz.ReadContainerRepository)}
+		Terraform: c.Can(authz.ReadTerraformState), Registry: c.Can(authz.ReadContainerRepository),
+		Runners: c.Can(authz.ManageProjectRunners)}
 }
 
 func (u *UI) projectPage(c *gate.Ctx) error {

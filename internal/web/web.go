@@ -110,6 +110,9 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodPost, "/{id...}/-/settings/ci_cd/allowlist/permissions", gate.ProjectTarget, authz.AdminJobTokenScope, u.editEntry),
 		row(http.MethodGet, "/{id...}/-/settings/ci_cd/authorizations.csv", gate.ProjectTarget, authz.ReadJobTokenScope, u.exportLog),
 		row(http.MethodGet, "/{id...}/-/settings/ci_cd/explain", gate.ProjectTarget, authz.ExplainJobToken, u.explainPage),
+		// A project's runners, for its Maintainers (tokens.go)
+		row(http.MethodGet, "/{id...}/-/runners", gate.ProjectTarget, authz.ManageProjectRunners, u.runnersPage),
+		row(http.MethodPost, "/{id...}/-/runners", gate.ProjectTarget, authz.CreateProjectRunner, u.createRunner),
 		// Releases, packages, Terraform states and the container registry
 		// (features.go): the API's actions, so the same roles read and change.
 		row(http.MethodGet, "/{id...}/-/releases", gate.ProjectTarget, authz.ReadRelease, u.releasesPage),
