@@ -85,6 +85,8 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodGet, tokensPath, gate.NoTarget, authz.ReadOwnTokens, u.tokensPage),
 		row(http.MethodPost, tokensPath, gate.NoTarget, authz.CreateOwnToken, u.createToken),
 		row(http.MethodPost, tokensPath+"/{token_id}/revoke", gate.NoTarget, authz.RevokeOwnToken, u.revokeToken),
+		row(http.MethodGet, passwordPath, gate.NoTarget, authz.ChangeOwnPassword, u.passwordPage),
+		row(http.MethodPost, passwordPath, gate.NoTarget, authz.ChangeOwnPassword, u.changePassword),
 		row(http.MethodGet, "/admin/runners", gate.NoTarget, authz.ManageInstanceRunners, u.runnersPage),
 		row(http.MethodPost, "/admin/runners", gate.NoTarget, authz.CreateInstanceRunner, u.createRunner),
 		row(http.MethodGet, "/groups/new", gate.NoTarget, authz.CreateGroup, u.newGroupPage),
