@@ -11,6 +11,20 @@ import (
 	"github.com/ciwarden/ciwarden/internal/testdb"
 )
 
+// alice is a user with password on a fresh database, and the accounts
+// service and authenticator that read the clock *now.
+func alice(t *testing.T, dialect string, now *time.Time, password string) (*accounts.Service, *auth.Authenticator, *model.User) {
+	t.Helper()
+	st := testdb.Store(t, dialect)
+	clock := func() time.Time { return *now }
+	acc := &accounts.Service{Store: st, Now: clock}
+	u, err := acc.CreateUser(t.Context(), accounts.NewUser{Username: "alice", Name: "Alice", Email: "alice@example.com", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc, &auth.Authenticator{Store: st, Now: clock, TouchEvery: time.Minute}, u
+}
+
 // TestSessionExpiresByTime: a session lasts SessionLifetime from its
 // sign-in and not a microsecond more, by the services' clock (injected
 // here), on a real database; the next sign-in then trims it from the
@@ -18,15 +32,8 @@ import (
 func TestSessionExpiresByTime(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachDialect(t, func(t *testing.T, dialect string) {
-		st := testdb.Store(t, dialect)
 		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		clock := func() time.Time { return now }
-		acc := &accounts.Service{Store: st, Now: clock}
-		authn := &auth.Authenticator{Store: st, Now: clock, TouchEvery: time.Minute}
-		u, err := acc.CreateUser(t.Context(), accounts.NewUser{Username: "alice", Name: "Alice", Email: "alice@example.com", Password: "alice's password"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		acc, authn, u := alice(t, dialect, &now, "alice's password")
 		_, secret, err := acc.SignIn(t.Context(), "alice", "alice's password")
 		if err != nil {
 			t.Fatal(err)
@@ -66,15 +73,8 @@ func TestSessionExpiresByTime(t *testing.T) {
 // session of the user ends but the one returned.
 func TestChangePassword(t *testing.T) {
 	t.Parallel()
-	st := testdb.Store(t, "sqlite")
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	acc := &accounts.Service{Store: st, Now: clock}
-	authn := &auth.Authenticator{Store: st, Now: clock, TouchEvery: time.Minute}
-	u, err := acc.CreateUser(t.Context(), accounts.NewUser{Username: "alice", Name: "Alice", Email: "alice@example.com", Password: "old password"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	acc, authn, u := alice(t, "sqlite", &now, "old password")
 	_, other, err := acc.SignIn(t.Context(), "alice", "old password")
 	if err != nil {
 		t.Fatal(err)
