@@ -102,6 +102,14 @@ func TestFeaturePages(t *testing.T) {
 	if p := m.get(base + "/-/releases/v1.0/downloads/bin/none"); p.Status != http.StatusNotFound {
 		t.Errorf("unknown asset: %d, want 404", p.Status)
 	}
+	// A tag with a slash: the API's _links.self (escaped) opens its page.
+	self := s.Expect(t, "POST", f.api+"/releases", f.maint.Token, `{"tag_name":"release/2.0","ref":"main","name":"Second"}`, 201).Object(t)["_links"].(map[string]any)["self"].(string)
+	if !strings.HasSuffix(self, "/-/releases/release%2F2.0") {
+		t.Fatalf("_links.self %s", self)
+	}
+	mustContain(t, m.get(strings.TrimPrefix(self, s.URL)), "Second", "release/2.0")
+	mustContain(t, m.get(base+"/-/releases/release/2.0/edit"), `value="Second"`)
+	mustContain(t, m.get(base+"/-/releases"), base+"/-/releases/release/2.0")
 	if p := m.get(base + "/-/releases/v9"); p.Status != http.StatusNotFound {
 		t.Errorf("unknown release: %d, want 404", p.Status)
 	}

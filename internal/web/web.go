@@ -118,11 +118,14 @@ func (u *UI) Routes() []gate.Route {
 		// Releases, packages, Terraform states and the container registry
 		// (features.go): the API's actions, so the same roles read and change.
 		row(http.MethodGet, "/{id...}/-/releases", gate.ProjectTarget, authz.ReadRelease, u.releasesPage),
-		row(http.MethodGet, "/{id...}/-/releases/{tag}", gate.ProjectTarget, authz.ReadRelease, u.releasePage),
-		row(http.MethodPost, "/{id...}/-/releases/{tag}", gate.ProjectTarget, authz.AdminRelease, u.updateRelease),
-		row(http.MethodGet, "/{id...}/-/releases/{tag}/edit", gate.ProjectTarget, authz.AdminRelease, u.releaseEditPage),
-		row(http.MethodGet, "/{id...}/-/releases/{tag}/downloads/{path...}", gate.ProjectTarget, authz.ReadRelease, u.releaseDownload),
-		row(http.MethodGet, "/{id...}/-/tags/{tag}", gate.ProjectTarget, authz.ReadRepository, u.tagPage),
+		// A tag may hold slashes ("release/1.0", escaped in the API's URLs
+		// but unescaped in the path): {tag...}, the edit and download rows
+		// first.
+		row(http.MethodGet, "/{id...}/-/releases/{tag...}/edit", gate.ProjectTarget, authz.AdminRelease, u.releaseEditPage),
+		row(http.MethodGet, "/{id...}/-/releases/{tag...}/downloads/{path...}", gate.ProjectTarget, authz.ReadRelease, u.releaseDownload),
+		row(http.MethodGet, "/{id...}/-/releases/{tag...}", gate.ProjectTarget, authz.ReadRelease, u.releasePage),
+		row(http.MethodPost, "/{id...}/-/releases/{tag...}", gate.ProjectTarget, authz.AdminRelease, u.updateRelease),
+		row(http.MethodGet, "/{id...}/-/tags/{tag...}", gate.ProjectTarget, authz.ReadRepository, u.tagPage),
 		row(http.MethodGet, "/{id...}/-/packages", gate.ProjectTarget, authz.ReadPackage, u.packagesPage),
 		row(http.MethodGet, "/{id...}/-/packages/{package_id}", gate.ProjectTarget, authz.ReadPackage, u.packagePage),
 		row(http.MethodPost, "/{id...}/-/packages/{package_id}/delete", gate.ProjectTarget, authz.DestroyPackage, u.deletePackage),
