@@ -197,12 +197,55 @@ func (s *Service) SignIn(ctx context.Context, login, password string) (*model.Us
 	if err := s.Store.DeleteExpiredSessions(ctx, now); err != nil {
 		return nil, "", err
 	}
+	secret, err := s.openSession(ctx, u.ID, now)
+	return u, secret, err
+}
+
+// openSession starts a session of userID and returns its secret (stored
+// only as its digest).
+func (s *Service) openSession(ctx context.Context, userID int64, now time.Time) (string, error) {
 	secret := auth.NewSecret(auth.SessionPrefix)
-	sess := &model.Session{UserID: u.ID, CreatedAt: now.UTC(), ExpiresAt: now.Add(SessionLifetime).UTC()}
+	sess := &model.Session{UserID: userID, CreatedAt: now.UTC(), ExpiresAt: now.Add(SessionLifetime).UTC()}
 	if err := s.Store.CreateSession(ctx, sess, auth.Digest(secret)); err != nil {
-		return nil, "", err
+		return "", err
 	}
-	return u, secret, nil
+	return secret, nil
+}
+
+// GitLab's words on the password page.
+const (
+	MsgWrongCurrentPassword = "You must provide a valid current password."
+	MsgConfirmationMismatch = "Password confirmation doesn't match Password"
+)
+
+// ChangePassword is a signed-in user's own change (the web UI's password
+// page, issue 19): the current password must match, so that a borrowed
+// session alone cannot take the account over, and wrong guesses count
+// against the user's sign-in throttle as a sign-in's would; the new one,
+// given twice, meets the rules. Every session of the user ends (their
+// other browsers are signed out, as after PUT /users/:id) and a new one
+// opens for the browser that asked: its secret is returned.
+func (s *Service) ChangePassword(ctx context.Context, u *model.User, current, next, confirmation string) (string, error) {
+	key := strings.ToLower(u.Username)
+	now := s.Now()
+	if s.signIns.blocked(key, now) {
+		return "", model.Refuse(model.ErrTooManyRequests, MsgThrottled)
+	}
+	hash, err := s.Store.PasswordHash(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	if len(current) > 4*maxPasswordLength || !passwordMatches(hash, current) {
+		s.signIns.fail(key, now)
+		return "", model.Refuse(model.ErrInvalid, MsgWrongCurrentPassword)
+	}
+	if next != confirmation {
+		return "", model.Refuse(model.ErrInvalid, MsgConfirmationMismatch)
+	}
+	if err := s.SetPassword(ctx, u.ID, next); err != nil {
+		return "", err
+	}
+	return s.openSession(ctx, u.ID, now)
 }
 
 // SignOut ends the session whose secret the browser held.

@@ -202,8 +202,11 @@ var (
 	// CreateOwnToken is a signed-in user making a token for themselves
 	// (the web UI's tokens page; the API's POST is the administrators').
 	CreateOwnToken = Action{Name: "create_personal_access_token", Write: true, Auth: true}
-	CreateGroup    = Action{Name: "create_group", Write: true}
-	CreateProject  = Action{Name: "create_project", Write: true}
+	// ChangeOwnPassword is a signed-in user's password page (issue 19);
+	// administrators set others' with PUT /users/:id (AdminUsers).
+	ChangeOwnPassword = Action{Name: "change_own_password", Write: true, Auth: true}
+	CreateGroup       = Action{Name: "create_group", Write: true}
+	CreateProject     = Action{Name: "create_project", Write: true}
 	// Browse is listing what the caller may see; the listing filters.
 	Browse = Action{Name: "browse"}
 	// Observe is the operator's endpoints: health, readiness, metrics.

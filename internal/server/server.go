@@ -248,7 +248,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, notices io.Writer) (
 		Artifacts: arts, LongPoll: cfg.LongPoll, Now: now, Log: log}
 	// The one gate: every route of the API, the runner protocol and git
 	// passes authentication, its target's facts and authz.Decide there.
-	ui := &web.UI{Store: st, Accounts: acc, Projects: proj, CI: pipelines, Runners: runnerService, Repos: repos, Artifacts: arts, Access: authorizer, JobTokens: a.JobTokens, Log: log, Now: now}
+	ui := &web.UI{Store: st, Accounts: acc, Projects: proj, CI: pipelines, Runners: runnerService, Repos: repos, Artifacts: arts, Access: authorizer, JobTokens: a.JobTokens, Log: log, Now: now,
+		Releases: a.Releases, Packages: a.Packages, Terraform: a.Terraform, Registry: a.Registry}
 	g := &gate.Gate{Auth: authn, Access: authorizer, Store: st, Log: log, ExternalURL: cfg.ExternalURL, WebError: ui.WebError}
 	gitRoutes := gitHTTP.Routes()
 	routes := routeTable(a, ra, gitRoutes, regHTTP.Routes(), opsRoutes(http.HandlerFunc(readiness(st.Ping, log)), m.handler()), ui.Routes())

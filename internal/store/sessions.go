@@ -59,8 +59,9 @@ func (q *Queries) DeleteSession(ctx context.Context, digest string) error {
 	return err
 }
 
-// DeleteExpiredSessions removes the sessions that expired before now.
+// DeleteExpiredSessions removes the sessions that have expired at now
+// (a session ends at its expires_at, as authentication reads it).
 func (q *Queries) DeleteExpiredSessions(ctx context.Context, now time.Time) error {
-	_, err := q.exec(ctx, "DELETE FROM web_sessions WHERE expires_at < ?", micros(now))
+	_, err := q.exec(ctx, "DELETE FROM web_sessions WHERE expires_at <= ?", micros(now))
 	return err
 }

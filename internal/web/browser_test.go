@@ -327,3 +327,54 @@ func TestBrowser(t *testing.T) {
 		t.Error("a Developer's project page shows Settings")
 	}
 }
+
+// TestBrowserFeaturePages: the releases, packages, Terraform, container
+// registry, project runners and password pages in a real browser: each
+// reads as the API stores it, Unlock and Create project runner work by
+// their buttons, and each page leaves a screenshot.
+func TestBrowserFeaturePages(t *testing.T) {
+	t.Parallel()
+	chromium(t)
+	s := testserver.New(t, testserver.Options{})
+	f := newFeatureProject(t, s)
+	base := "/" + f.path
+	b := newTab(t, s)
+	b.signIn("maint", "maintainer password")
+
+	b.open(base)
+	b.clickAndWait(`nav.project a[href="` + base + `/-/releases"]`)
+	b.sees("Releases", "First release", "v1.0")
+	b.screenshot("releases")
+	b.open(base + "/-/releases/v1.0")
+	b.sees("First release", "The first notes", "app binary")
+	b.screenshot("release")
+
+	b.open(base + "/-/packages")
+	b.sees("tool", "1.2.3", "generic")
+	b.screenshot("packages")
+	b.open(base + "/-/packages/" + testserver.Itoa(f.packageID))
+	b.sees("tool.bin", "16 bytes", "Delete package")
+	b.screenshot("package")
+
+	b.open(base + "/-/terraform")
+	b.sees("production", "Locked by maint", "latest serial 3")
+	b.screenshot("terraform")
+	b.clickAndWait("#unlock-production")
+	b.sees("production", "Unlocked")
+
+	b.open(base + "/-/container_registry")
+	b.sees(f.path+":v1", f.path+":v2")
+	b.screenshot("container_registry")
+
+	b.open(base + "/-/runners")
+	b.submit(map[string]string{"#runner-description": "app box"}, "#create-runner")
+	b.sees("Copy it now", "glrt-", "app box", "project_type")
+	s.Remember(get(b, "runner token", chromedp.Text(chromedp.CSS("#new-runner-token"))))
+	b.screenshot("project_runners")
+
+	b.open("/-/user_settings/password")
+	b.submit(map[string]string{"#current-password": "maintainer password", "#new-password": "a new password",
+		"#password-confirmation": "a new password"}, "#save-password")
+	b.sees("Password was successfully updated.")
+	b.screenshot("password")
+}

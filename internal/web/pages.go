@@ -46,11 +46,17 @@ type projectNav struct {
 	Settings  bool
 	// Run: the user may cancel, retry and play (update_pipeline).
 	Run bool
+	// The features' pages (features.go), by the API's read actions.
+	Releases, Packages, Terraform, Registry bool
+	// Runners: the project's runners page (Maintainers).
+	Runners bool
 }
 
 func nav(c *gate.Ctx) projectNav {
 	return projectNav{Project: c.Project, Pipelines: c.Can(authz.ReadPipeline), Settings: c.Can(authz.ReadJobTokenScope),
-		Run: c.Can(authz.UpdatePipeline)}
+		Run: c.Can(authz.UpdatePipeline), Releases: c.Can(authz.ReadRelease), Packages: c.Can(authz.ReadPackage),
+		Terraform: c.Can(authz.ReadTerraformState), Registry: c.Can(authz.ReadContainerRepository),
+		Runners: c.Can(authz.ManageProjectRunners)}
 }
 
 func (u *UI) projectPage(c *gate.Ctx) error {
@@ -73,11 +79,8 @@ type pipelineRow struct {
 }
 
 func (u *UI) pipelinesPage(c *gate.Ctx) error {
-	pg := 1
-	if n, ok := c.Params.Int("page"); ok && n > 0 && n < 1<<20 {
-		pg = int(n)
-	}
-	if err := c.Params.Err(); err != nil {
+	pg, err := pageNumber(c)
+	if err != nil {
 		return err
 	}
 	list, total, err := u.Store.ListPipelines(c.Context(), store.PipelineFilter{ProjectID: c.Project.ID}, store.Page{Number: pg, PerPage: listPage})
@@ -88,14 +91,8 @@ func (u *UI) pipelinesPage(c *gate.Ctx) error {
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"Nav": nav(c), "Pipelines": rows, "Total": total, "Page": pg}
-	if pg*listPage < total {
-		data["Next"] = pg + 1
-	}
-	if pg > 1 {
-		data["Prev"] = pg - 1
-	}
-	return u.render(c.W, c, http.StatusOK, "pipelines", "Pipelines · "+c.Project.FullPath(), data)
+	return u.render(c.W, c, http.StatusOK, "pipelines", "Pipelines · "+c.Project.FullPath(),
+		pager(map[string]any{"Nav": nav(c), "Pipelines": rows}, pg, total))
 }
 
 // withUsers names each pipeline's user, each user read once.

@@ -287,3 +287,63 @@ func TestPagesRefuse(t *testing.T) {
 	}
 	mustContain(t, p, "Too many failed sign-in attempts.")
 }
+
+// TestPasswordPage: a user changes their own password on
+// /-/user_settings/password: the current password and the new one twice;
+// a refusal shows GitLab's message on the form; success keeps this
+// browser signed in and signs out the user's other browsers (issue 19).
+func TestPasswordPage(t *testing.T) {
+	t.Parallel()
+	s := testserver.New(t, testserver.Options{})
+	userWithPassword(t, s, "alice", "alice's old password")
+	const page = "/-/user_settings/password"
+	if p := newBrowser(t, s).get(page); p.Status != http.StatusFound || !strings.HasPrefix(p.Header.Get("Location"), "/users/sign_in") {
+		t.Fatalf("signed out on the password page: %d %q, want a redirect to sign in", p.Status, p.Header.Get("Location"))
+	}
+	a, b := newBrowser(t, s), newBrowser(t, s)
+	for _, x := range []*browser{a, b} {
+		x.signIn("alice", "alice's old password")
+		s.Remember(x.cookie("_ciwarden_session"))
+	}
+	mustContain(t, a.get("/"), `href="`+page+`"`)
+	mustContain(t, a.get(page), "Current password", "New password", "Password confirmation")
+	form := func(current, next, confirm string) url.Values {
+		return url.Values{"current_password": {current}, "new_password": {next}, "password_confirmation": {confirm}}
+	}
+	p := a.post(page, page, form("wrong password", "alice's new password", "alice's new password"))
+	if p.Status != http.StatusBadRequest {
+		t.Fatalf("wrong current password: %d", p.Status)
+	}
+	mustContain(t, p, "You must provide a valid current password.")
+	p = a.post(page, page, form("alice's old password", "alice's new password", "alice's other password"))
+	if p.Status != http.StatusBadRequest {
+		t.Fatalf("confirmation mismatch: %d", p.Status)
+	}
+	mustContain(t, p, "Password confirmation doesn&#39;t match Password")
+	if p := a.post(page, page, form("alice's old password", "short", "short")); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "too short") {
+		t.Fatalf("a short password: %d\n%s", p.Status, p.Body)
+	}
+	if p := a.do("POST", page, form("alice's old password", "alice's new password", "alice's new password")); p.Status != http.StatusUnprocessableEntity {
+		t.Fatalf("a change without the CSRF token: %d, want 422", p.Status)
+	}
+	p = a.post(page, page, form("alice's old password", "alice's new password", "alice's new password"))
+	if p.Status != http.StatusSeeOther || p.Header.Get("Location") != page+"?updated=1" {
+		t.Fatalf("change: %d %q\n%s", p.Status, p.Header.Get("Location"), p.Body)
+	}
+	s.Remember(a.cookie("_ciwarden_session"))
+	mustContain(t, a.get(page+"?updated=1"), "Password was successfully updated.")
+	if p := a.get("/"); p.Status != http.StatusOK {
+		t.Errorf("the browser that changed the password: %d, want still signed in", p.Status)
+	}
+	if p := b.get("/"); p.Status != http.StatusFound || !strings.HasPrefix(p.Header.Get("Location"), "/users/sign_in") {
+		t.Errorf("the other browser after the change: %d %q, want sent to sign in", p.Status, p.Header.Get("Location"))
+	}
+	if p := newBrowser(t, s).signIn("alice", "alice's old password"); p.Status != http.StatusUnauthorized {
+		t.Errorf("the old password: %d, want 401", p.Status)
+	}
+	c := newBrowser(t, s)
+	if p := c.signIn("alice", "alice's new password"); p.Status != http.StatusSeeOther {
+		t.Errorf("the new password: %d, want 303", p.Status)
+	}
+	s.Remember(c.cookie("_ciwarden_session"))
+}

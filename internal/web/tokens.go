@@ -70,22 +70,35 @@ func (u *UI) revokeToken(c *gate.Ctx) error {
 	return nil
 }
 
-// Admin > Runners: the instance's runners with their status and last
-// contact, and a form to create an instance runner whose glrt- token is
-// shown once (as POST /user/runners, runners.Service).
+// Admin > Runners and a project's Runners (Maintainers): the runners with
+// their status and last contact, and a form to create an instance or a
+// project runner whose glrt- token is shown once (as POST /user/runners
+// with runner_type instance_type or project_type, runners.Service). On a
+// project the list is the runners that can serve it, as
+// GET /projects/:id/runners.
 
 func (u *UI) runnersPage(c *gate.Ctx) error { return u.renderRunners(c, http.StatusOK, "") }
 
 func (u *UI) renderRunners(c *gate.Ctx, status int, token string) error {
-	list, _, err := u.Runners.List(c.Context(), store.RunnerFilter{}, store.Page{Number: 1, PerPage: 100})
+	var f store.RunnerFilter
+	data := map[string]any{"Token": token, "Now": u.Now(), "Action": "/admin/runners", "Kind": "instance"}
+	if c.Project != nil {
+		f.ProjectID, f.GroupIDs = c.Project.ID, c.Project.Namespace.Traversal
+		data["Nav"], data["Action"], data["Kind"] = nav(c), "/"+c.Project.FullPath()+"/-/runners", "project"
+	}
+	list, _, err := u.Runners.List(c.Context(), f, store.Page{Number: 1, PerPage: 100})
 	if err != nil {
 		return err
 	}
-	return u.render(c.W, c, status, "runners", "Runners", map[string]any{"Runners": list, "Token": token, "Now": u.Now()})
+	data["Runners"] = list
+	return u.render(c.W, c, status, "runners", "Runners", data)
 }
 
 func (u *UI) createRunner(c *gate.Ctx) error {
 	r := &model.Runner{Type: model.InstanceRunner, CreatedBy: c.Principal.UserID(), RunUntagged: true}
+	if c.Project != nil {
+		r.Type, r.ProjectIDs = model.ProjectRunner, []int64{c.Project.ID}
+	}
 	r.Description, _ = c.Params.String("description")
 	if err := c.Params.Err(); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/ciwarden/ciwarden/internal/testserver"
@@ -86,4 +87,71 @@ func TestTokensAndRunnersPages(t *testing.T) {
 	}
 	s.Remember(sm[1])
 	mustContain(t, a.get("/admin/runners"), "shell box", "never contacted")
+}
+
+// TestProjectRunnersPage: a project's Maintainer registers a project
+// runner on the project's Runners page and sees its glrt- token once; the
+// runner serves the project (the API lists it, the token verifies) and
+// the page then shows its last contact; a Developer may not open the page
+// nor post to it, a non-member gets 404 (issue 19, item 5).
+func TestProjectRunnersPage(t *testing.T) {
+	t.Parallel()
+	s := testserver.New(t, testserver.Options{})
+	maint := userWithPassword(t, s, "maint", "maintainer password")
+	dev := userWithPassword(t, s, "dev", "developer password")
+	userWithPassword(t, s, "out", "outsider password")
+	grp := s.CreateGroup(t, "grp", 0, "private")
+	app := s.CreateProject(t, grp, "app", "private")
+	s.AddMember(t, "projects", app.ID, maint.ID, 40)
+	s.AddMember(t, "projects", app.ID, dev.ID, 30)
+	page := "/" + app.Path + "/-/runners"
+
+	b := newBrowser(t, s)
+	b.signIn("maint", "maintainer password")
+	s.Remember(b.cookie("_ciwarden_session"))
+	mustContain(t, b.get("/"+app.Path), `href="`+page+`"`)
+	mustContain(t, b.get(page), "Create project runner", `action="`+page+`"`)
+	p := b.post(page, page, url.Values{"description": {"app box"}})
+	if p.Status != http.StatusCreated {
+		t.Fatalf("create project runner: %d\n%s", p.Status, p.Body)
+	}
+	sm := shownSecret.FindStringSubmatch(p.Body)
+	if sm == nil || !strings.HasPrefix(sm[1], "glrt-") {
+		t.Fatalf("the runner's token is not shown:\n%s", p.Body)
+	}
+	token := sm[1]
+	s.Remember(token)
+	again := b.get(page)
+	mustContain(t, again, "app box", "project_type", "never contacted")
+	if strings.Contains(again.Body, token) {
+		t.Fatal("the runner's token is shown again")
+	}
+	list := s.Expect(t, "GET", testserver.API+"/projects/"+testserver.Itoa(app.ID)+"/runners", maint.Token, nil, 200).List(t)
+	if len(list) != 1 || list[0]["description"] != "app box" || list[0]["runner_type"] != "project_type" {
+		t.Fatalf("the project's runners in the API: %v", list)
+	}
+	s.Expect(t, "POST", testserver.API+"/runners/verify", "", map[string]any{"token": token}, 200)
+	if p := b.get(page); strings.Contains(p.Body, "never contacted") || !strings.Contains(p.Body, "online") {
+		t.Errorf("after the runner's first call the page shows:\n%s", p.Body)
+	}
+
+	d := newBrowser(t, s)
+	d.signIn("dev", "developer password")
+	s.Remember(d.cookie("_ciwarden_session"))
+	if strings.Contains(d.get("/"+app.Path).Body, page) {
+		t.Error("a Developer's project menu links to Runners")
+	}
+	if p := d.get(page); p.Status != http.StatusForbidden {
+		t.Errorf("a Developer on the runners page: %d, want 403", p.Status)
+	}
+	csrf := d.csrf("/" + app.Path)
+	if p := d.do("POST", page, url.Values{"description": {"x"}, "authenticity_token": {csrf}}); p.Status != http.StatusForbidden {
+		t.Errorf("a Developer creates a runner: %d, want 403", p.Status)
+	}
+	o := newBrowser(t, s)
+	o.signIn("out", "outsider password")
+	s.Remember(o.cookie("_ciwarden_session"))
+	if p := o.get(page); p.Status != http.StatusNotFound {
+		t.Errorf("a non-member on the runners page: %d, want 404", p.Status)
+	}
 }

@@ -29,9 +29,13 @@ import (
 	"github.com/ciwarden/ciwarden/internal/git"
 	"github.com/ciwarden/ciwarden/internal/jobtoken"
 	"github.com/ciwarden/ciwarden/internal/model"
+	"github.com/ciwarden/ciwarden/internal/packages"
 	"github.com/ciwarden/ciwarden/internal/projects"
+	"github.com/ciwarden/ciwarden/internal/registry"
+	"github.com/ciwarden/ciwarden/internal/releases"
 	"github.com/ciwarden/ciwarden/internal/runners"
 	"github.com/ciwarden/ciwarden/internal/store"
+	"github.com/ciwarden/ciwarden/internal/terraform"
 )
 
 //go:embed templates/*.html
@@ -51,6 +55,10 @@ type UI struct {
 	Artifacts *artifacts.Service
 	Access    *access.Authorizer
 	JobTokens *jobtoken.Service
+	Releases  *releases.Service
+	Packages  *packages.Service
+	Terraform *terraform.Service
+	Registry  *registry.Repositories
 	Log       *slog.Logger
 	Now       func() time.Time
 }
@@ -77,6 +85,8 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodGet, tokensPath, gate.NoTarget, authz.ReadOwnTokens, u.tokensPage),
 		row(http.MethodPost, tokensPath, gate.NoTarget, authz.CreateOwnToken, u.createToken),
 		row(http.MethodPost, tokensPath+"/{token_id}/revoke", gate.NoTarget, authz.RevokeOwnToken, u.revokeToken),
+		row(http.MethodGet, passwordPath, gate.NoTarget, authz.ChangeOwnPassword, u.passwordPage),
+		row(http.MethodPost, passwordPath, gate.NoTarget, authz.ChangeOwnPassword, u.changePassword),
 		row(http.MethodGet, "/admin/runners", gate.NoTarget, authz.ManageInstanceRunners, u.runnersPage),
 		row(http.MethodPost, "/admin/runners", gate.NoTarget, authz.CreateInstanceRunner, u.createRunner),
 		row(http.MethodGet, "/groups/new", gate.NoTarget, authz.CreateGroup, u.newGroupPage),
@@ -102,6 +112,29 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodPost, "/{id...}/-/settings/ci_cd/allowlist/permissions", gate.ProjectTarget, authz.AdminJobTokenScope, u.editEntry),
 		row(http.MethodGet, "/{id...}/-/settings/ci_cd/authorizations.csv", gate.ProjectTarget, authz.ReadJobTokenScope, u.exportLog),
 		row(http.MethodGet, "/{id...}/-/settings/ci_cd/explain", gate.ProjectTarget, authz.ExplainJobToken, u.explainPage),
+		// A project's runners, for its Maintainers (tokens.go)
+		row(http.MethodGet, "/{id...}/-/runners", gate.ProjectTarget, authz.ManageProjectRunners, u.runnersPage),
+		row(http.MethodPost, "/{id...}/-/runners", gate.ProjectTarget, authz.CreateProjectRunner, u.createRunner),
+		// Releases, packages, Terraform states and the container registry
+		// (features.go): the API's actions, so the same roles read and change.
+		row(http.MethodGet, "/{id...}/-/releases", gate.ProjectTarget, authz.ReadRelease, u.releasesPage),
+		// A tag may hold slashes ("release/1.0", escaped in the API's URLs
+		// but unescaped in the path): {tag...}, the edit and download rows
+		// first.
+		row(http.MethodGet, "/{id...}/-/releases/{tag...}/edit", gate.ProjectTarget, authz.AdminRelease, u.releaseEditPage),
+		row(http.MethodGet, "/{id...}/-/releases/{tag...}/downloads/{path...}", gate.ProjectTarget, authz.ReadRelease, u.releaseDownload),
+		row(http.MethodGet, "/{id...}/-/releases/{tag...}", gate.ProjectTarget, authz.ReadRelease, u.releasePage),
+		row(http.MethodPost, "/{id...}/-/releases/{tag...}", gate.ProjectTarget, authz.AdminRelease, u.updateRelease),
+		row(http.MethodGet, "/{id...}/-/tags/{tag...}", gate.ProjectTarget, authz.ReadRepository, u.tagPage),
+		row(http.MethodGet, "/{id...}/-/packages", gate.ProjectTarget, authz.ReadPackage, u.packagesPage),
+		row(http.MethodGet, "/{id...}/-/packages/{package_id}", gate.ProjectTarget, authz.ReadPackage, u.packagePage),
+		row(http.MethodPost, "/{id...}/-/packages/{package_id}/delete", gate.ProjectTarget, authz.DestroyPackage, u.deletePackage),
+		row(http.MethodGet, "/{id...}/-/packages/{package_id}/files/{file_id}/download", gate.ProjectTarget, authz.ReadPackage, u.packageFile),
+		row(http.MethodGet, "/{id...}/-/terraform", gate.ProjectTarget, authz.ReadTerraformState, u.terraformPage),
+		row(http.MethodPost, "/{id...}/-/terraform/{name}/unlock", gate.ProjectTarget, authz.AdminTerraformState, u.unlockState),
+		row(http.MethodPost, "/{id...}/-/terraform/{name}/delete", gate.ProjectTarget, authz.AdminTerraformState, u.deleteState),
+		row(http.MethodGet, "/{id...}/-/container_registry", gate.ProjectTarget, authz.ReadContainerRepository, u.registryPage),
+		row(http.MethodPost, "/{id...}/-/container_registry/{repository_id}/tags/{tag}/delete", gate.ProjectTarget, authz.DestroyContainerRepository, u.deleteTag),
 		// The API's other web_url values (repository.go)
 		row(http.MethodGet, "/{id...}/-/commit/{sha}", gate.ProjectTarget, authz.ReadRepository, u.commitPage),
 		row(http.MethodGet, "/{id...}/-/tree/{ref...}", gate.ProjectTarget, authz.ReadRepository, u.treePage),

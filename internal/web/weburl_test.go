@@ -10,12 +10,17 @@ import (
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
-// webURLs collects every web_url in a JSON answer, however deep.
+// linkKeys are the fields whose values are the server's pages: web_url,
+// and the releases' and packages' _links, paths and direct asset URLs.
+var linkKeys = map[string]bool{"web_url": true, "self": true, "edit_url": true, "web_path": true, "commit_path": true, "tag_path": true,
+	"direct_asset_url": true}
+
+// webURLs collects every link to a page in a JSON answer, however deep.
 func webURLs(v any, out map[string]bool) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			if s, ok := e.(string); ok && k == "web_url" {
+			if s, ok := e.(string); ok && linkKeys[k] {
 				out[s] = true
 			}
 			webURLs(e, out)
@@ -52,12 +57,17 @@ func TestWebURLsResolve(t *testing.T) {
 		s.Expect(t, "POST", testserver.API+"/projects/"+testserver.Itoa(lib.ID)+"/job_token_scope/groups_allowlist", alice.Token,
 			map[string]any{"target_group_id": sub}, 201)
 
+		// A release with an asset link, and a package (their _links).
+		s.Expect(t, "POST", appAPI+"/releases", alice.Token, `{"tag_name":"v1","ref":"main","assets":{"links":[`+
+			`{"name":"bin","url":"https://example.com/app","direct_asset_path":"/bin/app"}]}}`, 201)
+		s.Expect(t, "PUT", appAPI+"/packages/generic/tool/1.0.0/tool.bin", alice.Token, []byte("tool"), 201)
+
 		urls := map[string]bool{}
 		for _, path := range []string{
 			testserver.API + "/user", testserver.API + "/users/" + testserver.Itoa(alice.ID),
 			testserver.API + "/projects", testserver.API + "/groups", testserver.API + "/groups/" + testserver.Itoa(grp),
 			appAPI, appAPI + "/pipelines", appAPI + "/jobs", appAPI + "/repository/branches",
-			appAPI + "/repository/commits/main",
+			appAPI + "/repository/commits/main", appAPI + "/releases", appAPI + "/packages",
 			testserver.API + "/projects/" + testserver.Itoa(lib.ID) + "/job_token_scope/groups_allowlist",
 			testserver.API + "/projects/" + testserver.Itoa(lib.ID) + "/job_token_scope/allowlist",
 		} {
@@ -84,15 +94,30 @@ func TestWebURLsResolve(t *testing.T) {
 		s.Remember(b.cookie("_ciwarden_session"))
 		kinds := map[string]bool{}
 		for _, u := range list {
+			if strings.HasPrefix(u, "/") { // commit_path, tag_path, web_path
+				u = s.URL + u
+			}
+			if strings.HasPrefix(u, s.URL+testserver.API+"/") {
+				continue // a project's _links.self: the API's own URL, not a page
+			}
 			if !strings.HasPrefix(u, s.URL+"/") {
 				t.Errorf("web_url %s is not on the server %s", u, s.URL)
 				continue
 			}
 			p := b.get(strings.TrimPrefix(u, s.URL))
-			if p.Status != http.StatusOK {
-				t.Errorf("web_url %s: %d", u, p.Status)
+			// A release asset's URL sends on to the link, a tag's path
+			// to the tree at the tag; every other link is a page.
+			want := http.StatusOK
+			switch {
+			case strings.Contains(u, "/downloads/"):
+				want = http.StatusFound
+			case strings.Contains(u, "/-/tags/"):
+				want = http.StatusSeeOther
 			}
-			for _, k := range []string{"/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/"} {
+			if p.Status != want {
+				t.Errorf("web_url %s: %d, want %d", u, p.Status, want)
+			}
+			for _, k := range []string{"/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/", "/-/releases/", "/-/packages/", "/edit", "/downloads/", "/-/tags/"} {
 				if strings.Contains(u, k) {
 					kinds[k] = true
 				}
@@ -112,7 +137,7 @@ func TestWebURLsResolve(t *testing.T) {
 			!strings.Contains(p.Body, `"offset":3`) || !strings.Contains(p.Body, `"complete":true`) || !strings.Contains(p.Body, `"html":"<div class=\"line\">i</div>"`) {
 			t.Errorf("trace.json from offset 1: %d %s", p.Status, p.Body)
 		}
-		for _, k := range []string{"/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/"} {
+		for _, k := range []string{"/-/pipelines/", "/-/jobs/", "/-/commit/", "/-/tree/", "/groups/", "/-/releases/", "/-/packages/", "/edit", "/downloads/", "/-/tags/"} {
 			if !kinds[k] {
 				t.Errorf("no web_url of %s among %v", k, list)
 			}
