@@ -7,6 +7,7 @@
 package artifacts
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
@@ -252,13 +253,19 @@ func (s *Service) Entry(ctx context.Context, j *model.Job, name string) (*Entry,
 	return e, nil
 }
 
-func openEntry(art *model.Artifact, obj blob.Object, name string) (*Entry, error) {
+// archiveZip reads the directory of art's archive, held in obj: only a
+// zip archive has files to name (a gzip one is model.ErrNotFound).
+func archiveZip(art *model.Artifact, obj blob.Object) (*zip.Reader, error) {
 	if art.FileFormat != model.FormatZip {
 		return nil, model.ErrNotFound
 	}
-	zr, err := openZip(obj)
+	return openZip(obj) // checked at upload: a stored archive is a zip
+}
+
+func openEntry(art *model.Artifact, obj blob.Object, name string) (*Entry, error) {
+	zr, err := archiveZip(art, obj)
 	if err != nil {
-		return nil, err // checked at upload: a stored archive is a zip
+		return nil, err
 	}
 	f := findEntry(zr, name)
 	if f == nil {
@@ -279,4 +286,25 @@ type closeBoth struct {
 
 func (c closeBoth) Close() error {
 	return errors.Join(c.ReadCloser.Close(), c.obj.Close())
+}
+
+// List is directory dir ("" for the root) of job j's archive, for
+// browsing it (issue 19 item 3): read from the zip's directory only, as
+// Entry reads it, and bounded (listDir). A dir that cannot be an artifact
+// path is refused as Entry refuses it; a missing archive, a non-zip one
+// or a directory with nothing in it is model.ErrNotFound.
+func (s *Service) List(ctx context.Context, j *model.Job, dir string) (*Listing, error) {
+	if dir != "" && (len(dir) > maxNameLen || unsafeEntryName(dir) != "") {
+		return nil, errBadPath
+	}
+	art, obj, err := s.Archive(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	zr, err := archiveZip(art, obj)
+	if err != nil {
+		return nil, err
+	}
+	return listDir(zr, dir)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -159,4 +161,79 @@ func findEntry(zr *zip.Reader, path string) *zip.File {
 		}
 	}
 	return nil
+}
+
+// Bounds of a listing (issue 19 item 3): an archive's directory is read
+// whole by archive/zip, but what a listing walks and returns is capped,
+// so a hostile archive with millions of entries or megabyte names costs
+// one bounded pass and one bounded page.
+const (
+	maxListScan  = 100_000 // entries a listing looks at
+	maxListShown = 1_000   // children one directory page returns
+	maxNameLen   = 1_024   // bytes of an entry name a listing shows or a request may name
+)
+
+// DirEntry is one child of a directory in an archive.
+type DirEntry struct {
+	Name string // the last segment
+	Path string // the whole path in the archive, without a trailing slash
+	Dir  bool
+	Size uint64 // a file's uncompressed size
+}
+
+// Listing is one directory of an archive: its subdirectories then its
+// regular files, each sorted by name.
+type Listing struct {
+	Path      string // "" for the root
+	Entries   []DirEntry
+	Truncated bool // more entries than the bounds let through
+}
+
+// listDir lists directory dir ("" for the root) of zr. Directories are
+// also those only implied by a file's path (runners write them, other
+// zippers may not). Entries a listing cannot show safely (unsafe or
+// over-long names, links and other non-regular files) are left out; a
+// directory with nothing under it is model.ErrNotFound.
+func listDir(zr *zip.Reader, dir string) (*Listing, error) {
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	l := &Listing{Path: dir}
+	found := dir == ""
+	dirs := map[string]bool{}
+	var files []DirEntry
+	for i, f := range zr.File {
+		if i == maxListScan {
+			l.Truncated = true
+			break
+		}
+		if f.Name == rootEntry || len(f.Name) > maxNameLen || unsafeEntryName(f.Name) != "" {
+			continue
+		}
+		rest, ok := strings.CutPrefix(f.Name, prefix)
+		if !ok {
+			continue
+		}
+		found = true
+		if sub, _, isDir := strings.Cut(rest, "/"); isDir {
+			if sub != "" {
+				dirs[sub] = true
+			}
+		} else if f.Mode().IsRegular() {
+			files = append(files, DirEntry{Name: rest, Path: f.Name, Size: f.UncompressedSize64})
+		}
+	}
+	if !found {
+		return nil, model.ErrNotFound
+	}
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		l.Entries = append(l.Entries, DirEntry{Name: d, Path: prefix + d, Dir: true})
+	}
+	slices.SortFunc(files, func(a, b DirEntry) int { return strings.Compare(a.Name, b.Name) })
+	l.Entries = append(l.Entries, files...)
+	if len(l.Entries) > maxListShown {
+		l.Entries, l.Truncated = l.Entries[:maxListShown], true
+	}
+	return l, nil
 }

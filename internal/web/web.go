@@ -100,6 +100,11 @@ func (u *UI) Routes() []gate.Route {
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/trace.json", gate.ProjectTarget, authz.ReadPipeline, u.jobTrace),
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/raw", gate.ProjectTarget, authz.ReadPipeline, u.jobRaw),
 		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/artifacts/download", gate.ProjectTarget, authz.ReadJobArtifacts, u.jobArtifacts),
+		// Browsing inside the archive (browse.go), as the download is read.
+		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/artifacts/browse", gate.ProjectTarget, authz.ReadJobArtifacts, u.artifactsBrowse),
+		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/artifacts/browse/{path...}", gate.ProjectTarget, authz.ReadJobArtifacts, u.artifactsBrowse),
+		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/artifacts/file/{path...}", gate.ProjectTarget, authz.ReadJobArtifacts, u.artifactsFile),
+		row(http.MethodGet, "/{id...}/-/jobs/{job_id}/artifacts/raw/{path...}", gate.ProjectTarget, authz.ReadJobArtifacts, u.artifactsRaw),
 		// The buttons (actions.go)
 		row(http.MethodPost, "/{id...}/-/pipelines/{pipeline_id}/cancel", gate.ProjectTarget, authz.UpdatePipeline, u.cancelPipeline),
 		row(http.MethodPost, "/{id...}/-/pipelines/{pipeline_id}/retry", gate.ProjectTarget, authz.UpdatePipeline, u.retryPipeline),
@@ -320,6 +325,7 @@ var funcs = template.FuncMap{
 	"has":    slices.Contains[[]string],
 	"online": online,
 	"list":   func(v ...string) []string { return v },
+	"upath":  escapePath,
 	"permdata": func(def bool, policies, all []string) map[string]any {
 		return map[string]any{"Default": def, "Policies": policies, "All": all}
 	},
