@@ -103,6 +103,10 @@ func TestArtifactsBrowse(t *testing.T) {
 				t.Errorf("GET %s: %d, want 404", p, got.Status)
 			}
 		}
+		// A path no artifact can have (a backslash, refused at upload): 400.
+		if got := b.get(base + "/raw/out%5Cpage.html"); got.Status != http.StatusBadRequest {
+			t.Errorf("GET raw with a backslash: %d, want 400", got.Status)
+		}
 		// Someone who cannot see the private project: 404 on every page.
 		bob := newBrowser(t, s)
 		bob.signIn("bob", "bob's password")
