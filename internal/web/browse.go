@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ciwarden/ciwarden/internal/artifacts"
 	"github.com/ciwarden/ciwarden/internal/gate"
 	"github.com/ciwarden/ciwarden/internal/model"
 )
@@ -73,16 +74,23 @@ func (u *UI) artifactsBrowse(c *gate.Ctx) error {
 			"Crumbs": crumbs(artifactsBase(c, j), dir)})
 }
 
+// artifactEntry opens the file the route's {path} names in the archive of
+// its {job_id}.
+func (u *UI) artifactEntry(c *gate.Ctx) (*model.Job, string, *artifacts.Entry, error) {
+	j, err := c.PathJob()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	name := c.R.PathValue("path")
+	e, err := u.Artifacts.Entry(c.Context(), j, name)
+	return j, name, e, err
+}
+
 // artifactsFile is one file's page: its size, its links, and its text
 // when it is short text. The text is escaped like any other page text, so
 // an HTML file shows as its source.
 func (u *UI) artifactsFile(c *gate.Ctx) error {
-	j, err := c.PathJob()
-	if err != nil {
-		return err
-	}
-	name := c.R.PathValue("path")
-	e, err := u.Artifacts.Entry(c.Context(), j, name)
+	j, name, e, err := u.artifactEntry(c)
 	if err != nil {
 		return err
 	}
@@ -104,16 +112,11 @@ func (u *UI) artifactsFile(c *gate.Ctx) error {
 }
 
 // artifactsRaw serves one file so that it cannot run in the site's
-// origin (security.md: the pages' origin holds the session): text as
+// origin, where the session cookie is (session.go): text as
 // text/plain, anything else as an octet-stream attachment, never a type
 // the browser renders; nosniff and a sandboxing CSP on both.
 func (u *UI) artifactsRaw(c *gate.Ctx) error {
-	j, err := c.PathJob()
-	if err != nil {
-		return err
-	}
-	name := c.R.PathValue("path")
-	e, err := u.Artifacts.Entry(c.Context(), j, name)
+	j, name, e, err := u.artifactEntry(c)
 	if err != nil {
 		return err
 	}

@@ -21,9 +21,6 @@ func TestArtifactsBrowse(t *testing.T) {
 		app := s.CreateProject(t, grp, "app", "private")
 		s.AddMember(t, "groups", grp, alice.ID, 30)
 		s.PushCI(t, app.Path, alice, map[string]string{".gitlab-ci.yml": "build:\n  script: [echo hi]\n"})
-		_, runnerToken := s.CreateRunner(t, nil)
-		job := s.NewRunnerClient(runnerToken).TakeJob(t)
-		job.Start(t)
 		const html = "<script>alert(document.cookie)</script>\n"
 		archive := testserver.Zip(t, map[string]string{
 			"report.txt":        "the report\n",
@@ -32,8 +29,7 @@ func TestArtifactsBrowse(t *testing.T) {
 			"out/deep/data.bin": "\x00\x01\x02binary",
 			"out/a #b?.txt":     "odd name\n",
 		})
-		testserver.WantStatus(t, s.UploadArtifact(t, job.ID, job.Token, "artifact_format=zip&artifact_type=archive", archive, false), http.StatusCreated)
-		job.Finish(t, "success")
+		job := runWithArchive(t, s, "", archive)
 
 		b := newBrowser(t, s)
 		b.signIn("alice", "alice's password")
@@ -116,4 +112,19 @@ func TestArtifactsBrowse(t *testing.T) {
 			}
 		}
 	})
+}
+
+// runWithArchive runs the next pending job on a new instance runner: it
+// writes log, uploads archive as its artifacts archive, and succeeds.
+func runWithArchive(t *testing.T, s *testserver.Server, log string, archive []byte) *testserver.RunningJob {
+	t.Helper()
+	_, runnerToken := s.CreateRunner(t, nil)
+	job := s.NewRunnerClient(runnerToken).TakeJob(t)
+	job.Start(t)
+	if log != "" {
+		job.AppendTrace(t, log)
+	}
+	testserver.WantStatus(t, s.UploadArtifact(t, job.ID, job.Token, "artifact_format=zip&artifact_type=archive", archive, false), http.StatusCreated)
+	job.Finish(t, "success")
+	return job
 }
