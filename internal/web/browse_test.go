@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/ciwarden/ciwarden/internal/testserver"
 )
 
@@ -127,4 +129,38 @@ func runWithArchive(t *testing.T, s *testserver.Server, log string, archive []by
 	testserver.WantStatus(t, s.UploadArtifact(t, job.ID, job.Token, "artifact_format=zip&artifact_type=archive", archive, false), http.StatusCreated)
 	job.Finish(t, "success")
 	return job
+}
+
+// TestBrowserArtifactsBrowse: in a real browser, from the job page to a
+// directory, a file and its raw bytes; an HTML file's raw download shows
+// its source and runs none of its script.
+func TestBrowserArtifactsBrowse(t *testing.T) {
+	t.Parallel()
+	chromium(t)
+	s := testserver.New(t, testserver.Options{})
+	alice := userWithPassword(t, s, "alice", "alice's password")
+	grp := s.CreateGroup(t, "team", 0, "private")
+	app := s.CreateProject(t, grp, "app", "private")
+	s.AddMember(t, "groups", grp, alice.ID, 30)
+	s.PushCI(t, app.Path, alice, map[string]string{".gitlab-ci.yml": "build:\n  script: [echo hi]\n"})
+	job := runWithArchive(t, s, "hi\n", testserver.Zip(t, map[string]string{
+		"report.txt":    "the report\n",
+		"out/page.html": `<b>bold</b><script>document.title = "pwned"</script>`,
+	}))
+	b := newTab(t, s)
+	b.signIn("alice", "alice's password")
+	b.open("/" + app.Path + "/-/jobs/" + testserver.Itoa(job.ID))
+	b.clickAndWait("#browse-artifacts")
+	b.sees("out/", "report.txt", "11 bytes")
+	b.screenshot("artifacts_browse")
+	b.clickAndWait(`#artifact-entries a[href$="/browse/out"]`)
+	b.sees("page.html", "52 bytes")
+	b.clickAndWait(`#artifact-entries a[href$="/file/out/page.html"]`)
+	b.sees(`<b>bold</b><script>document.title = "pwned"</script>`)
+	b.screenshot("artifact_file")
+	b.clickAndWait("#raw-artifact")
+	b.sees(`<b>bold</b><script>document.title = "pwned"</script>`)
+	if title := get(b, "read the title", chromedp.Title()); title == "pwned" {
+		t.Errorf("the raw HTML artifact ran its script in the browser")
+	}
 }
