@@ -276,6 +276,30 @@ func TestBrowser(t *testing.T) {
 	b.sees("inbound_allowlist", "allowed")
 	b.screenshot("explain")
 
+	// Remove the entry: the token's next request is refused again.
+	b.open("/web-team/lib/-/settings/ci_cd")
+	b.clickAndWait(`button[aria-label="Remove web-team/app from the inbound allowlist"]`)
+	if r := s.Call(t, "GET", libPackages, testserver.JobToken(job.Token), nil); r.Status != http.StatusForbidden {
+		t.Fatalf("app's job token on lib after its entry was removed: %d %s", r.Status, r)
+	}
+	// A group entry with fine-grained permissions (read_packages only):
+	// packages are admitted, releases (read_releases) are not.
+	addForm := `form[action$="/allowlist"] `
+	b.run("pick a group entry with read_packages only",
+		chromedp.Click(chromedp.CSS(addForm+`input[name=kind][value=group]`)),
+		chromedp.Click(chromedp.CSS(addForm+`input[name=permissions][value=fine_grained]`)),
+		chromedp.Click(chromedp.CSS(addForm+`input[name="job_token_policies[]"][value=read_packages]`)))
+	b.submit(map[string]string{"#inbound-target": "web-team"}, "#add-inbound")
+	b.sees("group web-team", "read_packages")
+	if r := s.Call(t, "GET", libPackages, testserver.JobToken(job.Token), nil); r.Status != http.StatusOK {
+		t.Fatalf("app's job token on lib's packages through the group entry: %d %s", r.Status, r)
+	}
+	libReleases := fmt.Sprintf("%s/projects/%d/releases", testserver.API, libID)
+	if r := s.Call(t, "GET", libReleases, testserver.JobToken(job.Token), nil); r.Status != http.StatusForbidden {
+		t.Fatalf("app's job token on lib's releases, which the group entry does not grant: %d %s", r.Status, r)
+	}
+	b.screenshot("token_access_group")
+
 	// The outbound limit: on, then off, by its toggle.
 	b.open("/web-team/app/-/settings/ci_cd")
 	b.clickAndWait("#toggle-outbound")
