@@ -357,8 +357,5 @@ func (a *API) jobTrace(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	c.W.WriteHeader(http.StatusOK)
-	c.W.Write(data)
-	return nil
+	return c.Text(data)
 }

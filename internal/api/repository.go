@@ -126,9 +126,5 @@ func (a *API) rawFile(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	c.W.Header().Set("X-Content-Type-Options", "nosniff")
-	c.W.WriteHeader(http.StatusOK)
-	c.W.Write(data)
-	return nil
+	return c.Text(data)
 }

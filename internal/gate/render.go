@@ -132,6 +132,17 @@ func Plain(w http.ResponseWriter, status int, msg string) {
 	io.WriteString(w, msg+"\n")
 }
 
+// Text answers 200 with stored text (a job log, a repository file) as
+// text/plain, with nosniff so that no browser renders it as HTML in the
+// site's origin.
+func (c *Ctx) Text(data []byte) error {
+	c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	c.W.Header().Set("X-Content-Type-Options", "nosniff")
+	c.W.WriteHeader(http.StatusOK)
+	c.W.Write(data)
+	return nil
+}
+
 // writeRegistry answers a registry client (docker, crane) in the token
 // API's shape, {"errors": [{"code", "message"}]}, as GitLab's token service
 // does: a refused credential is 401 with a Basic challenge, so that

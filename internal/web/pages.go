@@ -242,9 +242,5 @@ func (u *UI) jobRaw(c *gate.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.W.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	c.W.Header().Set("X-Content-Type-Options", "nosniff")
-	c.W.WriteHeader(http.StatusOK)
-	c.W.Write(trace)
-	return nil
+	return c.Text(trace)
 }
